@@ -1,0 +1,79 @@
+/// A parsed route path template: `/orders/{id}/items/**`.
+///
+/// Matching works on raw (still percent-encoded) path segments, so the proxy never has to decode
+/// or rewrite the client's path to route it.
+public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
+    /// One segment of a template.
+    public enum Segment: Sendable, Hashable {
+        /// A segment that must equal this text exactly.
+        case literal(String)
+        /// `{name}`: any one non-empty segment.
+        case param(String)
+    }
+
+    /// The segments before any trailing `/**`.
+    public var segments: [Segment]
+    /// True when the template ends in `/**` (any rest, including nothing).
+    public var catchAll: Bool
+    /// The template as written.
+    public var description: String
+
+    /// Names of the `{param}` segments, in order.
+    public var parameterNames: [String] {
+        segments.compactMap { if case .param(let name) = $0 { name } else { nil } }
+    }
+
+    /// Parses a template, or says what is wrong with it.
+    public static func parse(_ text: String) -> Result<PathTemplate, TemplateError> {
+        guard text.hasPrefix("/") else { return .failure(.init("must start with \"/\"")) }
+        if text.contains("?") || text.contains("#") {
+            return .failure(.init("must not contain a query or fragment (\"?\" or \"#\")"))
+        }
+        var parts = text.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if parts == [""] { parts = [] }  // "/" is the root
+        var catchAll = false
+        if parts.last == "**" {
+            catchAll = true
+            parts.removeLast()
+        }
+        var segments: [Segment] = []
+        var seenNames = Set<String>()
+        for part in parts {
+            if part.isEmpty { return .failure(.init("has an empty segment (\"//\" or a trailing \"/\")")) }
+            if part == "**" { return .failure(.init("\"**\" is only allowed as the last segment")) }
+            if part.hasPrefix("{") && part.hasSuffix("}") && part.count >= 2 {
+                let name = String(part.dropFirst().dropLast())
+                guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                    return .failure(.init("parameter \"\(part)\" needs a name of letters, digits or \"_\""))
+                }
+                guard seenNames.insert(name).inserted else {
+                    return .failure(.init("parameter \"{\(name)}\" appears twice"))
+                }
+                segments.append(.param(name))
+            } else if part.contains("{") || part.contains("}") || part.contains("*") {
+                return .failure(.init("segment \"\(part)\" mixes text with \"{\", \"}\" or \"*\"; a parameter is a whole segment"))
+            } else {
+                segments.append(.literal(part))
+            }
+        }
+        return .success(PathTemplate(segments: segments, catchAll: catchAll, description: text))
+    }
+
+    /// The template with parameter names erased: two templates with the same shape match exactly
+    /// the same paths with the same specificity.
+    public var shape: String {
+        let body = segments.map { segment -> String in
+            switch segment {
+            case .literal(let text): "L:" + text
+            case .param: "P"
+            }
+        }.joined(separator: "/")
+        return body + (catchAll ? "/**" : "")
+    }
+
+    /// Why a template was rejected.
+    public struct TemplateError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+}

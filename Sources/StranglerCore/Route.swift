@@ -1,0 +1,123 @@
+/// One entry of `routes` in `routes.json`: which requests it takes and where they go.
+public struct Route: Sendable, Hashable {
+    /// Stable identifier used by the CLI, the audit trail and the reports.
+    public var id: String
+    /// Methods this route takes, upper case. Empty means every method.
+    public var methods: [String]
+    /// The path template: literal segments, `{name}` for one segment, trailing `/**` for any rest.
+    public var path: PathTemplate
+    /// The lifecycle stage of the route.
+    public var mode: RouteMode
+    /// The upstream that plays "legacy" for this route (the table's `defaultUpstream` unless set).
+    public var legacy: String
+    /// The extracted service's upstream, if the route has one.
+    public var service: String?
+    /// In `service` mode: retry an idempotent request once on legacy when the service fails.
+    public var fallback: Bool
+    /// Shadow settings (`shadow` object).
+    public var shadow: ShadowSettings?
+    /// Canary settings (`canary` object).
+    public var canary: CanarySettings?
+    /// Comparison rules (`compare` object), kept as validated JSON until the comparator lands.
+    public var compare: CompareSettings?
+    /// Promotion gate (`gate` object).
+    public var gate: GateSettings?
+
+    public init(
+        id: String, methods: [String] = [], path: PathTemplate, mode: RouteMode, legacy: String,
+        service: String? = nil, fallback: Bool = false, shadow: ShadowSettings? = nil,
+        canary: CanarySettings? = nil, compare: CompareSettings? = nil, gate: GateSettings? = nil
+    ) {
+        self.id = id
+        self.methods = methods
+        self.path = path
+        self.mode = mode
+        self.legacy = legacy
+        self.service = service
+        self.fallback = fallback
+        self.shadow = shadow
+        self.canary = canary
+        self.compare = compare
+        self.gate = gate
+    }
+
+    /// The upstream that serves the client for this route in its current mode, before any
+    /// canary split. `shadow` and `canary` serve from legacy until shadowing lands (issue 3/4).
+    public var primaryUpstream: String {
+        switch mode {
+        case .legacy, .shadow, .canary: legacy
+        case .service, .retired: service ?? legacy
+        }
+    }
+
+    /// Whether a failed service call may be retried on legacy.
+    public var fallsBackToLegacy: Bool {
+        mode == .service && fallback && service != nil
+    }
+}
+
+/// `shadow` settings of a route.
+public struct ShadowSettings: Sendable, Hashable {
+    /// Share of requests copied to the other side, 0...1.
+    public var sampleRate: Double
+    /// How writes are treated; nil means the default (`skip`).
+    public var writes: ShadowWrites?
+
+    public init(sampleRate: Double = 1.0, writes: ShadowWrites? = nil) {
+        self.sampleRate = sampleRate
+        self.writes = writes
+    }
+}
+
+/// `canary` settings of a route.
+public struct CanarySettings: Sendable, Hashable {
+    /// Percentage of traffic served by the service, 0...100.
+    public var percent: Double
+    /// What keeps one caller on one side.
+    public var stickyKey: StickyKey?
+
+    public init(percent: Double, stickyKey: StickyKey? = nil) {
+        self.percent = percent
+        self.stickyKey = stickyKey
+    }
+}
+
+/// What a canary split is sticky by: `"header:X-Customer-Id"` or `"param:orderId"`.
+public enum StickyKey: Sendable, Hashable, CustomStringConvertible {
+    case header(String)
+    case param(String)
+
+    public var description: String {
+        switch self {
+        case .header(let name): "header:\(name)"
+        case .param(let name): "param:\(name)"
+        }
+    }
+}
+
+/// `compare` settings of a route (DESIGN.md §4).
+public struct CompareSettings: Sendable, Hashable {
+    public var ignore: [String] = []
+    public var headers: [String] = []
+    /// Array pointer → key field, to compare arrays as keyed sets.
+    public var arrays: [String: String] = [:]
+    public var numericTolerance: Double = 0
+    public var coerceNumericStrings: Bool = false
+    public var learnNoise: Bool = false
+    public var redact: [String] = []
+
+    public init() {}
+}
+
+/// `gate` settings of a route: what the evidence must show before a promotion.
+public struct GateSettings: Sendable, Hashable {
+    public var minSamples: Int?
+    public var maxMismatchRate: Double?
+    public var maxLatencyRatio: Double?
+
+    public init(minSamples: Int? = nil, maxMismatchRate: Double? = nil, maxLatencyRatio: Double? = nil) {
+        self.minSamples = minSamples
+        self.maxMismatchRate = maxMismatchRate
+        self.maxLatencyRatio = maxLatencyRatio
+    }
+}

@@ -1,0 +1,29 @@
+/// Where a route stands in the strangler-fig lifecycle (DESIGN.md §3).
+///
+/// The order of the cases is the promotion order: `legacy → shadow → canary → service → retired`.
+public enum RouteMode: String, Sendable, CaseIterable, Codable, Comparable {
+    /// Legacy serves every request; nobody else sees it.
+    case legacy
+    /// Legacy serves; the service gets a copy to compare.
+    case shadow
+    /// The service serves a sticky share of traffic; legacy the rest.
+    case canary
+    /// The service serves; legacy may get a copy ("reverse shadow") and may be the fallback.
+    case service
+    /// The service serves and the monolith function is gone: no copy, no fallback.
+    case retired
+
+    public static func < (lhs: RouteMode, rhs: RouteMode) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// How shadowing treats requests that change state (DESIGN.md §3).
+public enum ShadowWrites: String, Sendable, CaseIterable, Codable {
+    /// Writes are never copied to the other side.
+    case skip
+    /// Writes are copied with `X-Strangler-Shadow: dry-run` and an `Idempotency-Key`.
+    case dryRun = "dry-run"
+    /// Writes are copied as they are: an explicit opt-in.
+    case mirror
+}

@@ -1,0 +1,427 @@
+/// Walks a parsed `routes.json` and collects every problem with its JSON path.
+///
+/// It keeps going after a problem so that `strangler routes validate` can list all of them at once.
+struct RouteTableValidator {
+    struct Parts {
+        var upstreams: [String: Upstream]
+        var defaultUpstream: String
+        var routes: [Route]
+    }
+
+    private(set) var problems: [RouteTableError.Problem] = []
+
+    static let topKeys: Set<String> = ["upstreams", "defaultUpstream", "routes"]
+    static let upstreamKeys: Set<String> = ["url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs"]
+    static let routeKeys: Set<String> = [
+        "id", "description", "methods", "path", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
+    ]
+    static let shadowKeys: Set<String> = ["sampleRate", "writes"]
+    static let canaryKeys: Set<String> = ["percent", "stickyKey"]
+    static let compareKeys: Set<String> = [
+        "ignore", "headers", "arrays", "numericTolerance", "coerceNumericStrings", "learnNoise", "redact",
+    ]
+    static let gateKeys: Set<String> = ["minSamples", "maxMismatchRate", "maxLatencyRatio"]
+
+    mutating func problem(_ path: String, _ message: String) {
+        problems.append(.init(path: path, message: message))
+    }
+
+    mutating func validate(_ json: JSONValue) -> Parts? {
+        guard case .object(let top) = json else {
+            problem("$", "the route table must be a JSON object with \"upstreams\", \"defaultUpstream\" and \"routes\"; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(top, allowed: Self.topKeys, at: nil)
+
+        var upstreams: [String: Upstream] = [:]
+        switch top["upstreams"] {
+        case .object(let entries)?:
+            if entries.isEmpty { problem("upstreams", "declare at least one upstream") }
+            for name in entries.keys.sorted() {
+                if let upstream = validateUpstream(name: name, entries[name]!, at: "upstreams.\(name)") {
+                    upstreams[name] = upstream
+                }
+            }
+        case nil: problem("upstreams", "missing; declare the backends, e.g. {\"legacy\": {\"url\": \"http://127.0.0.1:9000\"}}")
+        case let other?: problem("upstreams", "must be an object of name → {\"url\": ...}; found \(other.kindName)")
+        }
+        let known = upstreams.keys.sorted().joined(separator: ", ")
+
+        var defaultUpstream = ""
+        switch top["defaultUpstream"] {
+        case .string(let name)?:
+            defaultUpstream = name
+            if upstreams[name] == nil, !upstreams.isEmpty {
+                problem("defaultUpstream", "unknown upstream \"\(name)\"; known: \(known)")
+            }
+        case nil: problem("defaultUpstream", "missing; name the upstream that takes unmatched requests (usually \"legacy\")")
+        case let other?: problem("defaultUpstream", "must be a string naming an upstream; found \(other.kindName)")
+        }
+
+        var routes: [Route] = []
+        switch top["routes"] {
+        case .array(let entries)?:
+            var seenIDs: [String: Int] = [:]
+            var indexed: [(index: Int, route: Route)] = []
+            for (index, entry) in entries.enumerated() {
+                let path = "routes[\(index)]"
+                guard let route = validateRoute(entry, at: path, upstreams: upstreams, defaultUpstream: defaultUpstream) else {
+                    continue
+                }
+                if let first = seenIDs[route.id] {
+                    problem("\(path).id", "duplicate id \"\(route.id)\"; routes[\(first)] has it already")
+                } else {
+                    seenIDs[route.id] = index
+                }
+                routes.append(route)
+                indexed.append((index, route))
+            }
+            checkAmbiguity(indexed)
+        case nil: problem("routes", "missing; use [] for a table that sends everything to defaultUpstream")
+        case let other?: problem("routes", "must be an array of route objects; found \(other.kindName)")
+        }
+        return Parts(upstreams: upstreams, defaultUpstream: defaultUpstream, routes: routes)
+    }
+
+    // MARK: - Upstreams
+
+    private mutating func validateUpstream(name: String, _ json: JSONValue, at path: String) -> Upstream? {
+        guard case .object(let fields) = json else {
+            problem(path, "must be an object like {\"url\": \"http://127.0.0.1:9000\"}; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(fields, allowed: Self.upstreamKeys, at: path)
+        if !Self.isIdentifier(name) {
+            problem(path, "upstream names use letters, digits, \"-\", \"_\" and \".\"")
+        }
+        guard let urlText = requireString(fields, "url", at: path) else { return nil }
+        guard let parsed = UpstreamURL.parse(urlText) else {
+            problem("\(path).url", "\"\(urlText)\" is not an http URL with a host, e.g. \"http://127.0.0.1:9000\"")
+            return nil
+        }
+        if case .failure(let reason) = parsed {
+            problem("\(path).url", "\"\(urlText)\": \(reason)")
+            return nil
+        }
+        guard case .success(let url) = parsed else { return nil }
+        var upstream = Upstream(name: name, url: urlText, host: url.host, port: url.port, basePath: url.basePath)
+        if let value = positiveInt(fields, "connectTimeoutMs", at: path) { upstream.connectTimeoutMs = value }
+        if let value = positiveInt(fields, "timeoutMs", at: path) { upstream.timeoutMs = value }
+        if let value = positiveInt(fields, "maxConnectionsPerLoop", at: path) { upstream.maxConnectionsPerLoop = value }
+        if let value = positiveInt(fields, "idleTimeoutMs", at: path) { upstream.idleTimeoutMs = value }
+        return upstream
+    }
+
+    // MARK: - Routes
+
+    private mutating func validateRoute(
+        _ json: JSONValue, at path: String, upstreams: [String: Upstream], defaultUpstream: String
+    ) -> Route? {
+        guard case .object(let fields) = json else {
+            problem(path, "must be a route object with \"id\", \"path\" and \"mode\"; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(fields, allowed: Self.routeKeys, at: path)
+        let known = upstreams.keys.sorted().joined(separator: ", ")
+        let before = problems.count
+
+        let id = requireString(fields, "id", at: path) ?? ""
+        if !id.isEmpty, !Self.isIdentifier(id) {
+            problem("\(path).id", "\"\(id)\" may use only letters, digits, \"-\", \"_\" and \".\"")
+        }
+
+        var template: PathTemplate?
+        if let text = requireString(fields, "path", at: path) {
+            switch PathTemplate.parse(text) {
+            case .success(let parsed): template = parsed
+            case .failure(let error): problem("\(path).path", "\"\(text)\" \(error.description)")
+            }
+        }
+
+        var methods: [String] = []
+        switch fields["methods"] {
+        case nil: break
+        case .array(let items)?:
+            for (index, item) in items.enumerated() {
+                guard case .string(let method) = item, !method.isEmpty, method.allSatisfy(Self.isTokenCharacter) else {
+                    problem("\(path).methods[\(index)]", "must be an HTTP method name such as \"GET\"")
+                    continue
+                }
+                let upper = method.uppercased()
+                if !methods.contains(upper) { methods.append(upper) }
+            }
+            if items.isEmpty { problem("\(path).methods", "is empty; leave \"methods\" out to take every method") }
+        case let other?: problem("\(path).methods", "must be an array such as [\"GET\", \"HEAD\"]; found \(other.kindName)")
+        }
+
+        var mode = RouteMode.legacy
+        switch fields["mode"] {
+        case .string(let text)?:
+            if let parsed = RouteMode(rawValue: text) {
+                mode = parsed
+            } else {
+                problem("\(path).mode", "unknown mode \"\(text)\"; one of: \(RouteMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        case nil: problem("\(path).mode", "missing; one of: \(RouteMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        case let other?: problem("\(path).mode", "must be a string; found \(other.kindName)")
+        }
+
+        var legacy = defaultUpstream
+        if let name = optionalString(fields, "legacy", at: path) {
+            legacy = name
+            if upstreams[name] == nil { problem("\(path).legacy", "unknown upstream \"\(name)\"; known: \(known)") }
+        }
+        let service = optionalString(fields, "service", at: path)
+        if let service, upstreams[service] == nil {
+            problem("\(path).service", "unknown upstream \"\(service)\"; known: \(known)")
+        }
+        if mode != .legacy, service == nil, fields["service"] == nil {
+            problem("\(path).service", "mode \"\(mode.rawValue)\" needs a \"service\" upstream; known: \(known)")
+        }
+        if let service, service == legacy {
+            problem("\(path).service", "\"\(service)\" is also this route's legacy upstream; a service must be a different upstream")
+        }
+        let fallback = optionalBool(fields, "fallback", at: path) ?? false
+
+        let shadow = fields["shadow"].flatMap { validateShadow($0, at: "\(path).shadow") }
+        let canary = fields["canary"].flatMap { validateCanary($0, at: "\(path).canary", template: template) }
+        if mode == .canary, canary == nil, fields["canary"] == nil {
+            problem("\(path).canary", "mode \"canary\" needs {\"percent\": N} (0–100)")
+        }
+        let compare = fields["compare"].flatMap { validateCompare($0, at: "\(path).compare") }
+        let gate = fields["gate"].flatMap { validateGate($0, at: "\(path).gate") }
+
+        guard problems.count == before, let template else { return nil }
+        return Route(
+            id: id, methods: methods, path: template, mode: mode, legacy: legacy, service: service,
+            fallback: fallback, shadow: shadow, canary: canary, compare: compare, gate: gate
+        )
+    }
+
+    private mutating func validateShadow(_ json: JSONValue, at path: String) -> ShadowSettings? {
+        guard case .object(let fields) = json else {
+            problem(path, "must be an object like {\"sampleRate\": 1.0, \"writes\": \"skip\"}; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(fields, allowed: Self.shadowKeys, at: path)
+        var settings = ShadowSettings()
+        if let rate = optionalNumber(fields, "sampleRate", at: path) {
+            if rate < 0 || rate > 1 { problem("\(path).sampleRate", "must be between 0 and 1; found \(rate)") }
+            settings.sampleRate = rate
+        }
+        if let text = optionalString(fields, "writes", at: path) {
+            if let writes = ShadowWrites(rawValue: text) {
+                settings.writes = writes
+            } else {
+                problem("\(path).writes", "unknown value \"\(text)\"; one of: skip, dry-run, mirror")
+            }
+        }
+        return settings
+    }
+
+    private mutating func validateCanary(_ json: JSONValue, at path: String, template: PathTemplate?) -> CanarySettings? {
+        guard case .object(let fields) = json else {
+            problem(path, "must be an object like {\"percent\": 10, \"stickyKey\": \"header:X-Customer-Id\"}; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(fields, allowed: Self.canaryKeys, at: path)
+        guard let percent = optionalNumber(fields, "percent", at: path) else {
+            if fields["percent"] == nil { problem("\(path).percent", "missing; a number from 0 to 100") }
+            return nil
+        }
+        if percent < 0 || percent > 100 { problem("\(path).percent", "must be between 0 and 100; found \(percent)") }
+        var settings = CanarySettings(percent: percent)
+        if let text = optionalString(fields, "stickyKey", at: path) {
+            if text.hasPrefix("header:"), text.count > 7 {
+                settings.stickyKey = .header(String(text.dropFirst(7)))
+            } else if text.hasPrefix("param:"), text.count > 6 {
+                let name = String(text.dropFirst(6))
+                if let template, !template.parameterNames.contains(name) {
+                    problem("\(path).stickyKey", "path \"\(template)\" has no parameter {\(name)}")
+                }
+                settings.stickyKey = .param(name)
+            } else {
+                problem("\(path).stickyKey", "\"\(text)\" must be \"header:NAME\" or \"param:NAME\"")
+            }
+        }
+        return settings
+    }
+
+    private mutating func validateCompare(_ json: JSONValue, at path: String) -> CompareSettings? {
+        guard case .object(let fields) = json else {
+            problem(path, "must be an object of comparison rules; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(fields, allowed: Self.compareKeys, at: path)
+        var settings = CompareSettings()
+        settings.ignore = pointerList(fields, "ignore", at: path)
+        settings.redact = pointerList(fields, "redact", at: path)
+        settings.headers = stringList(fields, "headers", at: path).map { $0.lowercased() }
+        if let value = optionalNumber(fields, "numericTolerance", at: path) {
+            if value < 0 { problem("\(path).numericTolerance", "must not be negative; found \(value)") }
+            settings.numericTolerance = value
+        }
+        settings.coerceNumericStrings = optionalBool(fields, "coerceNumericStrings", at: path) ?? false
+        settings.learnNoise = optionalBool(fields, "learnNoise", at: path) ?? false
+        switch fields["arrays"] {
+        case nil: break
+        case .object(let entries)?:
+            for pointer in entries.keys.sorted() {
+                let entryPath = "\(path).arrays[\"\(pointer)\"]"
+                if !Self.isPointer(pointer) { problem(entryPath, "\"\(pointer)\" is not a JSON pointer (it must start with \"/\")") }
+                guard case .object(let spec) = entries[pointer]!, case .string(let key)? = spec["key"], !key.isEmpty else {
+                    problem(entryPath, "must be {\"key\": \"FIELD\"}")
+                    continue
+                }
+                checkKeys(spec, allowed: ["key"], at: entryPath)
+                settings.arrays[pointer] = key
+            }
+        case let other?: problem("\(path).arrays", "must be an object of pointer → {\"key\": FIELD}; found \(other.kindName)")
+        }
+        return settings
+    }
+
+    private mutating func validateGate(_ json: JSONValue, at path: String) -> GateSettings? {
+        guard case .object(let fields) = json else {
+            problem(path, "must be an object like {\"minSamples\": 500, \"maxMismatchRate\": 0.001}; found \(json.kindName)")
+            return nil
+        }
+        checkKeys(fields, allowed: Self.gateKeys, at: path)
+        var gate = GateSettings()
+        gate.minSamples = positiveInt(fields, "minSamples", at: path)
+        if let rate = optionalNumber(fields, "maxMismatchRate", at: path) {
+            if rate < 0 || rate > 1 { problem("\(path).maxMismatchRate", "must be between 0 and 1; found \(rate)") }
+            gate.maxMismatchRate = rate
+        }
+        if let ratio = optionalNumber(fields, "maxLatencyRatio", at: path) {
+            if ratio <= 0 { problem("\(path).maxLatencyRatio", "must be greater than 0; found \(ratio)") }
+            gate.maxLatencyRatio = ratio
+        }
+        return gate
+    }
+
+    // MARK: - Ambiguity
+
+    /// Two routes with the same template shape and a shared method would match the same requests
+    /// with equal specificity: nothing could decide between them.
+    private mutating func checkAmbiguity(_ routes: [(index: Int, route: Route)]) {
+        var byShape: [String: [(index: Int, route: Route)]] = [:]
+        for (index, route) in routes {
+            for (otherIndex, other) in byShape[route.path.shape, default: []] {
+                let overlap: [String]
+                switch (route.methods.isEmpty, other.methods.isEmpty) {
+                case (true, true): overlap = ["every method"]
+                case (true, false): overlap = other.methods
+                case (false, true): overlap = route.methods
+                case (false, false): overlap = route.methods.filter(other.methods.contains)
+                }
+                if !overlap.isEmpty {
+                    problem(
+                        "routes[\(index)].path",
+                        "\"\(route.path)\" is ambiguous with routes[\(otherIndex)] (\"\(other.id)\": \"\(other.path)\") for \(overlap.joined(separator: ", ")); make one more specific or split the methods"
+                    )
+                }
+            }
+            byShape[route.path.shape, default: []].append((index, route))
+        }
+    }
+
+    // MARK: - Field helpers
+
+    private mutating func checkKeys(_ fields: [String: JSONValue], allowed: Set<String>, at path: String?) {
+        for key in fields.keys.sorted() where !allowed.contains(key) {
+            let where_ = path.map { "\($0).\(key)" } ?? key
+            problem(where_, "unknown key \"\(key)\"; allowed: \(allowed.sorted().joined(separator: ", "))")
+        }
+    }
+
+    private mutating func requireString(_ fields: [String: JSONValue], _ key: String, at path: String) -> String? {
+        switch fields[key] {
+        case .string(let value)? where !value.isEmpty: return value
+        case .string?: problem("\(path).\(key)", "must not be empty")
+        case nil: problem("\(path).\(key)", "missing")
+        case let other?: problem("\(path).\(key)", "must be a string; found \(other.kindName)")
+        }
+        return nil
+    }
+
+    private mutating func optionalString(_ fields: [String: JSONValue], _ key: String, at path: String) -> String? {
+        guard fields[key] != nil else { return nil }
+        return requireString(fields, key, at: path)
+    }
+
+    private mutating func optionalBool(_ fields: [String: JSONValue], _ key: String, at path: String) -> Bool? {
+        switch fields[key] {
+        case nil: return nil
+        case .bool(let value)?: return value
+        case let other?:
+            problem("\(path).\(key)", "must be true or false; found \(other.kindName)")
+            return nil
+        }
+    }
+
+    private mutating func optionalNumber(_ fields: [String: JSONValue], _ key: String, at path: String) -> Double? {
+        switch fields[key] {
+        case nil: return nil
+        case .number(let value)?: return value
+        case let other?:
+            problem("\(path).\(key)", "must be a number; found \(other.kindName)")
+            return nil
+        }
+    }
+
+    private mutating func positiveInt(_ fields: [String: JSONValue], _ key: String, at path: String) -> Int? {
+        guard let value = optionalNumber(fields, key, at: path) else { return nil }
+        guard value.rounded() == value, value >= 1, value <= 1e9 else {
+            problem("\(path).\(key)", "must be a whole number from 1 to 1000000000; found \(value)")
+            return nil
+        }
+        return Int(value)
+    }
+
+    private mutating func stringList(_ fields: [String: JSONValue], _ key: String, at path: String) -> [String] {
+        switch fields[key] {
+        case nil: return []
+        case .array(let items)?:
+            var result: [String] = []
+            for (index, item) in items.enumerated() {
+                if case .string(let text) = item, !text.isEmpty {
+                    result.append(text)
+                } else {
+                    problem("\(path).\(key)[\(index)]", "must be a non-empty string; found \(item.kindName)")
+                }
+            }
+            return result
+        case let other?:
+            problem("\(path).\(key)", "must be an array of strings; found \(other.kindName)")
+            return []
+        }
+    }
+
+    private mutating func pointerList(_ fields: [String: JSONValue], _ key: String, at path: String) -> [String] {
+        let list = stringList(fields, key, at: path)
+        for (index, pointer) in list.enumerated() where !Self.isPointer(pointer) {
+            problem("\(path).\(key)[\(index)]", "\"\(pointer)\" is not a JSON pointer (RFC 6901 pointers start with \"/\", \"*\" matches one segment)")
+        }
+        return list
+    }
+
+    static func isPointer(_ text: String) -> Bool { text.hasPrefix("/") }
+
+    static func isIdentifier(_ text: String) -> Bool {
+        !text.isEmpty && text.unicodeScalars.allSatisfy { scalar in
+            (scalar.isASCII && (CharacterSetASCII.isAlnum(scalar) || scalar == "-" || scalar == "_" || scalar == "."))
+        }
+    }
+
+    static func isTokenCharacter(_ character: Character) -> Bool {
+        guard let ascii = character.asciiValue, ascii > 32, ascii < 127 else { return false }
+        return !"()<>@,;:\\\"/[]?={}".contains(character)
+    }
+}
+
+enum CharacterSetASCII {
+    static func isAlnum(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+    }
+}

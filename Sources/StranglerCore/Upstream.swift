@@ -1,0 +1,52 @@
+/// One backend the proxy can forward to, as declared under `upstreams` in `routes.json`.
+public struct Upstream: Sendable, Hashable {
+    /// The name routes use to refer to this upstream (`legacy`, `inventory`).
+    public var name: String
+    /// The original URL string, kept for display.
+    public var url: String
+    /// Host name or address to connect to.
+    public var host: String
+    /// TCP port to connect to.
+    public var port: Int
+    /// Path prefix from the URL (without a trailing slash), prepended to forwarded paths. Usually empty.
+    public var basePath: String
+    /// How long a TCP connect may take before the request fails with 502.
+    public var connectTimeoutMs: Int
+    /// How long the upstream may stay silent (before its response head, or between body reads)
+    /// before the request fails with 504.
+    public var timeoutMs: Int
+    /// Most connections this upstream gets from one event loop's pool.
+    public var maxConnectionsPerLoop: Int
+    /// How long an idle pooled connection is kept before it is closed.
+    public var idleTimeoutMs: Int
+
+    /// Default connect timeout when `routes.json` does not set one.
+    public static let defaultConnectTimeoutMs = 1_000
+    /// Default upstream silence timeout when `routes.json` does not set one.
+    public static let defaultTimeoutMs = 30_000
+    /// Default pool size per event loop.
+    public static let defaultMaxConnectionsPerLoop = 256
+    /// Default idle time before a pooled connection is closed.
+    public static let defaultIdleTimeoutMs = 60_000
+
+    public init(
+        name: String, url: String, host: String, port: Int, basePath: String = "",
+        connectTimeoutMs: Int = Upstream.defaultConnectTimeoutMs,
+        timeoutMs: Int = Upstream.defaultTimeoutMs,
+        maxConnectionsPerLoop: Int = Upstream.defaultMaxConnectionsPerLoop,
+        idleTimeoutMs: Int = Upstream.defaultIdleTimeoutMs
+    ) {
+        self.name = name
+        self.url = url
+        self.host = host
+        self.port = port
+        self.basePath = basePath
+        self.connectTimeoutMs = connectTimeoutMs
+        self.timeoutMs = timeoutMs
+        self.maxConnectionsPerLoop = maxConnectionsPerLoop
+        self.idleTimeoutMs = idleTimeoutMs
+    }
+
+    /// The value sent as `Host`-independent identity of the endpoint: `host:port`.
+    public var authority: String { "\(host):\(port)" }
+}

@@ -1,0 +1,45 @@
+import NIOCore
+
+/// Settings of the forwarding listener that do not live in `routes.json`.
+public struct ProxyConfiguration: Sendable {
+    /// Host to bind.
+    public var host: String
+    /// Port to bind; 0 picks a free one (see ``ProxyServer/localPort``).
+    public var port: Int
+    /// Event-loop threads; each has its own upstream pools.
+    public var threads: Int
+    /// Largest request head (all header names and values) before the client gets 431.
+    public var maxHeaderBytes: Int
+    /// Largest request body before the client gets 413.
+    public var maxBodyBytes: Int
+    /// Largest request body kept in memory so a failed service call can be replayed on legacy.
+    public var maxReplayBytes: Int
+    /// Peers whose `X-Forwarded-*` headers are trusted and extended; from anyone else they are replaced.
+    public var trustedProxies: Set<String>
+    /// How long a graceful shutdown waits for in-flight requests.
+    public var shutdownGracePeriod: TimeAmount
+    /// Writes one access-log line per request at `info` level.
+    public var accessLog: Bool
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        threads: Int = System.coreCount,
+        maxHeaderBytes: Int = 32 * 1024,
+        maxBodyBytes: Int = 10 * 1024 * 1024,
+        maxReplayBytes: Int = 64 * 1024,
+        trustedProxies: Set<String> = [],
+        shutdownGracePeriod: TimeAmount = .seconds(10),
+        accessLog: Bool = true
+    ) {
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+        self.maxReplayBytes = maxReplayBytes
+        self.trustedProxies = trustedProxies
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.accessLog = accessLog
+    }
+}

@@ -1,0 +1,113 @@
+import NIOCore
+import NIOHTTP1
+
+/// Why the proxy answered a request itself instead of relaying an upstream's answer.
+///
+/// Modelled on AsyncHTTPClient's `HTTPClientError`: a struct over a private code, so new cases
+/// can be added without breaking users.
+public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
+    private enum Code: Hashable, Sendable {
+        case connectFailed
+        case connectTimeout
+        case upstreamTimeout
+        case upstreamClosed
+        case poolExhausted
+        case bodyTooLarge
+        case headersTooLarge
+        case badRequest
+    }
+
+    private let code: Code
+    /// Human-readable detail, naming the upstream and the cause.
+    public let detail: String
+
+    private init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    /// The upstream refused or could not be reached.
+    public static func connectFailed(_ detail: String) -> ProxyError { .init(.connectFailed, detail) }
+    /// The TCP connect took longer than `connectTimeoutMs`.
+    public static func connectTimeout(_ detail: String) -> ProxyError { .init(.connectTimeout, detail) }
+    /// The upstream was silent for longer than `timeoutMs`.
+    public static func upstreamTimeout(_ detail: String) -> ProxyError { .init(.upstreamTimeout, detail) }
+    /// The upstream closed the connection before a complete response.
+    public static func upstreamClosed(_ detail: String) -> ProxyError { .init(.upstreamClosed, detail) }
+    /// Every pooled connection to the upstream was busy and the wait queue was full.
+    public static func poolExhausted(_ detail: String) -> ProxyError { .init(.poolExhausted, detail) }
+    /// The request body exceeded the configured maximum.
+    public static func bodyTooLarge(_ detail: String) -> ProxyError { .init(.bodyTooLarge, detail) }
+    /// The request head exceeded the configured maximum.
+    public static func headersTooLarge(_ detail: String) -> ProxyError { .init(.headersTooLarge, detail) }
+    /// The request could not be parsed.
+    public static func badRequest(_ detail: String) -> ProxyError { .init(.badRequest, detail) }
+
+    /// The status the client gets.
+    public var status: HTTPResponseStatus {
+        switch code {
+        case .connectFailed, .upstreamClosed: .badGateway
+        case .connectTimeout, .upstreamTimeout: .gatewayTimeout
+        case .poolExhausted: .serviceUnavailable
+        case .bodyTooLarge: .payloadTooLarge
+        case .headersTooLarge: .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large")
+        case .badRequest: .badRequest
+        }
+    }
+
+    /// Stable machine-readable name, the `error` field of the JSON body.
+    public var name: String {
+        switch code {
+        case .connectFailed: "upstream_unreachable"
+        case .connectTimeout: "upstream_connect_timeout"
+        case .upstreamTimeout: "upstream_timeout"
+        case .upstreamClosed: "upstream_closed"
+        case .poolExhausted: "upstream_busy"
+        case .bodyTooLarge: "body_too_large"
+        case .headersTooLarge: "headers_too_large"
+        case .badRequest: "bad_request"
+        }
+    }
+
+    /// Whether the failure happened before the upstream saw any of the request, so a retry
+    /// elsewhere can't duplicate an effect.
+    var isConnectFailure: Bool {
+        code == .connectFailed || code == .connectTimeout || code == .poolExhausted
+    }
+
+    public var description: String { "\(name): \(detail)" }
+
+    /// The JSON body the client gets: `{"error", "message", "requestId", "upstream"?}`.
+    func jsonBody(requestID: String?, upstream: String?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var text = "{\"error\":\"\(name)\",\"status\":\(status.code),\"message\":\(JSONText.quote(detail))"
+        if let upstream { text += ",\"upstream\":\(JSONText.quote(upstream))" }
+        if let requestID { text += ",\"requestId\":\(JSONText.quote(requestID))" }
+        text += "}\n"
+        return allocator.buffer(string: text)
+    }
+}
+
+/// Minimal JSON string quoting for error bodies built on the event loop.
+enum JSONText {
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

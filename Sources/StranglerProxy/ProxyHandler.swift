@@ -1,0 +1,642 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import StranglerCore
+
+/// Forwards the requests of one client connection to upstreams, streaming in both directions.
+///
+/// One instance per client connection; it handles one exchange at a time (the
+/// `HTTPServerPipelineHandler` in front of it serialises pipelined requests). It is also the
+/// delegate of the upstream connection it borrows, so an exchange allocates no object of its own.
+/// Backpressure: reads from one side are held back while the other side is not writable.
+final class ProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Between exchanges.
+        case idle
+        /// Waiting for an upstream connection (connect or pool).
+        case connecting
+        /// The request is going (or went) upstream; the response has not finished.
+        case forwarding
+        /// The response is finished (or the proxy answered itself); waiting for the request's end.
+        case draining
+    }
+
+    private let loop: LoopContext
+    private var context: ChannelHandlerContext?
+    private var clientAddress = "unknown"
+    private var clientTrusted = false
+
+    // One exchange's state. Flat fields rather than an object, reset per request.
+    private var phase = Phase.idle
+    /// Bumped per attempt so that a late pool callback for an abandoned attempt is recognised.
+    private var attempt = 0
+    private var requestID = ""
+    private var route: Route?
+    private var routeID = "default"
+    private var upstreamName = ""
+    private var method = HTTPMethod.GET
+    private var outboundHead: HTTPRequestHead?
+    private var clientVersion = HTTPVersion.http1_1
+    private var clientKeepAlive = true
+    private var closeAfterResponse = false
+    private var startTime = NIODeadline.now()
+    private var requestComplete = false
+    private var requestSentUpstream = false
+    private var bodyBytes = 0
+    /// Body parts not yet written upstream, or all of them while the request is replayable.
+    private var bufferedBody: [ByteBuffer] = []
+    private var replayable = false
+    private var canFallback = false
+    private var usedFallback = false
+    private var retriedStale = false
+    private var connection: UpstreamConnection?
+    private var connectionPool: UpstreamPool?
+    private var wroteUpstreamSinceFlush = false
+    private var responseStarted = false
+    private var responseStatus: UInt = 0
+    private var upstreamKeepAlive = true
+    private var lastUpstreamActivity = NIODeadline.now()
+    private var timeoutTask: Scheduled<Void>?
+
+    // Backpressure on reads from the client.
+    private var clientReadsPaused = false
+    private var pendingClientRead = false
+
+    init(loop: LoopContext) {
+        self.loop = loop
+    }
+
+    // MARK: - Channel lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { channelBecameActive(context.channel) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        channelBecameActive(context.channel)
+        context.fireChannelActive()
+    }
+
+    private func channelBecameActive(_ channel: Channel) {
+        loop.register(channel)
+        if let ip = channel.remoteAddress?.ipAddress {
+            clientAddress = ip
+            clientTrusted = loop.configuration.trustedProxies.contains(ip)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        loop.unregister(context.channel)
+        // The client is gone: cancel the upstream call rather than finish it for nobody.
+        if phase == .connecting || phase == .forwarding {
+            attempt += 1
+            if let connection {
+                self.connection = nil
+                connection.close()
+            }
+            cancelTimeout()
+            if !responseStarted { responseStatus = 499 }
+            logExchange(outcome: "client_closed")
+        }
+        phase = .idle
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: - Client → proxy
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): receiveHead(head, context: context)
+        case .body(let buffer): receiveBody(buffer, context: context)
+        case .end: receiveEnd(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if wroteUpstreamSinceFlush, let connection {
+            wroteUpstreamSinceFlush = false
+            connection.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        resetExchange()
+        attempt += 1
+        startTime = .now()
+        method = head.method
+        clientVersion = head.version
+        clientKeepAlive = head.isKeepAlive
+
+        if let incoming = head.headers.first(name: "x-request-id"), RequestID.isValid(incoming) {
+            requestID = incoming
+        } else {
+            requestID = loop.requestIDs.next()
+        }
+
+        let table = loop.table
+        let methodName = head.method.rawValue
+        if let index = table.matcher.matchIndex(method: methodName, uri: head.uri) {
+            let route = table.routes[index]
+            self.route = route
+            routeID = route.id
+            upstreamName = route.primaryUpstream
+            canFallback = route.fallsBackToLegacy && head.method.isIdempotent
+        } else {
+            routeID = "default"
+            upstreamName = table.defaultUpstream
+        }
+
+        if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }),
+            length > loop.configuration.maxBodyBytes
+        {
+            respondWithError(
+                .bodyTooLarge(
+                    "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes) (--max-body-bytes)"
+                ),
+                context: context
+            )
+            return
+        }
+
+        // Expect: 100-continue is answered here so the client starts sending while the upstream
+        // connection is set up; the upstream gets the body without the expectation.
+        let expectsContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
+
+        outboundHead = makeOutboundHead(from: head, dropExpect: expectsContinue)
+        replayable = head.method.isIdempotent
+        if expectsContinue {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        startAttempt(fresh: false)
+    }
+
+    private func receiveBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        guard phase == .connecting || phase == .forwarding else { return }
+        bodyBytes += buffer.readableBytes
+        if bodyBytes > loop.configuration.maxBodyBytes {
+            if let connection {
+                self.connection = nil
+                connection.close()
+            }
+            respondWithError(
+                .bodyTooLarge("the request body exceeded \(loop.configuration.maxBodyBytes) bytes (--max-body-bytes)"),
+                context: context
+            )
+            return
+        }
+        if replayable, bodyBytes > loop.configuration.maxReplayBytes {
+            replayable = false
+            if connection != nil { bufferedBody.removeAll() }
+        }
+        if let connection {
+            connection.write(.body(.byteBuffer(buffer)))
+            wroteUpstreamSinceFlush = true
+            if replayable { bufferedBody.append(buffer) }
+        } else {
+            bufferedBody.append(buffer)
+            // Nothing to send it to yet: stop reading until the upstream connection is up.
+            pauseClientReads()
+        }
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        requestComplete = true
+        switch phase {
+        case .forwarding:
+            if let connection, !requestSentUpstream {
+                connection.write(.end(nil))
+                requestSentUpstream = true
+                wroteUpstreamSinceFlush = true
+            }
+        case .draining:
+            finishExchange(context: context)
+        case .connecting, .idle:
+            break
+        }
+    }
+
+    /// Copies the client's head for the upstream: same method, same target byte for byte, same
+    /// headers minus hop-by-hop ones, plus forwarding headers.
+    private func makeOutboundHead(from head: HTTPRequestHead, dropExpect: Bool) -> HTTPRequestHead {
+        var headers = head.headers
+        let hadChunkedBody = headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+        let hasLength = headers.contains(name: "content-length")
+        headers.removeHopByHop(keepTrailersTE: true)
+        if dropExpect { headers.remove(name: "expect") }
+
+        // Forwarding headers: extend a trusted peer's chain, replace anyone else's.
+        if clientTrusted {
+            let chain = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
+            headers.replaceOrAdd(name: "X-Forwarded-For", value: chain.isEmpty ? clientAddress : chain + ", " + clientAddress)
+            if !headers.contains(name: "x-forwarded-proto") { headers.add(name: "X-Forwarded-Proto", value: "http") }
+            if !headers.contains(name: "x-forwarded-host"), let host = headers.first(name: "host") {
+                headers.add(name: "X-Forwarded-Host", value: host)
+            }
+        } else {
+            headers.remove(name: "forwarded")
+            headers.replaceOrAdd(name: "X-Forwarded-For", value: clientAddress)
+            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
+            if let host = headers.first(name: "host") {
+                headers.replaceOrAdd(name: "X-Forwarded-Host", value: host)
+            } else {
+                headers.remove(name: "x-forwarded-host")
+            }
+        }
+        headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
+
+        // Framing: keep the client's, so a request without a body goes up without one.
+        if hadChunkedBody, !hasLength {
+            headers.add(name: "transfer-encoding", value: "chunked")
+        } else if !hasLength, head.method.framingAlwaysExpectsBody {
+            headers.add(name: "content-length", value: "0")
+        }
+
+        var outbound = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        if let pool = loop.pool(named: upstreamName), !pool.upstream.basePath.isEmpty {
+            outbound.uri = pool.upstream.basePath + head.uri
+        }
+        if !outbound.headers.contains(name: "host"), let pool = loop.pool(named: upstreamName) {
+            outbound.headers.add(name: "host", value: pool.upstream.authority)
+        }
+        return outbound
+    }
+
+    // MARK: - Attempts
+
+    private func startAttempt(fresh: Bool) {
+        guard let pool = loop.pool(named: upstreamName) else {
+            respondWithError(.connectFailed("no upstream named \"\(upstreamName)\" in the live route table"), context: context!)
+            return
+        }
+        phase = .connecting
+        connectionPool = pool
+        let thisAttempt = attempt
+        let callback: (UpstreamConnection?, ProxyError?) -> Void = { connection, error in
+            guard self.attempt == thisAttempt, self.phase == .connecting else {
+                // The exchange moved on (client left, or it was answered): give the connection back.
+                if let connection { pool.release(connection, reusable: true) }
+                return
+            }
+            if let connection {
+                self.attach(connection)
+            } else {
+                self.attemptFailed(error ?? .connectFailed("unknown connect failure"))
+            }
+        }
+        if fresh { pool.acquireFresh(callback) } else { pool.acquire(callback) }
+    }
+
+    private func attach(_ connection: UpstreamConnection) {
+        guard let head = outboundHead else { return }
+        self.connection = connection
+        connection.delegate = self
+        phase = .forwarding
+        connection.write(.head(head))
+        for part in bufferedBody {
+            connection.write(.body(.byteBuffer(part)))
+        }
+        if !replayable { bufferedBody.removeAll() }
+        if requestComplete {
+            connection.write(.end(nil))
+            requestSentUpstream = true
+        }
+        connection.flush()
+        wroteUpstreamSinceFlush = false
+        lastUpstreamActivity = .now()
+        armTimeout(upstream: connectionPool!.upstream)
+        if connection.channel?.isWritable ?? true { resumeClientReads() }
+    }
+
+    /// The upstream could not be used before any of its response reached the client.
+    private func attemptFailed(_ error: ProxyError) {
+        connection = nil
+        cancelTimeout()
+        loop.metrics.recordUpstreamError(upstream: upstreamName, kind: error.name)
+        // After a connect failure nothing reached the upstream and the whole body is still
+        // buffered; after anything else only a replayable request may go again.
+        if canFallback, !usedFallback, replayable || error.isConnectFailure, let route {
+            fallBack(to: route.legacy, reason: error.description)
+            return
+        }
+        respondWithError(error, context: context!)
+    }
+
+    private func fallBack(to legacy: String, reason: String) {
+        usedFallback = true
+        loop.metrics.recordFallback(route: routeID)
+        loop.logger.warning(
+            "service failed; retrying on legacy",
+            metadata: ["request_id": "\(requestID)", "route": "\(routeID)", "from": "\(upstreamName)", "to": "\(legacy)", "reason": "\(reason)"]
+        )
+        upstreamName = legacy
+        requestSentUpstream = false
+        attempt += 1
+        startAttempt(fresh: false)
+    }
+
+    // MARK: - Timeouts
+
+    private func armTimeout(upstream: Upstream) {
+        cancelTimeout()
+        let limit = TimeAmount.milliseconds(Int64(upstream.timeoutMs))
+        let thisAttempt = attempt
+        timeoutTask = loop.eventLoop.assumeIsolated().scheduleTask(deadline: lastUpstreamActivity + limit) {
+            self.timeoutFired(attempt: thisAttempt, limit: limit, upstream: upstream)
+        }
+    }
+
+    private func timeoutFired(attempt thisAttempt: Int, limit: TimeAmount, upstream: Upstream) {
+        guard attempt == thisAttempt, phase == .forwarding else { return }
+        let deadline = lastUpstreamActivity + limit
+        if deadline > .now() {
+            // There was upstream activity since the timer was set: wait for the rest.
+            timeoutTask = loop.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                self.timeoutFired(attempt: thisAttempt, limit: limit, upstream: upstream)
+            }
+            return
+        }
+        timeoutTask = nil
+        let error = ProxyError.upstreamTimeout(
+            "upstream \"\(upstream.name)\" (\(upstream.authority)) sent nothing for \(upstream.timeoutMs) ms (timeoutMs)"
+        )
+        if let connection {
+            self.connection = nil
+            connection.close()
+        }
+        if responseStarted {
+            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: error.name)
+            abortClient(outcome: "upstream_timeout_mid_body")
+        } else {
+            // A timed-out request may have had effects upstream: never replay it.
+            canFallback = false
+            attemptFailed(error)
+        }
+    }
+
+    private func cancelTimeout() {
+        timeoutTask?.cancel()
+        timeoutTask = nil
+    }
+
+    // MARK: - Responses to the client
+
+    private func respondWithError(_ error: ProxyError, context: ChannelHandlerContext) {
+        cancelTimeout()
+        if let connection {
+            self.connection = nil
+            connection.close()
+        }
+        guard !responseStarted else {
+            abortClient(outcome: error.name)
+            return
+        }
+        responseStarted = true
+        responseStatus = error.status.code
+        let body = error.jsonBody(
+            requestID: requestID, upstream: upstreamName.isEmpty ? nil : upstreamName, allocator: context.channel.allocator
+        )
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: "x-request-id", value: requestID)
+        // If the client is still sending a body we will not read, the connection can't be reused.
+        if !requestComplete || !clientKeepAlive {
+            closeAfterResponse = true
+            headers.add(name: "connection", value: "close")
+        }
+        let head = HTTPResponseHead(version: clientVersion, status: error.status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        completeResponse(context: context)
+    }
+
+    /// The response has ended towards the client; the exchange finishes when the request has too.
+    private func completeResponse(context: ChannelHandlerContext, trailers: HTTPHeaders? = nil) {
+        phase = .draining
+        if closeAfterResponse && !requestComplete {
+            // Don't wait for a body we won't read.
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            logExchange(outcome: "ok")
+            phase = .idle
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        if requestComplete { finishExchange(context: context) }
+    }
+
+    private func finishExchange(context: ChannelHandlerContext) {
+        logExchange(outcome: "ok")
+        let closing = closeAfterResponse
+        phase = .idle
+        resumeClientReads()
+        if closing { context.close(promise: nil) }
+    }
+
+    /// The response already started and can't be completed: closing the connection is the only
+    /// honest signal; ending it would make a short body look complete.
+    private func abortClient(outcome: String) {
+        cancelTimeout()
+        logExchange(outcome: outcome)
+        phase = .idle
+        context?.close(promise: nil)
+    }
+
+    private func resetExchange() {
+        route = nil
+        routeID = "default"
+        upstreamName = ""
+        outboundHead = nil
+        closeAfterResponse = false
+        requestComplete = false
+        requestSentUpstream = false
+        bodyBytes = 0
+        bufferedBody.removeAll(keepingCapacity: true)
+        replayable = false
+        canFallback = false
+        usedFallback = false
+        retriedStale = false
+        connection = nil
+        connectionPool = nil
+        wroteUpstreamSinceFlush = false
+        responseStarted = false
+        responseStatus = 0
+        upstreamKeepAlive = true
+        cancelTimeout()
+    }
+
+    private func logExchange(outcome: String) {
+        let elapsed = NIODeadline.now() - startTime
+        loop.metrics.recordRequest(route: routeID, upstream: upstreamName, status: responseStatus, nanoseconds: elapsed.nanoseconds)
+        guard loop.configuration.accessLog, loop.logger.logLevel <= .info else { return }
+        let millis = Double(elapsed.nanoseconds) / 1_000_000
+        loop.logger.info(
+            "\(method.rawValue) \(outboundHead?.uri ?? "-") \(responseStatus)",
+            metadata: [
+                "request_id": "\(requestID)", "route": "\(routeID)", "mode": "\(route?.mode.rawValue ?? "default")",
+                "upstream": "\(upstreamName)", "status": "\(responseStatus)",
+                "ms": "\((millis * 100).rounded() / 100)", "client": "\(clientAddress)",
+                "outcome": "\(outcome)",
+            ]
+        )
+    }
+
+    // MARK: - Backpressure on client reads
+
+    func read(context: ChannelHandlerContext) {
+        if clientReadsPaused {
+            pendingClientRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            connection?.resumeReads()
+        } else {
+            connection?.pauseReads()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func pauseClientReads() {
+        clientReadsPaused = true
+    }
+
+    private func resumeClientReads() {
+        guard clientReadsPaused else { return }
+        clientReadsPaused = false
+        if pendingClientRead, let context {
+            pendingClientRead = false
+            context.read()
+        }
+    }
+}
+
+// MARK: - Upstream → client
+
+extension ProxyHandler: UpstreamResponseDelegate {
+    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+        guard let context else { return }
+        lastUpstreamActivity = .now()
+        if canFallback, !usedFallback, head.status.code >= 500, replayable, let route {
+            // Discard the service's error and replay on legacy; this connection's response is
+            // abandoned, so it can't be reused.
+            if let connection {
+                self.connection = nil
+                connection.close()
+            }
+            cancelTimeout()
+            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "status_\(head.status.code)")
+            fallBack(to: route.legacy, reason: "\(upstreamName) answered \(head.status.code)")
+            return
+        }
+        responseStarted = true
+        responseStatus = head.status.code
+        upstreamKeepAlive = head.isKeepAlive
+
+        var headers = head.headers
+        headers.removeHopByHop()
+        headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
+        headers.replaceOrAdd(name: "X-Strangler-Upstream", value: upstreamName)
+        // An HTTP/1.0 client can't take chunked framing: a body without a length ends at close.
+        let unframed = !headers.contains(name: "content-length") && head.status.mayHaveResponseBody && method != .HEAD
+        if !clientKeepAlive || (clientVersion.minor == 0 && unframed) {
+            closeAfterResponse = true
+        }
+        if closeAfterResponse {
+            headers.add(name: "Connection", value: "close")
+        } else if clientVersion.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        let out = HTTPResponseHead(version: clientVersion, status: head.status, headers: headers)
+        context.write(wrapOutboundOut(.head(out)), promise: nil)
+    }
+
+    func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
+        guard let context, responseStarted else { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if !context.channel.isWritable {
+            connection?.pauseReads()
+        }
+    }
+
+    func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {
+        guard let context, responseStarted else { return }
+        cancelTimeout()
+        if let connection, let pool = connectionPool {
+            self.connection = nil
+            // Reusable only if both messages ended cleanly on this connection.
+            pool.release(connection, reusable: upstreamKeepAlive && requestSentUpstream)
+        }
+        completeResponse(context: context, trailers: trailers)
+    }
+
+    func upstreamDidFail(_ error: Error) {
+        guard phase == .forwarding else { return }
+        let wasReused = (connection?.exchanges ?? 0) > 0
+        connection = nil
+        if responseStarted {
+            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "closed_mid_body")
+            abortClient(outcome: "upstream_closed_mid_body")
+            return
+        }
+        // A keep-alive connection the upstream closed while it sat idle: the request never got
+        // there, so an idempotent one is retried once on a fresh connection.
+        if wasReused, !retriedStale, replayable {
+            retriedStale = true
+            cancelTimeout()
+            requestSentUpstream = false
+            attempt += 1
+            startAttempt(fresh: true)
+            return
+        }
+        let proxyError: ProxyError
+        if let known = error as? ProxyError {
+            proxyError = known
+        } else {
+            proxyError = .upstreamClosed("upstream \"\(upstreamName)\" failed before answering: \(error)")
+        }
+        attemptFailed(proxyError)
+    }
+
+    func upstreamReadComplete() {
+        lastUpstreamActivity = .now()
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeClientReads() } else { pauseClientReads() }
+    }
+}
+
+extension HTTPMethod {
+    /// Methods for which NIO's request encoder assumes a body (and would add chunked framing to
+    /// a head without one), so a body-less request must say `Content-Length: 0`.
+    var framingAlwaysExpectsBody: Bool {
+        switch self {
+        case .GET, .HEAD, .DELETE, .CONNECT, .TRACE: false
+        default: true
+        }
+    }
+
+    /// Methods whose repetition has no additional effect (RFC 9110 §9.2.2): safe to replay.
+    var isIdempotent: Bool {
+        switch self {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
+        default: false
+        }
+    }
+}

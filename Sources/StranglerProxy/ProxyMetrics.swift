@@ -1,0 +1,119 @@
+import CoreMetrics
+import Prometheus
+
+/// The proxy's Prometheus metrics, exported on the admin listener's `/metrics`.
+///
+/// Metric objects are created through swift-metrics with an explicit factory (no global
+/// bootstrap, so several proxies can live in one test process) and cached per event loop by
+/// ``LoopMetrics``: the hot path only increments atomics.
+public final class ProxyMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let reloadsOK: CoreMetrics.Counter
+    let reloadsFailed: CoreMetrics.Counter
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let buckets: [Duration] = [
+                .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        ]
+        factory.durationHistogramBuckets = ["strangler_request_duration_seconds": buckets]
+        self.factory = factory
+        self.reloadsOK = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "ok")], factory: factory)
+        self.reloadsFailed = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "rejected")], factory: factory)
+    }
+
+    /// Prometheus text exposition of every metric.
+    public func render() -> String {
+        registry.emitToString()
+    }
+
+    func requestCounter(route: String, upstream: String, code: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(
+            label: "strangler_requests_total",
+            dimensions: [("route", route), ("upstream", upstream), ("code", code)],
+            factory: factory
+        )
+    }
+
+    func durationTimer(route: String) -> CoreMetrics.Timer {
+        CoreMetrics.Timer(label: "strangler_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+    }
+
+    func upstreamErrorCounter(upstream: String, kind: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(
+            label: "strangler_upstream_errors_total", dimensions: [("upstream", upstream), ("error", kind)], factory: factory
+        )
+    }
+
+    func fallbackCounter(route: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "strangler_fallbacks_total", dimensions: [("route", route)], factory: factory)
+    }
+}
+
+/// One event loop's cache of metric handles, so the hot path does no registry lookups.
+struct LoopMetrics {
+    private struct RequestKey: Hashable {
+        var route: String
+        var upstream: String
+        var statusClass: UInt
+    }
+
+    private struct ErrorKey: Hashable {
+        var upstream: String
+        var kind: String
+    }
+
+    let metrics: ProxyMetrics
+    private var requests: [RequestKey: CoreMetrics.Counter] = [:]
+    private var durations: [String: CoreMetrics.Timer] = [:]
+    private var errors: [ErrorKey: CoreMetrics.Counter] = [:]
+    private var fallbacks: [String: CoreMetrics.Counter] = [:]
+
+    init(metrics: ProxyMetrics) {
+        self.metrics = metrics
+    }
+
+    mutating func recordRequest(route: String, upstream: String, status: UInt, nanoseconds: Int64) {
+        let key = RequestKey(route: route, upstream: upstream, statusClass: status / 100)
+        if let counter = requests[key] {
+            counter.increment()
+        } else {
+            let counter = metrics.requestCounter(route: route, upstream: upstream, code: "\(status / 100)xx")
+            requests[key] = counter
+            counter.increment()
+        }
+        if let timer = durations[route] {
+            timer.recordNanoseconds(nanoseconds)
+        } else {
+            let timer = metrics.durationTimer(route: route)
+            durations[route] = timer
+            timer.recordNanoseconds(nanoseconds)
+        }
+    }
+
+    mutating func recordUpstreamError(upstream: String, kind: String) {
+        let key = ErrorKey(upstream: upstream, kind: kind)
+        if let counter = errors[key] {
+            counter.increment()
+        } else {
+            let counter = metrics.upstreamErrorCounter(upstream: upstream, kind: kind)
+            errors[key] = counter
+            counter.increment()
+        }
+    }
+
+    mutating func recordFallback(route: String) {
+        if let counter = fallbacks[route] {
+            counter.increment()
+        } else {
+            let counter = metrics.fallbackCounter(route: route)
+            fallbacks[route] = counter
+            counter.increment()
+        }
+    }
+}

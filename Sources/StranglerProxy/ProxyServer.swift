@@ -1,0 +1,156 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import StranglerCore
+
+/// The forwarding listener: a SwiftNIO HTTP/1.1 server whose connections forward to upstream
+/// pools on their own event loop.
+///
+/// ```swift
+/// let server = ProxyServer(configuration: .init(port: 0), table: table, logger: logger)
+/// try await server.start()
+/// print(server.localPort!)
+/// server.apply(newTable)   // hot reload
+/// await server.shutdown()
+/// ```
+public final class ProxyServer: Sendable {
+    /// Listener settings.
+    public let configuration: ProxyConfiguration
+    /// The live table's status, shared with the admin API.
+    public let state: RouteTableState
+    /// Metrics, shared with the admin API.
+    public let metrics: ProxyMetrics
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
+    private let serverChannel = NIOLockedValueBox<Channel?>(nil)
+
+    /// Creates the server and its event loops; nothing is bound until ``start()``.
+    public init(
+        configuration: ProxyConfiguration, table: RouteTable, source: String? = nil, logger: Logger,
+        metrics: ProxyMetrics = ProxyMetrics()
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = metrics
+        self.state = RouteTableState(table: table, source: source)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        for eventLoop in group.makeIterator() {
+            let bound = try! eventLoop.submit {
+                NIOLoopBound(
+                    LoopContext(eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics),
+                    eventLoop: eventLoop
+                )
+            }.wait()
+            loops[ObjectIdentifier(eventLoop)] = bound
+        }
+        self.loops = loops
+    }
+
+    /// Binds the listener. Throws if the address is taken or invalid.
+    public func start() async throws {
+        let loops = self.loops
+        let configuration = self.configuration
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxHeaderBytes
+        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        let decoderLimits = limits
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let loop = loops[ObjectIdentifier(channel.eventLoop)] else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits
+                    )
+                    try sync.addHandler(ClientProtocolErrorHandler(maxHeaderBytes: configuration.maxHeaderBytes))
+                    try sync.addHandler(ProxyHandler(loop: loop.value))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        serverChannel.withLockedValue { $0 = channel }
+        logger.info(
+            "proxy listening",
+            metadata: [
+                "address": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
+                "threads": "\(configuration.threads)", "routes_version": "\(state.status.table.version)",
+            ]
+        )
+    }
+
+    /// The bound port, once started.
+    public var localPort: Int? {
+        serverChannel.withLockedValue { $0?.localAddress?.port }
+    }
+
+    /// Makes `table` the live table on every event loop. Requests already routed finish with
+    /// the route and connection they have.
+    public func apply(_ table: RouteTable) {
+        for bound in loops.values {
+            bound.eventLoop.execute { bound.value.install(table) }
+        }
+        state.recordLoaded(table)
+        metrics.reloadsOK.increment()
+    }
+
+    /// Records a rejected table: the live one stays.
+    public func reject(_ error: RouteTableError, version: String?) {
+        state.recordRejected(error, version: version)
+        metrics.reloadsFailed.increment()
+    }
+
+    /// Number of open client connections, summed over the event loops.
+    public func openConnections() async -> Int {
+        var total = 0
+        for bound in loops.values {
+            total += (try? await bound.eventLoop.submit { bound.value.connections.count }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// Idle upstream connections per upstream, summed over the event loops.
+    public func idleUpstreamConnections() async -> [String: Int] {
+        var total: [String: Int] = [:]
+        for bound in loops.values {
+            let counts = (try? await bound.eventLoop.submit { bound.value.idleConnectionCounts() }.get()) ?? [:]
+            total.merge(counts, uniquingKeysWith: +)
+        }
+        return total
+    }
+
+    /// Stops accepting, lets in-flight exchanges finish (up to the grace period), then closes
+    /// everything and stops the event loops.
+    public func shutdown() async {
+        if let channel = serverChannel.withLockedValue({ $0 }) {
+            try? await channel.close()
+        }
+        for bound in loops.values {
+            bound.eventLoop.execute { bound.value.quiesce() }
+        }
+        let deadline = NIODeadline.now() + configuration.shutdownGracePeriod
+        while NIODeadline.now() < deadline, await openConnections() > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for bound in loops.values {
+            try? await bound.eventLoop.submit {
+                for channel in bound.value.connections.values { channel.close(promise: nil) }
+                bound.value.closePools()
+            }.get()
+        }
+        try? await group.shutdownGracefully()
+        logger.info("proxy stopped")
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import NIOConcurrencyHelpers
+import StranglerCore
+
+/// What the admin API shows about the live route table: the table, its version, when it was
+/// loaded, and the last reload that was rejected.
+public struct RouteTableStatus: Sendable {
+    /// The table requests are routed with.
+    public var table: RouteTable
+    /// When `table` went live.
+    public var loadedAt: Date
+    /// Where it was read from, if from a file.
+    public var source: String?
+    /// The last rejected reload, if any since start.
+    public var lastError: ReloadFailure?
+    /// Successful loads since start (the first load counts).
+    public var loads: Int
+
+    /// A rejected reload.
+    public struct ReloadFailure: Sendable {
+        public var at: Date
+        public var version: String?
+        public var problems: [RouteTableError.Problem]
+    }
+}
+
+/// Thread-safe holder of the table status. Read by the admin API and the watcher; the data plane
+/// never reads it (each event loop has its own copy of the table).
+public final class RouteTableState: Sendable {
+    private let box: NIOLockedValueBox<RouteTableStatus>
+
+    public init(table: RouteTable, source: String?) {
+        box = NIOLockedValueBox(RouteTableStatus(table: table, loadedAt: Date(), source: source, lastError: nil, loads: 1))
+    }
+
+    /// A snapshot of the status.
+    public var status: RouteTableStatus { box.withLockedValue { $0 } }
+
+    func recordLoaded(_ table: RouteTable) {
+        box.withLockedValue {
+            $0.table = table
+            $0.loadedAt = Date()
+            $0.loads += 1
+        }
+    }
+
+    func recordRejected(_ error: RouteTableError, version: String?) {
+        box.withLockedValue {
+            $0.lastError = .init(at: Date(), version: version, problems: error.problems)
+        }
+    }
+}

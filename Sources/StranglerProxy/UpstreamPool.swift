@@ -1,0 +1,165 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import StranglerCore
+
+/// The keep-alive connections to one upstream that belong to one event loop.
+///
+/// Everything here runs on `eventLoop`: no locks, no thread hops. A client connection on this
+/// loop only ever borrows upstream connections from this loop's pools (DESIGN.md §9).
+final class UpstreamPool {
+    let upstream: Upstream
+    let eventLoop: EventLoop
+    private let bootstrap: ClientBootstrap
+    private var idle: [UpstreamConnection] = []
+    private var waiters = CircularBuffer<(UpstreamConnection?, ProxyError?) -> Void>()
+    /// Open plus opening connections.
+    private(set) var total = 0
+    /// Set when a reload removed or changed this upstream: connections are closed as they free up.
+    private(set) var isRetired = false
+    private let maxWaiters = 4096
+    private var sweepTask: Scheduled<Void>?
+
+    init(upstream: Upstream, eventLoop: EventLoop) {
+        self.upstream = upstream
+        self.eventLoop = eventLoop
+        self.bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.milliseconds(Int64(upstream.connectTimeoutMs)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
+                }
+            }
+        scheduleSweep()
+    }
+
+    /// Number of idle connections, for tests and metrics.
+    var idleCount: Int { idle.count }
+
+    /// Hands a connection to `callback`: an idle one if there is one, else a new one, else waits.
+    func acquire(_ callback: @escaping (UpstreamConnection?, ProxyError?) -> Void) {
+        while let connection = idle.popLast() {
+            if connection.isActive {
+                callback(connection, nil)
+                return
+            }
+        }
+        if total < upstream.maxConnectionsPerLoop {
+            connect(callback)
+        } else if waiters.count < maxWaiters {
+            waiters.append(callback)
+        } else {
+            callback(nil, .poolExhausted("upstream \"\(upstream.name)\" (\(upstream.authority)) has \(total) busy connections on this thread and \(waiters.count) requests waiting; raise maxConnectionsPerLoop or add capacity"))
+        }
+    }
+
+    /// Opens a fresh connection, bypassing idle ones: used to retry after a stale keep-alive.
+    func acquireFresh(_ callback: @escaping (UpstreamConnection?, ProxyError?) -> Void) {
+        connect(callback)
+    }
+
+    private func connect(_ callback: @escaping (UpstreamConnection?, ProxyError?) -> Void) {
+        total += 1
+        let upstream = self.upstream
+        bootstrap.connect(host: upstream.host, port: upstream.port).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamConnection.self) else {
+                    self.total -= 1
+                    channel.close(promise: nil)
+                    callback(nil, .connectFailed("upstream \"\(upstream.name)\" (\(upstream.authority)): pipeline setup failed"))
+                    return
+                }
+                connection.pool = self
+                callback(connection, nil)
+            case .failure(let error):
+                self.total -= 1
+                callback(nil, Self.describe(error, upstream: upstream))
+                self.serveWaiter()
+            }
+        }
+    }
+
+    /// Returns a connection after an exchange. `reusable` is false when the exchange did not end
+    /// cleanly or either side asked to close.
+    func release(_ connection: UpstreamConnection, reusable: Bool) {
+        connection.delegate = nil
+        connection.exchanges += 1
+        if reusable, connection.isActive, !isRetired {
+            if let waiter = waiters.popFirst() {
+                waiter(connection, nil)
+                return
+            }
+            connection.idleSince = .now()
+            idle.append(connection)
+        } else {
+            connection.close()
+        }
+    }
+
+    /// Called by a connection whose channel went inactive.
+    func connectionClosed(_ connection: UpstreamConnection) {
+        total -= 1
+        if let index = idle.firstIndex(where: { $0 === connection }) {
+            idle.remove(at: index)
+        }
+        serveWaiter()
+    }
+
+    private func serveWaiter() {
+        guard !waiters.isEmpty, total < upstream.maxConnectionsPerLoop else { return }
+        let waiter = waiters.removeFirst()
+        connect(waiter)
+    }
+
+    /// Stops handing out connections and closes the idle ones.
+    func retire() {
+        isRetired = true
+        sweepTask?.cancel()
+        let closing = idle
+        idle.removeAll()
+        for connection in closing { connection.close() }
+        while let waiter = waiters.popFirst() {
+            waiter(nil, .connectFailed("upstream \"\(upstream.name)\" was removed by a route table reload"))
+        }
+    }
+
+    /// Closes connections idle for longer than the upstream's idle timeout, once a second.
+    private func scheduleSweep() {
+        sweepTask = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) {
+            let cutoff = NIODeadline.now() - .milliseconds(Int64(self.upstream.idleTimeoutMs))
+            let expired = self.idle.filter { $0.idleSince < cutoff }
+            if !expired.isEmpty {
+                self.idle.removeAll { $0.idleSince < cutoff }
+                for connection in expired { connection.close() }
+            }
+            if !self.isRetired { self.scheduleSweep() }
+        }
+    }
+
+    static func describe(_ error: Error, upstream: Upstream) -> ProxyError {
+        let target = "upstream \"\(upstream.name)\" (\(upstream.authority))"
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            return .connectTimeout("\(target) did not accept a connection within \(upstream.connectTimeoutMs) ms")
+        }
+        if let ioError = error as? IOError {
+            return .connectFailed("\(target) is unreachable: \(ioError.description)")
+        }
+        if let connectionError = error as? NIOConnectionError {
+            if connectionError.connectionErrors.contains(where: {
+                if let channelError = $0.error as? ChannelError, case .connectTimeout = channelError { return true }
+                return false
+            }) {
+                return .connectTimeout("\(target) did not accept a connection within \(upstream.connectTimeoutMs) ms")
+            }
+            let reasons = connectionError.connectionErrors.map { "\($0.error)" }
+            let dns = connectionError.dnsAError.map { " (\($0))" } ?? ""
+            return .connectFailed("\(target) is unreachable: \(reasons.isEmpty ? "no address resolved\(dns)" : reasons.joined(separator: "; "))")
+        }
+        return .connectFailed("\(target) is unreachable: \(error)")
+    }
+}

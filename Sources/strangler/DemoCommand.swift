@@ -1,0 +1,153 @@
+import ArgumentParser
+import DemoOMS
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import StranglerCore
+import StranglerProxy
+
+/// `strangler demo`: the legacy OMS, the extracted services, the proxy and the admin listener in
+/// one process.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the whole demo: legacy OMS, extracted services, proxy and admin API in one process.",
+        discussion: """
+            The proxy routes with the repository's routes.json and reloads it when it changes:
+            edit a route's "mode" and the next request follows it. Ctrl-C stops everything.
+
+            Examples:
+              strangler demo
+              strangler demo --port 18080 --admin-port 18081 --legacy-port 19000
+              strangler demo --data-dir /tmp/oms       # keep the demo database elsewhere
+            """
+    )
+
+    @Option(help: "The route table the proxy uses (and watches).")
+    var routes = "routes.json"
+
+    @Option(help: "Proxy port.")
+    var port = 8080
+    @Option(help: "Admin API port.")
+    var adminPort = 8081
+    @Option(help: "Legacy OMS port (the \"legacy\" upstream).")
+    var legacyPort = 9000
+    @Option(help: "Inventory service port (the \"inventory\" upstream).")
+    var inventoryPort = 9101
+    @Option(help: "Tracking service port (the \"tracking\" upstream).")
+    var trackingPort = 9102
+    @Option(help: "Host every demo listener binds.")
+    var host = "127.0.0.1"
+    @Option(help: "Where the demo OMS keeps its SQLite database.")
+    var dataDir = "demo-data"
+
+    @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.makeLogger(label: "strangler.demo")
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+
+        let database: OMSDatabase
+        do {
+            database = try OMSDatabase(path: URL(fileURLWithPath: dataDir).appendingPathComponent("oms.sqlite").path)
+        } catch {
+            printError("cannot open the demo database in \(dataDir): \(error)")
+            throw ExitCode(1)
+        }
+
+        let host = self.host
+        let addresses: [String: (host: String, port: Int)] = [
+            "legacy": (host, legacyPort), "inventory": (host, inventoryPort), "tracking": (host, trackingPort),
+        ]
+        let transform: @Sendable (RouteTable) -> RouteTable = { $0.replacingUpstreamAddresses(addresses) }
+        let table: RouteTable
+        do {
+            table = transform(try RouteTableLoader.load(path: routes))
+        } catch {
+            printError("\(routes) is not a valid route table:\n\(error)")
+            throw ExitCode(1)
+        }
+
+        let server = ProxyServer(
+            configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
+            table: table, source: routes, logger: logger
+        )
+        let banner = StartupBanner(expected: 5) { ports in
+            Demo.printBanner(host: host, ports: ports, routes: routes)
+        }
+        let services: [any Service] = [
+            LegacyOMS.makeApplication(database: database, host: host, port: legacyPort, logger: quiet) {
+                await banner.started("legacy", $0)
+            },
+            ExtractedServices.makeApplication(
+                name: "inventory-service", router: ExtractedServices.inventoryRouter(database: database), host: host,
+                port: inventoryPort, logger: quiet
+            ) { await banner.started("inventory", $0) },
+            ExtractedServices.makeApplication(
+                name: "tracking-service", router: ExtractedServices.trackingRouter(database: database), host: host,
+                port: trackingPort, logger: quiet
+            ) { await banner.started("tracking", $0) },
+            ProxyService(server: server) { port in Task { await banner.started("proxy", port) } },
+            AdminAPI.makeApplication(server: server, host: host, port: adminPort, logger: quiet) {
+                await banner.started("admin", $0)
+            },
+            RouteTableWatcher(path: routes, server: server, logger: logger, transform: transform),
+        ]
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: quiet
+            )
+        )
+        try await group.run()
+        print("demo stopped")
+    }
+
+    static func printBanner(host: String, ports: [String: Int], routes: String) {
+        let proxy = "http://\(host):\(ports["proxy"] ?? 0)"
+        let admin = "http://\(host):\(ports["admin"] ?? 0)"
+        print(
+            """
+
+            StranglerFig demo is running. Ctrl-C stops it.
+
+              proxy       \(proxy)        ← clients call this
+              admin       \(admin)        (GET /api/routes, /metrics, /healthz)
+              legacy OMS  http://\(host):\(ports["legacy"] ?? 0)
+              inventory   http://\(host):\(ports["inventory"] ?? 0)   (extracted service)
+              tracking    http://\(host):\(ports["tracking"] ?? 0)   (extracted service)
+
+            Try:
+              curl -s \(proxy)/orders/ORD-100001
+              curl -si \(proxy)/inventory/SKU-1001 | grep -i -e x-strangler-upstream -e totalOnHand
+              curl -s \(admin)/api/routes
+
+            Move a route: set "mode": "service" on inventory-read in \(routes) and save;
+            the next request is served by the inventory service, without a restart.
+
+            """
+        )
+        fflush(stdout)
+    }
+}
+
+/// Prints the banner once every listener has reported its port.
+actor StartupBanner {
+    private var ports: [String: Int] = [:]
+    private let expected: Int
+    private let onReady: @Sendable ([String: Int]) -> Void
+
+    init(expected: Int, onReady: @escaping @Sendable ([String: Int]) -> Void) {
+        self.expected = expected
+        self.onReady = onReady
+    }
+
+    func started(_ name: String, _ port: Int) {
+        ports[name] = port
+        if ports.count == expected { onReady(ports) }
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import StranglerCore
+import StranglerProxy
+
+/// `strangler routes ...`: work with the route table.
+struct Routes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect and check the route table.",
+        subcommands: [Validate.self]
+    )
+
+    /// `strangler routes validate [PATH]`
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a route table; print a summary, or every problem with its JSON path.",
+            discussion: """
+                Exits 0 when the table is valid, 1 when it is not.
+
+                Examples:
+                  strangler routes validate
+                  strangler routes validate deploy/routes.json
+                  git show HEAD:routes.json > /tmp/r.json && strangler routes validate /tmp/r.json
+                """
+        )
+
+        @Argument(help: "The route table to check.")
+        var path = "routes.json"
+
+        func run() async throws {
+            do {
+                let table = try RouteTableLoader.load(path: path)
+                print("ok: \(path) (version \(table.version)): \(table.upstreams.count) upstreams, \(table.routes.count) routes, unmatched requests go to \"\(table.defaultUpstream)\"")
+                print("")
+                print(RouteSummary.render(table))
+            } catch {
+                print("\(path): \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"); the table would be rejected")
+                for problem in error.problems {
+                    print("  \(problem.path): \(problem.message)")
+                }
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// A plain-text table of routes, columns aligned.
+enum RouteSummary {
+    static func render(_ table: RouteTable) -> String {
+        var rows = [["ID", "METHODS", "PATH", "MODE", "SERVED BY", "SERVICE", "FALLBACK"]]
+        for route in table.routes {
+            rows.append([
+                route.id, route.methods.isEmpty ? "*" : route.methods.joined(separator: ","), route.path.description,
+                route.mode.rawValue, route.primaryUpstream, route.service ?? "-", route.fallback ? "yes" : "no",
+            ])
+        }
+        return TextTable.render(rows)
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+enum TextTable {
+    static func render(_ rows: [[String]]) -> String {
+        guard let width = rows.first?.count else { return "" }
+        var widths = Array(repeating: 0, count: width)
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import StranglerCore
+import StranglerProxy
+
+/// `strangler serve`: the proxy and its admin listener.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the proxy in front of the legacy system, routed by routes.json.",
+        discussion: """
+            The route table is reloaded without a restart when the file changes and on SIGHUP.
+            A table that fails validation is rejected whole; the live one stays and the error is
+            logged and shown at GET /api/routes on the admin listener.
+
+            Examples:
+              strangler serve
+              strangler serve --routes /etc/strangler/routes.json --listen 0.0.0.0:8080
+              strangler serve --threads 1 --no-access-log        # how the benchmarks run it
+              kill -HUP $(pidof strangler)                      # force a reload
+            """
+    )
+
+    @Option(help: "The route table.")
+    var routes = "routes.json"
+
+    @Option(help: "Address the proxy listens on.")
+    var listen = HostPort(host: "127.0.0.1", port: 8080)
+
+    @Option(help: "Address of the admin listener (health, metrics, route table).")
+    var adminListen = HostPort(host: "127.0.0.1", port: 8081)
+
+    @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        try proxyOptions.validate()
+    }
+
+    func run() async throws {
+        let logger = logging.makeLogger(label: "strangler")
+        let table: RouteTable
+        do {
+            table = try RouteTableLoader.load(path: routes)
+        } catch {
+            printError("\(routes) is not a valid route table:\n\(error)")
+            throw ExitCode(1)
+        }
+        let server = ProxyServer(
+            configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
+            table: table, source: routes, logger: logger
+        )
+        let admin = AdminAPI.makeApplication(server: server, host: adminListen.host, port: adminListen.port, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: ProxyService(server: server)),
+                    .init(service: admin),
+                    .init(service: RouteTableWatcher(path: routes, server: server, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// Data-plane options shared by `serve` and `demo`.
+struct ProxyOptions: ParsableArguments {
+    @Option(help: "Event-loop threads (default: the number of cores). Each has its own upstream pools.")
+    var threads: Int = System.coreCount
+
+    @Option(help: "Largest request head in bytes before the client gets 431.")
+    var maxHeaderBytes = 32 * 1024
+
+    @Option(help: "Largest request body in bytes before the client gets 413.")
+    var maxBodyBytes = 10 * 1024 * 1024
+
+    @Option(help: "A peer whose X-Forwarded-* headers are trusted and extended (repeatable).")
+    var trustedProxy: [String] = []
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
+        guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
+    }
+
+    func configuration(listen: HostPort, accessLog: Bool) -> ProxyConfiguration {
+        ProxyConfiguration(
+            host: listen.host, port: listen.port, threads: threads, maxHeaderBytes: maxHeaderBytes,
+            maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog
+        )
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
