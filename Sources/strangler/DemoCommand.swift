@@ -131,7 +131,7 @@ struct Demo: AsyncParsableCommand {
 
             """
         )
-        fflush(stdout)
+        fflush(nil)  // stdout may be a pipe or file: show the banner now
     }
 }
 

@@ -1,0 +1,200 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A scriptable upstream for live tests. It parses requests with NIO's decoder but writes raw
+/// bytes, so it can misbehave on purpose (truncate, hang, send hop-by-hop headers).
+///
+/// Behaviour by path:
+/// - `/echo...` (and anything unknown): 200 with a JSON description of the request it got
+/// - `/status/N`: status N (no body for 204/304)
+/// - `/cookies`: three separate `Set-Cookie` headers
+/// - `/redirect`: 302 with a `Location`
+/// - `/hop`: a response full of hop-by-hop headers
+/// - `/chunked`: a chunked body
+/// - `/truncated`: `Content-Length: 100`, 10 bytes, then close
+/// - `/hang`: never answers
+/// - `/stall-body`: head and part of the body, then silence
+/// - `/big?bytes=N`: N bytes of a repeating pattern
+/// - `/head`: a HEAD-style answer with the length a GET would have
+final class TestUpstream: Sendable {
+    struct SeenRequest: Sendable {
+        var method: String
+        var uri: String
+        var headers: [(String, String)]
+        var body: [UInt8]
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+
+        func headers(_ name: String) -> [String] {
+            headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
+        }
+    }
+
+    let name: String
+    let group: MultiThreadedEventLoopGroup
+    private let channel: Channel
+    private let state = NIOLockedValueBox(State())
+    /// When set, every request is answered with this status (a failing service).
+    let forcedStatus = NIOLockedValueBox<Int?>(nil)
+
+    struct State {
+        var requests: [SeenRequest] = []
+        var accepted = 0
+        var closed = 0
+    }
+
+    var port: Int { channel.localAddress!.port! }
+    var requests: [SeenRequest] { state.withLockedValue { $0.requests } }
+    var acceptedConnections: Int { state.withLockedValue { $0.accepted } }
+    var closedConnections: Int { state.withLockedValue { $0.closed } }
+
+    init(name: String) async throws {
+        self.name = name
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        let box = NIOLockedValueBox<TestUpstream?>(nil)
+        channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upstream = box.withLockedValue { $0 }!
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        box.withLockedValue { $0 = self }
+    }
+
+    func record(_ request: SeenRequest) {
+        state.withLockedValue { $0.requests.append(request) }
+    }
+
+    func connectionOpened() { state.withLockedValue { $0.accepted += 1 } }
+    func connectionClosed() { state.withLockedValue { $0.closed += 1 } }
+
+    func stop() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+final class TestUpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    private let upstream: TestUpstream
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    init(upstream: TestUpstream) {
+        self.upstream = upstream
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        upstream.connectionOpened()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstream.connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = []
+        case .body(var buffer):
+            body += buffer.readBytes(length: buffer.readableBytes) ?? []
+        case .end:
+            guard let head else { return }
+            let seen = TestUpstream.SeenRequest(
+                method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body
+            )
+            upstream.record(seen)
+            respond(to: seen, context: context)
+        }
+    }
+
+    private func write(_ text: String, context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: text)), promise: nil)
+    }
+
+    private func simple(_ status: String, body: String, extra: String = "", context: ChannelHandlerContext) {
+        write(
+            "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nX-Upstream-Name: \(upstream.name)\r\nContent-Length: \(body.utf8.count)\r\n\(extra)\r\n\(body)",
+            context: context
+        )
+    }
+
+    private func respond(to request: TestUpstream.SeenRequest, context: ChannelHandlerContext) {
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        if let forced = upstream.forcedStatus.withLockedValue({ $0 }) {
+            simple("\(forced) Forced", body: "{\"forced\":\(forced),\"upstream\":\"\(upstream.name)\"}", context: context)
+            return
+        }
+        switch path {
+        case _ where path.hasPrefix("/status/"):
+            let code = Int(path.dropFirst("/status/".count)) ?? 500
+            if code == 204 || code == 304 {
+                write("HTTP/1.1 \(code) No Body\r\nX-Upstream-Name: \(upstream.name)\r\nETag: \"v1\"\r\n\r\n", context: context)
+            } else {
+                simple("\(code) Status", body: "{\"status\":\(code)}", context: context)
+            }
+        case "/cookies":
+            simple(
+                "200 OK", body: "{}",
+                extra: "Set-Cookie: a=1; Path=/\r\nSet-Cookie: b=2; HttpOnly\r\nSet-Cookie: c=3, d=4; Expires=Wed, 21 Oct 2015 07:28:00 GMT\r\n",
+                context: context
+            )
+        case "/redirect":
+            simple("302 Found", body: "{}", extra: "Location: http://example.invalid/elsewhere\r\n", context: context)
+        case "/hop":
+            simple(
+                "200 OK", body: "{\"hop\":true}",
+                extra:
+                    "Connection: X-Hop-Custom\r\nX-Hop-Custom: secret\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\nTrailer: X-Checksum\r\nX-End-To-End: kept\r\n",
+                context: context
+            )
+        case "/chunked":
+            write(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Upstream-Name: \(upstream.name)\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                context: context
+            )
+        case "/truncated":
+            write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)
+            context.close(promise: nil)
+        case "/hang":
+            break
+        case "/stall-body":
+            write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)
+        case "/big":
+            let count = request.uri.split(separator: "=").last.flatMap { Int($0) } ?? 1024
+            var buffer = context.channel.allocator.buffer(capacity: count + 128)
+            buffer.writeString("HTTP/1.1 200 OK\r\nContent-Length: \(count)\r\n\r\n")
+            for index in 0..<count { buffer.writeInteger(UInt8(truncatingIfNeeded: index % 251)) }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case "/head":
+            write("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n", context: context)
+        default:
+            let document: [String: Any] = [
+                "upstream": upstream.name, "method": request.method, "uri": request.uri,
+                "headers": request.headers.map { [$0.0, $0.1] }, "bodyLength": request.body.count,
+                "body": String(decoding: request.body, as: UTF8.self),
+            ]
+            let json = String(decoding: try! JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]), as: UTF8.self)
+            if request.method == "HEAD" {
+                write("HTTP/1.1 200 OK\r\nContent-Length: \(json.utf8.count)\r\n\r\n", context: context)
+            } else {
+                simple("200 OK", body: json, context: context)
+            }
+        }
+    }
+}
