@@ -34,26 +34,27 @@ public struct RouteTableWatcher: Service {
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                for await _ in signals {
-                    logger.info("SIGHUP: reloading route table", metadata: ["path": "\(path)"])
-                    reloadIfChanged(force: true)
+        // Both loops end when the group shuts down gracefully; neither treats that as an error.
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in signals {
+                        logger.info("SIGHUP: reloading route table", metadata: ["path": "\(path)"])
+                        reloadIfChanged(force: true)
+                    }
                 }
-            }
-            group.addTask {
-                var lastStamp = FileStamp(path: path)
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
-                    let stamp = FileStamp(path: path)
-                    if stamp != lastStamp {
-                        lastStamp = stamp
-                        reloadIfChanged(force: false)
+                group.addTask {
+                    var lastStamp = FileStamp(path: path)
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: interval) } catch { return }
+                        let stamp = FileStamp(path: path)
+                        if stamp != lastStamp {
+                            lastStamp = stamp
+                            reloadIfChanged(force: false)
+                        }
                     }
                 }
             }
-            try await gracefulShutdown()
-            group.cancelAll()
         }
     }
 

@@ -35,13 +35,17 @@ final class RawConnection: Sendable {
 
     private final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
-        let state = NIOLockedValueBox<(bytes: [UInt8], closed: Bool, waiters: [CheckedContinuation<Void, Never>])>(([], false, []))
+        /// `changes` counts arrivals, so a reader can wait for "anything after what I saw"
+        /// without missing bytes that land between its check and its wait.
+        let state = NIOLockedValueBox<(bytes: [UInt8], closed: Bool, changes: Int, waiters: [CheckedContinuation<Void, Never>])>(
+            ([], false, 0, []))
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
                 state.bytes += bytes
+                state.changes += 1
                 defer { state.waiters = [] }
                 return state.waiters
             }
@@ -51,21 +55,36 @@ final class RawConnection: Sendable {
         func channelInactive(context: ChannelHandlerContext) {
             let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
                 state.closed = true
+                state.changes += 1
                 defer { state.waiters = [] }
                 return state.waiters
             }
             waiters.forEach { $0.resume() }
         }
 
-        func waitForChange() async {
+        /// Returns once anything arrived after change number `seen`, or at the latest after a
+        /// wake-up from `eventLoop` (so the caller can check its deadline).
+        func waitForChange(after seen: Int, eventLoop: EventLoop) async {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLockedValue { state -> Bool in
-                    if state.closed { return true }
+                    if state.closed || state.changes != seen { return true }
                     state.waiters.append(continuation)
                     return false
                 }
-                if resumeNow { continuation.resume() }
+                if resumeNow {
+                    continuation.resume()
+                } else {
+                    eventLoop.scheduleTask(in: .milliseconds(200)) { self.wakeAll() }
+                }
             }
+        }
+
+        func wakeAll() {
+            let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            waiters.forEach { $0.resume() }
         }
     }
 
@@ -113,19 +132,14 @@ final class RawConnection: Sendable {
     func readResponse(noBody: Bool = false, seconds: Double = 15) async throws -> Response {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            let (bytes, closed) = collector.state.withLockedValue { ($0.bytes, $0.closed) }
+            let (bytes, closed, changes) = collector.state.withLockedValue { ($0.bytes, $0.closed, $0.changes) }
             if let (response, used) = Self.parse(bytes, noBody: noBody, closed: closed) {
                 collector.state.withLockedValue { $0.bytes.removeFirst(used) }
                 return response
             }
             if closed { throw ClosedEarly(received: bytes) }
             if Date() > deadline { throw TimedOut() }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await self.collector.waitForChange() }
-                group.addTask { try await Task.sleep(for: .milliseconds(200)) }
-                try await group.next()
-                group.cancelAll()
-            }
+            await collector.waitForChange(after: changes, eventLoop: channel.eventLoop)
         }
     }
 

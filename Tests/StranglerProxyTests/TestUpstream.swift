@@ -173,6 +173,16 @@ final class TestUpstreamHandler: ChannelInboundHandler {
             context.close(promise: nil)
         case "/hang":
             break
+        case "/slow":
+            // Answers after a pause, to keep a request in flight across a reload.
+            let milliseconds = request.uri.split(separator: "=").last.flatMap { Int64($0) } ?? 300
+            let name = upstream.name
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .milliseconds(milliseconds)) {
+                let body = "{\"upstream\":\"\(name)\",\"slow\":true}"
+                channel.writeAndFlush(
+                    channel.allocator.buffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"), promise: nil)
+            }
         case "/stall-body":
             write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)
         case "/big":

@@ -1,0 +1,72 @@
+import Foundation
+import StranglerCore
+import StranglerProxy
+import Testing
+
+@Suite("Service mode fallback to legacy")
+struct FallbackTests {
+    static let routes = #"[{"id": "svc", "path": "/svc/**", "mode": "service", "service": "service", "fallback": true}]"#
+
+    @Test("a service that refuses connections: idempotent requests are retried on legacy")
+    func connectFailure() async throws {
+        let dead = try await ProxyHarness.deadPort()
+        try await withProxy(routes: Self.routes, servicePort: dead) { proxy in
+            let response = try await RawConnection.get(port: proxy.port, "/svc/items?x=1")
+            #expect(response.status == 200)
+            #expect(response.header("x-strangler-upstream") == "legacy")
+            #expect(response.json()["upstream"] as? String == "legacy")
+            #expect(response.json()["uri"] as? String == "/svc/items?x=1")
+        }
+    }
+
+    @Test("a service answering 5xx: GET and PUT (with its body) are replayed on legacy")
+    func serverError() async throws {
+        try await withProxy(routes: Self.routes) { proxy in
+            proxy.service.forcedStatus.withLockedValue { $0 = 503 }
+            let get = try await RawConnection.get(port: proxy.port, "/svc/a")
+            #expect(get.status == 200)
+            #expect(get.header("x-strangler-upstream") == "legacy")
+
+            let put = try await RawConnection.exchange(
+                port: proxy.port, "PUT /svc/b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello there"
+            )
+            #expect(put.status == 200)
+            #expect(put.json()["body"] as? String == "hello there")
+            #expect(proxy.service.requests.count == 2)
+            #expect(proxy.legacy.requests.count == 2)
+        }
+    }
+
+    @Test("a non-idempotent request is never replayed: the client gets the service's answer")
+    func postIsNotReplayed() async throws {
+        try await withProxy(routes: Self.routes) { proxy in
+            proxy.service.forcedStatus.withLockedValue { $0 = 503 }
+            let post = try await RawConnection.exchange(port: proxy.port, "POST /svc/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+            #expect(post.status == 503)
+            #expect(post.header("x-strangler-upstream") == "service")
+            #expect(proxy.legacy.requests.isEmpty)
+        }
+    }
+
+    @Test("without fallback a down service is a 502")
+    func noFallback() async throws {
+        let dead = try await ProxyHarness.deadPort()
+        try await withProxy(routes: #"[{"id": "svc", "path": "/svc/**", "mode": "service", "service": "service"}]"#, servicePort: dead) {
+            proxy in
+            let response = try await RawConnection.get(port: proxy.port, "/svc/a")
+            #expect(response.status == 502)
+            #expect(proxy.legacy.requests.isEmpty)
+        }
+    }
+
+    @Test("retired mode never falls back")
+    func retiredNoFallback() async throws {
+        try await withProxy(routes: #"[{"id": "svc", "path": "/svc/**", "mode": "retired", "service": "service", "fallback": true}]"#) {
+            proxy in
+            proxy.service.forcedStatus.withLockedValue { $0 = 500 }
+            let response = try await RawConnection.get(port: proxy.port, "/svc/a")
+            #expect(response.status == 500)
+            #expect(proxy.legacy.requests.isEmpty)
+        }
+    }
+}
