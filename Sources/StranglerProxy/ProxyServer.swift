@@ -96,11 +96,11 @@ public final class ProxyServer: Sendable {
         serverChannel.withLockedValue { $0?.localAddress?.port }
     }
 
-    /// Makes `table` the live table on every event loop. Requests already routed finish with
-    /// the route and connection they have.
-    public func apply(_ table: RouteTable) {
+    /// Makes `table` the live table on every event loop and returns once all of them have it.
+    /// Requests already routed finish with the route and connection they have.
+    public func apply(_ table: RouteTable) async {
         for bound in loops.values {
-            bound.eventLoop.execute { bound.value.install(table) }
+            try? await bound.eventLoop.submit { bound.value.install(table) }.get()
         }
         state.recordLoaded(table)
         metrics.reloadsOK.increment()

@@ -40,7 +40,7 @@ public struct RouteTableWatcher: Service {
                 group.addTask {
                     for await _ in signals {
                         logger.info("SIGHUP: reloading route table", metadata: ["path": "\(path)"])
-                        reloadIfChanged(force: true)
+                        await reloadIfChanged(force: true)
                     }
                 }
                 group.addTask {
@@ -50,7 +50,7 @@ public struct RouteTableWatcher: Service {
                         let stamp = FileStamp(path: path)
                         if stamp != lastStamp {
                             lastStamp = stamp
-                            reloadIfChanged(force: false)
+                            await reloadIfChanged(force: false)
                         }
                     }
                 }
@@ -61,7 +61,7 @@ public struct RouteTableWatcher: Service {
     /// Reads the file and applies it if its content differs from the live table.
     /// - Returns: whether a new table went live.
     @discardableResult
-    public func reloadIfChanged(force: Bool) -> Bool {
+    public func reloadIfChanged(force: Bool) async -> Bool {
         guard let data = FileManager.default.contents(atPath: path) else {
             let error = RouteTableError(problems: [.init(path: "$", message: "cannot read \(path); the live table stays")])
             server.reject(error, version: nil)
@@ -79,7 +79,7 @@ public struct RouteTableWatcher: Service {
         }
         do {
             let table = transform(try RouteTable.parse(data))
-            server.apply(table)
+            await server.apply(table)
             logger.notice(
                 "route table reloaded",
                 metadata: ["path": "\(path)", "version": "\(version)", "previous": "\(status.table.version)", "routes": "\(table.routes.count)"]

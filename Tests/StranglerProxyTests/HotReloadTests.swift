@@ -39,13 +39,13 @@ struct HotReloadTests {
             let watcher = RouteTableWatcher(path: path, server: proxy.server, logger: Self.logger)
             let before = proxy.server.state.status.table.version
             #expect(try await RawConnection.get(port: proxy.port, "/svc/1").header("x-strangler-upstream") == "legacy")
-            #expect(watcher.reloadIfChanged(force: false))
+            #expect(await watcher.reloadIfChanged(force: false))
             #expect(try await RawConnection.get(port: proxy.port, "/svc/2").header("x-strangler-upstream") == "service")
             let status = proxy.server.state.status
             #expect(status.table.version != before)
             #expect(status.loads == 2)
             #expect(status.lastError == nil)
-            #expect(!watcher.reloadIfChanged(force: false), "unchanged content must not reload")
+            #expect(await watcher.reloadIfChanged(force: false) == false, "unchanged content must not reload")
         }
     }
 
@@ -60,7 +60,7 @@ struct HotReloadTests {
             try Data(broken.utf8).write(to: URL(fileURLWithPath: path))
             let watcher = RouteTableWatcher(path: path, server: proxy.server, logger: Self.logger)
             let live = proxy.server.state.status.table.version
-            #expect(!watcher.reloadIfChanged(force: false))
+            #expect(await watcher.reloadIfChanged(force: false) == false)
             let status = proxy.server.state.status
             #expect(status.table.version == live)
             let problem = try #require(status.lastError?.problems.first)
@@ -81,7 +81,7 @@ struct HotReloadTests {
             let connection = try await RawConnection.connect(port: proxy.port)
             try await connection.send("GET /svc/slow?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
             for _ in 0..<500 where proxy.legacy.requests.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(watcher.reloadIfChanged(force: false))
+            #expect(await watcher.reloadIfChanged(force: false))
             let response = try await connection.readResponse()
             #expect(response.status == 200)
             #expect(response.header("x-strangler-upstream") == "legacy")
@@ -120,7 +120,7 @@ struct HotReloadTests {
                 }
                 group.addTask {
                     for flip in 0..<40 {
-                        proxy.server.apply(tables[flip % 2 == 0 ? 1 : 0])
+                        await proxy.server.apply(tables[flip % 2 == 0 ? 1 : 0])
                         try await Task.sleep(for: .milliseconds(5))
                     }
                 }
