@@ -1,0 +1,101 @@
+import DemoOMS
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import StranglerCore
+import StranglerProxy
+import Testing
+
+/// The demo's pieces on port 0 behind the proxy, routed by the repository's own routes.json.
+@Suite("Demo end to end")
+struct DemoEndToEndTests {
+    static let repositoryRoutes = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../routes.json").standardizedFileURL.path
+
+    @Test("a seeded order comes through the proxy; a route moved to service is served by the service; admin shows it")
+    func demoLoop() async throws {
+        var logger = Logger(label: "test.demo")
+        logger.logLevel = .critical
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID().uuidString)")
+        let database = try OMSDatabase(path: directory.appendingPathComponent("oms.sqlite").path)
+        let ports = NIOLockedValueBox<[String: Int]>([:])
+        let legacy = LegacyOMS.makeApplication(database: database, host: "127.0.0.1", port: 0, logger: logger) { port in
+            ports.withLockedValue { $0["legacy"] = port }
+        }
+        let inventory = ExtractedServices.makeApplication(
+            name: "inventory", router: ExtractedServices.inventoryRouter(database: database), host: "127.0.0.1", port: 0, logger: logger
+        ) { port in ports.withLockedValue { $0["inventory"] = port } }
+        let tracking = ExtractedServices.makeApplication(
+            name: "tracking", router: ExtractedServices.trackingRouter(database: database), host: "127.0.0.1", port: 0, logger: logger
+        ) { port in ports.withLockedValue { $0["tracking"] = port } }
+        let upstreams = ServiceGroup(services: [legacy, inventory, tracking], logger: logger)
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await upstreams.run() }
+            for _ in 0..<500 where ports.withLockedValue({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            let bound = ports.withLockedValue { $0 }
+            let addresses: [String: (host: String, port: Int)] = bound.mapValues { ("127.0.0.1", $0) }
+            let transform: @Sendable (RouteTable) -> RouteTable = { $0.replacingUpstreamAddresses(addresses) }
+
+            // A working copy of the repository's table, so the test can edit it.
+            let routesPath = directory.appendingPathComponent("routes.json").path
+            try FileManager.default.copyItem(atPath: Self.repositoryRoutes, toPath: routesPath)
+            let table = transform(try RouteTableLoader.load(path: routesPath))
+            let server = ProxyServer(
+                configuration: .init(port: 0, threads: 2, accessLog: false), table: table, source: routesPath, logger: logger
+            )
+            try await server.start()
+            let adminPort = NIOLockedValueBox<Int?>(nil)
+            let admin = AdminAPI.makeApplication(server: server, host: "127.0.0.1", port: 0, logger: logger) { port in
+                adminPort.withLockedValue { $0 = port }
+            }
+            let watcher = RouteTableWatcher(path: routesPath, server: server, interval: .milliseconds(100), logger: logger, transform: transform)
+            let control = ServiceGroup(services: [admin, watcher], logger: logger)
+            tasks.addTask { try await control.run() }
+            let proxy = server.localPort!
+
+            let order = try await RawConnection.get(port: proxy, "/orders/ORD-100001")
+            #expect(order.status == 200)
+            #expect(order.json()["orderId"] as? String == "ORD-100001")
+            #expect(order.header("x-strangler-upstream") == "legacy")
+
+            let before = try await RawConnection.get(port: proxy, "/inventory/SKU-1001")
+            #expect(before.header("x-strangler-upstream") == "legacy")
+            #expect(before.json()["sysFlags"] as? String == "0x00")
+
+            // Move inventory-read to service by editing the file, as an ops engineer would.
+            var text = try String(contentsOfFile: routesPath, encoding: .utf8)
+            let range = try #require(text.range(of: "\"mode\": \"shadow\""))
+            text.replaceSubrange(range, with: "\"mode\": \"service\"")
+            try text.write(toFile: routesPath, atomically: true, encoding: .utf8)
+            var servedBy = ""
+            for _ in 0..<100 {
+                servedBy = try await RawConnection.get(port: proxy, "/inventory/SKU-1001").header("x-strangler-upstream") ?? ""
+                if servedBy == "inventory" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(servedBy == "inventory")
+            let after = try await RawConnection.get(port: proxy, "/inventory/SKU-1001")
+            #expect(after.json()["available"] is Int)
+
+            for _ in 0..<500 where adminPort.withLockedValue({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            let adminResponse = try await RawConnection.get(port: try #require(adminPort.withLockedValue { $0 }), "/api/routes")
+            #expect(adminResponse.status == 200)
+            let document = adminResponse.json()
+            #expect(document["version"] as? String == server.state.status.table.version)
+            #expect(document["loads"] as? Int == 2)
+            let routes = document["routes"] as? [[String: Any]] ?? []
+            #expect(routes.first { $0["id"] as? String == "inventory-read" }?["servedBy"] as? String == "inventory")
+            let metrics = try await RawConnection.get(port: try #require(adminPort.withLockedValue { $0 }), "/metrics")
+            #expect(metrics.text.contains("strangler_requests_total"))
+            #expect(metrics.text.contains("route=\"inventory-read\""))
+
+            await control.triggerGracefulShutdown()
+            await server.shutdown()
+            await upstreams.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
