@@ -92,6 +92,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "StranglerStoreTests",
+            dependencies: [
+                "StranglerStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
             name: "DemoOMSTests",
             dependencies: [
                 "DemoOMS",

@@ -477,9 +477,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func logExchange(outcome: String) {
-        let elapsed = NIODeadline.now() - startTime
-        loop.metrics.recordRequest(route: routeID, upstream: upstreamName, status: responseStatus, nanoseconds: elapsed.nanoseconds)
+        loop.metrics.recordRequest(route: routeID, upstream: upstreamName, status: responseStatus)
         guard loop.configuration.accessLog, loop.logger.logLevel <= .info else { return }
+        let elapsed = NIODeadline.now() - startTime
         let millis = Double(elapsed.nanoseconds) / 1_000_000
         loop.logger.info(
             "\(method.rawValue) \(outboundHead?.uri ?? "-") \(responseStatus)",

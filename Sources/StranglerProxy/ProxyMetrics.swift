@@ -15,14 +15,7 @@ public final class ProxyMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        let buckets: [Duration] = [
-                .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                .seconds(1), .seconds(2), .seconds(5), .seconds(10),
-        ]
-        factory.durationHistogramBuckets = ["strangler_request_duration_seconds": buckets]
-        self.factory = factory
+        self.factory = PrometheusMetricsFactory(registry: registry)
         self.reloadsOK = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "ok")], factory: factory)
         self.reloadsFailed = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "rejected")], factory: factory)
     }
@@ -40,10 +33,6 @@ public final class ProxyMetrics: Sendable {
         )
     }
 
-    func durationTimer(route: String) -> CoreMetrics.Timer {
-        CoreMetrics.Timer(label: "strangler_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-    }
-
     func upstreamErrorCounter(upstream: String, kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
             label: "strangler_upstream_errors_total", dimensions: [("upstream", upstream), ("error", kind)], factory: factory
@@ -56,6 +45,9 @@ public final class ProxyMetrics: Sendable {
 }
 
 /// One event loop's cache of metric handles, so the hot path does no registry lookups.
+///
+/// Only atomic counters are touched per request. There is deliberately no latency histogram here
+/// yet: swift-prometheus's histogram takes a lock per observation, shared by every event loop.
 struct LoopMetrics {
     private struct RequestKey: Hashable {
         var route: String
@@ -70,7 +62,6 @@ struct LoopMetrics {
 
     let metrics: ProxyMetrics
     private var requests: [RequestKey: CoreMetrics.Counter] = [:]
-    private var durations: [String: CoreMetrics.Timer] = [:]
     private var errors: [ErrorKey: CoreMetrics.Counter] = [:]
     private var fallbacks: [String: CoreMetrics.Counter] = [:]
 
@@ -78,7 +69,7 @@ struct LoopMetrics {
         self.metrics = metrics
     }
 
-    mutating func recordRequest(route: String, upstream: String, status: UInt, nanoseconds: Int64) {
+    mutating func recordRequest(route: String, upstream: String, status: UInt) {
         let key = RequestKey(route: route, upstream: upstream, statusClass: status / 100)
         if let counter = requests[key] {
             counter.increment()
@@ -86,13 +77,6 @@ struct LoopMetrics {
             let counter = metrics.requestCounter(route: route, upstream: upstream, code: "\(status / 100)xx")
             requests[key] = counter
             counter.increment()
-        }
-        if let timer = durations[route] {
-            timer.recordNanoseconds(nanoseconds)
-        } else {
-            let timer = metrics.durationTimer(route: route)
-            durations[route] = timer
-            timer.recordNanoseconds(nanoseconds)
         }
     }
 

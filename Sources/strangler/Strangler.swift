@@ -14,6 +14,6 @@ struct Strangler: AsyncParsableCommand {
 
             Exit codes: 0 ok, 1 refused or failed, 2 usage error.
             """,
-        subcommands: [Serve.self, Demo.self, Routes.self]
+        subcommands: [Serve.self, Demo.self, Routes.self, Migrate.self]
     )
 }
