@@ -31,7 +31,7 @@ public struct RouteTable: Sendable {
         do {
             json = try JSONValue.parse(data)
         } catch {
-            throw RouteTableError(problems: [.init(path: "$", message: "not valid JSON: \(describeJSONError(error))")])
+            throw RouteTableError(problems: [.init(path: "$", message: "not valid JSON: \(describeSyntaxError(in: data))")])
         }
         var validator = RouteTableValidator()
         guard let parts = validator.validate(json), validator.problems.isEmpty else {
@@ -54,14 +54,30 @@ public struct RouteTable: Sendable {
         matcher.match(method: method, uri: uri)
     }
 
-    private static func describeJSONError(_ error: Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError {
-                return "\(context.debugDescription) \((underlying as NSError).userInfo["NSDebugDescription"] ?? underlying)"
+    /// Where the JSON syntax breaks, as "line L, column C". JSONDecoder does not say; Foundation's
+    /// JSONSerialization reports a character offset, which is turned into a line and column here.
+    private static func describeSyntaxError(in data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return "the document is not a JSON value"
+        } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            guard let match = detail.range(of: #"character (\d+)"#, options: .regularExpression),
+                let offset = Int(detail[match].dropFirst("character ".count))
+            else { return detail }
+            var line = 1
+            var column = 1
+            for byte in data.prefix(offset) {
+                if byte == UInt8(ascii: "\n") {
+                    line += 1
+                    column = 1
+                } else {
+                    column += 1
+                }
             }
-            return context.debugDescription
+            let reason = detail.replacingOccurrences(of: #" around character \d+\.?"#, with: "", options: .regularExpression)
+            return "\(reason) at line \(line), column \(column)"
         }
-        return "\(error)"
     }
 }
 

@@ -125,7 +125,13 @@ struct RouteTableValidationTests {
 
     @Test("invalid JSON and a missing structure are reported at $")
     func notJSON() {
-        #expect(throws: RouteTableError.self) { try RouteTable.parse(Data("{ broken".utf8)) }
+        do {
+            _ = try RouteTable.parse(Data("{\n  \"upstreams\": {},\n  \"routes\": [ x ]\n}".utf8))
+            Issue.record("broken JSON was accepted")
+        } catch {
+            #expect(error.problems.first?.path == "$")
+            #expect(error.problems.first?.message.contains("line 3, column 15") == true, "\(error)")
+        }
         do {
             _ = try RouteTable.parse(Data("[]".utf8))
             Issue.record("an array was accepted as a table")
