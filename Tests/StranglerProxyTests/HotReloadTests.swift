@@ -25,6 +25,17 @@ struct HotReloadTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("routes-\(UUID().uuidString).json").path
     }
 
+    /// Runs `watcher` in a ServiceGroup around `body`, then shuts it down gracefully.
+    static func running(_ watcher: RouteTableWatcher, _ body: () async throws -> Void) async throws {
+        let group = ServiceGroup(services: [watcher], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
     static var logger: Logger {
         var logger = Logger(label: "test.reload")
         logger.logLevel = .critical
@@ -139,9 +150,7 @@ struct HotReloadTests {
             let path = Self.tempFile()
             try Self.write(proxy, mode: "legacy", to: path)
             let watcher = RouteTableWatcher(path: path, server: proxy.server, interval: .milliseconds(100), logger: Self.logger)
-            let group = ServiceGroup(services: [watcher], logger: Self.logger)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
+            try await Self.running(watcher) {
                 try await Task.sleep(for: .milliseconds(300))
                 try Self.write(proxy, mode: "service", to: path)
                 var upstream = ""
@@ -151,8 +160,6 @@ struct HotReloadTests {
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 #expect(upstream == "service")
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
             }
         }
     }
@@ -164,10 +171,8 @@ struct HotReloadTests {
             try Self.write(proxy, mode: "legacy", to: path)
             // Polling is effectively off here, so only the signal can trigger the reload.
             let watcher = RouteTableWatcher(path: path, server: proxy.server, interval: .seconds(3600), logger: Self.logger)
-            let group = ServiceGroup(services: [watcher], logger: Self.logger)
-            signal(SIGHUP, SIG_IGN)  // a SIGHUP raised before the watcher traps it must not kill the test run
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
+            signal(SIGHUP, SIG_IGN)  // a SIGHUP sent before the watcher traps it must not kill the test run
+            try await Self.running(watcher) {
                 try Self.write(proxy, mode: "service", to: path)
                 for _ in 0..<100 where proxy.server.state.status.loads < 2 {
                     kill(getpid(), SIGHUP)
@@ -175,8 +180,6 @@ struct HotReloadTests {
                 }
                 #expect(proxy.server.state.status.loads == 2)
                 #expect(try await RawConnection.get(port: proxy.port, "/svc/x").header("x-strangler-upstream") == "service")
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
             }
         }
     }

@@ -6,18 +6,10 @@ import NIOPosix
 /// A byte-level HTTP/1.1 client for live tests: sends exactly the bytes given and parses exactly
 /// the bytes received, so framing mistakes (a stray chunk terminator, a short body) show.
 final class RawConnection: Sendable {
-    struct Response: Sendable {
+    struct Response: Sendable, HeaderLookup {
         var status: Int
         var headers: [(String, String)]
         var body: [UInt8]
-
-        func header(_ name: String) -> String? {
-            headers.first { $0.0.lowercased() == name.lowercased() }?.1
-        }
-
-        func headers(_ name: String) -> [String] {
-            headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
-        }
 
         var text: String { String(decoding: body, as: UTF8.self) }
 
@@ -216,5 +208,22 @@ extension RawConnection {
     static func get(port: Int, _ target: String, headers: [String] = []) async throws -> Response {
         let extra = headers.map { $0 + "\r\n" }.joined()
         return try await exchange(port: port, "GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\(extra)\r\n")
+    }
+}
+
+/// Case-insensitive header lookup over an ordered list of name/value pairs.
+protocol HeaderLookup {
+    var headers: [(String, String)] { get }
+}
+
+extension HeaderLookup {
+    /// The first value of `name`.
+    func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    /// Every value of `name`, in order.
+    func headers(_ name: String) -> [String] {
+        headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
     }
 }

@@ -20,19 +20,11 @@ import NIOPosix
 /// - `/big?bytes=N`: N bytes of a repeating pattern
 /// - `/head`: a HEAD-style answer with the length a GET would have
 final class TestUpstream: Sendable {
-    struct SeenRequest: Sendable {
+    struct SeenRequest: Sendable, HeaderLookup {
         var method: String
         var uri: String
         var headers: [(String, String)]
         var body: [UInt8]
-
-        func header(_ name: String) -> String? {
-            headers.first { $0.0.lowercased() == name.lowercased() }?.1
-        }
-
-        func headers(_ name: String) -> [String] {
-            headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
-        }
     }
 
     let name: String
