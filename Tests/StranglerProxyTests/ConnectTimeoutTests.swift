@@ -1,0 +1,66 @@
+import Foundation
+import StranglerCore
+import StranglerProxy
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listener that never accepts, with its accept queue already full: the kernel drops further
+/// SYNs, so a connect to it hangs until the caller gives up. That is a connect timeout on
+/// loopback, without touching any other address.
+final class FullBacklogListener {
+    let port: Int
+    private var descriptors: [Int32] = []
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
+        guard bound == 0, listen(listener, 0) == 0 else { throw POSIXError(.EADDRINUSE) }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        descriptors.append(listener)
+        // Fill the accept queue (backlog 0 still admits one or two) with connections nobody accepts.
+        for _ in 0..<4 {
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            _ = fcntl(filler, F_SETFL, fcntl(filler, F_GETFL) | O_NONBLOCK)
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            descriptors.append(filler)
+        }
+        usleep(100_000)  // let the handshakes settle into the queue
+    }
+
+    deinit {
+        for descriptor in descriptors { close(descriptor) }
+    }
+}
+
+@Suite("Connect timeout")
+struct ConnectTimeoutTests {
+    @Test("an upstream that does not accept within connectTimeoutMs gives 504 upstream_connect_timeout")
+    func connectTimeout() async throws {
+        let blackhole = try FullBacklogListener()
+        try await withProxy(
+            routes: #"[{"id": "slow", "path": "/slow/**", "mode": "service", "service": "service"}]"#,
+            upstreamExtra: #", "connectTimeoutMs": 200"#, servicePort: blackhole.port
+        ) { proxy in
+            let response = try await RawConnection.get(port: proxy.port, "/slow/x")
+            #expect(response.status == 504)
+            #expect(response.json()["error"] as? String == "upstream_connect_timeout")
+            #expect((response.json()["message"] as? String)?.contains("200 ms") == true)
+        }
+        withExtendedLifetime(blackhole) {}
+    }
+}
