@@ -159,6 +159,23 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test("a close-delimited upstream body reaches HTTP/1.1 clients chunked and HTTP/1.0 clients close-delimited")
+    func closeDelimitedResponse() async throws {
+        try await withProxy { proxy in
+            let modern = try await RawConnection.connect(port: proxy.port)
+            try await modern.send("GET /nolength HTTP/1.1\r\nHost: x\r\n\r\n")
+            let chunked = try await modern.readResponse()
+            #expect(chunked.text == "until-close body")
+            #expect(chunked.header("transfer-encoding") == "chunked")
+            #expect(!modern.isClosed || modern.unreadBytes.isEmpty)
+            await modern.close()
+
+            let old = try await RawConnection.exchange(port: proxy.port, "GET /nolength HTTP/1.0\r\nHost: x\r\n\r\n")
+            #expect(old.text == "until-close body")
+            #expect(old.header("transfer-encoding") == nil)
+        }
+    }
+
     @Test("a 1 MiB response streams through byte for byte")
     func largeResponse() async throws {
         try await withProxy { proxy in

@@ -15,6 +15,7 @@ import NIOPosix
 /// - `/hop`: a response full of hop-by-hop headers
 /// - `/chunked`: a chunked body
 /// - `/truncated`: `Content-Length: 100`, 10 bytes, then close
+/// - `/nolength`: a body framed by closing the connection
 /// - `/hang`: never answers
 /// - `/stall-body`: head and part of the body, then silence
 /// - `/big?bytes=N`: N bytes of a repeating pattern
@@ -162,6 +163,10 @@ final class TestUpstreamHandler: ChannelInboundHandler {
             )
         case "/truncated":
             write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)
+            context.close(promise: nil)
+        case "/nolength":
+            // Old-style framing: no length, the body ends when the connection closes.
+            write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close body", context: context)
             context.close(promise: nil)
         case "/hang":
             break
