@@ -18,7 +18,7 @@ public struct Route: Sendable, Hashable {
     public var shadow: ShadowSettings?
     /// Canary settings (`canary` object).
     public var canary: CanarySettings?
-    /// Comparison rules (`compare` object), kept as validated JSON until the comparator lands.
+    /// Comparison rules (`compare` object), used by shadow comparison.
     public var compare: CompareSettings?
     /// Promotion gate (`gate` object).
     public var gate: GateSettings?
@@ -97,13 +97,19 @@ public enum StickyKey: Sendable, Hashable, CustomStringConvertible {
 
 /// `compare` settings of a route (DESIGN.md §4).
 public struct CompareSettings: Sendable, Hashable {
+    /// JSON pointers whose differences are ignored; `*` matches any one segment.
     public var ignore: [String] = []
+    /// Response headers compared (lower-cased); others are not.
     public var headers: [String] = []
     /// Array pointer → key field, to compare arrays as keyed sets.
     public var arrays: [String: String] = [:]
+    /// Relative tolerance for numbers (0.005 = half a percent).
     public var numericTolerance: Double = 0
+    /// Treat `"12.50"` and `12.5` as equal.
     public var coerceNumericStrings: Bool = false
+    /// Learn noisy pointers by calling legacy twice.
     public var learnNoise: Bool = false
+    /// Pointers masked before storage.
     public var redact: [String] = []
 
     public init() {}
@@ -111,8 +117,11 @@ public struct CompareSettings: Sendable, Hashable {
 
 /// `gate` settings of a route: what the evidence must show before a promotion.
 public struct GateSettings: Sendable, Hashable {
+    /// Comparisons needed before a promotion is considered.
     public var minSamples: Int?
+    /// Highest acceptable share of mismatching comparisons, 0...1.
     public var maxMismatchRate: Double?
+    /// Highest acceptable service p99 over legacy p99.
     public var maxLatencyRatio: Double?
 
     public init(minSamples: Int? = nil, maxMismatchRate: Double? = nil, maxLatencyRatio: Double? = nil) {

@@ -47,6 +47,6 @@ public struct Upstream: Sendable, Hashable {
         self.idleTimeoutMs = idleTimeoutMs
     }
 
-    /// The value sent as `Host`-independent identity of the endpoint: `host:port`.
+    /// `host:port`: used in error messages, and as `Host` when the client sent none.
     public var authority: String { "\(host):\(port)" }
 }

@@ -85,14 +85,6 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // A half-closed upstream is done for; the decoder has already seen the EOF.
-        if event is ChannelEvent, case .inputClosed = event as! ChannelEvent {
-            context.close(promise: nil)
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func read(context: ChannelHandlerContext) {
         if readsPaused {
             pendingRead = true
