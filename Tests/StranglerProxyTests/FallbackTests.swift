@@ -9,7 +9,9 @@ struct FallbackTests {
 
     @Test("a service that refuses connections: idempotent requests are retried on legacy")
     func connectFailure() async throws {
-        let dead = try await ProxyHarness.deadPort()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let dead = refusing.port
         try await withProxy(routes: Self.routes, servicePort: dead) { proxy in
             let response = try await RawConnection.get(port: proxy.port, "/svc/items?x=1")
             #expect(response.status == 200)
@@ -50,7 +52,9 @@ struct FallbackTests {
 
     @Test("without fallback a down service is a 502")
     func noFallback() async throws {
-        let dead = try await ProxyHarness.deadPort()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let dead = refusing.port
         try await withProxy(routes: #"[{"id": "svc", "path": "/svc/**", "mode": "service", "service": "service"}]"#, servicePort: dead) {
             proxy in
             let response = try await RawConnection.get(port: proxy.port, "/svc/a")

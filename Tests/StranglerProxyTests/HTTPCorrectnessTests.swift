@@ -187,7 +187,9 @@ struct HTTPCorrectnessTests {
 
     @Test("an unreachable upstream gives 502 with a JSON error carrying the request id")
     func badGateway() async throws {
-        let dead = try await ProxyHarness.deadPort()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let dead = refusing.port
         try await withProxy(
             routes: #"[{"id": "down", "path": "/down/**", "mode": "service", "service": "service"}]"#, servicePort: dead
         ) { proxy in

@@ -11,14 +11,6 @@ struct ProxyHarness {
     let server: ProxyServer
     var port: Int { server.localPort! }
 
-    /// A port with nothing listening (bound then released), for "upstream down" cases.
-    static func deadPort() async throws -> Int {
-        let upstream = try await TestUpstream(name: "dead")
-        let port = upstream.port
-        await upstream.stop()
-        return port
-    }
-
     /// Builds the table from `routes` (the JSON array text) with the two upstreams filled in.
     static func table(legacyPort: Int, servicePort: Int, routes: String, upstreamExtra: String = "") throws -> RouteTable {
         let json = """
