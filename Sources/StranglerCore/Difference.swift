@@ -1,0 +1,79 @@
+/// One response as captured for comparison: status, headers, and the body up to the capture cap.
+public struct CapturedResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// All values of a header, names compared case-insensitively, joined with ", ".
+    public func header(_ name: String) -> String? {
+        let values = headers.filter { $0.name.lowercased() == name }.map(\.value)
+        return values.isEmpty ? nil : values.joined(separator: ", ")
+    }
+}
+
+/// What kind of disagreement a ``Difference`` records.
+public enum DifferenceKind: String, Sendable, CaseIterable, Codable {
+    /// The status codes differ.
+    case status
+    /// A compared header differs (or is absent on one side).
+    case header
+    /// The same JSON location holds different values of the same type.
+    case changed
+    /// The primary has the location, the candidate does not.
+    case missing
+    /// The candidate has a location the primary does not.
+    case added
+    /// The location holds values of different JSON types.
+    case type
+    /// Non-JSON text bodies differ.
+    case text
+    /// Binary bodies differ.
+    case bytes
+}
+
+/// One difference between the primary's and the candidate's response.
+public struct Difference: Sendable, Hashable, Codable {
+    public var kind: DifferenceKind
+    /// An RFC 6901 pointer into the body, the header name for `header`, or "" for `status`.
+    public var pointer: String
+    /// The primary's value as compact JSON text (or the header/line text), nil when absent.
+    public var primary: String?
+    /// The candidate's value, nil when absent.
+    public var candidate: String?
+
+    public init(kind: DifferenceKind, pointer: String, primary: String?, candidate: String?) {
+        self.kind = kind
+        self.pointer = pointer
+        self.primary = primary
+        self.candidate = candidate
+    }
+}
+
+/// The result of comparing two responses.
+public struct Comparison: Sendable {
+    /// How the comparison came out.
+    public enum Outcome: Sendable, Equatable {
+        case match
+        case mismatch
+        /// The bodies could not be compared (hostile or unsupported input); the reason says why.
+        case uncomparable(String)
+    }
+
+    public var outcome: Outcome
+    /// The differences found, at most the comparator's cap.
+    public var differences: [Difference]
+    /// Differences found beyond the cap, counted but not kept.
+    public var omitted: Int
+
+    public init(outcome: Outcome, differences: [Difference], omitted: Int = 0) {
+        self.outcome = outcome
+        self.differences = differences
+        self.omitted = omitted
+    }
+}

@@ -1,0 +1,34 @@
+/// A JSON pointer pattern from `compare` rules: RFC 6901 segments, where `*` matches any one segment.
+public struct PointerPattern: Sendable, Hashable {
+    /// The pattern's segments, still escaped (`~0`, `~1`) like the pointers they are matched against.
+    let segments: [Substring]
+
+    public init(_ text: String) {
+        segments = text.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0 }
+    }
+
+    /// True when `pointer` is the pattern's location or inside it.
+    public func covers(_ pointer: [String]) -> Bool {
+        guard segments.count <= pointer.count else { return false }
+        for (pattern, segment) in zip(segments, pointer) where pattern != "*" && pattern != segment {
+            return false
+        }
+        return true
+    }
+
+    /// True when `pointer` is exactly the pattern's location.
+    public func matches(_ pointer: [String]) -> Bool {
+        segments.count == pointer.count && covers(pointer)
+    }
+
+    /// Escapes one key for use as a pointer segment (RFC 6901 §3).
+    public static func escape(_ key: String) -> String {
+        guard key.contains("~") || key.contains("/") else { return key }
+        return key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+    }
+
+    /// Joins escaped segments into a pointer ("" for the whole document).
+    public static func join(_ segments: [String]) -> String {
+        segments.isEmpty ? "" : "/" + segments.joined(separator: "/")
+    }
+}

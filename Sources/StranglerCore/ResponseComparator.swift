@@ -1,0 +1,289 @@
+import Foundation
+
+/// Compares a primary and a candidate response under a route's `compare` rules (DESIGN.md §4).
+///
+/// Status is compared exactly, headers only when listed, and bodies structurally when they are
+/// JSON: each difference gets an RFC 6901 pointer, a kind and both values. Non-JSON bodies are
+/// compared as text (first differing line) or, when not UTF-8, as bytes.
+public struct ResponseComparator: Sendable {
+    public let settings: CompareSettings
+    /// Most differences kept per comparison; the rest are counted in `omitted`.
+    public let maxDifferences: Int
+    /// Longest value text kept in a difference.
+    public let maxValueLength: Int
+    private let ignore: [PointerPattern]
+    private let arrayKeys: [(pattern: PointerPattern, key: String)]
+
+    public init(settings: CompareSettings = CompareSettings(), maxDifferences: Int = 100, maxValueLength: Int = 200) {
+        self.settings = settings
+        self.maxDifferences = maxDifferences
+        self.maxValueLength = maxValueLength
+        self.ignore = settings.ignore.map(PointerPattern.init)
+        self.arrayKeys = settings.arrays.sorted { $0.key < $1.key }.map { (PointerPattern($0.key), $0.value) }
+    }
+
+    public func compare(primary: CapturedResponse, candidate: CapturedResponse) -> Comparison {
+        var collector = Collector(limit: maxDifferences, maxValueLength: maxValueLength)
+        if primary.status != candidate.status {
+            collector.add(.status, pointer: "", String(primary.status), String(candidate.status))
+        }
+        for name in settings.headers {
+            let a = primary.header(name)
+            let b = candidate.header(name)
+            if a != b { collector.add(.header, pointer: name, a, b) }
+        }
+        for (label, response) in [("primary", primary), ("candidate", candidate)] {
+            if let encoding = response.header("content-encoding")?.lowercased(), encoding != "identity" {
+                return Comparison(
+                    outcome: .uncomparable("the \(label) body is \(encoding)-encoded; compressed bodies are not decoded yet"),
+                    differences: collector.differences, omitted: collector.omitted
+                )
+            }
+        }
+        if let uncomparable = compareBodies(primary, candidate, into: &collector) {
+            return Comparison(outcome: .uncomparable(uncomparable), differences: collector.differences, omitted: collector.omitted)
+        }
+        let outcome: Comparison.Outcome = collector.differences.isEmpty ? .match : .mismatch
+        return Comparison(outcome: outcome, differences: collector.differences, omitted: collector.omitted)
+    }
+
+    // MARK: - Bodies
+
+    /// Returns a reason when the bodies can't be compared.
+    private func compareBodies(_ primary: CapturedResponse, _ candidate: CapturedResponse, into collector: inout Collector) -> String? {
+        if primary.body == candidate.body { return nil }
+        let looksJSON = [primary, candidate].contains { response in
+            (response.header("content-type")?.lowercased().contains("json") ?? false)
+                || response.body.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }).map { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[") }
+                    ?? false
+        }
+        if looksJSON {
+            let a: JSONDocument
+            let b: JSONDocument
+            do {
+                a = try JSONDocument.parse(primary.body)
+            } catch {
+                return "the primary body is not comparable JSON: \(error)"
+            }
+            do {
+                b = try JSONDocument.parse(candidate.body)
+            } catch {
+                return "the candidate body is not comparable JSON: \(error)"
+            }
+            var path: [String] = []
+            compare(a, b, path: &path, into: &collector)
+            return nil
+        }
+        guard let a = String(validatingUTF8Bytes: primary.body), let b = String(validatingUTF8Bytes: candidate.body) else {
+            collector.add(
+                .bytes, pointer: "", "\(primary.body.count) bytes, hash \(ContentHash.hex(of: primary.body))",
+                "\(candidate.body.count) bytes, hash \(ContentHash.hex(of: candidate.body))"
+            )
+            return nil
+        }
+        let linesA = a.split(separator: "\n", omittingEmptySubsequences: false)
+        let linesB = b.split(separator: "\n", omittingEmptySubsequences: false)
+        let firstDifferent = zip(linesA, linesB).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(linesA.count, linesB.count)
+        collector.add(
+            .text, pointer: "line \(firstDifferent + 1)",
+            firstDifferent < linesA.count ? String(linesA[firstDifferent]) : nil,
+            firstDifferent < linesB.count ? String(linesB[firstDifferent]) : nil
+        )
+        return nil
+    }
+
+    private func isIgnored(_ path: [String]) -> Bool {
+        ignore.contains { $0.covers(path) }
+    }
+
+    private func compare(_ a: JSONDocument, _ b: JSONDocument, path: inout [String], into collector: inout Collector) {
+        // Past the cap the walk goes on, to count what is omitted; values are then not formatted.
+        if isIgnored(path) { return }
+        switch (a, b) {
+        case (.object(let membersA), .object(let membersB)):
+            let indexB = Dictionary(membersB.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+            let keysA = Set(membersA.map(\.key))
+            for (key, valueA) in membersA {
+                path.append(PointerPattern.escape(key))
+                if let valueB = indexB[key] {
+                    compare(valueA, valueB, path: &path, into: &collector)
+                } else if !isIgnored(path) {
+                    collector.add(.missing, pointer: PointerPattern.join(path), valueA.text, nil)
+                }
+                path.removeLast()
+            }
+            for (key, valueB) in membersB where !keysA.contains(key) {
+                path.append(PointerPattern.escape(key))
+                if !isIgnored(path) { collector.add(.added, pointer: PointerPattern.join(path), nil, valueB.text) }
+                path.removeLast()
+            }
+        case (.array(let itemsA), .array(let itemsB)):
+            if let key = arrayKeys.first(where: { $0.pattern.matches(path) })?.key,
+                let keyedA = Self.keyed(itemsA, by: key), let keyedB = Self.keyed(itemsB, by: key)
+            {
+                let indexB = Dictionary(keyedB.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+                let keysA = Set(keyedA.map(\.key))
+                for (elementKey, valueA) in keyedA {
+                    path.append(PointerPattern.escape(elementKey))
+                    if let valueB = indexB[elementKey] {
+                        compare(valueA, valueB, path: &path, into: &collector)
+                    } else if !isIgnored(path) {
+                        collector.add(.missing, pointer: PointerPattern.join(path), valueA.text, nil)
+                    }
+                    path.removeLast()
+                }
+                for (elementKey, valueB) in keyedB where !keysA.contains(elementKey) {
+                    path.append(PointerPattern.escape(elementKey))
+                    if !isIgnored(path) { collector.add(.added, pointer: PointerPattern.join(path), nil, valueB.text) }
+                    path.removeLast()
+                }
+                return
+            }
+            for index in 0..<max(itemsA.count, itemsB.count) {
+                path.append(String(index))
+                if index < itemsA.count, index < itemsB.count {
+                    compare(itemsA[index], itemsB[index], path: &path, into: &collector)
+                } else if !isIgnored(path) {
+                    if index < itemsA.count {
+                        collector.add(.missing, pointer: PointerPattern.join(path), itemsA[index].text, nil)
+                    } else {
+                        collector.add(.added, pointer: PointerPattern.join(path), nil, itemsB[index].text)
+                    }
+                }
+                path.removeLast()
+            }
+        case (.number(let x), .number(let y)):
+            if !numbersEqual(x, y) { collector.add(.changed, pointer: PointerPattern.join(path), x, y) }
+        case (.string(let x), .string(let y)):
+            if x != y { collector.add(.changed, pointer: PointerPattern.join(path), a.text, b.text) }
+        case (.bool(let x), .bool(let y)):
+            if x != y { collector.add(.changed, pointer: PointerPattern.join(path), a.text, b.text) }
+        case (.null, .null):
+            break
+        case (.number(let x), .string(let y)) where settings.coerceNumericStrings && NumberText.isNumber(y):
+            if !numbersEqual(x, y) { collector.add(.changed, pointer: PointerPattern.join(path), a.text, b.text) }
+        case (.string(let x), .number(let y)) where settings.coerceNumericStrings && NumberText.isNumber(x):
+            if !numbersEqual(x, y) { collector.add(.changed, pointer: PointerPattern.join(path), a.text, b.text) }
+        default:
+            collector.add(.type, pointer: PointerPattern.join(path), a.text, b.text)
+        }
+    }
+
+    /// Elements by their key field, or nil when an element has no usable, unique key (then the
+    /// array is compared by index instead).
+    private static func keyed(_ items: [JSONDocument], by key: String) -> [(key: String, value: JSONDocument)]? {
+        var result: [(key: String, value: JSONDocument)] = []
+        var seen = Set<String>()
+        for item in items {
+            guard case .object(let members) = item, let value = members.last(where: { $0.key == key })?.value else { return nil }
+            let text: String
+            switch value {
+            case .string(let string): text = string
+            case .number(let number): text = number
+            default: return nil
+            }
+            guard seen.insert(text).inserted else { return nil }
+            result.append((text, item))
+        }
+        return result
+    }
+
+    private func numbersEqual(_ x: String, _ y: String) -> Bool {
+        if x == y { return true }
+        if let canonicalX = NumberText.canonical(x), let canonicalY = NumberText.canonical(y), canonicalX == canonicalY {
+            return true
+        }
+        guard settings.numericTolerance > 0, let a = Double(x), let b = Double(y), a.isFinite, b.isFinite else { return false }
+        return abs(a - b) <= settings.numericTolerance * max(abs(a), abs(b))
+    }
+
+    /// Collects differences up to a cap, truncating long values.
+    private struct Collector {
+        let limit: Int
+        let maxValueLength: Int
+        var differences: [Difference] = []
+        var omitted = 0
+        var isFull: Bool { differences.count >= limit }
+
+        mutating func add(
+            _ kind: DifferenceKind, pointer: @autoclosure () -> String, _ primary: @autoclosure () -> String?,
+            _ candidate: @autoclosure () -> String?
+        ) {
+            guard !isFull else {
+                omitted += 1
+                return
+            }
+            differences.append(Difference(kind: kind, pointer: pointer(), primary: truncate(primary()), candidate: truncate(candidate())))
+        }
+
+        func truncate(_ value: String?) -> String? {
+            guard let value, value.count > maxValueLength else { return value }
+            return String(value.prefix(maxValueLength)) + "…"
+        }
+    }
+}
+
+/// Exact comparison of JSON number texts: `1.0`, `1` and `10e-1` are the same number, and
+/// `1152921504606846977` is not `1152921504606846976` (no trip through `Double`).
+enum NumberText {
+    static func isNumber(_ text: String) -> Bool {
+        (try? JSONDocument.parse(Array(text.utf8)))
+            .map { if case .number = $0 { true } else { false } } ?? false
+    }
+
+    /// Sign, significant digits and exponent; nil for text that is not a plain JSON number or
+    /// whose exponent does not fit.
+    static func canonical(_ text: String) -> String? {
+        var utf8 = Substring(text)
+        var negative = false
+        if utf8.first == "-" {
+            negative = true
+            utf8 = utf8.dropFirst()
+        }
+        var exponent = 0
+        if let e = utf8.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let value = Int(utf8[utf8.index(after: e)...].replacingOccurrences(of: "+", with: "")),
+                abs(value) < 1_000_000
+            else { return nil }
+            exponent = value
+            utf8 = utf8[..<e]
+        }
+        var digits = ""
+        if let dot = utf8.firstIndex(of: ".") {
+            let fraction = utf8[utf8.index(after: dot)...]
+            digits = String(utf8[..<dot]) + fraction
+            exponent -= fraction.count
+        } else {
+            digits = String(utf8)
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit) else { return nil }
+        var trimmed = Substring(digits.drop { $0 == "0" })
+        while trimmed.last == "0" {
+            trimmed = trimmed.dropLast()
+            exponent += 1
+        }
+        if trimmed.isEmpty { return "0" }
+        return (negative ? "-" : "") + trimmed + "e" + String(exponent)
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+extension String {
+    /// Decodes UTF-8, or nil when the bytes are not valid UTF-8.
+    init?(validatingUTF8Bytes bytes: [UInt8]) {
+        var scalars = String.UnicodeScalarView()
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        loop: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): scalars.append(scalar)
+            case .emptyInput: break loop
+            case .error: return nil
+            }
+        }
+        self = String(scalars)
+    }
+}
