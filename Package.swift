@@ -30,8 +30,11 @@ let package = Package(
         .target(
             name: "StranglerStore",
             dependencies: [
+                "StranglerCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The server: SwiftNIO forwarding data plane, hot reload, admin API, metrics.
@@ -95,7 +98,10 @@ let package = Package(
             name: "StranglerStoreTests",
             dependencies: [
                 "StranglerStore",
+                "StranglerCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,116 @@
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Takes comparisons from the shadow path and writes them to a ``DiffStore`` in batches.
+///
+/// `submit` never waits: a full queue drops the record and counts it. A failing store (disk
+/// full, locked) drops the batch and counts it; the recorder keeps going and the proxy keeps
+/// serving. On graceful shutdown everything already queued is written before `run` returns.
+public final class DiffRecorder: Service, Sendable {
+    /// Counters, for `/metrics` and tests.
+    public struct Statistics: Sendable, Equatable {
+        public var recorded = 0
+        public var droppedQueueFull = 0
+        public var droppedStoreError = 0
+        public var batches = 0
+        public var queued = 0
+        public var lastError: String?
+    }
+
+    private struct State {
+        var queue: [ComparisonRecord] = []
+        var statistics = Statistics()
+    }
+
+    private let store: any DiffStore
+    private let capacity: Int
+    private let batchSize: Int
+    private let interval: Duration
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    /// - Parameters:
+    ///   - capacity: most records waiting to be written; beyond it records are dropped.
+    ///   - batchSize: most records per transaction.
+    ///   - interval: how often the queue is written.
+    public init(store: any DiffStore, capacity: Int = 10_000, batchSize: Int = 500, interval: Duration = .milliseconds(200), logger: Logger) {
+        self.store = store
+        self.capacity = capacity
+        self.batchSize = batchSize
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Queues a record. Returns false (and counts it) when the queue is full.
+    @discardableResult
+    public func submit(_ record: ComparisonRecord) -> Bool {
+        state.withLockedValue { state in
+            guard state.queue.count < capacity else {
+                state.statistics.droppedQueueFull += 1
+                return false
+            }
+            state.queue.append(record)
+            return true
+        }
+    }
+
+    public var statistics: Statistics {
+        state.withLockedValue { state in
+            var statistics = state.statistics
+            statistics.queued = state.queue.count
+            return statistics
+        }
+    }
+
+    public func run() async throws {
+        let interval = self.interval
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { break }
+                await self.drain()
+            }
+        }
+        await flush()
+    }
+
+    /// Writes everything queued, batch by batch.
+    public func flush() async {
+        while await drain() > 0 {}
+    }
+
+    /// Writes one batch; returns how many records it took off the queue.
+    @discardableResult
+    func drain() async -> Int {
+        let batch = state.withLockedValue { state -> [ComparisonRecord] in
+            let count = min(batchSize, state.queue.count)
+            let batch = Array(state.queue.prefix(count))
+            state.queue.removeFirst(count)
+            return batch
+        }
+        guard !batch.isEmpty else { return 0 }
+        do {
+            try await store.insert(batch)
+            state.withLockedValue {
+                $0.statistics.recorded += batch.count
+                $0.statistics.batches += 1
+            }
+        } catch {
+            let firstFailure = state.withLockedValue { state -> Bool in
+                defer {
+                    state.statistics.droppedStoreError += batch.count
+                    state.statistics.lastError = "\(error)"
+                }
+                return state.statistics.lastError == nil
+            }
+            // Log the first failure loudly and then every 100th batch, not every batch.
+            if firstFailure || statistics.droppedStoreError % (100 * batchSize) < batch.count {
+                logger.error(
+                    "diff store write failed; comparisons dropped, serving continues",
+                    metadata: ["dropped": "\(batch.count)", "error": "\(error)"]
+                )
+            }
+        }
+        return batch.count
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import StranglerCore
+
+/// The embedded diff store: one SQLite file in WAL mode, written by one writer in batched
+/// transactions (DESIGN.md §5). Opening it applies any pending migrations.
+public final class SQLiteDiffStore: DiffStore {
+    /// The database, for queries by reports and tests.
+    public let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the store and brings its schema up to date.
+    public init(path: String, migrations: [Migration]) throws(MigrationError) {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw .storeUnavailable(path: path, underlying: "\(error)")
+        }
+        _ = try MigrationRunner(migrations: migrations).migrate(pool)
+    }
+
+    /// Fixed-width UTC timestamps (`2026-11-22T15:54:33.120Z`), so text order is time order and
+    /// range queries on `recorded_at` use the index.
+    private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func format(_ date: Date) -> String {
+        timestamp.format(date)
+    }
+
+    public func insert(_ batch: [ComparisonRecord]) async throws {
+        guard !batch.isEmpty else { return }
+        try await pool.write { db in
+            let comparison = try db.cachedStatement(
+                sql: """
+                    INSERT INTO comparisons (route_id, request_id, method, path, recorded_at, table_version, primary_upstream,
+                        candidate_upstream, primary_status, candidate_status, primary_ms, candidate_ms, outcome, skip_reason, difference_count)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            let difference = try db.cachedStatement(
+                sql: "INSERT INTO differences (comparison_id, pointer, kind, primary_value, candidate_value) VALUES (?, ?, ?, ?, ?)"
+            )
+            for record in batch {
+                try comparison.execute(arguments: [
+                    record.routeID, record.requestID, record.method, record.path, Self.format(record.recordedAt), record.tableVersion,
+                    record.primaryUpstream, record.candidateUpstream, record.primaryStatus, record.candidateStatus,
+                    record.primaryMilliseconds, record.candidateMilliseconds, record.outcome.rawValue, record.reason,
+                    record.differences.count,
+                ])
+                let id = db.lastInsertedRowID
+                for item in record.differences {
+                    try difference.execute(arguments: [id, item.pointer, item.kind.rawValue, item.primary, item.candidate])
+                }
+            }
+        }
+    }
+
+    public func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int {
+        try await pool.write { db in
+            var deleted = 0
+            if let cutoff {
+                try db.execute(sql: "DELETE FROM comparisons WHERE recorded_at < ?", arguments: [Self.format(cutoff)])
+                deleted += db.changesCount
+            }
+            if let maxRows {
+                try db.execute(
+                    sql: "DELETE FROM comparisons WHERE id <= (SELECT id FROM comparisons ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    arguments: [maxRows]
+                )
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+
+    /// Number of stored comparisons, optionally for one route.
+    public func comparisonCount(route: String? = nil) async throws -> Int {
+        try await pool.read { db in
+            if let route {
+                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM comparisons WHERE route_id = ?", arguments: [route]) ?? 0
+            }
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM comparisons") ?? 0
+        }
+    }
+
+    /// The stored differences of one request's comparison, in insertion order.
+    public func differences(requestID: String) async throws -> [Difference] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT d.pointer, d.kind, d.primary_value, d.candidate_value FROM differences d
+                    JOIN comparisons c ON c.id = d.comparison_id WHERE c.request_id = ? ORDER BY d.id
+                    """,
+                arguments: [requestID]
+            ).map { row in
+                Difference(
+                    kind: DifferenceKind(rawValue: row["kind"]) ?? .changed, pointer: row["pointer"], primary: row["primary_value"],
+                    candidate: row["candidate_value"]
+                )
+            }
+        }
+    }
+}

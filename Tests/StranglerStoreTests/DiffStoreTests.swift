@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+import StranglerCore
+import StranglerStore
+import Testing
+
+@Suite("Diff store and recorder")
+struct DiffStoreTests {
+    static let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
+
+    static func store() throws -> SQLiteDiffStore {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("diffs-\(UUID().uuidString)/store.sqlite").path
+        return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+    }
+
+    static func record(_ id: String, at date: Date = Date(), differences: [Difference] = []) -> ComparisonRecord {
+        ComparisonRecord(
+            routeID: "inventory-read", requestID: id, method: "GET", path: "/inventory/SKU-1001", recordedAt: date, tableVersion: "v1",
+            primaryUpstream: "legacy", candidateUpstream: "inventory", primaryStatus: 200, candidateStatus: 200,
+            primaryMilliseconds: 2.5, candidateMilliseconds: 3.1, outcome: differences.isEmpty ? .match : .mismatch, differences: differences
+        )
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "test.recorder")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    @Test("a batch is stored with its differences, and read back exactly")
+    func insertAndRead() async throws {
+        let store = try Self.store()
+        let differences = [
+            Difference(kind: .changed, pointer: "/totalOnHand", primary: "121", candidate: "39"),
+            Difference(kind: .added, pointer: "/available", primary: nil, candidate: "31"),
+        ]
+        try await store.insert([Self.record("r1", differences: differences), Self.record("r2")])
+        #expect(try await store.comparisonCount() == 2)
+        #expect(try await store.differences(requestID: "r1") == differences)
+        #expect(try await store.differences(requestID: "r2").isEmpty)
+    }
+
+    @Test("retention deletes by age and by row count, with their differences")
+    func retention() async throws {
+        let store = try Self.store()
+        let old = Date().addingTimeInterval(-10 * 86_400)
+        let diff = [Difference(kind: .changed, pointer: "/a", primary: "1", candidate: "2")]
+        try await store.insert((0..<5).map { Self.record("old\($0)", at: old, differences: diff) })
+        try await store.insert((0..<20).map { Self.record("new\($0)", differences: diff) })
+        #expect(try await store.prune(recordedBefore: Date().addingTimeInterval(-7 * 86_400), maxRows: nil) == 5)
+        #expect(try await store.comparisonCount() == 20)
+        #expect(try await store.prune(recordedBefore: nil, maxRows: 8) == 12)
+        #expect(try await store.comparisonCount() == 8)
+        let orphans = try await store.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM differences WHERE comparison_id NOT IN (SELECT id FROM comparisons)")
+        }
+        #expect(orphans == 0)
+        #expect(try await store.differences(requestID: "new19").count == 1)
+        #expect(try await store.differences(requestID: "new0").isEmpty)
+    }
+
+    @Test("everything queued is written on graceful shutdown")
+    func flushOnShutdown() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, batchSize: 100, interval: .seconds(3600), logger: Self.logger)
+        let group = ServiceGroup(services: [recorder], logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for index in 0..<1_000 { #expect(recorder.submit(Self.record("q\(index)"))) }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(try await store.comparisonCount() == 1_000)
+        #expect(recorder.statistics.recorded == 1_000)
+        #expect(recorder.statistics.batches == 10)
+    }
+
+    @Test("a full queue drops and counts; submit never waits")
+    func queueFull() async throws {
+        let recorder = DiffRecorder(store: try Self.store(), capacity: 10, logger: Self.logger)
+        let accepted = (0..<15).filter { recorder.submit(Self.record("f\($0)")) }.count
+        #expect(accepted == 10)
+        #expect(recorder.statistics.droppedQueueFull == 5)
+        #expect(recorder.statistics.queued == 10)
+    }
+
+    @Test("a failing store drops the batch, counts it, and recovers; stored diffs stay")
+    func storeFailure() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, logger: Self.logger)
+        recorder.submit(Self.record("before"))
+        await recorder.flush()
+        // A real SQLite failure: the writer connection refuses writes.
+        try await store.pool.write { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        recorder.submit(Self.record("lost1"))
+        recorder.submit(Self.record("lost2"))
+        await recorder.flush()
+        #expect(recorder.statistics.droppedStoreError == 2)
+        #expect(recorder.statistics.lastError?.lowercased().contains("readonly") == true)
+        try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+        recorder.submit(Self.record("after"))
+        await recorder.flush()
+        #expect(recorder.statistics.recorded == 2)
+        #expect(try await store.comparisonCount() == 2)
+    }
+}
