@@ -42,6 +42,7 @@ let package = Package(
             name: "StranglerProxy",
             dependencies: [
                 "StranglerCore",
+                "StranglerStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -84,6 +85,7 @@ let package = Package(
             name: "StranglerProxyTests",
             dependencies: [
                 "StranglerProxy",
+                "StranglerStore",
                 "StranglerCore",
                 "DemoOMS",
                 .product(name: "NIOCore", package: "swift-nio"),

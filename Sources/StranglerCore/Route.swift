@@ -62,10 +62,13 @@ public struct ShadowSettings: Sendable, Hashable {
     public var sampleRate: Double
     /// How writes are treated; nil means the default (`skip`).
     public var writes: ShadowWrites?
+    /// The shadow call's own timeout; nil means the service upstream's `timeoutMs`.
+    public var timeoutMs: Int?
 
-    public init(sampleRate: Double = 1.0, writes: ShadowWrites? = nil) {
+    public init(sampleRate: Double = 1.0, writes: ShadowWrites? = nil, timeoutMs: Int? = nil) {
         self.sampleRate = sampleRate
         self.writes = writes
+        self.timeoutMs = timeoutMs
     }
 }
 

@@ -15,7 +15,7 @@ struct RouteTableValidator {
     static let routeKeys: Set<String> = [
         "id", "description", "methods", "path", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
     ]
-    static let shadowKeys: Set<String> = ["sampleRate", "writes"]
+    static let shadowKeys: Set<String> = ["sampleRate", "writes", "timeoutMs"]
     static let canaryKeys: Set<String> = ["percent", "stickyKey"]
     static let compareKeys: Set<String> = [
         "ignore", "headers", "arrays", "numericTolerance", "coerceNumericStrings", "learnNoise", "redact",
@@ -209,6 +209,7 @@ struct RouteTableValidator {
             if rate < 0 || rate > 1 { problem("\(path).sampleRate", "must be between 0 and 1; found \(rate)") }
             settings.sampleRate = rate
         }
+        settings.timeoutMs = positiveInt(fields, "timeoutMs", at: path)
         if let text = optionalString(fields, "writes", at: path) {
             if let writes = ShadowWrites(rawValue: text) {
                 settings.writes = writes

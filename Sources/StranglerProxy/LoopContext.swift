@@ -14,11 +14,21 @@ final class LoopContext {
     private(set) var table: RouteTable
     private var pools: [String: UpstreamPool] = [:]
     var requestIDs = RequestIDGenerator()
+    /// Where finished shadow exchanges go; nil when shadowing is off (no store).
+    let shadowSink: ShadowSink?
+    /// Shadow calls in flight on this loop, against `configuration.maxShadowsPerLoop`.
+    var shadowsInFlight = 0
+    /// Sampling without a syscall per request (SystemRandomNumberGenerator reads the kernel).
+    var sampler = Xorshift(seed: UInt64.random(in: 1...UInt64.max))
     /// Open client connections on this loop, for graceful shutdown.
     private(set) var connections: [ObjectIdentifier: Channel] = [:]
 
-    init(eventLoop: EventLoop, configuration: ProxyConfiguration, table: RouteTable, logger: Logger, metrics: ProxyMetrics) {
+    init(
+        eventLoop: EventLoop, configuration: ProxyConfiguration, table: RouteTable, logger: Logger, metrics: ProxyMetrics,
+        shadowSink: ShadowSink?
+    ) {
         self.eventLoop = eventLoop
+        self.shadowSink = shadowSink
         self.configuration = configuration
         self.logger = logger
         self.metrics = LoopMetrics(metrics: metrics)
@@ -69,5 +79,26 @@ final class LoopContext {
     /// Idle connections per upstream, for tests.
     func idleConnectionCounts() -> [String: Int] {
         pools.mapValues(\.idleCount)
+    }
+}
+
+/// A small, fast pseudo-random generator for sampling decisions (not for anything secret).
+struct Xorshift: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed
+    }
+
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+
+    /// A uniform value in 0..<1.
+    mutating func unit() -> Double {
+        Double(next() >> 11) / Double(1 << 53)
     }
 }

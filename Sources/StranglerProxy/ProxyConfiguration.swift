@@ -20,6 +20,11 @@ public struct ProxyConfiguration: Sendable {
     public var shutdownGracePeriod: TimeAmount
     /// Writes one access-log line per request at `info` level.
     public var accessLog: Bool
+    /// Largest request or response body captured for a shadow comparison; above it the
+    /// comparison is skipped and counted (`body_too_large`).
+    public var maxCaptureBytes: Int
+    /// Most shadow calls in flight per event loop; above it shadows are skipped and counted.
+    public var maxShadowsPerLoop: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -30,7 +35,9 @@ public struct ProxyConfiguration: Sendable {
         maxReplayBytes: Int = 64 * 1024,
         trustedProxies: Set<String> = [],
         shutdownGracePeriod: TimeAmount = .seconds(10),
-        accessLog: Bool = true
+        accessLog: Bool = true,
+        maxCaptureBytes: Int = 1024 * 1024,
+        maxShadowsPerLoop: Int = 128
     ) {
         self.host = host
         self.port = port
@@ -41,5 +48,7 @@ public struct ProxyConfiguration: Sendable {
         self.trustedProxies = trustedProxies
         self.shutdownGracePeriod = shutdownGracePeriod
         self.accessLog = accessLog
+        self.maxCaptureBytes = maxCaptureBytes
+        self.maxShadowsPerLoop = maxShadowsPerLoop
     }
 }

@@ -61,6 +61,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var upstreamKeepAlive = true
     private var lastUpstreamActivity = NIODeadline.now()
     private var timeoutTask: Scheduled<Void>?
+    /// The copy to the other side, when this request is shadowed.
+    private var shadow: ShadowExchange?
 
     // Backpressure on reads from the client.
     private var clientReadsPaused = false
@@ -100,6 +102,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 connection.close()
             }
             cancelTimeout()
+            abandonShadow()
             if !responseStarted { responseStatus = 499 }
             logExchange(outcome: "client_closed")
         }
@@ -174,6 +177,9 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         outboundHead = makeOutboundHead(from: head, dropExpect: expectsContinue)
         replayable = head.method.isIdempotent
+        if let route, route.mode == .shadow, loop.shadowSink != nil {
+            shadow = makeShadow(route: route, client: head, table: table)
+        }
         if expectsContinue {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
@@ -182,6 +188,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func receiveBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         guard phase == .connecting || phase == .forwarding else { return }
+        shadow?.requestBody(buffer)
         bodyBytes += buffer.readableBytes
         if bodyBytes > loop.configuration.maxBodyBytes {
             if let connection {
@@ -211,6 +218,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func receiveEnd(context: ChannelHandlerContext) {
         requestComplete = true
+        shadow?.requestEnded()
         switch phase {
         case .forwarding:
             if let connection, !requestSentUpstream {
@@ -269,6 +277,45 @@ final class ProxyHandler: ChannelDuplexHandler {
             outbound.headers.add(name: "host", value: pool.upstream.authority)
         }
         return outbound
+    }
+
+    // MARK: - Shadow
+
+    /// Decides whether this request gets a copy on the other side, and builds that copy.
+    /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
+    private func makeShadow(route: Route, client: HTTPRequestHead, table: RouteTable) -> ShadowExchange? {
+        guard let candidate = route.service, let outbound = outboundHead else { return nil }
+        let rate = route.shadow?.sampleRate ?? 1.0
+        if rate < 1.0, loop.sampler.unit() >= rate { return nil }
+        let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
+        let writes = safe ? ShadowWrites.mirror : (route.shadow?.writes ?? .skip)
+        if writes == .skip {
+            loop.metrics.recordShadowSkip(route: route.id, reason: "write_skipped")
+            return nil
+        }
+        guard loop.shadowsInFlight < loop.configuration.maxShadowsPerLoop else {
+            loop.metrics.recordShadowSkip(route: route.id, reason: "concurrency")
+            return nil
+        }
+        var head = outbound
+        head.uri = (loop.pool(named: candidate)?.upstream.basePath ?? "") + client.uri
+        head.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: writes == .dryRun ? "dry-run" : "mirror")
+        if writes == .dryRun {
+            // Stable per request, so a retried dry run is recognisably the same one.
+            head.headers.replaceOrAdd(name: "Idempotency-Key", value: "strangler-" + requestID)
+        }
+        return ShadowExchange(
+            loop: loop, route: route, tableVersion: table.version, requestID: requestID, method: client.method,
+            uri: client.uri, head: head, primaryUpstream: upstreamName, candidateUpstream: candidate
+        )
+    }
+
+    /// The primary did not complete: the shadow has nothing to compare against.
+    private func abandonShadow() {
+        if let shadow {
+            self.shadow = nil
+            shadow.primaryFailed()
+        }
     }
 
     // MARK: - Attempts
@@ -391,6 +438,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Responses to the client
 
     private func respondWithError(_ error: ProxyError, context: ChannelHandlerContext) {
+        abandonShadow()
         cancelTimeout()
         if let connection {
             self.connection = nil
@@ -447,6 +495,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The response already started and can't be completed: closing the connection is the only
     /// honest signal; ending it would make a short body look complete.
     private func abortClient(outcome: String) {
+        abandonShadow()
         cancelTimeout()
         logExchange(outcome: outcome)
         phase = .idle
@@ -454,6 +503,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func resetExchange() {
+        abandonShadow()
         route = nil
         routeID = "default"
         upstreamName = ""
@@ -563,11 +613,13 @@ extension ProxyHandler: UpstreamResponseDelegate {
         }
         let out = HTTPResponseHead(version: clientVersion, status: head.status, headers: headers)
         context.write(wrapOutboundOut(.head(out)), promise: nil)
+        shadow?.primaryHead(head)
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, responseStarted else { return }
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        shadow?.primaryBody(buffer)
         if !context.channel.isWritable {
             connection?.pauseReads()
         }
@@ -576,6 +628,11 @@ extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {
         guard let context, responseStarted else { return }
         cancelTimeout()
+        if let shadow {
+            self.shadow = nil
+            // An answer before the request ended means the copy was never sent: nothing to compare.
+            if requestComplete { shadow.primaryEnded() } else { shadow.primaryFailed() }
+        }
         if let connection, let pool = connectionPool {
             self.connection = nil
             // Reusable only if both messages ended cleanly on this connection.

@@ -39,6 +39,24 @@ public final class ProxyMetrics: Sendable {
         )
     }
 
+    func shadowSkipCounter(route: String, reason: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(
+            label: "strangler_shadow_skipped_total", dimensions: [("route", route), ("reason", reason)], factory: factory
+        )
+    }
+
+    /// Counts a finished comparison by outcome (`match`, `mismatch`, `uncomparable`, `skipped`).
+    public func recordComparison(route: String, outcome: String) {
+        CoreMetrics.Counter(
+            label: "strangler_comparisons_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory
+        ).increment()
+    }
+
+    /// Counts a comparison that did not happen, by reason, off the event loop.
+    public func recordSkip(route: String, reason: String) {
+        shadowSkipCounter(route: route, reason: reason).increment()
+    }
+
     func fallbackCounter(route: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "strangler_fallbacks_total", dimensions: [("route", route)], factory: factory)
     }
@@ -64,6 +82,19 @@ struct LoopMetrics {
     private var requests: [RequestKey: CoreMetrics.Counter] = [:]
     private var errors: [ErrorKey: CoreMetrics.Counter] = [:]
     private var fallbacks: [String: CoreMetrics.Counter] = [:]
+    private var shadowSkips: [ErrorKey: CoreMetrics.Counter] = [:]
+
+    /// A shadow not taken or not completed on the loop (sampling is not a skip).
+    mutating func recordShadowSkip(route: String, reason: String) {
+        let key = ErrorKey(upstream: route, kind: reason)
+        if let counter = shadowSkips[key] {
+            counter.increment()
+        } else {
+            let counter = metrics.shadowSkipCounter(route: route, reason: reason)
+            shadowSkips[key] = counter
+            counter.increment()
+        }
+    }
 
     init(metrics: ProxyMetrics) {
         self.metrics = metrics

@@ -28,9 +28,11 @@ public final class ProxyServer: Sendable {
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
 
     /// Creates the server and its event loops; nothing is bound until ``start()``.
+    /// - Parameter shadowSink: where shadow comparisons go; without one, shadow routes are
+    ///   served by legacy and not compared.
     public init(
         configuration: ProxyConfiguration, table: RouteTable, source: String? = nil, logger: Logger,
-        metrics: ProxyMetrics = ProxyMetrics()
+        metrics: ProxyMetrics = ProxyMetrics(), shadowSink: ShadowSink? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -41,7 +43,10 @@ public final class ProxyServer: Sendable {
         for eventLoop in group.makeIterator() {
             let bound = try! eventLoop.submit {
                 NIOLoopBound(
-                    LoopContext(eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics),
+                    LoopContext(
+                        eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
+                        shadowSink: shadowSink
+                    ),
                     eventLoop: eventLoop
                 )
             }.wait()

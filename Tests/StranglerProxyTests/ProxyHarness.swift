@@ -27,7 +27,7 @@ struct ProxyHarness {
     }
 
     static func start(
-        routes: String = "[]", upstreamExtra: String = "", servicePort: Int? = nil,
+        routes: String = "[]", upstreamExtra: String = "", servicePort: Int? = nil, shadowSink: ShadowSink? = nil,
         configure: (inout ProxyConfiguration) -> Void = { _ in }
     ) async throws -> ProxyHarness {
         let legacy = try await TestUpstream(name: "legacy")
@@ -39,7 +39,7 @@ struct ProxyHarness {
         configure(&configuration)
         var logger = Logger(label: "test.proxy")
         logger.logLevel = .warning
-        let server = ProxyServer(configuration: configuration, table: table, logger: logger)
+        let server = ProxyServer(configuration: configuration, table: table, logger: logger, shadowSink: shadowSink)
         try await server.start()
         return ProxyHarness(legacy: legacy, service: service, server: server)
     }
@@ -53,11 +53,13 @@ struct ProxyHarness {
 
 /// Runs `body` with a started harness and always stops it.
 func withProxy(
-    routes: String = "[]", upstreamExtra: String = "", servicePort: Int? = nil,
+    routes: String = "[]", upstreamExtra: String = "", servicePort: Int? = nil, shadowSink: ShadowSink? = nil,
     configure: (inout ProxyConfiguration) -> Void = { _ in },
     _ body: (ProxyHarness) async throws -> Void
 ) async throws {
-    let harness = try await ProxyHarness.start(routes: routes, upstreamExtra: upstreamExtra, servicePort: servicePort, configure: configure)
+    let harness = try await ProxyHarness.start(
+        routes: routes, upstreamExtra: upstreamExtra, servicePort: servicePort, shadowSink: shadowSink, configure: configure
+    )
     do {
         try await body(harness)
     } catch {

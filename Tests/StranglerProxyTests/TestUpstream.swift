@@ -7,7 +7,7 @@ import NIOPosix
 /// A scriptable upstream for live tests. It parses requests with NIO's decoder but writes raw
 /// bytes, so it can misbehave on purpose (truncate, hang, send hop-by-hop headers).
 ///
-/// Behaviour by path:
+/// Behaviour by the path's last segment (any prefix before it is ignored):
 /// - `/echo...` (and anything unknown): 200 with a JSON description of the request it got
 /// - `/status/N`: status N (no body for 204/304)
 /// - `/cookies`: three separate `Set-Cookie` headers
@@ -34,6 +34,8 @@ final class TestUpstream: Sendable {
     private let state = NIOLockedValueBox(State())
     /// When set, every request is answered with this status (a failing service).
     let forcedStatus = NIOLockedValueBox<Int?>(nil)
+    /// When set, no request is answered (a hung service).
+    let hangs = NIOLockedValueBox(false)
 
     struct State {
         var requests: [SeenRequest] = []
@@ -128,7 +130,12 @@ final class TestUpstreamHandler: ChannelInboundHandler {
     }
 
     private func respond(to request: TestUpstream.SeenRequest, context: ChannelHandlerContext) {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let fullPath = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        // Behaviour is chosen by the last segment, so a route prefix (/svc/slow, /inv/big) works.
+        let path = fullPath.contains("/status/")
+            ? String(fullPath[fullPath.range(of: "/status/")!.lowerBound...])
+            : "/" + (fullPath.split(separator: "/").last.map(String.init) ?? "")
+        if upstream.hangs.withLockedValue({ $0 }) { return }
         if let forced = upstream.forcedStatus.withLockedValue({ $0 }) {
             simple("\(forced) Forced", body: "{\"forced\":\(forced),\"upstream\":\"\(upstream.name)\"}", context: context)
             return

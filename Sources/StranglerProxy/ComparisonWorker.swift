@@ -1,0 +1,97 @@
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import StranglerCore
+import StranglerStore
+
+/// Compares finished shadow exchanges off the event loops and hands the results to the recorder.
+///
+/// The event loops only append to a bounded queue (``submit(_:)``); comparison, redaction and
+/// storage run here. On graceful shutdown the queue is worked off before `run` returns, so
+/// the recorder (shut down after this service) gets every comparison.
+public final class ComparisonWorker: Service, ShadowSink {
+    private let recorder: DiffRecorder
+    private let metrics: ProxyMetrics
+    private let capacity: Int
+    private let logger: Logger
+    private let queue = NIOLockedValueBox<[ShadowJob]>([])
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    public init(recorder: DiffRecorder, metrics: ProxyMetrics, capacity: Int = 10_000, logger: Logger) {
+        self.recorder = recorder
+        self.metrics = metrics
+        self.capacity = capacity
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func submit(_ job: ShadowJob) -> Bool {
+        let accepted = queue.withLockedValue { queue -> Bool in
+            guard queue.count < capacity else { return false }
+            queue.append(job)
+            return true
+        }
+        if accepted { wake.yield() }
+        return accepted
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await _ in self.wakeups {
+                self.workOff()
+            }
+        }
+        workOff()
+    }
+
+    /// Jobs waiting, for tests and metrics.
+    public var queued: Int { queue.withLockedValue { $0.count } }
+
+    private func workOff() {
+        while true {
+            let jobs = queue.withLockedValue { queue -> [ShadowJob] in
+                defer { queue.removeAll(keepingCapacity: true) }
+                return queue
+            }
+            if jobs.isEmpty { return }
+            for job in jobs { recorder.submit(record(for: job)) }
+        }
+    }
+
+    /// Compares one job (or records why it could not be compared).
+    func record(for job: ShadowJob) -> ComparisonRecord {
+        var record = ComparisonRecord(
+            routeID: job.route.id, requestID: job.requestID, method: job.method, path: job.uri, tableVersion: job.tableVersion,
+            primaryUpstream: job.primary.upstream, candidateUpstream: job.candidate.upstream, primaryStatus: job.primary.status,
+            candidateStatus: job.candidate.status, primaryMilliseconds: job.primary.milliseconds,
+            candidateMilliseconds: job.candidate.milliseconds, outcome: .skipped
+        )
+        if let reason = job.skipReason {
+            record.reason = reason
+            metrics.recordSkip(route: job.route.id, reason: reason)
+            metrics.recordComparison(route: job.route.id, outcome: "skipped")
+            return record
+        }
+        guard let primary = job.primary.captured(), let candidate = job.candidate.captured() else {
+            record.reason = "incomplete"
+            metrics.recordComparison(route: job.route.id, outcome: "skipped")
+            return record
+        }
+        let comparison = ResponseComparator(settings: job.route.compare ?? CompareSettings()).compare(primary: primary, candidate: candidate)
+        let redactor = Redactor(pointers: job.route.compare?.redact ?? [])
+        record.differences = comparison.differences.map(redactor.redact)
+        switch comparison.outcome {
+        case .match: record.outcome = .match
+        case .mismatch: record.outcome = .mismatch
+        case .uncomparable(let reason):
+            record.outcome = .uncomparable
+            record.reason = reason
+        }
+        if comparison.omitted > 0 {
+            record.reason = "\(comparison.omitted) more differences not kept"
+        }
+        metrics.recordComparison(route: job.route.id, outcome: record.outcome.rawValue)
+        return record
+    }
+}

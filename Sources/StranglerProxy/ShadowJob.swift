@@ -1,0 +1,40 @@
+import NIOCore
+import StranglerCore
+
+/// Everything one shadowed request produced, handed off the event loop for comparison.
+public struct ShadowJob: Sendable {
+    /// One side's captured answer.
+    public struct Side: Sendable {
+        public var upstream: String
+        public var status: Int?
+        public var headers: [(name: String, value: String)] = []
+        /// The body as received (references, not copies), complete unless `truncated`.
+        public var body: [ByteBuffer] = []
+        public var milliseconds: Double?
+
+        /// The side as the comparator takes it.
+        func captured() -> CapturedResponse? {
+            guard let status else { return nil }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(body.reduce(0) { $0 + $1.readableBytes })
+            for buffer in body { bytes += buffer.readableBytesView }
+            return CapturedResponse(status: status, headers: headers, body: bytes)
+        }
+    }
+
+    public var route: Route
+    public var tableVersion: String
+    public var requestID: String
+    public var method: String
+    public var uri: String
+    public var primary: Side
+    public var candidate: Side
+    /// Set when there is nothing to compare, with why (`body_too_large`, `candidate_timeout`, ...).
+    public var skipReason: String?
+}
+
+/// Takes shadow jobs from the event loops without ever blocking them.
+public protocol ShadowSink: Sendable {
+    /// Queues a job; false when the queue is full (the job is dropped and counted).
+    func submit(_ job: ShadowJob) -> Bool
+}

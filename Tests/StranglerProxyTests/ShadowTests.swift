@@ -1,0 +1,183 @@
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+import StranglerCore
+import StranglerProxy
+import StranglerStore
+import Testing
+
+/// A real diff store, recorder and comparison worker, running while `body` runs.
+struct ShadowPipeline {
+    let store: SQLiteDiffStore
+    let recorder: DiffRecorder
+    let worker: ComparisonWorker
+
+    static func run(_ body: (ShadowPipeline) async throws -> Void) async throws {
+        var logger = Logger(label: "test.shadow")
+        logger.logLevel = .critical
+        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("shadow-\(UUID().uuidString)/store.sqlite").path
+        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+        let recorder = DiffRecorder(store: store, interval: .milliseconds(20), logger: logger)
+        let worker = ComparisonWorker(recorder: recorder, metrics: ProxyMetrics(), logger: logger)
+        // Order matters: shutdown runs in reverse, so the worker drains into a live recorder.
+        let group = ServiceGroup(services: [recorder, worker], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await body(ShadowPipeline(store: store, recorder: recorder, worker: worker))
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Waits (bounded) until the store holds `count` comparisons.
+    func waitForComparisons(_ count: Int) async throws -> Int {
+        for _ in 0..<400 {
+            let stored = try await store.comparisonCount()
+            if stored >= count { return stored }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return try await store.comparisonCount()
+    }
+
+    func row(requestID: String) async throws -> Row? {
+        try await store.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM comparisons WHERE request_id = ?", arguments: [requestID])
+        }
+    }
+}
+
+@Suite("Shadow mode")
+struct ShadowTests {
+    static func routes(writes: String? = nil, timeoutMs: Int? = nil) -> String {
+        var shadow: [String] = []
+        if let writes { shadow.append(#""writes": "\#(writes)""#) }
+        if let timeoutMs { shadow.append(#""timeoutMs": \#(timeoutMs)"#) }
+        return """
+            [{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service",
+              "shadow": {\(shadow.joined(separator: ", "))},
+              "compare": {"ignore": ["/headers"]}}]
+            """
+    }
+
+    @Test("legacy serves; the service gets a copy marked as a shadow; the difference is recorded at its pointer")
+    func recordsDifferences() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker) { proxy in
+                let response = try await RawConnection.get(port: proxy.port, "/inv/SKU-1?x=1", headers: ["X-Request-Id: shadow-1"])
+                #expect(response.status == 200)
+                #expect(response.header("x-strangler-upstream") == "legacy")
+                #expect(response.json()["upstream"] as? String == "legacy")
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let copy = try #require(proxy.service.requests.first)
+                #expect(copy.uri == "/inv/SKU-1?x=1")
+                #expect(copy.header("x-strangler-shadow") == "mirror")
+                #expect(copy.header("x-request-id") == "shadow-1")
+                #expect(
+                    try await pipeline.store.differences(requestID: "shadow-1") == [
+                        Difference(kind: .changed, pointer: "/upstream", primary: "\"legacy\"", candidate: "\"service\"")
+                    ]
+                )
+                let row = try #require(try await pipeline.row(requestID: "shadow-1"))
+                #expect(row["outcome"] as String == "mismatch")
+                #expect(row["primary_upstream"] as String == "legacy")
+                #expect(row["candidate_upstream"] as String == "service")
+            }
+        }
+    }
+
+    @Test("client responses are byte-identical with and without shadowing")
+    func identicalToLegacyOnly() async throws {
+        let request = "GET /inv/chunked HTTP/1.1\r\nHost: x\r\nX-Request-Id: same\r\n\r\n"
+        var plain: RawConnection.Response?
+        try await withProxy(routes: #"[{"id": "inv", "path": "/inv/**", "mode": "legacy", "service": "service"}]"#) { proxy in
+            plain = try await RawConnection.exchange(port: proxy.port, request)
+        }
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker) { proxy in
+                let shadowed = try await RawConnection.exchange(port: proxy.port, request)
+                let reference = try #require(plain)
+                #expect(shadowed.status == reference.status)
+                #expect(shadowed.headers.map { "\($0.0): \($0.1)" } == reference.headers.map { "\($0.0): \($0.1)" })
+                #expect(shadowed.body == reference.body)
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+            }
+        }
+    }
+
+    @Test("a hung candidate does not hold the client: the response comes first, the timeout is recorded later")
+    func hungCandidate() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(timeoutMs: 1500), shadowSink: pipeline.worker) { proxy in
+                proxy.service.hangs.withLockedValue { $0 = true }
+                let response = try await RawConnection.get(port: proxy.port, "/inv/a", headers: ["X-Request-Id: hung-1"])
+                #expect(response.status == 200)
+                // The client has its answer while the candidate is still holding the copy.
+                #expect(proxy.service.requests.count == 1)
+                #expect(try await pipeline.store.comparisonCount() == 0)
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let row = try #require(try await pipeline.row(requestID: "hung-1"))
+                #expect(row["outcome"] as String == "skipped")
+                #expect(row["skip_reason"] as String? == "candidate_timeout")
+            }
+        }
+    }
+
+    @Test("a down candidate changes nothing for the client and is recorded as unreachable")
+    func downCandidate() async throws {
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), servicePort: refusing.port, shadowSink: pipeline.worker) { proxy in
+                let response = try await RawConnection.get(port: proxy.port, "/inv/a", headers: ["X-Request-Id: down-1"])
+                #expect(response.status == 200)
+                #expect(response.json()["upstream"] as? String == "legacy")
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let row = try #require(try await pipeline.row(requestID: "down-1"))
+                #expect(row["skip_reason"] as String? == "candidate_unreachable")
+            }
+        }
+    }
+
+    @Test("writes are not shadowed by default; dry-run sends them marked, with an idempotency key")
+    func writes() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker) { proxy in
+                let post = try await RawConnection.exchange(port: proxy.port, "POST /inv/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+                #expect(post.status == 200)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(proxy.service.requests.isEmpty)
+                #expect(proxy.legacy.requests.count == 1)
+            }
+            try await withProxy(routes: Self.routes(writes: "dry-run"), shadowSink: pipeline.worker) { proxy in
+                _ = try await RawConnection.exchange(
+                    port: proxy.port, "POST /inv/orders HTTP/1.1\r\nHost: x\r\nX-Request-Id: w-1\r\nContent-Length: 9\r\n\r\n{\"qty\":1}"
+                )
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let copy = try #require(proxy.service.requests.first)
+                #expect(copy.header("x-strangler-shadow") == "dry-run")
+                #expect(copy.header("idempotency-key") == "strangler-w-1")
+                #expect(String(decoding: copy.body, as: UTF8.self) == "{\"qty\":1}")
+            }
+        }
+    }
+
+    @Test("bodies over the capture cap are skipped and counted, and the client still gets everything")
+    func captureCap() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker, configure: { $0.maxCaptureBytes = 1024 }) { proxy in
+                let response = try await RawConnection.get(port: proxy.port, "/inv/big?bytes=50000", headers: ["X-Request-Id: big-1"])
+                #expect(response.body.count == 50_000)
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let row = try #require(try await pipeline.row(requestID: "big-1"))
+                #expect(row["skip_reason"] as String? == "body_too_large")
+            }
+        }
+    }
+}
