@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
@@ -29,17 +30,46 @@ public final class DiffRecorder: Service, Sendable {
     private let interval: Duration
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    private let retention: Retention
+
+    /// How long comparisons are kept (DESIGN.md §5). Applied at start and then hourly.
+    public struct Retention: Sendable {
+        public var maxAgeDays: Int?
+        public var maxRows: Int?
+
+        public init(maxAgeDays: Int? = nil, maxRows: Int? = nil) {
+            self.maxAgeDays = maxAgeDays
+            self.maxRows = maxRows
+        }
+    }
 
     /// - Parameters:
     ///   - capacity: most records waiting to be written; beyond it records are dropped.
     ///   - batchSize: most records per transaction.
     ///   - interval: how often the queue is written.
-    public init(store: any DiffStore, capacity: Int = 10_000, batchSize: Int = 500, interval: Duration = .milliseconds(200), logger: Logger) {
+    ///   - retention: what to prune, in the background.
+    public init(
+        store: any DiffStore, capacity: Int = 10_000, batchSize: Int = 500, interval: Duration = .milliseconds(200),
+        retention: Retention = Retention(), logger: Logger
+    ) {
         self.store = store
         self.capacity = capacity
         self.batchSize = batchSize
         self.interval = interval
+        self.retention = retention
         self.logger = logger
+    }
+
+    /// Prunes by the retention policy; failures are logged, never fatal.
+    public func applyRetention() async {
+        guard retention.maxAgeDays != nil || retention.maxRows != nil else { return }
+        let cutoff = retention.maxAgeDays.map { Date().addingTimeInterval(-Double($0) * 86_400) }
+        do {
+            let deleted = try await store.prune(recordedBefore: cutoff, maxRows: retention.maxRows)
+            if deleted > 0 { logger.info("retention pruned comparisons", metadata: ["deleted": "\(deleted)"]) }
+        } catch {
+            logger.error("retention failed; will retry", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Queues a record. Returns false (and counts it) when the queue is full.
@@ -65,10 +95,16 @@ public final class DiffRecorder: Service, Sendable {
 
     public func run() async throws {
         let interval = self.interval
+        await applyRetention()
         await cancelWhenGracefulShutdown {
+            var lastRetention = ContinuousClock.now
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { break }
                 await self.drain()
+                if ContinuousClock.now - lastRetention > .seconds(3600) {
+                    lastRetention = .now
+                    await self.applyRetention()
+                }
             }
         }
         await flush()

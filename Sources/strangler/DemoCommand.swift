@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 import StranglerCore
 import StranglerProxy
+import StranglerStore
 
 /// `strangler demo`: the legacy OMS, the extracted services, the proxy and the admin listener in
 /// one process.
@@ -43,6 +44,7 @@ struct Demo: AsyncParsableCommand {
     var dataDir = "demo-data"
 
     @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -71,14 +73,29 @@ struct Demo: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
+        let metrics = ProxyMetrics()
+        let recorder: DiffRecorder
+        let worker: ComparisonWorker
+        let storePath: String
+        do {
+            (recorder, worker, storePath) = try storeOptions.makePipeline(
+                routes: routes, defaultStore: URL(fileURLWithPath: dataDir).appendingPathComponent("strangler.sqlite").path,
+                metrics: metrics, logger: quiet
+            )
+        } catch {
+            printError("cannot open the diff store: \(error)")
+            throw ExitCode(1)
+        }
         let server = ProxyServer(
             configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
-            table: table, source: routes, logger: logger
+            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: worker
         )
         let banner = StartupBanner(expected: 5) { ports in
-            Demo.printBanner(host: host, ports: ports, routes: routes)
+            Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath)
         }
         let services: [any Service] = [
+            recorder,
+            worker,
             LegacyOMS.makeApplication(database: database, host: host, port: legacyPort, logger: quiet) {
                 await banner.started("legacy", $0)
             },
@@ -107,7 +124,7 @@ struct Demo: AsyncParsableCommand {
         print("demo stopped")
     }
 
-    static func printBanner(host: String, ports: [String: Int], routes: String) {
+    static func printBanner(host: String, ports: [String: Int], routes: String, store: String) {
         let proxy = "http://\(host):\(ports["proxy"] ?? 0)"
         let admin = "http://\(host):\(ports["admin"] ?? 0)"
         print(
@@ -120,6 +137,7 @@ struct Demo: AsyncParsableCommand {
               legacy OMS  http://\(host):\(ports["legacy"] ?? 0)
               inventory   http://\(host):\(ports["inventory"] ?? 0)   (extracted service)
               tracking    http://\(host):\(ports["tracking"] ?? 0)   (extracted service)
+              diff store  \(store)   (shadow comparisons)
 
             Try:
               curl -s \(proxy)/orders/ORD-100001

@@ -19,12 +19,12 @@ struct Migrate: AsyncParsableCommand {
     @Option(help: "The SQLite store (created if missing).")
     var store = "strangler.sqlite"
 
-    @Option(help: "The folder of numbered .sql files.")
-    var migrations = "migrations"
+    @Option(help: "The folder of numbered .sql files (default: ./migrations, or the one beside the executable's checkout).")
+    var migrations: String?
 
     func run() async throws {
         do {
-            let runner = MigrationRunner(migrations: try Migration.load(directory: migrations))
+            let runner = MigrationRunner(migrations: try Migration.load(directory: try MigrationsLocator.find(explicit: migrations)))
             let outcome = try runner.migrate(sqliteAt: store)
             for migration in outcome.applied {
                 print("applied \(migration.name)")

@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 import StranglerCore
 import StranglerProxy
+import StranglerStore
 
 /// `strangler serve`: the proxy and its admin listener.
 struct Serve: AsyncParsableCommand {
@@ -33,6 +34,7 @@ struct Serve: AsyncParsableCommand {
     var adminListen = HostPort(host: "127.0.0.1", port: 8081)
 
     @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -48,14 +50,27 @@ struct Serve: AsyncParsableCommand {
             printError("\(routes) is not a valid route table:\n\(error)")
             throw ExitCode(1)
         }
+        let metrics = ProxyMetrics()
+        let recorder: DiffRecorder
+        let worker: ComparisonWorker
+        do {
+            (recorder, worker, _) = try storeOptions.makePipeline(routes: routes, metrics: metrics, logger: logger)
+        } catch {
+            printError("cannot open the diff store: \(error)")
+            throw ExitCode(1)
+        }
         let server = ProxyServer(
             configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
-            table: table, source: routes, logger: logger
+            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: worker
         )
         let admin = AdminAPI.makeApplication(server: server, host: adminListen.host, port: adminListen.port, logger: logger)
+        // Shutdown runs in reverse: stop reloading, stop admin, drain the proxy, then the worker,
+        // then the recorder flushes what is queued.
         let group = ServiceGroup(
             configuration: .init(
                 services: [
+                    .init(service: recorder),
+                    .init(service: worker),
                     .init(service: ProxyService(server: server)),
                     .init(service: admin),
                     .init(service: RouteTableWatcher(path: routes, server: server, logger: logger)),
@@ -79,6 +94,9 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "Largest request body in bytes before the client gets 413.")
     var maxBodyBytes = 10 * 1024 * 1024
 
+    @Option(help: "Largest request or response body captured for a shadow comparison; larger ones are skipped and counted.")
+    var maxCaptureBytes = 1024 * 1024
+
     @Option(help: "A peer whose X-Forwarded-* headers are trusted and extended (repeatable).")
     var trustedProxy: [String] = []
 
@@ -91,7 +109,7 @@ struct ProxyOptions: ParsableArguments {
     func configuration(listen: HostPort, accessLog: Bool) -> ProxyConfiguration {
         ProxyConfiguration(
             host: listen.host, port: listen.port, threads: threads, maxHeaderBytes: maxHeaderBytes,
-            maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog
+            maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog, maxCaptureBytes: maxCaptureBytes
         )
     }
 }

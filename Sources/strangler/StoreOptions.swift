@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StranglerProxy
+import StranglerStore
+
+/// `--store`, `--migrations` and retention, shared by `serve` and `demo`.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The SQLite diff store (default: strangler.sqlite beside the routes file). Migrations are applied on start.")
+    var store: String?
+
+    @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the one beside the executable's checkout).")
+    var migrations: String?
+
+    @Option(help: "Delete comparisons older than this many days.")
+    var retentionDays = 14
+
+    @Option(help: "Keep at most this many comparisons.")
+    var retentionRows = 1_000_000
+
+    /// The store path for a routes file.
+    func storePath(routes: String) -> String {
+        store ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
+    }
+
+    /// Opens the store (applying migrations) and builds the recorder and comparison worker.
+    func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) throws -> (
+        DiffRecorder, ComparisonWorker, String
+    ) {
+        let path = store ?? defaultStore ?? storePath(routes: routes)
+        let directory = try MigrationsLocator.find(explicit: migrations)
+        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
+        let recorder = DiffRecorder(
+            store: store, retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows), logger: logger
+        )
+        return (recorder, ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path)
+    }
+}
+
+/// Where the migrations are when no `--migrations` is given.
+enum MigrationsLocator {
+    static func find(explicit: String?) throws(MigrationError) -> String {
+        if let explicit { return explicit }
+        var candidates = [FileManager.default.currentDirectoryPath + "/migrations"]
+        // A checkout's binary lives in .build/<triple>/<config>/ or .build/<config>/.
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            directory = directory.deletingLastPathComponent()
+            candidates.append(directory.appendingPathComponent("migrations").path)
+        }
+        for candidate in candidates where FileManager.default.fileExists(atPath: candidate + "/0001_comparisons.sql") {
+            return candidate
+        }
+        throw .missingDirectory(candidates.first!)
+    }
+}
