@@ -38,6 +38,14 @@ public indirect enum JSONDocument: Sendable, Equatable {
         }
     }
 
+    /// `text` as a JSON string literal.
+    public static func quoted(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 2)
+        quote(text, into: &out)
+        return out
+    }
+
     /// Compact JSON text of the value.
     public var text: String {
         var out = ""
@@ -70,7 +78,8 @@ public indirect enum JSONDocument: Sendable, Equatable {
         }
     }
 
-    static func quote(_ text: String, into out: inout String) {
+    /// Appends `text` as a JSON string literal (quotes and escapes included).
+    public static func quote(_ text: String, into out: inout String) {
         out += "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -101,42 +101,12 @@ public struct ResponseComparator: Sendable {
         if isIgnored(path) { return }
         switch (a, b) {
         case (.object(let membersA), .object(let membersB)):
-            let indexB = Dictionary(membersB.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-            let keysA = Set(membersA.map(\.key))
-            for (key, valueA) in membersA {
-                path.append(PointerPattern.escape(key))
-                if let valueB = indexB[key] {
-                    compare(valueA, valueB, path: &path, into: &collector)
-                } else if !isIgnored(path) {
-                    collector.add(.missing, pointer: PointerPattern.join(path), valueA.text, nil)
-                }
-                path.removeLast()
-            }
-            for (key, valueB) in membersB where !keysA.contains(key) {
-                path.append(PointerPattern.escape(key))
-                if !isIgnored(path) { collector.add(.added, pointer: PointerPattern.join(path), nil, valueB.text) }
-                path.removeLast()
-            }
+            compareMembers(membersA, membersB, path: &path, into: &collector)
         case (.array(let itemsA), .array(let itemsB)):
             if let key = arrayKeys.first(where: { $0.pattern.matches(path) })?.key,
                 let keyedA = Self.keyed(itemsA, by: key), let keyedB = Self.keyed(itemsB, by: key)
             {
-                let indexB = Dictionary(keyedB.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-                let keysA = Set(keyedA.map(\.key))
-                for (elementKey, valueA) in keyedA {
-                    path.append(PointerPattern.escape(elementKey))
-                    if let valueB = indexB[elementKey] {
-                        compare(valueA, valueB, path: &path, into: &collector)
-                    } else if !isIgnored(path) {
-                        collector.add(.missing, pointer: PointerPattern.join(path), valueA.text, nil)
-                    }
-                    path.removeLast()
-                }
-                for (elementKey, valueB) in keyedB where !keysA.contains(elementKey) {
-                    path.append(PointerPattern.escape(elementKey))
-                    if !isIgnored(path) { collector.add(.added, pointer: PointerPattern.join(path), nil, valueB.text) }
-                    path.removeLast()
-                }
+                compareMembers(keyedA, keyedB, path: &path, into: &collector)
                 return
             }
             for index in 0..<max(itemsA.count, itemsB.count) {
@@ -166,6 +136,30 @@ public struct ResponseComparator: Sendable {
             if !numbersEqual(x, y) { collector.add(.changed, pointer: PointerPattern.join(path), a.text, b.text) }
         default:
             collector.add(.type, pointer: PointerPattern.join(path), a.text, b.text)
+        }
+    }
+
+    /// Compares two sets of named members (object members, or array elements by their key):
+    /// matching names recurse, the rest are `missing` or `added`.
+    private func compareMembers(
+        _ membersA: [(key: String, value: JSONDocument)], _ membersB: [(key: String, value: JSONDocument)],
+        path: inout [String], into collector: inout Collector
+    ) {
+        let indexB = Dictionary(membersB.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        let keysA = Set(membersA.map(\.key))
+        for (key, valueA) in membersA {
+            path.append(PointerPattern.escape(key))
+            if let valueB = indexB[key] {
+                compare(valueA, valueB, path: &path, into: &collector)
+            } else if !isIgnored(path) {
+                collector.add(.missing, pointer: PointerPattern.join(path), valueA.text, nil)
+            }
+            path.removeLast()
+        }
+        for (key, valueB) in membersB where !keysA.contains(key) {
+            path.append(PointerPattern.escape(key))
+            if !isIgnored(path) { collector.add(.added, pointer: PointerPattern.join(path), nil, valueB.text) }
+            path.removeLast()
         }
     }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import StranglerCore
 
 /// Why the proxy answered a request itself instead of relaying an upstream's answer.
 ///
@@ -79,35 +80,10 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The JSON body the client gets: `{"error", "message", "requestId", "upstream"?}`.
     func jsonBody(requestID: String?, upstream: String?, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var text = "{\"error\":\"\(name)\",\"status\":\(status.code),\"message\":\(JSONText.quote(detail))"
-        if let upstream { text += ",\"upstream\":\(JSONText.quote(upstream))" }
-        if let requestID { text += ",\"requestId\":\(JSONText.quote(requestID))" }
+        var text = "{\"error\":\"\(name)\",\"status\":\(status.code),\"message\":\(JSONDocument.quoted(detail))"
+        if let upstream { text += ",\"upstream\":\(JSONDocument.quoted(upstream))" }
+        if let requestID { text += ",\"requestId\":\(JSONDocument.quoted(requestID))" }
         text += "}\n"
         return allocator.buffer(string: text)
-    }
-}
-
-/// Minimal JSON string quoting for error bodies built on the event loop.
-enum JSONText {
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

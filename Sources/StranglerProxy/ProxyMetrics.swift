@@ -84,50 +84,42 @@ struct LoopMetrics {
     private var fallbacks: [String: CoreMetrics.Counter] = [:]
     private var shadowSkips: [ErrorKey: CoreMetrics.Counter] = [:]
 
-    /// A shadow not taken or not completed on the loop (sampling is not a skip).
-    mutating func recordShadowSkip(route: String, reason: String) {
-        let key = ErrorKey(upstream: route, kind: reason)
-        if let counter = shadowSkips[key] {
-            counter.increment()
-        } else {
-            let counter = metrics.shadowSkipCounter(route: route, reason: reason)
-            shadowSkips[key] = counter
-            counter.increment()
-        }
-    }
-
     init(metrics: ProxyMetrics) {
         self.metrics = metrics
     }
 
     mutating func recordRequest(route: String, upstream: String, status: UInt) {
-        let key = RequestKey(route: route, upstream: upstream, statusClass: status / 100)
-        if let counter = requests[key] {
-            counter.increment()
-        } else {
-            let counter = metrics.requestCounter(route: route, upstream: upstream, code: "\(status / 100)xx")
-            requests[key] = counter
-            counter.increment()
+        Self.increment(&requests, RequestKey(route: route, upstream: upstream, statusClass: status / 100)) {
+            metrics.requestCounter(route: route, upstream: upstream, code: "\(status / 100)xx")
         }
     }
 
     mutating func recordUpstreamError(upstream: String, kind: String) {
-        let key = ErrorKey(upstream: upstream, kind: kind)
-        if let counter = errors[key] {
-            counter.increment()
-        } else {
-            let counter = metrics.upstreamErrorCounter(upstream: upstream, kind: kind)
-            errors[key] = counter
-            counter.increment()
+        Self.increment(&errors, ErrorKey(upstream: upstream, kind: kind)) {
+            metrics.upstreamErrorCounter(upstream: upstream, kind: kind)
         }
     }
 
     mutating func recordFallback(route: String) {
-        if let counter = fallbacks[route] {
+        Self.increment(&fallbacks, route) { metrics.fallbackCounter(route: route) }
+    }
+
+    /// A shadow not taken or not completed on the loop (sampling is not a skip).
+    mutating func recordShadowSkip(route: String, reason: String) {
+        Self.increment(&shadowSkips, ErrorKey(upstream: route, kind: reason)) {
+            metrics.shadowSkipCounter(route: route, reason: reason)
+        }
+    }
+
+    /// Increments the cached counter for `key`, creating it (one registry lookup) the first time.
+    private static func increment<Key: Hashable>(
+        _ cache: inout [Key: CoreMetrics.Counter], _ key: Key, make: () -> CoreMetrics.Counter
+    ) {
+        if let counter = cache[key] {
             counter.increment()
         } else {
-            let counter = metrics.fallbackCounter(route: route)
-            fallbacks[route] = counter
+            let counter = make()
+            cache[key] = counter
             counter.increment()
         }
     }

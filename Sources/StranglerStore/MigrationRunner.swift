@@ -21,17 +21,7 @@ public struct MigrationRunner: Sendable {
 
     /// Opens (creating if needed) the SQLite store at `path` in WAL mode and migrates it.
     public func migrate(sqliteAt path: String) throws(MigrationError) -> Outcome {
-        let pool: DatabasePool
-        do {
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: path, configuration: configuration)
-        } catch {
-            throw .storeUnavailable(path: path, underlying: "\(error)")
-        }
-        return try migrate(pool)
+        try migrate(try SQLiteFile.open(path))
     }
 
     /// Migrates an open database.
@@ -77,5 +67,21 @@ public struct MigrationRunner: Sendable {
             outcome.applied.append(migration)
         }
         return outcome
+    }
+}
+
+/// Opening the store's SQLite file: its folder is created, and WAL mode (DatabasePool) with a
+/// busy timeout lets readers run beside the one writer.
+enum SQLiteFile {
+    static func open(_ path: String) throws(MigrationError) -> DatabasePool {
+        do {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            return try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw .storeUnavailable(path: path, underlying: "\(error)")
+        }
     }
 }

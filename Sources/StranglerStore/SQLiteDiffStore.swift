@@ -12,15 +12,7 @@ public final class SQLiteDiffStore: DiffStore {
     /// Opens (creating if needed) the store and brings its schema up to date.
     public init(path: String, migrations: [Migration]) throws(MigrationError) {
         self.path = path
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: path, configuration: configuration)
-        } catch {
-            throw .storeUnavailable(path: path, underlying: "\(error)")
-        }
+        pool = try SQLiteFile.open(path)
         _ = try MigrationRunner(migrations: migrations).migrate(pool)
     }
 
