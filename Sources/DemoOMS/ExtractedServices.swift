@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -70,6 +71,57 @@ public enum ExtractedServices {
         return router
     }
 
+    /// The orders service: `GET /orders/{id}` and `POST /orders`.
+    ///
+    /// It honours `X-Strangler-Shadow: dry-run`: the order is placed inside a transaction that is
+    /// rolled back, and the answer is the order that would have been created (with
+    /// `X-Dry-Run: true`). Nothing is committed, so a shadowed `POST /orders` can't place a
+    /// second order.
+    public static func ordersRouter(database: OMSDatabase) -> Router<BasicRequestContext> {
+        let router = Router()
+        let pool = database.pool
+        router.get("/health") { _, _ in DemoJSON.response(["status": "ok", "service": "orders"]) }
+        router.get("/orders/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return try await modern { try await pool.read { db in DemoJSON.encode(try order(db, id: id)) } }
+        }
+        router.post("/orders") { request, _ in
+            let body = try await DemoJSON.body(request)
+            let dryRun = request.headers[HTTPField.Name("X-Strangler-Shadow")!]?.lowercased() == "dry-run"
+            var response = try await modern(status: .created) {
+                try await pool.writeWithoutTransaction { db in
+                    var result = Data()
+                    try db.inTransaction {
+                        result = DemoJSON.encode(try order(db, id: try OMSOperations.placeOrder(db, body: DemoJSON.object(body))))
+                        return dryRun ? .rollback : .commit
+                    }
+                    return result
+                }
+            }
+            if dryRun { response.headers[HTTPField.Name("X-Dry-Run")!] = "true" }
+            return response
+        }
+        return router
+    }
+
+    /// An order in the modern shape: numbers for money, ISO timestamps, lower-case status.
+    static func order(_ db: Database, id: String) throws -> [String: Any] {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM orders WHERE id = ?", arguments: [id]) else {
+            throw DemoFailure(status: .notFound, code: "not_found", message: "no order \(id)")
+        }
+        let items = try Row.fetchAll(db, sql: "SELECT * FROM order_items WHERE order_id = ? ORDER BY line", arguments: [id])
+        let total = items.reduce(0) { $0 + ($1["qty"] as Int) * ($1["unit_price_cents"] as Int) }
+        return [
+            "orderId": id, "customerId": row["customer_id"] as String, "status": (row["status"] as String).lowercased(),
+            "createdAt": row["created_at"] as String, "updatedAt": row["updated_at"] as String,
+            "shipZip": row["ship_zip"] as String, "currency": row["currency"] as String, "total": OMSMoney.decimal(total),
+            "items": items.map { item -> [String: Any] in
+                ["line": item["line"] as Int, "sku": item["sku"] as String, "qty": item["qty"] as Int,
+                 "unitPrice": OMSMoney.decimal(item["unit_price_cents"])]
+            },
+        ]
+    }
+
     static func tracking(_ db: Database, orderID: String) throws -> [String: Any] {
         guard let shipment = try Row.fetchOne(db, sql: "SELECT * FROM shipments WHERE order_id = ?", arguments: [orderID]) else {
             throw DemoFailure(status: .notFound, code: "not_shipped", message: "order \(orderID) has no shipment")
@@ -100,9 +152,9 @@ public enum ExtractedServices {
         )
     }
 
-    static func modern(_ body: () async throws -> Data) async throws -> Response {
+    static func modern(status: HTTPResponse.Status = .ok, _ body: () async throws -> Data) async throws -> Response {
         do {
-            return DemoJSON.response(data: try await body())
+            return DemoJSON.response(data: try await body(), status: status)
         } catch let failure as DemoFailure {
             return DemoJSON.response(["error": failure.code, "message": failure.message], status: failure.status)
         }

@@ -84,7 +84,9 @@ public enum LegacyOMS {
         router.post("/orders") { request, _ in
             let body = try await DemoJSON.body(request)
             return try await legacy(status: .created) {
-                try await db.write { db in DemoJSON.encode(try OMSOperations.placeOrder(db, body: DemoJSON.object(body), commit: true)) }
+                try await db.write { db in
+                    DemoJSON.encode(try order(db, id: try OMSOperations.placeOrder(db, body: DemoJSON.object(body))))
+                }
             }
         }
         router.post("/orders/:id/cancel") { _, context in

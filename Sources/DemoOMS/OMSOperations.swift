@@ -3,9 +3,9 @@ import GRDB
 
 /// The OMS's state-changing operations, shared by the monolith and (for dry runs) the services.
 enum OMSOperations {
-    /// Places an order: validates, reserves stock at the best-stocked location, records it.
-    /// With `commit: false` the caller runs it inside a transaction it rolls back (a dry run).
-    static func placeOrder(_ db: Database, body: [String: Any], commit: Bool) throws -> [String: Any] {
+    /// Places an order: validates, reserves stock at the best-stocked location, records it, and
+    /// returns the new order's id. A dry run calls this inside a transaction it rolls back.
+    static func placeOrder(_ db: Database, body: [String: Any]) throws -> String {
         guard let customerID = body["customerId"] as? String,
             try Bool.fetchOne(db, sql: "SELECT 1 FROM customers WHERE id = ?", arguments: [customerID]) == true
         else { throw DemoFailure(status: .unprocessableContent, code: "BAD_CUSTOMER", message: "customerId MISSING OR UNKNOWN") }
@@ -37,7 +37,7 @@ enum OMSOperations {
             )
             try db.execute(sql: "INSERT INTO order_items VALUES (?, ?, ?, ?, ?)", arguments: [id, index + 1, sku, qty, price])
         }
-        return try LegacyOMS.order(db, id: id)
+        return id
     }
 
     static func cancelOrder(_ db: Database, id: String) throws {

@@ -20,7 +20,7 @@ struct Demo: AsyncParsableCommand {
 
             Examples:
               strangler demo
-              strangler demo --port 18080 --admin-port 18081 --legacy-port 19000
+              strangler demo --port 18080 --admin-port 18081 --legacy-port 19000 --orders-port 19103
               strangler demo --data-dir /tmp/oms       # keep the demo database elsewhere
             """
     )
@@ -38,6 +38,8 @@ struct Demo: AsyncParsableCommand {
     var inventoryPort = 9101
     @Option(help: "Tracking service port (the \"tracking\" upstream).")
     var trackingPort = 9102
+    @Option(help: "Orders service port (the \"orders\" upstream).")
+    var ordersPort = 9103
     @Option(help: "Host every demo listener binds.")
     var host = "127.0.0.1"
     @Option(help: "Where the demo OMS keeps its SQLite database.")
@@ -63,6 +65,7 @@ struct Demo: AsyncParsableCommand {
         let host = self.host
         let addresses: [String: (host: String, port: Int)] = [
             "legacy": (host, legacyPort), "inventory": (host, inventoryPort), "tracking": (host, trackingPort),
+            "orders": (host, ordersPort),
         ]
         let transform: @Sendable (RouteTable) -> RouteTable = { $0.replacingUpstreamAddresses(addresses) }
         let table: RouteTable
@@ -90,7 +93,7 @@ struct Demo: AsyncParsableCommand {
             configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
             table: table, source: routes, logger: logger, metrics: metrics, shadowSink: worker
         )
-        let banner = StartupBanner(expected: 5) { ports in
+        let banner = StartupBanner(expected: 6) { ports in
             Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath)
         }
         let services: [any Service] = [
@@ -107,6 +110,10 @@ struct Demo: AsyncParsableCommand {
                 name: "tracking-service", router: ExtractedServices.trackingRouter(database: database), host: host,
                 port: trackingPort, logger: quiet
             ) { await banner.started("tracking", $0) },
+            ExtractedServices.makeApplication(
+                name: "orders-service", router: ExtractedServices.ordersRouter(database: database), host: host,
+                port: ordersPort, logger: quiet
+            ) { await banner.started("orders", $0) },
             ProxyService(server: server) { port in Task { await banner.started("proxy", port) } },
             AdminAPI.makeApplication(server: server, host: host, port: adminPort, logger: quiet) {
                 await banner.started("admin", $0)
@@ -137,6 +144,7 @@ struct Demo: AsyncParsableCommand {
               legacy OMS  http://\(host):\(ports["legacy"] ?? 0)
               inventory   http://\(host):\(ports["inventory"] ?? 0)   (extracted service)
               tracking    http://\(host):\(ports["tracking"] ?? 0)   (extracted service)
+              orders      http://\(host):\(ports["orders"] ?? 0)   (extracted service; honours dry-run)
               diff store  \(store)   (shadow comparisons)
 
             Try:

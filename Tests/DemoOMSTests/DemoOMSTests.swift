@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import GRDB
+import HTTPTypes
 
 @Suite("Demo OMS: legacy monolith and extracted services")
 struct DemoOMSTests {
@@ -134,5 +135,44 @@ struct DemoOMSTests {
         #expect(legacy["trackingNumber"] as? String == modern["trackingNumber"] as? String)
         #expect((legacy["status"] as? String)?.lowercased() == modern["status"] as? String)
         #expect((legacy["events"] as? [Any])?.count == (modern["events"] as? [Any])?.count)
+    }
+}
+
+@Suite("Demo orders service and dry runs")
+struct DemoOrdersServiceTests {
+    static func orderCount(_ database: OMSDatabase) async throws -> Int {
+        try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? 0 }
+    }
+
+    @Test("a dry-run POST /orders answers with the would-be order and commits nothing; a real one commits")
+    func dryRun() async throws {
+        let database = try DemoOMSTests.database()
+        let before = try await Self.orderCount(database)
+        let order = #"{"customerId": "CUST-0002", "items": [{"sku": "SKU-1003", "qty": 2}]}"#
+        let router = ExtractedServices.ordersRouter(database: database)
+        let (dryStatus, dryHeader, dryBody) = try await Application(router: router).test(.router) { client in
+            try await client.execute(
+                uri: "/orders", method: .post, headers: [HTTPField.Name("X-Strangler-Shadow")!: "dry-run"], body: ByteBuffer(string: order)
+            ) { ($0.status, $0.headers[HTTPField.Name("X-Dry-Run")!], Data(buffer: $0.body)) }
+        }
+        #expect(dryStatus == .created)
+        #expect(dryHeader == "true")
+        let wouldBe = DemoOMSTests.object(dryBody)
+        #expect(wouldBe["orderId"] as? String == "ORD-100061")
+        #expect(wouldBe["status"] as? String == "placed")
+        #expect(try await Self.orderCount(database) == before)
+        let reserved = try await database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT SUM(reserved) FROM inventory WHERE sku = 'SKU-1003'") ?? 0
+        }
+
+        let realStatus = try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/orders", method: .post, body: ByteBuffer(string: order)) { $0.status }
+        }
+        #expect(realStatus == .created)
+        #expect(try await Self.orderCount(database) == before + 1)
+        let reservedAfter = try await database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT SUM(reserved) FROM inventory WHERE sku = 'SKU-1003'") ?? 0
+        }
+        #expect(reservedAfter == reserved + 2)
     }
 }
