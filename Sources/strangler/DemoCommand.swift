@@ -22,6 +22,7 @@ struct Demo: AsyncParsableCommand {
               strangler demo
               strangler demo --port 18080 --admin-port 18081 --legacy-port 19000 --orders-port 19103
               strangler demo --data-dir /tmp/oms       # keep the demo database elsewhere
+              strangler demo --traffic                 # and drive requests, so comparisons pile up
             """
     )
 
@@ -44,6 +45,12 @@ struct Demo: AsyncParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "Where the demo OMS keeps its SQLite database.")
     var dataDir = "demo-data"
+
+    @Flag(help: "Drive a realistic mix of requests through the proxy, so comparisons accumulate.")
+    var traffic = false
+
+    @Option(help: "Requests per second for --traffic.")
+    var trafficRate = 20
 
     @OptionGroup var proxyOptions: ProxyOptions
     @OptionGroup var storeOptions: StoreOptions
@@ -119,7 +126,9 @@ struct Demo: AsyncParsableCommand {
                 await banner.started("admin", $0)
             },
             RouteTableWatcher(path: routes, server: server, logger: logger, transform: transform),
-        ]
+        ] + (traffic ? [DemoTraffic(
+            proxyURL: { [port] in "http://\(host):\(server.localPort ?? port)" }, requestsPerSecond: trafficRate, logger: quiet
+        )] : [])
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
