@@ -35,7 +35,7 @@ public struct ResponseComparator: Sendable {
         for (label, response) in [("primary", primary), ("candidate", candidate)] {
             if let encoding = response.header("content-encoding")?.lowercased(), encoding != "identity" {
                 return Comparison(
-                    outcome: .uncomparable("the \(label) body is \(encoding)-encoded; compressed bodies are not decoded yet"),
+                    outcome: .uncomparable("the \(label) body is still \(encoding)-encoded; the comparator takes decoded bodies (the comparison worker decodes gzip and deflate)"),
                     differences: collector.differences, omitted: collector.omitted
                 )
             }

@@ -73,9 +73,21 @@ public final class ComparisonWorker: Service, ShadowSink {
             metrics.recordComparison(route: job.route.id, outcome: "skipped")
             return record
         }
-        guard let primary = job.primary.captured(), let candidate = job.candidate.captured() else {
+        guard let capturedPrimary = job.primary.captured(), let capturedCandidate = job.candidate.captured() else {
             record.reason = "incomplete"
             metrics.recordComparison(route: job.route.id, outcome: "skipped")
+            return record
+        }
+        let primary: CapturedResponse
+        let candidate: CapturedResponse
+        switch (ContentDecoding.decode(capturedPrimary, side: "primary"), ContentDecoding.decode(capturedCandidate, side: "candidate")) {
+        case (.success(let decodedPrimary), .success(let decodedCandidate)):
+            primary = decodedPrimary
+            candidate = decodedCandidate
+        case (.failure(let failure), _), (_, .failure(let failure)):
+            record.outcome = .uncomparable
+            record.reason = failure.reason
+            metrics.recordComparison(route: job.route.id, outcome: "uncomparable")
             return record
         }
         let comparison = ResponseComparator(settings: job.route.compare ?? CompareSettings()).compare(primary: primary, candidate: candidate)

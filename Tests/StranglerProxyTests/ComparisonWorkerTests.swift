@@ -1,0 +1,72 @@
+import CompressNIO
+import Foundation
+import Logging
+import NIOCore
+import StranglerCore
+import StranglerStore
+import Testing
+
+@testable import StranglerProxy
+
+@Suite("Comparison worker")
+struct ComparisonWorkerTests {
+    static func worker() throws -> ComparisonWorker {
+        var logger = Logger(label: "test.worker")
+        logger.logLevel = .critical
+        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString)/s.sqlite").path
+        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+        return ComparisonWorker(recorder: DiffRecorder(store: store, logger: logger), metrics: ProxyMetrics(), logger: logger)
+    }
+
+    static func job(primary: [UInt8], primaryEncoding: String?, candidate: [UInt8]) throws -> ShadowJob {
+        let table = try RouteTable.parse(
+            Data(
+                #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "svc": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy", "routes": [{"id": "r", "path": "/r", "mode": "shadow", "service": "svc"}]}"#
+                    .utf8)
+        )
+        var primaryHeaders: [(name: String, value: String)] = [("content-type", "application/json")]
+        if let primaryEncoding { primaryHeaders.append(("Content-Encoding", primaryEncoding)) }
+        return ShadowJob(
+            route: table.routes[0], tableVersion: table.version, requestID: "w-1", method: "GET", uri: "/r",
+            primary: .init(upstream: "legacy", status: 200, headers: primaryHeaders, body: [ByteBuffer(bytes: primary)]),
+            candidate: .init(upstream: "svc", status: 200, headers: [("content-type", "application/json")], body: [ByteBuffer(bytes: candidate)]),
+            skipReason: nil
+        )
+    }
+
+    static func compressed(_ bytes: [UInt8], _ algorithm: CompressionAlgorithm) throws -> [UInt8] {
+        var buffer = ByteBuffer(bytes: bytes)
+        return Array(try buffer.compress(with: algorithm).readableBytesView)
+    }
+
+    @Test("gzip and deflate bodies are decoded before comparison")
+    func decodes() throws {
+        let worker = try Self.worker()
+        let json = Array(#"{"sku": "SKU-1", "onHand": 4}"#.utf8)
+        for (encoding, algorithm) in [("gzip", CompressionAlgorithm.gzip()), ("deflate", .zlib())] {
+            let same = worker.record(for: try Self.job(primary: try Self.compressed(json, algorithm), primaryEncoding: encoding, candidate: json))
+            #expect(same.outcome == .match, "\(encoding): \(same.reason ?? "")")
+            let changed = Array(#"{"sku": "SKU-1", "onHand": 5}"#.utf8)
+            let differs = worker.record(for: try Self.job(primary: try Self.compressed(json, algorithm), primaryEncoding: encoding, candidate: changed))
+            #expect(differs.differences.map(\.pointer) == ["/onHand"])
+        }
+    }
+
+    @Test("a decompression bomb, a broken stream and an unknown encoding are uncomparable with a reason")
+    func hostileEncodings() throws {
+        let worker = try Self.worker()
+        let bomb = try Self.compressed([UInt8](repeating: 0x20, count: 20 * 1024 * 1024), .gzip())
+        let exploded = worker.record(for: try Self.job(primary: bomb, primaryEncoding: "gzip", candidate: Array("{}".utf8)))
+        #expect(exploded.outcome == .uncomparable)
+        #expect(exploded.reason?.contains("more than") == true)
+
+        let broken = worker.record(for: try Self.job(primary: [0x1F, 0x8B, 0x00, 0x01], primaryEncoding: "gzip", candidate: Array("{}".utf8)))
+        #expect(broken.outcome == .uncomparable)
+        #expect(broken.reason?.contains("not valid gzip") == true)
+
+        let brotli = worker.record(for: try Self.job(primary: [1, 2, 3], primaryEncoding: "br", candidate: Array("{}".utf8)))
+        #expect(brotli.outcome == .uncomparable)
+        #expect(brotli.reason?.contains("br-encoded") == true)
+    }
+}
