@@ -24,6 +24,23 @@ public final class ComparisonWorker: Service, ShadowSink {
         self.capacity = capacity
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // Queue depths and the recorder's drops are read at scrape time; drops become counters
+        // by adding what changed since the last scrape.
+        let reported = NIOLockedValueBox((queueFull: 0, storeError: 0, recorded: 0))
+        metrics.onScrape { [queue] metrics in
+            let statistics = recorder.statistics
+            metrics.setGauge("strangler_comparison_queue_depth", to: Double(queue.withLockedValue { $0.count }))
+            metrics.setGauge("strangler_diff_recorder_queue_depth", to: Double(statistics.queued))
+            let previous = reported.withLockedValue { last -> (queueFull: Int, storeError: Int, recorded: Int) in
+                defer { last = (statistics.droppedQueueFull, statistics.droppedStoreError, statistics.recorded) }
+                return last
+            }
+            metrics.addToCounter("strangler_diff_records_total", labels: [("result", "stored")], statistics.recorded - previous.recorded)
+            metrics.addToCounter(
+                "strangler_diff_records_total", labels: [("result", "dropped_queue_full")], statistics.droppedQueueFull - previous.queueFull)
+            metrics.addToCounter(
+                "strangler_diff_records_total", labels: [("result", "dropped_store_error")], statistics.droppedStoreError - previous.storeError)
+        }
     }
 
     public func submit(_ job: ShadowJob) -> Bool {
@@ -67,6 +84,12 @@ public final class ComparisonWorker: Service, ShadowSink {
             candidateStatus: job.candidate.status, primaryMilliseconds: job.primary.milliseconds,
             candidateMilliseconds: job.candidate.milliseconds, outcome: .skipped
         )
+        if let milliseconds = job.primary.milliseconds {
+            metrics.recordShadowLatency(route: job.route.id, side: "primary", milliseconds: milliseconds)
+        }
+        if let milliseconds = job.candidate.milliseconds {
+            metrics.recordShadowLatency(route: job.route.id, side: "candidate", milliseconds: milliseconds)
+        }
         if let reason = job.skipReason {
             record.reason = reason
             metrics.recordSkip(route: job.route.id, reason: reason)

@@ -1,4 +1,5 @@
 import CoreMetrics
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// The proxy's Prometheus metrics, exported on the admin listener's `/metrics`.
@@ -12,6 +13,8 @@ public final class ProxyMetrics: Sendable {
     let factory: PrometheusMetricsFactory
     let reloadsOK: CoreMetrics.Counter
     let reloadsFailed: CoreMetrics.Counter
+    /// Run before each scrape, to refresh values that are read rather than counted.
+    private let scrapeHooks = NIOLockedValueBox<[@Sendable (ProxyMetrics) -> Void]>([])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -22,7 +25,30 @@ public final class ProxyMetrics: Sendable {
 
     /// Prometheus text exposition of every metric.
     public func render() -> String {
-        registry.emitToString()
+        for hook in scrapeHooks.withLockedValue({ $0 }) { hook(self) }
+        return registry.emitToString()
+    }
+
+    /// Registers `hook` to run before each scrape (queue depths, drop counts).
+    public func onScrape(_ hook: @escaping @Sendable (ProxyMetrics) -> Void) {
+        scrapeHooks.withLockedValue { $0.append(hook) }
+    }
+
+    /// Sets a gauge by name and labels.
+    public func setGauge(_ name: String, labels: [(String, String)] = [], to value: Double) {
+        CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory).record(value)
+    }
+
+    /// Adds to a counter by name and labels.
+    public func addToCounter(_ name: String, labels: [(String, String)] = [], _ amount: Int) {
+        guard amount > 0 else { return }
+        CoreMetrics.Counter(label: name, dimensions: labels, factory: factory).increment(by: amount)
+    }
+
+    /// Records one side's latency of a shadowed request (off the event loops: histograms lock).
+    public func recordShadowLatency(route: String, side: String, milliseconds: Double) {
+        CoreMetrics.Timer(label: "strangler_shadow_latency_seconds", dimensions: [("route", route), ("side", side)], factory: factory)
+            .recordNanoseconds(Int64(milliseconds * 1_000_000))
     }
 
     func requestCounter(route: String, upstream: String, code: String) -> CoreMetrics.Counter {

@@ -12,6 +12,7 @@ struct ShadowPipeline {
     let store: SQLiteDiffStore
     let recorder: DiffRecorder
     let worker: ComparisonWorker
+    let metrics: ProxyMetrics
 
     static func run(_ body: (ShadowPipeline) async throws -> Void) async throws {
         var logger = Logger(label: "test.shadow")
@@ -20,13 +21,14 @@ struct ShadowPipeline {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("shadow-\(UUID().uuidString)/store.sqlite").path
         let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
         let recorder = DiffRecorder(store: store, interval: .milliseconds(20), logger: logger)
-        let worker = ComparisonWorker(recorder: recorder, metrics: ProxyMetrics(), logger: logger)
+        let metrics = ProxyMetrics()
+        let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
         // Order matters: shutdown runs in reverse, so the worker drains into a live recorder.
         let group = ServiceGroup(services: [recorder, worker], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
-                try await body(ShadowPipeline(store: store, recorder: recorder, worker: worker))
+                try await body(ShadowPipeline(store: store, recorder: recorder, worker: worker, metrics: metrics))
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error
@@ -86,6 +88,11 @@ struct ShadowTests {
                 )
                 let row = try #require(try await pipeline.row(requestID: "shadow-1"))
                 #expect(row["outcome"] as String == "mismatch")
+                let exposition = pipeline.metrics.render()
+                #expect(exposition.contains(#"strangler_comparisons_total{route="inv",outcome="mismatch"} 1"#))
+                #expect(exposition.contains(#"strangler_shadow_latency_seconds_count{route="inv",side="candidate"} 1"#))
+                #expect(exposition.contains(#"strangler_diff_records_total{result="stored"} 1"#))
+                #expect(exposition.contains("strangler_comparison_queue_depth 0"))
                 #expect(row["primary_upstream"] as String == "legacy")
                 #expect(row["candidate_upstream"] as String == "service")
             }
