@@ -113,7 +113,15 @@ public final class ComparisonWorker: Service, ShadowSink {
             metrics.recordComparison(route: job.route.id, outcome: "uncomparable")
             return record
         }
-        let comparison = ResponseComparator(settings: job.route.compare ?? CompareSettings()).compare(primary: primary, candidate: candidate)
+        let comparator = ResponseComparator(settings: job.route.compare ?? CompareSettings())
+        let comparison = comparator.compare(primary: primary, candidate: candidate)
+        // A noise probe: what differs between two answers of the same legacy is noise.
+        if let probe = job.noise?.captured(), case .success(let decodedProbe) = ContentDecoding.decode(probe, side: "noise") {
+            let noise = comparator.compare(primary: primary, candidate: decodedProbe)
+            if case .uncomparable = noise.outcome {} else {
+                record.noisePointers = noise.differences.map(\.pointer)
+            }
+        }
         let redactor = Redactor(pointers: job.route.compare?.redact ?? [])
         record.differences = comparison.differences.map(redactor.redact)
         switch comparison.outcome {

@@ -25,6 +25,8 @@ public struct ProxyConfiguration: Sendable {
     public var maxCaptureBytes: Int
     /// Most shadow calls in flight per event loop; above it shadows are skipped and counted.
     public var maxShadowsPerLoop: Int
+    /// Share of shadowed safe requests on `learnNoise` routes that also go to legacy a second time.
+    public var noiseSampleRate: Double
 
     public init(
         host: String = "127.0.0.1",
@@ -37,7 +39,8 @@ public struct ProxyConfiguration: Sendable {
         shutdownGracePeriod: TimeAmount = .seconds(10),
         accessLog: Bool = true,
         maxCaptureBytes: Int = 1024 * 1024,
-        maxShadowsPerLoop: Int = 128
+        maxShadowsPerLoop: Int = 128,
+        noiseSampleRate: Double = 0.1
     ) {
         self.host = host
         self.port = port
@@ -50,5 +53,6 @@ public struct ProxyConfiguration: Sendable {
         self.accessLog = accessLog
         self.maxCaptureBytes = maxCaptureBytes
         self.maxShadowsPerLoop = maxShadowsPerLoop
+        self.noiseSampleRate = noiseSampleRate
     }
 }

@@ -304,9 +304,16 @@ final class ProxyHandler: ChannelDuplexHandler {
             // Stable per request, so a retried dry run is recognisably the same one.
             head.headers.replaceOrAdd(name: "Idempotency-Key", value: "strangler-" + requestID)
         }
+        // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
+        var noiseHead: HTTPRequestHead?
+        if safe, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
+            var probe = outbound
+            probe.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: "mirror")
+            noiseHead = probe
+        }
         return ShadowExchange(
             loop: loop, route: route, tableVersion: table.version, requestID: requestID, method: client.method,
-            uri: client.uri, head: head, primaryUpstream: upstreamName, candidateUpstream: candidate
+            uri: client.uri, candidateHead: head, noiseHead: noiseHead, primaryUpstream: upstreamName, candidateUpstream: candidate
         )
     }
 

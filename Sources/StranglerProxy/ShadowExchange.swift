@@ -15,27 +15,26 @@ final class ShadowExchange {
     private let requestID: String
     private let method: HTTPMethod
     private let uri: String
-    private let head: HTTPRequestHead
+    private let candidateHead: HTTPRequestHead
+    private let noiseHead: HTTPRequestHead?
     private let limit: Int
     private var requestBody: [ByteBuffer] = []
     private var requestBytes = 0
     private var primary: ShadowJob.Side
-    private var candidate: ShadowJob.Side
     private var primaryBytes = 0
-    private var candidateBytes = 0
     private var primaryDone = false
-    private var candidateDone = false
     private var skipReason: String?
-    private var connection: UpstreamConnection?
-    private var pool: UpstreamPool?
-    private var timeoutTask: Scheduled<Void>?
+    private var candidate: SideCall!
+    /// Legacy called a second time, when this request is a noise probe.
+    private var noise: SideCall?
     private let primaryStart: NIODeadline
-    private var candidateStart = NIODeadline.now()
     private var finished = false
 
+    /// - Parameter noiseHead: when set, the request also goes to the primary upstream a second
+    ///   time, to learn which pointers differ between two answers of the same legacy.
     init(
         loop: LoopContext, route: Route, tableVersion: String, requestID: String, method: HTTPMethod, uri: String,
-        head: HTTPRequestHead, primaryUpstream: String, candidateUpstream: String
+        candidateHead: HTTPRequestHead, noiseHead: HTTPRequestHead?, primaryUpstream: String, candidateUpstream: String
     ) {
         self.loop = loop
         self.route = route
@@ -43,12 +42,20 @@ final class ShadowExchange {
         self.requestID = requestID
         self.method = method
         self.uri = uri
-        self.head = head
+        self.candidateHead = candidateHead
+        self.noiseHead = noiseHead
         self.limit = loop.configuration.maxCaptureBytes
         self.primary = ShadowJob.Side(upstream: primaryUpstream)
-        self.candidate = ShadowJob.Side(upstream: candidateUpstream)
         self.primaryStart = .now()
         loop.shadowsInFlight += 1
+        candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: route.shadow?.timeoutMs) {
+            self.finishIfReady()
+        }
+        if noiseHead != nil {
+            noise = SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: route.shadow?.timeoutMs) {
+                self.finishIfReady()
+            }
+        }
     }
 
     // MARK: - The client's request
@@ -63,35 +70,12 @@ final class ShadowExchange {
         requestBody.append(buffer)
     }
 
-    /// The client's request is complete: send the copy.
+    /// The client's request is complete: send the copies.
     func requestEnded() {
-        guard skipReason == nil, let pool = loop.pool(named: candidate.upstream) else {
-            if skipReason == nil { skip("candidate_unknown") }
-            return
-        }
-        self.pool = pool
-        candidateStart = .now()
-        pool.acquire { connection, error in
-            guard let connection else {
-                self.candidateFailed(error?.isConnectFailure == true ? "candidate_unreachable" : "candidate_error")
-                return
-            }
-            guard !self.candidateDone else {
-                pool.release(connection, reusable: true)
-                return
-            }
-            self.connection = connection
-            connection.delegate = self
-            connection.write(.head(self.head))
-            for part in self.requestBody { connection.write(.body(.byteBuffer(part))) }
-            connection.write(.end(nil))
-            connection.flush()
-            self.requestBody = []
-            let timeout = self.route.shadow?.timeoutMs ?? pool.upstream.timeoutMs
-            self.timeoutTask = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout))) {
-                self.candidateFailed("candidate_timeout")
-            }
-        }
+        guard skipReason == nil else { return }
+        candidate.send(head: candidateHead, body: requestBody)
+        if let noise, let noiseHead { noise.send(head: noiseHead, body: requestBody) }
+        requestBody = []
     }
 
     // MARK: - The primary's answer, as it streams to the client
@@ -112,7 +96,7 @@ final class ShadowExchange {
     }
 
     func primaryEnded() {
-        primary.milliseconds = Self.milliseconds(since: primaryStart)
+        primary.milliseconds = Double((NIODeadline.now() - primaryStart).nanoseconds) / 1_000_000
         primaryDone = true
         finishIfReady()
     }
@@ -129,85 +113,23 @@ final class ShadowExchange {
         if skipReason == nil { skipReason = reason }
         requestBody = []
         primary.body = []
-        candidate.body = []
-        // Nothing more is needed from the candidate.
-        if !candidateDone {
-            candidateDone = true
-            abandonCandidate()
-        }
+        candidate.cancel()
+        noise?.cancel()
         finishIfReady()
-    }
-
-    private func candidateFailed(_ reason: String) {
-        guard !candidateDone else { return }
-        candidateDone = true
-        abandonCandidate()
-        if skipReason == nil { skipReason = reason }
-        finishIfReady()
-    }
-
-    private func abandonCandidate() {
-        timeoutTask?.cancel()
-        timeoutTask = nil
-        if let connection {
-            self.connection = nil
-            connection.close()
-        }
     }
 
     private func finishIfReady() {
-        guard primaryDone, candidateDone, !finished else { return }
+        guard primaryDone, candidate.isDone, noise?.isDone ?? true, !finished else { return }
         finished = true
         loop.shadowsInFlight -= 1
+        // A failed noise probe only loses the probe; the comparison still counts.
+        let probe = noise.flatMap { $0.failure == nil ? $0.side : nil }
         let job = ShadowJob(
             route: route, tableVersion: tableVersion, requestID: requestID, method: method.rawValue, uri: uri,
-            primary: primary, candidate: candidate, skipReason: skipReason
+            primary: primary, candidate: candidate.side, noise: probe, skipReason: skipReason ?? candidate.failure
         )
         if let sink = loop.shadowSink, !sink.submit(job) {
             loop.metrics.recordShadowSkip(route: route.id, reason: "queue_full")
         }
     }
-
-    static func milliseconds(since start: NIODeadline) -> Double {
-        Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
-    }
-}
-
-extension ShadowExchange: UpstreamResponseDelegate {
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
-        candidate.status = Int(head.status.code)
-        candidate.headers = head.headers.map { ($0.name, $0.value) }
-    }
-
-    func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
-        guard !candidateDone else { return }
-        candidateBytes += buffer.readableBytes
-        if candidateBytes > limit {
-            candidateFailed("body_too_large")
-            return
-        }
-        candidate.body.append(buffer)
-    }
-
-    func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {
-        guard !candidateDone else { return }
-        candidateDone = true
-        timeoutTask?.cancel()
-        timeoutTask = nil
-        candidate.milliseconds = Self.milliseconds(since: candidateStart)
-        if let connection, let pool {
-            self.connection = nil
-            pool.release(connection, reusable: true)
-        }
-        finishIfReady()
-    }
-
-    func upstreamDidFail(_ error: Error) {
-        connection = nil
-        candidateFailed("candidate_closed")
-    }
-
-    func upstreamReadComplete() {}
-
-    func upstreamWritabilityChanged(isWritable: Bool) {}
 }

@@ -29,6 +29,8 @@ public struct ShadowJob: Sendable {
     public var uri: String
     public var primary: Side
     public var candidate: Side
+    /// A second answer from the primary upstream, when this request was a noise probe.
+    public var noise: Side?
     /// Set when there is nothing to compare, with why (`body_too_large`, `candidate_timeout`, ...).
     public var skipReason: String?
 }

@@ -25,6 +25,9 @@ public struct ComparisonRecord: Sendable {
     /// Why a comparison was skipped or uncomparable.
     public var reason: String?
     public var differences: [Difference]
+    /// When this request was a noise probe: the pointers that differed between two answers of
+    /// the same legacy upstream (empty when none did). nil when there was no probe.
+    public var noisePointers: [String]?
 
     public init(
         routeID: String, requestID: String, method: String, path: String, recordedAt: Date = Date(), tableVersion: String,

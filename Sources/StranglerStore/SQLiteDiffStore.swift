@@ -48,7 +48,63 @@ public final class SQLiteDiffStore: DiffStore {
                 for item in record.differences {
                     try difference.execute(arguments: [id, item.pointer, item.kind.rawValue, item.primary, item.candidate])
                 }
+                if let pointers = record.noisePointers {
+                    try Self.recordNoise(db, route: record.routeID, pointers: pointers, at: Self.format(record.recordedAt))
+                }
             }
+        }
+    }
+
+    /// The row that counts a route's noise probes; `#` can't start a JSON pointer.
+    public static let probesPointer = "#probes"
+
+    /// Counts one probe for the route and one noisy observation per differing pointer; every
+    /// row of the route carries the route's probe total in `observations`.
+    private static func recordNoise(_ db: Database, route: String, pointers: [String], at time: String) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO noise (route_id, pointer, observations, noisy, first_seen, last_seen) VALUES (?, ?, 1, 0, ?, ?)
+                ON CONFLICT (route_id, pointer) DO UPDATE SET observations = observations + 1, last_seen = excluded.last_seen
+                """,
+            arguments: [route, probesPointer, time, time]
+        )
+        for pointer in Set(pointers) {
+            try db.execute(
+                sql: """
+                    INSERT INTO noise (route_id, pointer, observations, noisy, first_seen, last_seen) VALUES (?, ?, 0, 1, ?, ?)
+                    ON CONFLICT (route_id, pointer) DO UPDATE SET noisy = noisy + 1, last_seen = excluded.last_seen
+                    """,
+                arguments: [route, pointer, time, time]
+            )
+        }
+        try db.execute(
+            sql: """
+                UPDATE noise SET observations = (SELECT observations FROM noise WHERE route_id = ? AND pointer = ?)
+                WHERE route_id = ? AND pointer <> ?
+                """,
+            arguments: [route, probesPointer, route, probesPointer]
+        )
+    }
+
+    /// A route's learned noise: pointer -> (times it differed, probes so far), without the probe counter.
+    public func noise(route: String) async throws -> [String: Int] {
+        try await pool.read { db in
+            var result: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT pointer, noisy FROM noise WHERE route_id = ? AND pointer <> ?",
+                arguments: [route, Self.probesPointer])
+            {
+                result[row["pointer"]] = row["noisy"]
+            }
+            return result
+        }
+    }
+
+    /// Noise probes recorded for a route.
+    public func noiseProbes(route: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT observations FROM noise WHERE route_id = ? AND pointer = ?", arguments: [route, Self.probesPointer]) ?? 0
         }
     }
 

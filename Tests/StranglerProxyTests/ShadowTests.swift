@@ -175,6 +175,27 @@ struct ShadowTests {
         }
     }
 
+    @Test("with learnNoise a probe calls legacy twice; what differs legacy-to-legacy is stored as noise")
+    func learnsNoise() async throws {
+        let routes = #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "compare": {"ignore": ["/headers"], "learnNoise": true}}]"#
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: routes, shadowSink: pipeline.worker, configure: { $0.noiseSampleRate = 1.0 }) { proxy in
+                let response = try await RawConnection.get(port: proxy.port, "/inv/noisy", headers: ["X-Request-Id: noise-1"])
+                #expect(response.status == 200)
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                #expect(proxy.legacy.requests.count == 2)
+                #expect(proxy.legacy.requests.filter { $0.header("x-strangler-shadow") == "mirror" }.count == 1)
+                #expect(try await pipeline.store.noise(route: "inv") == ["/servedAt": 1])
+                #expect(try await pipeline.store.noiseProbes(route: "inv") == 1)
+                // The real comparison is recorded as usual (noise is kept apart, not hidden). Which
+                // legacy call counted first is not fixed, so /servedAt may or may not differ here.
+                let pointers = Set(try await pipeline.store.differences(requestID: "noise-1").map(\.pointer))
+                #expect(pointers.contains("/upstream"))
+                #expect(pointers.isSubset(of: ["/upstream", "/servedAt"]))
+            }
+        }
+    }
+
     @Test("bodies over the capture cap are skipped and counted, and the client still gets everything")
     func captureCap() async throws {
         try await ShadowPipeline.run { pipeline in

@@ -16,6 +16,7 @@ import NIOPosix
 /// - `/chunked`: a chunked body
 /// - `/truncated`: `Content-Length: 100`, 10 bytes, then close
 /// - `/nolength`: a body framed by closing the connection
+/// - `/noisy`: a body with a field that changes on every call
 /// - `/hang`: never answers
 /// - `/stall-body`: head and part of the body, then silence
 /// - `/big?bytes=N`: N bytes of a repeating pattern
@@ -41,6 +42,7 @@ final class TestUpstream: Sendable {
         var requests: [SeenRequest] = []
         var accepted = 0
         var closed = 0
+        var served = 0
     }
 
     var port: Int { channel.localAddress!.port! }
@@ -71,6 +73,14 @@ final class TestUpstream: Sendable {
     }
 
     func connectionOpened() { state.withLockedValue { $0.accepted += 1 } }
+
+    /// A counter for `/noisy`.
+    func nextServed() -> Int {
+        state.withLockedValue {
+            $0.served += 1
+            return $0.served
+        }
+    }
     func connectionClosed() { state.withLockedValue { $0.closed += 1 } }
 
     func stop() async {
@@ -175,6 +185,10 @@ final class TestUpstreamHandler: ChannelInboundHandler {
             // Old-style framing: no length, the body ends when the connection closes.
             write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close body", context: context)
             context.close(promise: nil)
+        case "/noisy":
+            // A field that differs on every call, like a legacy "servedAt".
+            let served = upstream.nextServed()
+            simple("200 OK", body: "{\"upstream\":\"\(upstream.name)\",\"servedAt\":\(served),\"stable\":1}", context: context)
         case "/hang":
             break
         case "/slow":

@@ -61,6 +61,24 @@ struct DiffStoreTests {
         #expect(try await store.differences(requestID: "new0").isEmpty)
     }
 
+    @Test("noise probes count per route; pointers count how often they differed")
+    func noise() async throws {
+        let store = try Self.store()
+        var probe = Self.record("p1")
+        probe.noisePointers = ["/servedAt", "/traceId"]
+        var quiet = Self.record("p2")
+        quiet.noisePointers = []
+        var again = Self.record("p3")
+        again.noisePointers = ["/servedAt"]
+        try await store.insert([probe, quiet, again, Self.record("no-probe")])
+        #expect(try await store.noiseProbes(route: "inventory-read") == 3)
+        #expect(try await store.noise(route: "inventory-read") == ["/servedAt": 2, "/traceId": 1])
+        let observations = try await store.pool.read { db in
+            try Int.fetchAll(db, sql: "SELECT DISTINCT observations FROM noise WHERE route_id = 'inventory-read'")
+        }
+        #expect(observations == [3])
+    }
+
     @Test("everything queued is written on graceful shutdown")
     func flushOnShutdown() async throws {
         let store = try Self.store()

@@ -1,0 +1,126 @@
+import NIOCore
+import NIOHTTP1
+import StranglerCore
+
+/// One extra call made for a shadowed request: the candidate, or legacy a second time to learn
+/// noise. It borrows a connection from the same event loop's pool, sends the copy, captures the
+/// answer up to a cap, and reports exactly once, answered or failed with a reason. It never
+/// touches the client's channel.
+final class SideCall {
+    private(set) var side: ShadowJob.Side
+    /// Why the call produced no usable answer (`candidate_timeout`, ...); nil when answered.
+    private(set) var failure: String?
+    private(set) var isDone = false
+    private let loop: LoopContext
+    private let role: String
+    private let limit: Int
+    private let timeoutOverride: Int?
+    private let onDone: () -> Void
+    private var bytes = 0
+    private var connection: UpstreamConnection?
+    private var pool: UpstreamPool?
+    private var timeoutTask: Scheduled<Void>?
+    private var start = NIODeadline.now()
+
+    /// - Parameters:
+    ///   - role: names the call in failure reasons (`candidate`, `noise`).
+    ///   - timeoutMs: the call's own timeout; nil means the upstream's `timeoutMs`.
+    init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, onDone: @escaping () -> Void) {
+        self.loop = loop
+        self.side = ShadowJob.Side(upstream: upstream)
+        self.role = role
+        self.limit = loop.configuration.maxCaptureBytes
+        self.timeoutOverride = timeoutMs
+        self.onDone = onDone
+    }
+
+    /// Sends `head` and `body` on a pooled connection.
+    func send(head: HTTPRequestHead, body: [ByteBuffer]) {
+        guard !isDone else { return }
+        guard let pool = loop.pool(named: side.upstream) else {
+            fail("\(role)_unknown")
+            return
+        }
+        self.pool = pool
+        start = .now()
+        pool.acquire { connection, error in
+            guard let connection else {
+                self.fail(error?.isConnectFailure == true ? "\(self.role)_unreachable" : "\(self.role)_error")
+                return
+            }
+            guard !self.isDone else {
+                pool.release(connection, reusable: true)
+                return
+            }
+            self.connection = connection
+            connection.delegate = self
+            connection.write(.head(head))
+            for part in body { connection.write(.body(.byteBuffer(part))) }
+            connection.write(.end(nil))
+            connection.flush()
+            let timeout = self.timeoutOverride ?? pool.upstream.timeoutMs
+            self.timeoutTask = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout))) {
+                self.fail("\(self.role)_timeout")
+            }
+        }
+    }
+
+    /// Ends the call without an answer and without reporting (the exchange no longer needs it).
+    func cancel() {
+        guard !isDone else { return }
+        isDone = true
+        release(reusable: false)
+    }
+
+    private func fail(_ reason: String) {
+        guard !isDone else { return }
+        isDone = true
+        failure = reason
+        side.body = []
+        release(reusable: false)
+        onDone()
+    }
+
+    private func release(reusable: Bool) {
+        timeoutTask?.cancel()
+        timeoutTask = nil
+        if let connection {
+            self.connection = nil
+            if reusable, let pool { pool.release(connection, reusable: true) } else { connection.close() }
+        }
+    }
+}
+
+extension SideCall: UpstreamResponseDelegate {
+    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+        side.status = Int(head.status.code)
+        side.headers = head.headers.map { ($0.name, $0.value) }
+    }
+
+    func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
+        guard !isDone else { return }
+        bytes += buffer.readableBytes
+        if bytes > limit {
+            fail("body_too_large")
+            return
+        }
+        side.body.append(buffer)
+    }
+
+    func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {
+        guard !isDone else { return }
+        isDone = true
+        side.milliseconds = Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
+        release(reusable: true)
+        onDone()
+    }
+
+    func upstreamDidFail(_ error: Error) {
+        connection = nil
+        fail("\(role)_closed")
+    }
+
+    func upstreamReadComplete() {}
+
+    func upstreamWritabilityChanged(isWritable: Bool) {}
+}
