@@ -1,6 +1,7 @@
 import CompressNIO
 import Foundation
 import Logging
+import ServiceLifecycle
 import NIOCore
 import StranglerCore
 import StranglerStore
@@ -51,6 +52,31 @@ struct ComparisonWorkerTests {
             let differs = worker.record(for: try Self.job(primary: try Self.compressed(json, algorithm), primaryEncoding: encoding, candidate: changed))
             #expect(differs.differences.map(\.pointer) == ["/onHand"])
         }
+    }
+
+    @Test("graceful shutdown loses nothing: jobs queued in the worker are compared and stored before exit")
+    func shutdownLosesNothing() async throws {
+        var logger = Logger(label: "test.worker")
+        logger.logLevel = .critical
+        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("drain-\(UUID().uuidString)/s.sqlite").path
+        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+        // A long flush interval: only the shutdown path can write these.
+        let recorder = DiffRecorder(store: store, interval: .seconds(3600), logger: logger)
+        let worker = ComparisonWorker(recorder: recorder, metrics: ProxyMetrics(), logger: logger)
+        let group = ServiceGroup(services: [recorder, worker], logger: logger)
+        let json = Array(#"{"a": 1}"#.utf8)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for index in 0..<500 {
+                var job = try Self.job(primary: json, primaryEncoding: nil, candidate: json)
+                job.requestID = "drain-\(index)"
+                #expect(worker.submit(job))
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(try await store.comparisonCount() == 500)
     }
 
     @Test("a decompression bomb, a broken stream and an unknown encoding are uncomparable with a reason")
