@@ -15,6 +15,25 @@ public final class ProxyMetrics: Sendable {
     let reloadsFailed: CoreMetrics.Counter
     /// Run before each scrape, to refresh values that are read rather than counted.
     private let scrapeHooks = NIOLockedValueBox<[@Sendable (ProxyMetrics) -> Void]>([])
+    /// Handles used off the event loops (worker, scrape hooks), created once per label set:
+    /// creating one goes through the registry's lock and allocates.
+    private let counters = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
+    private let timers = NIOLockedValueBox<[String: CoreMetrics.Timer]>([:])
+    private let gauges = NIOLockedValueBox<[String: CoreMetrics.Gauge]>([:])
+
+    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
+    }
+
+    private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
+        let key = Self.key(name, labels)
+        return counters.withLockedValue { cache in
+            if let counter = cache[key] { return counter }
+            let counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+            cache[key] = counter
+            return counter
+        }
+    }
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -36,19 +55,33 @@ public final class ProxyMetrics: Sendable {
 
     /// Sets a gauge by name and labels.
     public func setGauge(_ name: String, labels: [(String, String)] = [], to value: Double) {
-        CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory).record(value)
+        let key = Self.key(name, labels)
+        let gauge = gauges.withLockedValue { cache in
+            if let gauge = cache[key] { return gauge }
+            let gauge = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+            cache[key] = gauge
+            return gauge
+        }
+        gauge.record(value)
     }
 
     /// Adds to a counter by name and labels.
     public func addToCounter(_ name: String, labels: [(String, String)] = [], _ amount: Int) {
         guard amount > 0 else { return }
-        CoreMetrics.Counter(label: name, dimensions: labels, factory: factory).increment(by: amount)
+        counter(name, labels).increment(by: amount)
     }
 
     /// Records one side's latency of a shadowed request (off the event loops: histograms lock).
     public func recordShadowLatency(route: String, side: String, milliseconds: Double) {
-        CoreMetrics.Timer(label: "strangler_shadow_latency_seconds", dimensions: [("route", route), ("side", side)], factory: factory)
-            .recordNanoseconds(Int64(milliseconds * 1_000_000))
+        let labels = [("route", route), ("side", side)]
+        let key = Self.key("strangler_shadow_latency_seconds", labels)
+        let timer = timers.withLockedValue { cache in
+            if let timer = cache[key] { return timer }
+            let timer = CoreMetrics.Timer(label: "strangler_shadow_latency_seconds", dimensions: labels, factory: factory)
+            cache[key] = timer
+            return timer
+        }
+        timer.recordNanoseconds(Int64(milliseconds * 1_000_000))
     }
 
     func requestCounter(route: String, upstream: String, code: String) -> CoreMetrics.Counter {
@@ -73,14 +106,12 @@ public final class ProxyMetrics: Sendable {
 
     /// Counts a finished comparison by outcome (`match`, `mismatch`, `uncomparable`, `skipped`).
     public func recordComparison(route: String, outcome: String) {
-        CoreMetrics.Counter(
-            label: "strangler_comparisons_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory
-        ).increment()
+        counter("strangler_comparisons_total", [("route", route), ("outcome", outcome)]).increment()
     }
 
     /// Counts a comparison that did not happen, by reason, off the event loop.
     public func recordSkip(route: String, reason: String) {
-        shadowSkipCounter(route: route, reason: reason).increment()
+        counter("strangler_shadow_skipped_total", [("route", route), ("reason", reason)]).increment()
     }
 
     func fallbackCounter(route: String) -> CoreMetrics.Counter {
