@@ -269,14 +269,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             headers.add(name: "content-length", value: "0")
         }
 
-        var outbound = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
-        if let pool = loop.pool(named: upstreamName), !pool.upstream.basePath.isEmpty {
-            outbound.uri = pool.upstream.basePath + head.uri
-        }
-        if !outbound.headers.contains(name: "host"), let pool = loop.pool(named: upstreamName) {
-            outbound.headers.add(name: "host", value: pool.upstream.authority)
-        }
-        return outbound
+        // Upstream-specific parts (base path, a missing Host) are added per attempt by the pool.
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }
 
     // MARK: - Shadow
@@ -298,7 +292,6 @@ final class ProxyHandler: ChannelDuplexHandler {
             return nil
         }
         var head = outbound
-        head.uri = (loop.pool(named: candidate)?.upstream.basePath ?? "") + client.uri
         head.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: writes == .dryRun ? "dry-run" : "mirror")
         if writes == .dryRun {
             // Stable per request, so a retried dry run is recognisably the same one.
@@ -355,7 +348,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         self.connection = connection
         connection.delegate = self
         phase = .forwarding
-        connection.write(.head(head))
+        connection.write(.head(connectionPool?.prepare(head) ?? head))
         for part in bufferedBody {
             connection.write(.body(.byteBuffer(part)))
         }

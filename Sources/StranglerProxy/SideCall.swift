@@ -54,7 +54,7 @@ final class SideCall {
             }
             self.connection = connection
             connection.delegate = self
-            connection.write(.head(head))
+            connection.write(.head(pool.prepare(head)))
             for part in body { connection.write(.body(.byteBuffer(part))) }
             connection.write(.end(nil))
             connection.flush()

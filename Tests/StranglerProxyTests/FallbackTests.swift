@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StranglerCore
 import StranglerProxy
 import Testing
@@ -48,6 +49,35 @@ struct FallbackTests {
             #expect(post.header("x-strangler-upstream") == "service")
             #expect(proxy.legacy.requests.isEmpty)
         }
+    }
+
+    @Test("each upstream's base path applies to its own attempt: a fallback to legacy does not carry the service's")
+    func basePathPerAttempt() async throws {
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let legacy = try await TestUpstream(name: "legacy")
+        let service = try await TestUpstream(name: "service")
+        let json = """
+            {"upstreams": {"legacy": {"url": "http://127.0.0.1:\(legacy.port)"},
+                           "service": {"url": "http://127.0.0.1:\(service.port)/v2"},
+                           "down": {"url": "http://127.0.0.1:\(refusing.port)/v9"}},
+             "defaultUpstream": "legacy",
+             "routes": [{"id": "up", "path": "/up/**", "mode": "service", "service": "service", "fallback": true},
+                        {"id": "gone", "path": "/gone/**", "mode": "service", "service": "down", "fallback": true}]}
+            """
+        let server = ProxyServer(
+            configuration: .init(port: 0, threads: 1, accessLog: false), table: try RouteTable.parse(Data(json.utf8)),
+            logger: Logger(label: "test.basepath")
+        )
+        try await server.start()
+        let served = try await RawConnection.get(port: server.localPort!, "/up/items?x=1")
+        #expect(served.json()["uri"] as? String == "/v2/up/items?x=1")
+        let fellBack = try await RawConnection.get(port: server.localPort!, "/gone/items?x=1")
+        #expect(fellBack.header("x-strangler-upstream") == "legacy")
+        #expect(fellBack.json()["uri"] as? String == "/gone/items?x=1")
+        await server.shutdown()
+        await legacy.stop()
+        await service.stop()
     }
 
     @Test("without fallback a down service is a 502")
