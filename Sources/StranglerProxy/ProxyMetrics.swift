@@ -130,16 +130,17 @@ struct LoopMetrics {
         var statusClass: UInt
     }
 
-    private struct ErrorKey: Hashable {
-        var upstream: String
-        var kind: String
+    /// Two label values: (upstream, error) or (route, reason).
+    private struct LabelPair: Hashable {
+        var first: String
+        var second: String
     }
 
     let metrics: ProxyMetrics
     private var requests: [RequestKey: CoreMetrics.Counter] = [:]
-    private var errors: [ErrorKey: CoreMetrics.Counter] = [:]
+    private var errors: [LabelPair: CoreMetrics.Counter] = [:]
     private var fallbacks: [String: CoreMetrics.Counter] = [:]
-    private var shadowSkips: [ErrorKey: CoreMetrics.Counter] = [:]
+    private var shadowSkips: [LabelPair: CoreMetrics.Counter] = [:]
 
     init(metrics: ProxyMetrics) {
         self.metrics = metrics
@@ -152,7 +153,7 @@ struct LoopMetrics {
     }
 
     mutating func recordUpstreamError(upstream: String, kind: String) {
-        Self.increment(&errors, ErrorKey(upstream: upstream, kind: kind)) {
+        Self.increment(&errors, LabelPair(first: upstream, second: kind)) {
             metrics.upstreamErrorCounter(upstream: upstream, kind: kind)
         }
     }
@@ -163,7 +164,7 @@ struct LoopMetrics {
 
     /// A shadow not taken or not completed on the loop (sampling is not a skip).
     mutating func recordShadowSkip(route: String, reason: String) {
-        Self.increment(&shadowSkips, ErrorKey(upstream: route, kind: reason)) {
+        Self.increment(&shadowSkips, LabelPair(first: route, second: reason)) {
             metrics.shadowSkipCounter(route: route, reason: reason)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StranglerCore
 
 /// One numbered SQL file from `migrations/`: `0001_comparisons.sql`.
 public struct Migration: Sendable, Hashable {
@@ -15,7 +16,7 @@ public struct Migration: Sendable, Hashable {
         self.version = version
         self.name = name
         self.sql = sql
-        self.checksum = Self.hash(sql)
+        self.checksum = ContentHash.hex(of: sql.utf8)
     }
 
     /// Reads the migrations for `dialect` from `directory`. Shared files live at the top of the
@@ -45,16 +46,6 @@ public struct Migration: Sendable, Hashable {
             }
         }
         return byVersion.values.sorted { $0.version < $1.version }
-    }
-
-    static func hash(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
 

@@ -14,10 +14,7 @@ struct ComparisonWorkerTests {
     static func worker() throws -> ComparisonWorker {
         var logger = Logger(label: "test.worker")
         logger.logLevel = .critical
-        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString)/s.sqlite").path
-        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
-        return ComparisonWorker(recorder: DiffRecorder(store: store, logger: logger), metrics: ProxyMetrics(), logger: logger)
+        return ComparisonWorker(recorder: DiffRecorder(store: try makeTestStore("worker"), logger: logger), metrics: ProxyMetrics(), logger: logger)
     }
 
     static func job(primary: [UInt8], primaryEncoding: String?, candidate: [UInt8]) throws -> ShadowJob {
@@ -58,9 +55,7 @@ struct ComparisonWorkerTests {
     func shutdownLosesNothing() async throws {
         var logger = Logger(label: "test.worker")
         logger.logLevel = .critical
-        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("drain-\(UUID().uuidString)/s.sqlite").path
-        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+        let store = try makeTestStore("drain")
         // A long flush interval: only the shutdown path can write these.
         let recorder = DiffRecorder(store: store, interval: .seconds(3600), logger: logger)
         let worker = ComparisonWorker(recorder: recorder, metrics: ProxyMetrics(), logger: logger)

@@ -7,6 +7,13 @@ import StranglerProxy
 import StranglerStore
 import Testing
 
+/// A fresh SQLite diff store in a temporary folder, with the repository's migrations applied.
+func makeTestStore(_ prefix: String) throws -> SQLiteDiffStore {
+    let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)/store.sqlite").path
+    return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+}
+
 /// A real diff store, recorder and comparison worker, running while `body` runs.
 struct ShadowPipeline {
     let store: SQLiteDiffStore
@@ -17,9 +24,7 @@ struct ShadowPipeline {
     static func run(_ body: (ShadowPipeline) async throws -> Void) async throws {
         var logger = Logger(label: "test.shadow")
         logger.logLevel = .critical
-        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("shadow-\(UUID().uuidString)/store.sqlite").path
-        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
+        let store = try makeTestStore("shadow")
         let recorder = DiffRecorder(store: store, interval: .milliseconds(20), logger: logger)
         let metrics = ProxyMetrics()
         let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
