@@ -42,7 +42,7 @@ public struct Route: Sendable, Hashable {
     }
 
     /// The upstream that serves the client for this route in its current mode, before any
-    /// canary split. `shadow` and `canary` serve from legacy until shadowing lands (issue 3/4).
+    /// canary split (a canary's service share is decided per request by the proxy).
     public var primaryUpstream: String {
         switch mode {
         case .legacy, .shadow, .canary: legacy
@@ -50,9 +50,10 @@ public struct Route: Sendable, Hashable {
         }
     }
 
-    /// Whether a failed service call may be retried on legacy.
+    /// Whether a failed service call may be retried on legacy: always for a canary's service
+    /// share, and in `service` mode when `fallback` is on.
     public var fallsBackToLegacy: Bool {
-        mode == .service && fallback && service != nil
+        service != nil && (mode == .canary || (mode == .service && fallback))
     }
 }
 
@@ -126,10 +127,16 @@ public struct GateSettings: Sendable, Hashable {
     public var maxMismatchRate: Double?
     /// Highest acceptable service p99 over legacy p99.
     public var maxLatencyRatio: Double?
+    /// Highest acceptable share of failed service answers (5xx, connect failure, timeout) while
+    /// the service serves a canary share; breaking it demotes the route automatically.
+    public var maxErrorRate: Double?
 
-    public init(minSamples: Int? = nil, maxMismatchRate: Double? = nil, maxLatencyRatio: Double? = nil) {
+    public init(
+        minSamples: Int? = nil, maxMismatchRate: Double? = nil, maxLatencyRatio: Double? = nil, maxErrorRate: Double? = nil
+    ) {
         self.minSamples = minSamples
         self.maxMismatchRate = maxMismatchRate
         self.maxLatencyRatio = maxLatencyRatio
+        self.maxErrorRate = maxErrorRate
     }
 }

@@ -16,6 +16,24 @@ public enum RouteMode: String, Sendable, CaseIterable, Codable, Comparable {
     public static func < (lhs: RouteMode, rhs: RouteMode) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
+
+    /// The next stage along `legacy → shadow → canary → service → retired`; nil after `retired`.
+    public var promoted: RouteMode? {
+        let index = Self.allCases.firstIndex(of: self)!
+        return index + 1 < Self.allCases.count ? Self.allCases[index + 1] : nil
+    }
+
+    /// The previous stage; nil before `shadow`.
+    public var demoted: RouteMode? {
+        let index = Self.allCases.firstIndex(of: self)!
+        return index > 0 ? Self.allCases[index - 1] : nil
+    }
+
+    /// Whether leaving this mode forward needs the route's gate to hold: the evidence from
+    /// comparisons decides promotions out of `shadow` and `canary`.
+    public var promotionNeedsGate: Bool {
+        self == .shadow || self == .canary
+    }
 }
 
 /// How shadowing treats requests that change state (DESIGN.md §3).

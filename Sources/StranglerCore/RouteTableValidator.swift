@@ -20,7 +20,7 @@ struct RouteTableValidator {
     static let compareKeys: Set<String> = [
         "ignore", "headers", "arrays", "numericTolerance", "coerceNumericStrings", "learnNoise", "redact",
     ]
-    static let gateKeys: Set<String> = ["minSamples", "maxMismatchRate", "maxLatencyRatio"]
+    static let gateKeys: Set<String> = ["minSamples", "maxMismatchRate", "maxErrorRate", "maxLatencyRatio"]
 
     mutating func problem(_ path: String, _ message: String) {
         problems.append(.init(path: path, message: message))
@@ -293,6 +293,10 @@ struct RouteTableValidator {
         if let rate = optionalNumber(fields, "maxMismatchRate", at: path) {
             if rate < 0 || rate > 1 { problem("\(path).maxMismatchRate", "must be between 0 and 1; found \(rate)") }
             gate.maxMismatchRate = rate
+        }
+        if let rate = optionalNumber(fields, "maxErrorRate", at: path) {
+            if rate < 0 || rate > 1 { problem("\(path).maxErrorRate", "must be between 0 and 1; found \(rate)") }
+            gate.maxErrorRate = rate
         }
         if let ratio = optionalNumber(fields, "maxLatencyRatio", at: path) {
             if ratio <= 0 { problem("\(path).maxLatencyRatio", "must be greater than 0; found \(ratio)") }

@@ -24,6 +24,10 @@ public final class SQLiteDiffStore: DiffStore {
         timestamp.format(date)
     }
 
+    static func parse(_ text: String?) -> Date? {
+        text.flatMap { try? timestamp.parse($0) }
+    }
+
     public func insert(_ batch: [ComparisonRecord]) async throws {
         guard !batch.isEmpty else { return }
         try await pool.write { db in
