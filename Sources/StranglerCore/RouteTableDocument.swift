@@ -123,7 +123,7 @@ public struct RouteTableDocument: Sendable {
     ]
 
     /// `12`, `12.5`: the shortest text that reads back as the same number.
-    static func numberText(_ value: Double) -> String {
+    public static func numberText(_ value: Double) -> String {
         if value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
         return String(value)
     }
@@ -195,6 +195,65 @@ public enum RouteTableFormatter {
             return "[" + items.map(inlineText).joined(separator: ", ") + "]"
         default:
             return value.text
+        }
+    }
+}
+
+extension RouteTableDocument {
+    /// One route that differs between two documents: nil on the side where it does not exist.
+    public struct RouteDifference: Sendable, Hashable {
+        /// The route id; nil for a change outside the routes (upstreams, default upstream).
+        public var routeID: String?
+        public var before: String?
+        public var after: String?
+    }
+
+    /// What differs from `old` to `new`, route by route, in `new`'s order then removed ones. A
+    /// change outside the routes is one entry with a nil id.
+    public static func differences(from old: RouteTableDocument?, to new: RouteTableDocument) -> [RouteDifference] {
+        let oldRoutes = old.map(Self.routesByID) ?? [:]
+        let newRoutes = Self.routesByID(new)
+        var result: [RouteDifference] = []
+        for route in new.table.routes {
+            let after = newRoutes[route.id]
+            let before = oldRoutes[route.id]
+            if before != after { result.append(.init(routeID: route.id, before: before, after: after)) }
+        }
+        for route in old?.table.routes ?? [] where newRoutes[route.id] == nil {
+            result.append(.init(routeID: route.id, before: oldRoutes[route.id], after: nil))
+        }
+        if let old, old.outsideRoutes != new.outsideRoutes {
+            result.append(.init(routeID: nil, before: old.outsideRoutes, after: new.outsideRoutes))
+        }
+        return result
+    }
+
+    private static func routesByID(_ document: RouteTableDocument) -> [String: String] {
+        var result: [String: String] = [:]
+        for route in document.table.routes {
+            result[route.id] = document.routeJSON(id: route.id)
+        }
+        return result
+    }
+
+    /// Everything but `routes`, compact: upstreams and the default upstream.
+    private var outsideRoutes: String {
+        guard case .object(let top) = root else { return "" }
+        return JSONDocument.object(top.filter { $0.key != "routes" }).text
+    }
+}
+
+/// Durations as people type them on a command line: `30s`, `90m`, `24h`, `7d`.
+public enum DurationText {
+    /// Seconds in `text`, or nil when it is not a number followed by s, m, h or d.
+    public static func seconds(_ text: String) -> Double? {
+        guard let unit = text.last, let value = Double(text.dropLast()), value >= 0 else { return nil }
+        switch unit {
+        case "s": return value
+        case "m": return value * 60
+        case "h": return value * 3600
+        case "d": return value * 86400
+        default: return nil
         }
     }
 }

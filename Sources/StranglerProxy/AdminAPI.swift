@@ -3,21 +3,27 @@ import Hummingbird
 import Logging
 import NIOCore
 import StranglerCore
+import StranglerStore
 
-/// The admin listener: health, readiness, Prometheus metrics and the live route table.
+/// The admin listener: health, readiness, Prometheus metrics, the route table with its evidence
+/// and audit trail, and the route controls (DESIGN.md §6). `/openapi.json` describes it all.
 ///
 /// It runs on its own Hummingbird listener (127.0.0.1 by default) so that nothing on it is
-/// reachable through the proxy's public port.
+/// reachable through the proxy's public port. Writes need a bearer token (``AdminAccess``).
 public enum AdminAPI {
     /// Builds the admin application for `server`.
     ///
     /// - Parameters:
-    ///   - host: address to bind; keep it on loopback unless a token guards writes (issue 4).
+    ///   - controller: the route controls; without one, writes and stats answer 503.
+    ///   - access: tokens and whether reads are open.
+    ///   - host: address to bind; anything but loopback needs a token.
     ///   - port: port to bind; 0 picks a free one, reported through `onRunning`.
+    /// - Throws: ``AdminAccessError`` for a non-loopback host without a token.
     public static func makeApplication(
-        server: ProxyServer, host: String, port: Int, logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+        server: ProxyServer, controller: RouteController? = nil, access: AdminAccess = AdminAccess(), host: String, port: Int,
+        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        try access.checkBinding(host: host)
         let router = Router()
         router.get("/healthz") { _, _ in
             jsonResponse(["status": "ok"])
@@ -33,26 +39,212 @@ public enum AdminAPI {
                 body: .init(byteBuffer: ByteBuffer(string: server.metrics.render()))
             )
         }
-        router.get("/api/routes") { _, _ -> Response in
-            jsonResponse(RouteTableDocument(status: server.state.status))
+        router.get("/openapi.json") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
         }
-        router.get("/api/routes/:id") { _, context -> Response in
+
+        // Reads.
+        router.get("/api/routes") { request, _ -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
+            return jsonResponse(LiveTableDocument(status: server.state.status))
+        }
+        router.get("/api/routes/:id") { request, context -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
             let id = context.parameters.get("id") ?? ""
             let status = server.state.status
             guard let route = status.table.routes.first(where: { $0.id == id }) else {
-                return jsonResponse(
-                    ["error": "not_found", "message": "no route \"\(id)\" in the live table (version \(status.table.version))"],
-                    status: .notFound
-                )
+                return error("unknown_route", "no route \"\(id)\" in the live table (version \(status.table.version))", status: .notFound)
             }
             return jsonResponse(RouteDocument(route))
         }
+        router.get("/api/stats") { request, _ -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
+            guard let controller else { return noController() }
+            return await answer { () async throws(RouteOperationError) in try await controller.inspectAll().map(RouteStatusDocument.init) }
+        }
+        router.get("/api/routes/:id/stats") { request, context -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
+            guard let controller else { return noController() }
+            let id = context.parameters.get("id") ?? ""
+            return await answer { () async throws(RouteOperationError) in RouteStatusDocument(try await controller.inspect(routeID: id)) }
+        }
+        router.get("/api/changes") { request, _ -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
+            guard let controller else { return noController() }
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            return await answer { () async throws(RouteOperationError) in
+                ChangeListDocument(changes: try await controller.history(limit: limit).map(ChangeDocument.init))
+            }
+        }
+        router.get("/api/routes/:id/changes") { request, context -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
+            guard let controller else { return noController() }
+            let id = context.parameters.get("id") ?? ""
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            return await answer { () async throws(RouteOperationError) in
+                ChangeListDocument(changes: try await controller.history(routeID: id, limit: limit).map(ChangeDocument.init))
+            }
+        }
+
+        // Writes.
+        router.post("/api/routes/:id/mode") { request, context -> Response in
+            await write(request, context, access: access, controller: controller) { body, requester in
+                guard let text = body.mode else {
+                    return .failure(ResponseError(response: error("bad_request", "the body needs \"mode\": one of \(modeList)", status: .badRequest)))
+                }
+                guard let mode = RouteMode(rawValue: text) else {
+                    return .failure(ResponseError(response: error("bad_request", "unknown mode \"\(text)\"; one of \(modeList)", status: .badRequest)))
+                }
+                return .success((.set(mode, percent: body.percent), requester))
+            }
+        }
+        router.post("/api/routes/:id/promote") { request, context -> Response in
+            await write(request, context, access: access, controller: controller) { _, requester in .success((.promote, requester)) }
+        }
+        router.post("/api/routes/:id/demote") { request, context -> Response in
+            await write(request, context, access: access, controller: controller) { _, requester in .success((.demote, requester)) }
+        }
+        router.post("/api/rollback") { request, context -> Response in
+            let decision = deny(request, access: access, write: true)
+            if let denied = decision.denied { return denied }
+            guard let controller else { return noController() }
+            let body: WriteBody
+            switch await readBody(request) {
+            case .success(let parsed): body = parsed
+            case .failure(let failure): return failure.response
+            }
+            let requester = RouteController.Requester(
+                actor: actor(body: body, token: decision.tokenName), source: .admin, reason: body.reason, force: body.force ?? false)
+            return await answer { () async throws(RouteOperationError) in
+                OperationDocument(try await controller.rollback(to: body.to, by: requester))
+            }
+        }
+
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "strangler-admin"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
+    }
+
+    /// The JSON body of a write. Unknown members are ignored; every member is optional.
+    struct WriteBody: Decodable {
+        var mode: String?
+        var percent: Double?
+        var reason: String?
+        var force: Bool?
+        var actor: String?
+        var to: String?
+    }
+
+    private static let modeList = RouteMode.allCases.map(\.rawValue).joined(separator: ", ")
+
+    /// Runs a per-route write: authorise, parse the body, build the operation, run it.
+    private static func write(
+        _ request: Request, _ context: BasicRequestContext, access: AdminAccess, controller: RouteController?,
+        operation: (WriteBody, RouteController.Requester) -> Result<(RouteController.Operation, RouteController.Requester), ResponseError>
+    ) async -> Response {
+        let decision = deny(request, access: access, write: true)
+        if let denied = decision.denied { return denied }
+        guard let controller else { return noController() }
+        let id = context.parameters.get("id") ?? ""
+        let body: WriteBody
+        switch await readBody(request) {
+        case .success(let parsed): body = parsed
+        case .failure(let failure): return failure.response
+        }
+        let requester = RouteController.Requester(
+            actor: actor(body: body, token: decision.tokenName), source: .admin, reason: body.reason, force: body.force ?? false)
+        switch operation(body, requester) {
+        case .failure(let response):
+            return response.response
+        case .success(let (operation, requester)):
+            return await answer { () async throws(RouteOperationError) in
+                OperationDocument(try await controller.change(routeID: id, operation, by: requester))
+            }
+        }
+    }
+
+    /// The actor recorded for an admin write: the token's name, and who the caller says they
+    /// are when it says so (the CLI passes its `--actor`).
+    static func actor(body: WriteBody, token: String?) -> String {
+        let name = token ?? "anonymous"
+        guard let claimed = body.actor?.trimmingCharacters(in: .whitespaces), !claimed.isEmpty, claimed != name else { return name }
+        return "\(claimed) (token \(name))"
+    }
+
+    /// An error answer wrapped so it can travel in a `Result`.
+    struct ResponseError: Error {
+        let response: Response
+    }
+
+    private static func readBody(_ request: Request) async -> Result<WriteBody, ResponseError> {
+        do {
+            let buffer = try await request.body.collect(upTo: 64 * 1024)
+            if buffer.readableBytes == 0 { return .success(WriteBody()) }
+            return .success(try JSONDecoder().decode(WriteBody.self, from: Data(buffer.readableBytesView)))
+        } catch let error as DecodingError {
+            return .failure(ResponseError(response: Self.error("bad_request", "the body is not the expected JSON: \(describe(error))", status: .badRequest)))
+        } catch {
+            return .failure(ResponseError(response: Self.error("bad_request", "cannot read the body: \(error)", status: .badRequest)))
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return (path.isEmpty ? "" : "\(path): ") + context.debugDescription
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// Checks credentials: a response when the request is denied, else the token's name.
+    private static func deny(_ request: Request, access: AdminAccess, write: Bool) -> (denied: Response?, tokenName: String?) {
+        switch access.decide(authorization: request.headers[.authorization], write: write) {
+        case .allowed(let name):
+            return (nil, name)
+        case .missing(let message):
+            var response = error("unauthorized", message, status: .unauthorized)
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"strangler-admin\""
+            return (response, nil)
+        case .wrong(let message):
+            return (error("forbidden", message, status: .forbidden), nil)
+        }
+    }
+
+    /// Runs an operation and answers with its document, or with the error mapped to a status.
+    private static func answer(_ body: () async throws(RouteOperationError) -> some Encodable) async -> Response {
+        do {
+            return jsonResponse(try await body())
+        } catch {
+            return jsonResponse(
+                ErrorDocument(error: error.name, message: error.message, gate: error.verdict.map(VerdictDocument.init), evidence: error.evidence),
+                status: status(for: error)
+            )
+        }
+    }
+
+    static func status(for error: RouteOperationError) -> HTTPResponse.Status {
+        switch error.code {
+        case .unknownRoute, .unknownVersion: .notFound
+        case .invalidTable: .unprocessableContent
+        case .gateRefused, .legacyStillServing, .noStep, .nothingToRollBack: .conflict
+        case .forceNeedsReason: .badRequest
+        case .fileFailed: .internalServerError
+        case .storeFailed, .busy: .serviceUnavailable
+        }
+    }
+
+    private static func noController() -> Response {
+        error("unavailable", "the route controls need the diff store; this proxy was started without one", status: .serviceUnavailable)
+    }
+
+    static func error(_ name: String, _ message: String, status: HTTPResponse.Status) -> Response {
+        jsonResponse(ErrorDocument(error: name, message: message), status: status)
     }
 
     static func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
@@ -63,85 +255,5 @@ public enum AdminAPI {
         var buffer = ByteBuffer(bytes: data)
         buffer.writeString("\n")
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
-    }
-}
-
-/// `GET /api/routes`: the live table with its version, load time and last reload error.
-struct RouteTableDocument: Encodable {
-    var version: String
-    var loadedAt: Date
-    var source: String?
-    var loads: Int
-    var defaultUpstream: String
-    var upstreams: [UpstreamDocument]
-    var routes: [RouteDocument]
-    var lastReloadError: ReloadErrorDocument?
-
-    init(status: RouteTableStatus) {
-        version = status.table.version
-        loadedAt = status.loadedAt
-        source = status.source
-        loads = status.loads
-        defaultUpstream = status.table.defaultUpstream
-        upstreams = status.table.upstreams.values.sorted { $0.name < $1.name }.map(UpstreamDocument.init)
-        routes = status.table.routes.map(RouteDocument.init)
-        lastReloadError = status.lastError.map(ReloadErrorDocument.init)
-    }
-}
-
-struct UpstreamDocument: Encodable {
-    var name: String
-    var url: String
-    var connectTimeoutMs: Int
-    var timeoutMs: Int
-    var maxConnectionsPerLoop: Int
-    var idleTimeoutMs: Int
-
-    init(_ upstream: Upstream) {
-        name = upstream.name
-        url = upstream.url
-        connectTimeoutMs = upstream.connectTimeoutMs
-        timeoutMs = upstream.timeoutMs
-        maxConnectionsPerLoop = upstream.maxConnectionsPerLoop
-        idleTimeoutMs = upstream.idleTimeoutMs
-    }
-}
-
-struct RouteDocument: Encodable {
-    var id: String
-    var methods: [String]
-    var path: String
-    var mode: String
-    var legacy: String
-    var service: String?
-    var fallback: Bool
-    var servedBy: String
-
-    init(_ route: Route) {
-        id = route.id
-        methods = route.methods
-        path = route.path.description
-        mode = route.mode.rawValue
-        legacy = route.legacy
-        service = route.service
-        fallback = route.fallback
-        servedBy = route.primaryUpstream
-    }
-}
-
-struct ReloadErrorDocument: Encodable {
-    struct Problem: Encodable {
-        var path: String
-        var message: String
-    }
-
-    var at: Date
-    var version: String?
-    var problems: [Problem]
-
-    init(_ failure: RouteTableStatus.ReloadFailure) {
-        at = failure.at
-        version = failure.version
-        problems = failure.problems.map { Problem(path: $0.path, message: $0.message) }
     }
 }

@@ -17,6 +17,7 @@ public final class ComparisonWorker: Service, ShadowSink {
     private let queue = NIOLockedValueBox<[ShadowJob]>([])
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    private let observers = NIOLockedValueBox<[@Sendable (ComparisonRecord) -> Void]>([])
 
     public init(recorder: DiffRecorder, metrics: ProxyMetrics, capacity: Int = 10_000, logger: Logger) {
         self.recorder = recorder
@@ -62,6 +63,12 @@ public final class ComparisonWorker: Service, ShadowSink {
         workOff()
     }
 
+    /// Calls `observer` with every comparison made from now on, off the event loops (the
+    /// canary monitor counts mismatches this way).
+    public func observe(_ observer: @escaping @Sendable (ComparisonRecord) -> Void) {
+        observers.withLockedValue { $0.append(observer) }
+    }
+
     /// Jobs waiting, for tests and metrics.
     public var queued: Int { queue.withLockedValue { $0.count } }
 
@@ -72,7 +79,12 @@ public final class ComparisonWorker: Service, ShadowSink {
                 return queue
             }
             if jobs.isEmpty { return }
-            for job in jobs { recorder.submit(record(for: job)) }
+            let observers = observers.withLockedValue { $0 }
+            for job in jobs {
+                let record = record(for: job)
+                for observer in observers { observer(record) }
+                recorder.submit(record)
+            }
         }
     }
 

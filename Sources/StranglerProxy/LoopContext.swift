@@ -20,6 +20,8 @@ final class LoopContext {
     var shadowsInFlight = 0
     /// Sampling without a syscall per request (SystemRandomNumberGenerator reads the kernel).
     var sampler = Xorshift(seed: UInt64.random(in: 1...UInt64.max))
+    /// Requests per route and side, drained by the traffic collector.
+    var traffic = LoopTraffic()
     /// Open client connections on this loop, for graceful shutdown.
     private(set) var connections: [ObjectIdentifier: Channel] = [:]
 
@@ -42,6 +44,7 @@ final class LoopContext {
     func install(_ newTable: RouteTable) {
         eventLoop.assertInEventLoop()
         table = newTable
+        traffic.install(newTable)
         for (name, pool) in pools where newTable.upstreams[name] != pool.upstream {
             pool.retire()
             pools[name] = nil

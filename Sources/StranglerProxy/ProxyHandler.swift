@@ -37,6 +37,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var requestID = ""
     private var route: Route?
     private var routeID = "default"
+    /// The route's index in the table it was matched in, and that table's traffic generation.
+    private var routeIndex = -1
+    private var trafficGeneration = 0
     private var upstreamName = ""
     private var method = HTTPMethod.GET
     private var outboundHead: HTTPRequestHead?
@@ -148,12 +151,37 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         let table = loop.table
         let methodName = head.method.rawValue
+        var shadowTarget: String?
         if let index = table.matcher.matchIndex(method: methodName, uri: head.uri) {
             let route = table.routes[index]
             self.route = route
             routeID = route.id
+            routeIndex = index
+            trafficGeneration = loop.traffic.generation
             upstreamName = route.primaryUpstream
             canFallback = route.fallsBackToLegacy && head.method.isIdempotent
+            switch route.mode {
+            case .legacy, .retired:
+                break
+            case .shadow:
+                shadowTarget = route.service
+            case .canary:
+                if let service = route.service, canaryServes(route, head: head) {
+                    upstreamName = service
+                    if route.shadow != nil { shadowTarget = route.legacy }
+                } else {
+                    canFallback = false
+                    if route.shadow != nil { shadowTarget = route.service }
+                }
+            case .service:
+                // Reverse shadow: legacy still gets a compared copy while the service serves.
+                if route.shadow != nil { shadowTarget = route.legacy }
+            }
+            let servedByLegacy = upstreamName == route.legacy
+            loop.traffic.record(
+                route: index, routeID: route.id, generation: trafficGeneration, legacy: servedByLegacy ? 1 : 0,
+                service: servedByLegacy ? 0 : 1
+            )
         } else {
             routeID = "default"
             upstreamName = table.defaultUpstream
@@ -177,8 +205,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         outboundHead = makeOutboundHead(from: head, dropExpect: expectsContinue)
         replayable = head.method.isIdempotent
-        if let route, route.mode == .shadow, loop.shadowSink != nil {
-            shadow = makeShadow(route: route, client: head, table: table)
+        if let route, let shadowTarget, loop.shadowSink != nil {
+            shadow = makeShadow(route: route, candidate: shadowTarget, client: head, table: table)
         }
         if expectsContinue {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
@@ -273,12 +301,40 @@ final class ProxyHandler: ChannelDuplexHandler {
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }
 
+    // MARK: - Canary
+
+    /// Whether this request is in the canary's service share: by the sticky key's bucket when
+    /// the request has one, else by chance.
+    private func canaryServes(_ route: Route, head: HTTPRequestHead) -> Bool {
+        guard let canary = route.canary, canary.percent > 0 else { return false }
+        if canary.percent >= 100 { return true }
+        switch canary.stickyKey {
+        case .header(let name)?:
+            if let value = head.headers.first(name: name) {
+                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
+            }
+        case .param(let name)?:
+            if let value = CanarySplit.parameter(name, of: route.path, uri: head.uri) {
+                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
+            }
+        case nil:
+            break
+        }
+        return loop.sampler.unit() * 100 < canary.percent
+    }
+
+    /// Counts a failed service answer for the route's traffic (auto-demote reads it).
+    private func recordServiceError() {
+        guard let route, upstreamName == route.service, routeIndex >= 0 else { return }
+        loop.traffic.record(route: routeIndex, routeID: route.id, generation: trafficGeneration, serviceErrors: 1)
+    }
+
     // MARK: - Shadow
 
     /// Decides whether this request gets a copy on the other side, and builds that copy.
     /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
-    private func makeShadow(route: Route, client: HTTPRequestHead, table: RouteTable) -> ShadowExchange? {
-        guard let candidate = route.service, let outbound = outboundHead else { return nil }
+    private func makeShadow(route: Route, candidate: String, client: HTTPRequestHead, table: RouteTable) -> ShadowExchange? {
+        guard let outbound = outboundHead else { return nil }
         let rate = route.shadow?.sampleRate ?? 1.0
         if rate < 1.0, loop.sampler.unit() >= rate { return nil }
         let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
@@ -299,7 +355,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
         var noiseHead: HTTPRequestHead?
-        if safe, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
+        if safe, upstreamName == route.legacy, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
             var probe = outbound
             probe.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: "mirror")
             noiseHead = probe
@@ -369,6 +425,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         connection = nil
         cancelTimeout()
         loop.metrics.recordUpstreamError(upstream: upstreamName, kind: error.name)
+        recordServiceError()
         // After a connect failure nothing reached the upstream and the whole body is still
         // buffered; after anything else only a replayable request may go again.
         if canFallback, !usedFallback, replayable || error.isConnectFailure, let route {
@@ -381,6 +438,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func fallBack(to legacy: String, reason: String) {
         usedFallback = true
         loop.metrics.recordFallback(route: routeID)
+        if routeIndex >= 0 {
+            loop.traffic.record(route: routeIndex, routeID: routeID, generation: trafficGeneration, legacy: 1)
+        }
+        // A copy going to legacy would now compare legacy with itself.
+        if shadow?.candidateUpstream == legacy { abandonShadow() }
         loop.logger.warning(
             "service failed; retrying on legacy",
             metadata: ["request_id": "\(requestID)", "route": "\(routeID)", "from": "\(upstreamName)", "to": "\(legacy)", "reason": "\(reason)"]
@@ -506,6 +568,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         abandonShadow()
         route = nil
         routeID = "default"
+        routeIndex = -1
         upstreamName = ""
         outboundHead = nil
         closeAfterResponse = false
@@ -590,12 +653,14 @@ extension ProxyHandler: UpstreamResponseDelegate {
             }
             cancelTimeout()
             loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "status_\(head.status.code)")
+            recordServiceError()
             fallBack(to: route.legacy, reason: "\(upstreamName) answered \(head.status.code)")
             return
         }
         responseStarted = true
         responseStatus = head.status.code
         upstreamKeepAlive = head.isKeepAlive
+        if head.status.code >= 500 { recordServiceError() }
 
         var headers = head.headers
         headers.removeHopByHop()

@@ -109,6 +109,16 @@ public final class ProxyMetrics: Sendable {
         counter("strangler_comparisons_total", [("route", route), ("outcome", outcome)]).increment()
     }
 
+    /// Counts a canary moved back to shadow by the proxy.
+    public func recordAutoDemote(route: String) {
+        counter("strangler_auto_demotions_total", [("route", route)]).increment()
+    }
+
+    /// Counts a route change made through the controls, by source (`cli`, `admin`, `file`, `auto`).
+    public func recordRouteChange(source: String) {
+        counter("strangler_route_changes_total", [("source", source)]).increment()
+    }
+
     /// Counts a comparison that did not happen, by reason, off the event loop.
     public func recordSkip(route: String, reason: String) {
         counter("strangler_shadow_skipped_total", [("route", route), ("reason", reason)]).increment()

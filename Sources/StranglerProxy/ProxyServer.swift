@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import StranglerCore
+import StranglerStore
 
 /// The forwarding listener: a SwiftNIO HTTP/1.1 server whose connections forward to upstream
 /// pools on their own event loop.
@@ -115,6 +116,19 @@ public final class ProxyServer: Sendable {
     public func reject(_ error: RouteTableError, version: String?) {
         state.recordRejected(error, version: version)
         metrics.reloadsFailed.increment()
+    }
+
+    /// Requests per route and side counted since the last call, summed over the event loops.
+    public func drainTraffic() async -> [RouteTraffic] {
+        var merged: [String: RouteTraffic] = [:]
+        for bound in loops.values {
+            let items = (try? await bound.eventLoop.submit { bound.value.traffic.drain() }.get()) ?? []
+            for item in items {
+                merged[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
+                    legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
+            }
+        }
+        return Array(merged.values)
     }
 
     /// Number of open client connections, summed over the event loops.

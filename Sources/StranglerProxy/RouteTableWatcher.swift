@@ -16,15 +16,18 @@ public struct RouteTableWatcher: Service {
     private let interval: Duration
     private let logger: Logger
     private let transform: @Sendable (RouteTable) -> RouteTable
+    private let auditor: RouteFileAuditor?
 
     /// - Parameters:
     ///   - path: the `routes.json` the server was started with.
     ///   - interval: how often to check the file for changes.
     ///   - transform: applied to every table before it goes live (the demo moves ports with it).
+    ///   - auditor: records tables that went live from edits made outside strangler.
     public init(
         path: String, server: ProxyServer, interval: Duration = .milliseconds(250), logger: Logger,
-        transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
+        auditor: RouteFileAuditor? = nil, transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
     ) {
+        self.auditor = auditor
         self.path = path
         self.server = server
         self.interval = interval
@@ -80,6 +83,7 @@ public struct RouteTableWatcher: Service {
         do {
             let table = transform(try RouteTable.parse(data))
             await server.apply(table)
+            await auditor?.tableWentLive(data)
             logger.notice(
                 "route table reloaded",
                 metadata: ["path": "\(path)", "version": "\(version)", "previous": "\(status.table.version)", "routes": "\(table.routes.count)"]

@@ -17,6 +17,8 @@ final class ShadowExchange {
     private let uri: String
     private let candidateHead: HTTPRequestHead
     private let noiseHead: HTTPRequestHead?
+    /// Who gets the copy.
+    let candidateUpstream: String
     private let limit: Int
     private var requestBody: [ByteBuffer] = []
     private var requestBytes = 0
@@ -44,6 +46,7 @@ final class ShadowExchange {
         self.uri = uri
         self.candidateHead = candidateHead
         self.noiseHead = noiseHead
+        self.candidateUpstream = candidateUpstream
         self.limit = loop.configuration.maxCaptureBytes
         self.primary = ShadowJob.Side(upstream: primaryUpstream)
         self.primaryStart = .now()

@@ -53,6 +53,7 @@ struct Demo: AsyncParsableCommand {
     var trafficRate = 20
 
     @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var adminOptions: AdminOptions
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -84,11 +85,21 @@ struct Demo: AsyncParsableCommand {
         }
 
         let metrics = ProxyMetrics()
-        let recorder: DiffRecorder
-        let worker: ComparisonWorker
-        let storePath: String
+        var access = try adminOptions.access()
+        let tokenFile = URL(fileURLWithPath: dataDir).appendingPathComponent("admin-token").path
+        if access.tokens.isEmpty {
+            // The demo makes its own token, kept in the data folder, so the admin API's writes
+            // and `strangler routes --admin` work out of the box; reads stay open on loopback.
+            do {
+                access = AdminAccess(tokens: try Demo.demoToken(at: tokenFile), openReads: true)
+            } catch {
+                printError("cannot create the demo's admin token at \(tokenFile): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let pipeline: StoreOptions.Pipeline
         do {
-            (recorder, worker, storePath) = try storeOptions.makePipeline(
+            pipeline = try storeOptions.makePipeline(
                 routes: routes, defaultStore: URL(fileURLWithPath: dataDir).appendingPathComponent("strangler.sqlite").path,
                 metrics: metrics, logger: quiet
             )
@@ -96,16 +107,32 @@ struct Demo: AsyncParsableCommand {
             printError("cannot open the diff store: \(error)")
             throw ExitCode(1)
         }
+        let storePath = pipeline.path
         let server = ProxyServer(
             configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
-            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: worker
+            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: pipeline.worker
+        )
+        let control = ControlPlane(
+            server: server, routesPath: routes, store: pipeline.store, worker: pipeline.worker, logger: logger,
+            controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
+            transform: transform
         )
         let banner = StartupBanner(expected: 6) { ports in
-            Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath)
+            Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath, tokenFile: adminOptions.adminTokenFile ?? tokenFile)
         }
+        let admin: any Service
+        do {
+            admin = try AdminAPI.makeApplication(
+                server: server, controller: control.controller, access: access, host: host, port: adminPort, logger: quiet
+            ) { await banner.started("admin", $0) }
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        await control.recordStartingTable()
         let services: [any Service] = [
-            recorder,
-            worker,
+            pipeline.recorder,
+            pipeline.worker,
             LegacyOMS.makeApplication(database: database, host: host, port: legacyPort, logger: quiet) {
                 await banner.started("legacy", $0)
             },
@@ -122,10 +149,9 @@ struct Demo: AsyncParsableCommand {
                 port: ordersPort, logger: quiet
             ) { await banner.started("orders", $0) },
             ProxyService(server: server) { port in Task { await banner.started("proxy", port) } },
-            AdminAPI.makeApplication(server: server, host: host, port: adminPort, logger: quiet) {
-                await banner.started("admin", $0)
-            },
-            RouteTableWatcher(path: routes, server: server, logger: logger, transform: transform),
+            admin,
+            control.monitor,
+            control.watcher,
         ] + (traffic ? [DemoTraffic(
             proxyURL: { [port] in "http://\(host):\(server.localPort ?? port)" }, requestsPerSecond: trafficRate, logger: quiet
         )] : [])
@@ -140,7 +166,19 @@ struct Demo: AsyncParsableCommand {
         print("demo stopped")
     }
 
-    static func printBanner(host: String, ports: [String: Int], routes: String, store: String) {
+    /// The demo's admin token: read from `path`, or made there (`demo:<64 hex digits>`, mode 0600).
+    static func demoToken(at path: String) throws -> [AdminAccess.Token] {
+        if !FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.createDirectory(
+                atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            var generator = SystemRandomNumberGenerator()
+            let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            FileManager.default.createFile(atPath: path, contents: Data("demo:\(secret)\n".utf8), attributes: [.posixPermissions: 0o600])
+        }
+        return try AdminAccess.load(file: path, environment: [:])
+    }
+
+    static func printBanner(host: String, ports: [String: Int], routes: String, store: String, tokenFile: String) {
         let proxy = "http://\(host):\(ports["proxy"] ?? 0)"
         let admin = "http://\(host):\(ports["admin"] ?? 0)"
         print(
@@ -149,7 +187,8 @@ struct Demo: AsyncParsableCommand {
             StranglerFig demo is running. Ctrl-C stops it.
 
               proxy       \(proxy)        ← clients call this
-              admin       \(admin)        (GET /api/routes, /metrics, /healthz)
+              admin       \(admin)        (GET /api/routes, /api/stats, /api/changes, /metrics, /openapi.json)
+              admin token \(tokenFile)   (writes: Authorization: Bearer <the part after "demo:">)
               legacy OMS  http://\(host):\(ports["legacy"] ?? 0)
               inventory   http://\(host):\(ports["inventory"] ?? 0)   (extracted service)
               tracking    http://\(host):\(ports["tracking"] ?? 0)   (extracted service)
@@ -163,6 +202,10 @@ struct Demo: AsyncParsableCommand {
 
             Move a route: set "mode": "service" on inventory-read in \(routes) and save;
             the next request is served by the inventory service, without a restart.
+            Or use the controls (gates and audit trail included):
+              strangler routes list --store \(store)
+              strangler routes promote tracking-by-order --store \(store) --reason "start shadowing"
+              strangler routes history --store \(store)
 
             """
         )

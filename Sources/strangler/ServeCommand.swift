@@ -21,6 +21,10 @@ struct Serve: AsyncParsableCommand {
               strangler serve --routes /etc/strangler/routes.json --listen 0.0.0.0:8080
               strangler serve --threads 1 --no-access-log        # how the benchmarks run it
               kill -HUP $(pidof strangler)                      # force a reload
+              strangler serve --admin-listen 0.0.0.0:8081 --admin-token-file /etc/strangler/tokens
+
+            Route changes made through `strangler routes`, the admin API, by hand in the file or
+            by a canary's auto-demote are recorded in the diff store's audit trail.
             """
     )
 
@@ -34,11 +38,13 @@ struct Serve: AsyncParsableCommand {
     var adminListen = HostPort(host: "127.0.0.1", port: 8081)
 
     @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var adminOptions: AdminOptions
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         try proxyOptions.validate()
+        try adminOptions.validate()
     }
 
     func run() async throws {
@@ -51,29 +57,43 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let metrics = ProxyMetrics()
-        let recorder: DiffRecorder
-        let worker: ComparisonWorker
+        let access = try adminOptions.access()
+        let pipeline: StoreOptions.Pipeline
         do {
-            (recorder, worker, _) = try storeOptions.makePipeline(routes: routes, metrics: metrics, logger: logger)
+            pipeline = try storeOptions.makePipeline(routes: routes, metrics: metrics, logger: logger)
         } catch {
             printError("cannot open the diff store: \(error)")
             throw ExitCode(1)
         }
         let server = ProxyServer(
             configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
-            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: worker
+            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: pipeline.worker
         )
-        let admin = AdminAPI.makeApplication(server: server, host: adminListen.host, port: adminListen.port, logger: logger)
-        // Shutdown runs in reverse: stop reloading, stop admin, drain the proxy, then the worker,
-        // then the recorder flushes what is queued.
+        let control = ControlPlane(
+            server: server, routesPath: routes, store: pipeline.store, worker: pipeline.worker, logger: logger,
+            controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration
+        )
+        let admin: any Service
+        do {
+            admin = try AdminAPI.makeApplication(
+                server: server, controller: control.controller, access: access, host: adminListen.host, port: adminListen.port,
+                logger: logger)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        await control.recordStartingTable()
+        // Shutdown runs in reverse: stop reloading and judging canaries, stop admin, drain the
+        // proxy, then the worker, then the recorder flushes what is queued.
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: recorder),
-                    .init(service: worker),
+                    .init(service: pipeline.recorder),
+                    .init(service: pipeline.worker),
                     .init(service: ProxyService(server: server)),
                     .init(service: admin),
-                    .init(service: RouteTableWatcher(path: routes, server: server, logger: logger)),
+                    .init(service: control.monitor),
+                    .init(service: control.watcher),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

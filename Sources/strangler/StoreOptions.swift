@@ -23,17 +23,28 @@ struct StoreOptions: ParsableArguments {
         store ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
     }
 
+    /// The opened store with the recorder and the comparison worker that feed it.
+    struct Pipeline {
+        var store: SQLiteDiffStore
+        var recorder: DiffRecorder
+        var worker: ComparisonWorker
+        var path: String
+    }
+
     /// Opens the store (applying migrations) and builds the recorder and comparison worker.
-    func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) throws -> (
-        DiffRecorder, ComparisonWorker, String
-    ) {
+    func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) throws -> Pipeline {
         let path = store ?? defaultStore ?? storePath(routes: routes)
-        let directory = try MigrationsLocator.find(explicit: migrations)
-        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
+        let store = try openStore(path: path)
         let recorder = DiffRecorder(
             store: store, retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows), logger: logger
         )
-        return (recorder, ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path)
+        return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)
+    }
+
+    /// Opens the store at `path`, applying pending migrations.
+    func openStore(path: String) throws -> SQLiteDiffStore {
+        let directory = try MigrationsLocator.find(explicit: migrations)
+        return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
     }
 }
 

@@ -1,0 +1,251 @@
+/// The OpenAPI 3.1 description of the admin API, served at `/openapi.json`.
+///
+/// Written by hand beside the handlers; a test sends every documented request and checks each
+/// answer against the schema named here, so the two can't drift apart silently.
+enum AdminOpenAPI {
+    static let document = #"""
+    {
+      "openapi": "3.1.0",
+      "info": {
+        "title": "StranglerFig admin API",
+        "version": "1",
+        "description": "Health, metrics, the live route table, evidence, the audit trail, and the route controls. Writes need `Authorization: Bearer <token>` (401 without one, 403 with a wrong one). Reads under /api need the token too when tokens are configured, unless the proxy runs with --admin-open-reads."
+      },
+      "components": {
+        "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+        "schemas": {
+          "Error": {
+            "type": "object", "additionalProperties": false, "required": ["error", "message"],
+            "properties": {
+              "error": { "type": "string", "description": "Stable name: unauthorized, forbidden, unknown_route, gate_refused, legacy_still_serving, force_needs_reason, no_step, nothing_to_roll_back, unknown_version, invalid_table, bad_request, file_failed, store_failed, busy, unavailable." },
+              "message": { "type": "string", "description": "What is wrong and what to do." },
+              "gate": { "$ref": "#/components/schemas/Verdict" },
+              "evidence": { "$ref": "#/components/schemas/Evidence" }
+            }
+          },
+          "Status": {
+            "type": "object", "additionalProperties": false, "required": ["status"],
+            "properties": { "status": { "type": "string", "enum": ["ok", "ready", "starting"] } }
+          },
+          "GateSettings": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+              "minSamples": { "type": "integer" }, "maxMismatchRate": { "type": "number" },
+              "maxLatencyRatio": { "type": "number" }, "maxErrorRate": { "type": "number" }
+            }
+          },
+          "Route": {
+            "type": "object", "additionalProperties": false,
+            "required": ["id", "methods", "path", "mode", "legacy", "fallback", "servedBy", "gate"],
+            "properties": {
+              "id": { "type": "string" },
+              "methods": { "type": "array", "items": { "type": "string" } },
+              "path": { "type": "string" },
+              "mode": { "type": "string", "enum": ["legacy", "shadow", "canary", "service", "retired"] },
+              "legacy": { "type": "string" },
+              "service": { "type": "string" },
+              "fallback": { "type": "boolean" },
+              "servedBy": { "type": "string" },
+              "canary": {
+                "type": "object", "additionalProperties": false, "required": ["percent"],
+                "properties": { "percent": { "type": "number" }, "stickyKey": { "type": "string" } }
+              },
+              "gate": { "$ref": "#/components/schemas/GateSettings" }
+            }
+          },
+          "Upstream": {
+            "type": "object", "additionalProperties": false,
+            "required": ["name", "url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs"],
+            "properties": {
+              "name": { "type": "string" }, "url": { "type": "string" }, "connectTimeoutMs": { "type": "integer" },
+              "timeoutMs": { "type": "integer" }, "maxConnectionsPerLoop": { "type": "integer" }, "idleTimeoutMs": { "type": "integer" }
+            }
+          },
+          "LiveTable": {
+            "type": "object", "additionalProperties": false,
+            "required": ["version", "loadedAt", "loads", "defaultUpstream", "upstreams", "routes"],
+            "properties": {
+              "version": { "type": "string" },
+              "loadedAt": { "type": "string", "format": "date-time" },
+              "source": { "type": "string" },
+              "loads": { "type": "integer" },
+              "defaultUpstream": { "type": "string" },
+              "upstreams": { "type": "array", "items": { "$ref": "#/components/schemas/Upstream" } },
+              "routes": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
+              "lastReloadError": {
+                "type": "object", "additionalProperties": false, "required": ["at", "problems"],
+                "properties": {
+                  "at": { "type": "string", "format": "date-time" }, "version": { "type": "string" },
+                  "problems": {
+                    "type": "array",
+                    "items": {
+                      "type": "object", "additionalProperties": false, "required": ["path", "message"],
+                      "properties": { "path": { "type": "string" }, "message": { "type": "string" } }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "Evidence": {
+            "type": "object", "additionalProperties": false,
+            "required": ["samples", "mismatches", "noiseOnly", "statusMismatches", "headerMismatches", "bodyMismatches", "uncomparable", "skipped"],
+            "properties": {
+              "samples": { "type": "integer" }, "mismatches": { "type": "integer" }, "noiseOnly": { "type": "integer" },
+              "statusMismatches": { "type": "integer" }, "headerMismatches": { "type": "integer" },
+              "bodyMismatches": { "type": "integer" }, "uncomparable": { "type": "integer" },
+              "skipped": { "type": "object", "additionalProperties": { "type": "integer" } },
+              "legacyP50": { "type": "number" }, "legacyP99": { "type": "number" },
+              "serviceP50": { "type": "number" }, "serviceP99": { "type": "number" }
+            }
+          },
+          "Verdict": {
+            "type": "object", "additionalProperties": false, "required": ["holds", "checks"],
+            "properties": {
+              "holds": { "type": "boolean" },
+              "checks": {
+                "type": "array",
+                "items": {
+                  "type": "object", "additionalProperties": false, "required": ["name", "actual", "limit", "passed"],
+                  "properties": {
+                    "name": { "type": "string" }, "actual": { "type": "string" }, "limit": { "type": "string" },
+                    "passed": { "type": "boolean" }
+                  }
+                }
+              }
+            }
+          },
+          "RouteStatus": {
+            "type": "object", "additionalProperties": false,
+            "required": ["route", "evidenceSince", "evidence", "gate", "recentTraffic"],
+            "properties": {
+              "route": { "$ref": "#/components/schemas/Route" },
+              "evidenceSince": { "type": "string", "format": "date-time" },
+              "evidence": { "$ref": "#/components/schemas/Evidence" },
+              "matchRate": { "type": "number" },
+              "gate": { "$ref": "#/components/schemas/Verdict" },
+              "lastLegacyTraffic": { "type": "string", "format": "date-time" },
+              "recentTraffic": {
+                "type": "object", "additionalProperties": false, "required": ["legacy", "service", "serviceErrors"],
+                "properties": { "legacy": { "type": "integer" }, "service": { "type": "integer" }, "serviceErrors": { "type": "integer" } }
+              }
+            }
+          },
+          "RouteStatusList": { "type": "array", "items": { "$ref": "#/components/schemas/RouteStatus" } },
+          "Change": {
+            "type": "object", "additionalProperties": false, "required": ["changedAt", "actor", "source", "tableVersionAfter"],
+            "properties": {
+              "id": { "type": "integer" },
+              "changedAt": { "type": "string", "format": "date-time" },
+              "actor": { "type": "string" },
+              "source": { "type": "string", "enum": ["cli", "admin", "file", "auto"] },
+              "routeId": { "type": "string" },
+              "reason": { "type": "string" },
+              "modeBefore": { "type": "string" },
+              "modeAfter": { "type": "string" },
+              "before": { "type": "object" },
+              "after": { "type": "object" },
+              "tableVersionBefore": { "type": "string" },
+              "tableVersionAfter": { "type": "string" }
+            }
+          },
+          "ChangeList": {
+            "type": "object", "additionalProperties": false, "required": ["changes"],
+            "properties": { "changes": { "type": "array", "items": { "$ref": "#/components/schemas/Change" } } }
+          },
+          "Operation": {
+            "type": "object", "additionalProperties": false,
+            "required": ["changed", "summary", "tableVersionBefore", "tableVersionAfter", "forced", "changes"],
+            "properties": {
+              "changed": { "type": "boolean" },
+              "summary": { "type": "string" },
+              "tableVersionBefore": { "type": "string" },
+              "tableVersionAfter": { "type": "string" },
+              "forced": { "type": "boolean" },
+              "changes": { "type": "array", "items": { "$ref": "#/components/schemas/Change" } },
+              "gate": { "$ref": "#/components/schemas/Verdict" },
+              "evidence": { "$ref": "#/components/schemas/Evidence" }
+            }
+          },
+          "StepRequest": {
+            "type": "object",
+            "properties": {
+              "reason": { "type": "string" },
+              "force": { "type": "boolean", "description": "Override a refusing gate or the legacy-traffic rule; needs a reason." },
+              "actor": { "type": "string", "description": "Who asks; recorded beside the token's name." }
+            }
+          },
+          "ModeRequest": {
+            "type": "object", "required": ["mode"],
+            "properties": {
+              "mode": { "type": "string", "enum": ["legacy", "shadow", "canary", "service", "retired"] },
+              "percent": { "type": "number", "description": "The canary share, 0-100 (mode canary only)." },
+              "reason": { "type": "string" }, "force": { "type": "boolean" }, "actor": { "type": "string" }
+            }
+          },
+          "RollbackRequest": {
+            "type": "object",
+            "properties": {
+              "to": { "type": "string", "description": "A table version (or unique prefix); default: the one before the latest change." },
+              "reason": { "type": "string" }, "actor": { "type": "string" }
+            }
+          }
+        },
+        "responses": {
+          "Unauthorized": { "description": "No bearer token.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "Forbidden": { "description": "A token this proxy does not accept.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "NotFound": { "description": "No such route or table version.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "Conflict": { "description": "Refused: a gate, the legacy-traffic rule, or no step left. The gate's figures are included.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "BadRequest": { "description": "The body is not valid, or --force came without a reason.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "Unprocessable": { "description": "The edited table would not validate.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "Operation": { "description": "What changed, with the audit rows.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Operation" } } } }
+        },
+        "parameters": {
+          "id": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+          "limit": { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "default": 50 } }
+        }
+      },
+      "paths": {
+        "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "Up.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } } },
+        "/readyz": { "get": { "summary": "Readiness: the proxy listener is bound", "responses": {
+          "200": { "description": "Ready.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } },
+          "503": { "description": "Starting.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } } },
+        "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "Text exposition format.", "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
+        "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1.", "content": { "application/json": { "schema": { "type": "object" } } } } } } },
+        "/api/routes": { "get": { "summary": "The live route table", "security": [{ "bearer": [] }], "responses": {
+          "200": { "description": "The table.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LiveTable" } } } },
+          "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" } } } },
+        "/api/routes/{id}": { "get": { "summary": "One live route", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }], "responses": {
+          "200": { "description": "The route.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Route" } } } },
+          "404": { "$ref": "#/components/responses/NotFound" } } } },
+        "/api/stats": { "get": { "summary": "Every route of the file with its evidence and gate verdict", "security": [{ "bearer": [] }], "responses": {
+          "200": { "description": "Per route.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatusList" } } } } } } },
+        "/api/routes/{id}/stats": { "get": { "summary": "A route's evidence, gate verdict and traffic", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }], "responses": {
+          "200": { "description": "The route's status.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatus" } } } },
+          "404": { "$ref": "#/components/responses/NotFound" } } } },
+        "/api/changes": { "get": { "summary": "The audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/limit" }], "responses": {
+          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } } } } },
+        "/api/routes/{id}/changes": { "get": { "summary": "One route's audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }, { "$ref": "#/components/parameters/limit" }], "responses": {
+          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } } } } },
+        "/api/routes/{id}/mode": { "post": { "summary": "Set a route's mode (and canary share), with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
+          "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ModeRequest" } } } },
+          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },
+            "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" },
+            "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" }, "422": { "$ref": "#/components/responses/Unprocessable" } } } },
+        "/api/routes/{id}/promote": { "post": { "summary": "One step along legacy → shadow → canary → service → retired, with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
+          "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StepRequest" } } } },
+          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },
+            "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" },
+            "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } } },
+        "/api/routes/{id}/demote": { "post": { "summary": "One step back", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
+          "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StepRequest" } } } },
+          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "401": { "$ref": "#/components/responses/Unauthorized" },
+            "403": { "$ref": "#/components/responses/Forbidden" }, "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } } },
+        "/api/rollback": { "post": { "summary": "Restore an earlier table version", "security": [{ "bearer": [] }],
+          "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RollbackRequest" } } } },
+          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "401": { "$ref": "#/components/responses/Unauthorized" },
+            "403": { "$ref": "#/components/responses/Forbidden" }, "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } } }
+      }
+    }
+    """#
+}

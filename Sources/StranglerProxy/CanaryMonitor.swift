@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import StranglerCore
+import StranglerStore
+
+/// Watches canaries and keeps the traffic record.
+///
+/// Every `tick` it takes the requests the event loops counted (per route: served by legacy, by
+/// the service, and the service's failures) and the comparisons the worker made. It writes the
+/// traffic to the store (the evidence `promote` to `retired` checks), and keeps a sliding window
+/// per canary route. When a canary's service error rate or mismatch rate over the window breaks
+/// the route's gate, it moves the route back to `shadow` through the ``RouteController``, which
+/// records why in the audit trail; and it says so loudly in the log.
+public actor CanaryMonitor: Service {
+    /// How the monitor samples and judges.
+    public struct Configuration: Sendable {
+        /// How often traffic is taken from the event loops.
+        public var tick: Duration = .seconds(1)
+        /// How often counted traffic is written to the store.
+        public var flushEvery: Duration = .seconds(10)
+        /// The sliding window a canary is judged over.
+        public var window: Duration = .seconds(60)
+        /// Service answers (or comparisons) needed in the window before a rate is judged, so
+        /// that one early failure is not a 100% error rate.
+        public var minRequests: Int = 20
+
+        public init(tick: Duration = .seconds(1), flushEvery: Duration = .seconds(10), window: Duration = .seconds(60), minRequests: Int = 20) {
+            self.tick = tick
+            self.flushEvery = flushEvery
+            self.window = window
+            self.minRequests = minRequests
+        }
+    }
+
+    /// One tick's counts for one route.
+    struct Bucket {
+        var service = 0
+        var serviceErrors = 0
+        var compared = 0
+        var mismatched = 0
+    }
+
+    private let server: ProxyServer
+    private let store: SQLiteDiffStore
+    private let controller: RouteController
+    private let configuration: Configuration
+    private let logger: Logger
+    private let comparisons = NIOLockedValueBox<[String: Bucket]>([:])
+    private var pending: [String: RouteTraffic] = [:]
+    private var windows: [String: [Bucket]] = [:]
+    private var lastFlush = ContinuousClock.now
+    /// Auto-demotions done, for tests and the log.
+    public private(set) var demotions: [String] = []
+
+    public init(
+        server: ProxyServer, store: SQLiteDiffStore, controller: RouteController, worker: ComparisonWorker?,
+        configuration: Configuration = .init(), logger: Logger
+    ) {
+        self.server = server
+        self.store = store
+        self.controller = controller
+        self.configuration = configuration
+        self.logger = logger
+        worker?.observe { [comparisons] record in
+            guard record.outcome == .match || record.outcome == .mismatch else { return }
+            comparisons.withLockedValue {
+                $0[record.routeID, default: Bucket()].compared += 1
+                if record.outcome == .mismatch { $0[record.routeID, default: Bucket()].mismatched += 1 }
+            }
+        }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: self.configuration.tick) } catch { break }
+                await self.tick()
+            }
+        }
+        await flushNow()
+    }
+
+    /// Takes what the loops counted, writes it to the store, and returns once it is there.
+    /// The route controller calls this before it checks legacy traffic for a retirement.
+    public func flushNow() async {
+        await collect()
+        await writePending()
+    }
+
+    /// One round: collect, judge the canaries, and write the traffic when it is time.
+    func tick() async {
+        let window = await collect()
+        await judge(window)
+        if ContinuousClock.now - lastFlush >= configuration.flushEvery {
+            await writePending()
+        }
+    }
+
+    /// Adds the loops' counts to what is pending for the store and to the canary windows.
+    @discardableResult
+    private func collect() async -> [String: Bucket] {
+        var buckets = comparisons.withLockedValue { current -> [String: Bucket] in
+            defer { current.removeAll(keepingCapacity: true) }
+            return current
+        }
+        for item in await server.drainTraffic() {
+            pending[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
+                legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
+            buckets[item.routeID, default: Bucket()].service += item.service
+            buckets[item.routeID, default: Bucket()].serviceErrors += item.serviceErrors
+        }
+        return buckets
+    }
+
+    private func writePending() async {
+        lastFlush = .now
+        guard !pending.isEmpty else { return }
+        let items = Array(pending.values)
+        do {
+            try await store.recordTraffic(items)
+            pending.removeAll()
+        } catch {
+            // Kept for the next flush: the counts are small and a full disk may clear.
+            logger.error("cannot record route traffic; will retry", metadata: ["store": "\(store.path)", "error": "\(error)"])
+        }
+    }
+
+    /// Slides each canary's window and demotes a canary whose window breaks its gate.
+    private func judge(_ latest: [String: Bucket]) async {
+        let table = server.state.status.table
+        let slots = max(1, Int(configuration.window / configuration.tick))
+        var canaries = Set<String>()
+        for route in table.routes where route.mode == .canary {
+            canaries.insert(route.id)
+            var window = windows[route.id] ?? []
+            window.append(latest[route.id] ?? Bucket())
+            if window.count > slots { window.removeFirst(window.count - slots) }
+            windows[route.id] = window
+            if let reason = breach(of: route, in: window) {
+                await demote(route, reason: reason)
+            }
+        }
+        // A route that left canary starts a fresh window if it comes back.
+        for id in windows.keys where !canaries.contains(id) { windows[id] = nil }
+    }
+
+    /// Why the window breaks the route's gate, or nil.
+    func breach(of route: Route, in window: [Bucket]) -> String? {
+        let gate = PromotionGate.effective(route.gate)
+        let total = window.reduce(into: Bucket()) {
+            $0.service += $1.service
+            $0.serviceErrors += $1.serviceErrors
+            $0.compared += $1.compared
+            $0.mismatched += $1.mismatched
+        }
+        let seconds = Int(configuration.window / .seconds(1))
+        if let limit = gate.maxErrorRate, total.service >= configuration.minRequests {
+            let rate = Double(total.serviceErrors) / Double(total.service)
+            if rate > limit {
+                return "service error rate \(PromotionGate.percent(rate)) (\(total.serviceErrors) of \(total.service) answers in the last \(seconds)s) breaks gate maxErrorRate \(PromotionGate.percent(limit))"
+            }
+        }
+        if let limit = gate.maxMismatchRate, total.compared >= configuration.minRequests {
+            let rate = Double(total.mismatched) / Double(total.compared)
+            if rate > limit {
+                return "mismatch rate \(PromotionGate.percent(rate)) (\(total.mismatched) of \(total.compared) comparisons in the last \(seconds)s) breaks gate maxMismatchRate \(PromotionGate.percent(limit))"
+            }
+        }
+        return nil
+    }
+
+    private func demote(_ route: Route, reason: String) async {
+        logger.critical(
+            "AUTO-DEMOTE: canary \(route.id) is moving back to shadow: \(reason)",
+            metadata: ["route": "\(route.id)", "service": "\(route.service ?? "-")"]
+        )
+        do {
+            let result = try await controller.change(
+                routeID: route.id, .set(.shadow, percent: nil),
+                by: .init(actor: "auto-demote", source: .auto, reason: reason)
+            )
+            windows[route.id] = nil
+            demotions.append(route.id)
+            server.metrics.recordAutoDemote(route: route.id)
+            logger.critical(
+                "AUTO-DEMOTE done: \(result.summary)", metadata: ["route": "\(route.id)", "version": "\(result.tableVersionAfter)"])
+        } catch {
+            logger.critical(
+                "AUTO-DEMOTE FAILED: \(route.id) is still canary: \(error); demote it by hand with `strangler routes demote \(route.id)`",
+                metadata: ["route": "\(route.id)"]
+            )
+        }
+    }
+}
