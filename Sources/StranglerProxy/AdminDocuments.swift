@@ -3,17 +3,17 @@ import StranglerCore
 import StranglerStore
 
 /// `GET /api/routes`: the live table with its version, load time and last reload error.
-struct LiveTableDocument: Encodable {
-    var version: String
-    var loadedAt: Date
-    var source: String?
-    var loads: Int
-    var defaultUpstream: String
-    var upstreams: [UpstreamDocument]
-    var routes: [RouteDocument]
-    var lastReloadError: ReloadErrorDocument?
+public struct LiveTableDocument: Codable, Sendable {
+    public var version: String
+    public var loadedAt: Date
+    public var source: String?
+    public var loads: Int
+    public var defaultUpstream: String
+    public var upstreams: [UpstreamDocument]
+    public var routes: [RouteDocument]
+    public var lastReloadError: ReloadErrorDocument?
 
-    init(status: RouteTableStatus) {
+    public init(status: RouteTableStatus) {
         version = status.table.version
         loadedAt = status.loadedAt
         source = status.source
@@ -25,15 +25,15 @@ struct LiveTableDocument: Encodable {
     }
 }
 
-struct UpstreamDocument: Encodable {
-    var name: String
-    var url: String
-    var connectTimeoutMs: Int
-    var timeoutMs: Int
-    var maxConnectionsPerLoop: Int
-    var idleTimeoutMs: Int
+public struct UpstreamDocument: Codable, Sendable {
+    public var name: String
+    public var url: String
+    public var connectTimeoutMs: Int
+    public var timeoutMs: Int
+    public var maxConnectionsPerLoop: Int
+    public var idleTimeoutMs: Int
 
-    init(_ upstream: Upstream) {
+    public init(_ upstream: Upstream) {
         name = upstream.name
         url = upstream.url
         connectTimeoutMs = upstream.connectTimeoutMs
@@ -44,26 +44,26 @@ struct UpstreamDocument: Encodable {
 }
 
 /// A route as the admin API shows it.
-struct RouteDocument: Encodable {
-    struct Canary: Encodable {
-        var percent: Double
-        var stickyKey: String?
+public struct RouteDocument: Codable, Sendable {
+    public struct Canary: Codable, Sendable {
+        public var percent: Double
+        public var stickyKey: String?
     }
 
-    var id: String
-    var methods: [String]
-    var path: String
-    var mode: String
-    var legacy: String
-    var service: String?
-    var fallback: Bool
+    public var id: String
+    public var methods: [String]
+    public var path: String
+    public var mode: String
+    public var legacy: String
+    public var service: String?
+    public var fallback: Bool
     /// Who serves the client; for a canary, who serves the rest.
-    var servedBy: String
-    var canary: Canary?
+    public var servedBy: String
+    public var canary: Canary?
     /// The gate that applies: the route's values, the defaults where it sets none.
-    var gate: GateSettingsDocument
+    public var gate: GateSettingsDocument
 
-    init(_ route: Route) {
+    public init(_ route: Route) {
         id = route.id
         methods = route.methods
         path = route.path.description
@@ -77,13 +77,13 @@ struct RouteDocument: Encodable {
     }
 }
 
-struct GateSettingsDocument: Encodable {
-    var minSamples: Int?
-    var maxMismatchRate: Double?
-    var maxLatencyRatio: Double?
-    var maxErrorRate: Double?
+public struct GateSettingsDocument: Codable, Sendable {
+    public var minSamples: Int?
+    public var maxMismatchRate: Double?
+    public var maxLatencyRatio: Double?
+    public var maxErrorRate: Double?
 
-    init(_ gate: GateSettings) {
+    public init(_ gate: GateSettings) {
         minSamples = gate.minSamples
         maxMismatchRate = gate.maxMismatchRate
         maxLatencyRatio = gate.maxLatencyRatio
@@ -92,33 +92,33 @@ struct GateSettingsDocument: Encodable {
 }
 
 /// A gate's verdict: whether it holds, and each check with its figure and limit.
-struct VerdictDocument: Encodable {
-    var holds: Bool
-    var checks: [GateVerdict.Check]
+public struct VerdictDocument: Codable, Sendable {
+    public var holds: Bool
+    public var checks: [GateVerdict.Check]
 
-    init(_ verdict: GateVerdict) {
+    public init(_ verdict: GateVerdict) {
         holds = verdict.holds
         checks = verdict.checks
     }
 }
 
 /// `GET /api/routes/{id}/stats`: a route with its evidence and the verdict of its gate.
-struct RouteStatusDocument: Encodable {
-    struct Traffic: Encodable {
-        var legacy: Int
-        var service: Int
-        var serviceErrors: Int
+public struct RouteStatusDocument: Codable, Sendable {
+    public struct Traffic: Codable, Sendable {
+        public var legacy: Int
+        public var service: Int
+        public var serviceErrors: Int
     }
 
-    var route: RouteDocument
-    var evidenceSince: Date
-    var evidence: RouteEvidence
-    var matchRate: Double?
-    var gate: VerdictDocument
-    var lastLegacyTraffic: Date?
-    var recentTraffic: Traffic
+    public var route: RouteDocument
+    public var evidenceSince: Date
+    public var evidence: RouteEvidence
+    public var matchRate: Double?
+    public var gate: VerdictDocument
+    public var lastLegacyTraffic: Date?
+    public var recentTraffic: Traffic
 
-    init(_ inspection: RouteInspection) {
+    public init(_ inspection: RouteInspection) {
         route = RouteDocument(inspection.route)
         evidenceSince = inspection.evidenceSince
         evidence = inspection.evidence
@@ -132,21 +132,21 @@ struct RouteStatusDocument: Encodable {
 }
 
 /// One audit row.
-struct ChangeDocument: Encodable {
-    var id: Int64?
-    var changedAt: Date
-    var actor: String
-    var source: String
-    var routeId: String?
-    var reason: String?
-    var modeBefore: String?
-    var modeAfter: String?
-    var before: JSONValue?
-    var after: JSONValue?
-    var tableVersionBefore: String?
-    var tableVersionAfter: String
+public struct ChangeDocument: Codable, Sendable {
+    public var id: Int64?
+    public var changedAt: Date
+    public var actor: String
+    public var source: String
+    public var routeId: String?
+    public var reason: String?
+    public var modeBefore: String?
+    public var modeAfter: String?
+    public var before: JSONValue?
+    public var after: JSONValue?
+    public var tableVersionBefore: String?
+    public var tableVersionAfter: String
 
-    init(_ change: RouteChange) {
+    public init(_ change: RouteChange) {
         id = change.id
         changedAt = change.changedAt
         actor = change.actor
@@ -161,22 +161,22 @@ struct ChangeDocument: Encodable {
     }
 }
 
-struct ChangeListDocument: Encodable {
-    var changes: [ChangeDocument]
+public struct ChangeListDocument: Codable, Sendable {
+    public var changes: [ChangeDocument]
 }
 
 /// What a write did.
-struct OperationDocument: Encodable {
-    var changed: Bool
-    var summary: String
-    var tableVersionBefore: String
-    var tableVersionAfter: String
-    var forced: Bool
-    var changes: [ChangeDocument]
-    var gate: VerdictDocument?
-    var evidence: RouteEvidence?
+public struct OperationDocument: Codable, Sendable {
+    public var changed: Bool
+    public var summary: String
+    public var tableVersionBefore: String
+    public var tableVersionAfter: String
+    public var forced: Bool
+    public var changes: [ChangeDocument]
+    public var gate: VerdictDocument?
+    public var evidence: RouteEvidence?
 
-    init(_ result: RouteOperationResult) {
+    public init(_ result: RouteOperationResult) {
         changed = result.changed
         summary = result.summary
         tableVersionBefore = result.tableVersionBefore
@@ -190,24 +190,24 @@ struct OperationDocument: Encodable {
 
 /// Every error answer: a stable name, a message that says what to do, and for a refused
 /// promotion the gate's figures.
-struct ErrorDocument: Encodable {
-    var error: String
-    var message: String
-    var gate: VerdictDocument?
-    var evidence: RouteEvidence?
+public struct ErrorDocument: Codable, Sendable {
+    public var error: String
+    public var message: String
+    public var gate: VerdictDocument?
+    public var evidence: RouteEvidence?
 }
 
-struct ReloadErrorDocument: Encodable {
-    struct Problem: Encodable {
-        var path: String
-        var message: String
+public struct ReloadErrorDocument: Codable, Sendable {
+    public struct Problem: Codable, Sendable {
+        public var path: String
+        public var message: String
     }
 
-    var at: Date
-    var version: String?
-    var problems: [Problem]
+    public var at: Date
+    public var version: String?
+    public var problems: [Problem]
 
-    init(_ failure: RouteTableStatus.ReloadFailure) {
+    public init(_ failure: RouteTableStatus.ReloadFailure) {
         at = failure.at
         version = failure.version
         problems = failure.problems.map { Problem(path: $0.path, message: $0.message) }

@@ -6,8 +6,22 @@ import StranglerProxy
 /// `strangler routes ...`: work with the route table.
 struct Routes: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect and check the route table.",
-        subcommands: [Validate.self]
+        abstract: "Inspect, check and change the route table: flip, promote, demote and roll back routes.",
+        discussion: """
+            Changes edit routes.json atomically (validated, written to a temporary file, fsynced,
+            renamed) in a stable layout, so git diffs stay one line. A running proxy picks them up
+            by hot reload. Every change is recorded in the diff store's audit trail. With
+            --admin URL the same commands act through a running proxy's admin API instead.
+
+            Examples:
+              strangler routes list
+              strangler routes promote inventory-read --reason "gate holds after a week"
+              strangler routes set inventory-read --mode canary --percent 10
+              strangler routes rollback
+              strangler routes history inventory-read
+              strangler routes list --admin http://127.0.0.1:8081 --token-file ~/.strangler-token
+            """,
+        subcommands: [List.self, Show.self, Set.self, Promote.self, Demote.self, Rollback.self, History.self, Validate.self]
     )
 
     /// `strangler routes validate [PATH]`

@@ -1,0 +1,111 @@
+import Foundation
+import StranglerCore
+import StranglerProxy
+
+/// How `strangler routes` prints its documents: aligned plain text.
+enum RoutesOutput {
+    static func list(_ stats: [RouteStatusDocument]) -> String {
+        var rows = [["ID", "METHODS", "PATH", "MODE", "SERVICE", "MATCH", "SAMPLES", "GATE"]]
+        for status in stats {
+            let route = status.route
+            rows.append([
+                route.id, route.methods.isEmpty ? "*" : route.methods.joined(separator: ","), route.path, mode(route),
+                route.service ?? "-", status.matchRate.map { PromotionGate.percent($0) } ?? "-", "\(status.evidence.samples)",
+                route.service == nil ? "-" : (status.gate.holds ? "holds" : "fails"),
+            ])
+        }
+        let since = stats.first.map { "evidence since \(timestamp($0.evidenceSince))" } ?? "no routes"
+        return TextTable.render(rows) + "\n\n" + since
+    }
+
+    static func show(_ status: RouteStatusDocument, changes: [ChangeDocument]) -> String {
+        let route = status.route
+        let evidence = status.evidence
+        var lines = [
+            "\(route.id): \(route.methods.isEmpty ? "*" : route.methods.joined(separator: ",")) \(route.path)",
+            "  mode        \(mode(route))",
+            "  served by   \(route.mode == "canary" ? "\(route.service ?? "-") for \(percent(route.canary?.percent)), \(route.legacy) for the rest" : route.servedBy)",
+            "  legacy      \(route.legacy)",
+            "  service     \(route.service ?? "-")\(route.fallback ? " (falls back to legacy)" : "")",
+        ]
+        if let sticky = route.canary?.stickyKey { lines.append("  sticky by   \(sticky)") }
+        lines += [
+            "",
+            "Evidence since \(timestamp(status.evidenceSince)):",
+            "  samples            \(evidence.samples)",
+            "  match rate         \(status.matchRate.map { PromotionGate.percent($0) } ?? "-") (\(evidence.mismatches) mismatches; \(evidence.noiseOnly) differed only in learned noise)",
+            "  by kind            status \(evidence.statusMismatches), header \(evidence.headerMismatches), body \(evidence.bodyMismatches)",
+            "  uncomparable       \(evidence.uncomparable)",
+            "  skipped            \(evidence.skipped.isEmpty ? "0" : evidence.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))",
+            "  latency p50/p99    legacy \(millis(evidence.legacyP50))/\(millis(evidence.legacyP99)), service \(millis(evidence.serviceP50))/\(millis(evidence.serviceP99))",
+            "",
+            "Gate \(status.gate.holds ? "holds" : "does not hold"):",
+        ]
+        lines += gateLines(status.gate).map { "  " + $0 }
+        lines += [
+            "",
+            "Traffic (legacy quiet window): legacy \(status.recentTraffic.legacy), service \(status.recentTraffic.service) (\(status.recentTraffic.serviceErrors) failed)",
+            "  legacy last served it: \(status.lastLegacyTraffic.map(timestamp) ?? "never recorded")",
+        ]
+        if !changes.isEmpty {
+            lines += ["", "Recent changes:", history(changes).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")]
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func operation(_ result: OperationDocument) -> String {
+        var lines = [result.summary]
+        if result.changed {
+            lines.append("table \(short(result.tableVersionBefore)) → \(short(result.tableVersionAfter)); recorded as change \(result.changes.compactMap(\.id).map(String.init).joined(separator: ", "))")
+        }
+        if let gate = result.gate {
+            lines.append("gate \(gate.holds ? "holds" : "does not hold")\(result.forced ? "; overridden with --force" : ""):")
+            lines += gateLines(gate).map { "  " + $0 }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func history(_ changes: [ChangeDocument]) -> String {
+        guard !changes.isEmpty else { return "no changes recorded" }
+        var rows = [["ID", "WHEN (UTC)", "ACTOR", "SOURCE", "ROUTE", "CHANGE", "TABLE", "REASON"]]
+        for change in changes {
+            let what: String
+            switch (change.modeBefore, change.modeAfter) {
+            case (let before?, let after?): what = before == after ? "edited" : "\(before) → \(after)"
+            case (nil, let after?): what = "added (\(after))"
+            case (let before?, nil): what = "removed (was \(before))"
+            case (nil, nil): what = change.routeId == nil ? "table" : "-"
+            }
+            rows.append([
+                change.id.map(String.init) ?? "-", timestamp(change.changedAt), change.actor, change.source, change.routeId ?? "*", what,
+                "\(short(change.tableVersionBefore ?? "-")) → \(short(change.tableVersionAfter))", change.reason ?? "",
+            ])
+        }
+        return TextTable.render(rows)
+    }
+
+    /// `ok   minSamples: 612 (gate ≥ 500)`
+    static func gateLines(_ gate: VerdictDocument) -> [String] {
+        gate.checks.map { "\($0.passed ? "ok  " : "FAIL") \($0.name): \($0.actual) (gate \($0.limit))" }
+    }
+
+    private static func mode(_ route: RouteDocument) -> String {
+        route.mode == "canary" ? "canary \(percent(route.canary?.percent))" : route.mode
+    }
+
+    private static func percent(_ value: Double?) -> String {
+        value.map { RouteTableDocument.numberText($0) + "%" } ?? "-"
+    }
+
+    private static func millis(_ value: Double?) -> String {
+        value.map { String(format: "%.1f ms", $0) } ?? "-"
+    }
+
+    private static func short(_ version: String) -> String {
+        String(version.prefix(8))
+    }
+
+    private static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+    }
+}
