@@ -74,7 +74,7 @@ struct DemoEndToEndTests {
                 )
                 try await server.start()
                 let adminPort = NIOLockedValueBox<Int?>(nil)
-                let admin = AdminAPI.makeApplication(server: server, host: "127.0.0.1", port: 0, logger: logger) { port in
+                let admin = try AdminAPI.makeApplication(server: server, host: "127.0.0.1", port: 0, logger: logger) { port in
                     adminPort.withLockedValue { $0 = port }
                 }
                 let watcher = RouteTableWatcher(path: routesPath, server: server, interval: .milliseconds(100), logger: logger, transform: transform)
