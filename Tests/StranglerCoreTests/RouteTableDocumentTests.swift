@@ -139,3 +139,25 @@ struct PromotionGateTests {
         #expect(RouteMode.shadow.promotionNeedsGate && RouteMode.canary.promotionNeedsGate && !RouteMode.legacy.promotionNeedsGate)
     }
 }
+
+@Suite("Canary split")
+struct CanarySplitTests {
+    @Test("buckets spread evenly and a percent takes its share, with the same key always in the same bucket")
+    func spread() {
+        for percent in [1.0, 10, 33.3, 50, 90] {
+            let served = (0..<20_000).filter { CanarySplit.servesService(bucket: CanarySplit.bucket(of: "order-\($0)".utf8), percent: percent) }.count
+            #expect(abs(Double(served) / 200 - percent) < 1.5, "\(percent)% took \(Double(served) / 200)%")
+        }
+        #expect(CanarySplit.bucket(of: "ORD-1".utf8) == CanarySplit.bucket(of: "ORD-1".utf8))
+        #expect(!CanarySplit.servesService(bucket: 0, percent: 0))
+        #expect(CanarySplit.servesService(bucket: 9_999, percent: 100))
+    }
+
+    @Test("a path parameter is read from the raw path, ignoring the query")
+    func parameter() throws {
+        let template = try PathTemplate.parse("/orders/{id}/items/{line}").get()
+        #expect(CanarySplit.parameter("id", of: template, uri: "/orders/ORD%201/items/3?x=1") == "ORD%201")
+        #expect(CanarySplit.parameter("line", of: template, uri: "/orders/ORD-1/items/3?x=1") == "3")
+        #expect(CanarySplit.parameter("nope", of: template, uri: "/orders/ORD-1/items/3") == nil)
+    }
+}
