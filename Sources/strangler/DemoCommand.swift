@@ -202,10 +202,11 @@ struct Demo: AsyncParsableCommand {
 
             Move a route: set "mode": "service" on inventory-read in \(routes) and save;
             the next request is served by the inventory service, without a restart.
-            Or use the controls (gates and audit trail included):
-              strangler routes list --store \(store)
-              strangler routes promote tracking-by-order --store \(store) --reason "start shadowing"
-              strangler routes history --store \(store)
+            Or use the controls (gates and audit trail included; README "Operating a migration"):
+              export STRANGLER_STORE=\(store)
+              strangler routes list
+              strangler routes promote tracking-by-order --reason "start comparing"
+              strangler routes history
 
             """
         )

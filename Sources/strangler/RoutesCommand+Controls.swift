@@ -9,13 +9,13 @@ struct ControlOptions: ParsableArguments {
     @Option(help: "The route table to change.")
     var routes = "routes.json"
 
-    @Option(help: "The diff store with the evidence and the audit trail (default: strangler.sqlite beside the routes file).")
+    @Option(help: "The diff store with the evidence and the audit trail (default: $STRANGLER_STORE, else strangler.sqlite beside the routes file).")
     var store: String?
 
     @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the checkout's).")
     var migrations: String?
 
-    @Option(help: "Act through a running proxy's admin API at this URL instead of editing the file.")
+    @Option(help: "Act through a running proxy's admin API at this URL instead of editing the file (default: $STRANGLER_ADMIN_URL).")
     var admin: String?
 
     @Option(help: "With --admin: a file holding the admin token (`name:secret` or the secret). Default: STRANGLER_ADMIN_TOKEN.")
@@ -31,7 +31,8 @@ struct ControlOptions: ParsableArguments {
     }
 
     func makeControls() throws -> any RouteControls {
-        if let admin {
+        let environment = ProcessInfo.processInfo.environment
+        if let admin = admin ?? environment["STRANGLER_ADMIN_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
             var token: String?
             do {
                 token = try AdminAccess.load(file: tokenFile).last?.secret
@@ -41,7 +42,7 @@ struct ControlOptions: ParsableArguments {
             }
             return RemoteRouteControls(base: admin, token: token, actor: actor)
         }
-        let path = store ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
+        let path = store ?? environment["STRANGLER_STORE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
         do {
             let directory = try MigrationsLocator.find(explicit: migrations)
             let opened = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
