@@ -17,6 +17,9 @@ public struct RouteTableWatcher: Service {
     private let logger: Logger
     private let transform: @Sendable (RouteTable) -> RouteTable
     private let auditor: RouteFileAuditor?
+    /// One reload at a time: the poll, SIGHUP and a controller's write may ask at once, and two
+    /// overlapping reloads of the same content would both apply it.
+    private let serial = AsyncSerial()
 
     /// - Parameters:
     ///   - path: the `routes.json` the server was started with.
@@ -48,6 +51,8 @@ public struct RouteTableWatcher: Service {
                 }
                 group.addTask {
                     var lastStamp = FileStamp(path: path)
+                    // The file may have changed between the first load and this stamp.
+                    await reloadIfChanged(force: false)
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: interval) } catch { return }
                         let stamp = FileStamp(path: path)
@@ -65,6 +70,13 @@ public struct RouteTableWatcher: Service {
     /// - Returns: whether a new table went live.
     @discardableResult
     public func reloadIfChanged(force: Bool) async -> Bool {
+        await serial.acquire()
+        let applied = await reload(force: force)
+        await serial.release()
+        return applied
+    }
+
+    private func reload(force: Bool) async -> Bool {
         guard let data = FileManager.default.contents(atPath: path) else {
             let error = RouteTableError(problems: [.init(path: "$", message: "cannot read \(path); the live table stays")])
             server.reject(error, version: nil)
@@ -111,5 +123,27 @@ struct FileStamp: Equatable {
         modified = attributes?[.modificationDate] as? Date
         size = (attributes?[.size] as? NSNumber)?.intValue
         inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
+    }
+}
+
+/// An async mutex: callers run one at a time, in arrival order.
+actor AsyncSerial {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            busy = false
+        } else {
+            waiters.removeFirst().resume()
+        }
     }
 }

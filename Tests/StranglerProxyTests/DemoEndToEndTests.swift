@@ -129,7 +129,15 @@ struct DemoEndToEndTests {
     func dryRunShadowCreatesNothing() async throws {
         try await Self.withDemoUpstreams { database, _, transform in
             try await ShadowPipeline.run { pipeline in
-                let table = transform(try RouteTableLoader.load(path: Self.repositoryRoutes))
+                // Generous timeouts: this test is about dry-run semantics, and a loaded CI machine
+                // must not turn the shadow call into a candidate_timeout.
+                let loaded = transform(try RouteTableLoader.load(path: Self.repositoryRoutes))
+                let table = try RouteTable(
+                    upstreams: loaded.upstreams.mapValues {
+                        var upstream = $0
+                        upstream.timeoutMs = 30_000
+                        return upstream
+                    }, defaultUpstream: loaded.defaultUpstream, routes: loaded.routes, version: loaded.version)
                 let server = ProxyServer(
                     configuration: .init(port: 0, threads: 2, accessLog: false), table: table, logger: Self.logger,
                     shadowSink: pipeline.worker

@@ -187,7 +187,8 @@ struct RouteControlTests {
             try await traffic.waitForMore(40)
             #expect(proxy.liveMode("risky") == .canary, "a healthy canary stays")
             proxy.service.forcedStatus.withLockedValue { $0 = 503 }
-            for _ in 0..<750 where proxy.liveMode("risky") != .shadow {
+            // The monitor counts its demotion once the controller's change has gone live.
+            for _ in 0..<750 where await proxy.control.monitor.demotions.isEmpty {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(proxy.liveMode("risky") == .shadow)
