@@ -120,7 +120,7 @@ public struct CompareSettings: Sendable, Hashable {
 }
 
 /// `gate` settings of a route: what the evidence must show before a promotion.
-public struct GateSettings: Sendable, Hashable {
+public struct GateSettings: Sendable, Hashable, Codable {
     /// Comparisons needed before a promotion is considered.
     public var minSamples: Int?
     /// Highest acceptable share of mismatching comparisons, 0...1.

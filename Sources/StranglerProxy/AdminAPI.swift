@@ -89,35 +89,34 @@ public enum AdminAPI {
 
         // Writes.
         router.post("/api/routes/:id/mode") { request, context -> Response in
-            await write(request, context, access: access, controller: controller) { body, requester in
+            let id = context.parameters.get("id") ?? ""
+            return await write(request, access: access, controller: controller) { body, requester, controller in
                 guard let text = body.mode else {
-                    return .failure(ResponseError(response: error("bad_request", "the body needs \"mode\": one of \(modeList)", status: .badRequest)))
+                    return error("bad_request", "the body needs \"mode\": one of \(modeList)", status: .badRequest)
                 }
                 guard let mode = RouteMode(rawValue: text) else {
-                    return .failure(ResponseError(response: error("bad_request", "unknown mode \"\(text)\"; one of \(modeList)", status: .badRequest)))
+                    return error("bad_request", "unknown mode \"\(text)\"; one of \(modeList)", status: .badRequest)
                 }
-                return .success((.set(mode, percent: body.percent), requester))
+                return await answer { () async throws(RouteOperationError) in
+                    OperationDocument(try await controller.change(routeID: id, .set(mode, percent: body.percent), by: requester))
+                }
             }
         }
-        router.post("/api/routes/:id/promote") { request, context -> Response in
-            await write(request, context, access: access, controller: controller) { _, requester in .success((.promote, requester)) }
-        }
-        router.post("/api/routes/:id/demote") { request, context -> Response in
-            await write(request, context, access: access, controller: controller) { _, requester in .success((.demote, requester)) }
-        }
-        router.post("/api/rollback") { request, context -> Response in
-            let decision = deny(request, access: access, write: true)
-            if let denied = decision.denied { return denied }
-            guard let controller else { return noController() }
-            let body: WriteBody
-            switch await readBody(request) {
-            case .success(let parsed): body = parsed
-            case .failure(let failure): return failure.response
+        for (step, operation) in [("promote", RouteController.Operation.promote), ("demote", .demote)] {
+            router.post("/api/routes/:id/\(step)") { request, context -> Response in
+                let id = context.parameters.get("id") ?? ""
+                return await write(request, access: access, controller: controller) { _, requester, controller in
+                    await answer { () async throws(RouteOperationError) in
+                        OperationDocument(try await controller.change(routeID: id, operation, by: requester))
+                    }
+                }
             }
-            let requester = RouteController.Requester(
-                actor: actor(body: body, token: decision.tokenName), source: .admin, reason: body.reason, force: body.force ?? false)
-            return await answer { () async throws(RouteOperationError) in
-                OperationDocument(try await controller.rollback(to: body.to, by: requester))
+        }
+        router.post("/api/rollback") { request, _ -> Response in
+            await write(request, access: access, controller: controller) { body, requester, controller in
+                await answer { () async throws(RouteOperationError) in
+                    OperationDocument(try await controller.rollback(to: body.to, by: requester))
+                }
             }
         }
 
@@ -141,30 +140,23 @@ public enum AdminAPI {
 
     private static let modeList = RouteMode.allCases.map(\.rawValue).joined(separator: ", ")
 
-    /// Runs a per-route write: authorise, parse the body, build the operation, run it.
+    /// Runs a write: authorise, read the body, name the requester, then `perform`.
     private static func write(
-        _ request: Request, _ context: BasicRequestContext, access: AdminAccess, controller: RouteController?,
-        operation: (WriteBody, RouteController.Requester) -> Result<(RouteController.Operation, RouteController.Requester), ResponseError>
+        _ request: Request, access: AdminAccess, controller: RouteController?,
+        perform: (WriteBody, RouteController.Requester, RouteController) async -> Response
     ) async -> Response {
         let decision = deny(request, access: access, write: true)
         if let denied = decision.denied { return denied }
         guard let controller else { return noController() }
-        let id = context.parameters.get("id") ?? ""
         let body: WriteBody
-        switch await readBody(request) {
-        case .success(let parsed): body = parsed
-        case .failure(let failure): return failure.response
+        do {
+            body = try await readBody(request)
+        } catch let failure {
+            return Self.error("bad_request", failure.message, status: .badRequest)
         }
         let requester = RouteController.Requester(
             actor: actor(body: body, token: decision.tokenName), source: .admin, reason: body.reason, force: body.force ?? false)
-        switch operation(body, requester) {
-        case .failure(let response):
-            return response.response
-        case .success(let (operation, requester)):
-            return await answer { () async throws(RouteOperationError) in
-                OperationDocument(try await controller.change(routeID: id, operation, by: requester))
-            }
-        }
+        return await perform(body, requester, controller)
     }
 
     /// The actor recorded for an admin write: the token's name, and who the caller says they
@@ -175,20 +167,20 @@ public enum AdminAPI {
         return "\(claimed) (token \(name))"
     }
 
-    /// An error answer wrapped so it can travel in a `Result`.
-    struct ResponseError: Error {
-        let response: Response
+    /// Why a write's body was not usable.
+    struct BodyError: Error {
+        let message: String
     }
 
-    private static func readBody(_ request: Request) async -> Result<WriteBody, ResponseError> {
+    private static func readBody(_ request: Request) async throws(BodyError) -> WriteBody {
         do {
             let buffer = try await request.body.collect(upTo: 64 * 1024)
-            if buffer.readableBytes == 0 { return .success(WriteBody()) }
-            return .success(try JSONDecoder().decode(WriteBody.self, from: Data(buffer.readableBytesView)))
+            if buffer.readableBytes == 0 { return WriteBody() }
+            return try JSONDecoder().decode(WriteBody.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
-            return .failure(ResponseError(response: Self.error("bad_request", "the body is not the expected JSON: \(describe(error))", status: .badRequest)))
+            throw BodyError(message: "the body is not the expected JSON: \(describe(error))")
         } catch {
-            return .failure(ResponseError(response: Self.error("bad_request", "cannot read the body: \(error)", status: .badRequest)))
+            throw BodyError(message: "cannot read the body: \(error)")
         }
     }
 

@@ -61,7 +61,7 @@ public struct RouteDocument: Codable, Sendable {
     public var servedBy: String
     public var canary: Canary?
     /// The gate that applies: the route's values, the defaults where it sets none.
-    public var gate: GateSettingsDocument
+    public var gate: GateSettings
 
     public init(_ route: Route) {
         id = route.id
@@ -73,21 +73,7 @@ public struct RouteDocument: Codable, Sendable {
         fallback = route.fallback
         servedBy = route.primaryUpstream
         canary = route.canary.map { Canary(percent: $0.percent, stickyKey: $0.stickyKey?.description) }
-        gate = GateSettingsDocument(PromotionGate.effective(route.gate))
-    }
-}
-
-public struct GateSettingsDocument: Codable, Sendable {
-    public var minSamples: Int?
-    public var maxMismatchRate: Double?
-    public var maxLatencyRatio: Double?
-    public var maxErrorRate: Double?
-
-    public init(_ gate: GateSettings) {
-        minSamples = gate.minSamples
-        maxMismatchRate = gate.maxMismatchRate
-        maxLatencyRatio = gate.maxLatencyRatio
-        maxErrorRate = gate.maxErrorRate
+        gate = PromotionGate.effective(route.gate)
     }
 }
 

@@ -246,42 +246,31 @@ public struct RouteController: Sendable {
             let data = try RouteFile(path: routesPath).read()
             let currentVersion = ContentHash.hex(of: data)
             let current = try? RouteTableDocument(data: data)
-            let target: String
-            do {
-                if let version {
-                    let matches = try await store.tableVersions(matching: version)
-                    guard matches.count == 1 else {
-                        throw RouteOperationError(
-                            .unknownVersion,
-                            matches.isEmpty
-                                ? "no kept table version starts with \"\(version)\"; `strangler routes history` lists them"
-                                : "\"\(version)\" is ambiguous: \(matches.joined(separator: ", ")); give more characters")
-                    }
-                    target = matches[0]
-                } else {
+            let target = try await fromStore("the audit trail") { () async throws -> String in
+                guard let version else {
                     guard let last = try await store.changes(limit: 1).first, let before = last.tableVersionBefore else {
                         throw RouteOperationError(.nothingToRollBack, "the audit trail has no change to roll back")
                     }
-                    target = before
+                    return before
                 }
-            } catch let error as RouteOperationError {
-                throw error
-            } catch {
-                throw RouteOperationError(.storeFailed, "cannot read the audit trail in \(store.path): \(error)")
+                let matches = try await store.tableVersions(matching: version)
+                guard matches.count == 1 else {
+                    throw RouteOperationError(
+                        .unknownVersion,
+                        matches.isEmpty
+                            ? "no kept table version starts with \"\(version)\"; `strangler routes history` lists them"
+                            : "\"\(version)\" is ambiguous: \(matches.joined(separator: ", ")); give more characters")
+                }
+                return matches[0]
             }
             guard target != currentVersion else {
                 throw RouteOperationError(.nothingToRollBack, "\(routesPath) is already table version \(target)")
             }
-            let content: Data
-            do {
+            let content = try await fromStore("table \(target)") { () async throws -> Data in
                 guard let kept = try await store.tableContent(version: target) else {
                     throw RouteOperationError(.unknownVersion, "table version \(target) was not kept in \(store.path); roll back with git instead")
                 }
-                content = kept
-            } catch let error as RouteOperationError {
-                throw error
-            } catch {
-                throw RouteOperationError(.storeFailed, "cannot read table \(target) from \(store.path): \(error)")
+                return kept
             }
             let restored: RouteTableDocument
             do { restored = try RouteTableDocument(data: content) } catch {
@@ -314,6 +303,17 @@ public struct RouteController: Sendable {
     }
 
     // MARK: - Internals
+
+    /// Runs a store read; a refusal passes through, any other failure becomes `store_failed`.
+    private func fromStore<T>(_ what: String, _ body: () async throws -> T) async throws(RouteOperationError) -> T {
+        do {
+            return try await body()
+        } catch let error as RouteOperationError {
+            throw error
+        } catch {
+            throw RouteOperationError(.storeFailed, "cannot read \(what) from \(store.path): \(error)")
+        }
+    }
 
     private func locked<T>(_ body: () async throws(RouteOperationError) -> T) async throws(RouteOperationError) -> T {
         do {

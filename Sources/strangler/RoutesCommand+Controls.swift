@@ -55,6 +55,11 @@ struct ControlOptions: ParsableArguments {
         }
     }
 
+    /// Runs a change and prints what it did.
+    func perform(_ body: (any RouteControls) async throws(ControlFailure) -> OperationDocument) async throws {
+        print(RoutesOutput.operation(try await run(body)))
+    }
+
     /// Runs `body` with the controls; a refusal or failure prints why (with the gate's figures)
     /// and exits 1.
     func run<T>(_ body: (any RouteControls) async throws(ControlFailure) -> T) async throws -> T {
@@ -148,10 +153,9 @@ extension Routes {
         }
 
         func run() async throws {
-            let result = try await options.run { controls async throws(ControlFailure) in
+            try await options.perform { controls async throws(ControlFailure) in
                 try await controls.change(routeID: id, .set(mode, percent: percent), reason: reason, force: force)
             }
-            print(RoutesOutput.operation(result))
         }
     }
 
@@ -177,10 +181,9 @@ extension Routes {
         @OptionGroup var options: ControlOptions
 
         func run() async throws {
-            let result = try await options.run { controls async throws(ControlFailure) in
+            try await options.perform { controls async throws(ControlFailure) in
                 try await controls.change(routeID: id, .promote, reason: reason, force: force)
             }
-            print(RoutesOutput.operation(result))
         }
     }
 
@@ -198,10 +201,9 @@ extension Routes {
         @OptionGroup var options: ControlOptions
 
         func run() async throws {
-            let result = try await options.run { controls async throws(ControlFailure) in
+            try await options.perform { controls async throws(ControlFailure) in
                 try await controls.change(routeID: id, .demote, reason: reason, force: false)
             }
-            print(RoutesOutput.operation(result))
         }
     }
 
@@ -224,10 +226,9 @@ extension Routes {
         @OptionGroup var options: ControlOptions
 
         func run() async throws {
-            let result = try await options.run { controls async throws(ControlFailure) in
+            try await options.perform { controls async throws(ControlFailure) in
                 try await controls.rollback(to: to, reason: reason)
             }
-            print(RoutesOutput.operation(result))
         }
     }
 
