@@ -81,7 +81,10 @@ public struct RouteController: Sendable {
 
     /// The route table as the file has it now.
     public func document() throws(RouteOperationError) -> RouteTableDocument {
-        let data = try RouteFile(path: routesPath).read()
+        try document(from: RouteFile(path: routesPath).read())
+    }
+
+    private func document(from data: Data) throws(RouteOperationError) -> RouteTableDocument {
         do {
             return try RouteTableDocument(data: data)
         } catch {
@@ -143,7 +146,7 @@ public struct RouteController: Sendable {
         }
         return try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
             let data = try RouteFile(path: routesPath).read()
-            let current = try document()
+            let current = try document(from: data)
             guard let route = current.table.routes.first(where: { $0.id == routeID }) else {
                 throw unknownRoute(routeID, in: current)
             }
