@@ -40,12 +40,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The server: SwiftNIO forwarding data plane, hot reload, admin API, metrics.
+        // Diff reports for reviewers: the report model (its JSON is the stable format) and the
+        // text, markdown and self-contained HTML renderings.
+        .target(
+            name: "StranglerReport",
+            dependencies: ["StranglerCore", "StranglerStore"]
+        ),
+        // The server: SwiftNIO forwarding data plane, hot reload, admin API, dashboard, metrics.
         .target(
             name: "StranglerProxy",
             dependencies: [
                 "StranglerCore",
                 "StranglerStore",
+                "StranglerReport",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -57,7 +64,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The dashboard: plain HTML, CSS and JS, served by the admin listener as they are.
+            resources: [.copy("Dashboard")]
         ),
         // The demo legacy OMS monolith and the extracted services.
         .target(
@@ -75,6 +84,7 @@ let package = Package(
                 "StranglerCore",
                 "StranglerProxy",
                 "StranglerStore",
+                "StranglerReport",
                 "DemoOMS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,6 +94,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "StranglerReportTests",
+            dependencies: ["StranglerReport", "StranglerStore", "StranglerCore"]
         ),
         .testTarget(
             name: "StranglerCoreTests",

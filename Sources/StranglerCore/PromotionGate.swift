@@ -9,6 +9,8 @@ public struct RouteEvidence: Sendable, Hashable, Codable {
     public var mismatches: Int
     /// Comparisons whose only differences were learned noise (counted as matches).
     public var noiseOnly: Int
+    /// Comparisons whose only differences were accepted by a reviewer, or noise (counted as matches).
+    public var acceptedOnly: Int
     /// Comparisons where the two sides answered with different status codes.
     public var statusMismatches: Int
     /// Comparisons with a differing compared header.
@@ -26,13 +28,14 @@ public struct RouteEvidence: Sendable, Hashable, Codable {
     public var serviceP99: Double?
 
     public init(
-        samples: Int = 0, mismatches: Int = 0, noiseOnly: Int = 0, statusMismatches: Int = 0, headerMismatches: Int = 0,
+        samples: Int = 0, mismatches: Int = 0, noiseOnly: Int = 0, acceptedOnly: Int = 0, statusMismatches: Int = 0, headerMismatches: Int = 0,
         bodyMismatches: Int = 0, uncomparable: Int = 0, skipped: [String: Int] = [:], legacyP50: Double? = nil,
         legacyP99: Double? = nil, serviceP50: Double? = nil, serviceP99: Double? = nil
     ) {
         self.samples = samples
         self.mismatches = mismatches
         self.noiseOnly = noiseOnly
+        self.acceptedOnly = acceptedOnly
         self.statusMismatches = statusMismatches
         self.headerMismatches = headerMismatches
         self.bodyMismatches = bodyMismatches
@@ -110,7 +113,7 @@ public enum PromotionGate {
             checks.append(
                 .init(
                     name: "maxMismatchRate",
-                    actual: rate.map { "\(percent($0)) (\(evidence.mismatches) of \(evidence.samples), noise excluded)" } ?? "no samples",
+                    actual: rate.map { "\(percent($0)) (\(evidence.mismatches) of \(evidence.samples), noise and accepted excluded)" } ?? "no samples",
                     limit: "≤ \(percent(limit))", passed: rate.map { $0 <= limit } ?? false
                 )
             )

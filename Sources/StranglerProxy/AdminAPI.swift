@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import StranglerCore
+import StranglerReport
 import StranglerStore
 
 /// The admin listener: health, readiness, Prometheus metrics, the route table with its evidence
@@ -44,7 +45,35 @@ public enum AdminAPI {
                 status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
         }
 
+        // The dashboard: static files, open like /healthz; the data it shows comes from /api.
+        for asset in DashboardAssets.all {
+            router.get(RouterPath(stringLiteral: asset.path)) { _, _ -> Response in
+                Response(
+                    status: .ok, headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+            }
+        }
+
         // Reads.
+        router.get("/api/report") { request, _ -> Response in
+            if let denied = deny(request, access: access, write: false).denied { return denied }
+            guard let controller else { return noController() }
+            let sinceText = request.uri.queryParameters.get("since") ?? "24h"
+            guard let since = ReportWindow.since(sinceText) else {
+                return error("bad_request", "since \"\(sinceText)\" must be a duration like 1h or 7d, or an ISO 8601 time", status: .badRequest)
+            }
+            let routes = request.uri.queryParameters.getAll("route").map { String($0) }
+            var builder = ReportBuilder(store: controller.store, table: try? controller.document().table, routesFile: controller.routesPath)
+            builder.examplesPerPointer = min(10, max(0, request.uri.queryParameters.get("examples").flatMap { Int($0) } ?? 3))
+            do {
+                let report = try await builder.build(since: since, routeIDs: routes.isEmpty ? nil : routes)
+                var buffer = ByteBuffer(bytes: report.json())
+                buffer.writeString("\n")
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+            } catch {
+                return Self.error("store_failed", "cannot build the report from \(controller.store.path): \(error)", status: .serviceUnavailable)
+            }
+        }
         router.get("/api/routes") { request, _ -> Response in
             if let denied = deny(request, access: access, write: false).denied { return denied }
             return jsonResponse(LiveTableDocument(status: server.state.status))

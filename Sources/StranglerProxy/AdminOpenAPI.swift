@@ -89,9 +89,9 @@ enum AdminOpenAPI {
           },
           "Evidence": {
             "type": "object", "additionalProperties": false,
-            "required": ["samples", "mismatches", "noiseOnly", "statusMismatches", "headerMismatches", "bodyMismatches", "uncomparable", "skipped"],
+            "required": ["samples", "mismatches", "noiseOnly", "acceptedOnly", "statusMismatches", "headerMismatches", "bodyMismatches", "uncomparable", "skipped"],
             "properties": {
-              "samples": { "type": "integer" }, "mismatches": { "type": "integer" }, "noiseOnly": { "type": "integer" },
+              "samples": { "type": "integer" }, "mismatches": { "type": "integer" }, "noiseOnly": { "type": "integer" }, "acceptedOnly": { "type": "integer" },
               "statusMismatches": { "type": "integer" }, "headerMismatches": { "type": "integer" },
               "bodyMismatches": { "type": "integer" }, "uncomparable": { "type": "integer" },
               "skipped": { "type": "object", "additionalProperties": { "type": "integer" } },
@@ -130,6 +130,113 @@ enum AdminOpenAPI {
                 "properties": { "legacy": { "type": "integer" }, "service": { "type": "integer" }, "serviceErrors": { "type": "integer" } }
               }
             }
+          },
+          "Report": {
+            "type": "object", "additionalProperties": false, "required": ["schemaVersion", "generatedAt", "since", "store", "routes"],
+            "description": "The diff report, the same JSON as `strangler report --format json` (docs/report-json.md).",
+            "properties": {
+              "schemaVersion": { "type": "integer" },
+              "generatedAt": { "type": "string", "format": "date-time" },
+              "since": { "type": "string", "format": "date-time" },
+              "store": { "type": "string" },
+              "routesFile": { "type": "string" },
+              "routes": { "type": "array", "items": { "$ref": "#/components/schemas/RouteReport" } }
+            }
+          },
+          "RouteReport": {
+            "type": "object", "additionalProperties": false,
+            "required": ["id", "mode", "samples", "matches", "mismatches", "noiseOnly", "acceptedOnly", "uncomparable", "mismatchesByKind", "skipped", "latency", "gate", "topDifferences", "noise", "noiseProbes", "accepted", "timeline", "bucketSeconds"],
+            "properties": {
+              "id": { "type": "string" },
+              "mode": { "type": "string", "enum": ["legacy", "shadow", "canary", "service", "retired", "unknown"] },
+              "path": { "type": "string" }, "methods": { "type": "array", "items": { "type": "string" } },
+              "legacy": { "type": "string" }, "service": { "type": "string" },
+              "samples": { "type": "integer" }, "matches": { "type": "integer" }, "mismatches": { "type": "integer" },
+              "noiseOnly": { "type": "integer" }, "acceptedOnly": { "type": "integer" }, "uncomparable": { "type": "integer" },
+              "matchRate": { "type": "number" },
+              "matchRateInterval": {
+                "type": "object", "additionalProperties": false, "required": ["low", "high", "confidence"],
+                "properties": { "low": { "type": "number" }, "high": { "type": "number" }, "confidence": { "type": "number" } }
+              },
+              "mismatchesByKind": {
+                "type": "object", "additionalProperties": false, "required": ["status", "header", "body"],
+                "properties": { "status": { "type": "integer" }, "header": { "type": "integer" }, "body": { "type": "integer" } }
+              },
+              "skipped": { "type": "object", "additionalProperties": { "type": "integer" } },
+              "latency": {
+                "type": "object", "additionalProperties": false, "required": ["legacy", "service"],
+                "properties": { "legacy": { "$ref": "#/components/schemas/Percentiles" }, "service": { "$ref": "#/components/schemas/Percentiles" } }
+              },
+              "gate": {
+                "type": "object", "additionalProperties": false, "required": ["holds", "checks", "settings"],
+                "properties": {
+                  "holds": { "type": "boolean" },
+                  "checks": { "type": "array", "items": { "$ref": "#/components/schemas/Check" } },
+                  "settings": { "$ref": "#/components/schemas/GateSettings" }
+                }
+              },
+              "topDifferences": {
+                "type": "array",
+                "items": {
+                  "type": "object", "additionalProperties": false, "required": ["pointer", "kinds", "count", "share", "firstSeen", "lastSeen", "examples"],
+                  "properties": {
+                    "pointer": { "type": "string" }, "kinds": { "type": "array", "items": { "type": "string" } },
+                    "count": { "type": "integer" }, "share": { "type": "number" },
+                    "firstSeen": { "type": "string", "format": "date-time" }, "lastSeen": { "type": "string", "format": "date-time" },
+                    "examples": {
+                      "type": "array",
+                      "items": {
+                        "type": "object", "additionalProperties": false, "required": ["requestID", "method", "path", "recordedAt"],
+                        "properties": {
+                          "requestID": { "type": "string" }, "method": { "type": "string" }, "path": { "type": "string" },
+                          "recordedAt": { "type": "string", "format": "date-time" },
+                          "legacy": { "type": "string", "description": "Redacted, truncated; absent when the member was missing." },
+                          "service": { "type": "string" }
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "noise": {
+                "type": "array",
+                "items": {
+                  "type": "object", "additionalProperties": false, "required": ["pointer", "noisy", "share", "differences"],
+                  "properties": { "pointer": { "type": "string" }, "noisy": { "type": "integer" }, "share": { "type": "number" }, "differences": { "type": "integer" } }
+                }
+              },
+              "noiseProbes": { "type": "integer" },
+              "accepted": {
+                "type": "array",
+                "items": {
+                  "type": "object", "additionalProperties": false, "required": ["id", "pointer", "reason", "owner", "acceptedAt", "differences"],
+                  "properties": {
+                    "id": { "type": "integer" }, "pointer": { "type": "string" }, "reason": { "type": "string" }, "owner": { "type": "string" },
+                    "acceptedAt": { "type": "string", "format": "date-time" }, "until": { "type": "string", "format": "date-time" },
+                    "differences": { "type": "integer" }
+                  }
+                }
+              },
+              "timeline": {
+                "type": "array",
+                "items": {
+                  "type": "object", "additionalProperties": false, "required": ["start", "samples", "mismatches"],
+                  "properties": {
+                    "start": { "type": "string", "format": "date-time" }, "samples": { "type": "integer" }, "mismatches": { "type": "integer" },
+                    "legacyMeanMs": { "type": "number" }, "serviceMeanMs": { "type": "number" }
+                  }
+                }
+              },
+              "bucketSeconds": { "type": "integer" }
+            }
+          },
+          "Percentiles": {
+            "type": "object", "additionalProperties": false,
+            "properties": { "p50": { "type": "number" }, "p99": { "type": "number" } }
+          },
+          "Check": {
+            "type": "object", "additionalProperties": false, "required": ["name", "actual", "limit", "passed"],
+            "properties": { "name": { "type": "string" }, "actual": { "type": "string" }, "limit": { "type": "string" }, "passed": { "type": "boolean" } }
           },
           "RouteStatusList": { "type": "array", "items": { "$ref": "#/components/schemas/RouteStatus" } },
           "Change": {
@@ -212,6 +319,18 @@ enum AdminOpenAPI {
           "503": { "description": "Starting.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } } },
         "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "Text exposition format.", "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
         "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1.", "content": { "application/json": { "schema": { "type": "object" } } } } } } },
+        "/": { "get": { "summary": "The dashboard (HTML; its data comes from /api/report)", "responses": { "200": { "description": "The page.", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+        "/dashboard.css": { "get": { "summary": "The dashboard's style sheet", "responses": { "200": { "description": "CSS.", "content": { "text/css": { "schema": { "type": "string" } } } } } } },
+        "/dashboard.js": { "get": { "summary": "The dashboard's script", "responses": { "200": { "description": "JavaScript.", "content": { "text/javascript": { "schema": { "type": "string" } } } } } } },
+        "/api/report": { "get": { "summary": "The diff report", "security": [{ "bearer": [] }],
+          "parameters": [
+            { "name": "since", "in": "query", "required": false, "schema": { "type": "string", "default": "24h" }, "description": "A duration back from now (15m, 24h, 7d) or an ISO 8601 time." },
+            { "name": "route", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Only this route; repeatable." },
+            { "name": "examples", "in": "query", "required": false, "schema": { "type": "integer", "default": 3 }, "description": "Examples per top pointer, 0-10." }
+          ],
+          "responses": {
+            "200": { "description": "The report.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Report" } } } },
+            "400": { "$ref": "#/components/responses/BadRequest" }, "401": { "$ref": "#/components/responses/Unauthorized" } } } },
         "/api/routes": { "get": { "summary": "The live route table", "security": [{ "bearer": [] }], "responses": {
           "200": { "description": "The table.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LiveTable" } } } },
           "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" } } } },

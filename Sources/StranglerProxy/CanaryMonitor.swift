@@ -48,6 +48,10 @@ public actor CanaryMonitor: Service {
     private let configuration: Configuration
     private let logger: Logger
     private let comparisons = NIOLockedValueBox<[String: Bucket]>([:])
+    /// Per canary route: what a difference may be without counting as a mismatch (learned noise,
+    /// accepted differences), refreshed from the store every few seconds.
+    private let excuses = NIOLockedValueBox<[String: Excuses]>([:])
+    private var lastExcuseRefresh = ContinuousClock.now - .seconds(3600)
     private var pending: [String: RouteTraffic] = [:]
     private var windows: [String: [Bucket]] = [:]
     private var lastFlush = ContinuousClock.now
@@ -63,11 +67,13 @@ public actor CanaryMonitor: Service {
         self.controller = controller
         self.configuration = configuration
         self.logger = logger
-        worker?.observe { [comparisons] record in
+        worker?.observe { [comparisons, excuses] record in
             guard record.outcome == .match || record.outcome == .mismatch else { return }
+            let excused = excuses.withLockedValue { $0[record.routeID] }
+            let mismatched = record.outcome == .mismatch && (excused.map { !$0.excuse(record.differences) } ?? true)
             comparisons.withLockedValue {
                 $0[record.routeID, default: Bucket()].compared += 1
-                if record.outcome == .mismatch { $0[record.routeID, default: Bucket()].mismatched += 1 }
+                if mismatched { $0[record.routeID, default: Bucket()].mismatched += 1 }
             }
         }
     }
@@ -91,6 +97,7 @@ public actor CanaryMonitor: Service {
 
     /// One round: collect, judge the canaries, and write the traffic when it is time.
     func tick() async {
+        if ContinuousClock.now - lastExcuseRefresh >= .seconds(5) { await refreshExcuses() }
         let window = await collect()
         await judge(window)
         if ContinuousClock.now - lastFlush >= configuration.flushEvery {
@@ -112,6 +119,22 @@ public actor CanaryMonitor: Service {
             buckets[item.routeID, default: Bucket()].serviceErrors += item.serviceErrors
         }
         return buckets
+    }
+
+    /// Reloads noise and accepted differences of the routes in canary.
+    private func refreshExcuses() async {
+        lastExcuseRefresh = .now
+        var fresh: [String: Excuses] = [:]
+        for route in server.state.status.table.routes where route.mode == .canary {
+            do {
+                let noise = try await store.noise(route: route.id)
+                let accepted = try await store.acceptedDifferences(routeID: route.id)
+                fresh[route.id] = Excuses(noise: Set(noise.filter { $0.value > 0 }.keys), accepted: accepted.map { PointerPattern($0.pointer) })
+            } catch {
+                logger.warning("cannot read noise and accepted differences", metadata: ["route": "\(route.id)", "error": "\(error)"])
+            }
+        }
+        excuses.withLockedValue { $0 = fresh }
     }
 
     private func writePending() async {
@@ -191,6 +214,22 @@ public actor CanaryMonitor: Service {
                 "AUTO-DEMOTE FAILED: \(route.id) is still canary: \(error); demote it by hand with `strangler routes demote \(route.id)`",
                 metadata: ["route": "\(route.id)"]
             )
+        }
+    }
+}
+
+/// What a route's differences may be without making a comparison a mismatch.
+struct Excuses: Sendable {
+    var noise: Set<String>
+    var accepted: [PointerPattern]
+
+    /// Whether every difference is excused (a status difference never is).
+    func excuse(_ differences: [Difference]) -> Bool {
+        differences.allSatisfy { difference in
+            guard difference.kind != .status else { return false }
+            if noise.contains(difference.pointer) { return true }
+            let segments = difference.pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+            return difference.pointer.hasPrefix("/") && accepted.contains { $0.covers(segments) }
         }
     }
 }

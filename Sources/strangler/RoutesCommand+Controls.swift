@@ -165,7 +165,7 @@ extension Routes {
             abstract: "Move a route one step along legacy → shadow → canary → service → retired.",
             discussion: """
                 Out of shadow or canary the route's gate must hold over the comparisons in the
-                evidence window: minSamples, maxMismatchRate (learned noise excluded), no status
+                evidence window: minSamples, maxMismatchRate (learned noise and accepted differences excluded), no status
                 mismatches, maxLatencyRatio. A refusal prints the figures against the gate.
                 Into retired, legacy must have served the route nothing for --legacy-quiet.
 

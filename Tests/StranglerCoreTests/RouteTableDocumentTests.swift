@@ -107,7 +107,7 @@ struct PromotionGateTests {
         #expect(!verdict.holds)
         #expect(verdict.checks.map(\.name) == ["minSamples", "maxMismatchRate", "statusMismatches", "maxLatencyRatio"])
         #expect(verdict.lines[0] == "FAIL minSamples: 412 (gate ≥ 500)")
-        #expect(verdict.lines[1] == "FAIL maxMismatchRate: 0.24% (1 of 412, noise excluded) (gate ≤ 0.10%)")
+        #expect(verdict.lines[1] == "FAIL maxMismatchRate: 0.24% (1 of 412, noise and accepted excluded) (gate ≤ 0.10%)")
         #expect(verdict.lines[3].hasPrefix("ok   maxLatencyRatio: 1.20×"))
 
         evidence = RouteEvidence(samples: 5000, mismatches: 2, legacyP99: 10, serviceP99: 12)

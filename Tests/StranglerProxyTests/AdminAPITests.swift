@@ -122,6 +122,23 @@ struct AdminAPITests {
             try await check("GET", "/api/routes/{id}/changes", "/api/routes/walk/changes", expect: 200)
             try await check("POST", "/api/rollback", "/api/rollback", body: ["reason": "drill"], expect: 200)
             try await check("POST", "/api/rollback", "/api/rollback", body: ["to": "0000000000"], expect: 404)
+            // Give the report comparisons, differences, examples and an accepted difference to show.
+            for index in 0..<8 { _ = try await RawConnection.get(port: proxy.port, "/walk/echo?n=\(index)") }
+            for _ in 0..<400 where try await proxy.store.comparisonCount(route: "walk") < 8 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await proxy.store.accept(routeID: "walk", pointer: "/upstream", reason: "names differ on purpose", owner: "test", until: nil)
+            let report = try #require(try await proxy.admin("GET", "/api/report?route=walk").json as? [String: Any])
+            let walk = try #require((report["routes"] as? [[String: Any]])?.first)
+            #expect((walk["topDifferences"] as? [Any])?.isEmpty == false)
+            #expect((walk["accepted"] as? [Any])?.count == 1)
+            try await check("GET", "/api/report", "/api/report?since=1h", expect: 200)
+            try await check("GET", "/api/report", "/api/report?route=walk&examples=1", expect: 200)
+            try await check("GET", "/api/report", "/api/report?since=yesterday-ish", expect: 400)
+            try await check("GET", "/api/report", "/api/report", token: nil, expect: 401)
+            try await check("GET", "/", "/", token: nil, expect: 200)
+            try await check("GET", "/dashboard.css", "/dashboard.css", token: nil, expect: 200)
+            try await check("GET", "/dashboard.js", "/dashboard.js", token: nil, expect: 200)
 
             // Every documented operation was exercised.
             let documented = validator.operations()

@@ -1,0 +1,159 @@
+// The StranglerFig dashboard: plain JS against the admin API, no build step, no CDN.
+// The routes table refreshes every 5 s and an open route's detail every 10 s, without a reload.
+"use strict";
+
+const state = { token: sessionStorage.getItem("strangler-token") || "", selected: null, refreshes: 0 };
+
+const $ = (selector) => document.querySelector(selector);
+const text = (value) => (value === null || value === undefined ? "∅" : String(value));
+const percent = (value) => (value === null || value === undefined ? "–" : (value * 100).toFixed(value >= 0.1 || value === 0 ? 1 : 2) + "%");
+const time = (iso) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "") : "–");
+
+function cell(content, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  if (content instanceof Node) td.appendChild(content); else td.textContent = content;
+  return td;
+}
+
+function code(value) {
+  const element = document.createElement("code");
+  element.textContent = text(value);
+  return element;
+}
+
+function badge(mode) {
+  const span = document.createElement("span");
+  span.className = "mode " + mode;
+  span.textContent = mode;
+  return span;
+}
+
+async function api(path) {
+  const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+  const response = await fetch(path, { headers, cache: "no-store" });
+  if (response.status === 401 || response.status === 403) {
+    $("#token-form").hidden = false;
+    throw new Error("the admin API needs a token for reads (" + response.status + ")");
+  }
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message || response.statusText);
+  return body;
+}
+
+async function refreshRoutes() {
+  try {
+    const since = $("#window").value;
+    const report = await api("/api/report?since=" + encodeURIComponent(since) + "&examples=0");
+    const tbody = $("#routes tbody");
+    tbody.replaceChildren();
+    for (const route of report.routes) {
+      const row = document.createElement("tr");
+      row.dataset.route = route.id;
+      if (route.id === state.selected) row.className = "selected";
+      row.append(
+        cell(route.id), cell(badge(route.mode)), cell(route.path || "–"), cell(route.service || "–"),
+        cell(String(route.samples), "n"), cell(percent(route.matchRate), "n"),
+      );
+      const gate = document.createElement("span");
+      gate.className = route.gate.holds ? "ok" : "bad";
+      gate.textContent = route.gate.holds ? "holds" : "fails";
+      row.append(cell(gate));
+      row.addEventListener("click", () => select(route.id));
+      tbody.appendChild(row);
+    }
+    $("#error").hidden = true;
+    state.refreshes += 1;
+    const updated = $("#updated");
+    updated.dataset.refreshes = String(state.refreshes);
+    updated.textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (error) {
+    $("#error").hidden = false;
+    $("#error").textContent = error.message;
+  }
+}
+
+async function select(routeID) {
+  state.selected = routeID;
+  for (const row of document.querySelectorAll("#routes tbody tr")) {
+    row.className = row.dataset.route === routeID ? "selected" : "";
+  }
+  await refreshDetail();
+}
+
+async function refreshDetail() {
+  if (!state.selected) return;
+  try {
+    const since = $("#window").value;
+    const report = await api("/api/report?route=" + encodeURIComponent(state.selected) + "&since=" + encodeURIComponent(since));
+    const route = report.routes[0];
+    if (!route) return;
+    $("#detail").hidden = false;
+    $("#detail-title").replaceChildren(document.createTextNode(route.id + " "), badge(route.mode));
+    const interval = route.matchRateInterval ? " (95% CI " + percent(route.matchRateInterval.low) + "–" + percent(route.matchRateInterval.high) + ")" : "";
+    $("#detail-facts").textContent =
+      (route.path || "") + (route.service ? " → " + route.service : "") + " · " + route.samples + " samples · match rate " +
+      percent(route.matchRate) + interval + " · mismatches: status " + route.mismatchesByKind.status + ", header " +
+      route.mismatchesByKind.header + ", body " + route.mismatchesByKind.body + " · latency p99 legacy " +
+      text(route.latency.legacy.p99) + " ms, service " + text(route.latency.service.p99) + " ms";
+    const gate = $("#detail-gate");
+    gate.replaceChildren();
+    for (const check of route.gate.checks) {
+      const item = document.createElement("li");
+      item.className = check.passed ? "ok" : "bad";
+      item.textContent = (check.passed ? "✓ " : "✗ ") + check.name + ": " + check.actual + " (gate " + check.limit + ")";
+      gate.appendChild(item);
+    }
+    const differences = $("#differences tbody");
+    differences.replaceChildren();
+    const examples = $("#examples tbody");
+    examples.replaceChildren();
+    for (const item of route.topDifferences) {
+      const row = document.createElement("tr");
+      row.append(cell(code(item.pointer || "(status)")), cell(item.kinds.join(", ")), cell(String(item.count), "n"), cell(percent(item.share), "n"), cell(time(item.lastSeen)));
+      differences.appendChild(row);
+      for (const example of item.examples) {
+        const line = document.createElement("tr");
+        const request = document.createElement("div");
+        request.append(code(example.requestID), document.createElement("br"), document.createTextNode(example.method + " " + example.path));
+        line.append(cell(code(item.pointer)), cell(request), cell(code(example.legacy), "legacy"), cell(code(example.service), "service"));
+        examples.appendChild(line);
+      }
+    }
+    const excused = $("#excused");
+    excused.replaceChildren();
+    if (route.accepted.length || route.noise.length) {
+      const title = document.createElement("h3");
+      title.textContent = "Excused: accepted differences and learned noise";
+      const list = document.createElement("ul");
+      for (const item of route.accepted) {
+        const entry = document.createElement("li");
+        entry.append(code(item.pointer), document.createTextNode(" — " + item.differences + " differences; “" + item.reason + "” (" + item.owner + ")"));
+        list.appendChild(entry);
+      }
+      for (const item of route.noise) {
+        const entry = document.createElement("li");
+        entry.append(code(item.pointer), document.createTextNode(" — legacy differs from itself in " + percent(item.share) + " of probes"));
+        list.appendChild(entry);
+      }
+      excused.append(title, list);
+    }
+  } catch (error) {
+    $("#error").hidden = false;
+    $("#error").textContent = error.message;
+  }
+}
+
+$("#token-form form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.token = $("#token").value.trim();
+  sessionStorage.setItem("strangler-token", state.token);
+  $("#token-form").hidden = true;
+  refreshRoutes();
+  refreshDetail();
+});
+$("#window").addEventListener("change", () => { refreshRoutes(); refreshDetail(); });
+
+refreshRoutes();
+setInterval(refreshRoutes, 5000);
+setInterval(refreshDetail, 10000);
