@@ -36,7 +36,7 @@ public struct ReportBuilder: Sendable {
 
     /// Timeline bucket width: the smallest step that keeps the chart to at most 60 points.
     static func bucketSeconds(for span: TimeInterval) -> Int {
-        let steps = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400]
+        let steps = [10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400]
         return steps.first { Double($0) * 60 >= span } ?? steps.last!
     }
 
@@ -79,7 +79,9 @@ public struct ReportBuilder: Sendable {
                 )
             )
         }
-        let bucket = Self.bucketSeconds(for: now.timeIntervalSince(since))
+        // The chart spans the data, not the whole window, so a young route still gets a line.
+        let first = try await store.firstComparison(routeID: id, since: since) ?? since
+        let bucket = Self.bucketSeconds(for: now.timeIntervalSince(first))
         let matches = evidence.samples - evidence.mismatches
         return RouteReport(
             id: id, mode: route?.mode.rawValue ?? "unknown", path: route?.path.description, methods: route?.methods,
@@ -100,7 +102,7 @@ public struct ReportBuilder: Sendable {
                     differences: noiseDifferences[$0.key] ?? 0)
             },
             noiseProbes: probes, accepted: acceptedReports,
-            timeline: try await store.timeline(routeID: id, since: since, bucketSeconds: bucket, serviceUpstream: route?.service),
+            timeline: try await store.timeline(routeID: id, since: first, bucketSeconds: bucket, serviceUpstream: route?.service),
             bucketSeconds: bucket
         )
     }

@@ -87,6 +87,16 @@ extension SQLiteDiffStore {
         }
     }
 
+    /// When the route's first comparison since `since` was recorded, if any.
+    public func firstComparison(routeID: String, since: Date) async throws -> Date? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT MIN(recorded_at) FROM comparisons WHERE route_id = ? AND recorded_at >= ?",
+                arguments: [routeID, Self.format(since)]
+            ).flatMap(Self.parse)
+        }
+    }
+
     /// Differences covered by an accepted-difference pattern on a route since `since`.
     public func coveredCount(routeID: String, since: Date, pattern: String) async throws -> Int {
         try await pool.read { db in
