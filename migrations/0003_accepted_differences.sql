@@ -14,5 +14,7 @@ CREATE TABLE accepted_differences (
 );
 CREATE INDEX accepted_differences_by_route ON accepted_differences (route_id);
 
--- Reports group a route's comparisons by outcome over time without touching other routes.
-CREATE INDEX comparisons_by_route_outcome_time ON comparisons (route_id, outcome, recorded_at);
+-- Reports and gates read a route's comparisons by outcome over time; the index carries what
+-- they aggregate (statuses, latencies, which side was the service), so they never touch rows.
+CREATE INDEX comparisons_by_route_outcome_time
+    ON comparisons (route_id, outcome, recorded_at, candidate_upstream, primary_ms, candidate_ms, primary_status, candidate_status);

@@ -27,61 +27,53 @@ public struct ReportBuilder: Sendable {
             ids = table?.routes.filter { $0.service != nil }.map(\.id) ?? []
             for id in try await store.routeIDs(since: since) where !ids.contains(id) { ids.append(id) }
         }
-        var routes: [RouteReport] = []
-        for id in ids {
-            routes.append(try await route(id, since: since, now: now))
+        // Routes are independent: the store's pool reads them in parallel.
+        let routes = try await withThrowingTaskGroup(of: (Int, RouteReport).self) { group in
+            for (index, id) in ids.enumerated() {
+                group.addTask { (index, try await route(id, since: since, now: now)) }
+            }
+            var done: [(Int, RouteReport)] = []
+            for try await item in group { done.append(item) }
+            return done.sorted { $0.0 < $1.0 }.map(\.1)
         }
         return Report(generatedAt: now, since: since, store: store.path, routesFile: routesFile, routes: routes)
     }
 
-    /// Timeline bucket width: the smallest step that keeps the chart to at most 60 points.
-    static func bucketSeconds(for span: TimeInterval) -> Int {
-        let steps = [10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400]
-        return steps.first { Double($0) * 60 >= span } ?? steps.last!
-    }
 
     private func route(_ id: String, since: Date, now: Date) async throws -> RouteReport {
         let route = table?.routes.first { $0.id == id }
-        let evidence = try await store.evidence(routeID: id, serviceUpstream: route?.service, since: since)
+        // The chart spans the data, not the whole window, so a young route still gets a line.
+        let first = try await store.firstComparison(routeID: id, since: since) ?? since
+        let bucket = SQLiteDiffStore.TimelineWidth.fitting(now.timeIntervalSince(first)).rawValue
+        let breakdown = try await store.breakdown(routeID: id, serviceUpstream: route?.service, since: first, bucketSeconds: bucket)
+        let evidence = breakdown.evidence
         let verdict = PromotionGate.evaluate(route?.gate, evidence: evidence)
-        let noise = try await store.noise(route: id)
-        let probes = try await store.noiseProbes(route: id)
-        let accepted = try await store.acceptedDifferences(routeID: id)
-        let patterns = accepted.map { PointerPattern($0.pointer) }
 
-        // Classify the most frequent pointers; noise and accepted ones are reported apart.
-        let counts = try await store.pointerCounts(routeID: id, since: since, limit: 200)
+        // The most frequent real pointers; noise and accepted ones are reported apart.
         var top: [PointerReport] = []
-        var noiseDifferences: [String: Int] = [:]
-        for item in counts {
-            if noise[item.pointer].map({ $0 > 0 }) == true {
-                noiseDifferences[item.pointer] = item.count
-                continue
-            }
-            let segments = item.pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-            if item.pointer.hasPrefix("/"), patterns.contains(where: { $0.covers(segments) }) { continue }
-            guard top.count < topPointers else { continue }
+        for item in breakdown.pointers where !breakdown.isNoise(item.pointer) && !breakdown.isAccepted(item.pointer) {
+            guard top.count < topPointers else { break }
             top.append(
                 PointerReport(
                     pointer: item.pointer, kinds: item.kinds, count: item.count,
                     share: evidence.samples > 0 ? Double(item.count) / Double(evidence.samples) : 0, firstSeen: item.firstSeen,
                     lastSeen: item.lastSeen,
-                    examples: try await store.examples(routeID: id, since: since, pointer: item.pointer, limit: examplesPerPointer)
+                    examples: examplesPerPointer == 0
+                        ? [] : try await store.examples(routeID: id, since: first, pointer: item.pointer, limit: examplesPerPointer)
                 )
             )
         }
-        var acceptedReports: [AcceptedReport] = []
-        for item in accepted {
-            acceptedReports.append(
-                AcceptedReport(
-                    id: item.id, pointer: item.pointer, reason: item.reason, owner: item.owner, acceptedAt: item.acceptedAt,
-                    until: item.until, differences: try await store.coveredCount(routeID: id, since: since, pattern: item.pointer)
-                )
-            )
+        let accepted = breakdown.accepted.map { item in
+            let pattern = PointerPattern(item.pointer)
+            let covered = breakdown.pointers.filter { count in
+                count.pointer.hasPrefix("/")
+                    && pattern.covers(count.pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init))
+            }
+            return AcceptedReport(
+                id: item.id, pointer: item.pointer, reason: item.reason, owner: item.owner, acceptedAt: item.acceptedAt, until: item.until,
+                differences: covered.reduce(0) { $0 + $1.count })
         }
-        // The chart spans the data, not the whole window, so a young route still gets a line.
-        let first = try await store.firstComparison(routeID: id, since: since) ?? since
-        let bucket = Self.bucketSeconds(for: now.timeIntervalSince(first))
+        let counts = Dictionary(breakdown.pointers.map { ($0.pointer, $0.count) }, uniquingKeysWith: +)
         let matches = evidence.samples - evidence.mismatches
         return RouteReport(
             id: id, mode: route?.mode.rawValue ?? "unknown", path: route?.path.description, methods: route?.methods,
@@ -96,13 +88,16 @@ public struct ReportBuilder: Sendable {
                 service: .init(p50: evidence.serviceP50, p99: evidence.serviceP99)),
             gate: .init(holds: verdict.holds, checks: verdict.checks, settings: PromotionGate.effective(route?.gate)),
             topDifferences: top,
-            noise: noise.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map {
+            noise: breakdown.noise.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map {
                 NoiseReport(
-                    pointer: $0.key, noisy: $0.value, share: probes > 0 ? Double($0.value) / Double(probes) : 0,
-                    differences: noiseDifferences[$0.key] ?? 0)
+                    pointer: $0.key, noisy: $0.value,
+                    share: breakdown.noiseProbes > 0 ? Double($0.value) / Double(breakdown.noiseProbes) : 0,
+                    differences: counts[$0.key] ?? 0)
             },
-            noiseProbes: probes, accepted: acceptedReports,
-            timeline: try await store.timeline(routeID: id, since: first, bucketSeconds: bucket, serviceUpstream: route?.service),
+            noiseProbes: breakdown.noiseProbes, accepted: accepted,
+            timeline: breakdown.buckets.map {
+                TimelineBucket(start: $0.start, samples: $0.samples, mismatches: $0.mismatches, legacyMeanMs: $0.legacyMeanMs, serviceMeanMs: $0.serviceMeanMs)
+            },
             bucketSeconds: bucket
         )
     }

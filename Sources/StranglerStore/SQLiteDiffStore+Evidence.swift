@@ -2,86 +2,243 @@ import Foundation
 import GRDB
 import StranglerCore
 
+/// Everything the gates and the reports need about one route's comparisons in a window, from a
+/// handful of indexed aggregate queries (no rows are loaded one by one).
+public struct RouteBreakdown: Sendable {
+    /// Every pointer that differed, most first.
+    public var pointers: [PointerCount]
+    /// Learned noise: pointer → probes in which legacy differed from itself there.
+    public var noise: [String: Int]
+    public var noiseProbes: Int
+    /// Active accepted differences of the route.
+    public var accepted: [AcceptedDifference]
+    /// Comparisons per time bucket, oldest first.
+    public var buckets: [Bucket]
+    /// Skipped comparisons by reason, and uncomparable ones.
+    public var skipped: [String: Int]
+    public var uncomparable: Int
+    var legacyLatency: LatencyHistogram
+    var serviceLatency: LatencyHistogram
+
+    /// One time bucket's counts. A mismatch counts only with a difference that is neither noise
+    /// nor accepted, or a differing status.
+    public struct Bucket: Sendable {
+        public var start: Date
+        public var samples = 0
+        public var mismatches = 0
+        public var noiseOnly = 0
+        public var acceptedOnly = 0
+        public var status = 0
+        public var header = 0
+        public var body = 0
+        public var legacyMeanMs: Double?
+        public var serviceMeanMs: Double?
+    }
+
+    /// Whether an accepted difference covers `pointer`.
+    public func isAccepted(_ pointer: String) -> Bool {
+        guard pointer.hasPrefix("/") else { return false }
+        let segments = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        return accepted.contains { PointerPattern($0.pointer).covers(segments) }
+    }
+
+    /// Whether `pointer` is learned noise.
+    public func isNoise(_ pointer: String) -> Bool {
+        (noise[pointer] ?? 0) > 0
+    }
+
+    /// The gate's evidence: the buckets summed, with each side's percentiles.
+    public var evidence: RouteEvidence {
+        var evidence = RouteEvidence(skipped: skipped)
+        evidence.uncomparable = uncomparable
+        for bucket in buckets {
+            evidence.samples += bucket.samples
+            evidence.mismatches += bucket.mismatches
+            evidence.noiseOnly += bucket.noiseOnly
+            evidence.acceptedOnly += bucket.acceptedOnly
+            evidence.statusMismatches += bucket.status
+            evidence.headerMismatches += bucket.header
+            evidence.bodyMismatches += bucket.body
+        }
+        evidence.legacyP50 = legacyLatency.percentile(0.5)
+        evidence.legacyP99 = legacyLatency.percentile(0.99)
+        evidence.serviceP50 = serviceLatency.percentile(0.5)
+        evidence.serviceP99 = serviceLatency.percentile(0.99)
+        return evidence
+    }
+}
+
 extension SQLiteDiffStore {
     /// A route's evidence since `since`: what its gate is judged on.
     ///
-    /// A mismatch whose every difference is at a learned noise pointer counts as a match
-    /// (`noiseOnly`), so noise can't block a promotion; a differing status code always counts.
+    /// A mismatch whose every difference is at a learned noise pointer or under an accepted
+    /// difference counts as a match (`noiseOnly`, `acceptedOnly`), so known differences can't
+    /// block a promotion; a differing status code always counts.
     /// - Parameter serviceUpstream: the route's service, to tell the two sides' latencies apart
     ///   whichever side served the client.
     public func evidence(routeID: String, serviceUpstream: String?, since: Date) async throws -> RouteEvidence {
+        try await breakdown(routeID: routeID, serviceUpstream: serviceUpstream, since: since, bucketSeconds: nil).evidence
+    }
+
+    /// A route's comparisons since `since`, in buckets of `bucketSeconds` from `since` (one
+    /// bucket when nil).
+    ///
+    /// The pointers that differed are read first (one grouped query) and sorted into noise,
+    /// accepted and real in Swift; the comparisons are then counted per bucket in one grouped
+    /// query that takes the excused pointers as a JSON list, so nothing is matched row by row.
+    public func breakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
         let from = Self.format(since)
         let service = serviceUpstream ?? ""
+        let noise = try await self.noise(route: routeID)
+        let probes = try await noiseProbes(route: routeID)
+        let accepted = try await acceptedDifferences(routeID: routeID)
         return try await pool.read { db in
-            var evidence = RouteEvidence()
-            // A difference at a learned noise pointer, or under an active accepted difference, is
-            // excused: a mismatch with only excused differences counts as a match.
-            let accepted = String(format: Self.acceptedCovers, "d.pointer").replacingOccurrences(of: "a.route_id = ?", with: "a.route_id = ?1")
-                .replacingOccurrences(of: "a.until > ?", with: "a.until > ?3")
-            let counts = try Row.fetchOne(
+            let pointers = try Self.pointerCounts(db, routeID: routeID, from: from, since: since)
+            var breakdown = RouteBreakdown(
+                pointers: pointers, noise: noise, noiseProbes: probes, accepted: accepted, buckets: [], skipped: [:], uncomparable: 0,
+                legacyLatency: try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: false),
+                serviceLatency: try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: true)
+            )
+            let excusedPointers = pointers.map(\.pointer).filter { breakdown.isNoise($0) || breakdown.isAccepted($0) }
+            let acceptedPointers = pointers.map(\.pointer).filter { breakdown.isAccepted($0) }
+            // Buckets are prefixes of the fixed-width timestamp text, so grouping parses no dates.
+            let prefix = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }?.prefixLength ?? 0
+            // One grouped pass: each compared request gets a bit set (mismatch, status, header, real
+            // body difference, accepted difference) from one lookup of its differences, and is
+            // counted by bucket and bit set. SQLite computes a grouping key once per row, where a
+            // column used in several sums would be computed once per use.
+            let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    WITH recent AS (
-                        SELECT id, outcome, primary_status, candidate_status FROM comparisons
-                        WHERE route_id = ?1 AND recorded_at >= ?2
-                    ), noisy AS (
-                        SELECT pointer FROM noise WHERE route_id = ?1 AND noisy > 0
-                    ), flagged AS (
-                        SELECT r.*,
-                            EXISTS (SELECT 1 FROM differences d WHERE d.comparison_id = r.id AND d.kind = 'header') AS header_diff,
-                            EXISTS (SELECT 1 FROM differences d WHERE d.comparison_id = r.id AND d.kind NOT IN ('status', 'header')
-                                AND d.pointer NOT IN (SELECT pointer FROM noisy) AND NOT \(accepted)) AS body_diff,
-                            EXISTS (SELECT 1 FROM differences d WHERE d.comparison_id = r.id AND d.kind NOT IN ('status', 'header')
-                                AND \(accepted)) AS accepted_diff
-                        FROM recent r WHERE r.outcome = 'mismatch'
-                    )
-                    SELECT
-                        (SELECT COUNT(*) FROM recent WHERE outcome IN ('match', 'mismatch')) AS samples,
-                        (SELECT COUNT(*) FROM recent WHERE outcome = 'uncomparable') AS uncomparable,
-                        (SELECT COUNT(*) FROM flagged WHERE primary_status IS NOT candidate_status OR header_diff OR body_diff) AS mismatches,
-                        (SELECT COUNT(*) FROM flagged WHERE primary_status IS candidate_status AND NOT header_diff AND NOT body_diff
-                            AND NOT accepted_diff) AS noise_only,
-                        (SELECT COUNT(*) FROM flagged WHERE primary_status IS candidate_status AND NOT header_diff AND NOT body_diff
-                            AND accepted_diff) AS accepted_only,
-                        (SELECT COUNT(*) FROM flagged WHERE primary_status IS NOT candidate_status) AS status_mismatches,
-                        (SELECT COUNT(*) FROM flagged WHERE header_diff) AS header_mismatches,
-                        (SELECT COUNT(*) FROM flagged WHERE body_diff) AS body_mismatches
+                    SELECT substr(c.recorded_at, 1, ?5) AS bucket,
+                        (c.outcome = 'mismatch') | ((c.primary_status IS NOT c.candidate_status) << 1)
+                        | (CASE WHEN c.outcome = 'mismatch' THEN (
+                            SELECT (MAX(d.kind = 'header') << 2)
+                                | (MAX(d.kind NOT IN ('status', 'header') AND d.pointer NOT IN (SELECT value FROM json_each(?3))) << 3)
+                                | (MAX(d.kind NOT IN ('status', 'header') AND d.pointer IN (SELECT value FROM json_each(?4))) << 4)
+                            FROM differences d WHERE d.comparison_id = c.id) ELSE 0 END) AS flags,
+                        COUNT(*) AS n,
+                        SUM(CASE WHEN c.candidate_upstream = ?6 THEN c.primary_ms ELSE c.candidate_ms END) AS legacy_sum,
+                        COUNT(CASE WHEN c.candidate_upstream = ?6 THEN c.primary_ms ELSE c.candidate_ms END) AS legacy_n,
+                        SUM(CASE WHEN c.candidate_upstream = ?6 THEN c.candidate_ms ELSE c.primary_ms END) AS service_sum,
+                        COUNT(CASE WHEN c.candidate_upstream = ?6 THEN c.candidate_ms ELSE c.primary_ms END) AS service_n
+                    FROM comparisons c
+                    WHERE c.route_id = ?1 AND c.recorded_at >= ?2 AND c.outcome IN ('match', 'mismatch')
+                    GROUP BY bucket, flags ORDER BY bucket
                     """,
-                arguments: [routeID, from, Self.format(Date())]
+                arguments: [routeID, from, Self.jsonList(excusedPointers), Self.jsonList(acceptedPointers), prefix, service]
             )
-            if let counts {
-                evidence.samples = counts["samples"]
-                evidence.uncomparable = counts["uncomparable"]
-                evidence.mismatches = counts["mismatches"]
-                evidence.noiseOnly = counts["noise_only"]
-                evidence.acceptedOnly = counts["accepted_only"]
-                evidence.statusMismatches = counts["status_mismatches"]
-                evidence.headerMismatches = counts["header_mismatches"]
-                evidence.bodyMismatches = counts["body_mismatches"]
+            var buckets: [(key: String, bucket: RouteBreakdown.Bucket, legacy: (Double, Int), service: (Double, Int))] = []
+            for row in rows {
+                let key: String = row["bucket"] ?? ""
+                if buckets.last?.key != key {
+                    let start = prefix == 0 ? since : (Self.parse(TimelineWidth.complete(key)) ?? since)
+                    buckets.append((key, RouteBreakdown.Bucket(start: start), (0, 0), (0, 0)))
+                }
+                let flags: Int = row["flags"] ?? 0
+                let count: Int = row["n"]
+                let mismatch = flags & 1 != 0, status = flags & 2 != 0, header = flags & 4 != 0, body = flags & 8 != 0
+                let accepted = flags & 16 != 0
+                let last = buckets.count - 1
+                buckets[last].bucket.samples += count
+                if mismatch {
+                    if status || header || body {
+                        buckets[last].bucket.mismatches += count
+                    } else if accepted {
+                        buckets[last].bucket.acceptedOnly += count
+                    } else {
+                        buckets[last].bucket.noiseOnly += count
+                    }
+                    if status { buckets[last].bucket.status += count }
+                    if header { buckets[last].bucket.header += count }
+                    if body { buckets[last].bucket.body += count }
+                }
+                buckets[last].legacy.0 += row["legacy_sum"] ?? 0
+                buckets[last].legacy.1 += row["legacy_n"] as Int
+                buckets[last].service.0 += row["service_sum"] ?? 0
+                buckets[last].service.1 += row["service_n"] as Int
+            }
+            breakdown.buckets = buckets.map { item in
+                var bucket = item.bucket
+                bucket.legacyMeanMs = item.legacy.1 > 0 ? item.legacy.0 / Double(item.legacy.1) : nil
+                bucket.serviceMeanMs = item.service.1 > 0 ? item.service.0 / Double(item.service.1) : nil
+                return bucket
             }
             for row in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT skip_reason, COUNT(*) AS n FROM comparisons
-                    WHERE route_id = ? AND recorded_at >= ? AND outcome = 'skipped' GROUP BY skip_reason
+                    SELECT outcome, skip_reason, COUNT(*) AS n FROM comparisons
+                    WHERE route_id = ? AND outcome IN ('skipped', 'uncomparable') AND recorded_at >= ? GROUP BY outcome, skip_reason
                     """,
                 arguments: [routeID, from])
             {
-                evidence.skipped[row["skip_reason"] ?? "unknown"] = row["n"]
+                if row["outcome"] == "uncomparable" {
+                    breakdown.uncomparable += row["n"] as Int
+                } else {
+                    breakdown.skipped[row["skip_reason"] ?? "unknown", default: 0] += row["n"] as Int
+                }
             }
-            let legacy = try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: false)
-            let serviceSide = try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: true)
-            evidence.legacyP50 = legacy.percentile(0.5)
-            evidence.legacyP99 = legacy.percentile(0.99)
-            evidence.serviceP50 = serviceSide.percentile(0.5)
-            evidence.serviceP99 = serviceSide.percentile(0.99)
-            return evidence
+            return breakdown
+        }
+    }
+
+    /// Timeline widths that are prefixes of `2026-11-22T17:56:03.120Z`.
+    public enum TimelineWidth: Int, CaseIterable, Sendable {
+        case tenSeconds = 10, minute = 60, tenMinutes = 600, hour = 3600, day = 86400
+
+        init?(seconds: Int) {
+            self.init(rawValue: seconds)
+        }
+
+        var prefixLength: Int {
+            switch self {
+            case .tenSeconds: 18
+            case .minute: 16
+            case .tenMinutes: 15
+            case .hour: 13
+            case .day: 10
+            }
+        }
+
+        /// The smallest width that draws `span` in at most `points` buckets.
+        public static func fitting(_ span: TimeInterval, points: Int = 200) -> TimelineWidth {
+            allCases.first { span / Double($0.rawValue) <= Double(points) } ?? .day
+        }
+
+        /// A bucket's prefix completed to a full timestamp.
+        static func complete(_ prefix: String) -> String {
+            let full = "0000-01-01T00:00:00.000Z"
+            return prefix + full.dropFirst(prefix.count)
+        }
+    }
+
+    static func jsonList(_ values: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(values)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    /// Every pointer that differed on a route since `from`, most first.
+    static func pointerCounts(_ db: Database, routeID: String, from: String, since: Date) throws -> [PointerCount] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT d.pointer, GROUP_CONCAT(DISTINCT d.kind) AS kinds, COUNT(*) AS n,
+                    MIN(c.recorded_at) AS first_seen, MAX(c.recorded_at) AS last_seen
+                FROM comparisons c JOIN differences d ON d.comparison_id = c.id
+                WHERE c.route_id = ? AND c.outcome = 'mismatch' AND c.recorded_at >= ?
+                GROUP BY d.pointer ORDER BY n DESC, d.pointer
+                """,
+            arguments: [routeID, from]
+        ).map { row in
+            PointerCount(
+                pointer: row["pointer"], kinds: ((row["kinds"] as String?) ?? "").split(separator: ",").map(String.init).sorted(),
+                count: row["n"], firstSeen: parse(row["first_seen"]) ?? since, lastSeen: parse(row["last_seen"]) ?? since
+            )
         }
     }
 }
 
 /// Latencies counted in 0.1 ms buckets: percentiles in one indexed pass, without sorting rows.
-struct LatencyHistogram {
+struct LatencyHistogram: Sendable {
     var buckets: [(tenths: Int, count: Int)]
     var total: Int
 
