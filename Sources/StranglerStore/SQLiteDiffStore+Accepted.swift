@@ -50,11 +50,4 @@ extension SQLiteDiffStore {
             }
         }
     }
-
-    /// SQL that is true when pointer `column` is covered by an active accepted difference of
-    /// route `?` (bind the route id, then the current time).
-    static let acceptedCovers = """
-        EXISTS (SELECT 1 FROM accepted_differences a WHERE a.route_id = ? AND a.revoked_at IS NULL
-            AND (a.until IS NULL OR a.until > ?) AND pointer_covers(a.pointer, %@))
-        """
 }

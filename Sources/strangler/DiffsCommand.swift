@@ -44,7 +44,7 @@ struct Diffs: AsyncParsableCommand {
                 throw ValidationError("\"\(pointer)\" is not a JSON pointer; it starts with \"/\", like /status or /items/*/qty")
             }
             guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
-            if let until, ReportSource.parseSince(until).map({ $0 > Date() }) != true || DurationText.seconds(until) != nil {
+            if let until, ReportWindow.since(until).map({ $0 > Date() }) != true || DurationText.seconds(until) != nil {
                 throw ValidationError("--until \"\(until)\" must be a future date like 2026-12-31 or an ISO 8601 time")
             }
         }
@@ -56,7 +56,7 @@ struct Diffs: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let id = try await store.accept(
-                routeID: route, pointer: pointer, reason: reason, owner: owner ?? OperatingUser.name, until: until.flatMap { ReportSource.parseSince($0) })
+                routeID: route, pointer: pointer, reason: reason, owner: owner ?? OperatingUser.name, until: until.flatMap { ReportWindow.since($0) })
             let covered = try await store.coveredCount(routeID: route, since: Date().addingTimeInterval(-86400), pattern: pointer)
             print("accepted #\(id): \(route) \(pointer) — covers \(covered) differences of the last 24h; they no longer count as mismatches")
         }

@@ -43,7 +43,7 @@ struct ReportCommand: AsyncParsableCommand {
     var output: String?
 
     func validate() throws {
-        guard ReportSource.parseSince(since) != nil else {
+        guard ReportWindow.since(since) != nil else {
             throw ValidationError("--since \"\(since)\" must be a duration like 30m, 24h, 7d or an ISO 8601 time like 2026-11-20T00:00:00Z")
         }
     }
@@ -54,7 +54,7 @@ struct ReportCommand: AsyncParsableCommand {
         let report: Report
         do {
             report = try await ReportBuilder(store: store, table: table, routesFile: table == nil ? nil : source.routes)
-                .build(since: ReportSource.parseSince(since)!, routeIDs: route.isEmpty ? nil : route)
+                .build(since: ReportWindow.since(since)!, routeIDs: route.isEmpty ? nil : route)
         } catch {
             printError("cannot build the report from \(store.path): \(error)")
             throw ExitCode(1)
@@ -123,10 +123,5 @@ struct ReportSource: ParsableArguments {
             }
         }
         return (opened, table)
-    }
-
-    /// `24h` back from now, or an ISO 8601 time.
-    static func parseSince(_ text: String, now: Date = Date()) -> Date? {
-        ReportWindow.since(text, now: now)
     }
 }

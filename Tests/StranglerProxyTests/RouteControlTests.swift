@@ -209,6 +209,35 @@ struct RouteControlTests {
         }
     }
 
+    @Test("a canary whose only differences are accepted stays; revoking the acceptance demotes it")
+    func acceptedDifferencesKeepACanary() async throws {
+        let routes = """
+            [{"id": "acc", "path": "/acc/**", "mode": "canary", "service": "service", "canary": {"percent": 50},
+              "shadow": {"sampleRate": 1.0}, "gate": {"maxMismatchRate": 0.05}}]
+            """
+        try await ControlledProxy.run(routes: routes) { proxy in
+            // The echo answers differ in the upstream's name and in the headers each side saw.
+            let first = try await proxy.store.accept(routeID: "acc", pointer: "/upstream", reason: "names differ", owner: "t", until: nil)
+            try await proxy.store.accept(routeID: "acc", pointer: "/headers", reason: "shadow headers", owner: "t", until: nil)
+            let traffic = TrafficLoop(port: proxy.port, target: "/acc/echo")
+            for _ in 0..<750 where try await proxy.store.comparisonCount(route: "acc") < 60 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await proxy.store.comparisonCount(route: "acc") >= 60)
+            #expect(proxy.liveMode("acc") == .canary, "accepted differences are not mismatches")
+            #expect(await proxy.control.monitor.demotions.isEmpty)
+
+            try await proxy.store.revokeAccepted(id: first, by: "t")
+            for _ in 0..<750 where await proxy.control.monitor.demotions.isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(await proxy.control.monitor.demotions == ["acc"])
+            #expect(try await proxy.store.changes(routeID: "acc").first?.reason?.contains("mismatch rate") == true)
+            let result = await traffic.stop()
+            #expect(result.failed == 0)
+        }
+    }
+
     @Test("an edit made to the file by hand is loaded and recorded with the actor \"file\"")
     func handEditIsAudited() async throws {
         try await ControlledProxy.run(routes: Self.walkRoute) { proxy in

@@ -85,6 +85,57 @@ struct RoutesCommandTests {
         #expect(run.stderr.contains("--percent must be between 0 and 100"))
     }
 
+    @Test("diffs accept, list and revoke; the report shows the acceptance and stops counting it as a mismatch")
+    func acceptedDifferences() async throws {
+        let store = try makeTestStore("diffs")
+        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        let routes = folder.appendingPathComponent("routes.json").path
+        try ControlledProxy.routesFile(
+            legacyPort: 9, servicePort: 10, routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
+        ).write(to: URL(fileURLWithPath: routes))
+        try await store.insert(
+            (0..<4).map { index in
+                var record = RouteHistoryFixtures.match("d\(index)")
+                record.outcome = .mismatch
+                record.differences = [Difference(kind: .added, pointer: "/available", primary: nil, candidate: "\(index)")]
+                return record
+            })
+        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
+
+        var run = try Self.strangler(["diffs", "accept", "inv", "available", "--reason", "x"] + common)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("is not a JSON pointer"))
+        run = try Self.strangler(["diffs", "accept", "nope", "/available", "--reason", "x"] + common)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("no route \"nope\""))
+
+        run = try Self.strangler(["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita", "--until", "2099-01-01"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("accepted #1: inv /available — covers 4 differences"))
+        run = try Self.strangler(["diffs", "list"] + common)
+        #expect(run.stdout.contains("rita") && run.stdout.contains("active") && run.stdout.contains("new field"))
+
+        run = try Self.strangler(["report", "--format", "json"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let route = try #require((report?["routes"] as? [[String: Any]])?.first)
+        #expect(route["mismatches"] as? Int == 0)
+        #expect(route["acceptedOnly"] as? Int == 4)
+        #expect(((route["accepted"] as? [[String: Any]])?.first?["owner"]) as? String == "rita")
+        #expect((route["topDifferences"] as? [Any])?.isEmpty == true)
+
+        run = try Self.strangler(["diffs", "revoke", "1", "--owner", "sam"] + common)
+        #expect(run.status == 0)
+        run = try Self.strangler(["diffs", "revoke", "1"] + common)
+        #expect(run.status == 1)
+        run = try Self.strangler(["report", "--format", "markdown"] + common)
+        #expect(run.stdout.contains("| inv | shadow | 4 | 0.0% |"))
+        let html = folder.appendingPathComponent("report.html").path
+        run = try Self.strangler(["report", "--format", "html", "--output", html] + common)
+        #expect(run.status == 0)
+        #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<svg"))
+    }
+
     @Test("with --admin the commands act through a running proxy, with the token from --token-file or the environment")
     func throughAdmin() async throws {
         try await ControlledProxy.run(routes: RouteControlTests.walkRoute) { proxy in

@@ -56,6 +56,37 @@ struct RouteHistoryStoreTests {
         #expect(reverse.serviceP99 == 50 && reverse.legacyP99 == 5)
     }
 
+    @Test("an accepted difference leaves the mismatch count and the gate; a lapsed or revoked one does not")
+    func acceptedDifferencesExcuse() async throws {
+        let store = try DiffStoreTests.store()
+        try await store.insert(
+            (0..<10).map { Self.record("a\($0)", differences: [.init(kind: .changed, pointer: "/items/\($0 % 3)/name", primary: "a", candidate: "b")]) }
+                + (0..<2).map { Self.record("b\($0)", differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "2")]) })
+        let since = Date().addingTimeInterval(-60)
+        var evidence = try await store.evidence(routeID: "inv", serviceUpstream: "inventory", since: since)
+        #expect(evidence.samples == 12 && evidence.mismatches == 12)
+        let gate = GateSettings(minSamples: 10, maxMismatchRate: 0.2)
+        #expect(!PromotionGate.evaluate(gate, evidence: evidence).holds)
+
+        let id = try await store.accept(routeID: "inv", pointer: "/items/*/name", reason: "renamed", owner: "rita", until: nil)
+        try await store.accept(routeID: "inv", pointer: "/qty", reason: "lapsed", owner: "rita", until: Date().addingTimeInterval(-1))
+        try await store.accept(routeID: "other", pointer: "/qty", reason: "another route", owner: "rita", until: nil)
+        evidence = try await store.evidence(routeID: "inv", serviceUpstream: "inventory", since: since)
+        #expect(evidence.mismatches == 2, "only the /qty ones are left")
+        #expect(evidence.acceptedOnly == 10)
+        #expect(PromotionGate.evaluate(gate, evidence: evidence).holds)
+
+        #expect(try await store.revokeAccepted(id: id, by: "sam"))
+        #expect(try await store.revokeAccepted(id: id, by: "sam") == false, "already revoked")
+        evidence = try await store.evidence(routeID: "inv", serviceUpstream: "inventory", since: since)
+        #expect(evidence.mismatches == 12)
+        let all = try await store.acceptedDifferences(routeID: "inv", includeInactive: true)
+        #expect(all.map(\.reason) == ["renamed", "lapsed"])
+        #expect(all.first?.revokedBy == "sam" && all.first?.isActive() == false)
+        #expect(try await store.acceptedDifferences(routeID: "inv").isEmpty)
+        #expect(try await store.coveredCount(routeID: "inv", since: since, pattern: "/items/*/name") == 10)
+    }
+
     @Test("traffic adds up per minute; the last legacy minute is found")
     func traffic() async throws {
         let store = try DiffStoreTests.store()

@@ -60,6 +60,9 @@ def main():
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--chromedriver", default=shutil.which("chromedriver") or "/usr/bin/chromedriver")
     args = parser.parse_args()
+    # The demo and the report commands run in a scratch folder: every path must be absolute.
+    args.artifacts = os.path.abspath(args.artifacts)
+    args.strangler = os.path.abspath(args.strangler)
     os.makedirs(args.artifacts, exist_ok=True)
 
     work = tempfile.mkdtemp(prefix="strangler-browser-")
