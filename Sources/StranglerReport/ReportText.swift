@@ -2,8 +2,8 @@ import Foundation
 import StranglerCore
 import StranglerStore
 
-/// Helpers shared by the renderings: numbers and times as reviewers read them.
-enum ReportFormatting {
+/// Numbers and times as reviewers read them, shared by the renderings and the CLI.
+public enum ReportFormatting {
     static func percent(_ value: Double?) -> String {
         value.map { PromotionGate.percent($0) } ?? "-"
     }
@@ -17,7 +17,8 @@ enum ReportFormatting {
         value.map { String(format: "%.1f", $0) } ?? "-"
     }
 
-    static func time(_ date: Date) -> String {
+    /// `2026-11-22T18:10:51` (UTC, to the second).
+    public static func time(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
     }
 
@@ -59,7 +60,7 @@ public struct TextReportRenderer: Sendable {
                 "\(route.mismatchesByKind.body)", route.gate.holds ? "holds" : "fails",
             ])
         }
-        out.append(Self.table(overview))
+        out.append(TextTable.render(overview))
         for route in report.routes {
             out.append("")
             out += section(route)
@@ -87,7 +88,7 @@ public struct TextReportRenderer: Sendable {
                     ReportFormatting.percent(item.share), ReportFormatting.time(item.firstSeen), ReportFormatting.time(item.lastSeen),
                 ])
             }
-            lines += Self.table(rows).split(separator: "\n").map { "    " + $0 }
+            lines += TextTable.render(rows).split(separator: "\n").map { "    " + $0 }
             lines.append("  Examples (legacy → service):")
             var examples = [["POINTER", "REQUEST", "METHOD", "PATH", "LEGACY", "SERVICE"]]
             for item in route.topDifferences {
@@ -98,7 +99,7 @@ public struct TextReportRenderer: Sendable {
                     ])
                 }
             }
-            lines += Self.table(examples).split(separator: "\n").map { "    " + $0 }
+            lines += TextTable.render(examples).split(separator: "\n").map { "    " + $0 }
         }
         if !route.noise.isEmpty {
             lines.append("  Learned noise (legacy differs from itself; excused), \(route.noiseProbes) probes:")
@@ -112,18 +113,6 @@ public struct TextReportRenderer: Sendable {
             }
         }
         return lines
-    }
-
-    /// Left-aligned columns separated by two spaces.
-    static func table(_ rows: [[String]]) -> String {
-        guard let width = rows.first?.count else { return "" }
-        var widths = Array(repeating: 0, count: width)
-        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
     }
 }
 
@@ -187,5 +176,20 @@ public struct MarkdownReportRenderer: Sendable {
             }
         }
         return out.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Plain-text tables: left-aligned columns separated by two spaces.
+public enum TextTable {
+    /// `rows` with the first as the header; the last column is not padded.
+    public static func render(_ rows: [[String]]) -> String {
+        guard let width = rows.first?.count else { return "" }
+        var widths = Array(repeating: 0, count: width)
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
     }
 }

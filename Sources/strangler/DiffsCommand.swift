@@ -87,8 +87,8 @@ struct Diffs: AsyncParsableCommand {
             for item in items {
                 let state = item.revokedAt.map { _ in "revoked by \(item.revokedBy ?? "?")" } ?? (item.isActive() ? "active" : "lapsed")
                 rows.append([
-                    "\(item.id)", item.routeID, item.pointer, item.owner, ReportFormattingCLI.time(item.acceptedAt),
-                    item.until.map(ReportFormattingCLI.time) ?? "-", state, item.reason,
+                    "\(item.id)", item.routeID, item.pointer, item.owner, ReportFormatting.time(item.acceptedAt),
+                    item.until.map(ReportFormatting.time) ?? "-", state, item.reason,
                 ])
             }
             print(TextTable.render(rows))
@@ -116,11 +116,5 @@ struct Diffs: AsyncParsableCommand {
             }
             print("revoked #\(id)")
         }
-    }
-}
-
-enum ReportFormattingCLI {
-    static func time(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StranglerCore
 import StranglerProxy
+import StranglerReport
 
 /// `strangler routes ...`: work with the route table.
 struct Routes: AsyncParsableCommand {
@@ -69,19 +70,5 @@ enum RouteSummary {
             ])
         }
         return TextTable.render(rows)
-    }
-}
-
-/// Left-aligned columns separated by two spaces.
-enum TextTable {
-    static func render(_ rows: [[String]]) -> String {
-        guard let width = rows.first?.count else { return "" }
-        var widths = Array(repeating: 0, count: width)
-        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
     }
 }

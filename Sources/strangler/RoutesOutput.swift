@@ -1,6 +1,7 @@
 import Foundation
 import StranglerCore
 import StranglerProxy
+import StranglerReport
 
 /// How `strangler routes` prints its documents: aligned plain text.
 enum RoutesOutput {
@@ -14,7 +15,7 @@ enum RoutesOutput {
                 route.service == nil ? "-" : (status.gate.holds ? "holds" : "fails"),
             ])
         }
-        let since = stats.first.map { "evidence since \(timestamp($0.evidenceSince))" } ?? "no routes"
+        let since = stats.first.map { "evidence since \(ReportFormatting.time($0.evidenceSince))" } ?? "no routes"
         return TextTable.render(rows) + "\n\n" + since
     }
 
@@ -31,7 +32,7 @@ enum RoutesOutput {
         if let sticky = route.canary?.stickyKey { lines.append("  sticky by   \(sticky)") }
         lines += [
             "",
-            "Evidence since \(timestamp(status.evidenceSince)):",
+            "Evidence since \(ReportFormatting.time(status.evidenceSince)):",
             "  samples            \(evidence.samples)",
             "  match rate         \(status.matchRate.map { PromotionGate.percent($0) } ?? "-") (\(evidence.mismatches) mismatches; \(evidence.noiseOnly) differed only in learned noise)",
             "  by kind            status \(evidence.statusMismatches), header \(evidence.headerMismatches), body \(evidence.bodyMismatches)",
@@ -45,7 +46,7 @@ enum RoutesOutput {
         lines += [
             "",
             "Traffic (legacy quiet window): legacy \(status.recentTraffic.legacy), service \(status.recentTraffic.service) (\(status.recentTraffic.serviceErrors) failed)",
-            "  legacy last served it: \(status.lastLegacyTraffic.map(timestamp) ?? "never recorded")",
+            "  legacy last served it: \(status.lastLegacyTraffic.map(ReportFormatting.time) ?? "never recorded")",
         ]
         if !changes.isEmpty {
             lines += ["", "Recent changes:", history(changes).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")]
@@ -77,7 +78,7 @@ enum RoutesOutput {
             case (nil, nil): what = change.routeId == nil ? "table" : "-"
             }
             rows.append([
-                change.id.map(String.init) ?? "-", timestamp(change.changedAt), change.actor, change.source, change.routeId ?? "*", what,
+                change.id.map(String.init) ?? "-", ReportFormatting.time(change.changedAt), change.actor, change.source, change.routeId ?? "*", what,
                 "\(short(change.tableVersionBefore ?? "-")) → \(short(change.tableVersionAfter))", change.reason ?? "",
             ])
         }
@@ -103,9 +104,5 @@ enum RoutesOutput {
 
     private static func short(_ version: String) -> String {
         String(version.prefix(8))
-    }
-
-    private static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
     }
 }
