@@ -95,6 +95,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Microbenchmarks of hot-path pieces (route matching, canary split); run by bench/micro.
+        .executableTarget(
+            name: "strangler-bench",
+            dependencies: ["StranglerCore"]
+        ),
         .testTarget(
             name: "StranglerReportTests",
             dependencies: ["StranglerReport", "StranglerStore", "StranglerCore"]

@@ -95,7 +95,7 @@ final class ShadowExchange {
             skip("body_too_large")
             return
         }
-        primary.body.append(buffer)
+        primary.append(buffer)
     }
 
     func primaryEnded() {

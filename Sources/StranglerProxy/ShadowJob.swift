@@ -8,9 +8,18 @@ public struct ShadowJob: Sendable {
         public var upstream: String
         public var status: Int?
         public var headers: [(name: String, value: String)] = []
-        /// The body as received (references, not copies), complete unless `truncated`.
+        /// The body as received, in compact copies (see ``append(_:)``).
         public var body: [ByteBuffer] = []
         public var milliseconds: Double?
+
+        /// Keeps a copy of a body part. A slice would keep alive the whole read buffer it came
+        /// from (up to 64 KiB) for as long as the job waits in the comparison queue: under load
+        /// that was hundreds of MiB for bodies of a few hundred bytes.
+        mutating func append(_ buffer: ByteBuffer) {
+            var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+            copy.writeImmutableBuffer(buffer)
+            body.append(copy)
+        }
 
         /// The side as the comparator takes it.
         func captured() -> CapturedResponse? {

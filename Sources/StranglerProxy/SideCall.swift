@@ -104,7 +104,7 @@ extension SideCall: UpstreamResponseDelegate {
             fail("body_too_large")
             return
         }
-        side.body.append(buffer)
+        side.append(buffer)
     }
 
     func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {

@@ -30,7 +30,9 @@ final class UpstreamPool {
             .channelOption(.allowRemoteHalfClosure, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // The request head was parsed from the client by llhttp: validating its
+                    // headers again on the way out is redundant work on the hot path.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
                 }
             }
@@ -100,6 +102,10 @@ final class UpstreamPool {
     func release(_ connection: UpstreamConnection, reusable: Bool) {
         connection.delegate = nil
         connection.exchanges += 1
+        // Backpressure may have paused its reads while the last parts of a response were
+        // already decoded; a pooled connection must read again, or the next exchange on it
+        // (and the close of an idle one) would never be seen.
+        connection.resumeReads()
         if reusable, connection.isActive, !isRetired {
             if let waiter = waiters.popFirst() {
                 waiter(connection, nil)

@@ -335,6 +335,21 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test("a pooled connection that backpressure paused during a large body serves the next request")
+    func pooledConnectionAfterLargeBody() async throws {
+        // One loop, one pooled upstream connection: every request after the first reuses it.
+        try await withProxy(upstreamExtra: #", "timeoutMs": 3000"#, configure: { $0.threads = 1 }) { proxy in
+            for index in 0..<6 {
+                let response = try await RawConnection.get(port: proxy.port, "/big?n=\(index)&bytes=262144")
+                #expect(response.status == 200, "request \(index) answered \(response.status)")
+                #expect(response.body.count == 262_144, "request \(index) got \(response.body.count) bytes")
+            }
+            let small = try await RawConnection.get(port: proxy.port, "/echo")
+            #expect(small.status == 200)
+            #expect(proxy.legacy.acceptedConnections == 1, "the upstream connection was reused, not replaced")
+        }
+    }
+
     @Test("responses say which upstream answered")
     func upstreamHeader() async throws {
         try await withProxy(routes: #"[{"id": "svc", "path": "/svc/**", "mode": "service", "service": "service"}]"#) { proxy in

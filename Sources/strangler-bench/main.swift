@@ -1,0 +1,92 @@
+import Foundation
+import StranglerCore
+
+// Microbenchmarks of the proxy's pure hot-path pieces, outside any server: a simple timing
+// harness (median of repeated rounds), run from bench/ (bench/micro) in a release build.
+//
+//   strangler-bench match [--routes 10000] [--lookups 1000000]
+//   strangler-bench canary [--lookups 1000000]
+
+func argument(_ name: String, default value: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    return parsed
+}
+
+/// Runs `body` `rounds` times and returns the median nanoseconds per operation.
+func measure(operations: Int, rounds: Int = 7, _ body: () -> Int) -> (nanoseconds: Double, checksum: Int) {
+    var samples: [Double] = []
+    var checksum = 0
+    for _ in 0..<rounds {
+        let start = ContinuousClock.now
+        checksum &+= body()
+        let elapsed = ContinuousClock.now - start
+        samples.append(Double(elapsed.components.attoseconds) / 1e9 + Double(elapsed.components.seconds) * 1e9)
+    }
+    samples.sort()
+    return (samples[samples.count / 2] / Double(operations), checksum)
+}
+
+/// A table of `count` routes shaped like a large monolith's: /svcN/resource/{id}/action.
+func table(routes count: Int) throws -> RouteTable {
+    var routes: [String] = []
+    for index in 0..<count {
+        let group = index / 10
+        switch index % 10 {
+        case 0: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items", "mode": "legacy"}"#)
+        case 1: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}", "mode": "legacy"}"#)
+        case 2: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}/history", "mode": "legacy"}"#)
+        case 3: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}/lines/{line}", "mode": "legacy"}"#)
+        case 4: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/export", "mode": "legacy"}"#)
+        case 5: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/admin/**", "mode": "legacy"}"#)
+        case 6: routes.append(#"{"id": "r\#(index)", "methods": ["POST"], "path": "/svc\#(group)/items", "mode": "legacy"}"#)
+        case 7: routes.append(#"{"id": "r\#(index)", "methods": ["DELETE"], "path": "/svc\#(group)/items/{id}", "mode": "legacy"}"#)
+        case 8: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/search", "mode": "legacy"}"#)
+        default: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}/notes/**", "mode": "legacy"}"#)
+        }
+    }
+    let json = #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}}, "defaultUpstream": "legacy", "routes": [\#(routes.joined(separator: ","))]}"#
+    return try RouteTable.parse(Data(json.utf8))
+}
+
+let mode = CommandLine.arguments.dropFirst().first ?? "match"
+switch mode {
+case "match":
+    let count = argument("--routes", default: 10_000)
+    let lookups = argument("--lookups", default: 1_000_000)
+    let start = ContinuousClock.now
+    let routes = try table(routes: count)
+    print("built and validated a table of \(count) routes in \(ContinuousClock.now - start)")
+    let groups = max(1, count / 10)
+    let uris = (0..<4096).map { index -> String in
+        let group = (index &* 7919) % groups
+        switch index % 4 {
+        case 0: return "/svc\(group)/items/ORD-\(index)?page=2"
+        case 1: return "/svc\(group)/items/ORD-\(index)/lines/\(index % 9)"
+        case 2: return "/svc\(group)/admin/a/b/c"
+        default: return "/nowhere/\(index)"
+        }
+    }
+    let result = measure(operations: lookups) {
+        var found = 0
+        for index in 0..<lookups {
+            if let route = routes.matcher.matchIndex(method: "GET", uri: uris[index & 4095]) { found &+= route }
+        }
+        return found
+    }
+    print(String(format: "match: %d routes, %.0f ns per lookup (median of 7 rounds of %d; checksum %d)", count, result.nanoseconds, lookups, result.checksum))
+case "canary":
+    let lookups = argument("--lookups", default: 1_000_000)
+    let keys = (0..<4096).map { "customer-\($0)" }
+    let result = measure(operations: lookups) {
+        var served = 0
+        for index in 0..<lookups where CanarySplit.servesService(bucket: CanarySplit.bucket(of: keys[index & 4095].utf8), percent: 10) {
+            served &+= 1
+        }
+        return served
+    }
+    print(String(format: "canary split: %.0f ns per decision (checksum %d)", result.nanoseconds, result.checksum))
+default:
+    FileHandle.standardError.write(Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N]\n".utf8))
+    exit(2)
+}
