@@ -22,6 +22,10 @@ final class LoopContext {
     var sampler = Xorshift(seed: UInt64.random(in: 1...UInt64.max))
     /// Requests per route and side, drained by the traffic collector.
     var traffic = LoopTraffic()
+    #if DEBUG
+    /// Live shadow objects, for leak tests.
+    let live = LiveObjects()
+    #endif
     /// Open client connections on this loop, for graceful shutdown.
     private(set) var connections: [ObjectIdentifier: Channel] = [:]
 

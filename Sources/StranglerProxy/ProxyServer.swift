@@ -137,6 +137,21 @@ public final class ProxyServer: Sendable {
         return Array(merged.values)
     }
 
+    #if DEBUG
+    /// Live shadow exchanges and side calls over all loops (debug builds; for leak tests).
+    func liveShadowObjects() async -> (exchanges: Int, sideCalls: Int) {
+        var total = (exchanges: 0, sideCalls: 0)
+        for bound in loops.values {
+            let live = (try? await bound.eventLoop.submit {
+                (bound.value.live.shadowExchanges.load(ordering: .relaxed), bound.value.live.sideCalls.load(ordering: .relaxed))
+            }.get()) ?? (0, 0)
+            total.exchanges += live.0
+            total.sideCalls += live.1
+        }
+        return total
+    }
+    #endif
+
     /// Number of open client connections, summed over the event loops.
     public func openConnections() async -> Int {
         var total = 0

@@ -51,6 +51,9 @@ final class ShadowExchange {
         self.primary = ShadowJob.Side(upstream: primaryUpstream)
         self.primaryStart = .now()
         loop.shadowsInFlight += 1
+        #if DEBUG
+        loop.live.shadowExchanges.wrappingIncrement(ordering: .relaxed)
+        #endif
         candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: route.shadow?.timeoutMs) {
             self.finishIfReady()
         }
@@ -60,6 +63,12 @@ final class ShadowExchange {
             }
         }
     }
+
+    #if DEBUG
+    deinit {
+        loop.live.shadowExchanges.wrappingDecrement(ordering: .relaxed)
+    }
+    #endif
 
     // MARK: - The client's request
 

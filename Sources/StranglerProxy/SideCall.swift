@@ -15,7 +15,10 @@ final class SideCall {
     private let role: String
     private let limit: Int
     private let timeoutOverride: Int?
-    private let onDone: () -> Void
+    /// Called once, when the call is done. It holds the exchange that owns this call (which
+    /// must outlive the client's exchange while the copy is in flight), so it is dropped when
+    /// called: keeping it would be a retain cycle that leaks every shadowed request.
+    private var onDone: (() -> Void)?
     private var bytes = 0
     private var connection: UpstreamConnection?
     private var pool: UpstreamPool?
@@ -25,6 +28,12 @@ final class SideCall {
     /// - Parameters:
     ///   - role: names the call in failure reasons (`candidate`, `noise`).
     ///   - timeoutMs: the call's own timeout; nil means the upstream's `timeoutMs`.
+    private func finished() {
+        let done = onDone
+        onDone = nil
+        done?()
+    }
+
     init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, onDone: @escaping () -> Void) {
         self.loop = loop
         self.side = ShadowJob.Side(upstream: upstream)
@@ -32,7 +41,16 @@ final class SideCall {
         self.limit = loop.configuration.maxCaptureBytes
         self.timeoutOverride = timeoutMs
         self.onDone = onDone
+        #if DEBUG
+        loop.live.sideCalls.wrappingIncrement(ordering: .relaxed)
+        #endif
     }
+
+    #if DEBUG
+    deinit {
+        loop.live.sideCalls.wrappingDecrement(ordering: .relaxed)
+    }
+    #endif
 
     /// Sends `head` and `body` on a pooled connection.
     func send(head: HTTPRequestHead, body: [ByteBuffer]) {
@@ -78,7 +96,7 @@ final class SideCall {
         failure = reason
         side.body = []
         release(reusable: false)
-        onDone()
+        finished()
     }
 
     private func release(reusable: Bool) {
@@ -112,7 +130,7 @@ extension SideCall: UpstreamResponseDelegate {
         isDone = true
         side.milliseconds = Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
         release(reusable: true)
-        onDone()
+        finished()
     }
 
     func upstreamDidFail(_ error: Error) {

@@ -3,7 +3,7 @@ import GRDB
 import Logging
 import ServiceLifecycle
 import StranglerCore
-import StranglerProxy
+@testable import StranglerProxy
 import StranglerStore
 import Testing
 
@@ -71,6 +71,25 @@ struct ShadowTests {
               "shadow": {\(shadow.joined(separator: ", "))},
               "compare": {"ignore": ["/headers"]}}]
             """
+    }
+
+    @Test("nothing of a shadowed request outlives it: no exchange or side call is left once its comparison is stored")
+    func noShadowObjectOutlivesItsRequest() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker) { proxy in
+                for index in 0..<50 {
+                    _ = try await RawConnection.get(port: proxy.port, "/inv/echo?n=\(index)")
+                }
+                #expect(try await pipeline.waitForComparisons(50) == 50)
+                var live = await proxy.server.liveShadowObjects()
+                for _ in 0..<200 where live.exchanges + live.sideCalls > 0 {
+                    try await Task.sleep(for: .milliseconds(10))
+                    live = await proxy.server.liveShadowObjects()
+                }
+                #expect(live.exchanges == 0, "\(live.exchanges) shadow exchanges still alive")
+                #expect(live.sideCalls == 0, "\(live.sideCalls) side calls still alive")
+            }
+        }
     }
 
     @Test("legacy serves; the service gets a copy marked as a shadow; the difference is recorded at its pointer")
