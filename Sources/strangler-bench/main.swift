@@ -33,8 +33,8 @@ func table(routes count: Int) throws -> RouteTable {
     for index in 0..<count {
         let group = index / 10
         switch index % 10 {
-        case 0: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items", "mode": "legacy"}"#)
-        case 1: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}", "mode": "legacy"}"#)
+        case 0: routes.append(#"{"id": "r\#(index)", "methods": ["GET"], "path": "/svc\#(group)/items", "mode": "legacy"}"#)
+        case 1: routes.append(#"{"id": "r\#(index)", "methods": ["GET"], "path": "/svc\#(group)/items/{id}", "mode": "legacy"}"#)
         case 2: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}/history", "mode": "legacy"}"#)
         case 3: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}/lines/{line}", "mode": "legacy"}"#)
         case 4: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/export", "mode": "legacy"}"#)
