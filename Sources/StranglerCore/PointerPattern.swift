@@ -16,6 +16,13 @@ public struct PointerPattern: Sendable, Hashable {
         return true
     }
 
+    /// True when the pointer text (`/items/0/name`) is the pattern's location or inside it. The
+    /// status (`""`) and header names (no leading `/`) are never covered.
+    public func covers(pointer: String) -> Bool {
+        guard pointer.hasPrefix("/") else { return false }
+        return covers(pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init))
+    }
+
     /// True when `pointer` is exactly the pattern's location.
     public func matches(_ pointer: [String]) -> Bool {
         segments.count == pointer.count && covers(pointer)

@@ -12,8 +12,7 @@ public struct Redactor: Sendable {
     /// The difference with both values redacted.
     public func redact(_ difference: Difference) -> Difference {
         var result = difference
-        let segments = difference.pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        if difference.pointer.hasPrefix("/"), patterns.contains(where: { $0.covers(segments) }) {
+        if patterns.contains(where: { $0.covers(pointer: difference.pointer) }) {
             result.primary = difference.primary.map { _ in "<redacted>" }
             result.candidate = difference.candidate.map { _ in "<redacted>" }
             return result

@@ -227,9 +227,7 @@ struct Excuses: Sendable {
     func excuse(_ differences: [Difference]) -> Bool {
         differences.allSatisfy { difference in
             guard difference.kind != .status else { return false }
-            if noise.contains(difference.pointer) { return true }
-            let segments = difference.pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-            return difference.pointer.hasPrefix("/") && accepted.contains { $0.covers(segments) }
+            return noise.contains(difference.pointer) || accepted.contains { $0.covers(pointer: difference.pointer) }
         }
     }
 }

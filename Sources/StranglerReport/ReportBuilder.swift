@@ -65,10 +65,7 @@ public struct ReportBuilder: Sendable {
         }
         let accepted = breakdown.accepted.map { item in
             let pattern = PointerPattern(item.pointer)
-            let covered = breakdown.pointers.filter { count in
-                count.pointer.hasPrefix("/")
-                    && pattern.covers(count.pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init))
-            }
+            let covered = breakdown.pointers.filter { pattern.covers(pointer: $0.pointer) }
             return AcceptedReport(
                 id: item.id, pointer: item.pointer, reason: item.reason, owner: item.owner, acceptedAt: item.acceptedAt, until: item.until,
                 differences: covered.reduce(0) { $0 + $1.count })

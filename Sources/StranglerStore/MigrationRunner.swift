@@ -79,9 +79,6 @@ enum SQLiteFile {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
-            configuration.prepareDatabase { db in
-                db.add(function: PointerSQL.covers)
-            }
             return try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw .storeUnavailable(path: path, underlying: "\(error)")

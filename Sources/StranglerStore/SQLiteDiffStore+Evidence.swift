@@ -37,9 +37,7 @@ public struct RouteBreakdown: Sendable {
 
     /// Whether an accepted difference covers `pointer`.
     public func isAccepted(_ pointer: String) -> Bool {
-        guard pointer.hasPrefix("/") else { return false }
-        let segments = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        return accepted.contains { PointerPattern($0.pointer).covers(segments) }
+        accepted.contains { PointerPattern($0.pointer).covers(pointer: pointer) }
     }
 
     /// Whether `pointer` is learned noise.

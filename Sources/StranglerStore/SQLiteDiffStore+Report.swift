@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StranglerCore
 
 /// How often a pointer differed on a route.
 public struct PointerCount: Sendable, Hashable {
@@ -83,17 +84,13 @@ extension SQLiteDiffStore {
         }
     }
 
-    /// Differences covered by an accepted-difference pattern on a route since `since`.
+    /// Differences covered by an accepted-difference pattern on a route since `since`: the
+    /// route's pointers counted in SQL, matched against the pattern in Swift (as reports do).
     public func coveredCount(routeID: String, since: Date, pattern: String) async throws -> Int {
-        try await pool.read { db in
-            try Int.fetchOne(
-                db,
-                sql: """
-                    SELECT COUNT(*) FROM comparisons c JOIN differences d ON d.comparison_id = c.id
-                    WHERE c.route_id = ? AND c.outcome = 'mismatch' AND c.recorded_at >= ? AND pointer_covers(?, d.pointer)
-                    """,
-                arguments: [routeID, Self.format(since), pattern]
-            ) ?? 0
+        let pattern = PointerPattern(pattern)
+        let counts = try await pool.read { db in
+            try Self.pointerCounts(db, routeID: routeID, from: Self.format(since), since: since)
         }
+        return counts.filter { pattern.covers(pointer: $0.pointer) }.reduce(0) { $0 + $1.count }
     }
 }

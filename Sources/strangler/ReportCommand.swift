@@ -94,22 +94,16 @@ struct ReportSource: ParsableArguments {
     @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the checkout's).")
     var migrations: String?
 
-    var storePath: String {
-        store ?? ProcessInfo.processInfo.environment["STRANGLER_STORE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
-    }
-
     /// Opens the store (which must exist) and reads the table if the file is there.
     func open() throws -> (SQLiteDiffStore, RouteTable?) {
-        let path = storePath
+        let path = StoreLocation.path(explicit: store, routes: routes)
         guard FileManager.default.fileExists(atPath: path) else {
             printError("no diff store at \(path); pass --store PATH (or set STRANGLER_STORE), or run the proxy first")
             throw ExitCode(1)
         }
         let opened: SQLiteDiffStore
         do {
-            let directory = try MigrationsLocator.find(explicit: migrations)
-            opened = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
+            opened = try StoreLocation.open(path: path, migrations: migrations)
         } catch {
             printError("cannot open the diff store \(path): \(error)")
             throw ExitCode(1)

@@ -42,10 +42,9 @@ struct ControlOptions: ParsableArguments {
             }
             return RemoteRouteControls(base: admin, token: token, actor: actor)
         }
-        let path = store ?? environment["STRANGLER_STORE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
+        let path = StoreLocation.path(explicit: store, routes: routes)
         do {
-            let directory = try MigrationsLocator.find(explicit: migrations)
-            let opened = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
+            let opened = try StoreLocation.open(path: path, migrations: migrations)
             return LocalRouteControls(
                 controller: RouteController(routesPath: routes, store: opened, configuration: rules.configuration),
                 actor: actor ?? OperatingUser.name)

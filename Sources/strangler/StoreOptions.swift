@@ -6,7 +6,7 @@ import StranglerStore
 
 /// `--store`, `--migrations` and retention, shared by `serve` and `demo`.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "The SQLite diff store (default: strangler.sqlite beside the routes file). Migrations are applied on start.")
+    @Option(help: "The SQLite diff store (default: $STRANGLER_STORE, else strangler.sqlite beside the routes file). Migrations are applied on start.")
     var store: String?
 
     @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the one beside the executable's checkout).")
@@ -20,7 +20,7 @@ struct StoreOptions: ParsableArguments {
 
     /// The store path for a routes file.
     func storePath(routes: String) -> String {
-        store ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
+        StoreLocation.path(explicit: store, routes: routes)
     }
 
     /// The opened store with the recorder and the comparison worker that feed it.
@@ -43,6 +43,19 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store at `path`, applying pending migrations.
     func openStore(path: String) throws -> SQLiteDiffStore {
+        try StoreLocation.open(path: path, migrations: migrations)
+    }
+}
+
+/// Where the diff store is, for every command: `--store`, else `$STRANGLER_STORE`, else
+/// `strangler.sqlite` beside the routes file; and opening it with the migrations applied.
+enum StoreLocation {
+    static func path(explicit: String?, routes: String) -> String {
+        explicit ?? ProcessInfo.processInfo.environment["STRANGLER_STORE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
+    }
+
+    static func open(path: String, migrations: String?) throws -> SQLiteDiffStore {
         let directory = try MigrationsLocator.find(explicit: migrations)
         return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
     }
