@@ -5,9 +5,11 @@ import StranglerCore
 
 /// Forwards the requests of one client connection to upstreams, streaming in both directions.
 ///
-/// One instance per client connection; it handles one exchange at a time (the
-/// `HTTPServerPipelineHandler` in front of it serialises pipelined requests). It is also the
-/// delegate of the upstream connection it borrows, so an exchange allocates no object of its own.
+/// One instance per client connection, right behind NIO's HTTP/1.1 decoder and encoder. It
+/// handles one exchange at a time: the parts of a pipelined request wait in `pipelined` until the
+/// exchange before it has finished, so responses go out in order. It answers requests the parser
+/// rejects, and closes idle connections when the server quiesces. It is also the delegate of the
+/// upstream connection it borrows, so an exchange allocates no object of its own.
 /// Backpressure: reads from one side are held back while the other side is not writable.
 final class ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -71,6 +73,12 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var clientReadsPaused = false
     private var pendingClientRead = false
 
+    /// Parts of requests that arrived while the exchange before them was still running.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    private var deliveringPipelined = false
+    /// Set when the server shuts down: finish the current exchange, then close.
+    private var quiescing = false
+
     init(loop: LoopContext) {
         self.loop = loop
     }
@@ -97,6 +105,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.unregister(context.channel)
+        pipelined.removeAll()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
         if phase == .connecting || phase == .forwarding {
             attempt += 1
@@ -114,25 +123,101 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
+        if let parserError = error as? HTTPParserError {
+            rejectRequest(parserError, context: context)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        quiescing = true
+        if phase == .idle {
+            context.close(promise: nil)
+        } else {
+            // The response says `Connection: close` if its head has not gone yet; either way the
+            // connection closes once this exchange is done, and pipelined requests are dropped.
+            closeAfterResponse = true
+        }
+    }
+
+    /// The decoder rejected bytes from the client. Nothing of that request is forwarded.
+    private func rejectRequest(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
+        let error = ProxyError(rejecting: parserError, maxHeaderBytes: loop.configuration.maxHeaderBytes)
+        pipelined.removeAll()
+        switch phase {
+        case .idle:
+            // A request that never became an exchange: answer it, then close.
+            resetExchange()
+            requestID = loop.requestIDs.next()
+            startTime = .now()
+            closeAfterResponse = true
+            respondWithError(error, context: context)
+        case .connecting, .forwarding:
+            if requestComplete {
+                // A later, pipelined request is broken: finish this one, then close.
+                closeAfterResponse = true
+            } else {
+                // This request's own body is broken: abandon the upstream call.
+                closeAfterResponse = true
+                respondWithError(error, context: context)
+            }
+        case .draining:
+            // The response is out; the rest of its request is unreadable.
+            closeAfterResponse = true
+            finishExchange(context: context)
+        }
     }
 
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if (phase != .idle && requestComplete) || !pipelined.isEmpty {
+            // The next request arrived while this exchange runs: it waits its turn, and reading
+            // stops until it gets it.
+            pipelined.append(part)
+            pauseClientReads()
+            return
+        }
+        receive(part, context: context)
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head): receiveHead(head, context: context)
         case .body(let buffer): receiveBody(buffer, context: context)
         case .end: receiveEnd(context: context)
         }
     }
 
+    /// Hands waiting pipelined parts over once the exchange before them has finished.
+    private func deliverPipelined(context: ChannelHandlerContext) {
+        guard !deliveringPipelined else { return }
+        deliveringPipelined = true
+        defer { deliveringPipelined = false }
+        while !pipelined.isEmpty, phase == .idle || !requestComplete {
+            receive(pipelined.removeFirst(), context: context)
+        }
+        // No client read cycle follows to flush what these parts wrote upstream.
+        flushUpstream()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
+        flushUpstream()
+        context.fireChannelReadComplete()
+    }
+
+    /// Request parts are written upstream as they arrive and flushed once per read cycle.
+    private func flushUpstream() {
         if wroteUpstreamSinceFlush, let connection {
             wroteUpstreamSinceFlush = false
             connection.flush()
         }
-        context.fireChannelReadComplete()
     }
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -548,10 +633,14 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func finishExchange(context: ChannelHandlerContext) {
         logExchange(outcome: "ok")
-        let closing = closeAfterResponse
         phase = .idle
+        if closeAfterResponse || quiescing {
+            pipelined.removeAll()
+            context.close(promise: nil)
+            return
+        }
+        deliverPipelined(context: context)
         resumeClientReads()
-        if closing { context.close(promise: nil) }
     }
 
     /// The response already started and can't be completed: closing the connection is the only
@@ -571,7 +660,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         routeIndex = -1
         upstreamName = ""
         outboundHead = nil
-        closeAfterResponse = false
+        closeAfterResponse = quiescing
         requestComplete = false
         requestSentUpstream = false
         bodyBytes = 0
@@ -629,7 +718,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func resumeClientReads() {
-        guard clientReadsPaused else { return }
+        // Pipelined requests are waiting: read no more until they have had their turn.
+        guard clientReadsPaused, pipelined.isEmpty else { return }
         clientReadsPaused = false
         if pendingClientRead, let context {
             pendingClientRead = false
