@@ -7,12 +7,18 @@
 /// A route that lists `GET` but not `HEAD` also takes `HEAD` requests.
 public struct RouteMatcher: Sendable {
     private struct Entries: Sendable {
-        var byMethod: [String: Int] = [:]
+        /// A route lists a handful of methods: a scan of small strings beats hashing.
+        var byMethod: [(method: String, index: Int)] = []
         var anyMethod: Int?
 
+        subscript(method: String) -> Int? {
+            for entry in byMethod where entry.method == method { return entry.index }
+            return nil
+        }
+
         func lookup(_ method: String) -> Int? {
-            if let index = byMethod[method] { return index }
-            if method == "HEAD", let index = byMethod["GET"] { return index }
+            if let index = self[method] { return index }
+            if method == "HEAD", let index = self["GET"] { return index }
             return anyMethod
         }
     }
@@ -62,12 +68,12 @@ public struct RouteMatcher: Sendable {
                 entries.anyMethod = index
             } else {
                 for method in route.methods {
-                    if let existing = entries.byMethod[method] {
+                    if let existing = entries[method] {
                         throw RouteTableError(problems: [
                             .init(path: "routes", message: "routes \"\(routes[existing].id)\" and \"\(route.id)\" are ambiguous for \(method)")
                         ])
                     }
-                    entries.byMethod[method] = index
+                    entries.byMethod.append((method, index))
                 }
             }
             if route.path.catchAll { nodes[node].rest = entries } else { nodes[node].exact = entries }
@@ -81,12 +87,14 @@ public struct RouteMatcher: Sendable {
 
     /// Like ``match(method:uri:)`` but returns the route's index in the table.
     public func matchIndex(method: String, uri: String) -> Int? {
+        // Bytes, not Characters: a request target is ASCII, and grapheme breaking is the
+        // expensive part of scanning a String.
         var path = Substring(uri)
-        if let query = path.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+        if let query = path.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
             path = path[..<query]
         }
-        guard path.first == "/" else { return nil }
-        return search(node: 0, remaining: path.dropFirst(), method: method)
+        guard path.utf8.first == UInt8(ascii: "/") else { return nil }
+        return search(node: 0, remaining: path[path.utf8.index(after: path.startIndex)...], method: method)
     }
 
     /// The values of the route's `{param}` segments in `uri`, by name.
@@ -103,10 +111,9 @@ public struct RouteMatcher: Sendable {
 
     /// `remaining` is the path after a "/" separator: "" for a trailing slash or the root.
     private func search(node index: Int, remaining: Substring?, method: String) -> Int? {
-        let node = nodes[index]
         guard let remaining else {
-            if let found = node.exact?.lookup(method) { return found }
-            return node.rest?.lookup(method)
+            if let found = nodes[index].exact?.lookup(method) { return found }
+            return nodes[index].rest?.lookup(method)
         }
         // The root path "/" has no segments: it is the end of the path, not an empty segment.
         if index == 0, remaining.isEmpty {
@@ -114,19 +121,21 @@ public struct RouteMatcher: Sendable {
         }
         let segment: Substring
         let next: Substring?
-        if let slash = remaining.firstIndex(of: "/") {
+        if let slash = remaining.utf8.firstIndex(of: UInt8(ascii: "/")) {
             segment = remaining[..<slash]
-            next = remaining[remaining.index(after: slash)...]
+            next = remaining[remaining.utf8.index(after: slash)...]
         } else {
             segment = remaining
             next = nil
         }
-        if let child = node.literals[segment], let found = search(node: child, remaining: next, method: method) {
+        // Subscripting `nodes` each time rather than copying the node out: a copy retains its
+        // dictionary and entries.
+        if let child = nodes[index].literals[segment], let found = search(node: child, remaining: next, method: method) {
             return found
         }
-        if !segment.isEmpty, let child = node.param, let found = search(node: child, remaining: next, method: method) {
+        if !segment.isEmpty, let child = nodes[index].param, let found = search(node: child, remaining: next, method: method) {
             return found
         }
-        return node.rest?.lookup(method)
+        return nodes[index].rest?.lookup(method)
     }
 }

@@ -52,6 +52,7 @@ public actor CanaryMonitor: Service {
     /// accepted differences), refreshed from the store every few seconds.
     private let excuses = NIOLockedValueBox<[String: Excuses]>([:])
     private var lastExcuseRefresh = ContinuousClock.now - .seconds(3600)
+    private var excuseRefreshes = 0
     private var pending: [String: RouteTraffic] = [:]
     private var windows: [String: [Bucket]] = [:]
     private var lastFlush = ContinuousClock.now
@@ -121,9 +122,13 @@ public actor CanaryMonitor: Service {
         return buckets
     }
 
-    /// Reloads noise and accepted differences of the routes in canary.
-    private func refreshExcuses() async {
+    /// Reloads noise and accepted differences of the routes in canary now; the monitor also
+    /// does it every 5 s, so an acceptance made with `strangler diffs accept` counts within that.
+    public func refreshExcuses() async {
         lastExcuseRefresh = .now
+        // Refreshes can overlap (the actor is reentrant at each await): the latest one started wins.
+        excuseRefreshes += 1
+        let this = excuseRefreshes
         var fresh: [String: Excuses] = [:]
         for route in server.state.status.table.routes where route.mode == .canary {
             do {
@@ -134,7 +139,7 @@ public actor CanaryMonitor: Service {
                 logger.warning("cannot read noise and accepted differences", metadata: ["route": "\(route.id)", "error": "\(error)"])
             }
         }
-        excuses.withLockedValue { $0 = fresh }
+        if this == excuseRefreshes { excuses.withLockedValue { $0 = fresh } }
     }
 
     private func writePending() async {

@@ -1,33 +1,104 @@
 import NIOHTTP1
 
-extension HTTPHeaders {
-    /// Headers that describe one hop's connection rather than the message (RFC 9110 §7.6.1).
-    /// `TE` is handled apart because `TE: trailers` may pass.
-    static let hopByHopNames: [String] = [
-        "connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade",
-    ]
+/// The header names the proxy treats specially, recognised by one comparison per header.
+///
+/// Forwarding rewrites every head twice (request and response). Doing that with `HTTPHeaders`'
+/// `contains`/`remove`/`replaceOrAdd` scans the whole list once per name (a dozen scans, each
+/// comparing case-insensitively); classifying each header once and copying the rest is one pass.
+enum ProxyHeaderName {
+    case connection, keepAlive, proxyConnection, proxyAuthenticate, proxyAuthorization, te, trailer, transferEncoding, upgrade
+    case host, expect, contentLength, forwarded, xForwardedFor, xForwardedProto, xForwardedHost, xRequestID, xStranglerUpstream
+    case other
 
-    /// Removes hop-by-hop headers: the fixed list plus any named in `Connection`.
-    ///
-    /// - Parameter keepTrailersTE: keep `TE: trailers` (requests only), per DESIGN.md §8.
-    mutating func removeHopByHop(keepTrailersTE: Bool = false) {
-        var wantsTrailers = false
-        if keepTrailersTE {
-            for value in self[canonicalForm: "te"] where value.lowercased() == "trailers" {
-                wantsTrailers = true
-            }
+    init(_ name: String) {
+        var name = name
+        self = name.withUTF8 { Self.classify($0) }
+    }
+
+    /// Headers that describe one hop's connection rather than the message (RFC 9110 §7.6.1).
+    var isHopByHop: Bool {
+        switch self {
+        case .connection, .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .te, .trailer, .transferEncoding,
+            .upgrade:
+            true
+        default:
+            false
         }
-        // Names listed in Connection are hop-by-hop too; collect them before Connection goes.
-        if self.contains(name: "connection") {
-            for token in self[canonicalForm: "connection"] {
-                let name = token.lowercased()
-                if name != "close", name != "keep-alive" { self.remove(name: String(name)) }
-            }
+    }
+
+    private static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> ProxyHeaderName {
+        // The length picks the one or two candidates worth comparing.
+        switch bytes.count {
+        case 2: return matches(bytes, "te") ? .te : .other
+        case 4: return matches(bytes, "host") ? .host : .other
+        case 6: return matches(bytes, "expect") ? .expect : .other
+        case 7: return matches(bytes, "upgrade") ? .upgrade : matches(bytes, "trailer") ? .trailer : .other
+        case 9: return matches(bytes, "forwarded") ? .forwarded : .other
+        case 10: return matches(bytes, "connection") ? .connection : matches(bytes, "keep-alive") ? .keepAlive : .other
+        case 12: return matches(bytes, "x-request-id") ? .xRequestID : .other
+        case 14: return matches(bytes, "content-length") ? .contentLength : .other
+        case 15: return matches(bytes, "x-forwarded-for") ? .xForwardedFor : .other
+        case 16:
+            return matches(bytes, "proxy-connection") ? .proxyConnection : matches(bytes, "x-forwarded-host") ? .xForwardedHost : .other
+        case 17:
+            return matches(bytes, "transfer-encoding")
+                ? .transferEncoding : matches(bytes, "x-forwarded-proto") ? .xForwardedProto : .other
+        case 18: return matches(bytes, "proxy-authenticate") ? .proxyAuthenticate : .other
+        case 19: return matches(bytes, "proxy-authorization") ? .proxyAuthorization : .other
+        case 20: return matches(bytes, "x-strangler-upstream") ? .xStranglerUpstream : .other
+        default: return .other
         }
-        for name in Self.hopByHopNames where self.contains(name: name) {
-            self.remove(name: name)
+    }
+
+    /// ASCII case-insensitive equality with `lowercase`, which has the same length.
+    @inline(__always)
+    private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            let want = expected[index]
+            // Folding with 0x20 is only case-folding for letters; anything else must match exactly.
+            if byte != want && !(want >= UInt8(ascii: "a") && want <= UInt8(ascii: "z") && byte | 0x20 == want) { return false }
         }
-        if wantsTrailers { self.add(name: "te", value: "trailers") }
+        return true
+    }
+}
+
+extension HTTPHeaders {
+    /// The names a `Connection` header lists besides `close` and `keep-alive`: hop-by-hop too
+    /// (RFC 9110 §7.6.1). Empty, without allocating, in the usual case.
+    static func extraHopByHopNames(inConnectionValue value: String, into names: inout [String]) {
+        for token in value.split(separator: ",") {
+            let name = token.trimmingCharacters(in: " \t").lowercased()
+            if !name.isEmpty, name != "close", name != "keep-alive" { names.append(name) }
+        }
+    }
+
+    /// Whether a `Connection` value is just `close` or `keep-alive`, the usual case, which
+    /// names no other header.
+    static func connectionValueIsPlain(_ value: String) -> Bool {
+        guard value.utf8.count <= 10 else { return false }
+        let lower = value.lowercased()
+        return lower == "close" || lower == "keep-alive"
+    }
+
+    /// Removes every header named in `names` (lowercase), for `Connection`-listed hop-by-hop
+    /// headers: the rare case, so the simple way.
+    mutating func remove(lowercasedNames names: [String]) {
+        for name in names { remove(name: name) }
+    }
+
+    /// Whether a comma-separated value lists `token` (lowercase), ignoring case and spaces.
+    static func value(_ value: String, lists token: String) -> Bool {
+        value.split(separator: ",").contains { $0.trimmingCharacters(in: " \t").lowercased() == token }
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> Substring {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return slice
     }
 }

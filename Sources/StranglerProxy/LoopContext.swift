@@ -22,6 +22,8 @@ final class LoopContext {
     var sampler = Xorshift(seed: UInt64.random(in: 1...UInt64.max))
     /// Requests per route and side, drained by the traffic collector.
     var traffic = LoopTraffic()
+    /// Upstream timeouts of this loop's exchanges.
+    let deadlines: UpstreamDeadlines
     #if DEBUG
     /// Live shadow objects, for leak tests.
     let live = LiveObjects()
@@ -39,6 +41,7 @@ final class LoopContext {
         self.logger = logger
         self.metrics = LoopMetrics(metrics: metrics)
         self.table = table
+        self.deadlines = UpstreamDeadlines(eventLoop: eventLoop)
         install(table)
     }
 
@@ -81,6 +84,7 @@ final class LoopContext {
     func closePools() {
         for pool in pools.values { pool.retire() }
         pools.removeAll()
+        deadlines.stop()
     }
 
     /// Idle connections per upstream, for tests.

@@ -65,7 +65,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var responseStatus: UInt = 0
     private var upstreamKeepAlive = true
     private var lastUpstreamActivity = NIODeadline.now()
-    private var timeoutTask: Scheduled<Void>?
+    /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
+    private var timeoutUpstream: Upstream?
+    private var timeoutLimit = TimeAmount.zero
+    var deadlineSlot = -1
     /// The copy to the other side, when this request is shadowed.
     private var shadow: ShadowExchange?
 
@@ -106,6 +109,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         loop.unregister(context.channel)
         pipelined.removeAll()
+        // Always: the loop's deadline list holds armed handlers strongly.
+        cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
         if phase == .connecting || phase == .forwarding {
             attempt += 1
@@ -113,7 +118,6 @@ final class ProxyHandler: ChannelDuplexHandler {
                 self.connection = nil
                 connection.close()
             }
-            cancelTimeout()
             abandonShadow()
             if !responseStarted { responseStatus = 499 }
             logExchange(outcome: "client_closed")
@@ -228,11 +232,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
 
-        if let incoming = head.headers.first(name: "x-request-id"), RequestID.isValid(incoming) {
-            requestID = incoming
-        } else {
-            requestID = loop.requestIDs.next()
-        }
+        let (outbound, contentLength, expectsContinue) = makeOutboundHead(from: head)
+        outboundHead = outbound
 
         let table = loop.table
         let methodName = head.method.rawValue
@@ -272,9 +273,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             upstreamName = table.defaultUpstream
         }
 
-        if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }),
-            length > loop.configuration.maxBodyBytes
-        {
+        if let length = contentLength, length > loop.configuration.maxBodyBytes {
             respondWithError(
                 .bodyTooLarge(
                     "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes) (--max-body-bytes)"
@@ -284,15 +283,12 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
 
-        // Expect: 100-continue is answered here so the client starts sending while the upstream
-        // connection is set up; the upstream gets the body without the expectation.
-        let expectsContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
-
-        outboundHead = makeOutboundHead(from: head, dropExpect: expectsContinue)
         replayable = head.method.isIdempotent
         if let route, let shadowTarget, loop.shadowSink != nil {
             shadow = makeShadow(route: route, candidate: shadowTarget, client: head, table: table)
         }
+        // Expect: 100-continue is answered here so the client starts sending while the upstream
+        // connection is set up; the upstream gets the body without the expectation.
         if expectsContinue {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
@@ -346,44 +342,95 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Copies the client's head for the upstream: same method, same target byte for byte, same
-    /// headers minus hop-by-hop ones, plus forwarding headers.
-    private func makeOutboundHead(from head: HTTPRequestHead, dropExpect: Bool) -> HTTPRequestHead {
-        var headers = head.headers
-        let hadChunkedBody = headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
-        let hasLength = headers.contains(name: "content-length")
-        headers.removeHopByHop(keepTrailersTE: true)
-        if dropExpect { headers.remove(name: "expect") }
-
-        // Forwarding headers: extend a trusted peer's chain, replace anyone else's.
-        if clientTrusted {
-            let chain = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: chain.isEmpty ? clientAddress : chain + ", " + clientAddress)
-            if !headers.contains(name: "x-forwarded-proto") { headers.add(name: "X-Forwarded-Proto", value: "http") }
-            if !headers.contains(name: "x-forwarded-host"), let host = headers.first(name: "host") {
-                headers.add(name: "X-Forwarded-Host", value: host)
-            }
-        } else {
-            headers.remove(name: "forwarded")
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: clientAddress)
-            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
-            if let host = headers.first(name: "host") {
-                headers.replaceOrAdd(name: "X-Forwarded-Host", value: host)
-            } else {
-                headers.remove(name: "x-forwarded-host")
+    /// Copies the client's head for the upstream in one pass over its headers: same method, same
+    /// target byte for byte, same headers minus hop-by-hop ones, plus forwarding headers and the
+    /// request id. The same pass takes the request id (kept when valid, else generated), the
+    /// declared body length and `Expect: 100-continue` (answered here, not forwarded).
+    private func makeOutboundHead(from head: HTTPRequestHead) -> (head: HTTPRequestHead, contentLength: Int?, expectsContinue: Bool) {
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(head.headers.count + 5)
+        var chunked = false
+        var contentLength: Int?
+        var hasLength = false
+        var wantsTrailers = false
+        var expectsContinue = false
+        var incomingID: String?
+        var host: String?
+        var trustedChain = ""
+        var trustedProto = false
+        var trustedForwardedHost = false
+        var connectionNames: [String] = []
+        for (name, value) in head.headers {
+            switch ProxyHeaderName(name) {
+            case .other, .xStranglerUpstream:
+                kept.append((name, value))
+            case .connection:
+                if !HTTPHeaders.connectionValueIsPlain(value) {
+                    HTTPHeaders.extraHopByHopNames(inConnectionValue: value, into: &connectionNames)
+                }
+            case .transferEncoding:
+                if HTTPHeaders.value(value, lists: "chunked") { chunked = true }
+            case .te:
+                if HTTPHeaders.value(value, lists: "trailers") { wantsTrailers = true }
+            case .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .trailer, .upgrade:
+                break
+            case .contentLength:
+                hasLength = true
+                if contentLength == nil { contentLength = Int(value) }
+                kept.append((name, value))
+            case .host:
+                if host == nil { host = value }
+                kept.append((name, value))
+            case .expect:
+                if value.utf8.count == 12, value.lowercased() == "100-continue" {
+                    expectsContinue = true
+                } else {
+                    kept.append((name, value))
+                }
+            case .xRequestID:
+                if incomingID == nil { incomingID = value }
+            // Forwarding headers: a trusted peer's are extended, anyone else's replaced.
+            case .xForwardedFor:
+                if clientTrusted { trustedChain += trustedChain.isEmpty ? value : ", " + value }
+            case .xForwardedProto:
+                if clientTrusted {
+                    trustedProto = true
+                    kept.append((name, value))
+                }
+            case .xForwardedHost:
+                if clientTrusted {
+                    trustedForwardedHost = true
+                    kept.append((name, value))
+                }
+            case .forwarded:
+                if clientTrusted { kept.append((name, value)) }
             }
         }
-        headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
+        if !connectionNames.isEmpty {
+            kept.removeAll { connectionNames.contains($0.0.lowercased()) }
+        }
+        if let incomingID, RequestID.isValid(incomingID) {
+            requestID = incomingID
+        } else {
+            requestID = loop.requestIDs.next()
+        }
+        kept.append(("X-Forwarded-For", trustedChain.isEmpty ? clientAddress : trustedChain + ", " + clientAddress))
+        if !trustedProto { kept.append(("X-Forwarded-Proto", "http")) }
+        if !trustedForwardedHost, let host { kept.append(("X-Forwarded-Host", host)) }
+        kept.append(("X-Request-Id", requestID))
+        if wantsTrailers { kept.append(("te", "trailers")) }
 
         // Framing: keep the client's, so a request without a body goes up without one.
-        if hadChunkedBody, !hasLength {
-            headers.add(name: "transfer-encoding", value: "chunked")
+        if chunked, !hasLength {
+            kept.append(("transfer-encoding", "chunked"))
         } else if !hasLength, head.method.framingAlwaysExpectsBody {
-            headers.add(name: "content-length", value: "0")
+            kept.append(("content-length", "0"))
         }
 
         // Upstream-specific parts (base path, a missing Host) are added per attempt by the pool.
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        // The names are ASCII (llhttp parsed them, or they are ours): no need for `add`'s check.
+        let outbound = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(kept))
+        return (outbound, contentLength, expectsContinue)
     }
 
     // MARK: - Canary
@@ -541,25 +588,18 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Timeouts
 
     private func armTimeout(upstream: Upstream) {
-        cancelTimeout()
-        let limit = TimeAmount.milliseconds(Int64(upstream.timeoutMs))
-        let thisAttempt = attempt
-        timeoutTask = loop.eventLoop.assumeIsolated().scheduleTask(deadline: lastUpstreamActivity + limit) {
-            self.timeoutFired(attempt: thisAttempt, limit: limit, upstream: upstream)
-        }
+        timeoutUpstream = upstream
+        timeoutLimit = .milliseconds(Int64(upstream.timeoutMs))
+        loop.deadlines.arm(self)
     }
 
-    private func timeoutFired(attempt thisAttempt: Int, limit: TimeAmount, upstream: Upstream) {
-        guard attempt == thisAttempt, phase == .forwarding else { return }
-        let deadline = lastUpstreamActivity + limit
-        if deadline > .now() {
-            // There was upstream activity since the timer was set: wait for the rest.
-            timeoutTask = loop.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-                self.timeoutFired(attempt: thisAttempt, limit: limit, upstream: upstream)
-            }
-            return
-        }
-        timeoutTask = nil
+    private func cancelTimeout() {
+        loop.deadlines.disarm(self)
+    }
+
+    /// The upstream has been silent for `timeoutMs` (each read moves the deadline).
+    func upstreamDeadlineReached() {
+        guard phase == .forwarding, let upstream = timeoutUpstream else { return }
         let error = ProxyError.upstreamTimeout(
             "upstream \"\(upstream.name)\" (\(upstream.authority)) sent nothing for \(upstream.timeoutMs) ms (timeoutMs)"
         )
@@ -575,11 +615,6 @@ final class ProxyHandler: ChannelDuplexHandler {
             canFallback = false
             attemptFailed(error)
         }
-    }
-
-    private func cancelTimeout() {
-        timeoutTask?.cancel()
-        timeoutTask = nil
     }
 
     // MARK: - Responses to the client
@@ -730,6 +765,10 @@ final class ProxyHandler: ChannelDuplexHandler {
 
 // MARK: - Upstream → client
 
+extension ProxyHandler: UpstreamDeadlineClient {
+    var upstreamDeadline: NIODeadline { lastUpstreamActivity + timeoutLimit }
+}
+
 extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
         guard let context else { return }
@@ -752,21 +791,45 @@ extension ProxyHandler: UpstreamResponseDelegate {
         upstreamKeepAlive = head.isKeepAlive
         if head.status.code >= 500 { recordServiceError() }
 
-        var headers = head.headers
-        headers.removeHopByHop()
-        headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
-        headers.replaceOrAdd(name: "X-Strangler-Upstream", value: upstreamName)
+        // One pass: hop-by-hop headers out, ours replaced (see ProxyHeaderName).
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(head.headers.count + 3)
+        var hasLength = false
+        var connectionNames: [String] = []
+        for (name, value) in head.headers {
+            let kind = ProxyHeaderName(name)
+            switch kind {
+            case .xRequestID, .xStranglerUpstream:
+                break
+            case .connection:
+                if !HTTPHeaders.connectionValueIsPlain(value) {
+                    HTTPHeaders.extraHopByHopNames(inConnectionValue: value, into: &connectionNames)
+                }
+            case _ where kind.isHopByHop:
+                break
+            case .contentLength:
+                hasLength = true
+                kept.append((name, value))
+            default:
+                kept.append((name, value))
+            }
+        }
+        if !connectionNames.isEmpty {
+            kept.removeAll { connectionNames.contains($0.0.lowercased()) }
+        }
+        kept.append(("X-Request-Id", requestID))
+        kept.append(("X-Strangler-Upstream", upstreamName))
         // An HTTP/1.0 client can't take chunked framing: a body without a length ends at close.
-        let unframed = !headers.contains(name: "content-length") && head.status.mayHaveResponseBody && method != .HEAD
+        let unframed = !hasLength && head.status.mayHaveResponseBody && method != .HEAD
         if !clientKeepAlive || (clientVersion.minor == 0 && unframed) {
             closeAfterResponse = true
         }
         if closeAfterResponse {
-            headers.add(name: "Connection", value: "close")
+            kept.append(("Connection", "close"))
         } else if clientVersion.minor == 0 {
-            headers.add(name: "Connection", value: "keep-alive")
+            kept.append(("Connection", "keep-alive"))
         }
-        let out = HTTPResponseHead(version: clientVersion, status: head.status, headers: headers)
+        let out = HTTPResponseHead(version: clientVersion, status: head.status, headers: HTTPHeaders(kept))
         context.write(wrapOutboundOut(.head(out)), promise: nil)
         shadow?.primaryHead(head)
     }

@@ -219,6 +219,8 @@ struct RouteControlTests {
             // The echo answers differ in the upstream's name and in the headers each side saw.
             let first = try await proxy.store.accept(routeID: "acc", pointer: "/upstream", reason: "names differ", owner: "t", until: nil)
             try await proxy.store.accept(routeID: "acc", pointer: "/headers", reason: "shadow headers", owner: "t", until: nil)
+            // The monitor rereads acceptances every 5 s; its first read may have come before these.
+            await proxy.control.monitor.refreshExcuses()
             let traffic = TrafficLoop(port: proxy.port, target: "/acc/echo")
             for _ in 0..<750 where try await proxy.store.comparisonCount(route: "acc") < 60 {
                 try await Task.sleep(for: .milliseconds(20))

@@ -1,0 +1,81 @@
+import NIOCore
+import NIOEmbedded
+@testable import StranglerProxy
+import Testing
+
+/// The small pieces the forwarding path is built from, each checked on its own.
+@Suite("Data plane parts")
+struct DataPlanePartsTests {
+    @Test("request ids: 16 hex digits, a dash, 8 hex digits of a counter; unique and valid as X-Request-Id")
+    func requestIDs() {
+        var generator = RequestIDGenerator()
+        let ids = (0..<1000).map { _ in generator.next() }
+        #expect(Set(ids).count == 1000)
+        for id in ids {
+            let parts = id.split(separator: "-")
+            #expect(parts.count == 2)
+            #expect(parts[0].count == 16 && parts[1].count == 8)
+            #expect(id.allSatisfy { $0.isHexDigit || $0 == "-" })
+            #expect(RequestID.isValid(id))
+        }
+        #expect(ids[0].hasSuffix("-00000001"))
+        #expect(ids[999].hasSuffix("-000003e8"))
+        #expect(ids[0].prefix(16) == ids[999].prefix(16))
+    }
+
+    @Test("header names are recognised whatever their case; other names are not")
+    func headerNames() {
+        #expect(ProxyHeaderName("Transfer-Encoding") == .transferEncoding)
+        #expect(ProxyHeaderName("X-FORWARDED-PROTO") == .xForwardedProto)
+        #expect(ProxyHeaderName("x-forwarded-host") == .xForwardedHost)
+        #expect(ProxyHeaderName("Proxy-Connection") == .proxyConnection)
+        #expect(ProxyHeaderName("te") == .te)
+        #expect(ProxyHeaderName("TE").isHopByHop)
+        #expect(ProxyHeaderName("Content-Length") == .contentLength)
+        #expect(ProxyHeaderName("Content-Lengtx") == .other)
+        #expect(ProxyHeaderName("x-request-id") == .xRequestID)
+        #expect(ProxyHeaderName("X-Strangler-Upstream") == .xStranglerUpstream)
+        // Same length, differing only in bytes that fold to the same thing with 0x20.
+        #expect(ProxyHeaderName("h\u{0F}st") == .other)
+        #expect(ProxyHeaderName("connectioN") == .connection)
+        #expect(ProxyHeaderName("connection\u{0}") == .other)
+        #expect(!ProxyHeaderName("content-type").isHopByHop)
+    }
+
+    final class Waiter: UpstreamDeadlineClient {
+        var deadlineSlot = -1
+        var upstreamDeadline: NIODeadline
+        var fired = 0
+        init(deadline: NIODeadline) { upstreamDeadline = deadline }
+        func upstreamDeadlineReached() { fired += 1 }
+    }
+
+    @Test("upstream deadlines fire once, after their time, only while armed; a moved deadline waits")
+    func deadlines() {
+        let loop = EmbeddedEventLoop()
+        let deadlines = UpstreamDeadlines(eventLoop: loop, resolution: .milliseconds(10))
+        let start = loop.now
+        let early = Waiter(deadline: start + .milliseconds(50))
+        let late = Waiter(deadline: start + .milliseconds(200))
+        let cancelled = Waiter(deadline: start + .milliseconds(30))
+        let moved = Waiter(deadline: start + .milliseconds(40))
+        for waiter in [early, late, cancelled, moved] { deadlines.arm(waiter) }
+        #expect(deadlines.count == 4)
+        deadlines.disarm(cancelled)
+        #expect(deadlines.count == 3)
+
+        loop.advanceTime(by: .milliseconds(35))
+        moved.upstreamDeadline = start + .milliseconds(150)  // the upstream sent something
+        loop.advanceTime(by: .milliseconds(25))
+        #expect(early.fired == 1)
+        #expect(moved.fired == 0 && late.fired == 0 && cancelled.fired == 0)
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(moved.fired == 1)
+        #expect(late.fired == 0)
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(late.fired == 1)
+        #expect(early.fired == 1 && moved.fired == 1 && cancelled.fired == 0)
+        #expect(deadlines.count == 0)
+        #expect(early.deadlineSlot == -1)
+    }
+}
