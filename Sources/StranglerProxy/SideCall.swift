@@ -22,8 +22,9 @@ final class SideCall {
     private var bytes = 0
     private var connection: UpstreamConnection?
     private var pool: UpstreamPool?
-    private var timeoutTask: Scheduled<Void>?
     private var start = NIODeadline.now()
+    private var timeout = TimeAmount.zero
+    var deadlineSlot = -1
 
     /// - Parameters:
     ///   - role: names the call in failure reasons (`candidate`, `noise`).
@@ -76,10 +77,8 @@ final class SideCall {
             for part in body { connection.write(.body(.byteBuffer(part))) }
             connection.write(.end(nil))
             connection.flush()
-            let timeout = self.timeoutOverride ?? pool.upstream.timeoutMs
-            self.timeoutTask = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout))) {
-                self.fail("\(self.role)_timeout")
-            }
+            self.timeout = .milliseconds(Int64(self.timeoutOverride ?? pool.upstream.timeoutMs))
+            self.loop.deadlines.arm(self)
         }
     }
 
@@ -100,12 +99,21 @@ final class SideCall {
     }
 
     private func release(reusable: Bool) {
-        timeoutTask?.cancel()
-        timeoutTask = nil
+        loop.deadlines.disarm(self)
         if let connection {
             self.connection = nil
             if reusable, let pool { pool.release(connection, reusable: true) } else { connection.close() }
         }
+    }
+}
+
+extension SideCall: UpstreamDeadlineClient {
+    /// The whole call must be done by then, however much it streamed (unlike the primary,
+    /// whose deadline moves with each read).
+    var upstreamDeadline: NIODeadline { start + timeout }
+
+    func upstreamDeadlineReached() {
+        fail("\(role)_timeout")
     }
 }
 
