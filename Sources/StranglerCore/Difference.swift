@@ -12,8 +12,12 @@ public struct CapturedResponse: Sendable {
 
     /// All values of a header, names compared case-insensitively, joined with ", ".
     public func header(_ name: String) -> String? {
-        let values = headers.filter { $0.name.lowercased() == name }.map(\.value)
-        return values.isEmpty ? nil : values.joined(separator: ", ")
+        // Lengths first: most names differ in length, and lowercasing allocates for long ones.
+        var joined: String?
+        for header in headers where header.name.utf8.count == name.utf8.count && header.name.lowercased() == name {
+            joined = joined.map { $0 + ", " + header.value } ?? header.value
+        }
+        return joined
     }
 }
 

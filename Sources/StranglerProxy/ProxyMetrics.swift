@@ -17,12 +17,30 @@ public final class ProxyMetrics: Sendable {
     private let scrapeHooks = NIOLockedValueBox<[@Sendable (ProxyMetrics) -> Void]>([])
     /// Handles used off the event loops (worker, scrape hooks), created once per label set:
     /// creating one goes through the registry's lock and allocates.
-    private let counters = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
-    private let timers = NIOLockedValueBox<[String: CoreMetrics.Timer]>([:])
-    private let gauges = NIOLockedValueBox<[String: CoreMetrics.Gauge]>([:])
+    private let counters = NIOLockedValueBox<[HandleKey: CoreMetrics.Counter]>([:])
+    private let timers = NIOLockedValueBox<[HandleKey: CoreMetrics.Timer]>([:])
+    private let gauges = NIOLockedValueBox<[HandleKey: CoreMetrics.Gauge]>([:])
 
-    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
-        labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
+    /// A metric name and its label values (a name always has the same label names). A struct
+    /// rather than one joined string: the comparison worker looks handles up several times per
+    /// comparison, and building the string allocated each time.
+    private struct HandleKey: Hashable {
+        var name: String
+        var first = ""
+        var second = ""
+        var third = ""
+
+        init(_ name: String, _ labels: [(String, String)]) {
+            precondition(labels.count <= 3, "metric \(name): at most three labels")
+            self.name = name
+            if labels.count > 0 { first = labels[0].1 }
+            if labels.count > 1 { second = labels[1].1 }
+            if labels.count > 2 { third = labels[2].1 }
+        }
+    }
+
+    private static func key(_ name: String, _ labels: [(String, String)]) -> HandleKey {
+        HandleKey(name, labels)
     }
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
