@@ -100,7 +100,7 @@ public final class DiffRecorder: Service, Sendable {
             var lastRetention = ContinuousClock.now
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { break }
-                await self.drain()
+                await self.drainQueued()
                 if ContinuousClock.now - lastRetention > .seconds(3600) {
                     lastRetention = .now
                     await self.applyRetention()
@@ -113,6 +113,22 @@ public final class DiffRecorder: Service, Sendable {
     /// Writes everything queued, batch by batch.
     public func flush() async {
         while await drain() > 0 {}
+    }
+
+    /// Writes what is queued now, a batch per transaction, and returns how many were written.
+    /// One batch per interval would cap the recorder at `batchSize / interval` comparisons a
+    /// second (2,500 by default) and drop the rest under load; records arriving meanwhile wait
+    /// for the next interval, so a steady stream can't keep this loop from sleeping.
+    @discardableResult
+    public func drainQueued() async -> Int {
+        let queued = state.withLockedValue { $0.queue.count }
+        var written = 0
+        while written < queued {
+            let count = await drain()
+            if count == 0 { break }
+            written += count
+        }
+        return written
     }
 
     /// Writes one batch; returns how many records it took off the queue.

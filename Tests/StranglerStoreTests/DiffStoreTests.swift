@@ -95,6 +95,18 @@ struct DiffStoreTests {
         #expect(recorder.statistics.batches == 10)
     }
 
+    @Test("one round of the recorder writes everything queued, a batch per transaction, not just one batch")
+    func roundWritesAllQueued() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, batchSize: 100, interval: .seconds(3600), logger: Self.logger)
+        for index in 0..<1050 { #expect(recorder.submit(Self.record("q\(index)"))) }
+        #expect(await recorder.drainQueued() == 1050)
+        #expect(recorder.statistics.recorded == 1050)
+        #expect(recorder.statistics.batches == 11)
+        #expect(recorder.statistics.queued == 0)
+        #expect(try await store.comparisonCount() == 1050)
+    }
+
     @Test("a full queue drops and counts; submit never waits")
     func queueFull() async throws {
         let recorder = DiffRecorder(store: try Self.store(), capacity: 10, logger: Self.logger)
