@@ -515,6 +515,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         phase = .connecting
         connectionPool = pool
+        if !fresh, let connection = pool.takeIdle() {
+            attach(connection)
+            return
+        }
         let thisAttempt = attempt
         let callback: (UpstreamConnection?, ProxyError?) -> Void = { connection, error in
             guard self.attempt == thisAttempt, self.phase == .connecting else {

@@ -62,6 +62,10 @@ final class SideCall {
         }
         self.pool = pool
         start = .now()
+        if let connection = pool.takeIdle() {
+            send(head: head, body: body, on: connection, from: pool)
+            return
+        }
         pool.acquire { connection, error in
             guard let connection else {
                 self.fail(error?.isConnectFailure == true ? "\(self.role)_unreachable" : "\(self.role)_error")
@@ -71,15 +75,19 @@ final class SideCall {
                 pool.release(connection, reusable: true)
                 return
             }
-            self.connection = connection
-            connection.delegate = self
-            connection.write(.head(pool.prepare(head)))
-            for part in body { connection.write(.body(.byteBuffer(part))) }
-            connection.write(.end(nil))
-            connection.flush()
-            self.timeout = .milliseconds(Int64(self.timeoutOverride ?? pool.upstream.timeoutMs))
-            self.loop.deadlines.arm(self)
+            self.send(head: head, body: body, on: connection, from: pool)
         }
+    }
+
+    private func send(head: HTTPRequestHead, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
+        self.connection = connection
+        connection.delegate = self
+        connection.write(.head(pool.prepare(head)))
+        for part in body { connection.write(.body(.byteBuffer(part))) }
+        connection.write(.end(nil))
+        connection.flush()
+        timeout = .milliseconds(Int64(timeoutOverride ?? pool.upstream.timeoutMs))
+        loop.deadlines.arm(self)
     }
 
     /// Ends the call without an answer and without reporting (the exchange no longer needs it).

@@ -53,13 +53,20 @@ final class UpstreamPool {
     /// Number of idle connections, for tests and metrics.
     var idleCount: Int { idle.count }
 
+    /// An idle connection, if one is ready. The common case under load: the caller skips
+    /// ``acquire(_:)`` and the callback it would allocate per request.
+    func takeIdle() -> UpstreamConnection? {
+        while let connection = idle.popLast() {
+            if connection.isActive { return connection }
+        }
+        return nil
+    }
+
     /// Hands a connection to `callback`: an idle one if there is one, else a new one, else waits.
     func acquire(_ callback: @escaping (UpstreamConnection?, ProxyError?) -> Void) {
-        while let connection = idle.popLast() {
-            if connection.isActive {
-                callback(connection, nil)
-                return
-            }
+        if let connection = takeIdle() {
+            callback(connection, nil)
+            return
         }
         if total < upstream.maxConnectionsPerLoop {
             connect(callback)
