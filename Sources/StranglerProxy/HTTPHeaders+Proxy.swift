@@ -64,30 +64,30 @@ enum ProxyHeaderName {
     }
 }
 
-extension HTTPHeaders {
-    /// The names a `Connection` header lists besides `close` and `keep-alive`: hop-by-hop too
-    /// (RFC 9110 §7.6.1). Empty, without allocating, in the usual case.
-    static func extraHopByHopNames(inConnectionValue value: String, into names: inout [String]) {
+/// The headers a `Connection` header names as hop-by-hop (RFC 9110 §7.6.1), noted during a
+/// one-pass copy of a head and stripped from the copy after it. Empty, without allocating, when
+/// `Connection` is absent or just `close` / `keep-alive`, the usual case.
+struct ConnectionListedHeaders {
+    private var names: [String] = []
+
+    mutating func note(connectionValue value: String) {
+        if value.utf8.count <= 10 {
+            let lower = value.lowercased()
+            if lower == "close" || lower == "keep-alive" { return }
+        }
         for token in value.split(separator: ",") {
             let name = token.trimmingCharacters(in: " \t").lowercased()
             if !name.isEmpty, name != "close", name != "keep-alive" { names.append(name) }
         }
     }
 
-    /// Whether a `Connection` value is just `close` or `keep-alive`, the usual case, which
-    /// names no other header.
-    static func connectionValueIsPlain(_ value: String) -> Bool {
-        guard value.utf8.count <= 10 else { return false }
-        let lower = value.lowercased()
-        return lower == "close" || lower == "keep-alive"
+    func strip(from headers: inout [(String, String)]) {
+        guard !names.isEmpty else { return }
+        headers.removeAll { names.contains($0.0.lowercased()) }
     }
+}
 
-    /// Removes every header named in `names` (lowercase), for `Connection`-listed hop-by-hop
-    /// headers: the rare case, so the simple way.
-    mutating func remove(lowercasedNames names: [String]) {
-        for name in names { remove(name: name) }
-    }
-
+extension HTTPHeaders {
     /// Whether a comma-separated value lists `token` (lowercase), ignoring case and spaces.
     static func value(_ value: String, lists token: String) -> Bool {
         value.split(separator: ",").contains { $0.trimmingCharacters(in: " \t").lowercased() == token }

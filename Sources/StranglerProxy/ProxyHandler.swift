@@ -359,15 +359,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         var trustedChain = ""
         var trustedProto = false
         var trustedForwardedHost = false
-        var connectionNames: [String] = []
+        var connectionListed = ConnectionListedHeaders()
         for (name, value) in head.headers {
             switch ProxyHeaderName(name) {
             case .other, .xStranglerUpstream:
                 kept.append((name, value))
             case .connection:
-                if !HTTPHeaders.connectionValueIsPlain(value) {
-                    HTTPHeaders.extraHopByHopNames(inConnectionValue: value, into: &connectionNames)
-                }
+                connectionListed.note(connectionValue: value)
             case .transferEncoding:
                 if HTTPHeaders.value(value, lists: "chunked") { chunked = true }
             case .te:
@@ -406,9 +404,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 if clientTrusted { kept.append((name, value)) }
             }
         }
-        if !connectionNames.isEmpty {
-            kept.removeAll { connectionNames.contains($0.0.lowercased()) }
-        }
+        connectionListed.strip(from: &kept)
         if let incomingID, RequestID.isValid(incomingID) {
             requestID = incomingID
         } else {
@@ -799,16 +795,14 @@ extension ProxyHandler: UpstreamResponseDelegate {
         var kept: [(String, String)] = []
         kept.reserveCapacity(head.headers.count + 3)
         var hasLength = false
-        var connectionNames: [String] = []
+        var connectionListed = ConnectionListedHeaders()
         for (name, value) in head.headers {
             let kind = ProxyHeaderName(name)
             switch kind {
             case .xRequestID, .xStranglerUpstream:
                 break
             case .connection:
-                if !HTTPHeaders.connectionValueIsPlain(value) {
-                    HTTPHeaders.extraHopByHopNames(inConnectionValue: value, into: &connectionNames)
-                }
+                connectionListed.note(connectionValue: value)
             case _ where kind.isHopByHop:
                 break
             case .contentLength:
@@ -818,9 +812,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
                 kept.append((name, value))
             }
         }
-        if !connectionNames.isEmpty {
-            kept.removeAll { connectionNames.contains($0.0.lowercased()) }
-        }
+        connectionListed.strip(from: &kept)
         kept.append(("X-Request-Id", requestID))
         kept.append(("X-Strangler-Upstream", upstreamName))
         // An HTTP/1.0 client can't take chunked framing: a body without a length ends at close.
