@@ -78,7 +78,14 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Parts of requests that arrived while the exchange before them was still running.
     private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    private var pipelinedHeads = 0
     private var deliveringPipelined = false
+    /// Set when a client pipelined more than ``maxPipelinedRequests``: the connection closes
+    /// after the current exchange and nothing more from it is queued.
+    private var refusingPipelined = false
+    /// Requests one connection may have waiting behind the current one. Reading stops while
+    /// any wait, but everything already decoded from the last reads is queued: this bounds it.
+    static let maxPipelinedRequests = 256
     /// Set when the server shuts down: finish the current exchange, then close.
     private var quiescing = false
 
@@ -108,7 +115,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.unregister(context.channel)
-        pipelined.removeAll()
+        dropPipelined()
         // Always: the loop's deadline list holds armed handlers strongly.
         cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
@@ -152,7 +159,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The decoder rejected bytes from the client. Nothing of that request is forwarded.
     private func rejectRequest(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         let error = ProxyError(rejecting: parserError, maxHeaderBytes: loop.configuration.maxHeaderBytes)
-        pipelined.removeAll()
+        dropPipelined()
         switch phase {
         case .idle:
             // A request that never became an exchange: answer it, then close.
@@ -181,9 +188,21 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if (phase != .idle && requestComplete) || !pipelined.isEmpty {
+        if (phase != .idle && requestComplete) || !pipelined.isEmpty || refusingPipelined {
             // The next request arrived while this exchange runs: it waits its turn, and reading
             // stops until it gets it.
+            guard !refusingPipelined else { return }
+            if case .head = part { pipelinedHeads += 1 }
+            if pipelinedHeads > Self.maxPipelinedRequests {
+                refusingPipelined = true
+                dropPipelined()
+                closeAfterResponse = true
+                loop.logger.warning(
+                    "client pipelined too many requests; closing after the current one",
+                    metadata: ["client": "\(clientAddress)", "limit": "\(Self.maxPipelinedRequests)"]
+                )
+                return
+            }
             pipelined.append(part)
             pauseClientReads()
             return
@@ -199,13 +218,20 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    private func dropPipelined() {
+        pipelined.removeAll()
+        pipelinedHeads = 0
+    }
+
     /// Hands waiting pipelined parts over once the exchange before them has finished.
     private func deliverPipelined(context: ChannelHandlerContext) {
         guard !deliveringPipelined else { return }
         deliveringPipelined = true
         defer { deliveringPipelined = false }
         while !pipelined.isEmpty, phase == .idle || !requestComplete {
-            receive(pipelined.removeFirst(), context: context)
+            let part = pipelined.removeFirst()
+            if case .head = part { pipelinedHeads -= 1 }
+            receive(part, context: context)
         }
         // No client read cycle follows to flush what these parts wrote upstream.
         flushUpstream()
@@ -670,7 +696,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         logExchange(outcome: "ok")
         phase = .idle
         if closeAfterResponse || quiescing {
-            pipelined.removeAll()
+            dropPipelined()
             context.close(promise: nil)
             return
         }

@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import StranglerProxy
+@testable import StranglerProxy
 import Testing
 
 /// What the client connection handler does without NIO's pipelining and error handlers in
@@ -48,23 +48,29 @@ struct ConnectionLifecycleTests {
 
     @Test("shutdown closes idle client connections and lets an in-flight exchange finish with Connection: close")
     func quiesceOnShutdown() async throws {
-        let proxy = try await ProxyHarness.start(configure: { $0.shutdownGracePeriod = .seconds(10) })
+        // One event loop, so the idle connection closing shows that the busy one's loop has
+        // quiesced too; the slow answer leaves the shutdown task ample time to start.
+        let proxy = try await ProxyHarness.start(configure: {
+            $0.shutdownGracePeriod = .seconds(10)
+            $0.threads = 1
+        })
         let idle = try await RawConnection.connect(port: proxy.port)
         try await idle.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try await idle.readResponse().status == 200)
 
         let busy = try await RawConnection.connect(port: proxy.port)
-        try await busy.send("GET /slow?ms=600 HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await busy.send("GET /slow?ms=2500 HTTP/1.1\r\nHost: x\r\n\r\n")
         for _ in 0..<500 where !proxy.legacy.requests.contains(where: { $0.uri.hasPrefix("/slow") }) {
             try await Task.sleep(for: .milliseconds(10))
         }
         async let stopped: Void = proxy.server.shutdown()
+        #expect(await idle.waitUntilClosed())
+        #expect(busy.unreadBytes.isEmpty, "the slow answer came before the shutdown began; the test proves nothing")
         let response = try await busy.readResponse()
         #expect(response.status == 200)
         #expect(response.json()["slow"] as? Bool == true)
         #expect(response.header("connection")?.lowercased() == "close")
         #expect(await busy.waitUntilClosed())
-        #expect(await idle.waitUntilClosed())
         await stopped
         await proxy.legacy.stop()
         await proxy.service.stop()
@@ -81,6 +87,28 @@ struct ConnectionLifecycleTests {
             #expect(response.header("connection")?.lowercased() == "close")
             #expect(await connection.waitUntilClosed())
             #expect(proxy.legacy.requests.isEmpty)
+        }
+    }
+}
+
+extension ConnectionLifecycleTests {
+    @Test("a client that pipelines more than the limit gets its current answer, then a closed connection; others are served")
+    func pipelineFlood() async throws {
+        try await withProxy { proxy in
+            let connection = try await RawConnection.connect(port: proxy.port)
+            let count = ProxyHandler.maxPipelinedRequests + 50
+            try await connection.send(String(repeating: "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", count: count))
+            var answered = 0
+            while let response = try? await connection.readResponse(seconds: 5) {
+                #expect(response.status == 200)
+                answered += 1
+            }
+            #expect(await connection.waitUntilClosed())
+            #expect(answered >= 1)
+            #expect(answered < count)
+            #expect(proxy.legacy.requests.count < count)
+            let fresh = try await RawConnection.get(port: proxy.port, "/echo")
+            #expect(fresh.status == 200)
         }
     }
 }
