@@ -169,14 +169,10 @@ final class ProxyHandler: ChannelDuplexHandler {
             closeAfterResponse = true
             respondWithError(error, context: context)
         case .connecting, .forwarding:
-            if requestComplete {
-                // A later, pipelined request is broken: finish this one, then close.
-                closeAfterResponse = true
-            } else {
-                // This request's own body is broken: abandon the upstream call.
-                closeAfterResponse = true
-                respondWithError(error, context: context)
-            }
+            // If the request is complete, a later pipelined one is broken: finish this one, then
+            // close. Otherwise this request's own body is broken: abandon the upstream call.
+            closeAfterResponse = true
+            if !requestComplete { respondWithError(error, context: context) }
         case .draining:
             // The response is out; the rest of its request is unreadable.
             closeAfterResponse = true
@@ -187,11 +183,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refusingPipelined else { return }
         let part = unwrapInboundIn(data)
-        if (phase != .idle && requestComplete) || !pipelined.isEmpty || refusingPipelined {
+        if (phase != .idle && requestComplete) || !pipelined.isEmpty {
             // The next request arrived while this exchange runs: it waits its turn, and reading
             // stops until it gets it.
-            guard !refusingPipelined else { return }
             if case .head = part { pipelinedHeads += 1 }
             if pipelinedHeads > Self.maxPipelinedRequests {
                 refusingPipelined = true
@@ -695,7 +691,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func finishExchange(context: ChannelHandlerContext) {
         logExchange(outcome: "ok")
         phase = .idle
-        if closeAfterResponse || quiescing {
+        // Quiescing sets closeAfterResponse too.
+        if closeAfterResponse {
             dropPipelined()
             context.close(promise: nil)
             return

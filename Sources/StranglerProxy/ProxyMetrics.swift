@@ -39,12 +39,8 @@ public final class ProxyMetrics: Sendable {
         }
     }
 
-    private static func key(_ name: String, _ labels: [(String, String)]) -> HandleKey {
-        HandleKey(name, labels)
-    }
-
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
-        let key = Self.key(name, labels)
+        let key = HandleKey(name, labels)
         return counters.withLockedValue { cache in
             if let counter = cache[key] { return counter }
             let counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
@@ -73,7 +69,7 @@ public final class ProxyMetrics: Sendable {
 
     /// Sets a gauge by name and labels.
     public func setGauge(_ name: String, labels: [(String, String)] = [], to value: Double) {
-        let key = Self.key(name, labels)
+        let key = HandleKey(name, labels)
         let gauge = gauges.withLockedValue { cache in
             if let gauge = cache[key] { return gauge }
             let gauge = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
@@ -92,7 +88,7 @@ public final class ProxyMetrics: Sendable {
     /// Records one side's latency of a shadowed request (off the event loops: histograms lock).
     public func recordShadowLatency(route: String, side: String, milliseconds: Double) {
         let labels = [("route", route), ("side", side)]
-        let key = Self.key("strangler_shadow_latency_seconds", labels)
+        let key = HandleKey("strangler_shadow_latency_seconds", labels)
         let timer = timers.withLockedValue { cache in
             if let timer = cache[key] { return timer }
             let timer = CoreMetrics.Timer(label: "strangler_shadow_latency_seconds", dimensions: labels, factory: factory)

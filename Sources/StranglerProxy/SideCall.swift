@@ -29,12 +29,6 @@ final class SideCall {
     /// - Parameters:
     ///   - role: names the call in failure reasons (`candidate`, `noise`).
     ///   - timeoutMs: the call's own timeout; nil means the upstream's `timeoutMs`.
-    private func finished() {
-        let done = onDone
-        onDone = nil
-        done?()
-    }
-
     init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, onDone: @escaping () -> Void) {
         self.loop = loop
         self.side = ShadowJob.Side(upstream: upstream)
@@ -52,6 +46,13 @@ final class SideCall {
         loop.live.sideCalls.wrappingDecrement(ordering: .relaxed)
     }
     #endif
+
+    /// Calls `onDone` once and lets it go.
+    private func finished() {
+        let done = onDone
+        onDone = nil
+        done?()
+    }
 
     /// Sends `head` and `body` on a pooled connection.
     func send(head: HTTPRequestHead, body: [ByteBuffer]) {
