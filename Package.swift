@@ -98,7 +98,11 @@ let package = Package(
         // Microbenchmarks of hot-path pieces (route matching, canary split); run by bench/micro.
         .executableTarget(
             name: "strangler-bench",
-            dependencies: ["StranglerCore"]
+            dependencies: [
+                "StranglerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "StranglerReportTests",

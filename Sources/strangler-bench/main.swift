@@ -6,6 +6,7 @@ import StranglerCore
 //
 //   strangler-bench match [--routes 10000] [--lookups 1000000]
 //   strangler-bench canary [--lookups 1000000]
+//   strangler-bench relay [--listen-port 18007] [--upstream-port 18001]   (a server: see Relay.swift)
 
 func argument(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -86,7 +87,10 @@ case "canary":
         return served
     }
     print(String(format: "canary split: %.0f ns per decision (checksum %d)", result.nanoseconds, result.checksum))
+case "relay":
+    try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
-    FileHandle.standardError.write(Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N]\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | relay [--listen-port P] [--upstream-port P]\n".utf8))
     exit(2)
 }
