@@ -15,6 +15,11 @@ enum ProxyHeaderName {
         self = name.withUTF8 { Self.classify($0) }
     }
 
+    /// Classifies a name given as bytes (an upstream response's header line).
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self = Self.classify(bytes)
+    }
+
     /// Headers that describe one hop's connection rather than the message (RFC 9110 §7.6.1).
     var isHopByHop: Bool {
         switch self {
@@ -95,7 +100,7 @@ extension HTTPHeaders {
 }
 
 extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> Substring {
+    func trimmingCharacters(in set: String) -> Substring {
         var slice = Substring(self)
         while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
         while let last = slice.last, set.contains(last) { slice = slice.dropLast() }

@@ -12,6 +12,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case connectTimeout
         case upstreamTimeout
         case upstreamClosed
+        case invalidResponse
         case poolExhausted
         case bodyTooLarge
         case headersTooLarge
@@ -35,6 +36,8 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func upstreamTimeout(_ detail: String) -> ProxyError { .init(.upstreamTimeout, detail) }
     /// The upstream closed the connection before a complete response.
     public static func upstreamClosed(_ detail: String) -> ProxyError { .init(.upstreamClosed, detail) }
+    /// The upstream's response broke HTTP/1.1 framing or syntax.
+    public static func invalidResponse(_ detail: String) -> ProxyError { .init(.invalidResponse, detail) }
     /// Every pooled connection to the upstream was busy and the wait queue was full.
     public static func poolExhausted(_ detail: String) -> ProxyError { .init(.poolExhausted, detail) }
     /// The request body exceeded the configured maximum.
@@ -47,7 +50,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The status the client gets.
     public var status: HTTPResponseStatus {
         switch code {
-        case .connectFailed, .upstreamClosed: .badGateway
+        case .connectFailed, .upstreamClosed, .invalidResponse: .badGateway
         case .connectTimeout, .upstreamTimeout: .gatewayTimeout
         case .poolExhausted: .serviceUnavailable
         case .bodyTooLarge: .payloadTooLarge
@@ -63,6 +66,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .connectTimeout: "upstream_connect_timeout"
         case .upstreamTimeout: "upstream_timeout"
         case .upstreamClosed: "upstream_closed"
+        case .invalidResponse: "upstream_invalid_response"
         case .poolExhausted: "upstream_busy"
         case .bodyTooLarge: "body_too_large"
         case .headersTooLarge: "headers_too_large"

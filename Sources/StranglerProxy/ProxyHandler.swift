@@ -5,7 +5,9 @@ import StranglerCore
 
 /// Forwards the requests of one client connection to upstreams, streaming in both directions.
 ///
-/// One instance per client connection, right behind NIO's HTTP/1.1 decoder and encoder. It
+/// One instance per client connection, right behind NIO's HTTP/1.1 request decoder. It writes
+/// response bytes itself: a forwarded head is copied line by line from the upstream's bytes
+/// (see ``UpstreamResponseHead``), with no `HTTPHeaders` in between. It
 /// handles one exchange at a time: the parts of a pipelined request wait in `pipelined` until the
 /// exchange before it has finished, so responses go out in order. It answers requests the parser
 /// rejects, and closes idle connections when the server quiesces. It is also the delegate of the
@@ -13,8 +15,8 @@ import StranglerCore
 /// Backpressure: reads from one side are held back while the other side is not writable.
 final class ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum Phase {
         /// Between exchanges.
@@ -64,6 +66,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var responseStarted = false
     private var responseStatus: UInt = 0
     private var upstreamKeepAlive = true
+    /// The response goes to the client in chunked framing (its upstream sent no length).
+    private var chunkedToClient = false
+    /// A chunk's closing CRLF, shared by every chunk this handler writes.
+    private let chunkEnd = ByteBuffer(staticString: "\r\n")
     private var lastUpstreamActivity = NIODeadline.now()
     /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
     private var timeoutUpstream: Upstream?
@@ -312,7 +318,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
         if expectsContinue {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            var interim = context.channel.allocator.buffer(capacity: 32)
+            interim.writeHTTPResponseHead(HTTPResponseHead(version: head.version, status: .continue))
+            context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
         }
         startAttempt(fresh: false)
     }
@@ -556,7 +564,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func attach(_ connection: UpstreamConnection) {
         guard let head = outboundHead else { return }
         self.connection = connection
-        connection.delegate = self
+        connection.begin(self, bodyless: method == .HEAD)
         phase = .forwarding
         connection.write(.head(connectionPool?.prepare(head) ?? head))
         for part in bufferedBody {
@@ -666,25 +674,38 @@ final class ProxyHandler: ChannelDuplexHandler {
             closeAfterResponse = true
             headers.add(name: "connection", value: "close")
         }
-        let head = HTTPResponseHead(version: clientVersion, status: error.status, headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        chunkedToClient = false
+        var response = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
+        response.writeHTTPResponseHead(HTTPResponseHead(version: clientVersion, status: error.status, headers: headers))
+        response.writeImmutableBuffer(body)
+        context.write(wrapOutboundOut(response), promise: nil)
         completeResponse(context: context)
     }
 
     /// The response has ended towards the client; the exchange finishes when the request has too.
-    private func completeResponse(context: ChannelHandlerContext, trailers: HTTPHeaders? = nil) {
+    private func completeResponse(context: ChannelHandlerContext, trailers: ByteBuffer? = nil) {
         phase = .draining
+        // A chunked body ends with the last chunk and any trailers; other framings need nothing.
+        var last = context.channel.allocator.buffer(capacity: chunkedToClient ? 5 + (trailers?.readableBytes ?? 0) : 0)
+        if chunkedToClient {
+            last.writeStaticString("0\r\n")
+            if let trailers { last.writeImmutableBuffer(trailers) }
+            last.writeStaticString("\r\n")
+        }
         if closeAfterResponse && !requestComplete {
             // Don't wait for a body we won't read.
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
             logExchange(outcome: "ok")
             phase = .idle
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        if chunkedToClient {
+            context.writeAndFlush(wrapOutboundOut(last), promise: nil)
+        } else {
+            context.flush()
+        }
         if requestComplete { finishExchange(context: context) }
     }
 
@@ -731,6 +752,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         connectionPool = nil
         wroteUpstreamSinceFlush = false
         responseStarted = false
+        chunkedToClient = false
         responseStatus = 0
         upstreamKeepAlive = true
         cancelTimeout()
@@ -793,10 +815,11 @@ extension ProxyHandler: UpstreamDeadlineClient {
 }
 
 extension ProxyHandler: UpstreamResponseDelegate {
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
         guard let context else { return }
         lastUpstreamActivity = .now()
-        if canFallback, !usedFallback, head.status.code >= 500, replayable, let route {
+        let code = head.statusCode
+        if canFallback, !usedFallback, code >= 500, replayable, let route {
             // Discard the service's error and replay on legacy; this connection's response is
             // abandoned, so it can't be reused.
             if let connection {
@@ -804,65 +827,83 @@ extension ProxyHandler: UpstreamResponseDelegate {
                 connection.close()
             }
             cancelTimeout()
-            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "status_\(head.status.code)")
+            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "status_\(code)")
             recordServiceError()
-            fallBack(to: route.legacy, reason: "\(upstreamName) answered \(head.status.code)")
+            fallBack(to: route.legacy, reason: "\(upstreamName) answered \(code)")
             return
         }
         responseStarted = true
-        responseStatus = head.status.code
+        responseStatus = UInt(code)
         upstreamKeepAlive = head.isKeepAlive
-        if head.status.code >= 500 { recordServiceError() }
+        if code >= 500 { recordServiceError() }
 
-        // One pass: hop-by-hop headers out, ours replaced (see ProxyHeaderName).
-        var kept: [(String, String)] = []
-        kept.reserveCapacity(head.headers.count + 3)
-        var hasLength = false
-        var connectionListed = ConnectionListedHeaders()
-        for (name, value) in head.headers {
-            let kind = ProxyHeaderName(name)
-            switch kind {
-            case .xRequestID, .xStranglerUpstream:
-                break
-            case .connection:
-                connectionListed.note(connectionValue: value)
-            case _ where kind.isHopByHop:
-                break
-            case .contentLength:
-                hasLength = true
-                kept.append((name, value))
-            default:
-                kept.append((name, value))
-            }
-        }
-        connectionListed.strip(from: &kept)
-        kept.append(("X-Request-Id", requestID))
-        kept.append(("X-Strangler-Upstream", upstreamName))
-        // An HTTP/1.0 client can't take chunked framing: a body without a length ends at close.
-        let unframed = !hasLength && head.status.mayHaveResponseBody && method != .HEAD
+        // Framing towards the client: the upstream's length when it sent one; otherwise chunked,
+        // except that an HTTP/1.0 client can't take chunks, so its body ends at the close.
+        let bodyless = method == .HEAD || code == 204 || code == 304
+        let unframed = !bodyless && head.contentLength == nil
+        chunkedToClient = unframed && clientVersion.minor >= 1
         if !clientKeepAlive || (clientVersion.minor == 0 && unframed) {
             closeAfterResponse = true
         }
-        if closeAfterResponse {
-            kept.append(("Connection", "close"))
-        } else if clientVersion.minor == 0 {
-            kept.append(("Connection", "keep-alive"))
+
+        // One pass over the upstream's lines: hop-by-hop ones out (and a Content-Length that
+        // Transfer-Encoding overrode), ours replaced, the rest copied byte for byte.
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + upstreamName.utf8.count)
+        out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeStatusCode(code)
+        out.writeStaticString(" ")
+        head.bytes.withUnsafeReadableBytes { raw in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
+            out.writeStaticString("\r\n")
+            for field in head.fields {
+                switch field.kind {
+                case .xRequestID, .xStranglerUpstream:
+                    continue
+                case .contentLength where head.contentLength == nil:
+                    continue
+                case .contentLength, .other, .host, .expect, .forwarded, .xForwardedFor, .xForwardedProto, .xForwardedHost:
+                    if head.isConnectionListed(field) { continue }
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+                case .connection, .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .te, .trailer,
+                    .transferEncoding, .upgrade:
+                    continue
+                }
+            }
         }
-        let out = HTTPResponseHead(version: clientVersion, status: head.status, headers: HTTPHeaders(kept))
-        context.write(wrapOutboundOut(.head(out)), promise: nil)
+        out.writeStaticString("X-Request-Id: ")
+        out.writeString(requestID)
+        out.writeStaticString("\r\nX-Strangler-Upstream: ")
+        out.writeString(upstreamName)
+        out.writeStaticString("\r\n")
+        if chunkedToClient { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if closeAfterResponse {
+            out.writeStaticString("Connection: close\r\n")
+        } else if clientVersion.minor == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(out), promise: nil)
         shadow?.primaryHead(head)
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
-        guard let context, responseStarted else { return }
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let context, responseStarted, buffer.readableBytes > 0 else { return }
+        if chunkedToClient {
+            var sizeLine = context.channel.allocator.buffer(capacity: 18)
+            sizeLine.writeChunkSizeLine(buffer.readableBytes)
+            context.write(wrapOutboundOut(sizeLine), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(chunkEnd), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
         shadow?.primaryBody(buffer)
         if !context.channel.isWritable {
             connection?.pauseReads()
         }
     }
 
-    func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {
+    func upstreamDidReceiveEnd(_ trailers: ByteBuffer?) {
         guard let context, responseStarted else { return }
         cancelTimeout()
         if let shadow {

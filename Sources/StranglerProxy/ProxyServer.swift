@@ -75,20 +75,14 @@ public final class ProxyServer: Sendable {
                         throw ChannelError.ioOnClosedChannel
                     }
                     let sync = channel.pipeline.syncOperations
-                    // No outbound header validation: every header the proxy writes was either
-                    // parsed from an upstream's response by llhttp (which rejects CR, LF and other
-                    // invalid bytes) or built from validated values (request ids, upstream names,
-                    // numbers). Validating again cost about a tenth of the proxy's CPU per request.
-                    // No pipelining or error handlers: ProxyHandler orders pipelined requests and
-                    // answers parser errors itself. NIO's pipelining handler stops reading while
-                    // each response is pending, which costs two epoll_ctl calls per request.
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false,
-                        withServerUpgrade: nil,
-                        withErrorHandling: false,
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
+                    // Only NIO's request decoder (llhttp): ProxyHandler writes response bytes
+                    // itself, copying a forwarded head's lines from the upstream's bytes, so no
+                    // response encoder (and no `HTTPHeaders` round trip) sits in between. No
+                    // pipelining or error handlers either: ProxyHandler orders pipelined requests
+                    // and answers parser errors itself. NIO's pipelining handler stops reading
+                    // while each response is pending, which costs two epoll_ctl calls per request.
+                    try sync.addHandler(
+                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
                     )
                     try sync.addHandler(ProxyHandler(loop: loop.value))
                 }

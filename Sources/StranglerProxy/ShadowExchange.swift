@@ -92,9 +92,9 @@ final class ShadowExchange {
 
     // MARK: - The primary's answer, as it streams to the client
 
-    func primaryHead(_ head: HTTPResponseHead) {
-        primary.status = Int(head.status.code)
-        primary.headers = head.headers.map { ($0.name, $0.value) }
+    func primaryHead(_ head: UpstreamResponseHead) {
+        primary.status = head.statusCode
+        primary.headers = head.headers
     }
 
     func primaryBody(_ buffer: ByteBuffer) {

@@ -21,6 +21,8 @@ final class SideCall {
     private var onDone: (() -> Void)?
     private var bytes = 0
     private var connection: UpstreamConnection?
+    /// Whether the upstream keeps the connection open after this answer.
+    private var keepAlive = true
     private var pool: UpstreamPool?
     private var start = NIODeadline.now()
     private var timeout = TimeAmount.zero
@@ -82,7 +84,7 @@ final class SideCall {
 
     private func send(head: HTTPRequestHead, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
         self.connection = connection
-        connection.delegate = self
+        connection.begin(self, bodyless: head.method == .HEAD)
         connection.write(.head(pool.prepare(head)))
         for part in body { connection.write(.body(.byteBuffer(part))) }
         connection.write(.end(nil))
@@ -127,9 +129,10 @@ extension SideCall: UpstreamDeadlineClient {
 }
 
 extension SideCall: UpstreamResponseDelegate {
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
-        side.status = Int(head.status.code)
-        side.headers = head.headers.map { ($0.name, $0.value) }
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
+        side.status = head.statusCode
+        side.headers = head.headers
+        keepAlive = head.isKeepAlive
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
@@ -142,11 +145,11 @@ extension SideCall: UpstreamResponseDelegate {
         side.append(buffer)
     }
 
-    func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?) {
+    func upstreamDidReceiveEnd(_ trailers: ByteBuffer?) {
         guard !isDone else { return }
         isDone = true
         side.milliseconds = Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
-        release(reusable: true)
+        release(reusable: keepAlive)
         finished()
     }
 

@@ -4,9 +4,10 @@ import NIOHTTP1
 /// Receives one upstream exchange's response. The proxy handler of the client connection that
 /// currently holds the upstream connection is its delegate.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead)
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead)
     func upstreamDidReceiveBody(_ buffer: ByteBuffer)
-    func upstreamDidReceiveEnd(_ trailers: HTTPHeaders?)
+    /// `trailers`: a chunked response's trailer lines, each with its CRLF.
+    func upstreamDidReceiveEnd(_ trailers: ByteBuffer?)
     func upstreamDidFail(_ error: Error)
     func upstreamReadComplete()
     func upstreamWritabilityChanged(isWritable: Bool)
@@ -14,10 +15,11 @@ protocol UpstreamResponseDelegate: AnyObject {
 
 /// One pooled HTTP/1.1 connection to an upstream, owned by one event loop.
 ///
-/// The handler sits at the end of the client pipeline (`addHTTPClientHandlers` + this). It relays
-/// response parts to the current delegate and can hold back reads for backpressure.
+/// The handler sits behind NIO's request encoder. It reads the responses itself
+/// (``UpstreamResponseParser``), relays them to the current delegate, and can hold back reads
+/// for backpressure.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -37,33 +39,86 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var readsPaused = false
     private var pendingRead = false
+    private var parser = UpstreamResponseParser()
 
     var channel: Channel? { context?.channel }
 
+    /// Whether the last response was read to its end, so another exchange can start.
+    var isBetweenExchanges: Bool { parser.isDone }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// Starts an exchange: `delegate` gets the next response. `bodyless` for a HEAD request.
+    func begin(_ delegate: UpstreamResponseDelegate, bodyless: Bool) {
+        self.delegate = delegate
+        parser.expectResponse(bodyless: bodyless)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         isActive = false
         pool?.connectionClosed(self)
         pool = nil
-        if let delegate {
-            self.delegate = nil
-            delegate.upstreamDidFail(ProxyError.upstreamClosed("the upstream closed the connection"))
+        if delegate != nil {
+            // A body that runs to the close ends here; anything else unfinished failed.
+            let failure: String
+            do {
+                if let event = try parser.connectionClosed() {
+                    dispatch(event)
+                    context.fireChannelInactive()
+                    return
+                }
+                failure = "the upstream closed the connection"
+            } catch {
+                failure = "\(error)"
+            }
+            if let delegate {
+                self.delegate = nil
+                delegate.upstreamDidFail(ProxyError.upstreamClosed(failure))
+            }
         }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        do {
+            // The parser is at rest while each event is handled: a delegate may start the next
+            // exchange on this connection from `upstreamDidReceiveEnd`.
+            while let event = try parser.next(&buffer) {
+                dispatch(event)
+                if case .end = event { break }
+            }
+        } catch {
+            fail(ProxyError.invalidResponse("\(error)"), context: context)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            // Bytes nobody asked for (after a response, or while idle): the upstream is out of
+            // step with this connection, so it can't carry another exchange.
+            fail(ProxyError.invalidResponse("the upstream sent bytes beyond its response"), context: context)
+        }
+    }
+
+    private func dispatch(_ event: UpstreamResponseParser.Event) {
         guard let delegate else { return }
-        switch unwrapInboundIn(data) {
+        switch event {
         case .head(let head): delegate.upstreamDidReceiveHead(head)
         case .body(let buffer): delegate.upstreamDidReceiveBody(buffer)
         case .end(let trailers):
             self.delegate = nil
             delegate.upstreamDidReceiveEnd(trailers)
         }
+    }
+
+    private func fail(_ error: ProxyError, context: ChannelHandlerContext) {
+        isActive = false
+        if let delegate {
+            self.delegate = nil
+            delegate.upstreamDidFail(error)
+        }
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

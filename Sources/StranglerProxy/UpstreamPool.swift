@@ -30,9 +30,10 @@ final class UpstreamPool {
             .channelOption(.allowRemoteHalfClosure, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // The request head was parsed from the client by llhttp: validating its
-                    // headers again on the way out is redundant work on the hot path.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    // NIO's encoder writes requests; responses are read by UpstreamConnection
+                    // itself, so nothing decodes them into `HTTPHeaders`. No outbound header
+                    // validation: llhttp parsed the request head from the client already.
+                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
                 }
             }
@@ -113,7 +114,7 @@ final class UpstreamPool {
         // already decoded; a pooled connection must read again, or the next exchange on it
         // (and the close of an idle one) would never be seen.
         connection.resumeReads()
-        if reusable, connection.isActive, !isRetired {
+        if reusable, connection.isActive, connection.isBetweenExchanges, !isRetired {
             if let waiter = waiters.popFirst() {
                 waiter(connection, nil)
                 return

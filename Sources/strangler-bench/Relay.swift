@@ -82,9 +82,11 @@ func runRelay(listenPort: Int, upstreamPort: Int) throws -> Never {
             ClientBootstrap(group: client.eventLoop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: "127.0.0.1", port: upstreamPort)
-                .flatMap { upstream in
+                .flatMapThrowing { upstream in
+                    // Both channels are on the client's loop, so both pipelines can be set up here.
                     let (clientSide, upstreamSide) = RelayHandler.pair()
-                    return client.pipeline.addHandler(clientSide).and(upstream.pipeline.addHandler(upstreamSide)).map { _ in }
+                    try client.pipeline.syncOperations.addHandler(clientSide)
+                    try upstream.pipeline.syncOperations.addHandler(upstreamSide)
                 }
         }
         .bind(host: "127.0.0.1", port: listenPort)

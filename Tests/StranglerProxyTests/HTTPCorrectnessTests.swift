@@ -159,6 +159,33 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test("a chunked response's trailers reach the client after the last chunk; the upstream's reason phrase is kept")
+    func responseTrailers() async throws {
+        try await withProxy { proxy in
+            let connection = try await RawConnection.connect(port: proxy.port)
+            try await connection.send("GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+            let raw = try await connection.readRaw(until: "X-Checksum: 42\r\n\r\n")
+            #expect(raw.hasPrefix("HTTP/1.1 299 Custom Reason\r\n"))
+            #expect(raw.lowercased().contains("\r\ntransfer-encoding: chunked\r\n"))
+            // The Trailer header is hop-by-hop; the trailer field itself is end to end.
+            #expect(!raw.lowercased().contains("\r\ntrailer:"))
+            #expect(raw.hasSuffix("\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 42\r\n\r\n"))
+            await connection.close()
+        }
+    }
+
+    @Test("an upstream response with conflicting Content-Length values gives 502, never a guess at the body")
+    func invalidUpstreamResponse() async throws {
+        try await withProxy { proxy in
+            let response = try await RawConnection.get(port: proxy.port, "/conflicting-length")
+            #expect(response.status == 502)
+            let body = response.json()
+            #expect(body["error"] as? String == "upstream_invalid_response")
+            #expect((body["message"] as? String)?.contains("conflicting Content-Length") == true)
+            #expect(body["requestId"] as? String == response.header("x-request-id"))
+        }
+    }
+
     @Test("a close-delimited upstream body reaches HTTP/1.1 clients chunked and HTTP/1.0 clients close-delimited")
     func closeDelimitedResponse() async throws {
         try await withProxy { proxy in

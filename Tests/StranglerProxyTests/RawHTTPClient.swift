@@ -135,6 +135,19 @@ final class RawConnection: Sendable {
         }
     }
 
+    /// The raw bytes received, once they contain `marker` (for checks on framing itself).
+    func readRaw(until marker: String, seconds: Double = 15) async throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let (bytes, closed, changes) = collector.state.withLockedValue { ($0.bytes, $0.closed, $0.changes) }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if text.contains(marker) { return text }
+            if closed { throw ClosedEarly(received: bytes) }
+            if Date() > deadline { throw TimedOut() }
+            await collector.waitForChange(after: changes, eventLoop: channel.eventLoop)
+        }
+    }
+
     /// Bytes received and not yet consumed by `readResponse`.
     var unreadBytes: [UInt8] { collector.state.withLockedValue { $0.bytes } }
 

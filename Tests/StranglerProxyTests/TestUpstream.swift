@@ -178,6 +178,13 @@ final class TestUpstreamHandler: ChannelInboundHandler {
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Upstream-Name: \(upstream.name)\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
                 context: context
             )
+        case "/trailers":
+            write(
+                "HTTP/1.1 299 Custom Reason\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 42\r\n\r\n",
+                context: context
+            )
+        case "/conflicting-length":
+            write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello", context: context)
         case "/truncated":
             write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)
             context.close(promise: nil)

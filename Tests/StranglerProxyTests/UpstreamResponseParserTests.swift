@@ -1,0 +1,168 @@
+import NIOCore
+import Testing
+
+@testable import StranglerProxy
+
+/// The upstream response parser on its own: framing, de-chunking, reads split anywhere, and the
+/// malformed responses it must refuse rather than guess at.
+@Suite("Upstream response parser")
+struct UpstreamResponseParserTests {
+    /// What the parser made of a response: status, header pairs, body, trailers, whether it ended.
+    struct Parsed {
+        var status = 0
+        var headers: [(String, String)] = []
+        var keepAlive = false
+        var body: [UInt8] = []
+        var trailers: String?
+        var ended = false
+        var leftover = 0
+    }
+
+    /// Feeds `text` in pieces of `split` bytes (all at once when nil).
+    func parse(_ text: String, split: Int? = nil, bodyless: Bool = false, close: Bool = false) throws -> Parsed {
+        var parser = UpstreamResponseParser()
+        parser.expectResponse(bodyless: bodyless)
+        var parsed = Parsed()
+        let bytes = Array(text.utf8)
+        let size = split ?? max(1, bytes.count)
+        var offset = 0
+        func handle(_ event: UpstreamResponseParser.Event) {
+            switch event {
+            case .head(let head):
+                parsed.status = head.statusCode
+                parsed.headers = head.headers
+                parsed.keepAlive = head.isKeepAlive
+            case .body(let buffer):
+                parsed.body += buffer.readableBytesView
+            case .end(let trailers):
+                parsed.ended = true
+                parsed.trailers = trailers.map { String(buffer: $0) }
+            }
+        }
+        while offset < bytes.count, !parsed.ended {
+            var buffer = ByteBuffer(bytes: bytes[offset..<min(offset + size, bytes.count)])
+            offset += size
+            while let event = try parser.next(&buffer) {
+                handle(event)
+                if case .end = event { break }
+            }
+            parsed.leftover += buffer.readableBytes
+        }
+        if offset < bytes.count { parsed.leftover += bytes.count - offset }
+        if close, !parsed.ended, let event = try parser.connectionClosed() { handle(event) }
+        return parsed
+    }
+
+    @Test("a Content-Length body, read whole and split at every size: same head, body and end")
+    func contentLength() throws {
+        let text = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n{\"ok\":true}"
+        for split in [nil, 1, 2, 3, 7, 16, 64] {
+            let parsed = try parse(text, split: split)
+            #expect(parsed.status == 200)
+            #expect(parsed.headers.map(\.0) == ["Content-Type", "Content-Length", "Set-Cookie", "Set-Cookie"])
+            #expect(parsed.headers.map(\.1) == ["application/json", "11", "a=1", "b=2"])
+            #expect(String(decoding: parsed.body, as: UTF8.self) == "{\"ok\":true}")
+            #expect(parsed.ended && parsed.keepAlive && parsed.leftover == 0)
+        }
+    }
+
+    @Test("chunked bodies are de-chunked, with extensions skipped and trailers kept, split anywhere")
+    func chunked() throws {
+        let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Checksum: 42\r\n\r\n"
+        for split in [nil, 1, 2, 5, 9] {
+            let parsed = try parse(text, split: split)
+            #expect(String(decoding: parsed.body, as: UTF8.self) == "helloabcdefghijklmnopqrstuvwxyz")
+            #expect(parsed.trailers == "X-Checksum: 42\r\n")
+            #expect(parsed.ended && parsed.keepAlive)
+        }
+        let plain = try parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", split: 4)
+        #expect(String(decoding: plain.body, as: UTF8.self) == "abc" && plain.trailers == nil && plain.ended)
+    }
+
+    @Test("Transfer-Encoding overrides Content-Length, and the connection is not reused after it")
+    func transferEncodingWins() throws {
+        let parsed = try parse("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+        #expect(String(decoding: parsed.body, as: UTF8.self) == "ok")
+        #expect(parsed.ended && !parsed.keepAlive)
+    }
+
+    @Test("no length: the body runs to the close, and the connection is not reused")
+    func closeDelimited() throws {
+        let parsed = try parse("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end", split: 4, close: true)
+        #expect(String(decoding: parsed.body, as: UTF8.self) == "until the end")
+        #expect(parsed.ended && !parsed.keepAlive)
+    }
+
+    @Test("HEAD, 204 and 304 answers have no body whatever their headers say; interim 1xx answers are skipped")
+    func bodyless() throws {
+        let head = try parse("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", bodyless: true)
+        #expect(head.ended && head.body.isEmpty && head.headers.first?.1 == "50")
+        let noContent = try parse("HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(noContent.ended && noContent.status == 204)
+        let notModified = try parse("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+        #expect(notModified.ended && notModified.status == 304)
+        let interim = try parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        #expect(interim.status == 201 && interim.ended)
+    }
+
+    @Test("keep-alive follows the version and Connection: 1.1 unless close, 1.0 only with keep-alive")
+    func keepAlive() throws {
+        #expect(try parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").keepAlive)
+        #expect(try !parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keepAlive)
+        #expect(try !parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keepAlive)
+        #expect(try parse("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n").keepAlive)
+    }
+
+    @Test("bytes after a complete response are left for the caller, not taken as the next response")
+    func leftover() throws {
+        let parsed = try parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n")
+        #expect(parsed.ended && parsed.leftover == 17)
+    }
+
+    @Test(
+        "malformed responses are refused with a reason",
+        arguments: [
+            ("HTTP/2 200 OK\r\n\r\n", "status line"),
+            ("HTTP/1.1 2x0 OK\r\n\r\n", "three digits"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "conflicting Content-Length"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "not a number"),
+            ("HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", "obs-fold"),
+            ("HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", "malformed header line"),
+            ("HTTP/1.1 200 OK\r\nX-A: a\u{01}b\r\n\r\n", "control byte"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n", "not followed by CRLF"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", "too large"),
+            ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", "switched protocols"),
+        ]
+    )
+    func malformed(text: String, reason: String) throws {
+        let error = #expect(throws: UpstreamResponseParser.Failure.self) { try parse(text) }
+        #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "no error")")
+    }
+
+    @Test("a head longer than the limit is refused before it is all read")
+    func oversizedHead() throws {
+        let text = "HTTP/1.1 200 OK\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 900)
+        let error = #expect(throws: UpstreamResponseParser.Failure.self) { try parse(text, split: 4096) }
+        #expect(error?.reason.contains("longer than") == true)
+    }
+
+    @Test("a close in the middle of a response, or before it, is an error; a close-delimited body is not")
+    func closedEarly() throws {
+        #expect(throws: UpstreamResponseParser.Failure.self) {
+            try parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", close: true)
+        }
+        #expect(throws: UpstreamResponseParser.Failure.self) { try parse("HTTP/1.1 200", close: true) }
+        var idle = UpstreamResponseParser()
+        #expect(try idle.connectionClosed() == nil)
+    }
+
+    @Test("chunk size lines are written in lowercase hex without leading zeros")
+    func chunkSizeLine() {
+        for (size, line) in [(1, "1\r\n"), (15, "f\r\n"), (16, "10\r\n"), (600, "258\r\n"), (1_048_576, "100000\r\n")] {
+            var buffer = ByteBuffer()
+            buffer.writeChunkSizeLine(size)
+            #expect(String(buffer: buffer) == line)
+        }
+    }
+}
