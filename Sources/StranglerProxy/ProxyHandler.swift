@@ -46,7 +46,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var trafficGeneration = 0
     private var upstreamName = ""
     private var method = HTTPMethod.GET
-    private var outboundHead: HTTPRequestHead?
+    private var outbound: OutboundRequest?
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var closeAfterResponse = false
@@ -261,7 +261,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         clientKeepAlive = head.isKeepAlive
 
         let (outbound, contentLength, expectsContinue) = makeOutboundHead(from: head)
-        outboundHead = outbound
+        self.outbound = outbound
 
         let table = loop.table
         let methodName = head.method.rawValue
@@ -345,7 +345,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             if connection != nil { bufferedBody.removeAll() }
         }
         if let connection {
-            connection.write(.body(.byteBuffer(buffer)))
+            connection.writeRequestBody(buffer)
             wroteUpstreamSinceFlush = true
             if replayable { bufferedBody.append(buffer) }
         } else {
@@ -361,7 +361,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         switch phase {
         case .forwarding:
             if let connection, !requestSentUpstream {
-                connection.write(.end(nil))
+                connection.writeRequestEnd()
                 requestSentUpstream = true
                 wroteUpstreamSinceFlush = true
             }
@@ -376,7 +376,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// target byte for byte, same headers minus hop-by-hop ones, plus forwarding headers and the
     /// request id. The same pass takes the request id (kept when valid, else generated), the
     /// declared body length and `Expect: 100-continue` (answered here, not forwarded).
-    private func makeOutboundHead(from head: HTTPRequestHead) -> (head: HTTPRequestHead, contentLength: Int?, expectsContinue: Bool) {
+    private func makeOutboundHead(from head: HTTPRequestHead) -> (request: OutboundRequest, contentLength: Int?, expectsContinue: Bool) {
         var kept: [(String, String)] = []
         kept.reserveCapacity(head.headers.count + 5)
         var chunked = false
@@ -453,9 +453,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             kept.append(("content-length", "0"))
         }
 
-        // Upstream-specific parts (base path, a missing Host) are added per attempt by the pool.
-        // The names are ASCII (llhttp parsed them, or they are ours): no need for `add`'s check.
-        let outbound = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(kept))
+        // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
+        let outbound = OutboundRequest(method: head.method, uri: head.uri, headers: kept, hasHost: host != nil, isChunked: chunked && !hasLength)
         return (outbound, contentLength, expectsContinue)
     }
 
@@ -492,7 +491,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Decides whether this request gets a copy on the other side, and builds that copy.
     /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
     private func makeShadow(route: Route, candidate: String, client: HTTPRequestHead, table: RouteTable) -> ShadowExchange? {
-        guard let outbound = outboundHead else { return nil }
+        guard let outbound = outbound?.head else { return nil }
         let rate = route.shadow?.sampleRate ?? 1.0
         if rate < 1.0, loop.sampler.unit() >= rate { return nil }
         let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
@@ -562,23 +561,23 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func attach(_ connection: UpstreamConnection) {
-        guard let head = outboundHead else { return }
+        guard let outbound, let pool = connectionPool else { return }
         self.connection = connection
         connection.begin(self, bodyless: method == .HEAD)
         phase = .forwarding
-        connection.write(.head(connectionPool?.prepare(head) ?? head))
+        connection.writeRequest(outbound, for: pool.upstream)
         for part in bufferedBody {
-            connection.write(.body(.byteBuffer(part)))
+            connection.writeRequestBody(part)
         }
         if !replayable { bufferedBody.removeAll() }
         if requestComplete {
-            connection.write(.end(nil))
+            connection.writeRequestEnd()
             requestSentUpstream = true
         }
         connection.flush()
         wroteUpstreamSinceFlush = false
         lastUpstreamActivity = .now()
-        armTimeout(upstream: connectionPool!.upstream)
+        armTimeout(upstream: pool.upstream)
         if connection.channel?.isWritable ?? true { resumeClientReads() }
     }
 
@@ -738,7 +737,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         routeID = "default"
         routeIndex = -1
         upstreamName = ""
-        outboundHead = nil
+        outbound = nil
         closeAfterResponse = quiescing
         requestComplete = false
         requestSentUpstream = false
@@ -764,7 +763,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let elapsed = NIODeadline.now() - startTime
         let millis = Double(elapsed.nanoseconds) / 1_000_000
         loop.logger.info(
-            "\(method.rawValue) \(outboundHead?.uri ?? "-") \(responseStatus)",
+            "\(method.rawValue) \(outbound?.uri ?? "-") \(responseStatus)",
             metadata: [
                 "request_id": "\(requestID)", "route": "\(routeID)", "mode": "\(route?.mode.rawValue ?? "default")",
                 "upstream": "\(upstreamName)", "status": "\(responseStatus)",
@@ -958,8 +957,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
 }
 
 extension HTTPMethod {
-    /// Methods for which NIO's request encoder assumes a body (and would add chunked framing to
-    /// a head without one), so a body-less request must say `Content-Length: 0`.
+    /// Methods whose requests normally carry a body: without one, the request says
+    /// `Content-Length: 0` rather than nothing, which some servers refuse (411).
     var framingAlwaysExpectsBody: Bool {
         switch self {
         case .GET, .HEAD, .DELETE, .CONNECT, .TRACE: false

@@ -85,9 +85,9 @@ final class SideCall {
     private func send(head: HTTPRequestHead, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
         self.connection = connection
         connection.begin(self, bodyless: head.method == .HEAD)
-        connection.write(.head(pool.prepare(head)))
-        for part in body { connection.write(.body(.byteBuffer(part))) }
-        connection.write(.end(nil))
+        connection.writeRequest(OutboundRequest(head), for: pool.upstream)
+        for part in body { connection.writeRequestBody(part) }
+        connection.writeRequestEnd()
         connection.flush()
         timeout = .milliseconds(Int64(timeoutOverride ?? pool.upstream.timeoutMs))
         loop.deadlines.arm(self)

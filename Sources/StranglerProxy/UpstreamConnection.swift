@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import StranglerCore
 
 /// Receives one upstream exchange's response. The proxy handler of the client connection that
 /// currently holds the upstream connection is its delegate.
@@ -15,13 +16,13 @@ protocol UpstreamResponseDelegate: AnyObject {
 
 /// One pooled HTTP/1.1 connection to an upstream, owned by one event loop.
 ///
-/// The handler sits behind NIO's request encoder. It reads the responses itself
-/// (``UpstreamResponseParser``), relays them to the current delegate, and can hold back reads
-/// for backpressure.
+/// The handler is the whole pipeline: it writes requests as bytes (``OutboundRequest``), reads
+/// responses itself (``UpstreamResponseParser``), relays them to the current delegate, and can
+/// hold back reads for backpressure.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The pool this connection returns to. Strong, so a retired pool lives until its last
     /// connection has closed; the cycle is broken in `channelInactive`.
@@ -40,6 +41,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readsPaused = false
     private var pendingRead = false
     private var parser = UpstreamResponseParser()
+    /// Whether the current request's body goes in chunked framing.
+    private var requestChunked = false
 
     var channel: Channel? { context?.channel }
 
@@ -161,8 +164,31 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Writes a request's head for `upstream`; its body follows with ``writeRequestBody(_:)``.
+    func writeRequest(_ request: OutboundRequest, for upstream: Upstream) {
+        guard let context else { return }
+        requestChunked = request.isChunked
+        context.write(wrapOutboundOut(request.encoded(for: upstream, allocator: context.channel.allocator)), promise: nil)
+    }
+
+    /// Writes a part of the request body, framed as the head said.
+    func writeRequestBody(_ buffer: ByteBuffer) {
+        guard let context, buffer.readableBytes > 0 else { return }
+        if requestChunked {
+            var sizeLine = context.channel.allocator.buffer(capacity: 18)
+            sizeLine.writeChunkSizeLine(buffer.readableBytes)
+            context.write(wrapOutboundOut(sizeLine), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(ByteBuffer(staticString: "\r\n")), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    /// Ends the request body: the last chunk when chunked, nothing otherwise.
+    func writeRequestEnd() {
+        guard let context, requestChunked else { return }
+        context.write(wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil)
     }
 
     func flush() {

@@ -30,25 +30,12 @@ final class UpstreamPool {
             .channelOption(.allowRemoteHalfClosure, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // NIO's encoder writes requests; responses are read by UpstreamConnection
-                    // itself, so nothing decodes them into `HTTPHeaders`. No outbound header
-                    // validation: llhttp parsed the request head from the client already.
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
+                    // One handler: UpstreamConnection writes requests as bytes and reads the
+                    // responses itself, so no `HTTPHeaders` are built either way.
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
                 }
             }
         scheduleSweep()
-    }
-
-    /// `head` as this upstream gets it: its URL's base path before the client's target, and its
-    /// address as `Host` when the client sent none. Applied per attempt, so a fallback or a
-    /// shadow copy to another upstream gets that upstream's, not the first one's.
-    func prepare(_ head: HTTPRequestHead) -> HTTPRequestHead {
-        guard !upstream.basePath.isEmpty || !head.headers.contains(name: "host") else { return head }
-        var prepared = head
-        if !upstream.basePath.isEmpty { prepared.uri = upstream.basePath + head.uri }
-        if !prepared.headers.contains(name: "host") { prepared.headers.add(name: "host", value: upstream.authority) }
-        return prepared
     }
 
     /// Number of idle connections, for tests and metrics.

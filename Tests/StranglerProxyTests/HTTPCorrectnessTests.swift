@@ -73,6 +73,15 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test("a request without Host (HTTP/1.0) reaches the upstream with the upstream's address as Host")
+    func missingHost() async throws {
+        try await withProxy { proxy in
+            let response = try await RawConnection.exchange(port: proxy.port, "GET /echo HTTP/1.0\r\n\r\n")
+            #expect(response.status == 200)
+            #expect(response.echoedHeader("host") == "127.0.0.1:\(proxy.legacy.port)")
+        }
+    }
+
     @Test("redirects are passed to the client, never followed")
     func noRedirectFollowing() async throws {
         try await withProxy { proxy in
