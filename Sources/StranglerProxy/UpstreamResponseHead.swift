@@ -35,16 +35,9 @@ struct UpstreamResponseHead {
     /// message (RFC 9110 §7.6.1). Lowercase; empty in the usual case.
     let connectionListed: [String]
 
-    var status: HTTPResponseStatus { HTTPResponseStatus(statusCode: statusCode) }
-
     /// The header lines as name/value pairs, in order. Allocates; for the shadow path and tests.
     var headers: [(String, String)] {
         fields.map { (string(at: $0.name), string(at: $0.value)) }
-    }
-
-    /// The value of the first header called `name` (lowercase), for tests and diagnostics.
-    func value(of name: String) -> String? {
-        fields.first { string(at: $0.name).lowercased() == name }.map { string(at: $0.value) }
     }
 
     func string(at range: Range<Int>) -> String {

@@ -67,15 +67,6 @@ struct UpstreamResponseParser {
         return false
     }
 
-    /// Whether a response is under way, with any of it read.
-    var hasStarted: Bool {
-        switch state {
-        case .done: false
-        case .head: carried != nil
-        default: true
-        }
-    }
-
     /// The next event from what `buffer` holds, or nil when more bytes are needed (or no
     /// response is expected). Call until nil; after an `.end` it returns nil and leaves whatever
     /// follows in `buffer` (a well-behaved upstream sends nothing before the next request).
