@@ -68,8 +68,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var upstreamKeepAlive = true
     /// The response goes to the client in chunked framing (its upstream sent no length).
     private var chunkedToClient = false
-    /// A chunk's closing CRLF, shared by every chunk this handler writes.
-    private let chunkEnd = ByteBuffer(staticString: "\r\n")
     private var lastUpstreamActivity = NIODeadline.now()
     /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
     private var timeoutUpstream: Upstream?
@@ -888,11 +886,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, responseStarted, buffer.readableBytes > 0 else { return }
         if chunkedToClient {
-            var sizeLine = context.channel.allocator.buffer(capacity: 18)
-            sizeLine.writeChunkSizeLine(buffer.readableBytes)
-            context.write(wrapOutboundOut(sizeLine), promise: nil)
-            context.write(wrapOutboundOut(buffer), promise: nil)
-            context.write(wrapOutboundOut(chunkEnd), promise: nil)
+            context.writeChunk(buffer)
         } else {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }

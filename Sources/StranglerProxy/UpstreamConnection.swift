@@ -175,11 +175,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func writeRequestBody(_ buffer: ByteBuffer) {
         guard let context, buffer.readableBytes > 0 else { return }
         if requestChunked {
-            var sizeLine = context.channel.allocator.buffer(capacity: 18)
-            sizeLine.writeChunkSizeLine(buffer.readableBytes)
-            context.write(wrapOutboundOut(sizeLine), promise: nil)
-            context.write(wrapOutboundOut(buffer), promise: nil)
-            context.write(wrapOutboundOut(ByteBuffer(staticString: "\r\n")), promise: nil)
+            context.writeChunk(buffer)
         } else {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
@@ -188,7 +184,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Ends the request body: the last chunk when chunked, nothing otherwise.
     func writeRequestEnd() {
         guard let context, requestChunked else { return }
-        context.write(wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil)
+        context.write(wrapOutboundOut(ChannelHandlerContext.lastChunk), promise: nil)
     }
 
     func flush() {

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// Response serialisation for the client side, which has no NIO response encoder: the proxy
-/// writes response bytes itself, so a forwarded head is copied from the upstream's bytes and
-/// only the proxy's own answers (errors, `100 Continue`) go through `HTTPResponseHead`.
+/// HTTP/1.1 framing written by the proxy itself, which has no NIO encoders: a forwarded head
+/// is copied from the upstream's bytes and only the proxy's own answers (errors,
+/// `100 Continue`) go through `HTTPResponseHead`; chunked bodies are framed here both ways.
 extension ByteBuffer {
     /// Writes a status line and header lines, then the blank line.
     mutating func writeHTTPResponseHead(_ head: HTTPResponseHead) {
@@ -37,5 +37,22 @@ extension ByteBuffer {
             writeInteger(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
         }
         writeStaticString("\r\n")
+    }
+}
+
+extension ChannelHandlerContext {
+    /// A chunk's closing CRLF, and the last chunk of a body without trailers.
+    private static let chunkEnd = ByteBuffer(staticString: "\r\n")
+    static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
+
+    /// Writes `body` as one chunk of a chunked message (size line, data, CRLF) without copying
+    /// the data. An empty buffer is skipped: a zero-size chunk would end the message.
+    func writeChunk(_ body: ByteBuffer) {
+        guard body.readableBytes > 0 else { return }
+        var sizeLine = channel.allocator.buffer(capacity: 18)
+        sizeLine.writeChunkSizeLine(body.readableBytes)
+        write(NIOAny(sizeLine), promise: nil)
+        write(NIOAny(body), promise: nil)
+        write(NIOAny(Self.chunkEnd), promise: nil)
     }
 }
