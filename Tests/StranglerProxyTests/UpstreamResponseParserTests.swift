@@ -20,10 +20,13 @@ struct UpstreamResponseParserTests {
 
     /// Feeds `text` in pieces of `split` bytes (all at once when nil).
     func parse(_ text: String, split: Int? = nil, bodyless: Bool = false, close: Bool = false) throws -> Parsed {
+        try parse(bytes: Array(text.utf8), split: split, bodyless: bodyless, close: close)
+    }
+
+    func parse(bytes: [UInt8], split: Int? = nil, bodyless: Bool = false, close: Bool = false) throws -> Parsed {
         var parser = UpstreamResponseParser()
         parser.expectResponse(bodyless: bodyless)
         var parsed = Parsed()
-        let bytes = Array(text.utf8)
         let size = split ?? max(1, bytes.count)
         var offset = 0
         func handle(_ event: UpstreamResponseParser.Event) {
@@ -77,6 +80,27 @@ struct UpstreamResponseParserTests {
         }
         let plain = try parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", split: 4)
         #expect(String(decoding: plain.body, as: UTF8.self) == "abc" && plain.trailers == nil && plain.ended)
+    }
+
+    @Test("random bodies in random chunk sizes, fed in random pieces, come out byte for byte (seeded)")
+    func randomChunking() throws {
+        var random = SeededGenerator(seed: 0x5EED)
+        for _ in 0..<200 {
+            let body = (0..<Int.random(in: 0...3000, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            var wire = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+            var offset = 0
+            while offset < body.count {
+                let size = min(Int.random(in: 1...700, using: &random), body.count - offset)
+                let extensions = Bool.random(using: &random) ? ";x=1" : ""
+                wire += Array((String(size, radix: 16, uppercase: Bool.random(using: &random)) + extensions + "\r\n").utf8)
+                wire += body[offset..<offset + size] + Array("\r\n".utf8)
+                offset += size
+            }
+            wire += Array("0\r\n\r\n".utf8)
+            let parsed = try parse(bytes: wire, split: Int.random(in: 1...900, using: &random))
+            #expect(parsed.body == body)
+            #expect(parsed.ended && parsed.leftover == 0 && parsed.trailers == nil)
+        }
     }
 
     @Test("Transfer-Encoding overrides Content-Length, and the connection is not reused after it")
@@ -164,5 +188,18 @@ struct UpstreamResponseParserTests {
             buffer.writeChunkSizeLine(size)
             #expect(String(buffer: buffer) == line)
         }
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failing random case can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
