@@ -489,7 +489,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Decides whether this request gets a copy on the other side, and builds that copy.
     /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
     private func makeShadow(route: Route, candidate: String, client: HTTPRequestHead, table: RouteTable) -> ShadowExchange? {
-        guard let outbound = outbound?.head else { return nil }
+        guard let outbound else { return nil }
         let rate = route.shadow?.sampleRate ?? 1.0
         if rate < 1.0, loop.sampler.unit() >= rate { return nil }
         let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
@@ -502,7 +502,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             loop.metrics.recordShadowSkip(route: route.id, reason: "concurrency")
             return nil
         }
-        var head = outbound
+        // Only a request that is copied pays for a head with `HTTPHeaders`.
+        var head = outbound.head
         head.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: writes == .dryRun ? "dry-run" : "mirror")
         if writes == .dryRun {
             // Stable per request, so a retried dry run is recognisably the same one.
@@ -511,7 +512,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
         var noiseHead: HTTPRequestHead?
         if safe, upstreamName == route.legacy, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
-            var probe = outbound
+            var probe = outbound.head
             probe.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: "mirror")
             noiseHead = probe
         }
