@@ -115,7 +115,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func fail(_ error: ProxyError, context: ChannelHandlerContext) {
+    /// The connection can't be used any more: the exchange on it (if any) fails with `error`.
+    private func fail(_ error: Error, context: ChannelHandlerContext) {
         isActive = false
         if let delegate {
             self.delegate = nil
@@ -135,12 +136,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        isActive = false
-        if let delegate {
-            self.delegate = nil
-            delegate.upstreamDidFail(error)
-        }
-        context.close(promise: nil)
+        fail(error, context: context)
     }
 
     func read(context: ChannelHandlerContext) {
