@@ -684,22 +684,28 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func completeResponse(context: ChannelHandlerContext, trailers: ByteBuffer? = nil) {
         phase = .draining
         // A chunked body ends with the last chunk and any trailers; other framings need nothing.
-        var last = context.channel.allocator.buffer(capacity: chunkedToClient ? 5 + (trailers?.readableBytes ?? 0) : 0)
+        var last: ByteBuffer?
         if chunkedToClient {
-            last.writeStaticString("0\r\n")
-            if let trailers { last.writeImmutableBuffer(trailers) }
-            last.writeStaticString("\r\n")
+            if let trailers {
+                var chunk = context.channel.allocator.buffer(capacity: 5 + trailers.readableBytes)
+                chunk.writeStaticString("0\r\n")
+                chunk.writeImmutableBuffer(trailers)
+                chunk.writeStaticString("\r\n")
+                last = chunk
+            } else {
+                last = ChannelHandlerContext.lastChunk
+            }
         }
         if closeAfterResponse && !requestComplete {
-            // Don't wait for a body we won't read.
-            context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
+            // Don't wait for a body we won't read: close once the answer is out.
+            context.writeAndFlush(wrapOutboundOut(last ?? ByteBuffer())).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
             logExchange(outcome: "ok")
             phase = .idle
             return
         }
-        if chunkedToClient {
+        if let last {
             context.writeAndFlush(wrapOutboundOut(last), promise: nil)
         } else {
             context.flush()
