@@ -7,9 +7,7 @@ import NIOHTTP1
 extension ByteBuffer {
     /// Writes a status line and header lines, then the blank line.
     mutating func writeHTTPResponseHead(_ head: HTTPResponseHead) {
-        writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        writeStatusCode(Int(head.status.code))
-        writeStaticString(" ")
+        writeStatusLineStart(version: head.version, code: Int(head.status.code))
         writeString(head.status.reasonPhrase)
         writeStaticString("\r\n")
         for (name, value) in head.headers {
@@ -21,11 +19,13 @@ extension ByteBuffer {
         writeStaticString("\r\n")
     }
 
-    /// Writes a three-digit status code.
-    mutating func writeStatusCode(_ code: Int) {
+    /// Writes a status line up to its reason phrase: `HTTP/1.1 200 `.
+    mutating func writeStatusLineStart(version: HTTPVersion, code: Int) {
+        writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
         writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
         writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
+        writeStaticString(" ")
     }
 
     /// Writes `size` in hexadecimal and CRLF: a chunk's size line.

@@ -6,8 +6,8 @@ import StranglerCore
 /// rewrite, and how its body is framed.
 ///
 /// It is serialised straight into the bytes an upstream connection writes (``encoded(for:allocator:)``),
-/// with no `HTTPHeaders` and no NIO request encoder in between. The shadow copy, which edits
-/// headers, gets it as an `HTTPRequestHead` (``head``).
+/// with no `HTTPHeaders` and no NIO request encoder in between. The shadow copy and the noise
+/// probe are copies of it with a header or two set (``setHeader(_:_:)``).
 struct OutboundRequest {
     var method: HTTPMethod
     var uri: String
@@ -25,27 +25,12 @@ struct OutboundRequest {
         self.isChunked = isChunked
     }
 
-    /// A head built elsewhere (a shadow copy), with its framing read from its headers.
-    init(_ head: HTTPRequestHead) {
-        var hasHost = false
-        var hasLength = false
-        var chunked = false
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers {
-            switch ProxyHeaderName(name) {
-            case .host: hasHost = true
-            case .contentLength: hasLength = true
-            case .transferEncoding: chunked = HTTPHeaders.value(value, lists: "chunked")
-            default: break
-            }
-            headers.append((name, value))
-        }
-        self.init(method: head.method, uri: head.uri, headers: headers, hasHost: hasHost, isChunked: chunked && !hasLength)
-    }
-
-    var head: HTTPRequestHead {
-        HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(headers))
+    /// Sets `name` to `value`, replacing any lines of that name (ASCII case-insensitive): the
+    /// shadow copy's marker and idempotency key.
+    mutating func setHeader(_ name: String, _ value: String) {
+        let lowercased = name.lowercased()
+        headers.removeAll { $0.0.lowercased() == lowercased }
+        headers.append((name, value))
     }
 
     /// The request line and header lines as `upstream` gets them: its URL's base path before the

@@ -502,23 +502,21 @@ final class ProxyHandler: ChannelDuplexHandler {
             loop.metrics.recordShadowSkip(route: route.id, reason: "concurrency")
             return nil
         }
-        // Only a request that is copied pays for a head with `HTTPHeaders`.
-        var head = outbound.head
-        head.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: writes == .dryRun ? "dry-run" : "mirror")
+        var copy = outbound
+        copy.setHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
         if writes == .dryRun {
             // Stable per request, so a retried dry run is recognisably the same one.
-            head.headers.replaceOrAdd(name: "Idempotency-Key", value: "strangler-" + requestID)
+            copy.setHeader("Idempotency-Key", "strangler-" + requestID)
         }
         // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
-        var noiseHead: HTTPRequestHead?
+        var probe: OutboundRequest?
         if safe, upstreamName == route.legacy, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
-            var probe = outbound.head
-            probe.headers.replaceOrAdd(name: "X-Strangler-Shadow", value: "mirror")
-            noiseHead = probe
+            probe = outbound
+            probe?.setHeader("X-Strangler-Shadow", "mirror")
         }
         return ShadowExchange(
             loop: loop, route: route, tableVersion: table.version, requestID: requestID, method: client.method,
-            uri: client.uri, candidateHead: head, noiseHead: noiseHead, primaryUpstream: upstreamName, candidateUpstream: candidate
+            uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: upstreamName, candidateUpstream: candidate
         )
     }
 
@@ -853,9 +851,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         // One pass over the upstream's lines: hop-by-hop ones out (and a Content-Length that
         // Transfer-Encoding overrode), ours replaced, the rest copied byte for byte.
         var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + upstreamName.utf8.count)
-        out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        out.writeStatusCode(code)
-        out.writeStaticString(" ")
+        out.writeStatusLineStart(version: clientVersion, code: code)
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
             out.writeStaticString("\r\n")
@@ -865,12 +861,11 @@ extension ProxyHandler: UpstreamResponseDelegate {
                     continue
                 case .contentLength where head.contentLength == nil:
                     continue
-                case .contentLength, .other, .host, .expect, .forwarded, .xForwardedFor, .xForwardedProto, .xForwardedHost:
+                case let kind where kind.isHopByHop:
+                    continue
+                default:
                     if head.isConnectionListed(field) { continue }
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
-                case .connection, .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .te, .trailer,
-                    .transferEncoding, .upgrade:
-                    continue
                 }
             }
         }

@@ -15,8 +15,8 @@ final class ShadowExchange {
     private let requestID: String
     private let method: HTTPMethod
     private let uri: String
-    private let candidateHead: HTTPRequestHead
-    private let noiseHead: HTTPRequestHead?
+    private let candidateRequest: OutboundRequest
+    private let noiseRequest: OutboundRequest?
     /// Who gets the copy.
     let candidateUpstream: String
     private let limit: Int
@@ -32,11 +32,11 @@ final class ShadowExchange {
     private let primaryStart: NIODeadline
     private var finished = false
 
-    /// - Parameter noiseHead: when set, the request also goes to the primary upstream a second
+    /// - Parameter noiseRequest: when set, the request also goes to the primary upstream a second
     ///   time, to learn which pointers differ between two answers of the same legacy.
     init(
         loop: LoopContext, route: Route, tableVersion: String, requestID: String, method: HTTPMethod, uri: String,
-        candidateHead: HTTPRequestHead, noiseHead: HTTPRequestHead?, primaryUpstream: String, candidateUpstream: String
+        candidateRequest: OutboundRequest, noiseRequest: OutboundRequest?, primaryUpstream: String, candidateUpstream: String
     ) {
         self.loop = loop
         self.route = route
@@ -44,8 +44,8 @@ final class ShadowExchange {
         self.requestID = requestID
         self.method = method
         self.uri = uri
-        self.candidateHead = candidateHead
-        self.noiseHead = noiseHead
+        self.candidateRequest = candidateRequest
+        self.noiseRequest = noiseRequest
         self.candidateUpstream = candidateUpstream
         self.limit = loop.configuration.maxCaptureBytes
         self.primary = ShadowJob.Side(upstream: primaryUpstream)
@@ -57,7 +57,7 @@ final class ShadowExchange {
         candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: route.shadow?.timeoutMs) {
             self.finishIfReady()
         }
-        if noiseHead != nil {
+        if noiseRequest != nil {
             noise = SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: route.shadow?.timeoutMs) {
                 self.finishIfReady()
             }
@@ -85,8 +85,8 @@ final class ShadowExchange {
     /// The client's request is complete: send the copies.
     func requestEnded() {
         guard skipReason == nil else { return }
-        candidate.send(head: candidateHead, body: requestBody)
-        if let noise, let noiseHead { noise.send(head: noiseHead, body: requestBody) }
+        candidate.send(candidateRequest, body: requestBody)
+        if let noise, let noiseRequest { noise.send(noiseRequest, body: requestBody) }
         requestBody = []
     }
 

@@ -56,8 +56,8 @@ final class SideCall {
         done?()
     }
 
-    /// Sends `head` and `body` on a pooled connection.
-    func send(head: HTTPRequestHead, body: [ByteBuffer]) {
+    /// Sends `request` and `body` on a pooled connection.
+    func send(_ request: OutboundRequest, body: [ByteBuffer]) {
         guard !isDone else { return }
         guard let pool = loop.pool(named: side.upstream) else {
             fail("\(role)_unknown")
@@ -66,7 +66,7 @@ final class SideCall {
         self.pool = pool
         start = .now()
         if let connection = pool.takeIdle() {
-            send(head: head, body: body, on: connection, from: pool)
+            send(request, body: body, on: connection, from: pool)
             return
         }
         pool.acquire { connection, error in
@@ -78,14 +78,14 @@ final class SideCall {
                 pool.release(connection, reusable: true)
                 return
             }
-            self.send(head: head, body: body, on: connection, from: pool)
+            self.send(request, body: body, on: connection, from: pool)
         }
     }
 
-    private func send(head: HTTPRequestHead, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
+    private func send(_ request: OutboundRequest, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
         self.connection = connection
-        connection.begin(self, bodyless: head.method == .HEAD)
-        connection.writeRequest(OutboundRequest(head), for: pool.upstream)
+        connection.begin(self, bodyless: request.method == .HEAD)
+        connection.writeRequest(request, for: pool.upstream)
         for part in body { connection.writeRequestBody(part) }
         connection.writeRequestEnd()
         connection.flush()
