@@ -5,16 +5,17 @@ import StranglerCore
 
 /// Forwards the requests of one client connection to upstreams, streaming in both directions.
 ///
-/// One instance per client connection, right behind NIO's HTTP/1.1 request decoder. It writes
-/// response bytes itself: a forwarded head is copied line by line from the upstream's bytes
-/// (see ``UpstreamResponseHead``), with no `HTTPHeaders` in between. It
-/// handles one exchange at a time: the parts of a pipelined request wait in `pipelined` until the
-/// exchange before it has finished, so responses go out in order. It answers requests the parser
+/// One instance per client connection, the whole pipeline. It reads requests from the
+/// connection's bytes itself (``ClientRequestParser``) and writes response bytes itself: both
+/// heads are copied line by line from the bytes they arrived as (``ClientRequestHead``,
+/// ``UpstreamResponseHead``), with no `HTTPHeaders`, decoder or encoder in between. It handles
+/// one exchange at a time: the bytes of a pipelined request wait unparsed until the exchange
+/// before it has finished, so responses go out in order. It answers requests the parser
 /// rejects, and closes idle connections when the server quiesces. It is also the delegate of the
 /// upstream connection it borrows, so an exchange allocates no object of its own.
 /// Backpressure: reads from one side are held back while the other side is not writable.
 final class ProxyHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -46,6 +47,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var trafficGeneration = 0
     private var upstreamName = ""
     private var method = HTTPMethod.GET
+    private var uri = ""
     private var outbound: OutboundRequest?
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
@@ -80,21 +82,21 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var clientReadsPaused = false
     private var pendingClientRead = false
 
-    /// Parts of requests that arrived while the exchange before them was still running.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
-    private var pipelinedHeads = 0
+    private var requestParser: ClientRequestParser
+    /// Bytes of requests that arrived while the exchange before them was still running. They
+    /// wait unparsed, and reading stops until they have had their turn: what a pipelining
+    /// client makes the proxy hold is bounded by one read.
+    private var pipelined: ByteBuffer?
     private var deliveringPipelined = false
-    /// Set when a client pipelined more than ``maxPipelinedRequests``: the connection closes
-    /// after the current exchange and nothing more from it is queued.
-    private var refusingPipelined = false
-    /// Requests one connection may have waiting behind the current one. Reading stops while
-    /// any wait, but everything already decoded from the last reads is queued: this bounds it.
-    static let maxPipelinedRequests = 256
+    /// Set once the connection is closing (or the client's bytes stopped making sense): nothing
+    /// more from it is parsed.
+    private var inputClosed = false
     /// Set when the server shuts down: finish the current exchange, then close.
     private var quiescing = false
 
     init(loop: LoopContext) {
         self.loop = loop
+        self.requestParser = ClientRequestParser(maxHeadBytes: loop.configuration.maxHeaderBytes)
     }
 
     // MARK: - Channel lifecycle
@@ -119,7 +121,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.unregister(context.channel)
-        dropPipelined()
+        inputClosed = true
+        pipelined = nil
         // Always: the loop's deadline list holds armed handlers strongly.
         cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
@@ -138,11 +141,14 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let parserError = error as? HTTPParserError {
-            rejectRequest(parserError, context: context)
-        } else {
-            context.close(promise: nil)
-        }
+        closeClient(context: context)
+    }
+
+    /// Closes the client connection; nothing more it sent is read as a request.
+    private func closeClient(context: ChannelHandlerContext) {
+        inputClosed = true
+        pipelined = nil
+        context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -152,7 +158,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         quiescing = true
         if phase == .idle {
-            context.close(promise: nil)
+            closeClient(context: context)
         } else {
             // The response says `Connection: close` if its head has not gone yet; either way the
             // connection closes once this exchange is done, and pipelined requests are dropped.
@@ -160,10 +166,12 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The decoder rejected bytes from the client. Nothing of that request is forwarded.
-    private func rejectRequest(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
-        let error = ProxyError(rejecting: parserError, maxHeaderBytes: loop.configuration.maxHeaderBytes)
-        dropPipelined()
+    /// The parser rejected bytes from the client. Nothing of that request is forwarded, and
+    /// nothing after it is read: where it ends is unknown.
+    private func rejectRequest(_ failure: HTTPParseFailure, context: ChannelHandlerContext) {
+        let error = ProxyError(rejecting: failure, maxHeaderBytes: loop.configuration.maxHeaderBytes)
+        inputClosed = true
+        pipelined = nil
         switch phase {
         case .idle:
             // A request that never became an exchange: answer it, then close.
@@ -187,52 +195,53 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !refusingPipelined else { return }
-        let part = unwrapInboundIn(data)
-        if (phase != .idle && requestComplete) || !pipelined.isEmpty {
-            // The next request arrived while this exchange runs: it waits its turn, and reading
-            // stops until it gets it.
-            if case .head = part { pipelinedHeads += 1 }
-            if pipelinedHeads > Self.maxPipelinedRequests {
-                refusingPipelined = true
-                dropPipelined()
-                closeAfterResponse = true
-                loop.logger.warning(
-                    "client pipelined too many requests; closing after the current one",
-                    metadata: ["client": "\(clientAddress)", "limit": "\(Self.maxPipelinedRequests)"]
-                )
+        var buffer = unwrapInboundIn(data)
+        if var waiting = pipelined {
+            pipelined = nil
+            waiting.writeBuffer(&buffer)
+            buffer = waiting
+        }
+        parseRequests(&buffer, context: context)
+    }
+
+    /// Hands the client's bytes to the exchange as request parts, one part at a time. Bytes of a
+    /// request that would start while the current exchange still runs are kept in `pipelined`.
+    private func parseRequests(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while !inputClosed {
+            if phase != .idle && requestComplete {
+                if buffer.readableBytes > 0 {
+                    pipelined = buffer
+                    pauseClientReads()
+                }
                 return
             }
-            pipelined.append(part)
-            pauseClientReads()
-            return
+            if requestParser.isDone {
+                guard buffer.readableBytes > 0 else { return }
+                requestParser.expectMessage(())
+            }
+            let event: ClientRequestParser.Event?
+            do {
+                event = try requestParser.next(&buffer)
+            } catch {
+                rejectRequest(error as? HTTPParseFailure ?? HTTPParseFailure("\(error)"), context: context)
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .head(let head): receiveHead(head, context: context)
+            case .body(let part): receiveBody(part, context: context)
+            case .end: receiveEnd(context: context)
+            }
         }
-        receive(part, context: context)
     }
 
-    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head): receiveHead(head, context: context)
-        case .body(let buffer): receiveBody(buffer, context: context)
-        case .end: receiveEnd(context: context)
-        }
-    }
-
-    private func dropPipelined() {
-        pipelined.removeAll()
-        pipelinedHeads = 0
-    }
-
-    /// Hands waiting pipelined parts over once the exchange before them has finished.
+    /// Parses waiting pipelined bytes once the exchange before them has finished.
     private func deliverPipelined(context: ChannelHandlerContext) {
-        guard !deliveringPipelined else { return }
+        guard !deliveringPipelined, var buffer = pipelined else { return }
+        pipelined = nil
         deliveringPipelined = true
         defer { deliveringPipelined = false }
-        while !pipelined.isEmpty, phase == .idle || !requestComplete {
-            let part = pipelined.removeFirst()
-            if case .head = part { pipelinedHeads -= 1 }
-            receive(part, context: context)
-        }
+        parseRequests(&buffer, context: context)
         // No client read cycle follows to flush what these parts wrote upstream.
         flushUpstream()
     }
@@ -250,15 +259,16 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func receiveHead(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         resetExchange()
         attempt += 1
         startTime = .now()
         method = head.method
+        uri = head.uri
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
 
-        let (outbound, contentLength, expectsContinue) = makeOutboundHead(from: head)
+        let (outbound, expectsContinue) = makeOutboundHead(from: head)
         self.outbound = outbound
 
         let table = loop.table
@@ -299,7 +309,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             upstreamName = table.defaultUpstream
         }
 
-        if let length = contentLength, length > loop.configuration.maxBodyBytes {
+        if let length = head.contentLength, length > loop.configuration.maxBodyBytes {
             respondWithError(
                 .bodyTooLarge(
                     "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes) (--max-body-bytes)"
@@ -370,102 +380,111 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Copies the client's head for the upstream in one pass over its headers: same method, same
-    /// target byte for byte, same headers minus hop-by-hop ones, plus forwarding headers and the
-    /// request id. The same pass takes the request id (kept when valid, else generated), the
-    /// declared body length and `Expect: 100-continue` (answered here, not forwarded).
-    private func makeOutboundHead(from head: HTTPRequestHead) -> (request: OutboundRequest, contentLength: Int?, expectsContinue: Bool) {
-        var kept: [(String, String)] = []
-        kept.reserveCapacity(head.headers.count + 5)
-        var chunked = false
-        var contentLength: Int?
-        var hasLength = false
+    /// Copies the client's head for the upstream in one pass over its header lines: same method,
+    /// same target byte for byte, the same lines byte for byte minus hop-by-hop ones, plus
+    /// forwarding headers and the request id. The same pass takes the request id (kept when
+    /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
+    private func makeOutboundHead(from head: ClientRequestHead) -> (request: OutboundRequest, expectsContinue: Bool) {
+        var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
+        var copier = HeadLineCopier()
         var wantsTrailers = false
         var expectsContinue = false
         var incomingID: String?
-        var host: String?
+        var host: Range<Int>?
         var trustedChain = ""
         var trustedProto = false
         var trustedForwardedHost = false
-        var connectionListed = ConnectionListedHeaders()
-        for (name, value) in head.headers {
-            switch ProxyHeaderName(name) {
-            case .other, .xStranglerUpstream:
-                kept.append((name, value))
-            case .connection:
-                connectionListed.note(connectionValue: value)
-            case .transferEncoding:
-                if HTTPHeaders.value(value, lists: "chunked") { chunked = true }
-            case .te:
-                if HTTPHeaders.value(value, lists: "trailers") { wantsTrailers = true }
-            case .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .trailer, .upgrade:
-                break
-            case .contentLength:
-                hasLength = true
-                if contentLength == nil { contentLength = Int(value) }
-                kept.append((name, value))
-            case .host:
-                if host == nil { host = value }
-                kept.append((name, value))
-            case .expect:
-                if value.utf8.count == 12, value.lowercased() == "100-continue" {
-                    expectsContinue = true
-                } else {
-                    kept.append((name, value))
+        head.bytes.withUnsafeReadableBytes { raw in
+            for field in head.fields {
+                switch field.kind {
+                case .other, .xStranglerUpstream:
+                    if head.isConnectionListed(field) { continue }
+                    copier.keep(field.line, from: raw, into: &lines)
+                case .contentLength:
+                    copier.keep(field.line, from: raw, into: &lines)
+                case .connection, .transferEncoding, .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .trailer,
+                    .upgrade:
+                    // Hop-by-hop; the body's framing is restated below.
+                    continue
+                case .te:
+                    if HTTPHeadSyntax.tokens(raw, field.value).contains("trailers") { wantsTrailers = true }
+                case .host:
+                    host = field.value
+                    copier.keep(field.line, from: raw, into: &lines)
+                case .expect:
+                    if HTTPHeadSyntax.matches(raw, field.value, "100-continue") {
+                        expectsContinue = true
+                    } else {
+                        copier.keep(field.line, from: raw, into: &lines)
+                    }
+                case .xRequestID:
+                    if incomingID == nil { incomingID = head.string(at: field.value) }
+                // Forwarding headers: a trusted peer's are extended, anyone else's replaced.
+                case .xForwardedFor:
+                    if clientTrusted {
+                        let value = head.string(at: field.value)
+                        trustedChain += trustedChain.isEmpty ? value : ", " + value
+                    }
+                case .xForwardedProto:
+                    if clientTrusted {
+                        trustedProto = true
+                        copier.keep(field.line, from: raw, into: &lines)
+                    }
+                case .xForwardedHost:
+                    if clientTrusted {
+                        trustedForwardedHost = true
+                        copier.keep(field.line, from: raw, into: &lines)
+                    }
+                case .forwarded:
+                    if clientTrusted { copier.keep(field.line, from: raw, into: &lines) }
                 }
-            case .xRequestID:
-                if incomingID == nil { incomingID = value }
-            // Forwarding headers: a trusted peer's are extended, anyone else's replaced.
-            case .xForwardedFor:
-                if clientTrusted { trustedChain += trustedChain.isEmpty ? value : ", " + value }
-            case .xForwardedProto:
-                if clientTrusted {
-                    trustedProto = true
-                    kept.append((name, value))
-                }
-            case .xForwardedHost:
-                if clientTrusted {
-                    trustedForwardedHost = true
-                    kept.append((name, value))
-                }
-            case .forwarded:
-                if clientTrusted { kept.append((name, value)) }
+            }
+            copier.flush(raw, into: &lines)
+            if !trustedForwardedHost, let host {
+                lines.writeStaticString("X-Forwarded-Host: ")
+                lines.writeBytes(UnsafeRawBufferPointer(rebasing: raw[host]))
+                lines.writeStaticString("\r\n")
             }
         }
-        connectionListed.strip(from: &kept)
         if let incomingID, RequestID.isValid(incomingID) {
             requestID = incomingID
         } else {
             requestID = loop.requestIDs.next()
         }
-        kept.append(("X-Forwarded-For", trustedChain.isEmpty ? clientAddress : trustedChain + ", " + clientAddress))
-        if !trustedProto { kept.append(("X-Forwarded-Proto", "http")) }
-        if !trustedForwardedHost, let host { kept.append(("X-Forwarded-Host", host)) }
-        kept.append(("X-Request-Id", requestID))
-        if wantsTrailers { kept.append(("te", "trailers")) }
+        lines.writeStaticString("X-Forwarded-For: ")
+        if !trustedChain.isEmpty {
+            lines.writeString(trustedChain)
+            lines.writeStaticString(", ")
+        }
+        lines.writeString(clientAddress)
+        if !trustedProto { lines.writeStaticString("\r\nX-Forwarded-Proto: http") }
+        lines.writeStaticString("\r\nX-Request-Id: ")
+        lines.writeString(requestID)
+        lines.writeStaticString("\r\n")
+        if wantsTrailers { lines.writeStaticString("te: trailers\r\n") }
 
         // Framing: keep the client's, so a request without a body goes up without one.
-        if chunked, !hasLength {
-            kept.append(("transfer-encoding", "chunked"))
-        } else if !hasLength, head.method.framingAlwaysExpectsBody {
-            kept.append(("content-length", "0"))
+        if head.isChunked {
+            lines.writeStaticString("transfer-encoding: chunked\r\n")
+        } else if head.contentLength == nil, head.method.framingAlwaysExpectsBody {
+            lines.writeStaticString("content-length: 0\r\n")
         }
 
         // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
-        let outbound = OutboundRequest(method: head.method, uri: head.uri, headers: kept, hasHost: host != nil, isChunked: chunked && !hasLength)
-        return (outbound, contentLength, expectsContinue)
+        let outbound = OutboundRequest(method: head.method, target: head.targetBytes, lines: lines, hasHost: host != nil, isChunked: head.isChunked)
+        return (outbound, expectsContinue)
     }
 
     // MARK: - Canary
 
     /// Whether this request is in the canary's service share: by the sticky key's bucket when
     /// the request has one, else by chance.
-    private func canaryServes(_ route: Route, head: HTTPRequestHead) -> Bool {
+    private func canaryServes(_ route: Route, head: ClientRequestHead) -> Bool {
         guard let canary = route.canary, canary.percent > 0 else { return false }
         if canary.percent >= 100 { return true }
         switch canary.stickyKey {
         case .header(let name)?:
-            if let value = head.headers.first(name: name) {
+            if let value = head.firstValue(named: name) {
                 return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
             }
         case .param(let name)?:
@@ -488,7 +507,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Decides whether this request gets a copy on the other side, and builds that copy.
     /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
-    private func makeShadow(route: Route, candidate: String, client: HTTPRequestHead, table: RouteTable) -> ShadowExchange? {
+    private func makeShadow(route: Route, candidate: String, client: ClientRequestHead, table: RouteTable) -> ShadowExchange? {
         guard let outbound else { return nil }
         let rate = route.shadow?.sampleRate ?? 1.0
         if rate < 1.0, loop.sampler.unit() >= rate { return nil }
@@ -696,6 +715,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         if closeAfterResponse && !requestComplete {
             // Don't wait for a body we won't read: close once the answer is out.
+            inputClosed = true
+            pipelined = nil
             context.writeAndFlush(wrapOutboundOut(last ?? ByteBuffer())).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
@@ -716,8 +737,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         phase = .idle
         // Quiescing sets closeAfterResponse too.
         if closeAfterResponse {
-            dropPipelined()
-            context.close(promise: nil)
+            closeClient(context: context)
             return
         }
         deliverPipelined(context: context)
@@ -731,7 +751,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         cancelTimeout()
         logExchange(outcome: outcome)
         phase = .idle
-        context?.close(promise: nil)
+        if let context { closeClient(context: context) }
     }
 
     private func resetExchange() {
@@ -766,7 +786,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let elapsed = NIODeadline.now() - startTime
         let millis = Double(elapsed.nanoseconds) / 1_000_000
         loop.logger.info(
-            "\(method.rawValue) \(outbound?.uri ?? "-") \(responseStatus)",
+            "\(method.rawValue) \(uri) \(responseStatus)",
             metadata: [
                 "request_id": "\(requestID)", "route": "\(routeID)", "mode": "\(route?.mode.rawValue ?? "default")",
                 "upstream": "\(upstreamName)", "status": "\(responseStatus)",
@@ -801,7 +821,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func resumeClientReads() {
         // Pipelined requests are waiting: read no more until they have had their turn.
-        guard clientReadsPaused, pipelined.isEmpty else { return }
+        guard clientReadsPaused, pipelined == nil else { return }
         clientReadsPaused = false
         if pendingClientRead, let context {
             pendingClientRead = false

@@ -60,10 +60,6 @@ public final class ProxyServer: Sendable {
     public func start() async throws {
         let loops = self.loops
         let configuration = self.configuration
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.maxHeaderBytes
-        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-        let decoderLimits = limits
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -75,15 +71,13 @@ public final class ProxyServer: Sendable {
                         throw ChannelError.ioOnClosedChannel
                     }
                     let sync = channel.pipeline.syncOperations
-                    // Only NIO's request decoder (llhttp): ProxyHandler writes response bytes
-                    // itself, copying a forwarded head's lines from the upstream's bytes, so no
-                    // response encoder (and no `HTTPHeaders` round trip) sits in between. No
-                    // pipelining or error handlers either: ProxyHandler orders pipelined requests
-                    // and answers parser errors itself. NIO's pipelining handler stops reading
-                    // while each response is pending, which costs two epoll_ctl calls per request.
-                    try sync.addHandler(
-                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
-                    )
+                    // ProxyHandler is the whole pipeline: it parses requests from the bytes
+                    // (ClientRequestParser) and writes response bytes itself, copying both heads'
+                    // lines from the bytes they came as, so no decoder, encoder or `HTTPHeaders`
+                    // round trip sits in between. No pipelining or error handlers either: it
+                    // orders pipelined requests and answers malformed ones itself. NIO's
+                    // pipelining handler stops reading while each response is pending, which
+                    // costs two epoll_ctl calls per request.
                     try sync.addHandler(ProxyHandler(loop: loop.value))
                 }
             }

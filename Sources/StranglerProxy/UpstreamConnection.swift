@@ -66,6 +66,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         if delegate != nil {
             // A body that runs to the close ends here; anything else unfinished failed.
             let failure: String
+            let started = parser.hasStartedMessage
             do {
                 if let event = try parser.connectionClosed() {
                     dispatch(event)
@@ -74,7 +75,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 failure = "the upstream closed the connection"
             } catch {
-                failure = "\(error)"
+                failure = started ? "the upstream closed the connection in the middle of its response" : "the upstream closed the connection before answering"
             }
             if let delegate {
                 self.delegate = nil
@@ -94,7 +95,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
                 if case .end = event { break }
             }
         } catch {
-            fail(ProxyError.invalidResponse("\(error)"), context: context)
+            fail(ProxyError.invalidResponse("the upstream's response is not valid HTTP/1.1: \(error)"), context: context)
             return
         }
         if buffer.readableBytes > 0 {

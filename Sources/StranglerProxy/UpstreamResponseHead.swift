@@ -6,15 +6,8 @@ import NIOHTTP1
 ///
 /// Forwarding copies the header lines it keeps straight from these bytes (no `String` per name
 /// and value, no `HTTPHeaders`); the shadow path asks for ``headers`` only when it needs them.
-struct UpstreamResponseHead {
-    /// One header line: the offsets (from the start of ``bytes``) of the line including its
-    /// CRLF, of the name, and of the value without surrounding whitespace.
-    struct Field {
-        var line: Range<Int>
-        var name: Range<Int>
-        var value: Range<Int>
-        var kind: ProxyHeaderName
-    }
+struct UpstreamResponseHead: ParsedHTTPHead {
+    typealias Field = HTTPHeadField
 
     /// The head from the status line through the blank line.
     let bytes: ByteBuffer
@@ -22,7 +15,7 @@ struct UpstreamResponseHead {
     let statusCode: Int
     /// The reason phrase's offsets in ``bytes`` (may be empty).
     let reason: Range<Int>
-    let fields: [Field]
+    let fields: [HTTPHeadField]
     /// The declared body length, when the body is framed by `Content-Length`.
     let contentLength: Int?
     /// Whether the body is chunked (`Transfer-Encoding` ending in `chunked`).
@@ -35,19 +28,92 @@ struct UpstreamResponseHead {
     /// message (RFC 9110 §7.6.1). Lowercase; empty in the usual case.
     let connectionListed: [String]
 
-    /// The header lines as name/value pairs, in order. Allocates; for the shadow path and tests.
-    var headers: [(String, String)] {
-        fields.map { (string(at: $0.name), string(at: $0.value)) }
-    }
+    static var what: String { "response head" }
+    static var ignoresLeadingEmptyLines: Bool { false }
 
-    func string(at range: Range<Int>) -> String {
-        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
-    }
+    /// Parses a complete head (status line through the blank line). `bodyless`: the request was
+    /// HEAD, so the response has no body whatever its headers say. Interim (1xx) responses are
+    /// skipped; a 101 is refused, as the proxy does not switch protocols.
+    static func parse(_ bytes: ByteBuffer, expecting bodyless: Bool) throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? {
+        try bytes.withUnsafeReadableBytes { raw throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? in
+            // "HTTP/1.x SP 3DIGIT [SP reason] CRLF"
+            guard raw.count >= 14, raw[0] == 0x48, raw[1] == 0x54, raw[2] == 0x54, raw[3] == 0x50, raw[4] == 0x2F, raw[5] == 0x31,
+                raw[6] == 0x2E, raw[7] == 0x30 || raw[7] == 0x31, raw[8] == 0x20
+            else { throw HTTPParseFailure("the response does not start with an HTTP/1.0 or HTTP/1.1 status line") }
+            let minor = Int(raw[7] - 0x30)
+            var code = 0
+            for index in 9..<12 {
+                guard raw[index] >= 0x30, raw[index] <= 0x39 else { throw HTTPParseFailure("the status code is not three digits") }
+                code = code * 10 + Int(raw[index] - 0x30)
+            }
+            guard code >= 100 else { throw HTTPParseFailure("the status code \(code) is out of range") }
+            if code < 200 {
+                if code == 101 { throw HTTPParseFailure("the upstream switched protocols (101), which is not supported") }
+                return nil  // 100, 103: interim responses; the final one follows.
+            }
+            var index = 12
+            var reasonStart = 12
+            if raw[index] == 0x20 {
+                index += 1
+                reasonStart = index
+                while raw[index] != 0x0D {
+                    let byte = raw[index]
+                    guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else {
+                        throw HTTPParseFailure("the reason phrase has a control byte")
+                    }
+                    index += 1
+                }
+            }
+            guard raw[index] == 0x0D, raw[index + 1] == 0x0A else { throw HTTPParseFailure("the status line does not end with CRLF") }
+            let reason = reasonStart..<index
+            index += 2
 
-    /// Whether the field is one a `Connection` header of this message named.
-    func isConnectionListed(_ field: Field) -> Bool {
-        guard !connectionListed.isEmpty else { return false }
-        let name = string(at: field.name).lowercased()
-        return connectionListed.contains(name)
+            var fields: [HTTPHeadField] = []
+            fields.reserveCapacity(12)
+            var contentLength: Int?
+            var transferEncoding = false
+            var chunked = false
+            var close = false
+            var keepAlive = false
+            var listed: [String] = []
+            while index < raw.count - 2 {
+                let field = try HTTPHeadSyntax.parseField(raw, from: &index)
+                switch field.kind {
+                case .contentLength:
+                    guard let length = HTTPHeadSyntax.decimal(raw, field.value) else {
+                        throw HTTPParseFailure("the Content-Length is not a number")
+                    }
+                    if let contentLength, contentLength != length {
+                        throw HTTPParseFailure("conflicting Content-Length values")
+                    }
+                    contentLength = length
+                case .transferEncoding:
+                    transferEncoding = true
+                    chunked = HTTPHeadSyntax.matches(raw, field.value, "chunked") || HTTPHeadSyntax.tokens(raw, field.value).last == "chunked"
+                case .connection:
+                    HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &listed)
+                default:
+                    break
+                }
+                fields.append(field)
+            }
+            // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); a coding other than
+            // chunked last means the body runs to the close.
+            let hasBody = !(bodyless || code == 204 || code == 304)
+            let closeDelimited = hasBody && ((transferEncoding && !chunked) || (!transferEncoding && contentLength == nil))
+            let bothFramings = transferEncoding && contentLength != nil
+            if transferEncoding { contentLength = nil }
+            let persistent = minor == 1 ? !close : keepAlive && !close
+            let head = UpstreamResponseHead(
+                bytes: bytes, version: HTTPVersion(major: 1, minor: minor), statusCode: code, reason: reason, fields: fields,
+                contentLength: contentLength, isChunked: hasBody && chunked, isCloseDelimited: closeDelimited,
+                // Both framings at once is a sign of a confused upstream: don't reuse the connection.
+                isKeepAlive: persistent && !closeDelimited && !bothFramings,
+                connectionListed: listed
+            )
+            let framing: HTTPBodyFraming =
+                !hasBody ? .none : head.isChunked ? .chunked : closeDelimited ? .untilClose : .length(contentLength ?? 0)
+            return (head, framing)
+        }
     }
 }

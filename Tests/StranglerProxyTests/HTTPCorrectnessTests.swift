@@ -319,6 +319,40 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test(
+        "requests two parsers could read differently are refused with 400, named, and never forwarded",
+        arguments: [
+            "GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n",
+            "GET /echo HTTP/1.1\nHost: x\n\n",
+            "GET /echo HTTP/1.1\r\nHost : x\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc",
+        ]
+    )
+    func ambiguousRequests(request: String) async throws {
+        try await withProxy { proxy in
+            let response = try await RawConnection.exchange(port: proxy.port, request)
+            #expect(response.status == 400)
+            #expect(response.json()["error"] as? String == "bad_request")
+            #expect((response.json()["message"] as? String)?.contains("not valid HTTP/1.1") == true)
+            #expect(response.header("connection")?.lowercased() == "close")
+            #expect(proxy.legacy.requests.isEmpty)
+        }
+    }
+
+    @Test("a stray CRLF after a request body does not break the connection's next request")
+    func strayCRLFBetweenRequests() async throws {
+        try await withProxy { proxy in
+            let connection = try await RawConnection.connect(port: proxy.port)
+            try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok\r\n")
+            #expect(try await connection.readResponse().status == 200)
+            try await connection.send("GET /echo?second HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await connection.readResponse().json()["uri"] as? String == "/echo?second")
+            await connection.close()
+        }
+    }
+
     @Test("X-Request-Id: a valid one is kept end to end, an invalid one replaced, a missing one generated")
     func requestIDs() async throws {
         try await withProxy { proxy in

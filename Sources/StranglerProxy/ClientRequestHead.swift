@@ -1,0 +1,145 @@
+import NIOCore
+import NIOHTTP1
+
+/// A request head as the client sent it: its bytes, its method, target and version, and where
+/// each header line sits in the bytes.
+///
+/// The proxy copies the header lines it forwards straight from these bytes (see
+/// ``OutboundRequest``), so a request costs no `String` per header name and value, no
+/// `HTTPHeaders`, and no request encoder.
+struct ClientRequestHead: ParsedHTTPHead {
+    /// The head from the request line through the blank line.
+    let bytes: ByteBuffer
+    let method: HTTPMethod
+    /// The request target's offsets in ``bytes``.
+    let target: Range<Int>
+    /// The request target as a string, for routing and logs; forwarding uses the bytes.
+    let uri: String
+    let version: HTTPVersion
+    let fields: [HTTPHeadField]
+    /// The declared body length, when the body is framed by `Content-Length`.
+    let contentLength: Int?
+    /// Whether the body is chunked.
+    let isChunked: Bool
+    /// Whether the client keeps the connection open after this exchange.
+    let isKeepAlive: Bool
+    /// Names listed in `Connection` besides `close` and `keep-alive`, lowercase.
+    let connectionListed: [String]
+
+    static var what: String { "request head" }
+    static var ignoresLeadingEmptyLines: Bool { true }
+
+    /// The request target, byte for byte (a slice of ``bytes``, not a copy).
+    var targetBytes: ByteBuffer {
+        bytes.getSlice(at: bytes.readerIndex + target.lowerBound, length: target.count)!
+    }
+
+    /// Parses a complete head (request line through the blank line).
+    ///
+    /// Refused, so that nothing after them is read as a request of its own (request
+    /// smuggling): both `Content-Length` and `Transfer-Encoding`, conflicting or non-numeric
+    /// lengths, a transfer coding other than `chunked`, more than one `Host`, and anything the
+    /// shared header syntax refuses (``HTTPHeadSyntax``).
+    static func parse(_ bytes: ByteBuffer, expecting: Void) throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? {
+        try bytes.withUnsafeReadableBytes { raw throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? in
+            // method SP request-target SP HTTP/1.x CRLF
+            var index = 0
+            while index < raw.count, HTTPHeadSyntax.isTokenByte(raw[index]) { index += 1 }
+            guard index > 0, index < raw.count, raw[index] == 0x20 else {
+                throw HTTPParseFailure("the request line does not start with a method and a space")
+            }
+            let method = Self.method(UnsafeRawBufferPointer(rebasing: raw[0..<index]))
+            index += 1
+            let targetStart = index
+            // Visible bytes; bytes over 0x7F pass as clients send them (unencoded UTF-8).
+            while index < raw.count, raw[index] > 0x20, raw[index] != 0x7F { index += 1 }
+            guard index > targetStart, index < raw.count, raw[index] == 0x20 else {
+                if index > targetStart, index < raw.count, raw[index] == 0x0D {
+                    throw HTTPParseFailure("the request line has no HTTP version (HTTP/1.0 or HTTP/1.1)")
+                }
+                throw HTTPParseFailure("the request target is missing, or has a space or a control byte in it")
+            }
+            let target = targetStart..<index
+            index += 1
+            guard index + 10 <= raw.count, raw[index] == 0x48, raw[index + 1] == 0x54, raw[index + 2] == 0x54, raw[index + 3] == 0x50,
+                raw[index + 4] == 0x2F, raw[index + 5] == 0x31, raw[index + 6] == 0x2E, raw[index + 7] == 0x30 || raw[index + 7] == 0x31,
+                raw[index + 8] == 0x0D, raw[index + 9] == 0x0A
+            else { throw HTTPParseFailure("the request line does not end with HTTP/1.0 or HTTP/1.1 and CRLF") }
+            let minor = Int(raw[index + 7] - 0x30)
+            index += 10
+
+            var fields: [HTTPHeadField] = []
+            fields.reserveCapacity(12)
+            var contentLength: Int?
+            var transferEncoding = false
+            var hosts = 0
+            var close = false
+            var keepAlive = false
+            var listed: [String] = []
+            while index < raw.count - 2 {
+                let field = try HTTPHeadSyntax.parseField(raw, from: &index)
+                switch field.kind {
+                case .contentLength:
+                    guard let length = HTTPHeadSyntax.decimal(raw, field.value) else {
+                        throw HTTPParseFailure("the Content-Length is not a number")
+                    }
+                    if let contentLength, contentLength != length {
+                        throw HTTPParseFailure("conflicting Content-Length values")
+                    }
+                    contentLength = length
+                case .transferEncoding:
+                    guard !transferEncoding, HTTPHeadSyntax.matches(raw, field.value, "chunked") else {
+                        throw HTTPParseFailure("a Transfer-Encoding other than chunked is not supported; send the body with Content-Length")
+                    }
+                    transferEncoding = true
+                case .host:
+                    hosts += 1
+                    guard hosts == 1 else { throw HTTPParseFailure("more than one Host header") }
+                case .connection:
+                    HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &listed)
+                default:
+                    break
+                }
+                fields.append(field)
+            }
+            if transferEncoding, contentLength != nil {
+                throw HTTPParseFailure("both Content-Length and Transfer-Encoding; the framing is ambiguous")
+            }
+            // A chunked HTTP/1.0 request is read, but its framing is suspect: the connection
+            // closes after it (RFC 9112 §6.1).
+            let persistent = minor == 1 ? !close : keepAlive && !close && !transferEncoding
+            let head = ClientRequestHead(
+                bytes: bytes, method: method, target: target,
+                uri: String(decoding: UnsafeRawBufferPointer(rebasing: raw[target]), as: UTF8.self),
+                version: HTTPVersion(major: 1, minor: minor), fields: fields, contentLength: contentLength, isChunked: transferEncoding,
+                isKeepAlive: persistent, connectionListed: listed
+            )
+            let framing: HTTPBodyFraming = transferEncoding ? .chunked : .length(contentLength ?? 0)
+            return (head, framing)
+        }
+    }
+
+    /// The method, without allocating for the common ones. Methods are case-sensitive.
+    private static func method(_ name: UnsafeRawBufferPointer) -> HTTPMethod {
+        func equals(_ expected: StaticString) -> Bool {
+            name.elementsEqual(UnsafeRawBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount))
+        }
+        switch name.count {
+        case 3:
+            if equals("GET") { return .GET }
+            if equals("PUT") { return .PUT }
+        case 4:
+            if equals("POST") { return .POST }
+            if equals("HEAD") { return .HEAD }
+        case 5:
+            if equals("PATCH") { return .PATCH }
+        case 6:
+            if equals("DELETE") { return .DELETE }
+        case 7:
+            if equals("OPTIONS") { return .OPTIONS }
+        default:
+            break
+        }
+        return HTTPMethod(rawValue: String(decoding: name, as: UTF8.self))
+    }
+}

@@ -1,0 +1,215 @@
+import NIOCore
+
+/// One header line of a parsed head: the offsets (from the start of the head's bytes) of the
+/// line including its CRLF, of the name, and of the value without surrounding whitespace.
+struct HTTPHeadField {
+    var line: Range<Int>
+    var name: Range<Int>
+    var value: Range<Int>
+    var kind: ProxyHeaderName
+}
+
+/// The byte-level syntax both heads share (RFC 9110 §5, RFC 9112 §5): header lines, tokens,
+/// numbers. Strict where lenience would let two parsers disagree about a message: CRLF only,
+/// no obs-fold, no whitespace before the colon, no control bytes in values.
+enum HTTPHeadSyntax {
+    /// Parses the header line at `index` ("name: value" CRLF) and moves past it.
+    static func parseField(_ raw: UnsafeRawBufferPointer, from index: inout Int) throws -> HTTPHeadField {
+        let start = index
+        var cursor = index
+        while cursor < raw.count, isTokenByte(raw[cursor]) { cursor += 1 }
+        guard cursor > start, cursor < raw.count, raw[cursor] == UInt8(ascii: ":") else {
+            if raw[start] == 0x20 || raw[start] == 0x09 {
+                throw HTTPParseFailure("a header line is folded (obs-fold), which is not accepted")
+            }
+            throw HTTPParseFailure("a header line is malformed (a name of token characters, then a colon)")
+        }
+        let name = start..<cursor
+        cursor += 1
+        while cursor < raw.count, raw[cursor] == 0x20 || raw[cursor] == 0x09 { cursor += 1 }
+        let valueStart = cursor
+        var valueEnd = cursor
+        while cursor < raw.count, raw[cursor] != 0x0D {
+            let byte = raw[cursor]
+            guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else {
+                throw HTTPParseFailure("a header value has a control byte")
+            }
+            cursor += 1
+            if byte != 0x20 && byte != 0x09 { valueEnd = cursor }
+        }
+        guard cursor + 1 < raw.count, raw[cursor + 1] == 0x0A else {
+            throw HTTPParseFailure("a header line does not end with CRLF")
+        }
+        index = cursor + 2
+        let kind = ProxyHeaderName(UnsafeRawBufferPointer(rebasing: raw[name]).assumingMemoryBound(to: UInt8.self))
+        return .init(line: start..<index, name: name, value: valueStart..<valueEnd, kind: kind)
+    }
+
+    /// tchar (RFC 9110 §5.6.2): letters, digits and !#$%&'*+-.^_`|~
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// A non-negative decimal of at most 18 digits, nothing else (no sign, no list).
+    static func decimal(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 18 else { return nil }
+        var value = 0
+        for index in range {
+            let byte = raw[index]
+            guard byte >= 0x30, byte <= 0x39 else { return nil }
+            value = value * 10 + Int(byte - 0x30)
+        }
+        return value
+    }
+
+    static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+
+    /// Whether the value is `lowercase`, ignoring ASCII case.
+    static func matches(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercase: StaticString) -> Bool {
+        guard range.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for (offset, index) in range.enumerated() where raw[index] | 0x20 != expected[offset] | 0x20 {
+            return false
+        }
+        return true
+    }
+
+    /// The comma-separated tokens of a value, trimmed and lowercased.
+    static func tokens(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> [String] {
+        String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self).split(separator: ",").map {
+            $0.trimmingCharacters(in: " \t").lowercased()
+        }.filter { !$0.isEmpty }
+    }
+
+    /// `Connection`'s options (RFC 9110 §7.6.1): `close`, `keep-alive`, and the other names it
+    /// lists, which are hop-by-hop for this message. The usual values cost no allocation.
+    static func connectionOptions(
+        _ raw: UnsafeRawBufferPointer, _ range: Range<Int>, close: inout Bool, keepAlive: inout Bool, listed: inout [String]
+    ) {
+        if matches(raw, range, "keep-alive") {
+            keepAlive = true
+        } else if matches(raw, range, "close") {
+            close = true
+        } else {
+            for token in tokens(raw, range) {
+                switch token {
+                case "close": close = true
+                case "keep-alive": keepAlive = true
+                default: listed.append(token)
+                }
+            }
+        }
+    }
+}
+
+/// Why bytes are not a valid HTTP/1.x message. The connection they came on can't carry
+/// another message: where this one ends is unknown.
+struct HTTPParseFailure: Error, CustomStringConvertible {
+    let reason: String
+    /// The head (or trailer section) is longer than the parser's limit.
+    let isTooLarge: Bool
+
+    init(_ reason: String, tooLarge: Bool = false) {
+        self.reason = reason
+        self.isTooLarge = tooLarge
+    }
+
+    var description: String { reason }
+}
+
+/// A head whose bytes the parser keeps, with the offsets of its header lines.
+protocol ParsedHTTPHead {
+    /// What the parser must know of the exchange to frame the body (a HEAD request's response
+    /// has none whatever its headers say).
+    associatedtype Expectation
+    /// The head from its first line through the blank line.
+    var bytes: ByteBuffer { get }
+    var fields: [HTTPHeadField] { get }
+    /// Names listed in `Connection` besides `close` and `keep-alive`, lowercase.
+    var connectionListed: [String] { get }
+    /// Names the head in errors: "request head", "response head".
+    static var what: String { get }
+    /// Whether empty lines before the head are skipped (requests) or an error (responses).
+    static var ignoresLeadingEmptyLines: Bool { get }
+    /// Parses a complete head. Nil for an interim message the parser skips (a 1xx response).
+    static func parse(_ bytes: ByteBuffer, expecting: Expectation) throws -> (head: Self, framing: HTTPBodyFraming)?
+}
+
+extension ParsedHTTPHead {
+    /// The header lines as name/value pairs, in order. Allocates; for the shadow path and tests.
+    var headers: [(String, String)] {
+        fields.map { (string(at: $0.name), string(at: $0.value)) }
+    }
+
+    func string(at range: Range<Int>) -> String {
+        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
+    }
+
+    /// The first value of the header `name` (ASCII case-insensitive), if present.
+    func firstValue(named name: String) -> String? {
+        let wanted = Array(name.lowercased().utf8)
+        return bytes.withUnsafeReadableBytes { raw -> String? in
+            for field in fields where field.name.count == wanted.count {
+                if zip(field.name, wanted).allSatisfy({ raw[$0.0] | 0x20 == $0.1 | 0x20 }) {
+                    return String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Whether the field is one a `Connection` header of this message named.
+    func isConnectionListed(_ field: HTTPHeadField) -> Bool {
+        guard !connectionListed.isEmpty else { return false }
+        let name = string(at: field.name).lowercased()
+        return connectionListed.contains(name)
+    }
+}
+
+/// How a message's body is delimited (RFC 9112 §6.3).
+enum HTTPBodyFraming {
+    case none
+    case length(Int)
+    case chunked
+    case untilClose
+}
+
+/// Copies the header lines a rewrite keeps from a head's bytes, one write per run of adjacent
+/// lines: forwarding usually keeps nearly every line, so a head goes across in two or three
+/// copies rather than one per line.
+struct HeadLineCopier {
+    private var start = 0
+    private var end = 0
+
+    /// Keeps `line` (offsets in `raw`, lines in ascending order).
+    @inline(__always)
+    mutating func keep(_ line: Range<Int>, from raw: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+        if line.lowerBound != end {
+            flush(raw, into: &out)
+            start = line.lowerBound
+        }
+        end = line.upperBound
+    }
+
+    /// Writes the run kept so far; call once after the last line.
+    mutating func flush(_ raw: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+        if end > start { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start..<end])) }
+        start = end
+    }
+}

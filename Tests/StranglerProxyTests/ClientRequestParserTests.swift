@@ -1,0 +1,180 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import StranglerProxy
+import StranglerCore
+
+/// The client request parser on its own: request lines, framing, de-chunking, reads split
+/// anywhere, several requests in one buffer, and the malformed or ambiguous requests it must
+/// refuse rather than guess at (request smuggling).
+@Suite("Client request parser")
+struct ClientRequestParserTests {
+    /// What the parser made of one request.
+    struct Parsed {
+        var method = HTTPMethod.GET
+        var uri = ""
+        var target = ""
+        var minor = 1
+        var headers: [(String, String)] = []
+        var keepAlive = false
+        var body: [UInt8] = []
+        var ended = false
+    }
+
+    /// Feeds `text` in pieces of `split` bytes (all at once when nil) and returns every request
+    /// it held, in order.
+    func parse(_ text: String, split: Int? = nil, maxHeadBytes: Int = 32 * 1024) throws -> [Parsed] {
+        let bytes = Array(text.utf8)
+        var parser = ClientRequestParser(maxHeadBytes: maxHeadBytes)
+        var requests: [Parsed] = []
+        let size = split ?? max(1, bytes.count)
+        var offset = 0
+        while offset < bytes.count {
+            var buffer = ByteBuffer(bytes: bytes[offset..<min(offset + size, bytes.count)])
+            offset += size
+            while true {
+                if parser.isDone {
+                    guard buffer.readableBytes > 0 else { break }
+                    parser.expectMessage(())
+                }
+                guard let event = try parser.next(&buffer) else { break }
+                switch event {
+                case .head(let head):
+                    requests.append(Parsed(
+                        method: head.method, uri: head.uri, target: String(buffer: head.targetBytes), minor: head.version.minor,
+                        headers: head.headers, keepAlive: head.isKeepAlive
+                    ))
+                case .body(let part):
+                    requests[requests.count - 1].body += part.readableBytesView
+                case .end:
+                    requests[requests.count - 1].ended = true
+                }
+            }
+        }
+        return requests
+    }
+
+    @Test("a request with a Content-Length body, read whole and split at every size")
+    func contentLength() throws {
+        let text = "POST /orders?x=1 HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+        for split in [nil, 1, 2, 3, 7, 16, 64] {
+            let requests = try parse(text, split: split)
+            #expect(requests.count == 1)
+            let request = try #require(requests.first)
+            #expect(request.method == .POST && request.uri == "/orders?x=1" && request.target == "/orders?x=1")
+            #expect(request.headers.map(\.0) == ["Host", "Content-Type", "Content-Length"])
+            #expect(request.headers.map(\.1) == ["shop", "application/json", "11"])
+            #expect(String(decoding: request.body, as: UTF8.self) == "{\"ok\":true}")
+            #expect(request.ended && request.keepAlive)
+        }
+    }
+
+    @Test("a chunked request body is de-chunked, split anywhere; trailers are read and dropped")
+    func chunked() throws {
+        let text = "PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n"
+        for split in [nil, 1, 2, 5, 9] {
+            let request = try #require(try parse(text, split: split).first)
+            #expect(request.method == .PUT)
+            #expect(String(decoding: request.body, as: UTF8.self) == "hello world")
+            #expect(request.ended)
+        }
+    }
+
+    @Test("pipelined requests in one buffer come out one after another, bodies and all")
+    func pipelined() throws {
+        let text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcDELETE /c HTTP/1.1\r\nHost: x\r\n\r\n"
+        for split in [nil, 1, 4, 13] {
+            let requests = try parse(text, split: split)
+            #expect(requests.map(\.uri) == ["/a", "/b", "/c"])
+            #expect(requests.map(\.method) == [.GET, .POST, .DELETE])
+            #expect(requests[1].body == Array("abc".utf8))
+            #expect(requests.filter(\.ended).count == 3)
+        }
+    }
+
+    @Test("empty lines before a request line are skipped (RFC 9112 §2.2)")
+    func leadingEmptyLines() throws {
+        let requests = try parse("POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\n\r\nGET /b HTTP/1.1\r\n\r\n", split: 3)
+        #expect(requests.map(\.uri) == ["/a", "/b"])
+    }
+
+    @Test("methods: common ones without allocating, others as RAW; case matters")
+    func methods() throws {
+        for (text, method) in [("GET", HTTPMethod.GET), ("HEAD", .HEAD), ("OPTIONS", .OPTIONS), ("PATCH", .PATCH), ("PROPFIND", .PROPFIND),
+                               ("BREW", .RAW(value: "BREW")), ("get", .RAW(value: "get"))] {
+            let request = try #require(try parse("\(text) / HTTP/1.1\r\nHost: x\r\n\r\n").first)
+            #expect(request.method == method)
+        }
+    }
+
+    @Test("keep-alive follows the version and Connection: 1.1 unless close, 1.0 only with keep-alive")
+    func keepAlive() throws {
+        #expect(try parse("GET / HTTP/1.1\r\n\r\n")[0].keepAlive)
+        #expect(try !parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")[0].keepAlive)
+        #expect(try !parse("GET / HTTP/1.0\r\n\r\n")[0].keepAlive)
+        #expect(try parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")[0].keepAlive)
+        #expect(try parse("GET / HTTP/1.0\r\n\r\n")[0].minor == 0)
+        // A chunked HTTP/1.0 request is read, but the connection closes after it.
+        #expect(try !parse("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")[0].keepAlive)
+    }
+
+    @Test("a target keeps its bytes, including unencoded UTF-8 and an absolute form")
+    func targets() throws {
+        #expect(try parse("GET /caf\u{e9}?q=%20 HTTP/1.1\r\n\r\n")[0].target == "/caf\u{e9}?q=%20")
+        #expect(try parse("GET http://shop/orders HTTP/1.1\r\n\r\n")[0].target == "http://shop/orders")
+        #expect(try parse("OPTIONS * HTTP/1.1\r\n\r\n")[0].target == "*")
+    }
+
+    @Test(
+        "malformed or ambiguous requests are refused with a reason",
+        arguments: [
+            ("HELLO THERE\r\n\r\n", "request line"),
+            ("GET /a b HTTP/1.1\r\n\r\n", "HTTP/1.0 or HTTP/1.1"),
+            ("GET  HTTP/1.1\r\n\r\n", "request target"),
+            ("GET /\u{01} HTTP/1.1\r\n\r\n", "request target"),
+            ("GET / HTTP/2.0\r\n\r\n", "HTTP/1.0 or HTTP/1.1"),
+            ("GET / HTTP/1.1\nHost: x\r\n\r\n", "bare LF"),
+            ("GET / HTTP/1.1\nHost: x\n", "bare LF"),
+            ("GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", "bare LF"),
+            ("POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "both Content-Length and Transfer-Encoding"),
+            ("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg", "conflicting Content-Length"),
+            ("POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\nabcd", "not a number"),
+            ("POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\nabcd", "not a number"),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "other than chunked"),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "other than chunked"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host"),
+            ("GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", "obs-fold"),
+            ("GET / HTTP/1.1\r\nX-A : 1\r\n\r\n", "malformed"),
+            ("GET / HTTP/1.1\r\nX-A: a\u{7F}b\r\n\r\n", "control byte"),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n", "not followed by CRLF"),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", "too large"),
+        ]
+    )
+    func malformed(text: String, reason: String) throws {
+        let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
+        #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "no error")")
+        #expect(error?.isTooLarge == false)
+    }
+
+    @Test("a head longer than the limit is refused as too large before it is all read")
+    func oversizedHead() throws {
+        let text = "GET / HTTP/1.1\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 100)
+        let error = #expect(throws: HTTPParseFailure.self) { try parse(text, split: 1000, maxHeadBytes: 4096) }
+        #expect(error?.isTooLarge == true)
+        #expect(try parse(text + "\r\n", maxHeadBytes: 32 * 1024).count == 1)
+    }
+
+    @Test("the forwarded copy keeps the client's lines byte for byte, drops hop-by-hop ones, and restates framing")
+    func outboundCopy() throws {
+        var lines = ByteBuffer(string: "Host: shop\r\nX-Marker: 1\r\nx-strangler-shadow: old\r\n")
+        var request = OutboundRequest(method: .GET, target: ByteBuffer(string: "/o?x=1"), lines: lines, hasHost: true, isChunked: false)
+        request.setHeader("X-Strangler-Shadow", "mirror")
+        #expect(request.headers.map(\.0) == ["Host", "X-Marker", "X-Strangler-Shadow"])
+        #expect(request.headers.last?.1 == "mirror")
+        let upstream = Upstream(name: "legacy", url: "http://127.0.0.1:9/base", host: "127.0.0.1", port: 9, basePath: "/base")
+        lines = request.encoded(for: upstream, allocator: ByteBufferAllocator())
+        #expect(String(buffer: lines) == "GET /base/o?x=1 HTTP/1.1\r\nHost: shop\r\nX-Marker: 1\r\nX-Strangler-Shadow: mirror\r\n\r\n")
+    }
+}
