@@ -873,8 +873,9 @@ extension ProxyHandler: UpstreamResponseDelegate {
         var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + upstreamName.utf8.count)
         out.writeStatusLineStart(version: clientVersion, code: code)
         head.bytes.withUnsafeReadableBytes { raw in
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
-            out.writeStaticString("\r\n")
+            // The reason phrase and its CRLF, then the kept lines, in runs.
+            var copier = HeadLineCopier()
+            copier.keep(head.reason.lowerBound..<(head.fields.first?.line.lowerBound ?? raw.count - 2), from: raw, into: &out)
             for field in head.fields {
                 switch field.kind {
                 case .xRequestID, .xStranglerUpstream:
@@ -885,9 +886,10 @@ extension ProxyHandler: UpstreamResponseDelegate {
                     continue
                 default:
                     if head.isConnectionListed(field) { continue }
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+                    copier.keep(field.line, from: raw, into: &out)
                 }
             }
+            copier.flush(raw, into: &out)
         }
         out.writeStaticString("X-Request-Id: ")
         out.writeString(requestID)
