@@ -70,6 +70,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var upstreamKeepAlive = true
     /// The response goes to the client in chunked framing (its upstream sent no length).
     private var chunkedToClient = false
+    /// The forwarded head, not written yet: body bytes read with it join it, so a small
+    /// response leaves as one buffer (one write, no vector) rather than two.
+    private var pendingHead: ByteBuffer?
+    /// The most body bytes copied into the head's buffer; larger parts go as their own slices.
+    static let bodyBytesJoiningHead = 4096
     private var lastUpstreamActivity = NIODeadline.now()
     /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
     private var timeoutUpstream: Upstream?
@@ -262,7 +267,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func receiveHead(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         resetExchange()
         attempt += 1
-        startTime = .now()
+        // Only the access log reads it.
+        if loop.configuration.accessLog { startTime = .now() }
         method = head.method
         uri = head.uri
         clientVersion = head.version
@@ -775,6 +781,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         wroteUpstreamSinceFlush = false
         responseStarted = false
         chunkedToClient = false
+        pendingHead = nil
         responseStatus = 0
         upstreamKeepAlive = true
         cancelTimeout()
@@ -839,7 +846,6 @@ extension ProxyHandler: UpstreamDeadlineClient {
 extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
         guard let context else { return }
-        lastUpstreamActivity = .now()
         let code = head.statusCode
         if canFallback, !usedFallback, code >= 500, replayable, let route {
             // Discard the service's error and replay on legacy; this connection's response is
@@ -870,7 +876,10 @@ extension ProxyHandler: UpstreamResponseDelegate {
 
         // One pass over the upstream's lines: hop-by-hop ones out (and a Content-Length that
         // Transfer-Encoding overrode), ours replaced, the rest copied byte for byte.
-        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + upstreamName.utf8.count)
+        let joining = min(head.contentLength ?? 0, Self.bodyBytesJoiningHead)
+        var out = context.channel.allocator.buffer(
+            capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + upstreamName.utf8.count + joining
+        )
         out.writeStatusLineStart(version: clientVersion, code: code)
         head.bytes.withUnsafeReadableBytes { raw in
             // The reason phrase and its CRLF, then the kept lines, in runs.
@@ -903,15 +912,31 @@ extension ProxyHandler: UpstreamResponseDelegate {
             out.writeStaticString("Connection: keep-alive\r\n")
         }
         out.writeStaticString("\r\n")
-        context.write(wrapOutboundOut(out), promise: nil)
+        pendingHead = out
         shadow?.primaryHead(head)
+    }
+
+    /// Writes the forwarded head if it is still waiting for body bytes.
+    private func writePendingHead(_ context: ChannelHandlerContext) {
+        if let head = pendingHead {
+            pendingHead = nil
+            context.write(wrapOutboundOut(head), promise: nil)
+        }
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, responseStarted, buffer.readableBytes > 0 else { return }
-        if chunkedToClient {
+        if var head = pendingHead, buffer.readableBytes <= Self.bodyBytesJoiningHead {
+            pendingHead = nil
+            if chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
+            head.writeImmutableBuffer(buffer)
+            if chunkedToClient { head.writeStaticString("\r\n") }
+            context.write(wrapOutboundOut(head), promise: nil)
+        } else if chunkedToClient {
+            writePendingHead(context)
             context.writeChunk(buffer)
         } else {
+            writePendingHead(context)
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
         shadow?.primaryBody(buffer)
@@ -922,6 +947,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
 
     func upstreamDidReceiveEnd(_ trailers: ByteBuffer?) {
         guard let context, responseStarted else { return }
+        writePendingHead(context)
         cancelTimeout()
         if let shadow {
             self.shadow = nil
@@ -966,7 +992,10 @@ extension ProxyHandler: UpstreamResponseDelegate {
 
     func upstreamReadComplete() {
         lastUpstreamActivity = .now()
-        context?.flush()
+        if let context {
+            writePendingHead(context)
+            context.flush()
+        }
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
