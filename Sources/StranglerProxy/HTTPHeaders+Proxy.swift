@@ -8,6 +8,8 @@ import NIOHTTP1
 enum ProxyHeaderName {
     case connection, keepAlive, proxyConnection, proxyAuthenticate, proxyAuthorization, te, trailer, transferEncoding, upgrade
     case host, expect, contentLength, forwarded, xForwardedFor, xForwardedProto, xForwardedHost, xRequestID, xStranglerUpstream
+    /// End-to-end headers passed through untouched; named because a comparison reads them.
+    case contentType, contentEncoding
     case other
 
     init(_ name: String) {
@@ -40,11 +42,13 @@ enum ProxyHeaderName {
         case 7: return matches(bytes, "upgrade") ? .upgrade : matches(bytes, "trailer") ? .trailer : .other
         case 9: return matches(bytes, "forwarded") ? .forwarded : .other
         case 10: return matches(bytes, "connection") ? .connection : matches(bytes, "keep-alive") ? .keepAlive : .other
-        case 12: return matches(bytes, "x-request-id") ? .xRequestID : .other
+        case 12: return matches(bytes, "x-request-id") ? .xRequestID : matches(bytes, "content-type") ? .contentType : .other
         case 14: return matches(bytes, "content-length") ? .contentLength : .other
         case 15: return matches(bytes, "x-forwarded-for") ? .xForwardedFor : .other
         case 16:
-            return matches(bytes, "proxy-connection") ? .proxyConnection : matches(bytes, "x-forwarded-host") ? .xForwardedHost : .other
+            if matches(bytes, "proxy-connection") { return .proxyConnection }
+            if matches(bytes, "x-forwarded-host") { return .xForwardedHost }
+            return matches(bytes, "content-encoding") ? .contentEncoding : .other
         case 17:
             return matches(bytes, "transfer-encoding")
                 ? .transferEncoding : matches(bytes, "x-forwarded-proto") ? .xForwardedProto : .other

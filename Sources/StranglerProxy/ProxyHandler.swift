@@ -403,7 +403,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         head.bytes.withUnsafeReadableBytes { raw in
             for field in head.fields {
                 switch field.kind {
-                case .other, .xStranglerUpstream:
+                case .other, .xStranglerUpstream, .contentType, .contentEncoding:
                     if head.isConnectionListed(field) { continue }
                     copier.keep(field.line, from: raw, into: &lines)
                 case .contentLength:

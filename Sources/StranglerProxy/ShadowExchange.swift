@@ -54,11 +54,16 @@ final class ShadowExchange {
         #if DEBUG
         loop.live.shadowExchanges.wrappingIncrement(ordering: .relaxed)
         #endif
-        candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: route.shadow?.timeoutMs) {
+        let compared = route.compare?.headers ?? []
+        candidate = SideCall(
+            loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: route.shadow?.timeoutMs, comparedHeaders: compared
+        ) {
             self.finishIfReady()
         }
         if noiseRequest != nil {
-            noise = SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: route.shadow?.timeoutMs) {
+            noise = SideCall(
+                loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: route.shadow?.timeoutMs, comparedHeaders: compared
+            ) {
                 self.finishIfReady()
             }
         }
@@ -94,7 +99,7 @@ final class ShadowExchange {
 
     func primaryHead(_ head: UpstreamResponseHead) {
         primary.status = head.statusCode
-        primary.headers = head.headers
+        primary.headers = head.headers(forComparing: route.compare?.headers ?? [])
     }
 
     func primaryBody(_ buffer: ByteBuffer) {

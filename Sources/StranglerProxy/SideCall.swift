@@ -15,6 +15,9 @@ final class SideCall {
     private let role: String
     private let limit: Int
     private let timeoutOverride: Int?
+    /// The route's `compare.headers`: with the body's type and encoding, all of the answer's
+    /// head a comparison reads.
+    private let comparedHeaders: [String]
     /// Called once, when the call is done. It holds the exchange that owns this call (which
     /// must outlive the client's exchange while the copy is in flight), so it is dropped when
     /// called: keeping it would be a retain cycle that leaks every shadowed request.
@@ -31,12 +34,15 @@ final class SideCall {
     /// - Parameters:
     ///   - role: names the call in failure reasons (`candidate`, `noise`).
     ///   - timeoutMs: the call's own timeout; nil means the upstream's `timeoutMs`.
-    init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, onDone: @escaping () -> Void) {
+    ///   - comparedHeaders: the header names (lowercase) the comparison reads besides
+    ///     `Content-Type` and `Content-Encoding`.
+    init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, comparedHeaders: [String], onDone: @escaping () -> Void) {
         self.loop = loop
         self.side = ShadowJob.Side(upstream: upstream)
         self.role = role
         self.limit = loop.configuration.maxCaptureBytes
         self.timeoutOverride = timeoutMs
+        self.comparedHeaders = comparedHeaders
         self.onDone = onDone
         #if DEBUG
         loop.live.sideCalls.wrappingIncrement(ordering: .relaxed)
@@ -131,7 +137,7 @@ extension SideCall: UpstreamDeadlineClient {
 extension SideCall: UpstreamResponseDelegate {
     func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
         side.status = head.statusCode
-        side.headers = head.headers
+        side.headers = head.headers(forComparing: comparedHeaders)
         keepAlive = head.isKeepAlive
     }
 
