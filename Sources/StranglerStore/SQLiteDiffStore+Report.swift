@@ -76,9 +76,13 @@ extension SQLiteDiffStore {
 
     /// When the route's first comparison since `since` was recorded, if any.
     public func firstComparison(routeID: String, since: Date) async throws -> Date? {
-        try await pool.read { db in
+        // The earliest per outcome, each one seek in comparisons_by_route_outcome_time.
+        let perOutcome = ComparisonRecord.Outcome.allCases.map {
+            "SELECT MIN(recorded_at) AS first FROM comparisons WHERE route_id = ?1 AND outcome = '\($0.rawValue)' AND recorded_at >= ?2"
+        }
+        return try await pool.read { db in
             try String.fetchOne(
-                db, sql: "SELECT MIN(recorded_at) FROM comparisons WHERE route_id = ? AND recorded_at >= ?",
+                db, sql: "SELECT MIN(first) FROM (\(perOutcome.joined(separator: " UNION ALL ")))",
                 arguments: [routeID, Self.format(since)]
             ).flatMap(Self.parse)
         }

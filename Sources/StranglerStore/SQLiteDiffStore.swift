@@ -16,16 +16,13 @@ public final class SQLiteDiffStore: DiffStore {
         _ = try MigrationRunner(migrations: migrations).migrate(pool)
     }
 
-    /// Fixed-width UTC timestamps (`2026-11-22T15:54:33.120Z`), so text order is time order and
-    /// range queries on `recorded_at` use the index.
-    private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
+    /// Timestamps as stored (``StoredTimestamp``).
     static func format(_ date: Date) -> String {
-        timestamp.format(date)
+        StoredTimestamp.format(date)
     }
 
     static func parse(_ text: String?) -> Date? {
-        text.flatMap { try? timestamp.parse($0) }
+        text.flatMap(StoredTimestamp.parse)
     }
 
     public func insert(_ batch: [ComparisonRecord]) async throws {
@@ -41,16 +38,33 @@ public final class SQLiteDiffStore: DiffStore {
             let difference = try db.cachedStatement(
                 sql: "INSERT INTO differences (comparison_id, pointer, kind, primary_value, candidate_value) VALUES (?, ?, ?, ?, ?)"
             )
+            var row = try DirectBinding(comparison)
+            var differenceRow = try DirectBinding(difference)
             for record in batch {
-                try comparison.execute(arguments: [
-                    record.routeID, record.requestID, record.method, record.path, Self.format(record.recordedAt), record.tableVersion,
-                    record.primaryUpstream, record.candidateUpstream, record.primaryStatus, record.candidateStatus,
-                    record.primaryMilliseconds, record.candidateMilliseconds, record.outcome.rawValue, record.reason,
-                    record.differences.count,
-                ])
+                row.bind(record.routeID)
+                row.bind(record.requestID)
+                row.bind(record.method)
+                row.bind(record.path)
+                row.bind(Self.format(record.recordedAt))
+                row.bind(record.tableVersion)
+                row.bind(record.primaryUpstream)
+                row.bind(record.candidateUpstream)
+                row.bind(record.primaryStatus)
+                row.bind(record.candidateStatus)
+                row.bind(record.primaryMilliseconds)
+                row.bind(record.candidateMilliseconds)
+                row.bind(record.outcome.rawValue)
+                row.bind(record.reason)
+                row.bind(record.differences.count)
+                try row.step()
                 let id = db.lastInsertedRowID
                 for item in record.differences {
-                    try difference.execute(arguments: [id, item.pointer, item.kind.rawValue, item.primary, item.candidate])
+                    differenceRow.bind(Int(id))
+                    differenceRow.bind(item.pointer)
+                    differenceRow.bind(item.kind.rawValue)
+                    differenceRow.bind(item.primary)
+                    differenceRow.bind(item.candidate)
+                    try differenceRow.step()
                 }
                 if let pointers = record.noisePointers {
                     try Self.recordNoise(db, route: record.routeID, pointers: pointers, at: Self.format(record.recordedAt))

@@ -7,6 +7,7 @@ import StranglerCore
 //   strangler-bench match [--routes 10000] [--lookups 1000000]
 //   strangler-bench canary [--lookups 1000000]
 //   strangler-bench relay [--listen-port 18007] [--upstream-port 18001]   (a server: see Relay.swift)
+//   strangler-bench record [--rows 200000] [--migrations migrations]      (the diff store: see Record.swift)
 
 func argument(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -87,10 +88,14 @@ case "canary":
         return served
     }
     print(String(format: "canary split: %.0f ns per decision (checksum %d)", result.nanoseconds, result.checksum))
+case "record":
+    let arguments = CommandLine.arguments
+    let migrations = arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? "migrations"
+    try await runRecordBenchmark(rows: argument("--rows", default: 200_000), migrations: migrations)
 case "relay":
     try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
     FileHandle.standardError.write(
-        Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | relay [--listen-port P] [--upstream-port P]\n".utf8))
+        Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | record [--rows N] [--migrations DIR] | relay [--listen-port P] [--upstream-port P]\n".utf8))
     exit(2)
 }

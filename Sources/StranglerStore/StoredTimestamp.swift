@@ -1,0 +1,65 @@
+import Foundation
+
+/// The store's timestamps: fixed-width ISO 8601 UTC with milliseconds
+/// (`2026-11-22T15:54:33.120Z`), so text order is time order and range queries on
+/// `recorded_at` use the indexes.
+///
+/// Formatting is done by hand: `Date.ISO8601FormatStyle` goes through `Calendar` and costs
+/// about a microsecond, once per stored comparison. Parsing is rare (reports) and uses it.
+enum StoredTimestamp {
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func format(_ date: Date) -> String {
+        // Whole seconds, then the fraction truncated to milliseconds, as Foundation does.
+        let interval = date.timeIntervalSince1970
+        let whole = interval.rounded(.down)
+        let secondsSinceEpoch = Int(whole)
+        var days = secondsSinceEpoch / 86_400
+        var second = secondsSinceEpoch % 86_400
+        if second < 0 {
+            second += 86_400
+            days -= 1
+        }
+        let milliseconds = second * 1000 + min(999, Int(((interval - whole) * 1000).rounded(.down)))
+        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, proleptic Gregorian).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        guard (0...9999).contains(year) else { return style.format(date) }
+
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func put(_ value: Int, _ digits: Int, at offset: Int) {
+                var value = value
+                for position in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    out[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            put(milliseconds / 3_600_000, 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            put(milliseconds / 60_000 % 60, 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            put(milliseconds / 1000 % 60, 2, at: 17)
+            out[19] = UInt8(ascii: ".")
+            put(milliseconds % 1000, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    static func parse(_ text: String) -> Date? {
+        try? style.parse(text)
+    }
+}

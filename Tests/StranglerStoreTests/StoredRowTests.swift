@@ -1,0 +1,53 @@
+import Foundation
+import GRDB
+import StranglerCore
+import Testing
+
+@testable import StranglerStore
+
+/// The per-comparison insert binds values itself (DirectBinding) and formats timestamps by hand
+/// (StoredTimestamp): both must store exactly what GRDB and Foundation would have.
+@Suite("Stored comparison rows")
+struct StoredRowTests {
+    @Test("timestamps match ISO 8601 with milliseconds, and text order is time order (2,000 random dates 1970-2100, edges; a failure names its value)")
+    func timestamps() throws {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        var generator = SystemRandomNumberGenerator()
+        var seconds: [Double] = [0, 951_782_400, 951_868_799.999, 1_709_164_800.5, 4_102_444_799.999, 1_795_363_200.0004]
+        for _ in 0..<2000 { seconds.append(Double.random(in: 0..<4_102_444_800, using: &generator)) }
+        var previous = ""
+        for value in seconds.sorted() {
+            let date = Date(timeIntervalSince1970: value)
+            let text = StoredTimestamp.format(date)
+            #expect(text == style.format(date), "\(value)")
+            #expect(text >= previous)
+            #expect(StoredTimestamp.parse(text).map { abs($0.timeIntervalSince1970 - value) < 0.001 } == true)
+            previous = text
+        }
+    }
+
+    @Test("every column is stored as given: NULLs, empty and non-ASCII text, numbers")
+    func columns() async throws {
+        let store = try DiffStoreTests.store()
+        var record = ComparisonRecord(
+            routeID: "r-ü", requestID: "", method: "GET", path: "/caf\u{e9}?q=1", recordedAt: Date(timeIntervalSince1970: 1_795_363_200.25),
+            tableVersion: "v9", primaryUpstream: "legacy", candidateUpstream: "svc", primaryStatus: 200, candidateStatus: nil,
+            primaryMilliseconds: 1.5, candidateMilliseconds: nil, outcome: .skipped, reason: "candidate_timeout"
+        )
+        record.differences = [Difference(kind: .missing, pointer: "/a", primary: "", candidate: nil)]
+        try await store.insert([record])
+        let row = try #require(try await store.pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM comparisons") })
+        #expect(row["route_id"] as String == "r-ü")
+        #expect(row["request_id"] as String == "")
+        #expect(row["path"] as String == "/caf\u{e9}?q=1")
+        #expect(row["recorded_at"] as String == "2026-11-22T16:00:00.250Z")
+        #expect(row["primary_status"] as Int? == 200)
+        #expect(row["candidate_status"] as Int? == nil)
+        #expect(row["primary_ms"] as Double? == 1.5)
+        #expect(row["candidate_ms"] as Double? == nil)
+        #expect(row["outcome"] as String == "skipped")
+        #expect(row["skip_reason"] as String? == "candidate_timeout")
+        #expect(row["difference_count"] as Int == 1)
+        #expect(try await store.differences(requestID: "") == record.differences)
+    }
+}
