@@ -68,25 +68,10 @@ struct ClientRequestHead: ParsedHTTPHead {
             let minor = Int(raw[index + 7] - 0x30)
             index += 10
 
-            var fields: [HTTPHeadField] = []
-            fields.reserveCapacity(12)
-            var contentLength: Int?
             var transferEncoding = false
             var hosts = 0
-            var close = false
-            var keepAlive = false
-            var listed: [String] = []
-            while index < raw.count - 2 {
-                let field = try HTTPHeadSyntax.parseField(raw, from: &index)
+            let section = try HeadFieldSection(raw, from: index) { field in
                 switch field.kind {
-                case .contentLength:
-                    guard let length = HTTPHeadSyntax.decimal(raw, field.value) else {
-                        throw HTTPParseFailure("the Content-Length is not a number")
-                    }
-                    if let contentLength, contentLength != length {
-                        throw HTTPParseFailure("conflicting Content-Length values")
-                    }
-                    contentLength = length
                 case .transferEncoding:
                     guard !transferEncoding, HTTPHeadSyntax.matches(raw, field.value, "chunked") else {
                         throw HTTPParseFailure("a Transfer-Encoding other than chunked is not supported; send the body with Content-Length")
@@ -95,24 +80,22 @@ struct ClientRequestHead: ParsedHTTPHead {
                 case .host:
                     hosts += 1
                     guard hosts == 1 else { throw HTTPParseFailure("more than one Host header") }
-                case .connection:
-                    HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &listed)
                 default:
                     break
                 }
-                fields.append(field)
             }
+            let contentLength = section.contentLength
             if transferEncoding, contentLength != nil {
                 throw HTTPParseFailure("both Content-Length and Transfer-Encoding; the framing is ambiguous")
             }
             // A chunked HTTP/1.0 request is read, but its framing is suspect: the connection
             // closes after it (RFC 9112 §6.1).
-            let persistent = minor == 1 ? !close : keepAlive && !close && !transferEncoding
+            let persistent = section.isPersistent(minor: minor) && !(minor == 0 && transferEncoding)
             let head = ClientRequestHead(
                 bytes: bytes, method: method, target: target,
                 uri: String(decoding: UnsafeRawBufferPointer(rebasing: raw[target]), as: UTF8.self),
-                version: HTTPVersion(major: 1, minor: minor), fields: fields, contentLength: contentLength, isChunked: transferEncoding,
-                isKeepAlive: persistent, connectionListed: listed
+                version: HTTPVersion(major: 1, minor: minor), fields: section.fields, contentLength: contentLength,
+                isChunked: transferEncoding, isKeepAlive: persistent, connectionListed: section.connectionListed
             )
             let framing: HTTPBodyFraming = transferEncoding ? .chunked : .length(contentLength ?? 0)
             return (head, framing)

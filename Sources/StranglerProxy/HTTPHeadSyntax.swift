@@ -71,6 +71,18 @@ enum HTTPHeadSyntax {
         return value
     }
 
+    /// A `Content-Length` value, checked against an earlier one in the same head: one number,
+    /// and the same every time (RFC 9112 §6.3); anything else leaves the framing unknown.
+    static func contentLength(_ raw: UnsafeRawBufferPointer, _ value: Range<Int>, after earlier: Int?) throws -> Int {
+        guard let length = decimal(raw, value) else {
+            throw HTTPParseFailure("the Content-Length is not a number")
+        }
+        if let earlier, earlier != length {
+            throw HTTPParseFailure("conflicting Content-Length values")
+        }
+        return length
+    }
+
     static func hexValue(_ byte: UInt8) -> Int? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
@@ -115,6 +127,40 @@ enum HTTPHeadSyntax {
                 }
             }
         }
+    }
+}
+
+/// The header section of a head, read line by line with the rules both heads share:
+/// `Content-Length` (one consistent number) and `Connection` (close, keep-alive, and the names
+/// it lists). Every other field goes to the head's own rules on the way.
+struct HeadFieldSection {
+    var fields: [HTTPHeadField] = []
+    var contentLength: Int?
+    var close = false
+    var keepAlive = false
+    var connectionListed: [String] = []
+
+    /// Reads the header lines from `index` to the blank line that ends `raw`.
+    init(_ raw: UnsafeRawBufferPointer, from index: Int, other: (HTTPHeadField) throws -> Void) throws {
+        var index = index
+        fields.reserveCapacity(12)
+        while index < raw.count - 2 {
+            let field = try HTTPHeadSyntax.parseField(raw, from: &index)
+            switch field.kind {
+            case .contentLength:
+                contentLength = try HTTPHeadSyntax.contentLength(raw, field.value, after: contentLength)
+            case .connection:
+                HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &connectionListed)
+            default:
+                try other(field)
+            }
+            fields.append(field)
+        }
+    }
+
+    /// Whether the connection stays open after this message, by its version and `Connection`.
+    func isPersistent(minor: Int) -> Bool {
+        minor == 1 ? !close : keepAlive && !close
     }
 }
 

@@ -68,48 +68,28 @@ struct UpstreamResponseHead: ParsedHTTPHead {
             let reason = reasonStart..<index
             index += 2
 
-            var fields: [HTTPHeadField] = []
-            fields.reserveCapacity(12)
-            var contentLength: Int?
             var transferEncoding = false
             var chunked = false
-            var close = false
-            var keepAlive = false
-            var listed: [String] = []
-            while index < raw.count - 2 {
-                let field = try HTTPHeadSyntax.parseField(raw, from: &index)
-                switch field.kind {
-                case .contentLength:
-                    guard let length = HTTPHeadSyntax.decimal(raw, field.value) else {
-                        throw HTTPParseFailure("the Content-Length is not a number")
-                    }
-                    if let contentLength, contentLength != length {
-                        throw HTTPParseFailure("conflicting Content-Length values")
-                    }
-                    contentLength = length
-                case .transferEncoding:
+            let section = try HeadFieldSection(raw, from: index) { field in
+                if field.kind == .transferEncoding {
                     transferEncoding = true
                     chunked = HTTPHeadSyntax.matches(raw, field.value, "chunked") || HTTPHeadSyntax.tokens(raw, field.value).last == "chunked"
-                case .connection:
-                    HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &listed)
-                default:
-                    break
                 }
-                fields.append(field)
             }
+            var contentLength = section.contentLength
             // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); a coding other than
             // chunked last means the body runs to the close.
             let hasBody = !(bodyless || code == 204 || code == 304)
             let closeDelimited = hasBody && ((transferEncoding && !chunked) || (!transferEncoding && contentLength == nil))
             let bothFramings = transferEncoding && contentLength != nil
             if transferEncoding { contentLength = nil }
-            let persistent = minor == 1 ? !close : keepAlive && !close
+            let persistent = section.isPersistent(minor: minor)
             let head = UpstreamResponseHead(
-                bytes: bytes, version: HTTPVersion(major: 1, minor: minor), statusCode: code, reason: reason, fields: fields,
+                bytes: bytes, version: HTTPVersion(major: 1, minor: minor), statusCode: code, reason: reason, fields: section.fields,
                 contentLength: contentLength, isChunked: hasBody && chunked, isCloseDelimited: closeDelimited,
                 // Both framings at once is a sign of a confused upstream: don't reuse the connection.
                 isKeepAlive: persistent && !closeDelimited && !bothFramings,
-                connectionListed: listed
+                connectionListed: section.connectionListed
             )
             let framing: HTTPBodyFraming =
                 !hasBody ? .none : head.isChunked ? .chunked : closeDelimited ? .untilClose : .length(contentLength ?? 0)
