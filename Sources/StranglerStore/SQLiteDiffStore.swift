@@ -154,14 +154,15 @@ public final class SQLiteDiffStore: DiffStore {
         }
     }
 
-    /// The stored differences of one request's comparison, in insertion order.
+    /// The stored differences of one request's comparison, in insertion order. (Only
+    /// comparisons with differences are indexed by request id: migration 0004.)
     public func differences(requestID: String) async throws -> [Difference] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT d.pointer, d.kind, d.primary_value, d.candidate_value FROM differences d
-                    JOIN comparisons c ON c.id = d.comparison_id WHERE c.request_id = ? ORDER BY d.id
+                    JOIN comparisons c ON c.id = d.comparison_id WHERE c.request_id = ? AND c.difference_count > 0 ORDER BY d.id
                     """,
                 arguments: [requestID]
             ).map { row in
