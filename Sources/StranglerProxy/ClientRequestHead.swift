@@ -13,6 +13,8 @@ struct ClientRequestHead: ParsedHTTPHead {
     let method: HTTPMethod
     /// The request target's offsets in ``bytes``.
     let target: Range<Int>
+    /// The request line's offsets in ``bytes``, with its CRLF.
+    let requestLine: Range<Int>
     /// The request target as a string, for routing and logs; forwarding uses the bytes.
     let uri: String
     let version: HTTPVersion
@@ -92,7 +94,7 @@ struct ClientRequestHead: ParsedHTTPHead {
             // closes after it (RFC 9112 §6.1).
             let persistent = section.isPersistent(minor: minor) && !(minor == 0 && transferEncoding)
             let head = ClientRequestHead(
-                bytes: bytes, method: method, target: target,
+                bytes: bytes, method: method, target: target, requestLine: 0..<index,
                 uri: String(decoding: UnsafeRawBufferPointer(rebasing: raw[target]), as: UTF8.self),
                 version: HTTPVersion(major: 1, minor: minor), fields: section.fields, contentLength: contentLength,
                 isChunked: transferEncoding, isKeepAlive: persistent, connectionListed: section.connectionListed

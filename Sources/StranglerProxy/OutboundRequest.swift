@@ -5,36 +5,59 @@ import StranglerCore
 /// A request as it goes to an upstream: method, target, the header lines after the proxy's
 /// rewrite, and how its body is framed.
 ///
-/// The header lines are bytes already: the client's lines the proxy keeps, copied from its
-/// head (``ClientRequestHead``), then the proxy's own. Encoding for an upstream
-/// (``encoded(for:allocator:)``) adds the request line and, for a client that sent no `Host`,
-/// that upstream's address. The shadow copy and the noise probe are copies of it with a
+/// It is kept as the bytes of the whole head as most upstreams get it (request line, header
+/// lines, blank line): the client's kept lines copied from its head (``ClientRequestHead``),
+/// then the proxy's own. An upstream with no base path gets those bytes as they are, when the
+/// client sent `Host`; others get a copy with their base path and address
+/// (``encoded(for:allocator:)``). The shadow copy and the noise probe are copies of it with a
 /// header or two set (``setHeader(_:_:)``).
 struct OutboundRequest {
     var method: HTTPMethod
     /// The request target as the client sent it.
     var target: ByteBuffer
-    /// Header lines, each with its CRLF; no blank line after them.
-    var lines: ByteBuffer
+    /// The head: request line, header lines, blank line.
+    private(set) var head: ByteBuffer
+    /// Where the header lines start in ``head``.
+    private var linesStart: Int
     /// Whether the client sent `Host`; if not, each upstream gets its own address.
     var hasHost: Bool
     /// Whether the body goes in chunked framing (`Transfer-Encoding: chunked` and no length).
     var isChunked: Bool
 
-    init(method: HTTPMethod, target: ByteBuffer, lines: ByteBuffer, hasHost: Bool, isChunked: Bool) {
+    /// - Parameters:
+    ///   - head: the request line (`HTTP/1.1`, no base path), the header lines and the blank line.
+    ///   - linesStart: where the header lines start in `head`.
+    init(method: HTTPMethod, target: ByteBuffer, head: ByteBuffer, linesStart: Int, hasHost: Bool, isChunked: Bool) {
         self.method = method
         self.target = target
-        self.lines = lines
+        self.head = head
+        self.linesStart = linesStart
         self.hasHost = hasHost
         self.isChunked = isChunked
     }
 
+    /// A request from its header lines (each with its CRLF).
+    init(method: HTTPMethod, target: ByteBuffer, lines: ByteBuffer, hasHost: Bool, isChunked: Bool) {
+        var head = ByteBuffer()
+        head.reserveCapacity(24 + target.readableBytes + lines.readableBytes)
+        Self.writeRequestLine(method: method, basePath: "", target: target, into: &head)
+        let linesStart = head.readableBytes
+        head.writeImmutableBuffer(lines)
+        head.writeStaticString("\r\n")
+        self.init(method: method, target: target, head: head, linesStart: linesStart, hasHost: hasHost, isChunked: isChunked)
+    }
+
+    /// The header lines, each with its CRLF.
+    var lines: ByteBuffer {
+        head.getSlice(at: head.readerIndex + linesStart, length: head.readableBytes - linesStart - 2)!
+    }
+
     /// Sets `name` to `value`, replacing any lines of that name (ASCII case-insensitive): the
-    /// shadow copy's marker and idempotency key. Copies the lines; not for the hot path.
+    /// shadow copy's marker and idempotency key. Copies the head; not for the hot path.
     mutating func setHeader(_ name: String, _ value: String) {
         let prefix = Array((name.lowercased() + ":").utf8)
         var kept = ByteBuffer()
-        kept.reserveCapacity(lines.readableBytes + name.utf8.count + value.utf8.count + 4)
+        kept.reserveCapacity(head.readableBytes + name.utf8.count + value.utf8.count + 4)
         lines.withUnsafeReadableBytes { raw in
             var start = 0
             while start < raw.count {
@@ -51,7 +74,7 @@ struct OutboundRequest {
         kept.writeStaticString(": ")
         kept.writeString(value)
         kept.writeStaticString("\r\n")
-        lines = kept
+        self = OutboundRequest(method: method, target: target, lines: kept, hasHost: hasHost, isChunked: isChunked)
     }
 
     /// The header lines as name/value pairs, in order; for tests and diagnostics.
@@ -63,24 +86,29 @@ struct OutboundRequest {
         }
     }
 
-    /// The request line and header lines as `upstream` gets them: its URL's base path before the
-    /// client's target, and its address as `Host` when the client sent none. Encoded per
-    /// attempt, so a fallback or a shadow copy to another upstream gets that upstream's.
+    /// The head as `upstream` gets it: its URL's base path before the client's target, and its
+    /// address as `Host` when the client sent none. Per attempt, so a fallback or a shadow copy
+    /// to another upstream gets that upstream's; the usual case is the stored bytes, uncopied.
     func encoded(for upstream: Upstream, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let size = 24 + target.readableBytes + upstream.basePath.utf8.count + lines.readableBytes + (hasHost ? 0 : 64)
+        if upstream.basePath.isEmpty && hasHost { return head }
+        let size = 24 + target.readableBytes + upstream.basePath.utf8.count + head.readableBytes + (hasHost ? 0 : 64)
         var buffer = allocator.buffer(capacity: size)
-        buffer.writeString(method.rawValue)
-        buffer.writeStaticString(" ")
-        if !upstream.basePath.isEmpty { buffer.writeString(upstream.basePath) }
-        buffer.writeImmutableBuffer(target)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
+        Self.writeRequestLine(method: method, basePath: upstream.basePath, target: target, into: &buffer)
         if !hasHost {
             buffer.writeStaticString("Host: ")
             buffer.writeString(upstream.authority)
             buffer.writeStaticString("\r\n")
         }
-        buffer.writeImmutableBuffer(lines)
-        buffer.writeStaticString("\r\n")
+        buffer.writeImmutableBuffer(head.getSlice(at: head.readerIndex + linesStart, length: head.readableBytes - linesStart)!)
         return buffer
+    }
+
+    /// `METHOD base-path+target HTTP/1.1` and CRLF.
+    static func writeRequestLine(method: HTTPMethod, basePath: String, target: ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeString(method.rawValue)
+        buffer.writeStaticString(" ")
+        if !basePath.isEmpty { buffer.writeString(basePath) }
+        buffer.writeImmutableBuffer(target)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
     }
 }

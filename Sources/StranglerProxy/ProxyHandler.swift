@@ -391,7 +391,15 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// forwarding headers and the request id. The same pass takes the request id (kept when
     /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
     private func makeOutboundHead(from head: ClientRequestHead) -> (request: OutboundRequest, expectsContinue: Bool) {
-        var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
+        var out = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
+        // The request line as upstreams without a base path get it: the client's own bytes
+        // when it spoke HTTP/1.1.
+        if head.version.minor == 1 {
+            head.bytes.withUnsafeReadableBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[head.requestLine])) }
+        } else {
+            OutboundRequest.writeRequestLine(method: head.method, basePath: "", target: head.targetBytes, into: &out)
+        }
+        let linesStart = out.readableBytes
         var copier = HeadLineCopier()
         var wantsTrailers = false
         var expectsContinue = false
@@ -405,9 +413,9 @@ final class ProxyHandler: ChannelDuplexHandler {
                 switch field.kind {
                 case .other, .xStranglerUpstream, .contentType, .contentEncoding:
                     if head.isConnectionListed(field) { continue }
-                    copier.keep(field.line, from: raw, into: &lines)
+                    copier.keep(field.line, from: raw, into: &out)
                 case .contentLength:
-                    copier.keep(field.line, from: raw, into: &lines)
+                    copier.keep(field.line, from: raw, into: &out)
                 case .connection, .transferEncoding, .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .trailer,
                     .upgrade:
                     // Hop-by-hop; the body's framing is restated below.
@@ -416,12 +424,12 @@ final class ProxyHandler: ChannelDuplexHandler {
                     if HTTPHeadSyntax.tokens(raw, field.value).contains("trailers") { wantsTrailers = true }
                 case .host:
                     host = field.value
-                    copier.keep(field.line, from: raw, into: &lines)
+                    copier.keep(field.line, from: raw, into: &out)
                 case .expect:
                     if HTTPHeadSyntax.matches(raw, field.value, "100-continue") {
                         expectsContinue = true
                     } else {
-                        copier.keep(field.line, from: raw, into: &lines)
+                        copier.keep(field.line, from: raw, into: &out)
                     }
                 case .xRequestID:
                     if incomingID == nil { incomingID = head.string(at: field.value) }
@@ -434,22 +442,22 @@ final class ProxyHandler: ChannelDuplexHandler {
                 case .xForwardedProto:
                     if clientTrusted {
                         trustedProto = true
-                        copier.keep(field.line, from: raw, into: &lines)
+                        copier.keep(field.line, from: raw, into: &out)
                     }
                 case .xForwardedHost:
                     if clientTrusted {
                         trustedForwardedHost = true
-                        copier.keep(field.line, from: raw, into: &lines)
+                        copier.keep(field.line, from: raw, into: &out)
                     }
                 case .forwarded:
-                    if clientTrusted { copier.keep(field.line, from: raw, into: &lines) }
+                    if clientTrusted { copier.keep(field.line, from: raw, into: &out) }
                 }
             }
-            copier.flush(raw, into: &lines)
+            copier.flush(raw, into: &out)
             if !trustedForwardedHost, let host {
-                lines.writeStaticString("X-Forwarded-Host: ")
-                lines.writeBytes(UnsafeRawBufferPointer(rebasing: raw[host]))
-                lines.writeStaticString("\r\n")
+                out.writeStaticString("X-Forwarded-Host: ")
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[host]))
+                out.writeStaticString("\r\n")
             }
         }
         if let incomingID, RequestID.isValid(incomingID) {
@@ -457,27 +465,30 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             requestID = loop.requestIDs.next()
         }
-        lines.writeStaticString("X-Forwarded-For: ")
+        out.writeStaticString("X-Forwarded-For: ")
         if !trustedChain.isEmpty {
-            lines.writeString(trustedChain)
-            lines.writeStaticString(", ")
+            out.writeString(trustedChain)
+            out.writeStaticString(", ")
         }
-        lines.writeString(clientAddress)
-        if !trustedProto { lines.writeStaticString("\r\nX-Forwarded-Proto: http") }
-        lines.writeStaticString("\r\nX-Request-Id: ")
-        lines.writeString(requestID)
-        lines.writeStaticString("\r\n")
-        if wantsTrailers { lines.writeStaticString("te: trailers\r\n") }
+        out.writeString(clientAddress)
+        if !trustedProto { out.writeStaticString("\r\nX-Forwarded-Proto: http") }
+        out.writeStaticString("\r\nX-Request-Id: ")
+        out.writeString(requestID)
+        out.writeStaticString("\r\n")
+        if wantsTrailers { out.writeStaticString("te: trailers\r\n") }
 
         // Framing: keep the client's, so a request without a body goes up without one.
         if head.isChunked {
-            lines.writeStaticString("transfer-encoding: chunked\r\n")
+            out.writeStaticString("transfer-encoding: chunked\r\n")
         } else if head.contentLength == nil, head.method.framingAlwaysExpectsBody {
-            lines.writeStaticString("content-length: 0\r\n")
+            out.writeStaticString("content-length: 0\r\n")
         }
+        out.writeStaticString("\r\n")
 
         // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
-        let outbound = OutboundRequest(method: head.method, target: head.targetBytes, lines: lines, hasHost: host != nil, isChunked: head.isChunked)
+        let outbound = OutboundRequest(
+            method: head.method, target: head.targetBytes, head: out, linesStart: linesStart, hasHost: host != nil, isChunked: head.isChunked
+        )
         return (outbound, expectsContinue)
     }
 
