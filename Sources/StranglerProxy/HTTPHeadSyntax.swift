@@ -102,6 +102,14 @@ enum HTTPHeadSyntax {
         return true
     }
 
+    /// Whether a header name (as sent) is `lowercase`, ignoring ASCII case only.
+    static func name(_ bytes: UnsafeRawBufferPointer, is lowercase: String) -> Bool {
+        bytes.count == lowercase.utf8.count
+            && zip(bytes, lowercase.utf8).allSatisfy { sent, wanted in
+                (sent >= 0x41 && sent <= 0x5A ? sent | 0x20 : sent) == wanted
+            }
+    }
+
     /// The comma-separated tokens of a value, trimmed and lowercased.
     static func tokens(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> [String] {
         String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self).split(separator: ",").map {
@@ -217,9 +225,7 @@ extension ParsedHTTPHead {
                 var wanted = field.kind == .contentType || field.kind == .contentEncoding
                 if !wanted, !names.isEmpty {
                     let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
-                    wanted = names.contains { candidate in
-                        candidate.utf8.count == name.count && zip(candidate.utf8, name).allSatisfy { $0 == $1 | (($1 >= 0x41 && $1 <= 0x5A) ? 0x20 : 0) }
-                    }
+                    wanted = names.contains { HTTPHeadSyntax.name(name, is: $0) }
                 }
                 if wanted {
                     pairs.append((
@@ -234,12 +240,10 @@ extension ParsedHTTPHead {
 
     /// The first value of the header `name` (ASCII case-insensitive), if present.
     func firstValue(named name: String) -> String? {
-        let wanted = Array(name.lowercased().utf8)
+        let wanted = name.lowercased()
         return bytes.withUnsafeReadableBytes { raw -> String? in
-            for field in fields where field.name.count == wanted.count {
-                if zip(field.name, wanted).allSatisfy({ raw[$0.0] | 0x20 == $0.1 | 0x20 }) {
-                    return String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
-                }
+            for field in fields where HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: wanted) {
+                return String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
             }
             return nil
         }

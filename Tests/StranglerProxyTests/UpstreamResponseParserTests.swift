@@ -129,6 +129,25 @@ struct UpstreamResponseParserTests {
         #expect(interim.status == 201 && interim.ended)
     }
 
+    @Test("a comparison captures only Content-Type, Content-Encoding and the route's compared headers; lookups ignore ASCII case only")
+    func comparedHeaders() throws {
+        let text = "HTTP/1.1 200 OK\r\nDate: x\r\nContent-Type: application/json\r\nX-Version: 2\r\nX-Version: 3\r\n"
+            + "Content-Encoding: gzip\r\nX_Version: no\r\nContent-Length: 0\r\n\r\n"
+        var parser = UpstreamResponseParser()
+        parser.expectResponse(bodyless: false)
+        var buffer = ByteBuffer(string: text)
+        guard case .head(let head)? = try parser.next(&buffer) else {
+            Issue.record("no head")
+            return
+        }
+        let captured = head.headers(forComparing: ["x-version"])
+        #expect(captured.map(\.name) == ["Content-Type", "X-Version", "X-Version", "Content-Encoding"])
+        #expect(captured.map(\.value) == ["application/json", "2", "3", "gzip"])
+        #expect(head.headers(forComparing: []).count == 2)
+        #expect(head.firstValue(named: "x-VERSION") == "2")
+        #expect(head.firstValue(named: "x-version-2") == nil)
+    }
+
     @Test("keep-alive follows the version and Connection: 1.1 unless close, 1.0 only with keep-alive")
     func keepAlive() throws {
         #expect(try parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").keepAlive)
