@@ -90,7 +90,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var requestParser: ClientRequestParser
     /// Bytes of requests that arrived while the exchange before them was still running. They
     /// wait unparsed, and reading stops until they have had their turn: what a pipelining
-    /// client makes the proxy hold is bounded by one read.
+    /// client makes the proxy hold is bounded by one read cycle (`maxMessagesPerRead` reads).
     private var pipelined: ByteBuffer?
     private var deliveringPipelined = false
     /// Set once the connection is closing (or the client's bytes stopped making sense): nothing
