@@ -96,18 +96,23 @@ enum HTTPHeadSyntax {
     static func matches(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercase: StaticString) -> Bool {
         guard range.count == lowercase.utf8CodeUnitCount else { return false }
         let expected = lowercase.utf8Start
-        for (offset, index) in range.enumerated() where raw[index] | 0x20 != expected[offset] | 0x20 {
+        for (offset, index) in range.enumerated() where lowercased(raw[index]) != expected[offset] {
             return false
         }
         return true
     }
 
+    /// An ASCII letter in lowercase; every other byte as it is. (OR-ing 0x20 into any byte
+    /// would also make CR equal `-`.)
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+    }
+
     /// Whether a header name (as sent) is `lowercase`, ignoring ASCII case only.
     static func name(_ bytes: UnsafeRawBufferPointer, is lowercase: String) -> Bool {
         bytes.count == lowercase.utf8.count
-            && zip(bytes, lowercase.utf8).allSatisfy { sent, wanted in
-                (sent >= 0x41 && sent <= 0x5A ? sent | 0x20 : sent) == wanted
-            }
+            && zip(bytes, lowercase.utf8).allSatisfy { lowercased($0) == $1 }
     }
 
     /// The comma-separated tokens of a value, trimmed and lowercased.

@@ -7,8 +7,6 @@ import NIOHTTP1
 /// Forwarding copies the header lines it keeps straight from these bytes (no `String` per name
 /// and value, no `HTTPHeaders`); the shadow path asks for ``headers`` only when it needs them.
 struct UpstreamResponseHead: ParsedHTTPHead {
-    typealias Field = HTTPHeadField
-
     /// The head from the status line through the blank line.
     let bytes: ByteBuffer
     let version: HTTPVersion

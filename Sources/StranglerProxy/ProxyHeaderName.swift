@@ -1,5 +1,3 @@
-import NIOHTTP1
-
 /// The header names the proxy treats specially, recognised by one comparison per header.
 ///
 /// Forwarding rewrites every head twice (request and response). Doing that with `HTTPHeaders`'
@@ -70,36 +68,6 @@ enum ProxyHeaderName {
             if byte != want && !(want >= UInt8(ascii: "a") && want <= UInt8(ascii: "z") && byte | 0x20 == want) { return false }
         }
         return true
-    }
-}
-
-/// The headers a `Connection` header names as hop-by-hop (RFC 9110 §7.6.1), noted during a
-/// one-pass copy of a head and stripped from the copy after it. Empty, without allocating, when
-/// `Connection` is absent or just `close` / `keep-alive`, the usual case.
-struct ConnectionListedHeaders {
-    private var names: [String] = []
-
-    mutating func note(connectionValue value: String) {
-        if value.utf8.count <= 10 {
-            let lower = value.lowercased()
-            if lower == "close" || lower == "keep-alive" { return }
-        }
-        for token in value.split(separator: ",") {
-            let name = token.trimmingCharacters(in: " \t").lowercased()
-            if !name.isEmpty, name != "close", name != "keep-alive" { names.append(name) }
-        }
-    }
-
-    func strip(from headers: inout [(String, String)]) {
-        guard !names.isEmpty else { return }
-        headers.removeAll { names.contains($0.0.lowercased()) }
-    }
-}
-
-extension HTTPHeaders {
-    /// Whether a comma-separated value lists `token` (lowercase), ignoring case and spaces.
-    static func value(_ value: String, lists token: String) -> Bool {
-        value.split(separator: ",").contains { $0.trimmingCharacters(in: " \t").lowercased() == token }
     }
 }
 
