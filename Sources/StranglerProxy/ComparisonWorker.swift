@@ -117,15 +117,23 @@ public final class ComparisonWorker: Service, ShadowSink {
 
     private func process(_ jobs: [ShadowJob]) {
         let observers = observers.withLockedValue { $0 }
+        var handles: [String: ProxyMetrics.ComparisonHandles] = [:]
         for job in jobs {
-            let record = record(for: job)
+            let routeMetrics = handles[job.route.id] ?? metrics.comparisonHandles(route: job.route.id)
+            handles[job.route.id] = routeMetrics
+            let record = record(for: job, metrics: routeMetrics)
             for observer in observers { observer(record) }
             recorder.submit(record)
         }
     }
 
-    /// Compares one job (or records why it could not be compared).
+    /// Compares one job, with its route's metrics looked up for it alone.
     func record(for job: ShadowJob) -> ComparisonRecord {
+        record(for: job, metrics: metrics.comparisonHandles(route: job.route.id))
+    }
+
+    /// Compares one job (or records why it could not be compared).
+    func record(for job: ShadowJob, metrics routeMetrics: ProxyMetrics.ComparisonHandles) -> ComparisonRecord {
         var record = ComparisonRecord(
             routeID: job.route.id, requestID: job.requestID, method: job.method, path: job.uri, tableVersion: job.tableVersion,
             primaryUpstream: job.primary.upstream, candidateUpstream: job.candidate.upstream, primaryStatus: job.primary.status,
@@ -133,20 +141,27 @@ public final class ComparisonWorker: Service, ShadowSink {
             candidateMilliseconds: job.candidate.milliseconds, outcome: .skipped
         )
         if let milliseconds = job.primary.milliseconds {
-            metrics.recordShadowLatency(route: job.route.id, side: "primary", milliseconds: milliseconds)
+            routeMetrics.recordLatency(side: "primary", milliseconds: milliseconds)
         }
         if let milliseconds = job.candidate.milliseconds {
-            metrics.recordShadowLatency(route: job.route.id, side: "candidate", milliseconds: milliseconds)
+            routeMetrics.recordLatency(side: "candidate", milliseconds: milliseconds)
         }
         if let reason = job.skipReason {
             record.reason = reason
             metrics.recordSkip(route: job.route.id, reason: reason)
-            metrics.recordComparison(route: job.route.id, outcome: "skipped")
+            routeMetrics.recordOutcome("skipped")
+            return record
+        }
+        // Found on the event loop: the usual answer of a finished migration, and a cheap one to
+        // record, with nothing to copy, decode or parse.
+        if job.identical {
+            record.outcome = .match
+            routeMetrics.recordOutcome(record.outcome.rawValue)
             return record
         }
         guard let capturedPrimary = job.primary.captured(), let capturedCandidate = job.candidate.captured() else {
             record.reason = "incomplete"
-            metrics.recordComparison(route: job.route.id, outcome: "skipped")
+            routeMetrics.recordOutcome("skipped")
             return record
         }
         let primary: CapturedResponse
@@ -158,7 +173,7 @@ public final class ComparisonWorker: Service, ShadowSink {
         case (.failure(let failure), _), (_, .failure(let failure)):
             record.outcome = .uncomparable
             record.reason = failure.reason
-            metrics.recordComparison(route: job.route.id, outcome: "uncomparable")
+            routeMetrics.recordOutcome("uncomparable")
             return record
         }
         let comparator = ResponseComparator(settings: job.route.compare ?? CompareSettings())
@@ -182,7 +197,7 @@ public final class ComparisonWorker: Service, ShadowSink {
         if comparison.omitted > 0 {
             record.reason = "\(comparison.omitted) more differences not kept"
         }
-        metrics.recordComparison(route: job.route.id, outcome: record.outcome.rawValue)
+        routeMetrics.recordOutcome(record.outcome.rawValue)
         return record
     }
 }

@@ -53,28 +53,35 @@ struct OutboundRequest {
     }
 
     /// Sets `name` to `value`, replacing any lines of that name (ASCII case-insensitive): the
-    /// shadow copy's marker and idempotency key. Copies the head; not for the hot path.
+    /// shadow copy's marker and idempotency key. The head is copied once, with the new line
+    /// before the blank line; lines the client sent under that name are left out of the copy.
     mutating func setHeader(_ name: String, _ value: String) {
-        let prefix = Array((name.lowercased() + ":").utf8)
-        var kept = ByteBuffer()
-        kept.reserveCapacity(head.readableBytes + name.utf8.count + value.utf8.count + 4)
-        lines.withUnsafeReadableBytes { raw in
-            var start = 0
-            while start < raw.count {
-                var end = start
-                while end + 1 < raw.count, !(raw[end] == 0x0D && raw[end + 1] == 0x0A) { end += 1 }
-                end = min(end + 2, raw.count)
-                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-                let named = line.count >= prefix.count && zip(line, prefix).allSatisfy { $0 | 0x20 == $1 | 0x20 }
-                if !named { kept.writeBytes(line) }
-                start = end
+        let lowercaseName = name.lowercased()
+        var copy = ByteBufferAllocator().buffer(capacity: head.readableBytes + name.utf8.count + value.utf8.count + 4)
+        head.withUnsafeReadableBytes { raw in
+            let linesEnd = raw.count - 2
+            // Runs of kept bytes are copied whole; usually that is the whole head in one copy.
+            var keptFrom = 0
+            var line = linesStart
+            while line < linesEnd {
+                var next = line
+                while next < linesEnd, raw[next] != UInt8(ascii: "\n") { next += 1 }
+                next = min(next + 1, linesEnd)
+                var colon = line
+                while colon < next, raw[colon] != UInt8(ascii: ":") { colon += 1 }
+                if colon < next, HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[line..<colon]), is: lowercaseName) {
+                    copy.writeBytes(UnsafeRawBufferPointer(rebasing: raw[keptFrom..<line]))
+                    keptFrom = next
+                }
+                line = next
             }
+            copy.writeBytes(UnsafeRawBufferPointer(rebasing: raw[keptFrom..<linesEnd]))
         }
-        kept.writeString(name)
-        kept.writeStaticString(": ")
-        kept.writeString(value)
-        kept.writeStaticString("\r\n")
-        self = OutboundRequest(method: method, target: target, lines: kept, hasHost: hasHost, isChunked: isChunked)
+        copy.writeString(name)
+        copy.writeStaticString(": ")
+        copy.writeString(value)
+        copy.writeStaticString("\r\n\r\n")
+        head = copy
     }
 
     /// The header lines as name/value pairs, in order; for tests and diagnostics.

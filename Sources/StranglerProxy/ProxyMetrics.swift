@@ -85,17 +85,14 @@ public final class ProxyMetrics: Sendable {
         counter(name, labels).increment(by: amount)
     }
 
-    /// Records one side's latency of a shadowed request (off the event loops: histograms lock).
-    public func recordShadowLatency(route: String, side: String, milliseconds: Double) {
-        let labels = [("route", route), ("side", side)]
-        let key = HandleKey("strangler_shadow_latency_seconds", labels)
-        let timer = timers.withLockedValue { cache in
+    private func timer(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Timer {
+        let key = HandleKey(name, labels)
+        return timers.withLockedValue { cache in
             if let timer = cache[key] { return timer }
-            let timer = CoreMetrics.Timer(label: "strangler_shadow_latency_seconds", dimensions: labels, factory: factory)
+            let timer = CoreMetrics.Timer(label: name, dimensions: labels, factory: factory)
             cache[key] = timer
             return timer
         }
-        timer.recordNanoseconds(Int64(milliseconds * 1_000_000))
     }
 
     func requestCounter(route: String, upstream: String, code: String) -> CoreMetrics.Counter {
@@ -118,9 +115,37 @@ public final class ProxyMetrics: Sendable {
         )
     }
 
-    /// Counts a finished comparison by outcome (`match`, `mismatch`, `uncomparable`, `skipped`).
-    public func recordComparison(route: String, outcome: String) {
-        counter("strangler_comparisons_total", [("route", route), ("outcome", outcome)]).increment()
+    /// One route's comparison metrics: both sides' latency and the count by outcome.
+    ///
+    /// The comparison worker looks these up once per route per batch; one lookup per metric per
+    /// comparison went through a lock and hashed the labels each time.
+    public struct ComparisonHandles: Sendable {
+        let primaryLatency: CoreMetrics.Timer
+        let candidateLatency: CoreMetrics.Timer
+        let outcomes: [String: CoreMetrics.Counter]
+
+        /// Records one side's latency (`primary` or `candidate`).
+        public func recordLatency(side: String, milliseconds: Double) {
+            (side == "primary" ? primaryLatency : candidateLatency).recordNanoseconds(Int64(milliseconds * 1_000_000))
+        }
+
+        /// Counts a finished comparison by outcome.
+        public func recordOutcome(_ outcome: String) {
+            outcomes[outcome]?.increment()
+        }
+    }
+
+    /// The comparison metrics of `route`.
+    public func comparisonHandles(route: String) -> ComparisonHandles {
+        ComparisonHandles(
+            primaryLatency: timer("strangler_shadow_latency_seconds", [("route", route), ("side", "primary")]),
+            candidateLatency: timer("strangler_shadow_latency_seconds", [("route", route), ("side", "candidate")]),
+            outcomes: Dictionary(
+                uniqueKeysWithValues: ["match", "mismatch", "uncomparable", "skipped"].map {
+                    ($0, counter("strangler_comparisons_total", [("route", route), ("outcome", $0)]))
+                }
+            )
+        )
     }
 
     /// Counts a canary moved back to shadow by the proxy.

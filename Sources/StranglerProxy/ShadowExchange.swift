@@ -129,7 +129,7 @@ final class ShadowExchange {
     private func skip(_ reason: String) {
         if skipReason == nil { skipReason = reason }
         requestBody = []
-        primary.body = []
+        primary.dropCapture()
         candidate.cancel()
         noise?.cancel()
         finishIfReady()
@@ -141,10 +141,15 @@ final class ShadowExchange {
         loop.shadowsInFlight -= 1
         // A failed noise probe only loses the probe; the comparison still counts.
         let probe = noise.flatMap { $0.failure == nil ? $0.side : nil }
-        let job = ShadowJob(
+        var job = ShadowJob(
             route: route, tableVersion: tableVersion, requestID: requestID, method: method.rawValue, uri: uri,
             primary: primary, candidate: candidate.side, noise: probe, skipReason: skipReason ?? candidate.failure
         )
+        if job.skipReason == nil, noise == nil, job.primary.isIdentical(to: job.candidate) {
+            job.identical = true
+            job.primary.dropCapture()
+            job.candidate.dropCapture()
+        }
         if let sink = loop.shadowSink, !sink.submit(job) {
             loop.metrics.recordShadowSkip(route: route.id, reason: "queue_full")
         }

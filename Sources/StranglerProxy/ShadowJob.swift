@@ -8,26 +8,45 @@ public struct ShadowJob: Sendable {
         public var upstream: String
         public var status: Int?
         public var headers: [(name: String, value: String)] = []
-        /// The body as received, in compact copies (see ``append(_:)``).
-        public var body: [ByteBuffer] = []
+        /// The body as received, copied into one buffer (see ``append(_:)``).
+        public var body = ByteBuffer()
         public var milliseconds: Double?
 
         /// Keeps a copy of a body part. A slice would keep alive the whole read buffer it came
         /// from (up to 64 KiB) for as long as the job waits in the comparison queue: under load
-        /// that was hundreds of MiB for bodies of a few hundred bytes.
+        /// that was hundreds of MiB for bodies of a few hundred bytes. Parts go into one buffer,
+        /// sized by the first part; most bodies come in one read, so one allocation.
         mutating func append(_ buffer: ByteBuffer) {
-            var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
-            copy.writeImmutableBuffer(buffer)
-            body.append(copy)
+            if body.capacity == 0 {
+                body = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+            }
+            body.writeImmutableBuffer(buffer)
+        }
+
+        /// Drops what was captured of the headers and the body; the status and timing stay.
+        mutating func dropCapture() {
+            headers = []
+            body = ByteBuffer()
+        }
+
+        /// Whether `other` is the same answer byte for byte: status, the captured headers in
+        /// order, and the body, with no content coding. The comparator would find no difference
+        /// between such answers (it compares statuses, listed headers and decoded bodies).
+        func isIdentical(to other: Side) -> Bool {
+            guard let status, status == other.status, body == other.body, headers.count == other.headers.count else { return false }
+            for (mine, theirs) in zip(headers, other.headers) where mine.name != theirs.name || mine.value != theirs.value {
+                return false
+            }
+            return !headers.contains { header in
+                header.name.utf8.count == 16
+                    && header.name.utf8.lazy.map(HTTPHeadSyntax.lowercased).elementsEqual("content-encoding".utf8)
+            }
         }
 
         /// The side as the comparator takes it.
         func captured() -> CapturedResponse? {
             guard let status else { return nil }
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(body.reduce(0) { $0 + $1.readableBytes })
-            for buffer in body { bytes += buffer.readableBytesView }
-            return CapturedResponse(status: status, headers: headers, body: bytes)
+            return CapturedResponse(status: status, headers: headers, body: Array(body.readableBytesView))
         }
     }
 
@@ -42,6 +61,10 @@ public struct ShadowJob: Sendable {
     public var noise: Side?
     /// Set when there is nothing to compare, with why (`body_too_large`, `candidate_timeout`, ...).
     public var skipReason: String?
+    /// The two answers were the same byte for byte (``Side/isIdentical(to:)``), so they match
+    /// with nothing to compare, and their captures were dropped on the event loop: freeing them
+    /// there keeps the loop's allocator caches warm, instead of draining them into the worker's.
+    public var identical = false
 }
 
 /// Takes shadow jobs from the event loops without ever blocking them.

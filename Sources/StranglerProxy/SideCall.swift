@@ -110,7 +110,7 @@ final class SideCall {
         guard !isDone else { return }
         isDone = true
         failure = reason
-        side.body = []
+        side.dropCapture()
         release(reusable: false)
         finished()
     }

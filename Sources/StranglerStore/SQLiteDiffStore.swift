@@ -28,34 +28,29 @@ public final class SQLiteDiffStore: DiffStore {
     public func insert(_ batch: [ComparisonRecord]) async throws {
         guard !batch.isEmpty else { return }
         try await pool.write { db in
-            let comparison = try db.cachedStatement(
-                sql: """
-                    INSERT INTO comparisons (route_id, request_id, method, path, recorded_at, table_version, primary_upstream,
-                        candidate_upstream, primary_status, candidate_status, primary_ms, candidate_ms, outcome, skip_reason, difference_count)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            )
             let difference = try db.cachedStatement(
                 sql: "INSERT INTO differences (comparison_id, pointer, kind, primary_value, candidate_value) VALUES (?, ?, ?, ?, ?)"
             )
-            var row = try DirectBinding(comparison)
             var differenceRow = try DirectBinding(difference)
-            for record in batch {
-                row.bind(record.routeID)
-                row.bind(record.requestID)
-                row.bind(record.method)
-                row.bind(record.path)
-                row.bind(Self.format(record.recordedAt))
-                row.bind(record.tableVersion)
-                row.bind(record.primaryUpstream)
-                row.bind(record.candidateUpstream)
-                row.bind(record.primaryStatus)
-                row.bind(record.candidateStatus)
-                row.bind(record.primaryMilliseconds)
-                row.bind(record.candidateMilliseconds)
-                row.bind(record.outcome.rawValue)
-                row.bind(record.reason)
-                row.bind(record.differences.count)
+            // Comparisons without differences (most of them, on a healthy route) go in
+            // multi-row statements: a statement's run has a fixed cost (cursors on the table and
+            // its indexes, the program's setup) that one row per run paid every time. A
+            // comparison with differences goes alone, for its row id.
+            var start = 0
+            while start < batch.count {
+                var plain = start
+                while plain < batch.count, batch[plain].differences.isEmpty, batch[plain].noisePointers == nil { plain += 1 }
+                while plain - start >= 1 {
+                    let rows = Self.comparisonInsertSizes.first { $0 <= plain - start }!
+                    var statement = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: rows)))
+                    for record in batch[start..<(start + rows)] { Self.bind(record, to: &statement) }
+                    try statement.step()
+                    start += rows
+                }
+                guard start < batch.count else { break }
+                let record = batch[start]
+                var row = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: 1)))
+                Self.bind(record, to: &row)
                 try row.step()
                 let id = db.lastInsertedRowID
                 for item in record.differences {
@@ -69,8 +64,44 @@ public final class SQLiteDiffStore: DiffStore {
                 if let pointers = record.noisePointers {
                     try Self.recordNoise(db, route: record.routeID, pointers: pointers, at: Self.format(record.recordedAt))
                 }
+                start += 1
             }
         }
+    }
+
+    /// Rows per multi-row insert, largest first; a run of plain comparisons is cut greedily.
+    static let comparisonInsertSizes = [64, 16, 4, 1]
+    private static let comparisonInsertSQL: [Int: String] = Dictionary(
+        uniqueKeysWithValues: comparisonInsertSizes.map { rows in
+            let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            return (rows, """
+                INSERT INTO comparisons (route_id, request_id, method, path, recorded_at, table_version, primary_upstream,
+                    candidate_upstream, primary_status, candidate_status, primary_ms, candidate_ms, outcome, skip_reason, difference_count)
+                VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
+                """)
+        }
+    )
+
+    /// The insert of `rows` comparisons (one of ``comparisonInsertSizes``).
+    static func comparisonInsert(rows: Int) -> String { comparisonInsertSQL[rows]! }
+
+    /// Binds one comparison's 15 columns, in ``comparisonInsert(rows:)``'s order.
+    private static func bind(_ record: ComparisonRecord, to row: inout DirectBinding) {
+        row.bind(record.routeID)
+        row.bind(record.requestID)
+        row.bind(record.method)
+        row.bind(record.path)
+        row.bind(format(record.recordedAt))
+        row.bind(record.tableVersion)
+        row.bind(record.primaryUpstream)
+        row.bind(record.candidateUpstream)
+        row.bind(record.primaryStatus)
+        row.bind(record.candidateStatus)
+        row.bind(record.primaryMilliseconds)
+        row.bind(record.candidateMilliseconds)
+        row.bind(record.outcome.rawValue)
+        row.bind(record.reason)
+        row.bind(record.differences.count)
     }
 
     /// The row that counts a route's noise probes; `#` can't start a JSON pointer.

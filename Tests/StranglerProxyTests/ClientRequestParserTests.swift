@@ -177,4 +177,20 @@ struct ClientRequestParserTests {
         lines = request.encoded(for: upstream, allocator: ByteBufferAllocator())
         #expect(String(buffer: lines) == "GET /base/o?x=1 HTTP/1.1\r\nHost: shop\r\nX-Marker: 1\r\nX-Strangler-Shadow: mirror\r\n\r\n")
     }
+
+    @Test("setting a header drops every line of that name, whatever its case, and only those")
+    func setHeaderReplaces() throws {
+        let lines = ByteBuffer(
+            string: "X-Strangler-Shadow: a\r\nHost: shop\r\nx-strangler-shadow-id: keep\r\nX-STRANGLER-SHADOW: b\r\nAccept: */*\r\n")
+        var request = OutboundRequest(method: .POST, target: ByteBuffer(string: "/o"), lines: lines, hasHost: true, isChunked: false)
+        request.setHeader("X-Strangler-Shadow", "dry-run")
+        request.setHeader("Idempotency-Key", "strangler-1")
+        #expect(
+            String(buffer: request.head)
+                == "POST /o HTTP/1.1\r\nHost: shop\r\nx-strangler-shadow-id: keep\r\nAccept: */*\r\n"
+                + "X-Strangler-Shadow: dry-run\r\nIdempotency-Key: strangler-1\r\n\r\n")
+        var bare = OutboundRequest(method: .GET, target: ByteBuffer(string: "/"), lines: ByteBuffer(), hasHost: false, isChunked: false)
+        bare.setHeader("X-Strangler-Shadow", "mirror")
+        #expect(String(buffer: bare.head) == "GET / HTTP/1.1\r\nX-Strangler-Shadow: mirror\r\n\r\n")
+    }
 }

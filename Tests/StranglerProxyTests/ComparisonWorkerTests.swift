@@ -27,8 +27,8 @@ struct ComparisonWorkerTests {
         if let primaryEncoding { primaryHeaders.append(("Content-Encoding", primaryEncoding)) }
         return ShadowJob(
             route: table.routes[0], tableVersion: table.version, requestID: "w-1", method: "GET", uri: "/r",
-            primary: .init(upstream: "legacy", status: 200, headers: primaryHeaders, body: [ByteBuffer(bytes: primary)]),
-            candidate: .init(upstream: "svc", status: 200, headers: [("content-type", "application/json")], body: [ByteBuffer(bytes: candidate)]),
+            primary: .init(upstream: "legacy", status: 200, headers: primaryHeaders, body: ByteBuffer(bytes: primary)),
+            candidate: .init(upstream: "svc", status: 200, headers: [("content-type", "application/json")], body: ByteBuffer(bytes: candidate)),
             skipReason: nil
         )
     }
@@ -36,6 +36,46 @@ struct ComparisonWorkerTests {
     static func compressed(_ bytes: [UInt8], _ algorithm: CompressionAlgorithm) throws -> [UInt8] {
         var buffer = ByteBuffer(bytes: bytes)
         return Array(try buffer.compress(with: algorithm).readableBytesView)
+    }
+
+    @Test("byte-identical answers are told apart from ones that only look alike")
+    func identicalAnswers() throws {
+        let json = Array(#"{"sku": "SKU-1", "onHand": 4}"#.utf8)
+        let same = try Self.job(primary: json, primaryEncoding: nil, candidate: json)
+        #expect(same.primary.isIdentical(to: same.candidate))
+        // Equal as JSON, not as bytes: for the comparator, not the shortcut.
+        let reordered = try Self.job(primary: json, primaryEncoding: nil, candidate: Array(#"{"onHand": 4, "sku": "SKU-1"}"#.utf8))
+        #expect(!reordered.primary.isIdentical(to: reordered.candidate))
+        var status = same
+        status.candidate.status = 201
+        #expect(!status.primary.isIdentical(to: status.candidate))
+        var header = same
+        header.candidate.headers = [("content-type", "text/plain")]
+        #expect(!header.primary.isIdentical(to: header.candidate))
+        // Encoded bodies are compared decoded, so even identical bytes take the long way.
+        var encoded = try Self.job(primary: json, primaryEncoding: "gzip", candidate: json)
+        encoded.candidate.headers = encoded.primary.headers
+        #expect(!encoded.primary.isIdentical(to: encoded.candidate))
+        // A body that came in parts is the same as one that came whole.
+        var parts = ShadowJob.Side(upstream: "svc", status: 200, headers: same.primary.headers)
+        parts.append(ByteBuffer(bytes: json[..<5]))
+        parts.append(ByteBuffer(bytes: json[5...]))
+        #expect(same.primary.isIdentical(to: parts))
+    }
+
+    @Test("a job marked identical is a match with no differences; the same answers compared in full agree")
+    func identicalJob() throws {
+        let worker = try Self.worker()
+        let json = Array(#"{"sku": "SKU-1", "onHand": 4}"#.utf8)
+        let full = worker.record(for: try Self.job(primary: json, primaryEncoding: nil, candidate: json))
+        var shortcut = try Self.job(primary: json, primaryEncoding: nil, candidate: json)
+        shortcut.identical = true
+        shortcut.primary.dropCapture()
+        shortcut.candidate.dropCapture()
+        let record = worker.record(for: shortcut)
+        #expect(full.outcome == .match && full.differences.isEmpty)
+        #expect(record.outcome == .match && record.differences.isEmpty && record.reason == nil)
+        #expect(record.primaryStatus == 200 && record.candidateStatus == 200)
     }
 
     @Test("gzip and deflate bodies are decoded before comparison")

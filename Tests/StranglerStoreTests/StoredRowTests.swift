@@ -50,4 +50,32 @@ struct StoredRowTests {
         #expect(row["difference_count"] as Int == 1)
         #expect(try await store.differences(requestID: "") == record.differences)
     }
+
+    @Test("a batch mixing plain comparisons (stored many rows per statement) with ones that have differences keeps its order, every column, and each difference with its comparison")
+    func mixedBatch() async throws {
+        let store = try DiffStoreTests.store()
+        // Runs of every length up to 100 between comparisons with differences, so each size of
+        // multi-row statement and the remainders are used.
+        var batch: [ComparisonRecord] = []
+        var run = 0
+        while batch.count < 600 {
+            for _ in 0..<run { batch.append(DiffStoreTests.record("plain-\(batch.count)")) }
+            let index = batch.count
+            batch.append(DiffStoreTests.record("diff-\(index)", differences: [Difference(kind: .changed, pointer: "/n/\(index)", primary: "1", candidate: "2")]))
+            run = (run * 7 + 3) % 101
+        }
+        batch[1].primaryMilliseconds = nil
+        batch[2].reason = "note"
+        try await store.insert(batch)
+        let rows = try await store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT request_id, primary_ms, skip_reason, difference_count FROM comparisons ORDER BY id")
+        }
+        #expect(rows.map { $0["request_id"] as String } == batch.map(\.requestID))
+        #expect(rows.map { $0["difference_count"] as Int } == batch.map(\.differences.count))
+        #expect(rows.map { $0["primary_ms"] as Double? } == batch.map(\.primaryMilliseconds))
+        #expect(rows.map { $0["skip_reason"] as String? } == batch.map(\.reason))
+        for record in batch where !record.differences.isEmpty {
+            #expect(try await store.differences(requestID: record.requestID) == record.differences)
+        }
+    }
 }
