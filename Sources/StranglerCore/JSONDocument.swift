@@ -4,7 +4,7 @@
 /// `1152921504606846977` and `1152921504606846976` are not silently equal. Object members keep
 /// their order for display. The parser is written for hostile input: bounded depth, strict UTF-8,
 /// and errors instead of traps.
-public indirect enum JSONDocument: Sendable, Equatable {
+public enum JSONDocument: Sendable, Equatable {
     case null
     case bool(Bool)
     /// The number's literal text, as it appeared.
@@ -166,7 +166,9 @@ public indirect enum JSONDocument: Sendable, Equatable {
             guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth) levels") }
             index += 1
             var members: [(key: String, value: JSONDocument)] = []
-            var positions: [String: Int] = [:]
+            // Duplicate keys are found by a scan while the object is small, and by a dictionary
+            // built once it is not: hashing every key cost more than parsing it.
+            var positions: [String: Int]?
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
@@ -181,10 +183,14 @@ public indirect enum JSONDocument: Sendable, Equatable {
                 index += 1
                 skipWhitespace()
                 let value = try parseValue(depth: depth)
-                if let existing = positions[key] {
+                if positions == nil, members.count >= 16 {
+                    positions = Dictionary(members.enumerated().map { ($0.element.key, $0.offset) }, uniquingKeysWith: { first, _ in first })
+                }
+                let existing = positions != nil ? positions![key] : members.firstIndex { $0.key == key }
+                if let existing {
                     members[existing].value = value
                 } else {
-                    positions[key] = members.count
+                    positions?[key] = members.count
                     members.append((key, value))
                 }
                 skipWhitespace()
@@ -252,6 +258,19 @@ public indirect enum JSONDocument: Sendable, Equatable {
 
         mutating func parseString() throws(ParseError) -> String {
             index += 1
+            // Most strings are ASCII without escapes: made from their bytes in one step. Any
+            // other string is decoded scalar by scalar below, which checks its UTF-8.
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    index += 1
+                    return String(decoding: bytes[start..<(index - 1)], as: UTF8.self)
+                }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
+                index += 1
+            }
+            index = start
             var scalars = String.UnicodeScalarView()
             var runStart = index
             while true {

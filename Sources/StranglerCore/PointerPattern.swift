@@ -30,7 +30,9 @@ public struct PointerPattern: Sendable, Hashable {
 
     /// Escapes one key for use as a pointer segment (RFC 6901 §3).
     public static func escape(_ key: String) -> String {
-        guard key.contains("~") || key.contains("/") else { return key }
+        // A byte scan: `String.contains(_:)` goes through Foundation's string search, which cost
+        // more than the rest of a comparison.
+        guard key.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return key }
         return key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 

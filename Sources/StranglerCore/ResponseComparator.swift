@@ -53,7 +53,7 @@ public struct ResponseComparator: Sendable {
     private func compareBodies(_ primary: CapturedResponse, _ candidate: CapturedResponse, into collector: inout Collector) -> String? {
         if primary.body == candidate.body { return nil }
         let looksJSON = [primary, candidate].contains { response in
-            (response.header("content-type")?.lowercased().contains("json") ?? false)
+            (response.header("content-type").map(Self.mentionsJSON) ?? false)
                 || response.body.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }).map { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[") }
                     ?? false
         }
@@ -90,6 +90,21 @@ public struct ResponseComparator: Sendable {
             firstDifferent < linesB.count ? String(linesB[firstDifferent]) : nil
         )
         return nil
+    }
+
+    /// Whether a content type names JSON (`application/json`, `application/problem+json`, ...),
+    /// in any case. Scanned as bytes rather than through Foundation's string search.
+    static func mentionsJSON(_ contentType: String) -> Bool {
+        let utf8 = Array(contentType.utf8)
+        guard utf8.count >= 4 else { return false }
+        // OR-ing 0x20 folds case; only the letters j, s, o, n land on these values.
+        for start in 0...(utf8.count - 4)
+        where utf8[start] | 0x20 == UInt8(ascii: "j") && utf8[start + 1] | 0x20 == UInt8(ascii: "s")
+            && utf8[start + 2] | 0x20 == UInt8(ascii: "o") && utf8[start + 3] | 0x20 == UInt8(ascii: "n")
+        {
+            return true
+        }
+        return false
     }
 
     private func isIgnored(_ path: [String]) -> Bool {
@@ -145,18 +160,30 @@ public struct ResponseComparator: Sendable {
         _ membersA: [(key: String, value: JSONDocument)], _ membersB: [(key: String, value: JSONDocument)],
         path: inout [String], into collector: inout Collector
     ) {
-        let indexB = Dictionary(membersB.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-        let keysA = Set(membersA.map(\.key))
+        // Both sides usually list the same keys in the same order: then members pair up by
+        // position, with no lookups.
+        if membersA.count == membersB.count, zip(membersA, membersB).allSatisfy({ $0.key == $1.key }) {
+            for (memberA, memberB) in zip(membersA, membersB) {
+                path.append(PointerPattern.escape(memberA.key))
+                compare(memberA.value, memberB.value, path: &path, into: &collector)
+                path.removeLast()
+            }
+            return
+        }
+        // Small objects are searched; hashing every key costs more than a scan of a few.
+        let small = membersA.count <= 16 && membersB.count <= 16
+        let indexB = small ? [:] : Dictionary(membersB.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        let keysA = small ? [] : Set(membersA.map(\.key))
         for (key, valueA) in membersA {
             path.append(PointerPattern.escape(key))
-            if let valueB = indexB[key] {
+            if let valueB = small ? membersB.last(where: { $0.key == key })?.value : indexB[key] {
                 compare(valueA, valueB, path: &path, into: &collector)
             } else if !isIgnored(path) {
                 collector.add(.missing, pointer: PointerPattern.join(path), valueA.text, nil)
             }
             path.removeLast()
         }
-        for (key, valueB) in membersB where !keysA.contains(key) {
+        for (key, valueB) in membersB where !(small ? membersA.contains { $0.key == key } : keysA.contains(key)) {
             path.append(PointerPattern.escape(key))
             if !isIgnored(path) { collector.add(.added, pointer: PointerPattern.join(path), nil, valueB.text) }
             path.removeLast()

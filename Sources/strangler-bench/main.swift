@@ -6,6 +6,7 @@ import StranglerCore
 //
 //   strangler-bench match [--routes 10000] [--lookups 1000000]
 //   strangler-bench canary [--lookups 1000000]
+//   strangler-bench compare [--comparisons 20000]                         (the comparator on two JSON bodies)
 //   strangler-bench relay [--listen-port 18007] [--upstream-port 18001]   (a server: see Relay.swift)
 //   strangler-bench record [--rows 200000] [--migrations migrations]      (the diff store: see Record.swift)
 
@@ -88,6 +89,29 @@ case "canary":
         return served
     }
     print(String(format: "canary split: %.0f ns per decision (checksum %d)", result.nanoseconds, result.checksum))
+case "compare":
+    // The bench's order JSON against the same order with every object's keys reversed: equal as
+    // JSON, not as bytes, so both bodies are parsed and walked (bench/run's strangler-shadow-json).
+    let comparisons = argument("--comparisons", default: 20_000)
+    let order = Array(
+        #"{"orderId":"ORD-100001","customerId":"CUST-0005","status":"SHIPPED","currency":"USD","createdAt":"20260920 22:14:40","updatedAt":"20260920 22:14:40","shipZip":"98101","total":"443.58","items":[{"line":1,"sku":"SKU-1022","qty":1,"unitPrice":"89.04","name":"Trail Runner Shoe v3"},{"line":2,"sku":"SKU-1012","qty":1,"unitPrice":"184.44","name":"Rain Shell Jacket v2"},{"line":3,"sku":"SKU-1013","qty":3,"unitPrice":"56.70","name":"Merino Base Layer v2"}],"shipping":{"carrier":"UPS","service":"GROUND","trackingNumber":"UP900007919"},"LEGACY_ROW_ID":70013}"#
+            .utf8)
+    let reordered = Array(
+        #"{"LEGACY_ROW_ID":70013,"shipping":{"trackingNumber":"UP900007919","service":"GROUND","carrier":"UPS"},"items":[{"name":"Trail Runner Shoe v3","unitPrice":"89.04","qty":1,"sku":"SKU-1022","line":1},{"name":"Rain Shell Jacket v2","unitPrice":"184.44","qty":1,"sku":"SKU-1012","line":2},{"name":"Merino Base Layer v2","unitPrice":"56.70","qty":3,"sku":"SKU-1013","line":3}],"total":"443.58","shipZip":"98101","updatedAt":"20260920 22:14:40","createdAt":"20260920 22:14:40","currency":"USD","status":"SHIPPED","customerId":"CUST-0005","orderId":"ORD-100001"}"#
+            .utf8)
+    let headers = [(name: "Content-Type", value: "application/json")]
+    let primary = CapturedResponse(status: 200, headers: headers, body: order)
+    let candidate = CapturedResponse(status: 200, headers: headers, body: reordered)
+    var settings = CompareSettings()
+    settings.headers = ["content-type"]
+    let comparator = ResponseComparator(settings: settings)
+    let result = measure(operations: comparisons) {
+        var differences = 0
+        for _ in 0..<comparisons { differences &+= comparator.compare(primary: primary, candidate: candidate).differences.count + 1 }
+        return differences
+    }
+    print(String(format: "compare: a %d-byte order JSON against its keys reordered, %.2f us per comparison (checksum %d)",
+                 order.count, result.nanoseconds / 1000, result.checksum))
 case "record":
     let arguments = CommandLine.arguments
     let migrations = arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? "migrations"
@@ -96,6 +120,6 @@ case "relay":
     try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
     FileHandle.standardError.write(
-        Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | record [--rows N] [--migrations DIR] | relay [--listen-port P] [--upstream-port P]\n".utf8))
+        Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | relay [--listen-port P] [--upstream-port P]\n".utf8))
     exit(2)
 }

@@ -1,5 +1,5 @@
 import Foundation
-import StranglerCore
+@testable import StranglerCore
 import Testing
 
 @Suite("Response comparator")
@@ -21,6 +21,55 @@ struct ResponseComparatorTests {
         let result = Self.compare(#"{"a": 1, "b": [1, 2], "c": {"d": null}}"#, #"{"c":{"d":null},"b":[1,2],"a":1}"#)
         #expect(result.outcome == .match)
         #expect(result.differences.isEmpty)
+    }
+
+    @Test("objects pair up members by position, by a scan when small and by a lookup when large, with the same result")
+    func memberPairing() {
+        // 3 members (a scan) and 40 (a lookup), each in the same order, reversed, and with one
+        // member changed, one missing and one added.
+        for count in [3, 40] {
+            let keys = (0..<count).map { "k\($0)" }
+            func object(_ keys: [String], _ value: (String) -> String = { "\"\($0)\"" }) -> String {
+                "{" + keys.map { "\"\($0)\": \(value($0))" }.joined(separator: ", ") + "}"
+            }
+            let original = object(keys)
+            #expect(Self.compare(original, object(keys)).outcome == .match, "\(count) in order")
+            #expect(Self.compare(original, object(keys.reversed())).outcome == .match, "\(count) reversed")
+            let edited = object(Array(keys.dropFirst().reversed()) + ["extra"]) { $0 == "k1" ? "2" : "\"\($0)\"" }
+            let result = Self.compare(original, edited)
+            #expect(
+                Set(result.differences) == [
+                    Difference(kind: .type, pointer: "/k1", primary: "\"k1\"", candidate: "2"),
+                    Difference(kind: .missing, pointer: "/k0", primary: "\"k0\"", candidate: nil),
+                    Difference(kind: .added, pointer: "/extra", primary: nil, candidate: "\"extra\""),
+                ], "\(count) edited"
+            )
+        }
+    }
+
+    @Test("a repeated key keeps its last value at its first place, in small and large objects; strings decode escapes and UTF-8")
+    func parsing() throws {
+        for filler in [0, 30] {
+            let members = (0..<filler).map { "\"f\($0)\": 0" } + [#""dup": 1"#, #""mid": "é\u00e9\"\n""#, #""dup": 2"#]
+            let document = try JSONDocument.parse(Array(("{" + members.joined(separator: ", ") + "}").utf8))
+            guard case .object(let parsed) = document else {
+                Issue.record("not an object")
+                continue
+            }
+            #expect(parsed.map(\.key) == (0..<filler).map { "f\($0)" } + ["dup", "mid"])
+            #expect(parsed[filler].value == .number("2"))
+            #expect(parsed[filler + 1].value == .string("éé\"\n"))
+        }
+        #expect(throws: JSONDocument.ParseError.self) { try JSONDocument.parse([0x22, 0xC3, 0x28, 0x22]) }
+    }
+
+    @Test("a body is taken for JSON by a content type naming json in any case")
+    func contentTypes() {
+        #expect(ResponseComparator.mentionsJSON("application/json"))
+        #expect(ResponseComparator.mentionsJSON("application/problem+JSON; charset=utf-8"))
+        #expect(!ResponseComparator.mentionsJSON("text/plain"))
+        #expect(!ResponseComparator.mentionsJSON("jso"))
+        #expect(!ResponseComparator.mentionsJSON("application/j-son"))
     }
 
     @Test("status is exact; only listed headers count, names case-insensitive")
