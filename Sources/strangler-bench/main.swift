@@ -112,6 +112,15 @@ case "compare":
     }
     print(String(format: "compare: a %d-byte order JSON against its keys reordered, %.2f us per comparison (checksum %d)",
                  order.count, result.nanoseconds / 1000, result.checksum))
+    // One value changed: the answer a reviewer reads, with the difference found by parsing.
+    let changed = CapturedResponse(status: 200, headers: headers, body: Array(String(decoding: reordered, as: UTF8.self).replacingOccurrences(of: "443.58", with: "443.59").utf8))
+    let mismatch = measure(operations: comparisons) {
+        var differences = 0
+        for _ in 0..<comparisons { differences &+= comparator.compare(primary: primary, candidate: changed).differences.count }
+        return differences
+    }
+    print(String(format: "compare: the same with one value changed (one difference found), %.2f us per comparison (checksum %d)",
+                 mismatch.nanoseconds / 1000, mismatch.checksum))
 case "record":
     let arguments = CommandLine.arguments
     let migrations = arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? "migrations"
