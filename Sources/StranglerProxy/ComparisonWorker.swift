@@ -119,8 +119,8 @@ public final class ComparisonWorker: Service, ShadowSink {
         let observers = observers.withLockedValue { $0 }
         var handles: [String: ProxyMetrics.ComparisonHandles] = [:]
         for job in jobs {
-            let routeMetrics = handles[job.route.id] ?? metrics.comparisonHandles(route: job.route.id)
-            handles[job.route.id] = routeMetrics
+            let routeMetrics = handles[job.routeID] ?? metrics.comparisonHandles(route: job.routeID)
+            handles[job.routeID] = routeMetrics
             let record = record(for: job, metrics: routeMetrics)
             for observer in observers { observer(record) }
             recorder.submit(record)
@@ -129,13 +129,13 @@ public final class ComparisonWorker: Service, ShadowSink {
 
     /// Compares one job, with its route's metrics looked up for it alone.
     func record(for job: ShadowJob) -> ComparisonRecord {
-        record(for: job, metrics: metrics.comparisonHandles(route: job.route.id))
+        record(for: job, metrics: metrics.comparisonHandles(route: job.routeID))
     }
 
     /// Compares one job (or records why it could not be compared).
     func record(for job: ShadowJob, metrics routeMetrics: ProxyMetrics.ComparisonHandles) -> ComparisonRecord {
         var record = ComparisonRecord(
-            routeID: job.route.id, requestID: job.requestID, method: job.method, path: job.uri, tableVersion: job.tableVersion,
+            routeID: job.routeID, requestID: job.requestID, method: job.method, path: job.uri, tableVersion: job.tableVersion,
             primaryUpstream: job.primary.upstream, candidateUpstream: job.candidate.upstream, primaryStatus: job.primary.status,
             candidateStatus: job.candidate.status, primaryMilliseconds: job.primary.milliseconds,
             candidateMilliseconds: job.candidate.milliseconds, outcome: .skipped
@@ -148,7 +148,7 @@ public final class ComparisonWorker: Service, ShadowSink {
         }
         if let reason = job.skipReason {
             record.reason = reason
-            metrics.recordSkip(route: job.route.id, reason: reason)
+            metrics.recordSkip(route: job.routeID, reason: reason)
             routeMetrics.recordOutcome("skipped")
             return record
         }
@@ -176,7 +176,7 @@ public final class ComparisonWorker: Service, ShadowSink {
             routeMetrics.recordOutcome("uncomparable")
             return record
         }
-        let comparator = ResponseComparator(settings: job.route.compare ?? CompareSettings())
+        let comparator = ResponseComparator(settings: job.compare ?? CompareSettings())
         let comparison = comparator.compare(primary: primary, candidate: candidate)
         // A noise probe: what differs between two answers of the same legacy is noise.
         if let probe = job.noise?.captured(), case .success(let decodedProbe) = ContentDecoding.decode(probe, side: "noise") {
@@ -185,7 +185,7 @@ public final class ComparisonWorker: Service, ShadowSink {
                 record.noisePointers = noise.differences.map(\.pointer)
             }
         }
-        let redactor = Redactor(pointers: job.route.compare?.redact ?? [])
+        let redactor = Redactor(pointers: job.compare?.redact ?? [])
         record.differences = comparison.differences.map(redactor.redact)
         switch comparison.outcome {
         case .match: record.outcome = .match

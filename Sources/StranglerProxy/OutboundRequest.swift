@@ -84,6 +84,18 @@ struct OutboundRequest {
         head = copy
     }
 
+    /// Adds a header line after the others, with one copy of the head: for a header the head is
+    /// known not to have (the shadow marker, which ``ProxyHandler`` never forwards from a client).
+    mutating func appendHeader(_ name: String, _ value: String) {
+        var copy = ByteBufferAllocator().buffer(capacity: head.readableBytes + name.utf8.count + value.utf8.count + 4)
+        copy.writeImmutableBuffer(head.getSlice(at: head.readerIndex, length: head.readableBytes - 2)!)
+        copy.writeString(name)
+        copy.writeStaticString(": ")
+        copy.writeString(value)
+        copy.writeStaticString("\r\n\r\n")
+        head = copy
+    }
+
     /// The header lines as name/value pairs, in order; for tests and diagnostics.
     var headers: [(String, String)] {
         let text = String(buffer: lines)

@@ -422,6 +422,10 @@ final class ProxyHandler: ChannelDuplexHandler {
                     continue
                 case .te:
                     if HTTPHeadSyntax.tokens(raw, field.value).contains("trailers") { wantsTrailers = true }
+                case .xStranglerShadow:
+                    // Only the proxy marks a request as a shadow copy: an upstream may treat one
+                    // differently (a dry run skips its writes), so a client can't claim to be one.
+                    continue
                 case .host:
                     host = field.value
                     copier.keep(field.line, from: raw, into: &out)
@@ -539,7 +543,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             return nil
         }
         var copy = outbound
-        copy.setHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
+        // The primary's copy has no marker of its own (a client's is dropped), so it is added.
+        copy.appendHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
         if writes == .dryRun {
             // Stable per request, so a retried dry run is recognisably the same one.
             copy.setHeader("Idempotency-Key", "strangler-" + requestID)
@@ -548,7 +553,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         var probe: OutboundRequest?
         if safe, upstreamName == route.legacy, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
             probe = outbound
-            probe?.setHeader("X-Strangler-Shadow", "mirror")
+            probe?.appendHeader("X-Strangler-Shadow", "mirror")
         }
         return ShadowExchange(
             loop: loop, route: route, tableVersion: table.version, requestID: requestID, method: client.method,

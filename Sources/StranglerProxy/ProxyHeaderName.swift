@@ -6,6 +6,8 @@
 enum ProxyHeaderName {
     case connection, keepAlive, proxyConnection, proxyAuthenticate, proxyAuthorization, te, trailer, transferEncoding, upgrade
     case host, expect, contentLength, forwarded, xForwardedFor, xForwardedProto, xForwardedHost, xRequestID, xStranglerUpstream
+    /// The marker on the proxy's own copies of a request; never taken from a client.
+    case xStranglerShadow
     /// End-to-end headers passed through untouched; named because a comparison reads them.
     case contentType, contentEncoding
     case other
@@ -50,7 +52,7 @@ enum ProxyHeaderName {
         case 17:
             return matches(bytes, "transfer-encoding")
                 ? .transferEncoding : matches(bytes, "x-forwarded-proto") ? .xForwardedProto : .other
-        case 18: return matches(bytes, "proxy-authenticate") ? .proxyAuthenticate : .other
+        case 18: return matches(bytes, "proxy-authenticate") ? .proxyAuthenticate : matches(bytes, "x-strangler-shadow") ? .xStranglerShadow : .other
         case 19: return matches(bytes, "proxy-authorization") ? .proxyAuthorization : .other
         case 20: return matches(bytes, "x-strangler-upstream") ? .xStranglerUpstream : .other
         default: return .other

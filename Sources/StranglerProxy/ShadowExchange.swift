@@ -10,7 +10,8 @@ import StranglerCore
 /// answers are in (or the candidate failed), the job goes to the ``ShadowSink``.
 final class ShadowExchange {
     private let loop: LoopContext
-    private let route: Route
+    private let routeID: String
+    private let compare: CompareSettings?
     private let tableVersion: String
     private let requestID: String
     private let method: HTTPMethod
@@ -39,7 +40,8 @@ final class ShadowExchange {
         candidateRequest: OutboundRequest, noiseRequest: OutboundRequest?, primaryUpstream: String, candidateUpstream: String
     ) {
         self.loop = loop
-        self.route = route
+        self.routeID = route.id
+        self.compare = route.compare
         self.tableVersion = tableVersion
         self.requestID = requestID
         self.method = method
@@ -99,7 +101,7 @@ final class ShadowExchange {
 
     func primaryHead(_ head: UpstreamResponseHead) {
         primary.status = head.statusCode
-        primary.headers = head.headers(forComparing: route.compare?.headers ?? [])
+        primary.headers = head.headers(forComparing: compare?.headers ?? [])
     }
 
     func primaryBody(_ buffer: ByteBuffer) {
@@ -142,7 +144,7 @@ final class ShadowExchange {
         // A failed noise probe only loses the probe; the comparison still counts.
         let probe = noise.flatMap { $0.failure == nil ? $0.side : nil }
         var job = ShadowJob(
-            route: route, tableVersion: tableVersion, requestID: requestID, method: method.rawValue, uri: uri,
+            routeID: routeID, compare: compare, tableVersion: tableVersion, requestID: requestID, method: method.rawValue, uri: uri,
             primary: primary, candidate: candidate.side, noise: probe, skipReason: skipReason ?? candidate.failure
         )
         if job.skipReason == nil, noise == nil, job.primary.isIdentical(to: job.candidate) {
@@ -151,7 +153,7 @@ final class ShadowExchange {
             job.candidate.dropCapture()
         }
         if let sink = loop.shadowSink, !sink.submit(job) {
-            loop.metrics.recordShadowSkip(route: route.id, reason: "queue_full")
+            loop.metrics.recordShadowSkip(route: routeID, reason: "queue_full")
         }
     }
 }

@@ -50,7 +50,10 @@ public struct ShadowJob: Sendable {
         }
     }
 
-    public var route: Route
+    /// The route's id and its `compare` rules: all of the route a comparison reads. (The whole
+    /// `Route` is a score of reference-counted fields, copied here and released on the worker.)
+    public var routeID: String
+    public var compare: CompareSettings?
     public var tableVersion: String
     public var requestID: String
     public var method: String

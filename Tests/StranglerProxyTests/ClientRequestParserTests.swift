@@ -192,5 +192,7 @@ struct ClientRequestParserTests {
         var bare = OutboundRequest(method: .GET, target: ByteBuffer(string: "/"), lines: ByteBuffer(), hasHost: false, isChunked: false)
         bare.setHeader("X-Strangler-Shadow", "mirror")
         #expect(String(buffer: bare.head) == "GET / HTTP/1.1\r\nX-Strangler-Shadow: mirror\r\n\r\n")
+        bare.appendHeader("X-Extra", "1")
+        #expect(String(buffer: bare.head) == "GET / HTTP/1.1\r\nX-Strangler-Shadow: mirror\r\nX-Extra: 1\r\n\r\n")
     }
 }

@@ -26,7 +26,7 @@ struct ComparisonWorkerTests {
         var primaryHeaders: [(name: String, value: String)] = [("content-type", "application/json")]
         if let primaryEncoding { primaryHeaders.append(("Content-Encoding", primaryEncoding)) }
         return ShadowJob(
-            route: table.routes[0], tableVersion: table.version, requestID: "w-1", method: "GET", uri: "/r",
+            routeID: table.routes[0].id, compare: table.routes[0].compare, tableVersion: table.version, requestID: "w-1", method: "GET", uri: "/r",
             primary: .init(upstream: "legacy", status: 200, headers: primaryHeaders, body: ByteBuffer(bytes: primary)),
             candidate: .init(upstream: "svc", status: 200, headers: [("content-type", "application/json")], body: ByteBuffer(bytes: candidate)),
             skipReason: nil

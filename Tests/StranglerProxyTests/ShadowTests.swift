@@ -123,6 +123,22 @@ struct ShadowTests {
         }
     }
 
+    @Test("a client can't mark its request as a shadow copy: legacy never sees the marker, the candidate sees the proxy's alone")
+    func shadowMarkerIsTheProxys() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker) { proxy in
+                let response = try await RawConnection.get(
+                    port: proxy.port, "/inv/SKU-1", headers: ["X-Strangler-Shadow: dry-run", "x-strangler-shadow: mirror", "X-Request-Id: marker-1"])
+                #expect(response.status == 200)
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let primary = try #require(proxy.legacy.requests.first)
+                #expect(primary.headers.filter { $0.0.lowercased() == "x-strangler-shadow" }.isEmpty)
+                let copy = try #require(proxy.service.requests.first)
+                #expect(copy.headers.filter { $0.0.lowercased() == "x-strangler-shadow" }.map(\.1) == ["mirror"])
+            }
+        }
+    }
+
     @Test("client responses are byte-identical with and without shadowing")
     func identicalToLegacyOnly() async throws {
         let request = "GET /inv/chunked HTTP/1.1\r\nHost: x\r\nX-Request-Id: same\r\n\r\n"
