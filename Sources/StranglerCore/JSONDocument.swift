@@ -119,6 +119,38 @@ public enum JSONDocument: Sendable, Equatable {
         return value
     }
 
+    /// Where the JSON number that starts at `start` ends (RFC 8259 §6: an optional minus, an
+    /// integer part without leading zeros, an optional fraction and exponent), or nil when the
+    /// bytes there are not a number. The parser and ``JSONQuickEquality`` both read numbers with
+    /// it, so they accept exactly the same ones.
+    @inline(__always)
+    static func numberEnd(in bytes: [UInt8], from start: Int) -> Int? {
+        let count = bytes.count
+        var index = start
+        if index < count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < count, isDigit(bytes[index]) else { return nil }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while index < count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard index < count, isDigit(bytes[index]) else { return nil }
+            while index < count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < count, isDigit(bytes[index]) else { return nil }
+            while index < count, isDigit(bytes[index]) { index += 1 }
+        }
+        return index
+    }
+
+    @inline(__always)
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
     private struct Parser {
         let bytes: [UInt8]
         let maxDepth: Int
@@ -233,28 +265,10 @@ public enum JSONDocument: Sendable, Equatable {
 
         mutating func parseNumber() throws(ParseError) -> String {
             let start = index
-            if bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
-            if bytes[index] == UInt8(ascii: "0") {
-                index += 1
-            } else {
-                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-            }
-            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-                index += 1
-                guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
-                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-            }
-            if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-                index += 1
-                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-                guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
-                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-            }
+            guard let end = JSONDocument.numberEnd(in: bytes, from: start) else { throw error("invalid number") }
+            index = end
             return String(decoding: bytes[start..<index], as: UTF8.self)
         }
-
-        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
         mutating func parseString() throws(ParseError) -> String {
             index += 1

@@ -151,29 +151,10 @@ public enum JSONQuickEquality {
             return false
         }
 
-        private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-
         private mutating func number() -> Bool {
-            let start = index
-            if text[index] == UInt8(ascii: "-") { index += 1 }
-            guard index < text.count, isDigit(text[index]) else { return false }
-            if text[index] == UInt8(ascii: "0") {
-                index += 1
-            } else {
-                while index < text.count, isDigit(text[index]) { index += 1 }
-            }
-            if index < text.count, text[index] == UInt8(ascii: ".") {
-                index += 1
-                guard index < text.count, isDigit(text[index]) else { return false }
-                while index < text.count, isDigit(text[index]) { index += 1 }
-            }
-            if index < text.count, text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E") {
-                index += 1
-                if index < text.count, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") { index += 1 }
-                guard index < text.count, isDigit(text[index]) else { return false }
-                while index < text.count, isDigit(text[index]) { index += 1 }
-            }
-            nodes.append(Node(kind: .number, start: start, end: index, next: nodes.count + 1))
+            guard let end = JSONDocument.numberEnd(in: text, from: index) else { return false }
+            nodes.append(Node(kind: .number, start: index, end: end, next: nodes.count + 1))
+            index = end
             return true
         }
 
