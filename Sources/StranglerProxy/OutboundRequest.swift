@@ -9,8 +9,9 @@ import StranglerCore
 /// lines, blank line): the client's kept lines copied from its head (``ClientRequestHead``),
 /// then the proxy's own. An upstream with no base path gets those bytes as they are, when the
 /// client sent `Host`; others get a copy with their base path and address
-/// (``encoded(for:allocator:)``). The shadow copy and the noise probe are copies of it with a
-/// header or two set (``setHeader(_:_:)``).
+/// (``encoded(for:allocator:)``). The shadow copy and the noise probe are copies of it with the
+/// proxy's marker appended (``appendHeader(_:_:)``), and a dry run's idempotency key set
+/// (``setHeader(_:_:)``).
 struct OutboundRequest {
     var method: HTTPMethod
     /// The request target as the client sent it.
@@ -53,14 +54,19 @@ struct OutboundRequest {
     }
 
     /// Sets `name` to `value`, replacing any lines of that name (ASCII case-insensitive): the
-    /// shadow copy's marker and idempotency key. The head is copied once, with the new line
-    /// before the blank line; lines the client sent under that name are left out of the copy.
+    /// dry run's idempotency key, which a client may have sent too.
     mutating func setHeader(_ name: String, _ value: String) {
+        removeHeader(name)
+        appendHeader(name, value)
+    }
+
+    /// Drops the lines named `name` (ASCII case-insensitive). The head is copied only when it has
+    /// one, and then in runs of kept bytes.
+    mutating func removeHeader(_ name: String) {
         let lowercaseName = name.lowercased()
-        var copy = ByteBufferAllocator().buffer(capacity: head.readableBytes + name.utf8.count + value.utf8.count + 4)
-        head.withUnsafeReadableBytes { raw in
+        let kept = head.withUnsafeReadableBytes { raw -> ByteBuffer? in
             let linesEnd = raw.count - 2
-            // Runs of kept bytes are copied whole; usually that is the whole head in one copy.
+            var copy: ByteBuffer?
             var keptFrom = 0
             var line = linesStart
             while line < linesEnd {
@@ -70,18 +76,16 @@ struct OutboundRequest {
                 var colon = line
                 while colon < next, raw[colon] != UInt8(ascii: ":") { colon += 1 }
                 if colon < next, HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[line..<colon]), is: lowercaseName) {
-                    copy.writeBytes(UnsafeRawBufferPointer(rebasing: raw[keptFrom..<line]))
+                    if copy == nil { copy = ByteBufferAllocator().buffer(capacity: raw.count) }
+                    copy!.writeBytes(UnsafeRawBufferPointer(rebasing: raw[keptFrom..<line]))
                     keptFrom = next
                 }
                 line = next
             }
-            copy.writeBytes(UnsafeRawBufferPointer(rebasing: raw[keptFrom..<linesEnd]))
+            copy?.writeBytes(UnsafeRawBufferPointer(rebasing: raw[keptFrom..<raw.count]))
+            return copy
         }
-        copy.writeString(name)
-        copy.writeStaticString(": ")
-        copy.writeString(value)
-        copy.writeStaticString("\r\n\r\n")
-        head = copy
+        if let kept { head = kept }
     }
 
     /// Adds a header line after the others, with one copy of the head: for a header the head is

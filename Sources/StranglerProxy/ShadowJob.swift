@@ -38,8 +38,8 @@ public struct ShadowJob: Sendable {
                 return false
             }
             return !headers.contains { header in
-                header.name.utf8.count == 16
-                    && header.name.utf8.lazy.map(HTTPHeadSyntax.lowercased).elementsEqual("content-encoding".utf8)
+                var name = header.name
+                return name.withUTF8 { HTTPHeadSyntax.name(UnsafeRawBufferPointer($0), is: "content-encoding") }
             }
         }
 
