@@ -27,7 +27,8 @@ let package = Package(
         // Route table, matching and validation: pure logic, no sockets.
         .target(
             name: "StranglerCore",
-            dependencies: []
+            dependencies: [],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         // Diff store: migrations runner over SQLite.
         .target(
@@ -68,7 +69,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             // The dashboard: plain HTML, CSS and JS, served by the admin listener as they are.
-            resources: [.copy("Dashboard")]
+            resources: [.copy("Dashboard")],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         // The demo legacy OMS monolith and the extracted services.
         .target(

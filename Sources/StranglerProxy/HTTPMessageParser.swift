@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads HTTP/1.x messages from a connection's bytes (RFC 9112), one at a time, without
 /// building `HTTPHeaders` or a `String` per name and value.
 ///
@@ -192,13 +200,14 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
     /// an error here rather than at the end of the head, which would never come.
     private mutating func find(terminator buffer: ByteBuffer, what: String) throws -> Int? {
         let found = try buffer.withUnsafeReadableBytes { raw throws -> Int? in
+            guard let base = raw.baseAddress else { return nil }
             var index = scanned
-            while index < raw.count {
-                // Most bytes are not a LF.
-                if raw[index] == 0x0A {
-                    guard index > 0, raw[index - 1] == 0x0D else { throw HTTPParseFailure("a line of the \(what) ends with a bare LF; lines end with CRLF") }
-                    if index >= 3, raw[index - 2] == 0x0A { return index + 1 }
-                }
+            // From LF to LF with memchr: a head is a few lines of tens of bytes each, and a
+            // byte-by-byte loop cost more than the rest of finding its end.
+            while index < raw.count, let hit = memchr(base + index, 0x0A, raw.count - index) {
+                index = base.distance(to: UnsafeRawPointer(hit))
+                guard index > 0, raw[index - 1] == 0x0D else { throw HTTPParseFailure("a line of the \(what) ends with a bare LF; lines end with CRLF") }
+                if index >= 3, raw[index - 2] == 0x0A { return index + 1 }
                 index += 1
             }
             return nil

@@ -12,6 +12,8 @@ final class LoopContext {
     let logger: Logger
     var metrics: LoopMetrics
     private(set) var table: RouteTable
+    /// `table.routes`, each in a shared box: an exchange holds its route by reference.
+    private(set) var routes: [RouteEntry] = []
     private var pools: [String: UpstreamPool] = [:]
     var requestIDs = RequestIDGenerator()
     /// Where finished shadow exchanges go; nil when shadowing is off (no store).
@@ -51,6 +53,7 @@ final class LoopContext {
     func install(_ newTable: RouteTable) {
         eventLoop.assertInEventLoop()
         table = newTable
+        routes = newTable.routes.map(RouteEntry.init)
         traffic.install(newTable)
         for (name, pool) in pools where newTable.upstreams[name] != pool.upstream {
             pool.retire()
@@ -58,6 +61,15 @@ final class LoopContext {
         }
         for (name, upstream) in newTable.upstreams where pools[name] == nil {
             pools[name] = UpstreamPool(upstream: upstream, eventLoop: eventLoop)
+        }
+    }
+
+    /// One route of the live table, shared by the exchanges routed by it.
+    final class RouteEntry {
+        let route: Route
+
+        init(_ route: Route) {
+            self.route = route
         }
     }
 

@@ -39,8 +39,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var phase = Phase.idle
     /// Bumped per attempt so that a late pool callback for an abandoned attempt is recognised.
     private var attempt = 0
-    private var requestID = ""
-    private var route: Route?
+    private var requestID = RequestIDValue.client("")
+    /// The matched route, shared with the loop's table: holding it costs one reference, not a
+    /// copy of every field of the route.
+    private var matched: LoopContext.RouteEntry?
+    private var route: Route? { matched?.route }
     private var routeID = "default"
     /// The route's index in the table it was matched in, and that table's traffic generation.
     private var routeIndex = -1
@@ -85,6 +88,9 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // Backpressure on reads from the client.
     private var clientReadsPaused = false
+    /// The client channel's writability as its last change said; NIO reports each change
+    /// synchronously, and this saves an atomic load per response part.
+    private var clientWritable = true
     private var pendingClientRead = false
 
     private var requestParser: ClientRequestParser
@@ -181,7 +187,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .idle:
             // A request that never became an exchange: answer it, then close.
             resetExchange()
-            requestID = loop.requestIDs.next()
+            requestID = loop.requestIDs.nextValue()
             startTime = .now()
             closeAfterResponse = true
             respondWithError(error, context: context)
@@ -277,42 +283,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         let (outbound, expectsContinue) = makeOutboundHead(from: head)
         self.outbound = outbound
 
-        let table = loop.table
-        let methodName = head.method.rawValue
         var shadowTarget: String?
-        if let index = table.matcher.matchIndex(method: methodName, uri: head.uri) {
-            let route = table.routes[index]
-            self.route = route
-            routeID = route.id
-            routeIndex = index
-            trafficGeneration = loop.traffic.generation
-            upstreamName = route.primaryUpstream
-            canFallback = route.fallsBackToLegacy && head.method.isIdempotent
-            switch route.mode {
-            case .legacy, .retired:
-                break
-            case .shadow:
-                shadowTarget = route.service
-            case .canary:
-                if let service = route.service, canaryServes(route, head: head) {
-                    upstreamName = service
-                    if route.shadow != nil { shadowTarget = route.legacy }
-                } else {
-                    canFallback = false
-                    if route.shadow != nil { shadowTarget = route.service }
-                }
-            case .service:
-                // Reverse shadow: legacy still gets a compared copy while the service serves.
-                if route.shadow != nil { shadowTarget = route.legacy }
-            }
-            let servedByLegacy = upstreamName == route.legacy
-            loop.traffic.record(
-                route: index, routeID: route.id, generation: trafficGeneration, legacy: servedByLegacy ? 1 : 0,
-                service: servedByLegacy ? 0 : 1
-            )
+        if let index = loop.table.matcher.matchIndex(method: head.method.rawValue, uri: head.uri) {
+            let entry = loop.routes[index]
+            matched = entry
+            shadowTarget = choose(entry.route, index: index, head: head)
         } else {
             routeID = "default"
-            upstreamName = table.defaultUpstream
+            upstreamName = loop.table.defaultUpstream
         }
 
         if let length = head.contentLength, length > loop.configuration.maxBodyBytes {
@@ -326,8 +304,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
 
         replayable = head.method.isIdempotent
-        if let route, let shadowTarget, loop.shadowSink != nil {
-            shadow = makeShadow(route: route, candidate: shadowTarget, client: head, table: table)
+        if let matched, let shadowTarget, loop.shadowSink != nil {
+            shadow = makeShadow(route: matched.route, candidate: shadowTarget, client: head, table: loop.table)
         }
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
@@ -390,6 +368,41 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// same target byte for byte, the same lines byte for byte minus hop-by-hop ones, plus
     /// forwarding headers and the request id. The same pass takes the request id (kept when
     /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
+    /// Sets the exchange's route and upstream from the matched `route`, counts its traffic,
+    /// and returns the upstream that gets a shadow copy, if any. `route` is borrowed from the
+    /// loop's table (``LoopContext/routes``), so the request copies none of its fields.
+    private func choose(_ route: Route, index: Int, head: ClientRequestHead) -> String? {
+        var shadowTarget: String?
+        routeID = route.id
+        routeIndex = index
+        trafficGeneration = loop.traffic.generation
+        upstreamName = route.primaryUpstream
+        canFallback = route.fallsBackToLegacy && head.method.isIdempotent
+        switch route.mode {
+        case .legacy, .retired:
+            break
+        case .shadow:
+            shadowTarget = route.service
+        case .canary:
+            if let service = route.service, canaryServes(route, head: head) {
+                upstreamName = service
+                if route.shadow != nil { shadowTarget = route.legacy }
+            } else {
+                canFallback = false
+                if route.shadow != nil { shadowTarget = route.service }
+            }
+        case .service:
+            // Reverse shadow: legacy still gets a compared copy while the service serves.
+            if route.shadow != nil { shadowTarget = route.legacy }
+        }
+        let servedByLegacy = upstreamName == route.legacy
+        loop.traffic.record(
+            route: index, routeID: route.id, generation: trafficGeneration, legacy: servedByLegacy ? 1 : 0,
+            service: servedByLegacy ? 0 : 1
+        )
+        return shadowTarget
+    }
+
     private func makeOutboundHead(from head: ClientRequestHead) -> (request: OutboundRequest, expectsContinue: Bool) {
         var out = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
         // The request line as upstreams without a base path get it: the client's own bytes
@@ -465,9 +478,9 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         }
         if let incomingID, RequestID.isValid(incomingID) {
-            requestID = incomingID
+            requestID = .client(incomingID)
         } else {
-            requestID = loop.requestIDs.next()
+            requestID = loop.requestIDs.nextValue()
         }
         out.writeStaticString("X-Forwarded-For: ")
         if !trustedChain.isEmpty {
@@ -477,7 +490,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         out.writeString(clientAddress)
         if !trustedProto { out.writeStaticString("\r\nX-Forwarded-Proto: http") }
         out.writeStaticString("\r\nX-Request-Id: ")
-        out.writeString(requestID)
+        out.writeRequestID(requestID)
         out.writeStaticString("\r\n")
         if wantsTrailers { out.writeStaticString("te: trailers\r\n") }
 
@@ -547,7 +560,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         copy.appendHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
         if writes == .dryRun {
             // Stable per request, so a retried dry run is recognisably the same one.
-            copy.setHeader("Idempotency-Key", "strangler-" + requestID)
+            copy.setHeader("Idempotency-Key", "strangler-" + requestID.string)
         }
         // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
         var probe: OutboundRequest?
@@ -556,7 +569,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             probe?.appendHeader("X-Strangler-Shadow", "mirror")
         }
         return ShadowExchange(
-            loop: loop, route: route, tableVersion: table.version, requestID: requestID, method: client.method,
+            loop: loop, route: route, tableVersion: table.version, requestID: requestID.string, method: client.method,
             uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: upstreamName, candidateUpstream: candidate
         )
     }
@@ -616,7 +629,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         wroteUpstreamSinceFlush = false
         lastUpstreamActivity = .now()
         armTimeout(upstream: pool.upstream)
-        if connection.channel?.isWritable ?? true { resumeClientReads() }
+        if connection.isWritable { resumeClientReads() }
     }
 
     /// The upstream could not be used before any of its response reached the client.
@@ -644,7 +657,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if shadow?.candidateUpstream == legacy { abandonShadow() }
         loop.logger.warning(
             "service failed; retrying on legacy",
-            metadata: ["request_id": "\(requestID)", "route": "\(routeID)", "from": "\(upstreamName)", "to": "\(legacy)", "reason": "\(reason)"]
+            metadata: ["request_id": "\(requestID.string)", "route": "\(routeID)", "from": "\(upstreamName)", "to": "\(legacy)", "reason": "\(reason)"]
         )
         upstreamName = legacy
         requestSentUpstream = false
@@ -700,12 +713,12 @@ final class ProxyHandler: ChannelDuplexHandler {
         responseStarted = true
         responseStatus = error.status.code
         let body = error.jsonBody(
-            requestID: requestID, upstream: upstreamName.isEmpty ? nil : upstreamName, allocator: context.channel.allocator
+            requestID: requestID.string, upstream: upstreamName.isEmpty ? nil : upstreamName, allocator: context.channel.allocator
         )
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.readableBytes))
-        headers.add(name: "x-request-id", value: requestID)
+        headers.add(name: "x-request-id", value: requestID.string)
         // If the client is still sending a body we will not read, the connection can't be reused.
         if !requestComplete || !clientKeepAlive {
             closeAfterResponse = true
@@ -778,7 +791,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func resetExchange() {
         abandonShadow()
-        route = nil
+        matched = nil
         routeID = "default"
         routeIndex = -1
         upstreamName = ""
@@ -811,7 +824,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         loop.logger.info(
             "\(method.rawValue) \(uri) \(responseStatus)",
             metadata: [
-                "request_id": "\(requestID)", "route": "\(routeID)", "mode": "\(route?.mode.rawValue ?? "default")",
+                "request_id": "\(requestID.string)", "route": "\(routeID)", "mode": "\(route?.mode.rawValue ?? "default")",
                 "upstream": "\(upstreamName)", "status": "\(responseStatus)",
                 "ms": "\((millis * 100).rounded() / 100)", "client": "\(clientAddress)",
                 "outcome": "\(outcome)",
@@ -830,7 +843,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        clientWritable = context.channel.isWritable
+        if clientWritable {
             connection?.resumeReads()
         } else {
             connection?.pauseReads()
@@ -893,8 +907,9 @@ extension ProxyHandler: UpstreamResponseDelegate {
         // One pass over the upstream's lines: hop-by-hop ones out (and a Content-Length that
         // Transfer-Encoding overrode), ours replaced, the rest copied byte for byte.
         let joining = min(head.contentLength ?? 0, Self.bodyBytesJoiningHead)
-        var out = context.channel.allocator.buffer(
-            capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + upstreamName.utf8.count + joining
+        // The channel's allocator is this one; asking the channel for it costs a lookup.
+        var out = ByteBufferAllocator().buffer(
+            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + upstreamName.utf8.count + joining
         )
         out.writeStatusLineStart(version: clientVersion, code: code)
         head.bytes.withUnsafeReadableBytes { raw in
@@ -917,7 +932,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
             copier.flush(raw, into: &out)
         }
         out.writeStaticString("X-Request-Id: ")
-        out.writeString(requestID)
+        out.writeRequestID(requestID)
         out.writeStaticString("\r\nX-Strangler-Upstream: ")
         out.writeString(upstreamName)
         out.writeStaticString("\r\n")
@@ -956,7 +971,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
         shadow?.primaryBody(buffer)
-        if !context.channel.isWritable {
+        if !clientWritable {
             connection?.pauseReads()
         }
     }

@@ -187,6 +187,7 @@ struct LoopMetrics {
 
     let metrics: ProxyMetrics
     private var requests: [RequestKey: CoreMetrics.Counter] = [:]
+    private var lastRequest: (key: RequestKey, counter: CoreMetrics.Counter)?
     private var errors: [LabelPair: CoreMetrics.Counter] = [:]
     private var fallbacks: [String: CoreMetrics.Counter] = [:]
     private var shadowSkips: [LabelPair: CoreMetrics.Counter] = [:]
@@ -196,9 +197,17 @@ struct LoopMetrics {
     }
 
     mutating func recordRequest(route: String, upstream: String, status: UInt) {
-        Self.increment(&requests, RequestKey(route: route, upstream: upstream, statusClass: status / 100)) {
+        let key = RequestKey(route: route, upstream: upstream, statusClass: status / 100)
+        // Traffic comes in runs of one route and upstream, whose strings share storage from
+        // request to request, so comparing with the last key is cheaper than hashing two strings.
+        if let last = lastRequest, last.key == key {
+            last.counter.increment()
+            return
+        }
+        Self.increment(&requests, key) {
             metrics.requestCounter(route: route, upstream: upstream, code: "\(status / 100)xx")
         }
+        lastRequest = (key, requests[key]!)
     }
 
     mutating func recordUpstreamError(upstream: String, kind: String) {

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Request ids: kept when the client sent a sane one, otherwise generated cheaply.
 enum RequestID {
     /// Accepts 1–128 characters of `A-Z a-z 0-9 - _ . : @ /`; anything else is replaced so that a
@@ -30,17 +32,31 @@ struct RequestIDGenerator {
         self.prefix = UInt64.random(in: 0...UInt64.max)
     }
 
+    /// The next id as text.
     mutating func next() -> String {
+        nextValue().string
+    }
+
+    /// The next id, as its two numbers: see ``RequestIDValue``.
+    mutating func nextValue() -> RequestIDValue {
         counter &+= 1
-        let counter = self.counter
-        let counterDigits = max(8, (64 - counter.leadingZeroBitCount + 3) / 4)
-        // Written in place: one allocation per id rather than one per piece.
-        return String(unsafeUninitializedCapacity: 17 + counterDigits) { bytes in
-            Self.writeHex(prefix, digits: 16, into: bytes, at: 0)
-            bytes[16] = UInt8(ascii: "-")
-            Self.writeHex(counter, digits: counterDigits, into: bytes, at: 17)
-            return 17 + counterDigits
-        }
+        return .generated(prefix: prefix, counter: counter)
+    }
+
+    /// Writes a generated id's text, `prefix-counter` in hex, into `bytes` (at least
+    /// ``length(counter:)`` long); returns the length written.
+    static func write(prefix: UInt64, counter: UInt64, into bytes: UnsafeMutableRawBufferPointer) -> Int {
+        let counterDigits = length(counter: counter) - 17
+        let bytes = bytes.assumingMemoryBound(to: UInt8.self)
+        writeHex(prefix, digits: 16, into: bytes, at: 0)
+        bytes[16] = UInt8(ascii: "-")
+        writeHex(counter, digits: counterDigits, into: bytes, at: 17)
+        return 17 + counterDigits
+    }
+
+    /// The length of a generated id's text.
+    static func length(counter: UInt64) -> Int {
+        17 + max(8, (64 - counter.leadingZeroBitCount + 3) / 4)
     }
 
     private static func writeHex(_ value: UInt64, digits: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
@@ -49,6 +65,51 @@ struct RequestIDGenerator {
             let nibble = UInt8(truncatingIfNeeded: value & 0xF)
             bytes[start + offset] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
             value >>= 4
+        }
+    }
+}
+
+/// A request's id as an exchange holds it: the client's own, or a generated one kept as its two
+/// numbers. The heads get a generated id's hex digits written straight into their bytes, so a
+/// request that never needs the id as text (no access log, no shadow, no error) builds no
+/// `String` for it.
+enum RequestIDValue: Equatable {
+    case client(String)
+    case generated(prefix: UInt64, counter: UInt64)
+
+    /// The id as text, for logs, error bodies and comparison records.
+    var string: String {
+        switch self {
+        case .client(let id):
+            return id
+        case .generated(let prefix, let counter):
+            let length = RequestIDGenerator.length(counter: counter)
+            return String(unsafeUninitializedCapacity: length) { bytes in
+                RequestIDGenerator.write(prefix: prefix, counter: counter, into: UnsafeMutableRawBufferPointer(bytes))
+            }
+        }
+    }
+
+    /// The length of the id's text in bytes.
+    var utf8Count: Int {
+        switch self {
+        case .client(let id): id.utf8.count
+        case .generated(_, let counter): RequestIDGenerator.length(counter: counter)
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// Writes a request id's text.
+    @discardableResult
+    mutating func writeRequestID(_ id: RequestIDValue) -> Int {
+        switch id {
+        case .client(let text):
+            return writeString(text)
+        case .generated(let prefix, let counter):
+            return writeWithUnsafeMutableBytes(minimumWritableBytes: RequestIDGenerator.length(counter: counter)) { bytes in
+                RequestIDGenerator.write(prefix: prefix, counter: counter, into: bytes)
+            }
         }
     }
 }

@@ -38,6 +38,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the connection is still usable.
     private(set) var isActive = true
 
+    /// The channel's writability as its last change said (NIO reports each change synchronously).
+    private(set) var isWritable = true
     private var readsPaused = false
     private var pendingRead = false
     private var parser = UpstreamResponseParser()
@@ -132,7 +134,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        isWritable = context.channel.isWritable
+        delegate?.upstreamWritabilityChanged(isWritable: isWritable)
         context.fireChannelWritabilityChanged()
     }
 

@@ -23,6 +23,29 @@ struct DataPlanePartsTests {
         #expect(ids[0].prefix(16) == ids[999].prefix(16))
     }
 
+    @Test("a generated request id written into a head is the same text as the id's string, and a client's id is kept as sent")
+    func requestIDValues() {
+        var generator = RequestIDGenerator()
+        for _ in 0..<3 { _ = generator.nextValue() }
+        let generated = generator.nextValue()
+        var buffer = ByteBuffer(string: "X-Request-Id: ")
+        let written = buffer.writeRequestID(generated)
+        #expect(written == generated.utf8Count)
+        #expect(String(buffer: buffer) == "X-Request-Id: " + generated.string)
+        #expect(generated.string.hasSuffix("-00000004"))
+        #expect(RequestID.isValid(generated.string))
+        // A counter past 8 hex digits gets more digits, not a truncated id.
+        let long = RequestIDValue.generated(prefix: 0xABCD, counter: 0x1_2345_6789)
+        #expect(long.string == "000000000000abcd-123456789")
+        var longBuffer = ByteBuffer()
+        longBuffer.writeRequestID(long)
+        #expect(String(buffer: longBuffer) == long.string && long.utf8Count == 26)
+        let client = RequestIDValue.client("order-42")
+        var clientBuffer = ByteBuffer()
+        clientBuffer.writeRequestID(client)
+        #expect(String(buffer: clientBuffer) == "order-42" && client.utf8Count == 8)
+    }
+
     @Test("header names are recognised whatever their case; other names are not")
     func headerNames() {
         #expect(ProxyHeaderName("Transfer-Encoding") == .transferEncoding)
