@@ -24,28 +24,50 @@ public struct RouteMatcher: Sendable {
     }
 
     private struct Node: Sendable {
-        var literals: [Substring: Int] = [:]
+        /// This node's literal children: `edges[edgeStart..<edgeStart + edgeCount]`, sorted by
+        /// hash when there are more than ``RouteMatcher/linearLimit``.
+        var edgeStart = 0
+        var edgeCount = 0
         var param: Int?
         var exact: Entries?
         var rest: Entries?
     }
 
+    /// A literal segment leading to a child node; its text is `names[offset..<offset + length]`.
+    private struct Edge: Sendable {
+        var hash: UInt64
+        var offset: Int
+        var length: Int
+        var child: Int
+    }
+
+    /// Up to this many literal children are scanned; more are binary-searched by hash (the
+    /// first segment of a table with thousands of services).
+    private static let linearLimit = 8
+
     private var nodes: [Node] = [Node()]
+    private var edges: [Edge] = []
+    /// The bytes of every literal segment, end to end.
+    private var names: [UInt8] = []
     private let routes: [Route]
 
     /// Builds the trie. Routes must already be free of ambiguity (``RouteTable/parse(_:)`` checks).
     public init(routes: [Route]) throws {
         self.routes = routes
+        // Built with a dictionary per node, then flattened into `edges` and `names`, so a
+        // lookup compares bytes in two flat arrays and retains nothing.
+        var literals: [[String: Int]] = [[:]]
         for (index, route) in routes.enumerated() {
             var node = 0
             for segment in route.path.segments {
                 switch segment {
                 case .literal(let text):
-                    if let next = nodes[node].literals[Substring(text)] {
+                    if let next = literals[node][text] {
                         node = next
                     } else {
                         nodes.append(Node())
-                        nodes[node].literals[Substring(text)] = nodes.count - 1
+                        literals.append([:])
+                        literals[node][text] = nodes.count - 1
                         node = nodes.count - 1
                     }
                 case .param:
@@ -53,6 +75,7 @@ public struct RouteMatcher: Sendable {
                         node = next
                     } else {
                         nodes.append(Node())
+                        literals.append([:])
                         nodes[node].param = nodes.count - 1
                         node = nodes.count - 1
                     }
@@ -78,6 +101,18 @@ public struct RouteMatcher: Sendable {
             }
             if route.path.catchAll { nodes[node].rest = entries } else { nodes[node].exact = entries }
         }
+        for node in nodes.indices {
+            var nodeEdges: [Edge] = []
+            for (text, child) in literals[node] {
+                let bytes = Array(text.utf8)
+                nodeEdges.append(Edge(hash: Self.hash(bytes), offset: names.count, length: bytes.count, child: child))
+                names.append(contentsOf: bytes)
+            }
+            nodeEdges.sort { ($0.hash, $0.offset) < ($1.hash, $1.offset) }
+            nodes[node].edgeStart = edges.count
+            nodes[node].edgeCount = nodeEdges.count
+            edges.append(contentsOf: nodeEdges)
+        }
     }
 
     /// The most specific route for `method` and the request target `uri` (path and query).
@@ -87,14 +122,99 @@ public struct RouteMatcher: Sendable {
 
     /// Like ``match(method:uri:)`` but returns the route's index in the table.
     public func matchIndex(method: String, uri: String) -> Int? {
-        // Bytes, not Characters: a request target is ASCII, and grapheme breaking is the
-        // expensive part of scanning a String.
-        var path = Substring(uri)
-        if let query = path.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
-            path = path[..<query]
+        var uri = uri
+        return uri.withUTF8 { matchIndex(method: method, target: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Like ``matchIndex(method:uri:)``, for a request target as the client sent its bytes.
+    /// Segments compare byte for byte: a request target is ASCII, percent-encoded.
+    public func matchIndex(method: String, target: UnsafeRawBufferPointer) -> Int? {
+        var end = 0
+        while end < target.count, target[end] != UInt8(ascii: "?"), target[end] != UInt8(ascii: "#") { end += 1 }
+        guard end > 0, target[0] == UInt8(ascii: "/") else { return nil }
+        return nodes.withUnsafeBufferPointer { nodes in
+            edges.withUnsafeBufferPointer { edges in
+                names.withUnsafeBufferPointer { names in
+                    Walk(nodes: nodes, edges: edges, names: names, path: target, end: end, method: method).search(node: 0, from: 1)
+                }
+            }
         }
-        guard path.utf8.first == UInt8(ascii: "/") else { return nil }
-        return search(node: 0, remaining: path[path.utf8.index(after: path.startIndex)...], method: method)
+    }
+
+    /// FNV-1a over a segment's bytes: cheap for the short segments of a path.
+    private static func hash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        return hash
+    }
+
+    /// One lookup's walk down the trie, over the flattened arrays.
+    private struct Walk {
+        let nodes: UnsafeBufferPointer<Node>
+        let edges: UnsafeBufferPointer<Edge>
+        let names: UnsafeBufferPointer<UInt8>
+        let path: UnsafeRawBufferPointer
+        /// Where the path ends (before any query).
+        let end: Int
+        let method: String
+
+        /// `start` is where the path continues after a "/" separator (`end` for a trailing
+        /// slash or the root); nil once the path is used up.
+        func search(node index: Int, from start: Int?) -> Int? {
+            guard let start else {
+                if let found = nodes[index].exact?.lookup(method) { return found }
+                return nodes[index].rest?.lookup(method)
+            }
+            // The root path "/" has no segments: it is the end of the path, not an empty segment.
+            if index == 0, start == end {
+                return search(node: 0, from: nil)
+            }
+            var slash = start
+            while slash < end, path[slash] != UInt8(ascii: "/") { slash += 1 }
+            let next: Int? = slash < end ? slash + 1 : nil
+            if let child = literal(node: index, start..<slash), let found = search(node: child, from: next) {
+                return found
+            }
+            if slash > start, let child = nodes[index].param, let found = search(node: child, from: next) {
+                return found
+            }
+            return nodes[index].rest?.lookup(method)
+        }
+
+        /// The child of `node` whose literal is the path's bytes in `segment`.
+        private func literal(node: Int, _ segment: Range<Int>) -> Int? {
+            let first = nodes[node].edgeStart
+            let count = nodes[node].edgeCount
+            guard count > 0 else { return nil }
+            if count <= RouteMatcher.linearLimit {
+                for edge in first..<(first + count) where equals(edges[edge], segment) {
+                    return edges[edge].child
+                }
+                return nil
+            }
+            let hash = RouteMatcher.hash(UnsafeRawBufferPointer(rebasing: path[segment]))
+            var low = first
+            var high = first + count
+            while low < high {
+                let middle = (low + high) / 2
+                if edges[middle].hash < hash { low = middle + 1 } else { high = middle }
+            }
+            while low < first + count, edges[low].hash == hash {
+                if equals(edges[low], segment) { return edges[low].child }
+                low += 1
+            }
+            return nil
+        }
+
+        private func equals(_ edge: Edge, _ segment: Range<Int>) -> Bool {
+            guard edge.length == segment.count else { return false }
+            for offset in 0..<edge.length where names[edge.offset + offset] != path[segment.lowerBound + offset] {
+                return false
+            }
+            return true
+        }
     }
 
     /// The values of the route's `{param}` segments in `uri`, by name.
@@ -107,35 +227,5 @@ public struct RouteMatcher: Sendable {
             if case .param(let name) = segment { result[name] = part }
         }
         return result
-    }
-
-    /// `remaining` is the path after a "/" separator: "" for a trailing slash or the root.
-    private func search(node index: Int, remaining: Substring?, method: String) -> Int? {
-        guard let remaining else {
-            if let found = nodes[index].exact?.lookup(method) { return found }
-            return nodes[index].rest?.lookup(method)
-        }
-        // The root path "/" has no segments: it is the end of the path, not an empty segment.
-        if index == 0, remaining.isEmpty {
-            return search(node: 0, remaining: nil, method: method)
-        }
-        let segment: Substring
-        let next: Substring?
-        if let slash = remaining.utf8.firstIndex(of: UInt8(ascii: "/")) {
-            segment = remaining[..<slash]
-            next = remaining[remaining.utf8.index(after: slash)...]
-        } else {
-            segment = remaining
-            next = nil
-        }
-        // Subscripting `nodes` each time rather than copying the node out: a copy retains its
-        // dictionary and entries.
-        if let child = nodes[index].literals[segment], let found = search(node: child, remaining: next, method: method) {
-            return found
-        }
-        if !segment.isEmpty, let child = nodes[index].param, let found = search(node: child, remaining: next, method: method) {
-            return found
-        }
-        return nodes[index].rest?.lookup(method)
     }
 }

@@ -287,7 +287,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if let index = loop.table.matcher.matchIndex(method: head.method.rawValue, uri: head.uri) {
             let entry = loop.routes[index]
             matched = entry
-            shadowTarget = choose(entry.route, index: index, head: head)
+            shadowTarget = choose(entry, index: index, head: head)
         } else {
             routeID = "default"
             upstreamName = loop.table.defaultUpstream
@@ -353,9 +353,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         switch phase {
         case .forwarding:
             if let connection, !requestSentUpstream {
-                connection.writeRequestEnd()
+                // A body without chunks ends with nothing to write, and so nothing to flush.
+                if connection.writeRequestEnd() { wroteUpstreamSinceFlush = true }
                 requestSentUpstream = true
-                wroteUpstreamSinceFlush = true
             }
         case .draining:
             finishExchange(context: context)
@@ -364,45 +364,45 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Copies the client's head for the upstream in one pass over its header lines: same method,
-    /// same target byte for byte, the same lines byte for byte minus hop-by-hop ones, plus
-    /// forwarding headers and the request id. The same pass takes the request id (kept when
-    /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
     /// Sets the exchange's route and upstream from the matched `route`, counts its traffic,
-    /// and returns the upstream that gets a shadow copy, if any. `route` is borrowed from the
-    /// loop's table (``LoopContext/routes``), so the request copies none of its fields.
-    private func choose(_ route: Route, index: Int, head: ClientRequestHead) -> String? {
+    /// and returns the upstream that gets a shadow copy, if any. The route is read in place in
+    /// the loop's table (``LoopContext/routes``): the request copies none of its fields.
+    private func choose(_ entry: LoopContext.RouteEntry, index: Int, head: ClientRequestHead) -> String? {
         var shadowTarget: String?
-        routeID = route.id
+        routeID = entry.route.id
         routeIndex = index
         trafficGeneration = loop.traffic.generation
-        upstreamName = route.primaryUpstream
-        canFallback = route.fallsBackToLegacy && head.method.isIdempotent
-        switch route.mode {
+        upstreamName = entry.route.primaryUpstream
+        canFallback = entry.route.fallsBackToLegacy && head.method.isIdempotent
+        switch entry.route.mode {
         case .legacy, .retired:
             break
         case .shadow:
-            shadowTarget = route.service
+            shadowTarget = entry.route.service
         case .canary:
-            if let service = route.service, canaryServes(route, head: head) {
+            if let service = entry.route.service, canaryServes(entry.route, head: head) {
                 upstreamName = service
-                if route.shadow != nil { shadowTarget = route.legacy }
+                if entry.route.shadow != nil { shadowTarget = entry.route.legacy }
             } else {
                 canFallback = false
-                if route.shadow != nil { shadowTarget = route.service }
+                if entry.route.shadow != nil { shadowTarget = entry.route.service }
             }
         case .service:
             // Reverse shadow: legacy still gets a compared copy while the service serves.
-            if route.shadow != nil { shadowTarget = route.legacy }
+            if entry.route.shadow != nil { shadowTarget = entry.route.legacy }
         }
-        let servedByLegacy = upstreamName == route.legacy
+        let servedByLegacy = upstreamName == entry.route.legacy
         loop.traffic.record(
-            route: index, routeID: route.id, generation: trafficGeneration, legacy: servedByLegacy ? 1 : 0,
+            route: index, routeID: entry.route.id, generation: trafficGeneration, legacy: servedByLegacy ? 1 : 0,
             service: servedByLegacy ? 0 : 1
         )
         return shadowTarget
     }
 
+    /// Copies the client's head for the upstream in one pass over its header lines: same method,
+    /// same target byte for byte, the same lines byte for byte minus hop-by-hop ones, plus
+    /// forwarding headers and the request id. The same pass takes the request id (kept when
+    /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
     private func makeOutboundHead(from head: ClientRequestHead) -> (request: OutboundRequest, expectsContinue: Bool) {
         var out = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
         // The request line as upstreams without a base path get it: the client's own bytes

@@ -27,8 +27,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// The pool this connection returns to. Strong, so a retired pool lives until its last
     /// connection has closed; the cycle is broken in `channelInactive`.
     var pool: UpstreamPool?
-    /// The exchange using this connection, if any.
-    weak var delegate: UpstreamResponseDelegate?
+    /// The exchange using this connection, if any. Strong (a weak reference costs an atomic
+    /// load per response part): every end of an exchange clears it (the response's end, a
+    /// failure, `close()`, the pool taking the connection back), which breaks the cycle.
+    var delegate: UpstreamResponseDelegate?
     private(set) var context: ChannelHandlerContext?
     /// Number of exchanges this connection carried; > 0 means a reused connection that the
     /// upstream may have closed while idle.
@@ -168,7 +170,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func writeRequest(_ request: OutboundRequest, for upstream: Upstream) {
         guard let context else { return }
         requestChunked = request.isChunked
-        context.write(wrapOutboundOut(request.encoded(for: upstream, allocator: context.channel.allocator)), promise: nil)
+        // The channel's allocator is the default one; asking the channel for it costs a lookup.
+        context.write(wrapOutboundOut(request.encoded(for: upstream, allocator: ByteBufferAllocator())), promise: nil)
     }
 
     /// Writes a part of the request body, framed as the head said.
@@ -181,10 +184,13 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Ends the request body: the last chunk when chunked, nothing otherwise.
-    func writeRequestEnd() {
-        guard let context, requestChunked else { return }
+    /// Ends the request body: the last chunk when chunked, nothing otherwise. Returns whether
+    /// it wrote anything (and so whether a flush is due).
+    @discardableResult
+    func writeRequestEnd() -> Bool {
+        guard let context, requestChunked else { return false }
         context.write(wrapOutboundOut(ChannelHandlerContext.lastChunk), promise: nil)
+        return true
     }
 
     func flush() {

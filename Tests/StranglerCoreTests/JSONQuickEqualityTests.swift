@@ -4,17 +4,7 @@ import Testing
 @Suite("JSON equality from bytes")
 struct JSONQuickEqualityTests {
     /// A small seeded generator (SplitMix64), so a failure can be replayed.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
+    typealias Random = SeededRandom
 
     /// A JSON value as a tree, so it can be written in more than one way.
     indirect enum Value {

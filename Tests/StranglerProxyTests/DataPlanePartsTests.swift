@@ -40,6 +40,20 @@ struct DataPlanePartsTests {
         var longBuffer = ByteBuffer()
         longBuffer.writeRequestID(long)
         #expect(String(buffer: longBuffer) == long.string && long.utf8Count == 26)
+        // Every digit value in every position, against the standard library's hex.
+        func padded(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
+        for prefix: UInt64 in [0, 0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, .max, 0xA0A0_0A0A_F0F0_0F0F] {
+            for counter: UInt64 in [1, 0x9, 0xA, 0xF, 0x10, 0xABCD_EF01, 0xFFFF_FFFF, 0x1_0000_0000] {
+                let id = RequestIDValue.generated(prefix: prefix, counter: counter)
+                #expect(id.string == padded(prefix, 16) + "-" + padded(counter, 8))
+                var written = ByteBuffer()
+                written.writeRequestID(id)
+                #expect(String(buffer: written) == id.string)
+            }
+        }
         let client = RequestIDValue.client("order-42")
         var clientBuffer = ByteBuffer()
         clientBuffer.writeRequestID(client)
