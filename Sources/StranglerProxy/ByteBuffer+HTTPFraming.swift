@@ -21,11 +21,23 @@ extension ByteBuffer {
 
     /// Writes a status line up to its reason phrase: `HTTP/1.1 200 `.
     mutating func writeStatusLineStart(version: HTTPVersion, code: Int) {
-        writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
-        writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
-        writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
-        writeStaticString(" ")
+        // One write of 13 bytes: each separate write checks capacity and uniqueness again.
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 13) { bytes in
+            bytes[0] = UInt8(ascii: "H")
+            bytes[1] = UInt8(ascii: "T")
+            bytes[2] = UInt8(ascii: "T")
+            bytes[3] = UInt8(ascii: "P")
+            bytes[4] = UInt8(ascii: "/")
+            bytes[5] = UInt8(ascii: "1")
+            bytes[6] = UInt8(ascii: ".")
+            bytes[7] = version.minor == 0 ? UInt8(ascii: "0") : UInt8(ascii: "1")
+            bytes[8] = UInt8(ascii: " ")
+            bytes[9] = UInt8(ascii: "0") + UInt8(code / 100 % 10)
+            bytes[10] = UInt8(ascii: "0") + UInt8(code / 10 % 10)
+            bytes[11] = UInt8(ascii: "0") + UInt8(code % 10)
+            bytes[12] = UInt8(ascii: " ")
+            return 13
+        }
     }
 
     /// Writes `size` in hexadecimal and CRLF: a chunk's size line.

@@ -28,15 +28,19 @@ enum HTTPHeadSyntax {
         cursor += 1
         while cursor < raw.count, raw[cursor] == 0x20 || raw[cursor] == 0x09 { cursor += 1 }
         let valueStart = cursor
-        var valueEnd = cursor
-        while cursor < raw.count, raw[cursor] != 0x0D {
+        // Visible bytes, spaces and tabs up to the CR; one comparison for the usual byte, and
+        // the trailing whitespace trimmed once at the end rather than tracked per byte.
+        while cursor < raw.count {
             let byte = raw[cursor]
-            guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else {
-                throw HTTPParseFailure("a header value has a control byte")
+            if byte >= 0x20 && byte != 0x7F || byte == 0x09 {
+                cursor += 1
+                continue
             }
-            cursor += 1
-            if byte != 0x20 && byte != 0x09 { valueEnd = cursor }
+            guard byte == 0x0D else { throw HTTPParseFailure("a header value has a control byte") }
+            break
         }
+        var valueEnd = cursor
+        while valueEnd > valueStart, raw[valueEnd - 1] == 0x20 || raw[valueEnd - 1] == 0x09 { valueEnd -= 1 }
         guard cursor + 1 < raw.count, raw[cursor + 1] == 0x0A else {
             throw HTTPParseFailure("a header line does not end with CRLF")
         }
@@ -46,18 +50,17 @@ enum HTTPHeadSyntax {
     }
 
     /// tchar (RFC 9110 §5.6.2): letters, digits and !#$%&'*+-.^_`|~
+    @inline(__always)
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
+        // One bit per byte value below 128, from the list above: a shift and a mask per byte.
+        let word = byte < 64 ? tokenBitsLow : byte < 128 ? tokenBitsHigh : 0
+        return word >> UInt64(byte & 63) & 1 == 1
     }
+
+    /// Bits 0–63 set for the tchar bytes below 64: ! # $ % & ' * + - . and the digits.
+    private static let tokenBitsLow: UInt64 = 0x03FF_6CFA_0000_0000
+    /// Bits set for the tchar bytes 64–127 (bit = byte - 64): the letters and ^ _ ` | ~.
+    private static let tokenBitsHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE
 
     /// A non-negative decimal of at most 18 digits, nothing else (no sign, no list).
     static func decimal(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {

@@ -15,6 +15,8 @@ final class LoopContext {
     /// `table.routes`, each in a shared box: an exchange holds its route by reference.
     private(set) var routes: [RouteEntry] = []
     private var pools: [String: UpstreamPool] = [:]
+    /// The pool `pool(named:)` found last; cleared when the pools change.
+    private var lastPool: (name: String, pool: UpstreamPool)?
     var requestIDs = RequestIDGenerator()
     /// Where finished shadow exchanges go; nil when shadowing is off (no store).
     let shadowSink: ShadowSink?
@@ -53,6 +55,7 @@ final class LoopContext {
     func install(_ newTable: RouteTable) {
         eventLoop.assertInEventLoop()
         table = newTable
+        lastPool = nil
         routes = newTable.routes.map(RouteEntry.init)
         traffic.install(newTable)
         for (name, pool) in pools where newTable.upstreams[name] != pool.upstream {
@@ -74,7 +77,12 @@ final class LoopContext {
     }
 
     func pool(named name: String) -> UpstreamPool? {
-        pools[name]
+        // Runs of requests go to one upstream, whose name shares its storage from request to
+        // request: comparing with the last name is cheaper than hashing it.
+        if let last = lastPool, last.name == name { return last.pool }
+        let pool = pools[name]
+        if let pool { lastPool = (name, pool) }
+        return pool
     }
 
     func register(_ channel: Channel) {
@@ -96,6 +104,7 @@ final class LoopContext {
     func closePools() {
         for pool in pools.values { pool.retire() }
         pools.removeAll()
+        lastPool = nil
         deadlines.stop()
     }
 

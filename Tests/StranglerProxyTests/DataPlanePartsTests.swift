@@ -60,6 +60,14 @@ struct DataPlanePartsTests {
         #expect(String(buffer: clientBuffer) == "order-42" && client.utf8Count == 8)
     }
 
+    @Test("token bytes are exactly RFC 9110's tchar, for every byte value")
+    func tokenBytes() {
+        let tchar = Set(Array("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8))
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTPHeadSyntax.isTokenByte(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
+
     @Test("header names are recognised whatever their case; other names are not")
     func headerNames() {
         #expect(ProxyHeaderName("Transfer-Encoding") == .transferEncoding)
