@@ -1,6 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The forwarding path's own modules skip the runtime's dynamic exclusivity checks in release
+// builds (one A/B: about 0.5 µs less user time per proxied request). The compiler's static
+// checks still apply, and debug builds, which the tests run, keep the dynamic ones.
+// Dependencies keep theirs: docs/data-plane.md, "Build settings", says why. Unsafe flags are
+// accepted because this package is always built as the root package, never as a dependency.
+let forwardingPathSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "StranglerFig",
     platforms: [.macOS(.v14)],
@@ -28,7 +37,7 @@ let package = Package(
         .target(
             name: "StranglerCore",
             dependencies: [],
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: forwardingPathSettings
         ),
         // Diff store: migrations runner over SQLite.
         .target(
@@ -70,7 +79,7 @@ let package = Package(
             ],
             // The dashboard: plain HTML, CSS and JS, served by the admin listener as they are.
             resources: [.copy("Dashboard")],
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: forwardingPathSettings
         ),
         // The demo legacy OMS monolith and the extracted services.
         .target(
