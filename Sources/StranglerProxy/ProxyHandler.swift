@@ -364,9 +364,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Sets the exchange's route and upstream from the matched `route`, counts its traffic,
-    /// and returns the upstream that gets a shadow copy, if any. The route is read in place in
-    /// the loop's table (``LoopContext/routes``): the request copies none of its fields.
+    /// Sets the exchange's route and upstream from the matched route (`entry`, at `index` in
+    /// the live table), counts its traffic, and returns the upstream that gets a shadow copy, if
+    /// any. The route is read in place in the loop's table (``LoopContext/routes``): the request
+    /// copies none of its fields.
     private func choose(_ entry: LoopContext.RouteEntry, index: Int, head: ClientRequestHead) -> String? {
         var shadowTarget: String?
         routeID = entry.route.id
