@@ -32,11 +32,6 @@ struct RequestIDGenerator {
         self.prefix = UInt64.random(in: 0...UInt64.max)
     }
 
-    /// The next id as text.
-    mutating func next() -> String {
-        nextValue().string
-    }
-
     /// The next id, as its two numbers: see ``RequestIDValue``.
     mutating func nextValue() -> RequestIDValue {
         counter &+= 1

@@ -9,7 +9,7 @@ struct DataPlanePartsTests {
     @Test("request ids: 16 hex digits, a dash, 8 hex digits of a counter; unique and valid as X-Request-Id")
     func requestIDs() {
         var generator = RequestIDGenerator()
-        let ids = (0..<1000).map { _ in generator.next() }
+        let ids = (0..<1000).map { _ in generator.nextValue().string }
         #expect(Set(ids).count == 1000)
         for id in ids {
             let parts = id.split(separator: "-")
