@@ -118,13 +118,17 @@ public final class ComparisonWorker: Service, ShadowSink {
     private func process(_ jobs: [ShadowJob]) {
         let observers = observers.withLockedValue { $0 }
         var handles: [String: ProxyMetrics.ComparisonHandles] = [:]
+        var records: [ComparisonRecord] = []
+        records.reserveCapacity(jobs.count)
         for job in jobs {
             let routeMetrics = handles[job.routeID] ?? metrics.comparisonHandles(route: job.routeID)
             handles[job.routeID] = routeMetrics
             let record = record(for: job, metrics: routeMetrics)
             for observer in observers { observer(record) }
-            recorder.submit(record)
+            records.append(record)
         }
+        // One lock for the batch; into an empty recorder queue the array goes without a copy.
+        recorder.submit(contentsOf: records)
     }
 
     /// Compares one job, with its route's metrics looked up for it alone.

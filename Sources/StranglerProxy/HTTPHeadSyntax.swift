@@ -223,29 +223,6 @@ extension ParsedHTTPHead {
         bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
 
-    /// The header lines a comparison reads, as name/value pairs: `Content-Type` and
-    /// `Content-Encoding` (how to read the body) and the route's `compare.headers` (`names`,
-    /// lowercase). The rest of the head is never compared, so it is not copied into strings.
-    func headers(forComparing names: [String]) -> [(name: String, value: String)] {
-        var pairs: [(name: String, value: String)] = []
-        bytes.withUnsafeReadableBytes { raw in
-            for field in fields {
-                var wanted = field.kind == .contentType || field.kind == .contentEncoding
-                if !wanted, !names.isEmpty {
-                    let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
-                    wanted = names.contains { HTTPHeadSyntax.name(name, is: $0) }
-                }
-                if wanted {
-                    pairs.append((
-                        String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.name]), as: UTF8.self),
-                        String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
-                    ))
-                }
-            }
-        }
-        return pairs
-    }
-
     /// The first value of the header `name` (ASCII case-insensitive), if present.
     func firstValue(named name: String) -> String? {
         let wanted = name.lowercased()

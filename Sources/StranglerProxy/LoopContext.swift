@@ -15,8 +15,8 @@ final class LoopContext {
     /// `table.routes`, each in a shared box: an exchange holds its route by reference.
     private(set) var routes: [RouteEntry] = []
     private var pools: [String: UpstreamPool] = [:]
-    /// The pool `pool(named:)` found last; cleared when the pools change.
-    private var lastPool: (name: String, pool: UpstreamPool)?
+    /// The last two pools `pool(named:)` found, older first; cleared when the pools change.
+    private var recentPools: (older: (name: String, pool: UpstreamPool)?, newer: (name: String, pool: UpstreamPool)?)
     var requestIDs = RequestIDGenerator()
     /// Where finished shadow exchanges go; nil when shadowing is off (no store).
     let shadowSink: ShadowSink?
@@ -55,7 +55,7 @@ final class LoopContext {
     func install(_ newTable: RouteTable) {
         eventLoop.assertInEventLoop()
         table = newTable
-        lastPool = nil
+        recentPools = (nil, nil)
         routes = newTable.routes.map(RouteEntry.init)
         traffic.install(newTable)
         for (name, pool) in pools where newTable.upstreams[name] != pool.upstream {
@@ -77,11 +77,13 @@ final class LoopContext {
     }
 
     func pool(named name: String) -> UpstreamPool? {
-        // Runs of requests go to one upstream, whose name shares its storage from request to
-        // request: comparing with the last name is cheaper than hashing it.
-        if let last = lastPool, last.name == name { return last.pool }
+        // Requests go to one or two upstreams in turn (legacy, and the candidate of a shadowed
+        // route), whose names share their storage from request to request: comparing with the
+        // last two names is cheaper than hashing the name.
+        if let newer = recentPools.newer, newer.name == name { return newer.pool }
+        if let older = recentPools.older, older.name == name { return older.pool }
         let pool = pools[name]
-        if let pool { lastPool = (name, pool) }
+        if let pool { recentPools = (recentPools.newer, (name, pool)) }
         return pool
     }
 
@@ -104,7 +106,7 @@ final class LoopContext {
     func closePools() {
         for pool in pools.values { pool.retire() }
         pools.removeAll()
-        lastPool = nil
+        recentPools = (nil, nil)
         deadlines.stop()
     }
 

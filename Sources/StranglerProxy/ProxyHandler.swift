@@ -305,7 +305,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         replayable = head.method.isIdempotent
         if let matched, let shadowTarget, loop.shadowSink != nil {
-            shadow = makeShadow(route: matched.route, candidate: shadowTarget, client: head, table: loop.table)
+            shadow = makeShadow(entry: matched, candidate: shadowTarget, client: head)
         }
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
@@ -542,18 +542,19 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Decides whether this request gets a copy on the other side, and builds that copy.
     /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
-    private func makeShadow(route: Route, candidate: String, client: ClientRequestHead, table: RouteTable) -> ShadowExchange? {
+    /// The route is read in place in its shared entry: a `Route` copy retains a score of fields.
+    private func makeShadow(entry: LoopContext.RouteEntry, candidate: String, client: ClientRequestHead) -> ShadowExchange? {
         guard let outbound else { return nil }
-        let rate = route.shadow?.sampleRate ?? 1.0
+        let rate = entry.route.shadow?.sampleRate ?? 1.0
         if rate < 1.0, loop.sampler.unit() >= rate { return nil }
         let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
-        let writes = safe ? ShadowWrites.mirror : (route.shadow?.writes ?? .skip)
+        let writes = safe ? ShadowWrites.mirror : (entry.route.shadow?.writes ?? .skip)
         if writes == .skip {
-            loop.metrics.recordShadowSkip(route: route.id, reason: "write_skipped")
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: "write_skipped")
             return nil
         }
         guard loop.shadowsInFlight < loop.configuration.maxShadowsPerLoop else {
-            loop.metrics.recordShadowSkip(route: route.id, reason: "concurrency")
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: "concurrency")
             return nil
         }
         var copy = outbound
@@ -565,12 +566,12 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
         var probe: OutboundRequest?
-        if safe, upstreamName == route.legacy, route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
+        if safe, upstreamName == entry.route.legacy, entry.route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
             probe = outbound
             probe?.appendHeader("X-Strangler-Shadow", "mirror")
         }
         return ShadowExchange(
-            loop: loop, route: route, tableVersion: table.version, requestID: requestID.string, method: client.method,
+            loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: client.method,
             uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: upstreamName, candidateUpstream: candidate
         )
     }

@@ -36,12 +36,12 @@ final class ShadowExchange {
     /// - Parameter noiseRequest: when set, the request also goes to the primary upstream a second
     ///   time, to learn which pointers differ between two answers of the same legacy.
     init(
-        loop: LoopContext, route: Route, tableVersion: String, requestID: String, method: HTTPMethod, uri: String,
+        loop: LoopContext, route entry: LoopContext.RouteEntry, tableVersion: String, requestID: String, method: HTTPMethod, uri: String,
         candidateRequest: OutboundRequest, noiseRequest: OutboundRequest?, primaryUpstream: String, candidateUpstream: String
     ) {
         self.loop = loop
-        self.routeID = route.id
-        self.compare = route.compare
+        self.routeID = entry.route.id
+        self.compare = entry.route.compare
         self.tableVersion = tableVersion
         self.requestID = requestID
         self.method = method
@@ -56,18 +56,14 @@ final class ShadowExchange {
         #if DEBUG
         loop.live.shadowExchanges.wrappingIncrement(ordering: .relaxed)
         #endif
-        let compared = route.compare?.headers ?? []
-        candidate = SideCall(
-            loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: route.shadow?.timeoutMs, comparedHeaders: compared
-        ) {
-            self.finishIfReady()
-        }
+        let compared = entry.route.compare?.headers ?? []
+        let timeoutMs = entry.route.shadow?.timeoutMs
+        candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: timeoutMs, comparedHeaders: compared)
+        candidate.exchange = self
         if noiseRequest != nil {
-            noise = SideCall(
-                loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: route.shadow?.timeoutMs, comparedHeaders: compared
-            ) {
-                self.finishIfReady()
-            }
+            let noise = SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: timeoutMs, comparedHeaders: compared)
+            noise.exchange = self
+            self.noise = noise
         }
     }
 
@@ -100,8 +96,7 @@ final class ShadowExchange {
     // MARK: - The primary's answer, as it streams to the client
 
     func primaryHead(_ head: UpstreamResponseHead) {
-        primary.status = head.statusCode
-        primary.headers = head.headers(forComparing: compare?.headers ?? [])
+        primary.captureHead(head, comparing: compare?.headers ?? [], bodyLimit: limit)
     }
 
     func primaryBody(_ buffer: ByteBuffer) {
@@ -134,6 +129,11 @@ final class ShadowExchange {
         primary.dropCapture()
         candidate.cancel()
         noise?.cancel()
+        finishIfReady()
+    }
+
+    /// Called by a side call when it is done.
+    func sideCallFinished() {
         finishIfReady()
     }
 

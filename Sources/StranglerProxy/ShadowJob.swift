@@ -4,43 +4,133 @@ import StranglerCore
 /// Everything one shadowed request produced, handed off the event loop for comparison.
 public struct ShadowJob: Sendable {
     /// One side's captured answer.
+    ///
+    /// The header lines a comparison reads and the body are kept in one buffer: the headers
+    /// first, each as a length-prefixed name and value, then the body bytes. On the event loop
+    /// that is one allocation per answer, sized from the head (the headers' bytes and the
+    /// declared length), where name and value strings were three or more; the strings are made
+    /// on the comparison worker (``headers``), and only for answers that are not identical.
     public struct Side: Sendable {
         public var upstream: String
         public var status: Int?
-        public var headers: [(name: String, value: String)] = []
-        /// The body as received, copied into one buffer (see ``append(_:)``).
-        public var body = ByteBuffer()
         public var milliseconds: Double?
+        /// The header block, then the body.
+        private var capture = ByteBuffer()
+        /// Bytes of the header block at the start of ``capture``.
+        private var headerBytes = 0
+        /// Whether a captured header is `Content-Encoding` (the body must be decoded to compare).
+        private var hasContentEncoding = false
+
+        public init(
+            upstream: String, status: Int? = nil, headers: [(name: String, value: String)] = [], body: ByteBuffer = ByteBuffer(),
+            milliseconds: Double? = nil
+        ) {
+            self.upstream = upstream
+            self.status = status
+            self.milliseconds = milliseconds
+            self.headers = headers
+            self.body = body
+        }
+
+        /// The captured header lines, as name/value pairs in the order received.
+        public var headers: [(name: String, value: String)] {
+            get {
+                var block = capture.getSlice(at: capture.readerIndex, length: headerBytes) ?? ByteBuffer()
+                var pairs: [(name: String, value: String)] = []
+                while let nameLength = block.readInteger(as: UInt16.self), let name = block.readString(length: Int(nameLength)),
+                    let valueLength = block.readInteger(as: UInt32.self), let value = block.readString(length: Int(valueLength))
+                {
+                    pairs.append((name, value))
+                }
+                return pairs
+            }
+            set {
+                let body = self.body
+                var block = ByteBuffer()
+                hasContentEncoding = false
+                for (name, value) in newValue {
+                    Self.writeHeader(name: Array(name.utf8), value: Array(value.utf8), into: &block)
+                    if name.lowercased() == "content-encoding" { hasContentEncoding = true }
+                }
+                headerBytes = block.readableBytes
+                block.writeImmutableBuffer(body)
+                capture = block
+            }
+        }
+
+        /// The body as received.
+        public var body: ByteBuffer {
+            get { capture.getSlice(at: capture.readerIndex + headerBytes, length: capture.readableBytes - headerBytes) ?? ByteBuffer() }
+            set {
+                capture.moveWriterIndex(to: capture.readerIndex + headerBytes)
+                capture.writeImmutableBuffer(newValue)
+            }
+        }
+
+        private static func writeHeader(name: some Collection<UInt8>, value: some Collection<UInt8>, into buffer: inout ByteBuffer) {
+            buffer.writeInteger(UInt16(truncatingIfNeeded: name.count))
+            buffer.writeBytes(name)
+            buffer.writeInteger(UInt32(truncatingIfNeeded: value.count))
+            buffer.writeBytes(value)
+        }
+
+        /// Captures the status and the header lines a comparison reads: `Content-Type` and
+        /// `Content-Encoding` (how to read the body) and `names` (the route's `compare.headers`,
+        /// lowercase). Room for the body is reserved with them, up to `bodyLimit`, when the head
+        /// declares its length.
+        mutating func captureHead(_ head: UpstreamResponseHead, comparing names: [String], bodyLimit: Int) {
+            status = head.statusCode
+            var block = ByteBuffer()
+            head.bytes.withUnsafeReadableBytes { raw in
+                // Two passes over the fields, so the buffer is allocated once, at its size.
+                var size = 0
+                for field in head.fields where Self.isCompared(field, in: raw, names: names) {
+                    size += 6 + field.name.count + field.value.count
+                    if field.kind == .contentEncoding { hasContentEncoding = true }
+                }
+                block = ByteBufferAllocator().buffer(capacity: size + min(head.contentLength ?? 0, bodyLimit))
+                for field in head.fields where Self.isCompared(field, in: raw, names: names) {
+                    Self.writeHeader(
+                        name: UnsafeRawBufferPointer(rebasing: raw[field.name]), value: UnsafeRawBufferPointer(rebasing: raw[field.value]),
+                        into: &block)
+                }
+            }
+            headerBytes = block.readableBytes
+            capture = block
+        }
+
+        private static func isCompared(_ field: HTTPHeadField, in raw: UnsafeRawBufferPointer, names: [String]) -> Bool {
+            if field.kind == .contentType || field.kind == .contentEncoding { return true }
+            guard !names.isEmpty else { return false }
+            let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+            return names.contains { HTTPHeadSyntax.name(name, is: $0) }
+        }
 
         /// Keeps a copy of a body part. A slice would keep alive the whole read buffer it came
         /// from (up to 64 KiB) for as long as the job waits in the comparison queue: under load
         /// that was hundreds of MiB for bodies of a few hundred bytes. Parts go into one buffer,
-        /// sized by the first part; most bodies come in one read, so one allocation.
+        /// which ``captureHead(_:comparing:bodyLimit:)`` sized from the declared length; without
+        /// one it is sized by the first part, and most bodies come in one read.
         mutating func append(_ buffer: ByteBuffer) {
-            if body.capacity == 0 {
-                body = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+            if capture.capacity == 0 {
+                capture = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
             }
-            body.writeImmutableBuffer(buffer)
+            capture.writeImmutableBuffer(buffer)
         }
 
         /// Drops what was captured of the headers and the body; the status and timing stay.
         mutating func dropCapture() {
-            headers = []
-            body = ByteBuffer()
+            capture = ByteBuffer()
+            headerBytes = 0
+            hasContentEncoding = false
         }
 
         /// Whether `other` is the same answer byte for byte: status, the captured headers in
         /// order, and the body, with no content coding. The comparator would find no difference
         /// between such answers (it compares statuses, listed headers and decoded bodies).
         func isIdentical(to other: Side) -> Bool {
-            guard let status, status == other.status, body == other.body, headers.count == other.headers.count else { return false }
-            for (mine, theirs) in zip(headers, other.headers) where mine.name != theirs.name || mine.value != theirs.value {
-                return false
-            }
-            return !headers.contains { header in
-                var name = header.name
-                return name.withUTF8 { HTTPHeadSyntax.name(UnsafeRawBufferPointer($0), is: "content-encoding") }
-            }
+            guard let status, status == other.status, !hasContentEncoding, !other.hasContentEncoding else { return false }
+            return headerBytes == other.headerBytes && capture == other.capture
         }
 
         /// The side as the comparator takes it.

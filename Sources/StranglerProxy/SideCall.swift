@@ -18,10 +18,11 @@ final class SideCall {
     /// The route's `compare.headers`: with the body's type and encoding, all of the answer's
     /// head a comparison reads.
     private let comparedHeaders: [String]
-    /// Called once, when the call is done. It holds the exchange that owns this call (which
-    /// must outlive the client's exchange while the copy is in flight), so it is dropped when
-    /// called: keeping it would be a retain cycle that leaks every shadowed request.
-    private var onDone: (() -> Void)?
+    /// The exchange that owns this call, told once when the call is done. The call holds it
+    /// (it must outlive the client's exchange while the copy is in flight) until then, and lets
+    /// it go when telling it: keeping it would be a retain cycle that leaks every shadowed
+    /// request. A reference, not a closure: one allocation fewer per shadowed request.
+    var exchange: ShadowExchange?
     private var bytes = 0
     private var connection: UpstreamConnection?
     /// Whether the upstream keeps the connection open after this answer.
@@ -36,14 +37,13 @@ final class SideCall {
     ///   - timeoutMs: the call's own timeout; nil means the upstream's `timeoutMs`.
     ///   - comparedHeaders: the header names (lowercase) the comparison reads besides
     ///     `Content-Type` and `Content-Encoding`.
-    init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, comparedHeaders: [String], onDone: @escaping () -> Void) {
+    init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, comparedHeaders: [String]) {
         self.loop = loop
         self.side = ShadowJob.Side(upstream: upstream)
         self.role = role
         self.limit = loop.configuration.maxCaptureBytes
         self.timeoutOverride = timeoutMs
         self.comparedHeaders = comparedHeaders
-        self.onDone = onDone
         #if DEBUG
         loop.live.sideCalls.wrappingIncrement(ordering: .relaxed)
         #endif
@@ -55,11 +55,11 @@ final class SideCall {
     }
     #endif
 
-    /// Calls `onDone` once and lets it go.
+    /// Tells the exchange once and lets it go.
     private func finished() {
-        let done = onDone
-        onDone = nil
-        done?()
+        let exchange = self.exchange
+        self.exchange = nil
+        exchange?.sideCallFinished()
     }
 
     /// Sends `request` and `body` on a pooled connection.
@@ -101,6 +101,7 @@ final class SideCall {
 
     /// Ends the call without an answer and without reporting (the exchange no longer needs it).
     func cancel() {
+        exchange = nil
         guard !isDone else { return }
         isDone = true
         release(reusable: false)
@@ -136,8 +137,7 @@ extension SideCall: UpstreamDeadlineClient {
 
 extension SideCall: UpstreamResponseDelegate {
     func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
-        side.status = head.statusCode
-        side.headers = head.headers(forComparing: comparedHeaders)
+        side.captureHead(head, comparing: comparedHeaders, bodyLimit: limit)
         keepAlive = head.isKeepAlive
     }
 

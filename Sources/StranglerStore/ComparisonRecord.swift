@@ -55,9 +55,17 @@ public struct ComparisonRecord: Sendable {
 
 /// Where comparisons go. SQLite is the embedded default; PostgreSQL is for several proxies.
 public protocol DiffStore: Sendable {
-    /// Writes a batch in one transaction: all of it or none of it.
-    func insert(_ batch: [ComparisonRecord]) async throws
+    /// Writes a batch in one transaction: all of it or none of it. A slice, so the recorder
+    /// writes its queue in batches without copying them out.
+    func insert(_ batch: ArraySlice<ComparisonRecord>) async throws
     /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
     /// Returns how many comparisons were deleted.
     func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
+}
+
+extension DiffStore {
+    /// Writes a batch in one transaction: all of it or none of it.
+    public func insert(_ batch: [ComparisonRecord]) async throws {
+        try await insert(batch[...])
+    }
 }

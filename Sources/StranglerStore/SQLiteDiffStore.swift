@@ -25,7 +25,7 @@ public final class SQLiteDiffStore: DiffStore {
         text.flatMap(StoredTimestamp.parse)
     }
 
-    public func insert(_ batch: [ComparisonRecord]) async throws {
+    public func insert(_ batch: ArraySlice<ComparisonRecord>) async throws {
         guard !batch.isEmpty else { return }
         try await pool.write { db in
             let difference = try db.cachedStatement(
@@ -36,10 +36,10 @@ public final class SQLiteDiffStore: DiffStore {
             // multi-row statements: a statement's run has a fixed cost (cursors on the table and
             // its indexes, the program's setup) that one row per run paid every time. A
             // comparison with differences goes alone, for its row id.
-            var start = 0
-            while start < batch.count {
+            var start = batch.startIndex
+            while start < batch.endIndex {
                 var plain = start
-                while plain < batch.count, batch[plain].differences.isEmpty, batch[plain].noisePointers == nil { plain += 1 }
+                while plain < batch.endIndex, batch[plain].differences.isEmpty, batch[plain].noisePointers == nil { plain += 1 }
                 while plain - start >= 1 {
                     let rows = Self.comparisonInsertSizes.first { $0 <= plain - start }!
                     var statement = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: rows)))
@@ -47,7 +47,7 @@ public final class SQLiteDiffStore: DiffStore {
                     try statement.step()
                     start += rows
                 }
-                guard start < batch.count else { break }
+                guard start < batch.endIndex else { break }
                 let record = batch[start]
                 var row = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: 1)))
                 Self.bind(record, to: &row)

@@ -140,10 +140,19 @@ struct UpstreamResponseParserTests {
             Issue.record("no head")
             return
         }
-        let captured = head.headers(forComparing: ["x-version"])
+        var side = ShadowJob.Side(upstream: "svc")
+        side.captureHead(head, comparing: ["x-version"], bodyLimit: 1024)
+        let captured = side.headers
+        #expect(side.status == 200)
         #expect(captured.map(\.name) == ["Content-Type", "X-Version", "X-Version", "Content-Encoding"])
         #expect(captured.map(\.value) == ["application/json", "2", "3", "gzip"])
-        #expect(head.headers(forComparing: []).count == 2)
+        var fewer = ShadowJob.Side(upstream: "svc")
+        fewer.captureHead(head, comparing: [], bodyLimit: 1024)
+        #expect(fewer.headers.count == 2)
+        // The body goes after the headers, and reading one never shows the other.
+        side.append(ByteBuffer(string: "{}"))
+        #expect(side.body == ByteBuffer(string: "{}"))
+        #expect(side.headers.count == 4)
         #expect(head.firstValue(named: "x-VERSION") == "2")
         #expect(head.firstValue(named: "x-version-2") == nil)
     }

@@ -116,6 +116,20 @@ struct DiffStoreTests {
         #expect(recorder.statistics.queued == 10)
     }
 
+    @Test("a batch submitted at once fills the queue's room and drops the rest, counted; all of it is written")
+    func batchSubmit() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, capacity: 10, batchSize: 4, logger: Self.logger)
+        #expect(recorder.submit(contentsOf: (0..<4).map { Self.record("a\($0)") }) == 4)
+        #expect(recorder.submit(contentsOf: (0..<9).map { Self.record("b\($0)") }) == 6)
+        #expect(recorder.statistics.droppedQueueFull == 3)
+        #expect(recorder.statistics.queued == 10)
+        #expect(await recorder.drainQueued() == 10)
+        #expect(recorder.statistics.batches == 3)
+        #expect(recorder.statistics.queued == 0)
+        #expect(try await store.comparisonCount() == 10)
+    }
+
     @Test("a failing store drops the batch, counts it, and recovers; stored diffs stay")
     func storeFailure() async throws {
         let store = try Self.store()
