@@ -80,16 +80,13 @@ public struct ShadowJob: Sendable {
         /// declares its length.
         mutating func captureHead(_ head: UpstreamResponseHead, comparing names: [String], bodyLimit: Int) {
             status = head.statusCode
-            var block = ByteBuffer()
+            // Sized once, in one pass: the whole head (the compared lines are part of it, and
+            // its status line and line ends make up for the lengths' six bytes per line, short
+            // of a head of nothing but compared lines, when the buffer grows) and the declared body.
+            var block = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + min(head.contentLength ?? 0, bodyLimit))
             head.bytes.withUnsafeReadableBytes { raw in
-                // Two passes over the fields, so the buffer is allocated once, at its size.
-                var size = 0
                 for field in head.fields where Self.isCompared(field, in: raw, names: names) {
-                    size += 6 + field.name.count + field.value.count
                     if field.kind == .contentEncoding { hasContentEncoding = true }
-                }
-                block = ByteBufferAllocator().buffer(capacity: size + min(head.contentLength ?? 0, bodyLimit))
-                for field in head.fields where Self.isCompared(field, in: raw, names: names) {
                     Self.writeHeader(
                         name: UnsafeRawBufferPointer(rebasing: raw[field.name]), value: UnsafeRawBufferPointer(rebasing: raw[field.value]),
                         into: &block)
