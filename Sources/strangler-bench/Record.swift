@@ -11,7 +11,7 @@ func runRecordBenchmark(rows: Int, migrations directory: String) async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-bench-record-\(getpid())")
     defer { try? FileManager.default.removeItem(at: folder) }
     let store = try SQLiteDiffStore(path: folder.appendingPathComponent("diffs.sqlite").path, migrations: Migration.load(directory: directory))
-    let batchSize = 500
+    let batchSize = DiffRecorder.defaultBatchSize
     let routes = ["orders-get", "inventory-get", "customers-get", "orders-list"]
     func batch(_ start: Int) -> [ComparisonRecord] {
         (start..<min(start + batchSize, rows)).map { index in
