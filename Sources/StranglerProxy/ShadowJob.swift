@@ -28,8 +28,9 @@ public struct ShadowJob: Sendable {
             self.upstream = upstream
             self.status = status
             self.milliseconds = milliseconds
-            self.headers = headers
-            self.body = body
+            // An empty side (as every call starts) touches no buffer: the setters allocate.
+            if !headers.isEmpty { self.headers = headers }
+            if body.readableBytes > 0 { self.body = body }
         }
 
         /// The captured header lines, as name/value pairs in the order received.
