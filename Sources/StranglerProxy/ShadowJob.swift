@@ -38,7 +38,7 @@ public struct ShadowJob: Sendable {
             get {
                 var block = capture.getSlice(at: capture.readerIndex, length: headerBytes) ?? ByteBuffer()
                 var pairs: [(name: String, value: String)] = []
-                while let nameLength = block.readInteger(as: UInt16.self), let name = block.readString(length: Int(nameLength)),
+                while let nameLength = block.readInteger(as: UInt32.self), let name = block.readString(length: Int(nameLength)),
                     let valueLength = block.readInteger(as: UInt32.self), let value = block.readString(length: Int(valueLength))
                 {
                     pairs.append((name, value))
@@ -69,7 +69,8 @@ public struct ShadowJob: Sendable {
         }
 
         private static func writeHeader(name: some Collection<UInt8>, value: some Collection<UInt8>, into buffer: inout ByteBuffer) {
-            buffer.writeInteger(UInt16(truncatingIfNeeded: name.count))
+            // Four bytes each: a head's size is configurable, so a line may outgrow two.
+            buffer.writeInteger(UInt32(truncatingIfNeeded: name.count))
             buffer.writeBytes(name)
             buffer.writeInteger(UInt32(truncatingIfNeeded: value.count))
             buffer.writeBytes(value)
@@ -81,9 +82,10 @@ public struct ShadowJob: Sendable {
         /// declares its length.
         mutating func captureHead(_ head: UpstreamResponseHead, comparing names: [String], bodyLimit: Int) {
             status = head.statusCode
-            // Sized once, in one pass: the whole head (the compared lines are part of it, and
-            // its status line and line ends make up for the lengths' six bytes per line, short
-            // of a head of nothing but compared lines, when the buffer grows) and the declared body.
+            // Sized once, in one pass: the whole head and the declared body. The compared lines
+            // are part of the head; the status line and the lines' colons and CRLFs make up for
+            // the lengths' eight bytes per line, except in a head of little but compared lines,
+            // when the buffer grows.
             var block = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + min(head.contentLength ?? 0, bodyLimit))
             head.bytes.withUnsafeReadableBytes { raw in
                 for field in head.fields where Self.isCompared(field, in: raw, names: names) {

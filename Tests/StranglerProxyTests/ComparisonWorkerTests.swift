@@ -38,6 +38,24 @@ struct ComparisonWorkerTests {
         return Array(try buffer.compress(with: algorithm).readableBytesView)
     }
 
+    @Test("a captured side gives back its headers and body as set, however long a line")
+    func capturedSideRoundTrip() {
+        let long = String(repeating: "x", count: 70_000)
+        var side = ShadowJob.Side(
+            upstream: "svc", status: 200, headers: [("Content-Type", "application/json"), (long, long)], body: ByteBuffer(string: "{}"))
+        #expect(side.headers.map(\.name) == ["Content-Type", long])
+        #expect(side.headers.map(\.value) == ["application/json", long])
+        #expect(side.body == ByteBuffer(string: "{}"))
+        side.body = ByteBuffer(string: "[1]")
+        side.headers = [("Content-Encoding", "gzip")]
+        #expect(side.headers.map(\.name) == ["Content-Encoding"])
+        #expect(side.body == ByteBuffer(string: "[1]"))
+        side.dropCapture()
+        #expect(side.headers.isEmpty)
+        #expect(side.body.readableBytes == 0)
+        #expect(side.status == 200)
+    }
+
     @Test("byte-identical answers are told apart from ones that only look alike")
     func identicalAnswers() throws {
         let json = Array(#"{"sku": "SKU-1", "onHand": 4}"#.utf8)
