@@ -136,26 +136,20 @@ public final class DiffRecorder: Service, Sendable {
         await flush()
     }
 
-    /// Writes everything queued, batch by batch.
+    /// Writes everything queued, including what arrives while it writes.
     public func flush() async {
-        while await drain() > 0 {}
+        while await drainQueued() > 0 {}
     }
 
-    /// Writes what is queued now, a batch per transaction, and returns how many were written.
-    /// One batch per interval would cap the recorder at `batchSize / interval` comparisons a
-    /// second and drop the rest under load; records arriving meanwhile wait for the next
-    /// interval, so a steady stream can't keep this loop from sleeping.
+    /// Takes what is queued now and writes it, a transaction per `batchSize` records; returns
+    /// how many records it took off the queue. One batch per interval would cap the recorder at
+    /// `batchSize / interval` comparisons a second and drop the rest under load; records
+    /// arriving meanwhile wait for the next interval, so a steady stream can't keep this loop
+    /// from sleeping. The queue is swapped out whole and written in slices: copying each batch
+    /// out of it, and shifting the rest down, cost about half a microsecond per comparison
+    /// under load.
     @discardableResult
     public func drainQueued() async -> Int {
-        await drain()
-    }
-
-    /// Takes everything queued and writes it, a transaction per `batchSize` records; returns
-    /// how many records it took off the queue. The queue is swapped out whole and written in
-    /// slices: copying each batch out of it, and shifting the rest down, cost about half a
-    /// microsecond per comparison under load.
-    @discardableResult
-    func drain() async -> Int {
         let taken = state.withLockedValue { state -> [ComparisonRecord] in
             var taken: [ComparisonRecord] = []
             swap(&taken, &state.queue)
