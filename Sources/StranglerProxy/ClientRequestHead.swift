@@ -15,8 +15,6 @@ struct ClientRequestHead: ParsedHTTPHead {
     let target: Range<Int>
     /// The request line's offsets in ``bytes``, with its CRLF.
     let requestLine: Range<Int>
-    /// The request target as a string, for routing and logs; forwarding uses the bytes.
-    let uri: String
     let version: HTTPVersion
     let fields: [HTTPHeadField]
     /// The declared body length, when the body is framed by `Content-Length`.
@@ -31,6 +29,11 @@ struct ClientRequestHead: ParsedHTTPHead {
     static var what: String { "request head" }
     static var ignoresLeadingEmptyLines: Bool { true }
 
+    /// The request target as a string, for logs, canary parameters and shadow records. Made on
+    /// each call: routing and forwarding read the bytes, and a target longer than 15 bytes
+    /// would cost an allocation per request.
+    var uri: String { string(at: target) }
+
     /// The request target, byte for byte (a slice of ``bytes``, not a copy).
     var targetBytes: ByteBuffer {
         bytes.getSlice(at: bytes.readerIndex + target.lowerBound, length: target.count)!
@@ -42,7 +45,9 @@ struct ClientRequestHead: ParsedHTTPHead {
     /// smuggling): both `Content-Length` and `Transfer-Encoding`, conflicting or non-numeric
     /// lengths, a transfer coding other than `chunked`, more than one `Host`, and anything the
     /// shared header syntax refuses (``HTTPHeadSyntax``).
-    static func parse(_ bytes: ByteBuffer, expecting: Void) throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? {
+    static func parse(
+        _ bytes: ByteBuffer, expecting: Void, fieldStorage: inout [HTTPHeadField]
+    ) throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? {
         try bytes.withUnsafeReadableBytes { raw throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? in
             // method SP request-target SP HTTP/1.x CRLF
             var index = 0
@@ -72,7 +77,7 @@ struct ClientRequestHead: ParsedHTTPHead {
 
             var transferEncoding = false
             var hosts = 0
-            let section = try HeadFieldSection(raw, from: index) { field in
+            let section = try HeadFieldSection(raw, from: index, storage: &fieldStorage) { field in
                 switch field.kind {
                 case .transferEncoding:
                     guard !transferEncoding, HTTPHeadSyntax.matches(raw, field.value, "chunked") else {
@@ -95,7 +100,6 @@ struct ClientRequestHead: ParsedHTTPHead {
             let persistent = section.isPersistent(minor: minor) && !(minor == 0 && transferEncoding)
             let head = ClientRequestHead(
                 bytes: bytes, method: method, target: target, requestLine: 0..<index,
-                uri: String(decoding: UnsafeRawBufferPointer(rebasing: raw[target]), as: UTF8.self),
                 version: HTTPVersion(major: 1, minor: minor), fields: section.fields, contentLength: contentLength,
                 isChunked: transferEncoding, isKeepAlive: persistent, connectionListed: section.connectionListed
             )

@@ -156,9 +156,14 @@ struct HeadFieldSection {
     var keepAlive = false
     var connectionListed: [String] = []
 
-    /// Reads the header lines from `index` to the blank line that ends `raw`.
-    init(_ raw: UnsafeRawBufferPointer, from index: Int, other: (HTTPHeadField) throws -> Void) throws {
+    /// Reads the header lines from `index` to the blank line that ends `raw`. The fields go
+    /// into `storage`'s array, emptied: the parser hands back the last head's, and when that
+    /// head is gone its capacity is reused rather than allocated again.
+    init(_ raw: UnsafeRawBufferPointer, from index: Int, storage: inout [HTTPHeadField], other: (HTTPHeadField) throws -> Void) throws {
         var index = index
+        // Taken, not copied, so that the array is uniquely held and `removeAll` keeps its buffer.
+        swap(&fields, &storage)
+        fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         while index < raw.count - 2 {
             let field = try HTTPHeadSyntax.parseField(raw, from: &index)
@@ -210,7 +215,11 @@ protocol ParsedHTTPHead {
     /// Whether empty lines before the head are skipped (requests) or an error (responses).
     static var ignoresLeadingEmptyLines: Bool { get }
     /// Parses a complete head. Nil for an interim message the parser skips (a 1xx response).
-    static func parse(_ bytes: ByteBuffer, expecting: Expectation) throws -> (head: Self, framing: HTTPBodyFraming)?
+    /// `fieldStorage`: an array whose capacity the head's ``fields`` may take over (see
+    /// ``HeadFieldSection``).
+    static func parse(
+        _ bytes: ByteBuffer, expecting: Expectation, fieldStorage: inout [HTTPHeadField]
+    ) throws -> (head: Self, framing: HTTPBodyFraming)?
 }
 
 extension ParsedHTTPHead {

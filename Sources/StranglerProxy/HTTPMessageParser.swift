@@ -49,6 +49,9 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
     /// How much of `carried` was already searched for the end of a head or trailers.
     private var scanned = 0
     private var expectation: Head.Expectation?
+    /// The last head's field array, shared with that head. Once the head is gone it is held
+    /// here alone, and the next head's fields reuse its capacity instead of allocating.
+    private var fieldStorage: [HTTPHeadField] = []
     /// The longest head (or trailer section) accepted.
     let maxHeadBytes: Int
 
@@ -114,9 +117,11 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
                 }
                 scanned = 0
                 let bytes = buffer.readSlice(length: end)!
-                guard let expectation, let (head, framing) = try Head.parse(bytes, expecting: expectation) else {
+                guard let expectation, let (head, framing) = try Head.parse(bytes, expecting: expectation, fieldStorage: &fieldStorage)
+                else {
                     continue  // an interim message; the final one follows
                 }
+                fieldStorage = head.fields
                 switch framing {
                 case .none: state = .ending(trailers: nil)
                 case .length(let length): state = length > 0 ? .fixed(remaining: length) : .ending(trailers: nil)

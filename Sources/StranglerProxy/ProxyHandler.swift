@@ -50,6 +50,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var trafficGeneration = 0
     private var upstreamName = ""
     private var method = HTTPMethod.GET
+    /// The request target, for the access log; set only while it is on.
     private var uri = ""
     private var outbound: OutboundRequest?
     private var clientVersion = HTTPVersion.http1_1
@@ -78,6 +79,12 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var pendingHead: ByteBuffer?
     /// The most body bytes copied into the head's buffer; larger parts go as their own slices.
     static let bodyBytesJoiningHead = 4096
+    /// The last exchange's two head buffers, which the next exchange writes its heads into.
+    /// Once the sockets have taken their bytes nothing else holds them, and `clear` reuses
+    /// them: a fresh buffer costs two allocations (its storage object and its bytes). If a head
+    /// is still queued (a slow client), `clear` allocates, as a fresh buffer would.
+    private var spareRequestHead = ByteBuffer()
+    private var spareResponseHead = ByteBuffer()
     private var lastUpstreamActivity = NIODeadline.now()
     /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
     private var timeoutUpstream: Upstream?
@@ -273,10 +280,12 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func receiveHead(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         resetExchange()
         attempt += 1
-        // Only the access log reads it.
-        if loop.configuration.accessLog { startTime = .now() }
+        // Only the access log reads them.
+        if loop.configuration.accessLog {
+            startTime = .now()
+            uri = head.uri
+        }
         method = head.method
-        uri = head.uri
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
 
@@ -284,7 +293,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         self.outbound = outbound
 
         var shadowTarget: String?
-        if let index = loop.table.matcher.matchIndex(method: head.method.rawValue, uri: head.uri) {
+        let index = head.bytes.withUnsafeReadableBytes { raw in
+            loop.table.matcher.matchIndex(method: head.method.rawValue, target: UnsafeRawBufferPointer(rebasing: raw[head.target]))
+        }
+        if let index {
             let entry = loop.routes[index]
             matched = entry
             shadowTarget = choose(entry, index: index, head: head)
@@ -405,7 +417,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// forwarding headers and the request id. The same pass takes the request id (kept when
     /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
     private func makeOutboundHead(from head: ClientRequestHead) -> (request: OutboundRequest, expectsContinue: Bool) {
-        var out = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
+        var out = Self.takeSpare(&spareRequestHead, capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
         // The request line as upstreams without a base path get it: the client's own bytes
         // when it spoke HTTP/1.1.
         if head.version.minor == 1 {
@@ -503,6 +515,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         out.writeStaticString("\r\n")
 
+        spareRequestHead = out
         // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
         let outbound = OutboundRequest(
             method: head.method, target: head.targetBytes, head: out, linesStart: linesStart, hasHost: host != nil, isChunked: head.isChunked
@@ -909,9 +922,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
         // One pass over the upstream's lines: hop-by-hop ones out (and a Content-Length that
         // Transfer-Encoding overrode), ours replaced, the rest copied byte for byte.
         let joining = min(head.contentLength ?? 0, Self.bodyBytesJoiningHead)
-        // The channel's allocator is this one; asking the channel for it costs a lookup.
-        var out = ByteBufferAllocator().buffer(
-            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + upstreamName.utf8.count + joining
+        var out = Self.takeSpare(
+            &spareResponseHead, capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + upstreamName.utf8.count + joining
         )
         out.writeStatusLineStart(version: clientVersion, code: code)
         head.bytes.withUnsafeReadableBytes { raw in
@@ -953,8 +965,25 @@ extension ProxyHandler: UpstreamResponseDelegate {
     private func writePendingHead(_ context: ChannelHandlerContext) {
         if let head = pendingHead {
             pendingHead = nil
-            context.write(wrapOutboundOut(head), promise: nil)
+            writeHead(head, context)
         }
+    }
+
+    /// Writes the forwarded head (with any body bytes that joined it), keeping its buffer for
+    /// the next response's head.
+    private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
+        spareResponseHead = head
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    /// An emptied buffer of at least `capacity` bytes, made from `spare` (which is left empty,
+    /// so that the buffer is uniquely held and reused without allocating when nothing else
+    /// holds it).
+    private static func takeSpare(_ spare: inout ByteBuffer, capacity: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        swap(&buffer, &spare)
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
@@ -964,7 +993,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
             if chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
             head.writeImmutableBuffer(buffer)
             if chunkedToClient { head.writeStaticString("\r\n") }
-            context.write(wrapOutboundOut(head), promise: nil)
+            writeHead(head, context)
         } else if chunkedToClient {
             writePendingHead(context)
             context.writeChunk(buffer)

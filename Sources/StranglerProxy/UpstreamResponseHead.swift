@@ -32,7 +32,9 @@ struct UpstreamResponseHead: ParsedHTTPHead {
     /// Parses a complete head (status line through the blank line). `bodyless`: the request was
     /// HEAD, so the response has no body whatever its headers say. Interim (1xx) responses are
     /// skipped; a 101 is refused, as the proxy does not switch protocols.
-    static func parse(_ bytes: ByteBuffer, expecting bodyless: Bool) throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? {
+    static func parse(
+        _ bytes: ByteBuffer, expecting bodyless: Bool, fieldStorage: inout [HTTPHeadField]
+    ) throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? {
         try bytes.withUnsafeReadableBytes { raw throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? in
             // "HTTP/1.x SP 3DIGIT [SP reason] CRLF"
             guard raw.count >= 14, raw[0] == 0x48, raw[1] == 0x54, raw[2] == 0x54, raw[3] == 0x50, raw[4] == 0x2F, raw[5] == 0x31,
@@ -68,7 +70,7 @@ struct UpstreamResponseHead: ParsedHTTPHead {
 
             var transferEncoding = false
             var chunked = false
-            let section = try HeadFieldSection(raw, from: index) { field in
+            let section = try HeadFieldSection(raw, from: index, storage: &fieldStorage) { field in
                 if field.kind == .transferEncoding {
                     transferEncoding = true
                     chunked = HTTPHeadSyntax.matches(raw, field.value, "chunked") || HTTPHeadSyntax.tokens(raw, field.value).last == "chunked"

@@ -55,6 +55,32 @@ struct ClientRequestParserTests {
         return requests
     }
 
+    @Test("a head kept while the next is parsed keeps its own header lines (the parser reuses field arrays)")
+    func fieldStorageReuse() throws {
+        var parser = ClientRequestParser(maxHeadBytes: 8192)
+        var buffer = ByteBuffer(
+            string: "GET /a HTTP/1.1\r\nHost: one\r\nX-First: 1\r\n\r\nGET /b HTTP/1.1\r\nHost: two\r\nX-Second: 2\r\nX-Third: 3\r\n\r\n"
+                + "GET /c HTTP/1.1\r\nHost: three\r\n\r\n"
+        )
+        func nextHead() throws -> ClientRequestHead? {
+            if parser.isDone { parser.expectMessage(()) }
+            guard case .head(let head)? = try parser.next(&buffer) else { return nil }
+            guard case .end? = try parser.next(&buffer) else { return nil }
+            return head
+        }
+        let first = try #require(try nextHead())
+        let second = try #require(try nextHead())
+        // The first head is still held: the second must not have written into its fields.
+        #expect(first.headers.map(\.0) == ["Host", "X-First"])
+        #expect(first.headers.map(\.1) == ["one", "1"])
+        #expect(second.headers.map(\.0) == ["Host", "X-Second", "X-Third"])
+        #expect(second.uri == "/b")
+        // A third head, parsed while both are held, leaves both as they were.
+        let third = try #require(try nextHead())
+        #expect(third.headers.map(\.1) == ["three"])
+        #expect(first.headers.count == 2 && second.headers.count == 3)
+    }
+
     @Test("a request with a Content-Length body, read whole and split at every size")
     func contentLength() throws {
         let text = "POST /orders?x=1 HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
