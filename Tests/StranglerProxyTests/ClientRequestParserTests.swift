@@ -184,6 +184,42 @@ struct ClientRequestParserTests {
         #expect(error?.isTooLarge == false)
     }
 
+    @Test("a header value is checked byte by byte at every offset: control bytes and DEL refused, tabs and bytes over 0x7F kept")
+    func valueBytesAtEveryOffset() throws {
+        // Values of 24 bytes, long enough that the parser reads most of them eight bytes at a
+        // time, with one byte of interest at each offset.
+        func head(_ value: [UInt8]) -> ByteBuffer {
+            var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: shop\r\nX-Value: ")
+            buffer.writeBytes(value)
+            buffer.writeString("\r\nX-After: 1\r\n\r\n")
+            return buffer
+        }
+        func parsedValue(_ value: [UInt8]) throws -> [UInt8]? {
+            var parser = ClientRequestParser(maxHeadBytes: 8192)
+            var buffer = head(value)
+            parser.expectMessage(())
+            guard case .head(let parsed)? = try parser.next(&buffer) else { return nil }
+            let field = try #require(parsed.fields.first { parsed.string(at: $0.name) == "X-Value" })
+            #expect(parsed.headers.last?.1 == "1")
+            return parsed.bytes.getBytes(at: parsed.bytes.readerIndex + field.value.lowerBound, length: field.value.count)
+        }
+        for offset in 0..<24 {
+            for bad: UInt8 in [0x00, 0x01, 0x08, 0x0A, 0x0B, 0x1F, 0x7F] {
+                var value = [UInt8](repeating: UInt8(ascii: "v"), count: 24)
+                value[offset] = bad
+                let error = #expect(throws: HTTPParseFailure.self, "byte \(bad) at \(offset)") { try parsedValue(value) }
+                #expect(error != nil)
+            }
+            for good: UInt8 in [0x09, 0x20, 0x7E, 0x80, 0xC3, 0xFF] {
+                var value = [UInt8](repeating: UInt8(ascii: "v"), count: 24)
+                value[offset] = good
+                // Whitespace at the value's ends is not part of it.
+                let kept = good == 0x09 || good == 0x20 ? (offset == 0 ? Array(value.dropFirst()) : offset == 23 ? Array(value.dropLast()) : value) : value
+                #expect(try parsedValue(value) == kept, "byte \(good) at \(offset)")
+            }
+        }
+    }
+
     @Test("a head longer than the limit is refused as too large before it is all read")
     func oversizedHead() throws {
         let text = "GET / HTTP/1.1\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 100)
