@@ -85,6 +85,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// is still queued (a slow client), `clear` allocates, as a fresh buffer would.
     private var spareRequestHead = ByteBuffer()
     private var spareResponseHead = ByteBuffer()
+    /// The largest buffer kept as a spare. Heads are usually well under 1 KB (4 KB more when
+    /// body bytes join the response's); a rare large head should not stay with an idle
+    /// keep-alive connection for the rest of its life.
+    static let spareHeadCapacityLimit = 16 * 1024
     private var lastUpstreamActivity = NIODeadline.now()
     /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
     private var timeoutUpstream: Upstream?
@@ -515,7 +519,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         out.writeStaticString("\r\n")
 
-        spareRequestHead = out
+        Self.keepSpare(out, in: &spareRequestHead)
         // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
         let outbound = OutboundRequest(
             method: head.method, target: head.targetBytes, head: out, linesStart: linesStart, hasHost: host != nil, isChunked: head.isChunked
@@ -972,8 +976,13 @@ extension ProxyHandler: UpstreamResponseDelegate {
     /// Writes the forwarded head (with any body bytes that joined it), keeping its buffer for
     /// the next response's head.
     private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
-        spareResponseHead = head
+        Self.keepSpare(head, in: &spareResponseHead)
         context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    /// Keeps `buffer` as the next head's spare, unless it has grown past the limit.
+    private static func keepSpare(_ buffer: ByteBuffer, in spare: inout ByteBuffer) {
+        if buffer.capacity <= Self.spareHeadCapacityLimit { spare = buffer }
     }
 
     /// An emptied buffer of at least `capacity` bytes, made from `spare` (which is left empty,

@@ -152,6 +152,26 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test("heads of changing sizes on one connection go through intact (each connection reuses its head buffers)")
+    func headBuffersAcrossSizes() async throws {
+        // Small, then larger than the kept-buffer limit (16 KB), then small again, then sizes in
+        // between: each exchange writes its heads into the last one's buffers, grown, or fresh.
+        try await withProxy(configure: { $0.maxHeaderBytes = 64 * 1024 }) { proxy in
+            let connection = try await RawConnection.connect(port: proxy.port)
+            for (index, size) in [10, 20_000, 10, 9_000, 3_000, 10, 17_000, 200].enumerated() {
+                let fill = String(repeating: Character(UnicodeScalar(UInt8(ascii: "a") + UInt8(index))), count: size)
+                try await connection.send("GET /echo?n=\(index) HTTP/1.1\r\nHost: x\r\nX-Fill: \(fill)\r\n\r\n")
+                let response = try await connection.readResponse()
+                #expect(response.status == 200)
+                #expect(response.json()["uri"] as? String == "/echo?n=\(index)")
+                #expect(response.echoedHeader("x-fill") == fill, "request \(index), \(size) bytes")
+                #expect(response.header("x-strangler-upstream") == "legacy")
+            }
+            #expect(connection.unreadBytes.isEmpty)
+            await connection.close()
+        }
+    }
+
     @Test("multiple Set-Cookie headers stay separate")
     func setCookies() async throws {
         try await withProxy { proxy in
