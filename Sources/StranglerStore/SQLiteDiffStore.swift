@@ -28,10 +28,11 @@ public final class SQLiteDiffStore: DiffStore {
     public func insert(_ batch: ArraySlice<ComparisonRecord>) async throws {
         guard !batch.isEmpty else { return }
         try await pool.write { db in
+            let arena = BindingArena()
             let difference = try db.cachedStatement(
                 sql: "INSERT INTO differences (comparison_id, pointer, kind, primary_value, candidate_value) VALUES (?, ?, ?, ?, ?)"
             )
-            var differenceRow = try DirectBinding(difference)
+            var differenceRow = try DirectBinding(difference, arena: arena)
             // Comparisons without differences (most of them, on a healthy route) go in
             // multi-row statements: a statement's run has a fixed cost (cursors on the table and
             // its indexes, the program's setup) that one row per run paid every time. A
@@ -42,14 +43,14 @@ public final class SQLiteDiffStore: DiffStore {
                 while plain < batch.endIndex, batch[plain].differences.isEmpty, batch[plain].noisePointers == nil { plain += 1 }
                 while plain - start >= 1 {
                     let rows = Self.comparisonInsertSizes.first { $0 <= plain - start }!
-                    var statement = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: rows)))
+                    var statement = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: rows)), arena: arena)
                     for record in batch[start..<(start + rows)] { Self.bind(record, to: &statement) }
                     try statement.step()
                     start += rows
                 }
                 guard start < batch.endIndex else { break }
                 let record = batch[start]
-                var row = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: 1)))
+                var row = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: 1)), arena: arena)
                 Self.bind(record, to: &row)
                 try row.step()
                 let id = db.lastInsertedRowID
@@ -91,7 +92,7 @@ public final class SQLiteDiffStore: DiffStore {
         row.bind(record.requestID)
         row.bind(record.method)
         row.bind(record.path)
-        row.bind(format(record.recordedAt))
+        row.bind(timestamp: record.recordedAt)
         row.bind(record.tableVersion)
         row.bind(record.primaryUpstream)
         row.bind(record.candidateUpstream)

@@ -9,7 +9,21 @@ import Foundation
 enum StoredTimestamp {
     private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
+    /// Bytes of every timestamp.
+    static let length = 24
+
     static func format(_ date: Date) -> String {
+        var fits = true
+        let text = String(unsafeUninitializedCapacity: length) { out in
+            fits = write(date, to: UnsafeMutableRawBufferPointer(out))
+            return fits ? length : 0
+        }
+        return fits ? text : style.format(date)
+    }
+
+    /// Writes the timestamp's ``length`` bytes to `out`; false (nothing written) for a year
+    /// outside 0...9999, which has no fixed-width form.
+    static func write(_ date: Date, to out: UnsafeMutableRawBufferPointer) -> Bool {
         // Whole seconds, then the fraction truncated to milliseconds, as Foundation does.
         let interval = date.timeIntervalSince1970
         let whole = interval.rounded(.down)
@@ -31,32 +45,30 @@ enum StoredTimestamp {
         let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        guard (0...9999).contains(year) else { return style.format(date) }
+        guard (0...9999).contains(year), out.count >= length else { return false }
 
-        return String(unsafeUninitializedCapacity: 24) { out in
-            func put(_ value: Int, _ digits: Int, at offset: Int) {
-                var value = value
-                for position in stride(from: offset + digits - 1, through: offset, by: -1) {
-                    out[position] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
+        func put(_ value: Int, _ digits: Int, at offset: Int) {
+            var value = value
+            for position in stride(from: offset + digits - 1, through: offset, by: -1) {
+                out[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
             }
-            put(year, 4, at: 0)
-            out[4] = UInt8(ascii: "-")
-            put(month, 2, at: 5)
-            out[7] = UInt8(ascii: "-")
-            put(day, 2, at: 8)
-            out[10] = UInt8(ascii: "T")
-            put(milliseconds / 3_600_000, 2, at: 11)
-            out[13] = UInt8(ascii: ":")
-            put(milliseconds / 60_000 % 60, 2, at: 14)
-            out[16] = UInt8(ascii: ":")
-            put(milliseconds / 1000 % 60, 2, at: 17)
-            out[19] = UInt8(ascii: ".")
-            put(milliseconds % 1000, 3, at: 20)
-            out[23] = UInt8(ascii: "Z")
-            return 24
         }
+        put(year, 4, at: 0)
+        out[4] = UInt8(ascii: "-")
+        put(month, 2, at: 5)
+        out[7] = UInt8(ascii: "-")
+        put(day, 2, at: 8)
+        out[10] = UInt8(ascii: "T")
+        put(milliseconds / 3_600_000, 2, at: 11)
+        out[13] = UInt8(ascii: ":")
+        put(milliseconds / 60_000 % 60, 2, at: 14)
+        out[16] = UInt8(ascii: ":")
+        put(milliseconds / 1000 % 60, 2, at: 17)
+        out[19] = UInt8(ascii: ".")
+        put(milliseconds % 1000, 3, at: 20)
+        out[23] = UInt8(ascii: "Z")
+        return true
     }
 
     static func parse(_ text: String) -> Date? {

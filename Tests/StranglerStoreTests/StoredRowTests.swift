@@ -78,4 +78,52 @@ struct StoredRowTests {
             #expect(try await store.differences(requestID: record.requestID) == record.differences)
         }
     }
+
+    @Test("text bound from the arena survives chunk boundaries: a batch of long, empty and non-ASCII values, many chunks per statement, stored exactly")
+    func longTextAcrossChunks() async throws {
+        let store = try DiffStoreTests.store()
+        // 64 plain comparisons go in one statement: with ~40 KB paths that is about 40 chunks of
+        // 64 KiB, and each text must still read back as bound.
+        let batch = (0..<130).map { index in
+            var record = DiffStoreTests.record(index % 7 == 0 ? "" : "req-\(index)-\u{e9}")
+            record.path = "/long/\(index)/" + String(repeating: "\u{1F600}x", count: 8_000 + index)
+            return record
+        }
+        try await store.insert(batch)
+        let rows = try await store.pool.read { db in try Row.fetchAll(db, sql: "SELECT request_id, path, route_id FROM comparisons ORDER BY id") }
+        #expect(rows.map { $0["request_id"] as String } == batch.map(\.requestID))
+        #expect(rows.map { $0["path"] as String } == batch.map(\.path))
+        #expect(rows.map { $0["route_id"] as String } == batch.map(\.routeID))
+    }
+
+    @Test("the arena keeps every value's bytes until reuse, gives one value longer than a chunk its own chunk, and reuses its chunks afterwards")
+    func arena() {
+        let arena = BindingArena(chunkSize: 16)
+        var kept: [(UnsafeRawBufferPointer, [UInt8])] = []
+        for length in [0, 5, 11, 1, 16, 40, 3, 0, 15] {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ length) }
+            kept.append((bytes.withUnsafeBufferPointer { arena.keep($0) }, bytes))
+        }
+        for (place, bytes) in kept {
+            #expect(Array(place) == bytes)
+            #expect(place.baseAddress != nil)
+        }
+        let chunks = arena.chunkCount
+        #expect(chunks >= 4)
+        for _ in 0..<10 {
+            arena.reuse()
+            for (_, bytes) in kept { _ = bytes.withUnsafeBufferPointer { arena.keep($0) } }
+        }
+        #expect(arena.chunkCount == chunks)
+    }
+
+    @Test("a time with no fixed-width form (year 10000 or later) is stored as Foundation writes it, next to one that has")
+    func timestampBeyondFixedWidth() async throws {
+        let store = try DiffStoreTests.store()
+        let far = Date(timeIntervalSince1970: 253_402_300_800.5)  // 10000-01-01T00:00:00.500Z
+        let near = Date(timeIntervalSince1970: 1_795_363_200.25)
+        try await store.insert([DiffStoreTests.record("far", at: far), DiffStoreTests.record("near", at: near)])
+        let stored = try await store.pool.read { db in try String.fetchAll(db, sql: "SELECT recorded_at FROM comparisons ORDER BY id") }
+        #expect(stored == [Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(far), "2026-11-22T16:00:00.250Z"])
+    }
 }
