@@ -9,9 +9,10 @@ import GRDBSQLite
 /// `StatementArguments` array and nests a closure per string to bind it without a copy; per
 /// comparison that cost more than SQLite's own work for the row. Here each value goes straight
 /// to `sqlite3_bind_*`. Text is copied into a ``BindingArena`` and bound where it lies
-/// (`SQLITE_STATIC`): letting SQLite copy it (`SQLITE_TRANSIENT`) was one `malloc` and one
-/// `free` per text column, each under SQLite's global memory mutex, about seven per stored
-/// comparison. Used inside a GRDB write transaction on a statement from
+/// (`SQLITE_STATIC`, the `nil` destructor): letting SQLite copy it (`SQLITE_TRANSIENT`) was one
+/// `malloc` and one `free` per text column, each under SQLite's global memory mutex (Debian's
+/// SQLite has no lookaside allocator). With the timestamp's `String`, GRDB's writer made 10.2
+/// `malloc` calls per stored comparison under shadow load, and makes 1.6 now. Used inside a GRDB write transaction on a statement from
 /// `cachedStatement(sql:)`; GRDB still owns the connection, the transaction and the statement.
 struct DirectBinding {
     private let statement: Statement
