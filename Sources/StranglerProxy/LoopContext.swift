@@ -32,13 +32,18 @@ final class LoopContext {
     /// Live shadow objects, for leak tests.
     let live = LiveObjects()
     #endif
-    /// Open client connections on this loop, for graceful shutdown.
-    private(set) var connections: [ObjectIdentifier: Channel] = [:]
+    /// Open client connections on this loop: graceful shutdown, client timeouts, the cap.
+    let clients: ClientConnections
+    /// Open client connections over all loops, against `configuration.maxClientConnections`.
+    let clientCount: ClientConnectionCount
 
     init(
         eventLoop: EventLoop, configuration: ProxyConfiguration, table: RouteTable, logger: Logger, metrics: ProxyMetrics,
-        shadowSink: ShadowSink?
+        shadowSink: ShadowSink?, clientCount: ClientConnectionCount
     ) {
+        self.clients = ClientConnections(
+            eventLoop: eventLoop, resolution: ClientConnections.resolution(for: configuration.clientTimeoutLimits))
+        self.clientCount = clientCount
         self.eventLoop = eventLoop
         self.shadowSink = shadowSink
         self.configuration = configuration
@@ -87,19 +92,9 @@ final class LoopContext {
         return pool
     }
 
-    func register(_ channel: Channel) {
-        connections[ObjectIdentifier(channel)] = channel
-    }
-
-    func unregister(_ channel: Channel) {
-        connections[ObjectIdentifier(channel)] = nil
-    }
-
     /// Asks every client connection to finish its current response and close.
     func quiesce() {
-        for channel in connections.values {
-            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        }
+        clients.quiesceAll()
     }
 
     /// Closes all pools, at the end of shutdown.
@@ -108,6 +103,7 @@ final class LoopContext {
         pools.removeAll()
         recentPools = (nil, nil)
         deadlines.stop()
+        clients.stop()
     }
 
     /// Idle connections per upstream, for tests.

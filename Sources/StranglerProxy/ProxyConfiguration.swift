@@ -27,6 +27,33 @@ public struct ProxyConfiguration: Sendable {
     public var maxShadowsPerLoop: Int
     /// Share of shadowed safe requests on `learnNoise` routes that also go to legacy a second time.
     public var noiseSampleRate: Double
+    /// The whole request head must arrive within this, counted from the connection's start or
+    /// from the first byte of a later request (nginx `client_header_timeout`); 408 on expiry.
+    public var clientHeaderTimeout: TimeAmount
+    /// The longest a client may send no request body bytes while the proxy reads them
+    /// (nginx `client_body_timeout`); 408 on expiry, or an abort if the response started.
+    public var clientBodyTimeout: TimeAmount
+    /// The longest a client may take no response bytes while some wait to be written
+    /// (nginx `send_timeout`); the connection and its upstream call are closed on expiry.
+    public var clientSendTimeout: TimeAmount
+    /// How long an idle client connection stays open between requests (nginx `keepalive_timeout`).
+    public var keepAliveTimeout: TimeAmount
+    /// After a response that ends the connection while the client may still be sending, the
+    /// longest the proxy reads and discards in all (nginx `lingering_time`)...
+    public var lingerTime: TimeAmount
+    /// ...and the longest it waits for the client's next byte meanwhile (nginx `lingering_timeout`).
+    public var lingerTimeout: TimeAmount
+    /// Most client connections open at once over all loops. At the cap, a new connection closes
+    /// the connection that has waited longest for a request, or is itself closed at once.
+    public var maxClientConnections: Int
+
+    /// The client-side bounds as one value.
+    var clientTimeoutLimits: ClientTimeouts.Limits {
+        .init(
+            header: clientHeaderTimeout, body: clientBodyTimeout, send: clientSendTimeout, keepAlive: keepAliveTimeout,
+            lingerTotal: lingerTime, lingerIdle: lingerTimeout
+        )
+    }
 
     public init(
         host: String = "127.0.0.1",
@@ -40,7 +67,14 @@ public struct ProxyConfiguration: Sendable {
         accessLog: Bool = true,
         maxCaptureBytes: Int = 1024 * 1024,
         maxShadowsPerLoop: Int = 128,
-        noiseSampleRate: Double = 0.1
+        noiseSampleRate: Double = 0.1,
+        clientHeaderTimeout: TimeAmount = .seconds(60),
+        clientBodyTimeout: TimeAmount = .seconds(60),
+        clientSendTimeout: TimeAmount = .seconds(60),
+        keepAliveTimeout: TimeAmount = .seconds(75),
+        lingerTime: TimeAmount = .seconds(30),
+        lingerTimeout: TimeAmount = .seconds(5),
+        maxClientConnections: Int = 10_000
     ) {
         self.host = host
         self.port = port
@@ -54,5 +88,12 @@ public struct ProxyConfiguration: Sendable {
         self.maxCaptureBytes = maxCaptureBytes
         self.maxShadowsPerLoop = maxShadowsPerLoop
         self.noiseSampleRate = noiseSampleRate
+        self.clientHeaderTimeout = clientHeaderTimeout
+        self.clientBodyTimeout = clientBodyTimeout
+        self.clientSendTimeout = clientSendTimeout
+        self.keepAliveTimeout = keepAliveTimeout
+        self.lingerTime = lingerTime
+        self.lingerTimeout = lingerTimeout
+        self.maxClientConnections = maxClientConnections
     }
 }

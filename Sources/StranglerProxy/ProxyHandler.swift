@@ -1,3 +1,4 @@
+import Atomics
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -97,6 +98,21 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The copy to the other side, when this request is shadowed.
     private var shadow: ShadowExchange?
 
+    /// The client's own bounds: head, body, send, keep-alive and the staged close.
+    private var timeouts: ClientTimeouts
+    /// Position in the loop's ``ClientConnections``; -1 when not registered.
+    var connectionSlot = -1
+    /// Whether this connection holds a place in the server's connection count.
+    private var counted = false
+    /// The client's unsent response bytes when the send bound last saw them: less means progress.
+    private var lastBufferedToClient = 0
+    /// Upstream reads are held back because the client is not taking the response: the
+    /// upstream timeout does not run meanwhile (the proxy, not the upstream, is waiting).
+    private var upstreamReadsPaused = false
+    /// The forwarded response head has been written to the client: after that, a failure can
+    /// only abort the connection.
+    private var responseHeadWritten = false
+
     // Backpressure on reads from the client.
     private var clientReadsPaused = false
     /// The client channel's writability as its last change said; NIO reports each change
@@ -119,13 +135,39 @@ final class ProxyHandler: ChannelDuplexHandler {
     init(loop: LoopContext) {
         self.loop = loop
         self.requestParser = ClientRequestParser(maxHeadBytes: loop.configuration.maxHeaderBytes)
+        self.timeouts = ClientTimeouts(limits: loop.configuration.clientTimeoutLimits)
+        #if DEBUG
+        loop.live.proxyHandlers.wrappingIncrement(ordering: .relaxed)
+        #endif
     }
+
+    #if DEBUG
+    deinit {
+        loop.live.proxyHandlers.wrappingDecrement(ordering: .relaxed)
+    }
+    #endif
 
     // MARK: - Channel lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        counted = true
         if context.channel.isActive { channelBecameActive(context.channel) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler: keeping it here would keep both, and everything the
+        // handler holds, alive after the connection closed.
+        self.context = nil
+        releaseConnectionPlace()
+    }
+
+    /// Gives the connection's place in the server's count back, once.
+    private func releaseConnectionPlace() {
+        if counted {
+            counted = false
+            loop.clientCount.closed()
+        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -134,7 +176,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func channelBecameActive(_ channel: Channel) {
-        loop.register(channel)
+        guard connectionSlot < 0 else { return }
+        loop.clients.register(self)
+        timeouts.connectionOpened(now: .now())
         if let ip = channel.remoteAddress?.ipAddress {
             clientAddress = ip
             clientTrusted = loop.configuration.trustedProxies.contains(ip)
@@ -142,7 +186,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        loop.unregister(context.channel)
+        loop.clients.unregister(self)
+        releaseConnectionPlace()
+        timeouts.closed()
         inputClosed = true
         pipelined = nil
         // Always: the loop's deadline list holds armed handlers strongly.
@@ -178,6 +224,12 @@ final class ProxyHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        quiesce()
+    }
+
+    /// The server is shutting down: finish the current exchange, then close.
+    func quiesce() {
+        guard let context else { return }
         quiescing = true
         if phase == .idle {
             closeClient(context: context)
@@ -217,7 +269,13 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if timeouts.isLingering {
+            // A staged close: what the client still sends is read only to be discarded.
+            timeouts.lingerRead(now: .now())
+            return
+        }
         var buffer = unwrapInboundIn(data)
+        if phase == .idle, timeouts.idleSince != nil { timeouts.requestBytesArrived(now: .now()) }
         if var waiting = pipelined {
             pipelined = nil
             waiting.writeBuffer(&buffer)
@@ -292,6 +350,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         method = head.method
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
+        timeouts.headReceived(now: .now(), bodyFollows: head.isChunked || (head.contentLength ?? 0) > 0)
 
         let (outbound, expectsContinue) = makeOutboundHead(from: head)
         self.outbound = outbound
@@ -336,6 +395,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func receiveBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         guard phase == .connecting || phase == .forwarding else { return }
         shadow?.requestBody(buffer)
+        timeouts.bodyProgress(now: .now())
         bodyBytes += buffer.readableBytes
         if bodyBytes > loop.configuration.maxBodyBytes {
             if let connection {
@@ -365,6 +425,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func receiveEnd(context: ChannelHandlerContext) {
         requestComplete = true
+        timeouts.requestEnded()
         shadow?.requestEnded()
         switch phase {
         case .forwarding:
@@ -372,6 +433,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 // A body without chunks ends with nothing to write, and so nothing to flush.
                 if connection.writeRequestEnd() { wroteUpstreamSinceFlush = true }
                 requestSentUpstream = true
+                updateUpstreamTimer()
             }
         case .draining:
             finishExchange(context: context)
@@ -646,8 +708,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         connection.flush()
         wroteUpstreamSinceFlush = false
-        lastUpstreamActivity = .now()
-        armTimeout(upstream: pool.upstream)
+        timeoutUpstream = pool.upstream
+        timeoutLimit = .milliseconds(Int64(pool.upstream.timeoutMs))
+        upstreamReadsPaused = false
+        if !clientWritable { pauseUpstreamReads() }
+        updateUpstreamTimer()
         if connection.isWritable { resumeClientReads() }
     }
 
@@ -686,10 +751,39 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: - Timeouts
 
-    private func armTimeout(upstream: Upstream) {
-        timeoutUpstream = upstream
-        timeoutLimit = .milliseconds(Int64(upstream.timeoutMs))
-        loop.deadlines.arm(self)
+    /// Runs the upstream timeout only while the proxy waits on the upstream: for it to take
+    /// request bytes, or, once the request is all sent, for its response while the proxy is
+    /// reading. Time spent waiting on the client (more of its body, or room to write the
+    /// response) is the client's own bounds' business (DESIGN.md §8).
+    private func updateUpstreamTimer() {
+        guard phase == .forwarding, let connection else {
+            cancelTimeout()
+            return
+        }
+        let waitingOnUpstream = !connection.isWritable || (requestSentUpstream && !upstreamReadsPaused)
+        if waitingOnUpstream {
+            if deadlineSlot < 0 {
+                lastUpstreamActivity = .now()
+                loop.deadlines.arm(self)
+            }
+        } else {
+            cancelTimeout()
+        }
+    }
+
+    /// Holds back reads from the upstream while the client is not taking the response.
+    private func pauseUpstreamReads() {
+        guard let connection, !upstreamReadsPaused else { return }
+        upstreamReadsPaused = true
+        connection.pauseReads()
+        updateUpstreamTimer()
+    }
+
+    private func resumeUpstreamReads() {
+        guard let connection, upstreamReadsPaused else { return }
+        upstreamReadsPaused = false
+        connection.resumeReads()
+        updateUpstreamTimer()
     }
 
     private func cancelTimeout() {
@@ -768,14 +862,11 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         }
         if closeAfterResponse && !requestComplete {
-            // Don't wait for a body we won't read: close once the answer is out.
-            inputClosed = true
-            pipelined = nil
-            context.writeAndFlush(wrapOutboundOut(last ?? ByteBuffer())).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            // Don't wait for a body we won't read: close once the answer is out, in stages, so
+            // that the client reads the answer instead of a reset.
             logExchange(outcome: "ok")
             phase = .idle
+            stagedClose(context: context, last: last)
             return
         }
         if let last {
@@ -791,11 +882,40 @@ final class ProxyHandler: ChannelDuplexHandler {
         phase = .idle
         // Quiescing sets closeAfterResponse too.
         if closeAfterResponse {
-            closeClient(context: context)
+            if pipelined != nil && !quiescing {
+                // Requests the client pipelined after this one are unanswered: let it read
+                // this answer before the close, rather than have unread bytes reset it.
+                stagedClose(context: context, last: nil)
+            } else {
+                closeClient(context: context)
+            }
             return
         }
+        timeouts.exchangeEnded(now: .now(), nextRequestWaiting: pipelined != nil)
         deliverPipelined(context: context)
         resumeClientReads()
+    }
+
+    /// Ends the connection after a response while the client may still be sending (RFC 9112
+    /// §9.6, nginx's lingering close): write the rest, shut the write side, then read and
+    /// discard until the client closes or the linger bounds expire. Closing with unread bytes
+    /// would make the kernel send a reset, and the client's stack would drop the answer.
+    private func stagedClose(context: ChannelHandlerContext, last: ByteBuffer?) {
+        inputClosed = true
+        pipelined = nil
+        timeouts.lingerStarted(now: .now())
+        context.writeAndFlush(wrapOutboundOut(last ?? ByteBuffer())).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success: context.close(mode: .output, promise: nil)
+            case .failure: context.close(promise: nil)
+            }
+        }
+        // Keep reading, to discard: a full receive buffer would stall the client's send.
+        clientReadsPaused = false
+        if pendingClientRead {
+            pendingClientRead = false
+            context.read()
+        }
     }
 
     /// The response already started and can't be completed: closing the connection is the only
@@ -806,6 +926,88 @@ final class ProxyHandler: ChannelDuplexHandler {
         logExchange(outcome: outcome)
         phase = .idle
         if let context { closeClient(context: context) }
+    }
+
+    // MARK: - Client bounds
+
+    func closeNow() {
+        timeouts.closed()
+        if let context { closeClient(context: context) }
+    }
+
+    /// Acts on a client bound that expired (the loop's sweep calls this).
+    func checkTimeouts(now: NIODeadline) {
+        guard let context else { return }
+        if timeouts.isSendStalled {
+            let buffered = Self.bufferedBytes(context.channel)
+            if buffered < lastBufferedToClient { timeouts.sendProgress(now: now) }
+            lastBufferedToClient = buffered
+        }
+        guard let expiry = timeouts.expired(now: now) else { return }
+        let limits = timeouts.limits
+        switch expiry {
+        case .linger:
+            timeouts.closed()
+            context.close(promise: nil)
+        case .keepAlive, .header(partial: false):
+            // Nothing of a request arrived: close without an answer, as nginx does, since an
+            // answer could cross a request the client is sending just now.
+            loop.metrics.recordClientTimeout(expiry == .keepAlive ? "keepalive" : "header")
+            closeNow()
+        case .header(partial: true):
+            loop.metrics.recordClientTimeout("header")
+            answerTimeout(
+                .requestTimeout("the request head did not arrive within \(Self.describe(limits.header)) (--client-header-timeout)"),
+                context: context)
+        case .body:
+            loop.metrics.recordClientTimeout("body")
+            let error = ProxyError.requestTimeout(
+                "the client sent no request body bytes for \(Self.describe(limits.body)) (--client-body-timeout)")
+            if responseStarted || phase == .draining {
+                abortExchange(outcome: "client_body_timeout")
+            } else {
+                answerTimeout(error, context: context)
+            }
+        case .send:
+            // The client has stopped taking the response: close both sides.
+            loop.metrics.recordClientTimeout("send")
+            abortExchange(outcome: "client_send_timeout")
+        }
+    }
+
+    /// Answers 408 for a request that did not arrive in time, then closes in stages.
+    private func answerTimeout(_ error: ProxyError, context: ChannelHandlerContext) {
+        if phase == .idle {
+            resetExchange()
+            requestID = loop.requestIDs.nextValue()
+            startTime = .now()
+        }
+        inputClosed = true
+        pipelined = nil
+        closeAfterResponse = true
+        requestComplete = false
+        respondWithError(error, context: context)
+    }
+
+    /// Ends the exchange and the connection at once: the upstream call (if any) and the client.
+    private func abortExchange(outcome: String) {
+        attempt += 1
+        if let connection {
+            self.connection = nil
+            connection.close()
+        }
+        if phase == .idle || phase == .draining {
+            timeouts.closed()
+            if let context { closeClient(context: context) }
+            return
+        }
+        abortClient(outcome: outcome)
+        timeouts.closed()
+    }
+
+    private static func describe(_ amount: TimeAmount) -> String {
+        let millis = amount.nanoseconds / 1_000_000
+        return millis % 1000 == 0 ? "\(millis / 1000) s" : "\(millis) ms"
     }
 
     private func resetExchange() {
@@ -828,6 +1030,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         connectionPool = nil
         wroteUpstreamSinceFlush = false
         responseStarted = false
+        responseHeadWritten = false
+        upstreamReadsPaused = false
         chunkedToClient = false
         pendingHead = nil
         responseStatus = 0
@@ -864,26 +1068,43 @@ final class ProxyHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         clientWritable = context.channel.isWritable
         if clientWritable {
-            connection?.resumeReads()
+            timeouts.sendStalled(false, now: .now())
+            resumeUpstreamReads()
         } else {
-            connection?.pauseReads()
+            // The client is behind: its send bound runs, and progress is judged by how many
+            // bytes still wait for it.
+            lastBufferedToClient = Self.bufferedBytes(context.channel)
+            timeouts.sendStalled(true, now: .now())
+            pauseUpstreamReads()
         }
         context.fireChannelWritabilityChanged()
     }
 
+    /// Response bytes queued for the client and not yet taken by its socket.
+    private static func bufferedBytes(_ channel: Channel) -> Int {
+        (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+    }
+
     private func pauseClientReads() {
+        guard !clientReadsPaused else { return }
         clientReadsPaused = true
+        if timeouts.isReadingBody { timeouts.clientReadsPaused(true, now: .now()) }
     }
 
     private func resumeClientReads() {
         // Pipelined requests are waiting: read no more until they have had their turn.
         guard clientReadsPaused, pipelined == nil else { return }
         clientReadsPaused = false
+        if timeouts.isReadingBody { timeouts.clientReadsPaused(false, now: .now()) }
         if pendingClientRead, let context {
             pendingClientRead = false
             context.read()
         }
     }
+}
+
+extension ProxyHandler: ClientConnection {
+    var idleSince: NIODeadline? { timeouts.idleSince }
 }
 
 // MARK: - Upstream → client
@@ -976,6 +1197,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
     /// Writes the forwarded head (with any body bytes that joined it), keeping its buffer for
     /// the next response's head.
     private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
+        responseHeadWritten = true
         Self.keepSpare(head, in: &spareResponseHead)
         context.write(wrapOutboundOut(head), promise: nil)
     }
@@ -1011,9 +1233,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
         shadow?.primaryBody(buffer)
-        if !clientWritable {
-            connection?.pauseReads()
-        }
+        if !clientWritable { pauseUpstreamReads() }
     }
 
     func upstreamDidReceiveEnd(_ trailers: ByteBuffer?) {
@@ -1037,9 +1257,21 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard phase == .forwarding else { return }
         let wasReused = (connection?.exchanges ?? 0) > 0
         connection = nil
-        if responseStarted {
+        if responseHeadWritten {
             loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "closed_mid_body")
             abortClient(outcome: "upstream_closed_mid_body")
+            return
+        }
+        if responseStarted {
+            // The head was read but none of it reached the client (the failure came in the same
+            // read, bad chunk framing say): the client still gets a clean 502.
+            responseStarted = false
+            pendingHead = nil
+            responseStatus = 0
+            chunkedToClient = false
+            let proxyError = error as? ProxyError ?? .invalidResponse("upstream \"\(upstreamName)\" failed in its response: \(error)")
+            canFallback = false
+            attemptFailed(proxyError)
             return
         }
         // A keep-alive connection the upstream closed while it sat idle: the request never got
@@ -1071,6 +1303,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
 
     func upstreamWritabilityChanged(isWritable: Bool) {
         if isWritable { resumeClientReads() } else { pauseClientReads() }
+        updateUpstreamTimer()
     }
 }
 

@@ -227,6 +227,12 @@ struct LoopMetrics {
         }
     }
 
+    /// A client connection closed by one of its own bounds (`header`, `body`, `send`, `keepalive`).
+    /// Rare, so no handle is cached.
+    func recordClientTimeout(_ kind: String) {
+        metrics.addToCounter("strangler_client_timeouts_total", labels: [("kind", kind)], 1)
+    }
+
     /// Increments the cached counter for `key`, creating it (one registry lookup) the first time.
     private static func increment<Key: Hashable>(
         _ cache: inout [Key: CoreMetrics.Counter], _ key: Key, make: () -> CoreMetrics.Counter

@@ -27,6 +27,8 @@ public final class ProxyServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
+    /// Client connections open over all loops, against the cap.
+    private let clientCount: ClientConnectionCount
 
     /// Creates the server and its event loops; nothing is bound until ``start()``.
     /// - Parameter shadowSink: where shadow comparisons go; without one, shadow routes are
@@ -40,13 +42,28 @@ public final class ProxyServer: Sendable {
         self.metrics = metrics
         self.state = RouteTableState(table: table, source: source)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        var cap = configuration.maxClientConnections
+        if let descriptors = FileDescriptorLimit.raiseSoftLimit() {
+            cap = FileDescriptorLimit.connectionCap(requested: configuration.maxClientConnections, descriptors: descriptors)
+            if cap < configuration.maxClientConnections {
+                logger.warning(
+                    "the open-file limit allows fewer client connections than --max-client-connections; using the lower cap",
+                    metadata: [
+                        "requested": "\(configuration.maxClientConnections)", "cap": "\(cap)", "nofile": "\(descriptors)",
+                        "fix": "raise the nofile limit (ulimit -n, LimitNOFILE=) to at least \(2 * configuration.maxClientConnections + FileDescriptorLimit.reserved)",
+                    ]
+                )
+            }
+        }
+        let clientCount = ClientConnectionCount(limit: cap)
+        self.clientCount = clientCount
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         for eventLoop in group.makeIterator() {
             let bound = try! eventLoop.submit {
                 NIOLoopBound(
                     LoopContext(
                         eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
-                        shadowSink: shadowSink
+                        shadowSink: shadowSink, clientCount: clientCount
                     ),
                     eventLoop: eventLoop
                 )
@@ -60,6 +77,8 @@ public final class ProxyServer: Sendable {
     public func start() async throws {
         let loops = self.loops
         let configuration = self.configuration
+        let clientCount = self.clientCount
+        let metrics = self.metrics
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -69,6 +88,17 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard let loop = loops[ObjectIdentifier(channel.eventLoop)] else {
                         throw ChannelError.ioOnClosedChannel
+                    }
+                    if !clientCount.tryOpen() {
+                        // At the cap: make room by closing the connection that has waited longest
+                        // for a request (a silent or idle one), or refuse this one at once.
+                        guard loop.value.clients.evictLongestIdle() else {
+                            metrics.addToCounter("strangler_client_connections_refused_total", 1)
+                            channel.close(promise: nil)
+                            return
+                        }
+                        clientCount.forceOpen()
+                        metrics.addToCounter("strangler_client_connections_evicted_total", 1)
                     }
                     let sync = channel.pipeline.syncOperations
                     // ProxyHandler is the whole pipeline: it parses requests from the bytes
@@ -142,11 +172,26 @@ public final class ProxyServer: Sendable {
     }
     #endif
 
+    /// The client connection cap in force: `maxClientConnections`, or lower if the open-file
+    /// limit does not allow it.
+    public var clientConnectionCap: Int { clientCount.limit }
+
+    #if DEBUG
+    /// Client connection handlers not yet freed, over all loops (debug builds; for leak tests).
+    func liveProxyHandlers() async -> Int {
+        var total = 0
+        for bound in loops.values {
+            total += (try? await bound.eventLoop.submit { bound.value.live.proxyHandlers.load(ordering: .relaxed) }.get()) ?? 0
+        }
+        return total
+    }
+    #endif
+
     /// Number of open client connections, summed over the event loops.
     public func openConnections() async -> Int {
         var total = 0
         for bound in loops.values {
-            total += (try? await bound.eventLoop.submit { bound.value.connections.count }.get()) ?? 0
+            total += (try? await bound.eventLoop.submit { bound.value.clients.count }.get()) ?? 0
         }
         return total
     }
@@ -176,7 +221,7 @@ public final class ProxyServer: Sendable {
         }
         for bound in loops.values {
             try? await bound.eventLoop.submit {
-                for channel in bound.value.connections.values { channel.close(promise: nil) }
+                bound.value.clients.closeAll()
                 bound.value.closePools()
             }.get()
         }

@@ -57,6 +57,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler; keeping it here would keep both alive after the close.
+        self.context = nil
+    }
+
     /// Starts an exchange: `delegate` gets the next response. `bodyless` for a HEAD request.
     func begin(_ delegate: UpstreamResponseDelegate, bodyless: Bool) {
         self.delegate = delegate

@@ -428,7 +428,7 @@ struct HTTPCorrectnessTests {
     @Test("a pooled connection that backpressure paused during a large body serves the next request")
     func pooledConnectionAfterLargeBody() async throws {
         // One loop, one pooled upstream connection: every request after the first reuses it.
-        try await withProxy(upstreamExtra: #", "timeoutMs": 3000"#, configure: { $0.threads = 1 }) { proxy in
+        try await withProxy(configure: { $0.threads = 1 }) { proxy in
             for index in 0..<6 {
                 let response = try await RawConnection.get(port: proxy.port, "/big?n=\(index)&bytes=262144")
                 #expect(response.status == 200, "request \(index) answered \(response.status)")

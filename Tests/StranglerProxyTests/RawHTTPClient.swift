@@ -31,6 +31,13 @@ final class RawConnection: Sendable {
         /// without missing bytes that land between its check and its wait.
         let state = NIOLockedValueBox<(bytes: [UInt8], closed: Bool, changes: Int, waiters: [CheckedContinuation<Void, Never>])>(
             ([], false, 0, []))
+        /// Errors the connection reported (a reset shows as ECONNRESET here).
+        let errors = NIOLockedValueBox<[String]>([])
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            errors.withLockedValue { $0.append("\(error)") }
+            context.close(promise: nil)
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
@@ -44,7 +51,18 @@ final class RawConnection: Sendable {
             waiters.forEach { $0.resume() }
         }
 
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            // The server shut its side: everything it will send has arrived. The client may still
+            // be sending (a staged close lets it finish).
+            if case ChannelEvent.inputClosed = event { markClosed() }
+            context.fireUserInboundEventTriggered(event)
+        }
+
         func channelInactive(context: ChannelHandlerContext) {
+            markClosed()
+        }
+
+        private func markClosed() {
             let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
                 state.closed = true
                 state.changes += 1
@@ -92,6 +110,9 @@ final class RawConnection: Sendable {
     static func connect(port: Int) async throws -> RawConnection {
         let collector = Collector()
         let channel = try await ClientBootstrap(group: group)
+            // A server's half-close (FIN) is reported rather than turned into a full close, so
+            // that a request can still be sent whole after the answer came (a staged close).
+            .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
@@ -112,6 +133,9 @@ final class RawConnection: Sendable {
     }
 
     var isClosed: Bool { collector.state.withLockedValue { $0.closed } }
+
+    /// Errors the connection saw, such as a reset; empty after a clean close.
+    var errors: [String] { collector.errors.withLockedValue { $0 } }
 
     /// Waits (at most `seconds`) for the server to close the connection; returns whether it did.
     func waitUntilClosed(seconds: Double = 10) async -> Bool {

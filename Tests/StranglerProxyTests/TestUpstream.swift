@@ -83,6 +83,27 @@ final class TestUpstream: Sendable {
     }
     func connectionClosed() { state.withLockedValue { $0.closed += 1 } }
 
+    /// The bytes of `/big`: 0, 1, ... 250, repeated. Written a period at a time: a byte at a
+    /// time costs a debug build about a second per megabyte, which on a busy machine once
+    /// outlasted a test's upstream timeout before the head was even sent.
+    static func writePattern(count: Int, into buffer: inout ByteBuffer) {
+        var remaining = count
+        while remaining > 0 {
+            let run = min(remaining, pattern.count)
+            buffer.writeBytes(pattern[0..<run])
+            remaining -= run
+        }
+    }
+
+    static let pattern: [UInt8] = (0..<251).map { UInt8($0) }
+
+    /// The first `count` bytes of `/big`'s body, for comparing what a client received.
+    static func patternBytes(count: Int) -> [UInt8] {
+        var buffer = ByteBuffer()
+        writePattern(count: count, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
     func stop() async {
         try? await channel.close()
         try? await group.shutdownGracefully()
@@ -214,7 +235,7 @@ final class TestUpstreamHandler: ChannelInboundHandler {
             let count = request.uri.split(separator: "=").last.flatMap { Int($0) } ?? 1024
             var buffer = context.channel.allocator.buffer(capacity: count + 128)
             buffer.writeString("HTTP/1.1 200 OK\r\nContent-Length: \(count)\r\n\r\n")
-            for index in 0..<count { buffer.writeInteger(UInt8(truncatingIfNeeded: index % 251)) }
+            TestUpstream.writePattern(count: count, into: &buffer)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         case "/head":
             write("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n", context: context)
