@@ -19,10 +19,12 @@ public enum AdminAPI {
     ///   - access: tokens and whether reads are open.
     ///   - host: address to bind; anything but loopback needs a token.
     ///   - port: port to bind; 0 picks a free one, reported through `onRunning`.
+    ///   - idleTimeout: a connection that sends nothing for this long is closed, so silent or
+    ///     abandoned connections can't pile up on the admin listener.
     /// - Throws: ``AdminAccessError`` for a non-loopback host without a token.
     public static func makeApplication(
         server: ProxyServer, controller: RouteController? = nil, access: AdminAccess = AdminAccess(), host: String, port: Int,
-        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        idleTimeout: TimeAmount = .seconds(60), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try access.checkBinding(host: host)
         let router = Router()
@@ -151,6 +153,7 @@ public enum AdminAPI {
 
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
             configuration: .init(address: .hostname(host, port: port), serverName: "strangler-admin"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger

@@ -20,6 +20,7 @@ struct Serve: AsyncParsableCommand {
               strangler serve
               strangler serve --routes /etc/strangler/routes.json --listen 0.0.0.0:8080
               strangler serve --threads 1 --no-access-log        # how the benchmarks run it
+              strangler serve --client-header-timeout 10s --keepalive-timeout 30s --max-client-connections 20000
               kill -HUP $(pidof strangler)                      # force a reload
               strangler serve --admin-listen 0.0.0.0:8081 --admin-token-file /etc/strangler/tokens
 
@@ -120,16 +121,44 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "A peer whose X-Forwarded-* headers are trusted and extended (repeatable).")
     var trustedProxy: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "A client's whole request head must arrive within this (like nginx's client_header_timeout); 408 otherwise.",
+        discussion: "Counted from the connection's start, or from the first byte of a later request. A deadline, not an idle timer.",
+        valueName: "duration"))
+    var clientHeaderTimeout = DurationArgument(.seconds(60), text: "60s")
+
+    @Option(help: ArgumentHelp(
+        "Longest a client may send no request body bytes while the proxy reads them (like client_body_timeout); 408 otherwise.",
+        valueName: "duration"))
+    var clientBodyTimeout = DurationArgument(.seconds(60), text: "60s")
+
+    @Option(help: ArgumentHelp(
+        "Longest a client may take no response bytes while some wait to be written (like send_timeout); then it is closed.",
+        valueName: "duration"))
+    var clientSendTimeout = DurationArgument(.seconds(60), text: "60s")
+
+    @Option(help: ArgumentHelp("How long an idle client connection stays open between requests (like keepalive_timeout).", valueName: "duration"))
+    var keepaliveTimeout = DurationArgument(.seconds(75), text: "75s")
+
+    @Option(help: ArgumentHelp(
+        "Most client connections open at once. At the cap the longest-idle connection is closed to make room, or the new one is refused.",
+        discussion: "Lowered to fit the open-file limit if that is too low (a warning names the limit to raise)."))
+    var maxClientConnections = 10_000
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
+        guard maxClientConnections >= 1 else { throw ValidationError("--max-client-connections must be at least 1") }
     }
 
     func configuration(listen: HostPort, accessLog: Bool) -> ProxyConfiguration {
         ProxyConfiguration(
             host: listen.host, port: listen.port, threads: threads, maxHeaderBytes: maxHeaderBytes,
-            maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog, maxCaptureBytes: maxCaptureBytes
+            maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog, maxCaptureBytes: maxCaptureBytes,
+            clientHeaderTimeout: clientHeaderTimeout.amount, clientBodyTimeout: clientBodyTimeout.amount,
+            clientSendTimeout: clientSendTimeout.amount, keepAliveTimeout: keepaliveTimeout.amount,
+            maxClientConnections: maxClientConnections
         )
     }
 }

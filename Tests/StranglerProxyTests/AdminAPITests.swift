@@ -37,6 +37,19 @@ struct AdminAPITests {
         }
     }
 
+    @Test("an admin connection that sends nothing, or stops part-way through a head, is closed after the idle timeout")
+    func idleAdminConnectionsClosed() async throws {
+        try await ControlledProxy.run(routes: "[]", adminIdleTimeout: .milliseconds(300)) { proxy in
+            let silent = try await RawConnection.connect(port: proxy.adminPort)
+            let partial = try await RawConnection.connect(port: proxy.adminPort)
+            try await partial.send("GET /healthz HTTP/1.1\r\nHo")
+            #expect(await silent.waitUntilClosed(seconds: 30))
+            #expect(await partial.waitUntilClosed(seconds: 30))
+            // The listener still answers.
+            #expect(try await proxy.admin("GET", "/healthz", token: nil).status == 200)
+        }
+    }
+
     @Test("--admin-open-reads opens reads only; writes still need the token")
     func openReads() async throws {
         try await ControlledProxy.run(

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import StranglerCore
@@ -41,7 +42,7 @@ struct ControlledProxy {
     static func run(
         routes: String, access: AdminAccess = AdminAccess(tokens: [token]),
         monitor: CanaryMonitor.Configuration = .init(tick: .milliseconds(50), flushEvery: .milliseconds(200), window: .seconds(3), minRequests: 10),
-        rules: RouteController.Configuration = .init(),
+        rules: RouteController.Configuration = .init(), adminIdleTimeout: TimeAmount = .seconds(60),
         _ body: (ControlledProxy) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test.control")
@@ -66,7 +67,8 @@ struct ControlledProxy {
         )
         let adminPort = NIOLockedValueBox<Int?>(nil)
         let admin = try AdminAPI.makeApplication(
-            server: server, controller: control.controller, access: access, host: "127.0.0.1", port: 0, logger: logger
+            server: server, controller: control.controller, access: access, host: "127.0.0.1", port: 0,
+            idleTimeout: adminIdleTimeout, logger: logger
         ) { port in adminPort.withLockedValue { $0 = port } }
         await control.recordStartingTable()
         let group = ServiceGroup(
