@@ -131,6 +131,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var inputClosed = false
     /// Set when the server shuts down: finish the current exchange, then close.
     private var quiescing = false
+    /// Set when the parser refused the client's bytes: more of them may still be on the way.
+    private var inputRejected = false
 
     init(loop: LoopContext) {
         self.loop = loop
@@ -244,6 +246,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// nothing after it is read: where it ends is unknown.
     private func rejectRequest(_ failure: HTTPParseFailure, context: ChannelHandlerContext) {
         let error = ProxyError(rejecting: failure, maxHeaderBytes: loop.configuration.maxHeaderBytes)
+        inputRejected = true
         inputClosed = true
         pipelined = nil
         switch phase {
@@ -882,9 +885,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         phase = .idle
         // Quiescing sets closeAfterResponse too.
         if closeAfterResponse {
-            if pipelined != nil && !quiescing {
-                // Requests the client pipelined after this one are unanswered: let it read
-                // this answer before the close, rather than have unread bytes reset it.
+            if !quiescing && (pipelined != nil || inputRejected) {
+                // The client may still be sending (requests pipelined after this one, or the
+                // rest of a request the parser refused): let it read this answer before the
+                // close, rather than have unread bytes reset it.
                 stagedClose(context: context, last: nil)
             } else {
                 closeClient(context: context)
