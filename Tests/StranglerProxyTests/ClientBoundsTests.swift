@@ -17,12 +17,13 @@ struct ClientBoundsTests {
         // Far more than the sockets buffer between the proxy and the client, so the proxy has to
         // stop reading the upstream while the client is not reading.
         let size = 16 * 1024 * 1024
-        try await withProxy(upstreamExtra: #", "timeoutMs": 300"#, configure: { $0.threads = 1 }) { proxy in
+        // The upstream answers within milliseconds, far inside its timeoutMs; the client then
+        // takes nothing for three times that.
+        try await withProxy(upstreamExtra: #", "timeoutMs": 1000"#, configure: { $0.threads = 1 }) { proxy in
             let reader = try await PacedReader.connect(port: proxy.port, readSize: 16 * 1024)
             try await reader.send("GET /big?bytes=\(size) HTTP/1.1\r\nHost: x\r\n\r\n")
             try await reader.readUntilHead()
-            // Five times the upstream's timeoutMs without taking a byte (a phone in a tunnel).
-            try await Task.sleep(for: .milliseconds(1500))
+            try await Task.sleep(for: .milliseconds(3000))
             try await reader.readPaced(every: .milliseconds(1))
             let bytes = reader.received
             let parts = try #require(PacedReader.split(bytes))
@@ -35,13 +36,21 @@ struct ClientBoundsTests {
         }
     }
 
+    @Test("the test upstream's /big pattern is 0...250 repeated, whatever its length")
+    func bigPatternIsTheDefinedOne() {
+        for count in [0, 1, 250, 251, 252, 502, 503, 4096, 100_003] {
+            #expect(TestUpstream.patternBytes(count: count) == (0..<count).map { UInt8($0 % 251) }, "\(count)")
+        }
+    }
+
     @Test("a slow upload whose bytes keep flowing for longer than timeoutMs is delivered, not 504")
     func slowUploadIsDelivered() async throws {
         let size = 60_000
-        try await withProxy(upstreamExtra: #", "timeoutMs": 300"#) { proxy in
+        // The upload takes about two seconds; the upstream answers within milliseconds of its end.
+        try await withProxy(upstreamExtra: #", "timeoutMs": 1000"#) { proxy in
             let connection = try await RawConnection.connect(port: proxy.port)
             try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(size)\r\n\r\n")
-            let piece = String(repeating: "u", count: 3_000)
+            let piece = String(repeating: "u", count: 2_000)
             for _ in 0..<(size / piece.count) {
                 try await connection.send(piece)
                 try await Task.sleep(for: .milliseconds(60))

@@ -83,15 +83,19 @@ final class TestUpstream: Sendable {
     }
     func connectionClosed() { state.withLockedValue { $0.closed += 1 } }
 
-    /// The bytes of `/big`: 0, 1, ... 250, repeated. Written a period at a time: a byte at a
-    /// time costs a debug build about a second per megabyte, which on a busy machine once
+    /// The bytes of `/big`: 0, 1, ... 250, repeated. One period is written, then the bytes
+    /// written so far are copied onto the end until there are enough: a few large copies. Byte
+    /// by byte, a debug build took about a second per megabyte, which on a busy machine once
     /// outlasted a test's upstream timeout before the head was even sent.
     static func writePattern(count: Int, into buffer: inout ByteBuffer) {
-        var remaining = count
-        while remaining > 0 {
-            let run = min(remaining, pattern.count)
-            buffer.writeBytes(pattern[0..<run])
-            remaining -= run
+        let start = buffer.writerIndex
+        buffer.writeBytes(pattern[0..<min(count, pattern.count)])
+        while buffer.writerIndex - start < count {
+            let written = buffer.writerIndex - start
+            // Copying a whole number of periods keeps the pattern's phase.
+            let periods = written / pattern.count * pattern.count
+            let copy = buffer.getSlice(at: start, length: min(periods, count - written))!
+            buffer.writeImmutableBuffer(copy)
         }
     }
 
