@@ -99,13 +99,27 @@ final class TestUpstream: Sendable {
         }
     }
 
+    /// `/big`'s body of `count` bytes, made once per size and shared: a large body costs its
+    /// first request the copies and page faults, and later ones nothing. A test can call this
+    /// before its request, so that the upstream answers at once however busy the machine is.
+    static func bigBody(count: Int) -> ByteBuffer {
+        bodies.withLockedValue { cache in
+            if let body = cache[count] { return body }
+            var body = ByteBuffer()
+            body.reserveCapacity(count)
+            writePattern(count: count, into: &body)
+            cache[count] = body
+            return body
+        }
+    }
+
+    private static let bodies = NIOLockedValueBox<[Int: ByteBuffer]>([:])
+
     static let pattern: [UInt8] = (0..<251).map { UInt8($0) }
 
     /// The first `count` bytes of `/big`'s body, for comparing what a client received.
     static func patternBytes(count: Int) -> [UInt8] {
-        var buffer = ByteBuffer()
-        writePattern(count: count, into: &buffer)
-        return Array(buffer.readableBytesView)
+        Array(bigBody(count: count).readableBytesView)
     }
 
     func stop() async {
@@ -237,10 +251,8 @@ final class TestUpstreamHandler: ChannelInboundHandler {
             write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)
         case "/big":
             let count = request.uri.split(separator: "=").last.flatMap { Int($0) } ?? 1024
-            var buffer = context.channel.allocator.buffer(capacity: count + 128)
-            buffer.writeString("HTTP/1.1 200 OK\r\nContent-Length: \(count)\r\n\r\n")
-            TestUpstream.writePattern(count: count, into: &buffer)
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(count)\r\n\r\n")), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(TestUpstream.bigBody(count: count)), promise: nil)
         case "/head":
             write("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n", context: context)
         default:
