@@ -215,6 +215,18 @@ struct HTTPCorrectnessTests {
         }
     }
 
+    @Test("bad chunk framing right after an upstream's head gives a clean 502: no byte had reached the client")
+    func badChunkFramingGives502() async throws {
+        try await withProxy { proxy in
+            for _ in 0..<3 {
+                let response = try await RawConnection.get(port: proxy.port, "/bad-chunk")
+                #expect(response.status == 502)
+                #expect(response.json()["error"] as? String == "upstream_invalid_response")
+            }
+            #expect(try await RawConnection.get(port: proxy.port, "/echo").status == 200)
+        }
+    }
+
     @Test("a close-delimited upstream body reaches HTTP/1.1 clients chunked and HTTP/1.0 clients close-delimited")
     func closeDelimitedResponse() async throws {
         try await withProxy { proxy in

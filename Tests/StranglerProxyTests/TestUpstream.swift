@@ -14,6 +14,7 @@ import NIOPosix
 /// - `/redirect`: 302 with a `Location`
 /// - `/hop`: a response full of hop-by-hop headers
 /// - `/chunked`: a chunked body
+/// - `/bad-chunk`: a chunked head followed by a chunk size that is not hex
 /// - `/truncated`: `Content-Length: 100`, 10 bytes, then close
 /// - `/nolength`: a body framed by closing the connection
 /// - `/noisy`: a body with a field that changes on every call
@@ -222,6 +223,9 @@ final class TestUpstreamHandler: ChannelInboundHandler {
                 "HTTP/1.1 299 Custom Reason\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 42\r\n\r\n",
                 context: context
             )
+        case "/bad-chunk":
+            // A head, then a chunk size that is not hex, in one write.
+            write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", context: context)
         case "/conflicting-length":
             write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello", context: context)
         case "/truncated":
