@@ -33,24 +33,34 @@ public struct PathNormalizer: Sendable {
         guard count > 0, target[0] == UInt8(ascii: "/") else { return false }
         var index = 0
         while index < count {
-            switch target[index] {
-            case UInt8(ascii: "?"):
-                return true
-            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: ";"), UInt8(ascii: "#"):
-                return false
-            case UInt8(ascii: "/"):
-                let next = index + 1
-                if next < count {
-                    if target[next] == UInt8(ascii: "/") { return false }
-                    if target[next] == UInt8(ascii: "."), startsDotSegment(target, at: next) { return false }
+            let byte = target[index]
+            // Letters, the usual bytes, take one comparison; digits and most punctuation two.
+            if byte < 64 {
+                if Self.specialBelow64 & (1 &<< UInt64(byte)) != 0 {
+                    switch byte {
+                    case UInt8(ascii: "?"):
+                        return true
+                    case UInt8(ascii: "/"):
+                        let next = index + 1
+                        if next < count {
+                            if target[next] == UInt8(ascii: "/") { return false }
+                            if target[next] == UInt8(ascii: "."), startsDotSegment(target, at: next) { return false }
+                        }
+                    default:
+                        // `%`, `;`, `#`
+                        return false
+                    }
                 }
-            default:
-                break
+            } else if byte == UInt8(ascii: "\\") {
+                return false
             }
             index += 1
         }
         return true
     }
+
+    /// The bytes below 64 that ``isNormal(_:)`` looks at: `#`, `%`, `/`, `;`, `?`.
+    private static let specialBelow64: UInt64 = 1 << 0x23 | 1 << 0x25 | 1 << 0x2F | 1 << 0x3B | 1 << 0x3F
 
     /// Whether the segment at `start` (its first byte is `.`) is `.` or `..`.
     private static func startsDotSegment(_ target: UnsafeRawBufferPointer, at start: Int) -> Bool {

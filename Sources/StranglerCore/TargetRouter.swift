@@ -47,14 +47,25 @@ public struct TargetRouter: Sendable {
             last = .target(range)
             return matcher.matchIndex(method: method, target: path)
         }
-        let found = try normalizer.normalize(path, reading: .all)
+        let found: PathAmbiguity
+        do throws(PathRefusal) {
+            // The reading with the most separators and dot segments shows every ambiguous kind.
+            found = try normalizer.normalize(path, reading: .all)
+        } catch {
+            guard error.reason == .aboveRoot else { throw error }
+            // A `..` that climbs above the root only once `%2F`, `\` or `%2E` are decoded: the
+            // ambiguity is the problem, and the refusal says so.
+            let literal = try normalizer.normalize(path, reading: [])
+            guard !literal.isEmpty else { throw error }
+            switch policy {
+            case .reject: throw Self.ambiguous(literal)
+            case .forwardWhenRoutesAgree: throw Self.oneReadingRefused(literal, error)
+            }
+        }
         if !found.isEmpty {
             switch policy {
             case .reject:
-                throw PathRefusal(
-                    .ambiguous(found),
-                    "the request path has \(found), which upstreams read in different ways"
-                )
+                throw Self.ambiguous(found)
             case .forwardWhenRoutesAgree:
                 let index = try agreedIndex(in: matcher, method: method, path: path, found: found)
                 last = .normalized
@@ -78,10 +89,7 @@ public struct TargetRouter: Sendable {
             do throws(PathRefusal) {
                 try normalizer.normalize(path, reading: PathAmbiguity(rawValue: reading))
             } catch {
-                throw PathRefusal(
-                    .readingsDisagree(found),
-                    "the request path has \(found), and one way of reading it is refused: \(error.message)"
-                )
+                throw Self.oneReadingRefused(found, error)
             }
             let index = matchNormalized(in: matcher, method: method)
             if let first = agreed, first != index {
@@ -96,6 +104,14 @@ public struct TargetRouter: Sendable {
             reading = (reading - 1) & found.rawValue
         }
         return agreed ?? nil
+    }
+
+    private static func ambiguous(_ found: PathAmbiguity) -> PathRefusal {
+        PathRefusal(.ambiguous(found), "the request path has \(found), which upstreams read in different ways")
+    }
+
+    private static func oneReadingRefused(_ found: PathAmbiguity, _ refusal: PathRefusal) -> PathRefusal {
+        PathRefusal(.readingsDisagree(found), "the request path has \(found), and one way of reading it is refused: \(refusal.message)")
     }
 
     private func matchNormalized(in matcher: RouteMatcher, method: String) -> Int? {
