@@ -1,4 +1,5 @@
 import NIOCore
+import StranglerCore
 
 /// Settings of the forwarding listener that do not live in `routes.json`.
 public struct ProxyConfiguration: Sendable {
@@ -27,6 +28,10 @@ public struct ProxyConfiguration: Sendable {
     public var maxShadowsPerLoop: Int
     /// Share of shadowed safe requests on `learnNoise` routes that also go to legacy a second time.
     public var noiseSampleRate: Double
+    /// What happens to a request path that upstreams read in different ways (an encoded `/`, a
+    /// `\`, a `%2E` dot segment, `//..`, a `;` parameter): refused with 400 by default, or
+    /// forwarded only when every reading routes it the same way (``AmbiguousPathPolicy``).
+    public var ambiguousPaths: AmbiguousPathPolicy
 
     public init(
         host: String = "127.0.0.1",
@@ -40,7 +45,8 @@ public struct ProxyConfiguration: Sendable {
         accessLog: Bool = true,
         maxCaptureBytes: Int = 1024 * 1024,
         maxShadowsPerLoop: Int = 128,
-        noiseSampleRate: Double = 0.1
+        noiseSampleRate: Double = 0.1,
+        ambiguousPaths: AmbiguousPathPolicy = .reject
     ) {
         self.host = host
         self.port = port
@@ -54,5 +60,6 @@ public struct ProxyConfiguration: Sendable {
         self.maxCaptureBytes = maxCaptureBytes
         self.maxShadowsPerLoop = maxShadowsPerLoop
         self.noiseSampleRate = noiseSampleRate
+        self.ambiguousPaths = ambiguousPaths
     }
 }
