@@ -19,8 +19,9 @@ public struct PathAmbiguity: OptionSet, Sendable, Hashable, CustomStringConverti
     public static let backslash = PathAmbiguity(rawValue: 1 << 1)
     /// A segment of one or two dots, some spelled `%2E`: a dot segment, or a name.
     public static let encodedDot = PathAmbiguity(rawValue: 1 << 2)
-    /// A `..` after an empty segment (`/a//../b`): removes the empty segment (`/a/b`), or the
-    /// one before it once `//` is merged (`/b`).
+    /// A `..` with an empty segment anywhere before it (`/a//../b`): removes the empty segment
+    /// (`/a/b`), or the one before it once `//` is merged (`/b`). Coarse on purpose: it also
+    /// counts `//a/b/../c`, which reads the same either way, so that no case is missed.
     public static let dotDotAfterEmptySegment = PathAmbiguity(rawValue: 1 << 3)
     /// `;` in a segment: data, or the start of a parameter that is dropped (`/a;x/b` → `/a/b`).
     public static let segmentParameter = PathAmbiguity(rawValue: 1 << 4)
