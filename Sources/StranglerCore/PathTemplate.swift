@@ -1,7 +1,8 @@
 /// A parsed route path template: `/orders/{id}/items/**`.
 ///
-/// Matching works on raw (still percent-encoded) path segments, so the proxy never has to decode
-/// or rewrite the client's path to route it.
+/// Matching works on path segments in normal form (``PathNormalizer``): literal segments are
+/// kept in that form, and a request's path is normalised before it is matched, unless it
+/// already is. The client's target is forwarded as it was sent.
 public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// One segment of a template.
     public enum Segment: Sendable, Hashable {
@@ -53,10 +54,31 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             } else if part.contains("{") || part.contains("}") || part.contains("*") {
                 return .failure(.init("segment \"\(part)\" mixes text with \"{\", \"}\" or \"*\"; a parameter is a whole segment"))
             } else {
-                segments.append(.literal(part))
+                switch normalLiteral(part) {
+                case .success(let literal): segments.append(.literal(literal))
+                case .failure(let error): return .failure(error)
+                }
             }
         }
         return .success(PathTemplate(segments: segments, catchAll: catchAll, description: text))
+    }
+
+    /// A literal segment in the normal form request paths are matched in (``PathNormalizer``),
+    /// so that `/%7Euser` in a template matches `/~user` and `/%7euser` in a request. A dot
+    /// segment, which no normal path has, or an invalid escape is an error.
+    private static func normalLiteral(_ part: String) -> Result<String, TemplateError> {
+        var normalizer = PathNormalizer()
+        let bytes = Array(("/" + part).utf8)
+        do {
+            _ = try bytes.withUnsafeBytes { try normalizer.normalize($0, reading: []) }
+        } catch {
+            return .failure(.init("segment \"\(part)\" can never match: \(error)"))
+        }
+        let normal = normalizer.path.dropFirst()
+        guard !normal.isEmpty, !normal.contains(UInt8(ascii: "/")) else {
+            return .failure(.init("segment \"\(part)\" is a dot segment; requests are routed with dot segments resolved"))
+        }
+        return .success(String(decoding: normal, as: UTF8.self))
     }
 
     /// The template with parameter names erased: two templates with the same shape match exactly

@@ -115,6 +115,9 @@ public struct RouteMatcher: Sendable {
         }
     }
 
+    /// The route at `index` in the table the matcher was built from.
+    func route(at index: Int) -> Route { routes[index] }
+
     /// The most specific route for `method` and the request target `uri` (path and query).
     public func match(method: String, uri: String) -> Route? {
         matchIndex(method: method, uri: uri).map { routes[$0] }

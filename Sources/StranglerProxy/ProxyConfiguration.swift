@@ -1,4 +1,5 @@
 import NIOCore
+import StranglerCore
 
 /// Settings of the forwarding listener that do not live in `routes.json`.
 public struct ProxyConfiguration: Sendable {
@@ -54,6 +55,10 @@ public struct ProxyConfiguration: Sendable {
             lingerTotal: lingerTime, lingerIdle: lingerTimeout
         )
     }
+    /// What happens to a request path that upstreams read in different ways (an encoded `/`, a
+    /// `\`, a `%2E` dot segment, `//..`, a `;` parameter): refused with 400 by default, or
+    /// forwarded only when every reading routes it the same way (``AmbiguousPathPolicy``).
+    public var ambiguousPaths: AmbiguousPathPolicy
 
     public init(
         host: String = "127.0.0.1",
@@ -74,7 +79,8 @@ public struct ProxyConfiguration: Sendable {
         keepAliveTimeout: TimeAmount = .seconds(75),
         lingerTime: TimeAmount = .seconds(30),
         lingerTimeout: TimeAmount = .seconds(5),
-        maxClientConnections: Int = 10_000
+        maxClientConnections: Int = 10_000,
+        ambiguousPaths: AmbiguousPathPolicy = .reject
     ) {
         self.host = host
         self.port = port
@@ -95,5 +101,6 @@ public struct ProxyConfiguration: Sendable {
         self.lingerTime = lingerTime
         self.lingerTimeout = lingerTimeout
         self.maxClientConnections = maxClientConnections
+        self.ambiguousPaths = ambiguousPaths
     }
 }

@@ -121,6 +121,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var pendingClientRead = false
 
     private var requestParser: ClientRequestParser
+    /// Routes each request on its normal path; keeps the buffer an unusual path is normalised in.
+    private var targetRouter: TargetRouter
     /// Bytes of requests that arrived while the exchange before them was still running. They
     /// wait unparsed, and reading stops until they have had their turn: what a pipelining
     /// client makes the proxy hold is bounded by one read cycle (`maxMessagesPerRead` reads).
@@ -141,6 +143,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         #if DEBUG
         loop.live.proxyHandlers.wrappingIncrement(ordering: .relaxed)
         #endif
+        self.targetRouter = TargetRouter(policy: loop.configuration.ambiguousPaths)
     }
 
     #if DEBUG
@@ -359,8 +362,17 @@ final class ProxyHandler: ChannelDuplexHandler {
         self.outbound = outbound
 
         var shadowTarget: String?
-        let index = head.bytes.withUnsafeReadableBytes { raw in
-            loop.table.matcher.matchIndex(method: head.method.rawValue, target: UnsafeRawBufferPointer(rebasing: raw[head.target]))
+        // Routed on the target's normal path, so every spelling of a path takes its route; the
+        // target still goes upstream as sent. What can't be routed safely gets 400.
+        let index: Int?
+        do {
+            index = try head.bytes.withUnsafeReadableBytes { raw in
+                try targetRouter.matchIndex(
+                    in: loop.table.matcher, method: head.method.rawValue, target: UnsafeRawBufferPointer(rebasing: raw[head.target]))
+            }
+        } catch {
+            respondWithError(ProxyError(refusingTarget: error), context: context)
+            return
         }
         if let index {
             let entry = loop.routes[index]
@@ -605,7 +617,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
             }
         case .param(let name)?:
-            if let value = CanarySplit.parameter(name, of: route.path, uri: head.uri) {
+            if let value = CanarySplit.parameter(name, of: route.path, uri: targetRouter.routedPath(of: head.uri)) {
                 return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
             }
         case nil:

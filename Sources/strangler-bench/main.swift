@@ -5,6 +5,7 @@ import StranglerCore
 // harness (median of repeated rounds), run from bench/ (bench/micro) in a release build.
 //
 //   strangler-bench match [--routes 10000] [--lookups 1000000]
+//   strangler-bench target [--routes 100] [--lookups 1000000]                (routing on the normal path)
 //   strangler-bench canary [--lookups 1000000]
 //   strangler-bench compare [--comparisons 20000]                         (the comparator on two JSON bodies)
 //   strangler-bench relay [--listen-port 18007] [--upstream-port 18001]   (a server: see Relay.swift)
@@ -78,6 +79,53 @@ case "match":
         return found
     }
     print(String(format: "match: %d routes, %.0f ns per lookup (median of 7 rounds of %d; checksum %d)", count, result.nanoseconds, lookups, result.checksum))
+case "target":
+    // Routing a request target as the proxy does (TargetRouter), against the matcher on the raw
+    // bytes: the cost of the one-pass normal-form check, and of normalising unusual targets.
+    let count = argument("--routes", default: 100)
+    let lookups = argument("--lookups", default: 1_000_000)
+    let routes = try table(routes: count)
+    let groups = max(1, count / 10)
+    func targets(_ spell: (Int, Int) -> String) -> (bytes: [UInt8], ranges: [Range<Int>]) {
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for index in 0..<4096 {
+            let start = bytes.count
+            bytes += Array(spell(index, (index &* 7919) % groups).utf8)
+            ranges.append(start..<bytes.count)
+        }
+        return (bytes, ranges)
+    }
+    let normal = targets { index, group in
+        index % 2 == 0 ? "/svc\(group)/items/ORD-\(index)?page=2" : "/svc\(group)/items/ORD-\(index)/lines/\(index % 9)"
+    }
+    let unusual = targets { index, group in
+        switch index % 3 {
+        case 0: "/svc\(group)/./items/%4FRD-\(index)?page=2"
+        case 1: "http://shop.example/svc\(group)/items/ORD-\(index)"
+        default: "//svc\(group)/x/../items/ORD-\(index)/lines/\(index % 9)"
+        }
+    }
+    func run(_ name: String, _ set: (bytes: [UInt8], ranges: [Range<Int>]), router: Bool) {
+        var targetRouter = TargetRouter()
+        let result = set.bytes.withUnsafeBytes { raw in
+            measure(operations: lookups) {
+                var found = 0
+                for index in 0..<lookups {
+                    let target = UnsafeRawBufferPointer(rebasing: raw[set.ranges[index & 4095]])
+                    let route = router
+                        ? try? targetRouter.matchIndex(in: routes.matcher, method: "GET", target: target)
+                        : routes.matcher.matchIndex(method: "GET", target: target)
+                    if let route { found &+= route }
+                }
+                return found
+            }
+        }
+        print(String(format: "%@: %d routes, %.0f ns per lookup (checksum %d)", name, count, result.nanoseconds, result.checksum))
+    }
+    run("raw bytes, normal targets", normal, router: false)
+    run("TargetRouter, normal targets", normal, router: true)
+    run("TargetRouter, unusual targets", unusual, router: true)
 case "canary":
     let lookups = argument("--lookups", default: 1_000_000)
     let keys = (0..<4096).map { "customer-\($0)" }

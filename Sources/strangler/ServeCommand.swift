@@ -145,6 +145,21 @@ struct ProxyOptions: ParsableArguments {
         discussion: "Lowered to fit the open-file limit if that is too low (a warning names the limit to raise)."))
     var maxClientConnections = 10_000
 
+    @Option(
+        help: ArgumentHelp(
+            "What to do with a request path that servers read in different ways.",
+            discussion: """
+                Requests are routed on the normal form of their path (escapes of letters, digits and -._~ \
+                decoded, dot segments resolved, // merged); the path still goes upstream as the client sent \
+                it. Some spellings have no one normal form, because servers disagree on them: an encoded "/" \
+                (%2F), a "\\" or %5C, a dot segment spelled with %2E, a ".." after "//", a ";" parameter. \
+                reject answers 400 to them; forward-when-routes-agree routes such a path under each reading \
+                and forwards it only if every reading picks the same route, else answers 400.
+                """
+        )
+    )
+    var ambiguousPaths: AmbiguousPathPolicy = .reject
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
@@ -158,10 +173,13 @@ struct ProxyOptions: ParsableArguments {
             maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog, maxCaptureBytes: maxCaptureBytes,
             clientHeaderTimeout: clientHeaderTimeout.amount, clientBodyTimeout: clientBodyTimeout.amount,
             clientSendTimeout: clientSendTimeout.amount, keepAliveTimeout: keepaliveTimeout.amount,
-            maxClientConnections: maxClientConnections
+            maxClientConnections: maxClientConnections,
+            ambiguousPaths: ambiguousPaths
         )
     }
 }
+
+extension AmbiguousPathPolicy: ExpressibleByArgument {}
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))

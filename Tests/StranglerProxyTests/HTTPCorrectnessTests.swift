@@ -67,6 +67,14 @@ struct HTTPCorrectnessTests {
     @Test("path and query reach the upstream byte for byte")
     func pathAndQueryVerbatim() async throws {
         try await withProxy { proxy in
+            // Routed on its normal form (/echo/a~b/c%C3%A9), forwarded as sent.
+            let target = "/echo/a%7eb/./x/../c%c3%a9?q=a%20b&q=2&empty=&flag&plus=a+b&pct=%E2%82%AC&p=/../%2F"
+            let response = try await RawConnection.get(port: proxy.port, target)
+            #expect(response.json()["uri"] as? String == target)
+        }
+        // %2F and ;parameters are refused by default (--ambiguous-paths); when they are let
+        // through, they too go as sent.
+        try await withProxy(configure: { $0.ambiguousPaths = .forwardWhenRoutesAgree }) { proxy in
             let target = "/echo/a%2Fb/./x/../c;matrix=1?q=a%20b&q=2&empty=&flag&plus=a+b&pct=%E2%82%AC"
             let response = try await RawConnection.get(port: proxy.port, target)
             #expect(response.json()["uri"] as? String == target)
