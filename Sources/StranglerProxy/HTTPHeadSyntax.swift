@@ -86,6 +86,61 @@ enum HTTPHeadSyntax {
         return length
     }
 
+    /// Whether a `Host` value is an authority without userinfo (RFC 9110 §7.2, RFC 3986 §3.2):
+    /// a registered name (unreserved bytes, sub-delims and %XX escapes), an IPv4 address, or an
+    /// IP literal in brackets, then optionally a colon and digits. Everything else (a space, a
+    /// slash, `@`, a backslash, a byte over 0x7F) could make two readers of the name pick
+    /// different hosts, or let it leak into a path an upstream builds from it. An empty value
+    /// is valid (RFC 9112 §3.2).
+    static func isValidHost(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        var index = range.lowerBound
+        let end = range.upperBound
+        if index < end, raw[index] == UInt8(ascii: "[") {
+            // IPv6 or IPvFuture: both are spelled with these bytes (RFC 3986 §3.2.2).
+            index += 1
+            let start = index
+            while index < end, raw[index] != UInt8(ascii: "]") {
+                guard isRegisteredNameByte(raw[index]) || raw[index] == UInt8(ascii: ":") else { return false }
+                index += 1
+            }
+            guard index < end, index > start else { return false }
+            index += 1
+        } else {
+            while index < end, raw[index] != UInt8(ascii: ":") {
+                if raw[index] == UInt8(ascii: "%") {
+                    guard index + 2 < end, hexValue(raw[index + 1]) != nil, hexValue(raw[index + 2]) != nil else { return false }
+                    index += 3
+                    continue
+                }
+                guard isRegisteredNameByte(raw[index]) else { return false }
+                index += 1
+            }
+        }
+        if index == end { return true }
+        guard raw[index] == UInt8(ascii: ":") else { return false }
+        index += 1
+        while index < end {
+            guard raw[index] >= 0x30, raw[index] <= 0x39 else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// unreserved and sub-delims (RFC 3986 §2): letters, digits, -._~ and !$&'()*+,;=
+    private static func isRegisteredNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            true
+        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+            true
+        default:
+            false
+        }
+    }
+
     static func hexValue(_ byte: UInt8) -> Int? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
@@ -188,14 +243,31 @@ struct HeadFieldSection {
 /// Why bytes are not a valid HTTP/1.x message. The connection they came on can't carry
 /// another message: where this one ends is unknown.
 struct HTTPParseFailure: Error, CustomStringConvertible {
+    /// What kind of refusal it is, which decides the status a client gets
+    /// (``ProxyError/init(rejecting:maxHeaderBytes:)``).
+    enum Kind {
+        /// Malformed or ambiguous: 400.
+        case malformed
+        /// The head (or trailer section) is longer than the parser's limit: 431.
+        case tooLarge
+        /// A well-formed request whose method the proxy does not serve (CONNECT): 405.
+        case methodNotAllowed
+    }
+
     let reason: String
-    /// The head (or trailer section) is longer than the parser's limit.
-    let isTooLarge: Bool
+    let kind: Kind
 
     init(_ reason: String, tooLarge: Bool = false) {
-        self.reason = reason
-        self.isTooLarge = tooLarge
+        self.init(reason, kind: tooLarge ? .tooLarge : .malformed)
     }
+
+    init(_ reason: String, kind: Kind) {
+        self.reason = reason
+        self.kind = kind
+    }
+
+    /// The head (or trailer section) is longer than the parser's limit.
+    var isTooLarge: Bool { kind == .tooLarge }
 
     var description: String { reason }
 }
@@ -214,6 +286,10 @@ protocol ParsedHTTPHead {
     static var what: String { get }
     /// Whether empty lines before the head are skipped (requests) or an error (responses).
     static var ignoresLeadingEmptyLines: Bool { get }
+    /// Checks the head's first line (with its CRLF) while the rest of the head has not arrived,
+    /// so that a line no valid head can start with is refused at once: an HTTP/0.9 request
+    /// ends at its request line, and would otherwise wait for a blank line that never comes.
+    static func checkFirstLine(_ line: UnsafeRawBufferPointer) throws
     /// Parses a complete head. Nil for an interim message the parser skips (a 1xx response).
     /// `fieldStorage`: an array whose capacity the head's ``fields`` may take over (see
     /// ``HeadFieldSection``).
@@ -223,6 +299,8 @@ protocol ParsedHTTPHead {
 }
 
 extension ParsedHTTPHead {
+    static func checkFirstLine(_ line: UnsafeRawBufferPointer) throws {}
+
     /// The header lines as name/value pairs, in order. Allocates; for the shadow path and tests.
     var headers: [(String, String)] {
         fields.map { (string(at: $0.name), string(at: $0.value)) }

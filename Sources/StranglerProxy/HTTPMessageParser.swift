@@ -48,6 +48,8 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
     private var carried: ByteBuffer?
     /// How much of `carried` was already searched for the end of a head or trailers.
     private var scanned = 0
+    /// Whether the unfinished head's first line was checked on its own (``ParsedHTTPHead/checkFirstLine(_:)``).
+    private var firstLineChecked = false
     private var expectation: Head.Expectation?
     /// The last head's field array, shared with that head. Once the head is gone it is held
     /// here alone, and the next head's fields reuse its capacity instead of allocating.
@@ -67,6 +69,7 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
         self.expectation = expectation
         carried = nil
         scanned = 0
+        firstLineChecked = false
     }
 
     /// Whether the last message ended (or none was expected).
@@ -112,10 +115,12 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
                     if buffer.readableBytes == 0 { return nil }
                 }
                 guard let end = try find(terminator: buffer, what: Head.what) else {
+                    try checkFirstLine(buffer)
                     keep(&buffer)
                     return nil
                 }
                 scanned = 0
+                firstLineChecked = false
                 let bytes = buffer.readSlice(length: end)!
                 guard let expectation, let (head, framing) = try Head.parse(bytes, expecting: expectation, fieldStorage: &fieldStorage)
                 else {
@@ -193,6 +198,19 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
             throw HTTPParseFailure("the connection closed before the \(Head.what) began")
         default:
             throw HTTPParseFailure("the connection closed in the middle of the message")
+        }
+    }
+
+    /// Checks the first line of a head that is not all here yet, once that line is. A complete
+    /// head goes straight to ``ParsedHTTPHead/parse(_:expecting:fieldStorage:)``, so the usual
+    /// request pays nothing for this.
+    private mutating func checkFirstLine(_ buffer: ByteBuffer) throws {
+        guard !firstLineChecked else { return }
+        try buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return }
+            firstLineChecked = true
+            // `find` has already refused a bare LF, so the line ends with CRLF.
+            try Head.checkFirstLine(UnsafeRawBufferPointer(rebasing: raw[0...base.distance(to: UnsafeRawPointer(hit))]))
         }
     }
 

@@ -17,6 +17,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case bodyTooLarge
         case headersTooLarge
         case badRequest
+        case methodNotAllowed
     }
 
     private let code: Code
@@ -46,6 +47,8 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func headersTooLarge(_ detail: String) -> ProxyError { .init(.headersTooLarge, detail) }
     /// The request could not be parsed.
     public static func badRequest(_ detail: String) -> ProxyError { .init(.badRequest, detail) }
+    /// The request is well-formed, but the proxy does not serve its method (CONNECT).
+    public static func methodNotAllowed(_ detail: String) -> ProxyError { .init(.methodNotAllowed, detail) }
 
     /// The status the client gets.
     public var status: HTTPResponseStatus {
@@ -56,6 +59,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .bodyTooLarge: .payloadTooLarge
         case .headersTooLarge: .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large")
         case .badRequest: .badRequest
+        case .methodNotAllowed: .methodNotAllowed
         }
     }
 
@@ -71,6 +75,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .bodyTooLarge: "body_too_large"
         case .headersTooLarge: "headers_too_large"
         case .badRequest: "bad_request"
+        case .methodNotAllowed: "method_not_allowed"
         }
     }
 

@@ -121,7 +121,7 @@ struct ClientRequestParserTests {
 
     @Test("empty lines before a request line are skipped (RFC 9112 §2.2)")
     func leadingEmptyLines() throws {
-        let requests = try parse("POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\n\r\nGET /b HTTP/1.1\r\n\r\n", split: 3)
+        let requests = try parse("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", split: 3)
         #expect(requests.map(\.uri) == ["/a", "/b"])
     }
 
@@ -136,8 +136,8 @@ struct ClientRequestParserTests {
 
     @Test("keep-alive follows the version and Connection: 1.1 unless close, 1.0 only with keep-alive")
     func keepAlive() throws {
-        #expect(try parse("GET / HTTP/1.1\r\n\r\n")[0].keepAlive)
-        #expect(try !parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")[0].keepAlive)
+        #expect(try parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0].keepAlive)
+        #expect(try !parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0].keepAlive)
         #expect(try !parse("GET / HTTP/1.0\r\n\r\n")[0].keepAlive)
         #expect(try parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")[0].keepAlive)
         #expect(try parse("GET / HTTP/1.0\r\n\r\n")[0].minor == 0)
@@ -147,9 +147,9 @@ struct ClientRequestParserTests {
 
     @Test("a target keeps its bytes, including unencoded UTF-8 and an absolute form")
     func targets() throws {
-        #expect(try parse("GET /caf\u{e9}?q=%20 HTTP/1.1\r\n\r\n")[0].target == "/caf\u{e9}?q=%20")
-        #expect(try parse("GET http://shop/orders HTTP/1.1\r\n\r\n")[0].target == "http://shop/orders")
-        #expect(try parse("OPTIONS * HTTP/1.1\r\n\r\n")[0].target == "*")
+        #expect(try parse("GET /caf\u{e9}?q=%20 HTTP/1.1\r\nHost: x\r\n\r\n")[0].target == "/caf\u{e9}?q=%20")
+        #expect(try parse("GET http://shop/orders HTTP/1.1\r\nHost: shop\r\n\r\n")[0].target == "http://shop/orders")
+        #expect(try parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")[0].target == "*")
     }
 
     @Test(
@@ -173,15 +173,77 @@ struct ClientRequestParserTests {
             ("GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", "obs-fold"),
             ("GET / HTTP/1.1\r\nX-A : 1\r\n\r\n", "malformed"),
             ("GET / HTTP/1.1\r\nX-A: a\u{7F}b\r\n\r\n", "control byte"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n", "not followed by CRLF"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", "too large"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n", "not followed by CRLF"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", "too large"),
         ]
     )
     func malformed(text: String, reason: String) throws {
         let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
         #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "no error")")
         #expect(error?.isTooLarge == false)
+    }
+
+    @Test("CONNECT is refused as a method the proxy does not serve (405), not as malformed")
+    func connectRefused() throws {
+        for text in ["CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n", "CONNECT shop.example:443 HTTP/1.0\r\n\r\n"] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
+            #expect(error?.kind == .methodNotAllowed)
+            #expect(error?.reason.contains("CONNECT") == true)
+            #expect(ProxyError(rejecting: try #require(error), maxHeaderBytes: 8192).status == .methodNotAllowed)
+        }
+        // A method that merely starts like it is another method.
+        #expect(try parse("CONNECTX / HTTP/1.1\r\nHost: x\r\n\r\n")[0].method == .RAW(value: "CONNECTX"))
+    }
+
+    @Test("an HTTP/1.1 request without Host is refused; an HTTP/1.0 one is served")
+    func hostRequired() throws {
+        let error = #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n") }
+        #expect(error?.reason.contains("without a Host header") == true)
+        #expect(error?.kind == .malformed)
+        let request = try #require(try parse("GET /old HTTP/1.0\r\nAccept: */*\r\n\r\n").first)
+        #expect(request.uri == "/old" && request.minor == 0 && request.ended)
+    }
+
+    @Test(
+        "a Host that is not a host name or address with an optional port is refused",
+        arguments: ["a b/c", "shop/evil", "user@shop", "shop\\evil", "shop?x", "shop#x", "caf\u{e9}.example", "a\tb", "shop:80x",
+                    "shop:80:81", "[::1", "[]", "[::1]x", "%4", "%zz", "\"shop\"", "<shop>"]
+    )
+    func invalidHost(host: String) throws {
+        let error = #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n") }
+        #expect(error?.reason.contains("Host header is not a host name") == true, "\(error?.reason ?? "accepted")")
+        // The same goes for HTTP/1.0, where Host is optional but must be valid when sent.
+        #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.0\r\nHost: \(host)\r\n\r\n") }
+    }
+
+    @Test(
+        "host names, addresses, IP literals and ports are valid Host values, as is an empty one",
+        arguments: ["shop.example", "shop.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8443", "[v1.fe80::a+en1]",
+                    "xn--caf-dma.example", "my_host.local", "a-b~c!$&'()*+,;=", "%41shop", "shop:", ""]
+    )
+    func validHost(host: String) throws {
+        let request = try #require(try parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n").first)
+        #expect(request.headers.first?.1 == host)
+    }
+
+    @Test("an HTTP/0.9 request line is refused as soon as it is in, without waiting for a blank line")
+    func http09() throws {
+        for split in [nil, 1, 3] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse("GET /\r\n", split: split) }
+            #expect(error?.reason.contains("HTTP/0.9") == true, "\(error?.reason ?? "waiting")")
+        }
+        // Its first line alone decides: a request line that is fine waits for the rest of its head.
+        #expect(try parse("GET / HTTP/1.1\r\nHost: x\r\n", split: 2).isEmpty)
+    }
+
+    @Test("the HTTP/2 connection preface is refused, named as such")
+    func http2Preface() throws {
+        for text in ["PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "PRI * HTTP/2.0\r\n"] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
+            #expect(error?.reason.contains("HTTP/2 connection preface") == true, "\(error?.reason ?? "accepted")")
+            #expect(error?.kind == .malformed)
+        }
     }
 
     @Test("a header value is checked byte by byte at every offset: control bytes and DEL refused, tabs and bytes over 0x7F kept")
@@ -222,7 +284,7 @@ struct ClientRequestParserTests {
 
     @Test("a head longer than the limit is refused as too large before it is all read")
     func oversizedHead() throws {
-        let text = "GET / HTTP/1.1\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 100)
+        let text = "GET / HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 100)
         let error = #expect(throws: HTTPParseFailure.self) { try parse(text, split: 1000, maxHeadBytes: 4096) }
         #expect(error?.isTooLarge == true)
         #expect(try parse(text + "\r\n", maxHeadBytes: 32 * 1024).count == 1)
