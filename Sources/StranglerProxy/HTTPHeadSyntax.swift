@@ -310,11 +310,14 @@ extension ParsedHTTPHead {
         bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
 
-    /// The first value of the header `name` (ASCII case-insensitive), if present.
+    /// The first value of the header `name` (ASCII case-insensitive), if present. A name with
+    /// an underscore is never found: such headers are not forwarded (``ProxyHeaderName/underscored``),
+    /// so nothing may be decided by one either.
     func firstValue(named name: String) -> String? {
         let wanted = name.lowercased()
         return bytes.withUnsafeReadableBytes { raw -> String? in
-            for field in fields where HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: wanted) {
+            for field in fields
+            where field.kind != .underscored && HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: wanted) {
                 return String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
             }
             return nil

@@ -246,6 +246,24 @@ struct ClientRequestParserTests {
         }
     }
 
+    @Test("an underscored header name is classified apart and never found by a hyphenated lookup")
+    func underscoredNames() throws {
+        let request = "GET / HTTP/1.1\r\nHost: x\r\nX_Strangler_Shadow: dry-run\r\nX_Forwarded_For: 10.0.0.1\r\nX_User: 7\r\nX-User: 8\r\n\r\n"
+        var parser = ClientRequestParser(maxHeadBytes: 8192)
+        var buffer = ByteBuffer(string: request)
+        parser.expectMessage(())
+        guard case .head(let head)? = try parser.next(&buffer) else {
+            Issue.record("no head")
+            return
+        }
+        #expect(head.fields.map(\.kind) == [.host, .underscored, .underscored, .underscored, .other])
+        #expect(head.firstValue(named: "X-User") == "8")
+        #expect(head.firstValue(named: "x-strangler-shadow") == nil)
+        #expect(head.firstValue(named: "X-Forwarded-For") == nil)
+        // Not even asked for by its own spelling: the upstream never sees it, so nothing is decided by it.
+        #expect(head.firstValue(named: "X_User") == nil)
+    }
+
     @Test("a header value is checked byte by byte at every offset: control bytes and DEL refused, tabs and bytes over 0x7F kept")
     func valueBytesAtEveryOffset() throws {
         // Values of 24 bytes, long enough that the parser reads most of them eight bytes at a

@@ -51,4 +51,39 @@ struct HostileRequestTests {
             #expect(proxy.legacy.requests.map(\.uri) == ["/echo?v=10"])
         }
     }
+
+    /// The underscore spellings of the proxy's own headers, and of an ordinary one.
+    static let underscored = ["X_Strangler_Shadow: dry-run", "X_Forwarded_For: 203.0.113.9", "x_request_id: spoofed", "X_Custom: 1"]
+
+    @Test("request headers with an underscore never reach the upstream; X-Forwarded-For stays the proxy's own")
+    func underscoredHeadersDropped() async throws {
+        try await withProxy { proxy in
+            let response = try await RawConnection.get(port: proxy.port, "/echo", headers: Self.underscored + ["X-Custom: 2"])
+            #expect(response.status == 200)
+            let seen = try #require(proxy.legacy.requests.first)
+            #expect(seen.headers.filter { $0.0.contains("_") }.isEmpty, "\(seen.headers)")
+            // The client is not a trusted proxy: the chain is the peer address alone.
+            #expect(seen.headers("x-forwarded-for") == ["127.0.0.1"])
+            #expect(seen.header("x-custom") == "2")
+            #expect(seen.header("x-request-id") != "spoofed")
+            #expect(seen.header("x-strangler-shadow") == nil)
+        }
+    }
+
+    @Test("a shadow copy carries the proxy's marker alone, not a client's underscored one")
+    func underscoredHeadersNotInShadowCopy() async throws {
+        try await ShadowPipeline.run { pipeline in
+            try await withProxy(routes: ShadowTests.routes(), shadowSink: pipeline.worker) { proxy in
+                let response = try await RawConnection.get(port: proxy.port, "/inv/SKU-1", headers: Self.underscored)
+                #expect(response.status == 200)
+                #expect(try await pipeline.waitForComparisons(1) == 1)
+                let primary = try #require(proxy.legacy.requests.first)
+                let copy = try #require(proxy.service.requests.first)
+                #expect(primary.headers.filter { $0.0.contains("_") }.isEmpty)
+                #expect(copy.headers.filter { $0.0.contains("_") }.isEmpty)
+                #expect(copy.headers("x-strangler-shadow") == ["mirror"])
+                #expect(copy.headers("x-forwarded-for") == ["127.0.0.1"])
+            }
+        }
+    }
 }
