@@ -74,14 +74,15 @@ enum HTTPHeadSyntax {
         return value
     }
 
-    /// A `Content-Length` value, checked against an earlier one in the same head: one number,
-    /// and the same every time (RFC 9112 §6.3); anything else leaves the framing unknown.
+    /// A `Content-Length` value: one number, sent once. RFC 9112 §6.3 would allow the same
+    /// number repeated, but llhttp refuses that, and a message two parsers frame differently
+    /// is a smuggling risk, so the proxy refuses it too.
     static func contentLength(_ raw: UnsafeRawBufferPointer, _ value: Range<Int>, after earlier: Int?) throws -> Int {
         guard let length = decimal(raw, value) else {
             throw HTTPParseFailure("the Content-Length is not a number")
         }
-        if let earlier, earlier != length {
-            throw HTTPParseFailure("conflicting Content-Length values")
+        if let earlier {
+            throw HTTPParseFailure(earlier != length ? "conflicting Content-Length values" : "Content-Length is repeated; send it once")
         }
         return length
     }
@@ -201,12 +202,20 @@ enum HTTPHeadSyntax {
     }
 }
 
-/// The header section of a head, read line by line with the rules both heads share:
-/// `Content-Length` (one consistent number) and `Connection` (close, keep-alive, and the names
-/// it lists). Every other field goes to the head's own rules on the way.
+/// The header section of a head, read line by line with the rules both heads share: the
+/// framing (one `Content-Length` with one number, or one `Transfer-Encoding: chunked`, never
+/// both) and `Connection` (close, keep-alive, and the names it lists). Every other field goes
+/// to the head's own rules on the way.
+///
+/// The framing rules are those of llhttp (NIOHTTP1's parser) or stricter, so that no message
+/// is framed here in a way another parser would frame differently: a repeated
+/// `Content-Length`, a transfer coding other than `chunked` (the proxy decodes none), and a
+/// tab after either value are refused as well.
 struct HeadFieldSection {
     var fields: [HTTPHeadField] = []
     var contentLength: Int?
+    /// Whether the body is chunked (`Transfer-Encoding: chunked`).
+    var isChunked = false
     var close = false
     var keepAlive = false
     var connectionListed: [String] = []
@@ -224,13 +233,32 @@ struct HeadFieldSection {
             let field = try HTTPHeadSyntax.parseField(raw, from: &index)
             switch field.kind {
             case .contentLength:
+                try Self.checkNoTabAfter(field, in: raw)
                 contentLength = try HTTPHeadSyntax.contentLength(raw, field.value, after: contentLength)
+            case .transferEncoding:
+                try Self.checkNoTabAfter(field, in: raw)
+                guard !isChunked, HTTPHeadSyntax.matches(raw, field.value, "chunked") else {
+                    throw HTTPParseFailure("a Transfer-Encoding other than chunked, or more than one, is not supported")
+                }
+                isChunked = true
             case .connection:
                 HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &connectionListed)
             default:
                 try other(field)
             }
             fields.append(field)
+        }
+        if isChunked, contentLength != nil {
+            throw HTTPParseFailure("both Content-Length and Transfer-Encoding; the framing is ambiguous")
+        }
+    }
+
+    /// Refuses a framing value followed by a tab: RFC 9110 lets optional whitespace be one, but
+    /// llhttp reads `chunked<TAB>` as another coding and `5<TAB>` as no number, so a parser
+    /// behind or in front of the proxy may frame the message differently.
+    private static func checkNoTabAfter(_ field: HTTPHeadField, in raw: UnsafeRawBufferPointer) throws {
+        for index in field.value.upperBound..<(field.line.upperBound - 2) where raw[index] == 0x09 {
+            throw HTTPParseFailure("a tab after a Content-Length or Transfer-Encoding value")
         }
     }
 

@@ -172,7 +172,13 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
                 var lines = buffer.readSlice(length: end)!
                 try lines.withUnsafeReadableBytes { raw in
                     var offset = 0
-                    while offset < raw.count - 2 { _ = try HTTPHeadSyntax.parseField(raw, from: &offset) }
+                    while offset < raw.count - 2 {
+                        // Framing belongs to the head (RFC 9110 §6.5.1); llhttp refuses it here.
+                        let kind = try HTTPHeadSyntax.parseField(raw, from: &offset).kind
+                        if kind == .contentLength || kind == .transferEncoding {
+                            throw HTTPParseFailure("a trailer section has a Content-Length or Transfer-Encoding")
+                        }
+                    }
                 }
                 lines.moveWriterIndex(to: lines.writerIndex - 2)
                 state = .done
@@ -246,7 +252,12 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
         return nil
     }
 
-    /// A chunk-size line's size (extensions ignored), or nil when the line is not all here.
+    /// A chunk-size line's size (extensions checked, then ignored), or nil when the line is not
+    /// all here.
+    ///
+    /// The line is `1*HEXDIG *( ";" token [ "=" ( token / quoted-string ) ] ) CRLF` (RFC 9112
+    /// §7.1.1) with no whitespace anywhere: RFC 9112 allows some around the semicolons, but
+    /// llhttp refuses it, and a chunk boundary two parsers see differently is a smuggling risk.
     private func readChunkSize(_ buffer: inout ByteBuffer) throws -> Int? {
         let parsed = try buffer.withUnsafeReadableBytes { raw throws -> (size: Int, length: Int)? in
             var size = 0
@@ -260,14 +271,14 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
             }
             if index == raw.count { return nil }
             guard digits > 0 else { throw HTTPParseFailure("a chunk size is not hexadecimal") }
-            // Extensions (";name=value") and whitespace before them are skipped up to CRLF.
+            var extensions = ChunkExtensionReader()
             while index < raw.count, raw[index] != 0x0D {
-                let byte = raw[index]
-                guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { throw HTTPParseFailure("a chunk-size line has a control byte") }
+                try extensions.read(raw[index])
                 index += 1
                 guard index <= Self.maxChunkSizeLine else { throw HTTPParseFailure("a chunk-size line is too long") }
             }
             guard index + 1 < raw.count else { return nil }
+            guard extensions.isComplete else { throw HTTPParseFailure("a chunk extension is cut short before the line's end") }
             guard raw[index + 1] == 0x0A else { throw HTTPParseFailure("a chunk-size line does not end with CRLF") }
             return (size, index + 2)
         }
@@ -277,6 +288,73 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
         }
         buffer.moveReaderIndex(forwardBy: parsed.length)
         return parsed.size
+    }
+}
+
+/// Checks the chunk extensions after a chunk size, a byte at a time:
+/// `*( ";" token [ "=" ( token / quoted-string ) ] )`, nothing else.
+private struct ChunkExtensionReader {
+    private enum State {
+        /// After the size, or after a complete extension.
+        case between
+        /// After a semicolon: a name must follow.
+        case nameStart
+        case name
+        /// After `=`: a token or a quoted string must follow.
+        case valueStart
+        case token
+        case quoted
+        /// After a backslash in a quoted string.
+        case escaped
+    }
+
+    private var state = State.between
+
+    /// Whether the line may end here.
+    var isComplete: Bool {
+        switch state {
+        case .between, .name, .token: true
+        default: false
+        }
+    }
+
+    mutating func read(_ byte: UInt8) throws {
+        switch state {
+        case .between, .name, .token:
+            if byte == UInt8(ascii: ";") {
+                state = .nameStart
+            } else if state == .name, byte == UInt8(ascii: "=") {
+                state = .valueStart
+            } else if state != .between, HTTPHeadSyntax.isTokenByte(byte) {
+                break
+            } else {
+                throw HTTPParseFailure(
+                    byte == 0x20 || byte == 0x09
+                        ? "a chunk-size line has whitespace in it" : "a chunk-size line has a byte that is not part of a size or extension")
+            }
+        case .nameStart:
+            guard HTTPHeadSyntax.isTokenByte(byte) else { throw HTTPParseFailure("a chunk extension has no name") }
+            state = .name
+        case .valueStart:
+            if byte == UInt8(ascii: "\"") {
+                state = .quoted
+            } else {
+                guard HTTPHeadSyntax.isTokenByte(byte) else { throw HTTPParseFailure("a chunk extension's value is not a token or a quoted string") }
+                state = .token
+            }
+        case .quoted:
+            // qdtext (RFC 9110 §5.6.4), without the bytes over 0x7F.
+            if byte == UInt8(ascii: "\"") {
+                state = .between
+            } else if byte == UInt8(ascii: "\\") {
+                state = .escaped
+            } else if !(byte == 0x09 || (byte >= 0x20 && byte < 0x7F)) {
+                throw HTTPParseFailure("a chunk extension's quoted value has a control byte")
+            }
+        case .escaped:
+            guard byte == 0x09 || (byte >= 0x20 && byte < 0x7F) else { throw HTTPParseFailure("a chunk extension's quoted value has a control byte") }
+            state = .quoted
+        }
     }
 }
 
