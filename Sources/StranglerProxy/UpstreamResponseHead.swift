@@ -75,7 +75,10 @@ struct UpstreamResponseHead: ParsedHTTPHead {
             let section = try HeadFieldSection(raw, from: index, storage: &fieldStorage) { _ in }
             if code < 200 {
                 // 100, 103: an interim response, read as strictly as any head; the final one
-                // follows. Its field array goes back for the next head to reuse.
+                // follows. One that says `Connection: close` is refused: llhttp takes the
+                // connection as closing after it, and would refuse the final response.
+                if section.close { throw HTTPParseFailure("an interim (1xx) response says Connection: close") }
+                // Its field array goes back for the next head to reuse.
                 fieldStorage = section.fields
                 return nil
             }

@@ -120,6 +120,8 @@ struct ParserCrossCheckTests {
         ("HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n0; a\r\n\r\n", .GET),  // whitespace in a chunk extension
         ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0;a\r\nContent-Length: 5\r\n\r\n", .GET),  // framing in trailers
         ("HTTP/1.0 199 Odd\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", .GET),  // an HTTP/1.0 interim response
+        // An interim response that closes the connection, for llhttp (found by a 500,000-case run).
+        ("HTTP/1.1 100 OK\r\nConnection: close, x-hop\r\n\r\nHTTP/1.1 301 OK\r\n\r\nbpl", .GET),
     ]
 
     @Test("each leniency the cross-check found is gone: ours refuses, and the comparison finds no violation")

@@ -133,6 +133,10 @@ struct UpstreamResponseParserTests {
             try parse("HTTP/1.0 199 Odd\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         }
         #expect(old?.reason.contains("interim (1xx) response in HTTP/1.0") == true)
+        let closing = #expect(throws: HTTPParseFailure.self) {
+            try parse("HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        }
+        #expect(closing?.reason.contains("Connection: close") == true)
         // Interim heads parsed in turn with a final one leave the final one's lines intact.
         let parsed = try parse("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok", split: 7)
         #expect(parsed.headers.map(\.0) == ["X-A", "Content-Length"] && parsed.body == Array("ok".utf8))
