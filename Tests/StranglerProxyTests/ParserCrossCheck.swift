@@ -351,10 +351,11 @@ enum CrossCheck {
                 return stricter(ours, otherwise: "both stopped inside message \(index + 1), ours without refusing it")
             }
         }
+        // llhttp reads no HTTP after an upgrade request; ours reads on, as the proxy drops
+        // Upgrade and the upstream never switches. What ours makes of the rest is its own.
+        let llhttpUpgraded = llhttp.refusal == nil && llhttp.messages.last.map { $0.ended && LLHTTPReader.isUpgrade($0) } == true
         if ours.messages.count > shared {
-            if let last = llhttp.messages.last, llhttp.refusal == nil, LLHTTPReader.isUpgrade(last) {
-                return .benign("llhttp reads no HTTP after an Upgrade request; ours reads on (it drops Upgrade, so the upstream never switches)")
-            }
+            if llhttpUpgraded { return .benign(upgradeClass) }
             return .violation(
                 "ours read \(ours.messages.count) messages, llhttp \(shared): \(llhttp.refusal ?? "llhttp saw no more")")
         }
@@ -369,7 +370,7 @@ enum CrossCheck {
         case (.refused, .refused):
             return .bothRefused
         case (.refused, _):
-            return stricter(ours, otherwise: "")
+            return llhttpUpgraded ? .benign(upgradeClass) : stricter(ours, otherwise: "")
         case (.stopped, .refused(let reason)):
             // Ours read no further (the message closed the connection, or no request was
             // waiting for an answer); llhttp refused what followed.
@@ -380,6 +381,8 @@ enum CrossCheck {
             return .agree
         }
     }
+
+    static let upgradeClass = "llhttp reads no HTTP after an Upgrade request; ours reads on (it drops Upgrade, so the upstream never switches)"
 
     /// Ours refused, so it is the stricter one; or, if it did not, the difference is a violation.
     private static func stricter(_ ours: ReadOutcome, otherwise violation: String) -> CrossCheckVerdict {

@@ -18,6 +18,9 @@ struct ParserCrossCheckTests {
         var agreed = 0
         var bothRefused = 0
         var stricter: [String: Int] = [:]
+        /// The first input of each class where ours is stricter, shown with
+        /// `STRANGLER_CROSSCHECK_EXAMPLES=1`.
+        var stricterExamples: [String: CrossCheckInput] = [:]
         var benign: [String: Int] = [:]
         var violations: [(index: Int, input: CrossCheckInput, detail: String)] = []
         var violationCount = 0
@@ -28,7 +31,9 @@ struct ParserCrossCheckTests {
             switch verdict {
             case .agree: agreed += 1
             case .bothRefused: bothRefused += 1
-            case .oursStricter(let reason): stricter[reason, default: 0] += 1
+            case .oursStricter(let reason):
+                stricter[reason, default: 0] += 1
+                if stricterExamples[reason] == nil { stricterExamples[reason] = input }
             case .benign(let reason): benign[reason, default: 0] += 1
             case .violation(let detail):
                 violationCount += 1
@@ -41,7 +46,11 @@ struct ParserCrossCheckTests {
         func summary(_ kind: String, seed: UInt64) -> String {
             var lines = ["\(kind): seed \(seed), both accepted alike \(agreed), both refused \(bothRefused), ours stricter \(stricter.values.reduce(0, +)), "
                 + "benign \(benign.values.reduce(0, +)), violations \(violationCount)"]
-            for (reason, count) in stricter.sorted(by: { $0.value > $1.value }) { lines.append("  stricter \(count): \(reason)") }
+            let examples = ProcessInfo.processInfo.environment["STRANGLER_CROSSCHECK_EXAMPLES"] != nil
+            for (reason, count) in stricter.sorted(by: { $0.value > $1.value }) {
+                lines.append("  stricter \(count): \(reason)")
+                if examples, let input = stricterExamples[reason] { lines.append("      e.g. \(input)") }
+            }
             for (reason, count) in benign.sorted(by: { $0.value > $1.value }) { lines.append("  benign \(count): \(reason)") }
             for (key, found) in violationClasses.sorted(by: { $0.value.count > $1.value.count }) {
                 lines.append("  VIOLATION \(found.count): \(key)\n      e.g. \(found.example)")
