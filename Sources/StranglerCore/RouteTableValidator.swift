@@ -234,7 +234,17 @@ struct RouteTableValidator {
         var settings = CanarySettings(percent: percent)
         if let text = optionalString(fields, "stickyKey", at: path) {
             if text.hasPrefix("header:"), text.count > 7 {
-                settings.stickyKey = .header(String(text.dropFirst(7)))
+                let name = String(text.dropFirst(7))
+                // The data plane drops such request headers (as nginx does), so the key would
+                // never be found and the split would silently be random.
+                if name.contains("_") {
+                    let hyphenated = String(name.map { $0 == "_" ? "-" : $0 })
+                    problem(
+                        "\(path).stickyKey",
+                        "header \"\(name)\" has an underscore; the proxy drops request headers whose names have one, so use \"\(hyphenated)\""
+                    )
+                }
+                settings.stickyKey = .header(name)
             } else if text.hasPrefix("param:"), text.count > 6 {
                 let name = String(text.dropFirst(6))
                 if let template, !template.parameterNames.contains(name) {

@@ -42,64 +42,41 @@ struct ClientRequestHead: ParsedHTTPHead {
     /// Parses a complete head (request line through the blank line).
     ///
     /// Refused, so that nothing after them is read as a request of its own (request
-    /// smuggling): both `Content-Length` and `Transfer-Encoding`, conflicting or non-numeric
-    /// lengths, a transfer coding other than `chunked`, more than one `Host`, and anything the
-    /// shared header syntax refuses (``HTTPHeadSyntax``).
+    /// smuggling): a request line ``RequestLine`` refuses, more than one `Host`, framing that
+    /// ``HeadFieldSection`` refuses (both `Content-Length` and `Transfer-Encoding`, repeated or
+    /// non-numeric lengths, a transfer coding other than `chunked`), and anything the shared
+    /// header syntax refuses (``HTTPHeadSyntax``). Refused because RFC 9112 says so: an
+    /// HTTP/1.1 request without `Host`, and a `Host` that is not a host and port (§3.2).
+    /// CONNECT is refused with its own kind (405): the proxy opens no tunnels, and another
+    /// parser would read what follows its head as tunnel bytes rather than a request.
     static func parse(
         _ bytes: ByteBuffer, expecting: Void, fieldStorage: inout [HTTPHeadField]
     ) throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? {
         try bytes.withUnsafeReadableBytes { raw throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? in
-            // method SP request-target SP HTTP/1.x CRLF
-            var index = 0
-            while index < raw.count, HTTPHeadSyntax.isTokenByte(raw[index]) { index += 1 }
-            guard index > 0, index < raw.count, raw[index] == 0x20 else {
-                throw HTTPParseFailure("the request line does not start with a method and a space")
-            }
-            let method = Self.method(UnsafeRawBufferPointer(rebasing: raw[0..<index]))
-            index += 1
-            let targetStart = index
-            // Visible bytes; bytes over 0x7F pass as clients send them (unencoded UTF-8).
-            while index < raw.count, raw[index] > 0x20, raw[index] != 0x7F { index += 1 }
-            guard index > targetStart, index < raw.count, raw[index] == 0x20 else {
-                if index > targetStart, index < raw.count, raw[index] == 0x0D {
-                    throw HTTPParseFailure("the request line has no HTTP version (HTTP/1.0 or HTTP/1.1)")
-                }
-                throw HTTPParseFailure("the request target is missing, or has a space or a control byte in it")
-            }
-            let target = targetStart..<index
-            index += 1
-            guard index + 10 <= raw.count, raw[index] == 0x48, raw[index + 1] == 0x54, raw[index + 2] == 0x54, raw[index + 3] == 0x50,
-                raw[index + 4] == 0x2F, raw[index + 5] == 0x31, raw[index + 6] == 0x2E, raw[index + 7] == 0x30 || raw[index + 7] == 0x31,
-                raw[index + 8] == 0x0D, raw[index + 9] == 0x0A
-            else { throw HTTPParseFailure("the request line does not end with HTTP/1.0 or HTTP/1.1 and CRLF") }
-            let minor = Int(raw[index + 7] - 0x30)
-            index += 10
+            let line = try RequestLine(raw)
+            let minor = line.minor
 
-            var transferEncoding = false
             var hosts = 0
-            let section = try HeadFieldSection(raw, from: index, storage: &fieldStorage) { field in
-                switch field.kind {
-                case .transferEncoding:
-                    guard !transferEncoding, HTTPHeadSyntax.matches(raw, field.value, "chunked") else {
-                        throw HTTPParseFailure("a Transfer-Encoding other than chunked is not supported; send the body with Content-Length")
-                    }
-                    transferEncoding = true
-                case .host:
-                    hosts += 1
-                    guard hosts == 1 else { throw HTTPParseFailure("more than one Host header") }
-                default:
-                    break
+            let section = try HeadFieldSection(raw, from: line.end, storage: &fieldStorage) { field in
+                guard field.kind == .host else { return }
+                hosts += 1
+                guard hosts == 1 else { throw HTTPParseFailure("more than one Host header") }
+                guard HTTPHeadSyntax.isValidHost(raw, field.value) else {
+                    throw HTTPParseFailure("the Host header is not a host name or address with an optional port")
                 }
             }
             let contentLength = section.contentLength
-            if transferEncoding, contentLength != nil {
-                throw HTTPParseFailure("both Content-Length and Transfer-Encoding; the framing is ambiguous")
+            let transferEncoding = section.isChunked
+            // HTTP/1.0 clients may leave Host out (nginx serves them too); each upstream then
+            // gets its own address (``OutboundRequest``).
+            if minor == 1, hosts == 0 {
+                throw HTTPParseFailure("an HTTP/1.1 request without a Host header")
             }
             // A chunked HTTP/1.0 request is read, but its framing is suspect: the connection
             // closes after it (RFC 9112 §6.1).
             let persistent = section.isPersistent(minor: minor) && !(minor == 0 && transferEncoding)
             let head = ClientRequestHead(
-                bytes: bytes, method: method, target: target, requestLine: 0..<index,
+                bytes: bytes, method: line.method, target: line.target, requestLine: 0..<line.end,
                 version: HTTPVersion(major: 1, minor: minor), fields: section.fields, contentLength: contentLength,
                 isChunked: transferEncoding, isKeepAlive: persistent, connectionListed: section.connectionListed
             )
@@ -108,8 +85,15 @@ struct ClientRequestHead: ParsedHTTPHead {
         }
     }
 
-    /// The method, without allocating for the common ones. Methods are case-sensitive.
-    private static func method(_ name: UnsafeRawBufferPointer) -> HTTPMethod {
+    /// The request line on its own, so that an HTTP/0.9 request (which has no blank line to end
+    /// a head) is refused as soon as its line is in.
+    static func checkFirstLine(_ line: UnsafeRawBufferPointer) throws {
+        _ = try RequestLine(line)
+    }
+
+    /// The method, without allocating for the common ones; nil for a method the proxy does not
+    /// forward (``RequestLine/knownMethods``). Methods are case-sensitive.
+    fileprivate static func method(_ name: UnsafeRawBufferPointer) -> HTTPMethod? {
         func equals(_ expected: StaticString) -> Bool {
             name.elementsEqual(UnsafeRawBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount))
         }
@@ -129,6 +113,103 @@ struct ClientRequestHead: ParsedHTTPHead {
         default:
             break
         }
+        guard RequestLine.knownMethods.contains(where: { equals($0) }) else { return nil }
         return HTTPMethod(rawValue: String(decoding: name, as: UTF8.self))
+    }
+}
+
+/// A request line, `method SP request-target SP HTTP/1.x CRLF` (RFC 9112 §3), read from the
+/// start of a head.
+private struct RequestLine {
+    let method: HTTPMethod
+    /// The request target's offsets.
+    let target: Range<Int>
+    let minor: Int
+    /// Where the line ends, after its CRLF.
+    let end: Int
+
+    /// The methods forwarded besides the common seven: those of the IANA method registry that
+    /// llhttp (NIOHTTP1's parser, and Node's) reads as HTTP. Another token is refused, as llhttp
+    /// refuses it: a method one parser reads and the other does not is where junk bytes after
+    /// a message start being taken for a request. CONNECT is known but not served (405), and
+    /// PRI only starts the HTTP/2 preface.
+    static let knownMethods: [StaticString] = [
+        "TRACE", "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND", "ACL",
+        "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PURGE", "MKCALENDAR", "LINK",
+        "UNLINK", "SOURCE", "QUERY",
+    ]
+
+    init(_ raw: UnsafeRawBufferPointer) throws {
+        var index = 0
+        while index < raw.count, HTTPHeadSyntax.isTokenByte(raw[index]) { index += 1 }
+        guard index > 0, index < raw.count, raw[index] == 0x20 else {
+            throw HTTPParseFailure("the request line does not start with a method and a space")
+        }
+        let name = UnsafeRawBufferPointer(rebasing: raw[0..<index])
+        if name.elementsEqual("CONNECT".utf8) {
+            throw HTTPParseFailure("the CONNECT method is not supported: this proxy opens no tunnels", kind: .methodNotAllowed)
+        }
+        if name.elementsEqual("PRI".utf8) {
+            throw HTTPParseFailure("PRI is the HTTP/2 connection preface's method; this port speaks HTTP/1.0 and HTTP/1.1 only")
+        }
+        guard let method = ClientRequestHead.method(name) else {
+            throw HTTPParseFailure("the method is not one this proxy forwards (methods are case-sensitive; see the IANA method registry)")
+        }
+        self.method = method
+        index += 1
+        let targetStart = index
+        // Visible ASCII (RFC 3986). Unencoded UTF-8 is refused as well: llhttp refuses it, and
+        // a target one parser reads and another does not is a target they route differently.
+        while index < raw.count, raw[index] > 0x20, raw[index] < 0x7F { index += 1 }
+        guard index > targetStart, index < raw.count, raw[index] == 0x20 else {
+            if index > targetStart, index < raw.count, raw[index] == 0x0D {
+                throw HTTPParseFailure("the request line has no HTTP version (an HTTP/0.9 request); only HTTP/1.0 and HTTP/1.1 are served")
+            }
+            if index < raw.count, raw[index] > 0x7F {
+                throw HTTPParseFailure("the request target has a byte over 0x7F; percent-encode it")
+            }
+            throw HTTPParseFailure("the request target is missing, or has a space or a control byte in it")
+        }
+        target = targetStart..<index
+        try Self.checkForm(of: UnsafeRawBufferPointer(rebasing: raw[target]), method: method)
+        index += 1
+        guard index + 10 <= raw.count, raw[index] == 0x48, raw[index + 1] == 0x54, raw[index + 2] == 0x54, raw[index + 3] == 0x50,
+            raw[index + 4] == 0x2F, raw[index + 5] == 0x31, raw[index + 6] == 0x2E, raw[index + 7] == 0x30 || raw[index + 7] == 0x31,
+            raw[index + 8] == 0x0D, raw[index + 9] == 0x0A
+        else { throw HTTPParseFailure("the request line does not end with HTTP/1.0 or HTTP/1.1 and CRLF") }
+        minor = Int(raw[index + 7] - 0x30)
+        end = index + 10
+    }
+
+    /// The request target's form (RFC 9112 §3.2): a path (origin-form), an absolute `http` or
+    /// `https` URL without userinfo (absolute-form), or `*` for OPTIONS (asterisk-form). The
+    /// authority-form belongs to CONNECT, which is refused before this. Anything else is a
+    /// target upstreams would each make something different of.
+    private static func checkForm(of target: UnsafeRawBufferPointer, method: HTTPMethod) throws {
+        if target[0] == UInt8(ascii: "/") { return }
+        if target.count == 1, target[0] == UInt8(ascii: "*") {
+            guard method == .OPTIONS else { throw HTTPParseFailure("the request target * is only for OPTIONS") }
+            return
+        }
+        // scheme "://" authority, then the path and query, if any.
+        var index = 0
+        while index < target.count, HTTPHeadSyntax.lowercased(target[index]) >= UInt8(ascii: "a"),
+            HTTPHeadSyntax.lowercased(target[index]) <= UInt8(ascii: "z")
+        {
+            index += 1
+        }
+        let scheme = UnsafeRawBufferPointer(rebasing: target[0..<index])
+        guard HTTPHeadSyntax.name(scheme, is: "http") || HTTPHeadSyntax.name(scheme, is: "https"),
+            target.count >= index + 3, target[index] == UInt8(ascii: ":"), target[index + 1] == UInt8(ascii: "/"),
+            target[index + 2] == UInt8(ascii: "/")
+        else {
+            throw HTTPParseFailure("the request target is not a path, an absolute http(s) URL, or * for OPTIONS")
+        }
+        index += 3
+        let authorityStart = index
+        while index < target.count, target[index] != UInt8(ascii: "/"), target[index] != UInt8(ascii: "?") { index += 1 }
+        guard index > authorityStart, HTTPHeadSyntax.isValidHost(target, authorityStart..<index) else {
+            throw HTTPParseFailure("the request target's authority is not a host name or address with an optional port")
+        }
     }
 }

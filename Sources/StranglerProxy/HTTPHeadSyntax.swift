@@ -74,16 +74,72 @@ enum HTTPHeadSyntax {
         return value
     }
 
-    /// A `Content-Length` value, checked against an earlier one in the same head: one number,
-    /// and the same every time (RFC 9112 §6.3); anything else leaves the framing unknown.
+    /// A `Content-Length` value: one number, sent once. RFC 9112 §6.3 would allow the same
+    /// number repeated, but llhttp refuses that, and a message two parsers frame differently
+    /// is a smuggling risk, so the proxy refuses it too.
     static func contentLength(_ raw: UnsafeRawBufferPointer, _ value: Range<Int>, after earlier: Int?) throws -> Int {
         guard let length = decimal(raw, value) else {
             throw HTTPParseFailure("the Content-Length is not a number")
         }
-        if let earlier, earlier != length {
-            throw HTTPParseFailure("conflicting Content-Length values")
+        if let earlier {
+            throw HTTPParseFailure(earlier != length ? "conflicting Content-Length values" : "Content-Length is repeated; send it once")
         }
         return length
+    }
+
+    /// Whether a `Host` value is an authority without userinfo (RFC 9110 §7.2, RFC 3986 §3.2):
+    /// a registered name (unreserved bytes, sub-delims and %XX escapes), an IPv4 address, or an
+    /// IP literal in brackets, then optionally a colon and digits. Everything else (a space, a
+    /// slash, `@`, a backslash, a byte over 0x7F) could make two readers of the name pick
+    /// different hosts, or let it leak into a path an upstream builds from it. An empty value
+    /// is valid (RFC 9112 §3.2).
+    static func isValidHost(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        var index = range.lowerBound
+        let end = range.upperBound
+        if index < end, raw[index] == UInt8(ascii: "[") {
+            // IPv6 or IPvFuture: both are spelled with these bytes (RFC 3986 §3.2.2).
+            index += 1
+            let start = index
+            while index < end, raw[index] != UInt8(ascii: "]") {
+                guard isRegisteredNameByte(raw[index]) || raw[index] == UInt8(ascii: ":") else { return false }
+                index += 1
+            }
+            guard index < end, index > start else { return false }
+            index += 1
+        } else {
+            while index < end, raw[index] != UInt8(ascii: ":") {
+                if raw[index] == UInt8(ascii: "%") {
+                    guard index + 2 < end, hexValue(raw[index + 1]) != nil, hexValue(raw[index + 2]) != nil else { return false }
+                    index += 3
+                    continue
+                }
+                guard isRegisteredNameByte(raw[index]) else { return false }
+                index += 1
+            }
+        }
+        if index == end { return true }
+        guard raw[index] == UInt8(ascii: ":") else { return false }
+        index += 1
+        while index < end {
+            guard raw[index] >= 0x30, raw[index] <= 0x39 else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// unreserved and sub-delims (RFC 3986 §2): letters, digits, -._~ and !$&'()*+,;=
+    private static func isRegisteredNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            true
+        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+            true
+        default:
+            false
+        }
     }
 
     static func hexValue(_ byte: UInt8) -> Int? {
@@ -146,12 +202,20 @@ enum HTTPHeadSyntax {
     }
 }
 
-/// The header section of a head, read line by line with the rules both heads share:
-/// `Content-Length` (one consistent number) and `Connection` (close, keep-alive, and the names
-/// it lists). Every other field goes to the head's own rules on the way.
+/// The header section of a head, read line by line with the rules both heads share: the
+/// framing (one `Content-Length` with one number, or one `Transfer-Encoding: chunked`, never
+/// both) and `Connection` (close, keep-alive, and the names it lists). Every other field goes
+/// to the head's own rules on the way.
+///
+/// The framing rules are those of llhttp (NIOHTTP1's parser) or stricter, so that no message
+/// is framed here in a way another parser would frame differently: a repeated
+/// `Content-Length`, a transfer coding other than `chunked` (the proxy decodes none), and a
+/// tab after either value are refused as well.
 struct HeadFieldSection {
     var fields: [HTTPHeadField] = []
     var contentLength: Int?
+    /// Whether the body is chunked (`Transfer-Encoding: chunked`).
+    var isChunked = false
     var close = false
     var keepAlive = false
     var connectionListed: [String] = []
@@ -169,13 +233,32 @@ struct HeadFieldSection {
             let field = try HTTPHeadSyntax.parseField(raw, from: &index)
             switch field.kind {
             case .contentLength:
+                try Self.checkNoTabAfter(field, in: raw)
                 contentLength = try HTTPHeadSyntax.contentLength(raw, field.value, after: contentLength)
+            case .transferEncoding:
+                try Self.checkNoTabAfter(field, in: raw)
+                guard !isChunked, HTTPHeadSyntax.matches(raw, field.value, "chunked") else {
+                    throw HTTPParseFailure("a Transfer-Encoding other than chunked, or more than one, is not supported")
+                }
+                isChunked = true
             case .connection:
                 HTTPHeadSyntax.connectionOptions(raw, field.value, close: &close, keepAlive: &keepAlive, listed: &connectionListed)
             default:
                 try other(field)
             }
             fields.append(field)
+        }
+        if isChunked, contentLength != nil {
+            throw HTTPParseFailure("both Content-Length and Transfer-Encoding; the framing is ambiguous")
+        }
+    }
+
+    /// Refuses a framing value followed by a tab: RFC 9110 lets optional whitespace be one, but
+    /// llhttp reads `chunked<TAB>` as another coding and `5<TAB>` as no number, so a parser
+    /// behind or in front of the proxy may frame the message differently.
+    private static func checkNoTabAfter(_ field: HTTPHeadField, in raw: UnsafeRawBufferPointer) throws {
+        for index in field.value.upperBound..<(field.line.upperBound - 2) where raw[index] == 0x09 {
+            throw HTTPParseFailure("a tab after a Content-Length or Transfer-Encoding value")
         }
     }
 
@@ -188,14 +271,31 @@ struct HeadFieldSection {
 /// Why bytes are not a valid HTTP/1.x message. The connection they came on can't carry
 /// another message: where this one ends is unknown.
 struct HTTPParseFailure: Error, CustomStringConvertible {
+    /// What kind of refusal it is, which decides the status a client gets
+    /// (``ProxyError/init(rejecting:maxHeaderBytes:)``).
+    enum Kind {
+        /// Malformed or ambiguous: 400.
+        case malformed
+        /// The head (or trailer section) is longer than the parser's limit: 431.
+        case tooLarge
+        /// A well-formed request whose method the proxy does not serve (CONNECT): 405.
+        case methodNotAllowed
+    }
+
     let reason: String
-    /// The head (or trailer section) is longer than the parser's limit.
-    let isTooLarge: Bool
+    let kind: Kind
 
     init(_ reason: String, tooLarge: Bool = false) {
-        self.reason = reason
-        self.isTooLarge = tooLarge
+        self.init(reason, kind: tooLarge ? .tooLarge : .malformed)
     }
+
+    init(_ reason: String, kind: Kind) {
+        self.reason = reason
+        self.kind = kind
+    }
+
+    /// The head (or trailer section) is longer than the parser's limit.
+    var isTooLarge: Bool { kind == .tooLarge }
 
     var description: String { reason }
 }
@@ -214,6 +314,10 @@ protocol ParsedHTTPHead {
     static var what: String { get }
     /// Whether empty lines before the head are skipped (requests) or an error (responses).
     static var ignoresLeadingEmptyLines: Bool { get }
+    /// Checks the head's first line (with its CRLF) while the rest of the head has not arrived,
+    /// so that a line no valid head can start with is refused at once: an HTTP/0.9 request
+    /// ends at its request line, and would otherwise wait for a blank line that never comes.
+    static func checkFirstLine(_ line: UnsafeRawBufferPointer) throws
     /// Parses a complete head. Nil for an interim message the parser skips (a 1xx response).
     /// `fieldStorage`: an array whose capacity the head's ``fields`` may take over (see
     /// ``HeadFieldSection``).
@@ -223,6 +327,8 @@ protocol ParsedHTTPHead {
 }
 
 extension ParsedHTTPHead {
+    static func checkFirstLine(_ line: UnsafeRawBufferPointer) throws {}
+
     /// The header lines as name/value pairs, in order. Allocates; for the shadow path and tests.
     var headers: [(String, String)] {
         fields.map { (string(at: $0.name), string(at: $0.value)) }
@@ -232,11 +338,14 @@ extension ParsedHTTPHead {
         bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
 
-    /// The first value of the header `name` (ASCII case-insensitive), if present.
+    /// The first value of the header `name` (ASCII case-insensitive), if present. A name with
+    /// an underscore is never found: such headers are not forwarded (``ProxyHeaderName/underscored``),
+    /// so nothing may be decided by one either.
     func firstValue(named name: String) -> String? {
         let wanted = name.lowercased()
         return bytes.withUnsafeReadableBytes { raw -> String? in
-            for field in fields where HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: wanted) {
+            for field in fields
+            where field.kind != .underscored && HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: wanted) {
                 return String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
             }
             return nil

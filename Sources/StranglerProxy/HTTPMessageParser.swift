@@ -48,6 +48,8 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
     private var carried: ByteBuffer?
     /// How much of `carried` was already searched for the end of a head or trailers.
     private var scanned = 0
+    /// Whether the unfinished head's first line was checked on its own (``ParsedHTTPHead/checkFirstLine(_:)``).
+    private var firstLineChecked = false
     private var expectation: Head.Expectation?
     /// The last head's field array, shared with that head. Once the head is gone it is held
     /// here alone, and the next head's fields reuse its capacity instead of allocating.
@@ -67,6 +69,7 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
         self.expectation = expectation
         carried = nil
         scanned = 0
+        firstLineChecked = false
     }
 
     /// Whether the last message ended (or none was expected).
@@ -112,10 +115,12 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
                     if buffer.readableBytes == 0 { return nil }
                 }
                 guard let end = try find(terminator: buffer, what: Head.what) else {
+                    try checkFirstLine(buffer)
                     keep(&buffer)
                     return nil
                 }
                 scanned = 0
+                firstLineChecked = false
                 let bytes = buffer.readSlice(length: end)!
                 guard let expectation, let (head, framing) = try Head.parse(bytes, expecting: expectation, fieldStorage: &fieldStorage)
                 else {
@@ -167,7 +172,13 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
                 var lines = buffer.readSlice(length: end)!
                 try lines.withUnsafeReadableBytes { raw in
                     var offset = 0
-                    while offset < raw.count - 2 { _ = try HTTPHeadSyntax.parseField(raw, from: &offset) }
+                    while offset < raw.count - 2 {
+                        // Framing belongs to the head (RFC 9110 §6.5.1); llhttp refuses it here.
+                        let kind = try HTTPHeadSyntax.parseField(raw, from: &offset).kind
+                        if kind == .contentLength || kind == .transferEncoding {
+                            throw HTTPParseFailure("a trailer section has a Content-Length or Transfer-Encoding")
+                        }
+                    }
                 }
                 lines.moveWriterIndex(to: lines.writerIndex - 2)
                 state = .done
@@ -193,6 +204,19 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
             throw HTTPParseFailure("the connection closed before the \(Head.what) began")
         default:
             throw HTTPParseFailure("the connection closed in the middle of the message")
+        }
+    }
+
+    /// Checks the first line of a head that is not all here yet, once that line is. A complete
+    /// head goes straight to ``ParsedHTTPHead/parse(_:expecting:fieldStorage:)``, so the usual
+    /// request pays nothing for this.
+    private mutating func checkFirstLine(_ buffer: ByteBuffer) throws {
+        guard !firstLineChecked else { return }
+        try buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return }
+            firstLineChecked = true
+            // `find` has already refused a bare LF, so the line ends with CRLF.
+            try Head.checkFirstLine(UnsafeRawBufferPointer(rebasing: raw[0...base.distance(to: UnsafeRawPointer(hit))]))
         }
     }
 
@@ -228,7 +252,12 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
         return nil
     }
 
-    /// A chunk-size line's size (extensions ignored), or nil when the line is not all here.
+    /// A chunk-size line's size (extensions checked, then ignored), or nil when the line is not
+    /// all here.
+    ///
+    /// The line is `1*HEXDIG *( ";" token [ "=" ( token / quoted-string ) ] ) CRLF` (RFC 9112
+    /// §7.1.1) with no whitespace anywhere: RFC 9112 allows some around the semicolons, but
+    /// llhttp refuses it, and a chunk boundary two parsers see differently is a smuggling risk.
     private func readChunkSize(_ buffer: inout ByteBuffer) throws -> Int? {
         let parsed = try buffer.withUnsafeReadableBytes { raw throws -> (size: Int, length: Int)? in
             var size = 0
@@ -242,14 +271,14 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
             }
             if index == raw.count { return nil }
             guard digits > 0 else { throw HTTPParseFailure("a chunk size is not hexadecimal") }
-            // Extensions (";name=value") and whitespace before them are skipped up to CRLF.
+            var extensions = ChunkExtensionReader()
             while index < raw.count, raw[index] != 0x0D {
-                let byte = raw[index]
-                guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { throw HTTPParseFailure("a chunk-size line has a control byte") }
+                try extensions.read(raw[index])
                 index += 1
                 guard index <= Self.maxChunkSizeLine else { throw HTTPParseFailure("a chunk-size line is too long") }
             }
             guard index + 1 < raw.count else { return nil }
+            guard extensions.isComplete else { throw HTTPParseFailure("a chunk extension is cut short before the line's end") }
             guard raw[index + 1] == 0x0A else { throw HTTPParseFailure("a chunk-size line does not end with CRLF") }
             return (size, index + 2)
         }
@@ -259,6 +288,73 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
         }
         buffer.moveReaderIndex(forwardBy: parsed.length)
         return parsed.size
+    }
+}
+
+/// Checks the chunk extensions after a chunk size, a byte at a time:
+/// `*( ";" token [ "=" ( token / quoted-string ) ] )`, nothing else.
+private struct ChunkExtensionReader {
+    private enum State {
+        /// After the size, or after a complete extension.
+        case between
+        /// After a semicolon: a name must follow.
+        case nameStart
+        case name
+        /// After `=`: a token or a quoted string must follow.
+        case valueStart
+        case token
+        case quoted
+        /// After a backslash in a quoted string.
+        case escaped
+    }
+
+    private var state = State.between
+
+    /// Whether the line may end here.
+    var isComplete: Bool {
+        switch state {
+        case .between, .name, .token: true
+        default: false
+        }
+    }
+
+    mutating func read(_ byte: UInt8) throws {
+        switch state {
+        case .between, .name, .token:
+            if byte == UInt8(ascii: ";") {
+                state = .nameStart
+            } else if state == .name, byte == UInt8(ascii: "=") {
+                state = .valueStart
+            } else if state != .between, HTTPHeadSyntax.isTokenByte(byte) {
+                break
+            } else {
+                throw HTTPParseFailure(
+                    byte == 0x20 || byte == 0x09
+                        ? "a chunk-size line has whitespace in it" : "a chunk-size line has a byte that is not part of a size or extension")
+            }
+        case .nameStart:
+            guard HTTPHeadSyntax.isTokenByte(byte) else { throw HTTPParseFailure("a chunk extension has no name") }
+            state = .name
+        case .valueStart:
+            if byte == UInt8(ascii: "\"") {
+                state = .quoted
+            } else {
+                guard HTTPHeadSyntax.isTokenByte(byte) else { throw HTTPParseFailure("a chunk extension's value is not a token or a quoted string") }
+                state = .token
+            }
+        case .quoted:
+            // qdtext (RFC 9110 §5.6.4), without the bytes over 0x7F.
+            if byte == UInt8(ascii: "\"") {
+                state = .between
+            } else if byte == UInt8(ascii: "\\") {
+                state = .escaped
+            } else if !(byte == 0x09 || (byte >= 0x20 && byte < 0x7F)) {
+                throw HTTPParseFailure("a chunk extension's quoted value has a control byte")
+            }
+        case .escaped:
+            guard byte == 0x09 || (byte >= 0x20 && byte < 0x7F) else { throw HTTPParseFailure("a chunk extension's quoted value has a control byte") }
+            state = .quoted
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 extension ProxyError {
-    /// The answer to a request the parser rejected: 431 for an oversized head, 400 for
-    /// everything else (malformed requests, conflicting `Content-Length`/`Transfer-Encoding`:
-    /// no request smuggling). Such a request is never forwarded.
+    /// The answer to a request the parser rejected: 431 for an oversized head, 405 for a method
+    /// the proxy does not serve (CONNECT: it opens no tunnels), 400 for everything else
+    /// (malformed requests, conflicting `Content-Length`/`Transfer-Encoding`: no request
+    /// smuggling). Such a request is never forwarded.
     init(rejecting failure: HTTPParseFailure, maxHeaderBytes: Int) {
-        if failure.isTooLarge {
+        switch failure.kind {
+        case .tooLarge:
             self = .headersTooLarge(
                 "the request head exceeds \(maxHeaderBytes) bytes (--max-header-bytes); send fewer or smaller headers"
             )
-        } else {
+        case .methodNotAllowed:
+            self = .methodNotAllowed("\(failure.reason); it was not forwarded")
+        case .malformed:
             self = .badRequest("the request is not valid HTTP/1.1: \(failure.reason); it was not forwarded")
         }
     }

@@ -18,6 +18,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case headersTooLarge
         case badRequest
         case requestTimeout
+        case methodNotAllowed
     }
 
     private let code: Code
@@ -49,6 +50,8 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func badRequest(_ detail: String) -> ProxyError { .init(.badRequest, detail) }
     /// The client did not send its request head or body in time.
     public static func requestTimeout(_ detail: String) -> ProxyError { .init(.requestTimeout, detail) }
+    /// The request is well-formed, but the proxy does not serve its method (CONNECT).
+    public static func methodNotAllowed(_ detail: String) -> ProxyError { .init(.methodNotAllowed, detail) }
 
     /// The status the client gets.
     public var status: HTTPResponseStatus {
@@ -60,6 +63,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .headersTooLarge: .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large")
         case .badRequest: .badRequest
         case .requestTimeout: .requestTimeout
+        case .methodNotAllowed: .methodNotAllowed
         }
     }
 
@@ -76,6 +80,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .headersTooLarge: "headers_too_large"
         case .badRequest: "bad_request"
         case .requestTimeout: "client_timeout"
+        case .methodNotAllowed: "method_not_allowed"
         }
     }
 

@@ -527,6 +527,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     .upgrade:
                     // Hop-by-hop; the body's framing is restated below.
                     continue
+                case .underscored: continue  // dropped, as nginx does: see ProxyHeaderName.underscored
                 case .te:
                     if HTTPHeadSyntax.tokens(raw, field.value).contains("trailers") { wantsTrailers = true }
                 case .xStranglerShadow:

@@ -10,6 +10,11 @@ enum ProxyHeaderName {
     case xStranglerShadow
     /// End-to-end headers passed through untouched; named because a comparison reads them.
     case contentType, contentEncoding
+    /// A name with an underscore (`X_Forwarded_For`). Request headers of this class are dropped,
+    /// as nginx does by default (`underscores_in_headers off`): CGI-style servers (WSGI, Rack,
+    /// PHP) turn both `-` and `_` into `_`, so `X_Strangler_Shadow` would reach them as the
+    /// proxy's own `X-Strangler-Shadow`, past the check that drops a client's copy of it.
+    case underscored
     case other
 
     init(_ name: String) {
@@ -34,6 +39,14 @@ enum ProxyHeaderName {
     }
 
     private static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> ProxyHeaderName {
+        let known = classifyKnown(bytes)
+        // None of the known names has an underscore, so only the rest need the scan.
+        guard known == .other else { return known }
+        for byte in bytes where byte == UInt8(ascii: "_") { return .underscored }
+        return .other
+    }
+
+    private static func classifyKnown(_ bytes: UnsafeBufferPointer<UInt8>) -> ProxyHeaderName {
         // The length picks the one or two candidates worth comparing.
         switch bytes.count {
         case 2: return matches(bytes, "te") ? .te : .other

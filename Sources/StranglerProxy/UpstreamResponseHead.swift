@@ -16,7 +16,7 @@ struct UpstreamResponseHead: ParsedHTTPHead {
     let fields: [HTTPHeadField]
     /// The declared body length, when the body is framed by `Content-Length`.
     let contentLength: Int?
-    /// Whether the body is chunked (`Transfer-Encoding` ending in `chunked`).
+    /// Whether the body is chunked (`Transfer-Encoding: chunked`).
     let isChunked: Bool
     /// Whether the body runs until the upstream closes the connection.
     let isCloseDelimited: Bool
@@ -47,10 +47,10 @@ struct UpstreamResponseHead: ParsedHTTPHead {
                 code = code * 10 + Int(raw[index] - 0x30)
             }
             guard code >= 100 else { throw HTTPParseFailure("the status code \(code) is out of range") }
-            if code < 200 {
-                if code == 101 { throw HTTPParseFailure("the upstream switched protocols (101), which is not supported") }
-                return nil  // 100, 103: interim responses; the final one follows.
-            }
+            if code == 101 { throw HTTPParseFailure("the upstream switched protocols (101), which is not supported") }
+            // HTTP/1.0 has no interim responses (RFC 9110 §15.2); llhttp takes one for the final
+            // answer, so the two would frame what follows differently.
+            if code < 200, minor == 0 { throw HTTPParseFailure("an interim (1xx) response in HTTP/1.0") }
             var index = 12
             var reasonStart = 12
             if raw[index] == 0x20 {
@@ -68,28 +68,28 @@ struct UpstreamResponseHead: ParsedHTTPHead {
             let reason = reasonStart..<index
             index += 2
 
-            var transferEncoding = false
-            var chunked = false
-            let section = try HeadFieldSection(raw, from: index, storage: &fieldStorage) { field in
-                if field.kind == .transferEncoding {
-                    transferEncoding = true
-                    chunked = HTTPHeadSyntax.matches(raw, field.value, "chunked") || HTTPHeadSyntax.tokens(raw, field.value).last == "chunked"
-                }
+            // The framing: Content-Length, chunked, or neither (the body runs to the close).
+            // Both at once, or another transfer coding, is refused (``HeadFieldSection``): RFC
+            // 9112 §6.3 lets Transfer-Encoding win, but llhttp and nginx refuse such a
+            // response, and the proxy decodes no coding but chunked.
+            let section = try HeadFieldSection(raw, from: index, storage: &fieldStorage) { _ in }
+            if code < 200 {
+                // 100, 103: an interim response, read as strictly as any head; the final one
+                // follows. One that says `Connection: close` is refused: llhttp takes the
+                // connection as closing after it, and would refuse the final response.
+                if section.close { throw HTTPParseFailure("an interim (1xx) response says Connection: close") }
+                // Its field array goes back for the next head to reuse.
+                fieldStorage = section.fields
+                return nil
             }
-            var contentLength = section.contentLength
-            // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); a coding other than
-            // chunked last means the body runs to the close.
+            let contentLength = section.contentLength
             let hasBody = !(bodyless || code == 204 || code == 304)
-            let closeDelimited = hasBody && ((transferEncoding && !chunked) || (!transferEncoding && contentLength == nil))
-            let bothFramings = transferEncoding && contentLength != nil
-            if transferEncoding { contentLength = nil }
+            let closeDelimited = hasBody && !section.isChunked && contentLength == nil
             let persistent = section.isPersistent(minor: minor)
             let head = UpstreamResponseHead(
                 bytes: bytes, version: HTTPVersion(major: 1, minor: minor), statusCode: code, reason: reason, fields: section.fields,
-                contentLength: contentLength, isChunked: hasBody && chunked, isCloseDelimited: closeDelimited,
-                // Both framings at once is a sign of a confused upstream: don't reuse the connection.
-                isKeepAlive: persistent && !closeDelimited && !bothFramings,
-                connectionListed: section.connectionListed
+                contentLength: contentLength, isChunked: hasBody && section.isChunked, isCloseDelimited: closeDelimited,
+                isKeepAlive: persistent && !closeDelimited, connectionListed: section.connectionListed
             )
             let framing: HTTPBodyFraming =
                 !hasBody ? .none : head.isChunked ? .chunked : closeDelimited ? .untilClose : .length(contentLength ?? 0)

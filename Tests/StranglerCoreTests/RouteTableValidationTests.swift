@@ -123,6 +123,21 @@ struct RouteTableValidationTests {
         #expect(found.first { $0.path == "upstreams.inventory.url" }?.message.contains("https") == true)
     }
 
+    @Test("a canary sticky header with an underscore is refused: the proxy drops such request headers")
+    func underscoredStickyHeader() {
+        let found = problems(
+            #"[{"id": "a", "path": "/a", "mode": "canary", "service": "inventory", "canary": {"percent": 10, "stickyKey": "header:X_Customer"}}]"#,
+            upstreams: #""upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy""#
+        )
+        #expect(found.map(\.path) == ["routes[0].canary.stickyKey"])
+        #expect(found.first?.message.contains("\"X-Customer\"") == true, "\(found)")
+        let fine = problems(
+            #"[{"id": "a", "path": "/a", "mode": "canary", "service": "inventory", "canary": {"percent": 10, "stickyKey": "header:X-Customer"}}]"#,
+            upstreams: #""upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy""#
+        )
+        #expect(fine.isEmpty, "\(fine)")
+    }
+
     @Test("invalid JSON and a missing structure are reported at $")
     func notJSON() {
         do {

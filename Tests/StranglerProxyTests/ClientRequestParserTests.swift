@@ -121,23 +121,30 @@ struct ClientRequestParserTests {
 
     @Test("empty lines before a request line are skipped (RFC 9112 §2.2)")
     func leadingEmptyLines() throws {
-        let requests = try parse("POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\n\r\nGET /b HTTP/1.1\r\n\r\n", split: 3)
+        let requests = try parse("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", split: 3)
         #expect(requests.map(\.uri) == ["/a", "/b"])
     }
 
-    @Test("methods: common ones without allocating, others as RAW; case matters")
+    @Test("methods: common ones without allocating, registered ones as RAW; others refused, and case matters")
     func methods() throws {
         for (text, method) in [("GET", HTTPMethod.GET), ("HEAD", .HEAD), ("OPTIONS", .OPTIONS), ("PATCH", .PATCH), ("PROPFIND", .PROPFIND),
-                               ("BREW", .RAW(value: "BREW")), ("get", .RAW(value: "get"))] {
+                               ("M-SEARCH", .RAW(value: "M-SEARCH")), ("QUERY", .RAW(value: "QUERY")), ("PURGE", .PURGE)] {
             let request = try #require(try parse("\(text) / HTTP/1.1\r\nHost: x\r\n\r\n").first)
             #expect(request.method == method)
+            #expect(request.method.rawValue == text)
+        }
+        // llhttp refuses a method it does not know; so does the proxy, rather than forward one
+        // that a parser behind it reads as junk.
+        for text in ["BREW", "get", "Post", "GETS", "G_ET", "CONNECTX"] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse("\(text) / HTTP/1.1\r\nHost: x\r\n\r\n") }
+            #expect(error?.reason.contains("method is not one") == true, "\(text): \(error?.reason ?? "accepted")")
         }
     }
 
     @Test("keep-alive follows the version and Connection: 1.1 unless close, 1.0 only with keep-alive")
     func keepAlive() throws {
-        #expect(try parse("GET / HTTP/1.1\r\n\r\n")[0].keepAlive)
-        #expect(try !parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")[0].keepAlive)
+        #expect(try parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0].keepAlive)
+        #expect(try !parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0].keepAlive)
         #expect(try !parse("GET / HTTP/1.0\r\n\r\n")[0].keepAlive)
         #expect(try parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")[0].keepAlive)
         #expect(try parse("GET / HTTP/1.0\r\n\r\n")[0].minor == 0)
@@ -145,17 +152,52 @@ struct ClientRequestParserTests {
         #expect(try !parse("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")[0].keepAlive)
     }
 
-    @Test("a target keeps its bytes, including unencoded UTF-8 and an absolute form")
+    @Test("a target keeps its bytes: a path with escapes, an absolute http(s) URL, * for OPTIONS")
     func targets() throws {
-        #expect(try parse("GET /caf\u{e9}?q=%20 HTTP/1.1\r\n\r\n")[0].target == "/caf\u{e9}?q=%20")
-        #expect(try parse("GET http://shop/orders HTTP/1.1\r\n\r\n")[0].target == "http://shop/orders")
-        #expect(try parse("OPTIONS * HTTP/1.1\r\n\r\n")[0].target == "*")
+        #expect(try parse("GET /caf%C3%A9?q=%20&a={b}|c HTTP/1.1\r\nHost: x\r\n\r\n")[0].target == "/caf%C3%A9?q=%20&a={b}|c")
+        #expect(try parse("GET http://shop/orders HTTP/1.1\r\nHost: shop\r\n\r\n")[0].target == "http://shop/orders")
+        #expect(try parse("GET HTTPS://shop:8443?x HTTP/1.1\r\nHost: shop\r\n\r\n")[0].target == "HTTPS://shop:8443?x")
+        #expect(try parse("GET http://[::1] HTTP/1.1\r\nHost: shop\r\n\r\n")[0].target == "http://[::1]")
+        #expect(try parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")[0].target == "*")
+    }
+
+    @Test(
+        "a target in no form RFC 9112 §3.2 gives a method, or with bytes llhttp refuses, is refused",
+        arguments: [
+            ("GET /caf\u{e9} HTTP/1.1", "over 0x7F"), ("GET * HTTP/1.1", "only for OPTIONS"), ("OPTIONS shop.example:443 HTTP/1.1", "not a path"),
+            ("GET shop HTTP/1.1", "not a path"), ("GET ?x HTTP/1.1", "not a path"), ("GET ftp://a/x HTTP/1.1", "not a path"),
+            ("GET http:/x HTTP/1.1", "not a path"), ("GET http://user@shop/ HTTP/1.1", "authority"), ("GET http:///x HTTP/1.1", "authority"),
+            ("GET http://a\\b/ HTTP/1.1", "authority"),
+        ]
+    )
+    func refusedTargets(line: String, reason: String) throws {
+        let error = #expect(throws: HTTPParseFailure.self) { try parse(line + "\r\nHost: shop\r\n\r\n") }
+        #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "accepted")")
+    }
+
+    @Test("chunk extensions: names, token and quoted values pass; whitespace, empty names and open quotes do not (as in llhttp)")
+    func chunkExtensions() throws {
+        for line in ["5;a", "5;a=b", "5;a=\"q s\"", "5;a=b;c=d", "5;a=\"\\\"\"", "05;name=value"] {
+            let text = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(line)\r\nhello\r\n0\r\n\r\n"
+            for split in [nil, 1, 4] {
+                let request = try #require(try parse(text, split: split).first, "\(line)")
+                #expect(request.body == Array("hello".utf8) && request.ended, "\(line)")
+            }
+        }
+        for (line, reason) in [("5 ", "whitespace"), ("5\t", "whitespace"), ("5 ;a", "whitespace"), ("5; a", "no name"), ("5;a =b", "whitespace"),
+                               ("5;", "cut short"), ("5;=b", "no name"), ("5;a=", "cut short"), ("5;a=\"open", "cut short"), ("5;a b", "whitespace"),
+                               ("5;a=b c", "whitespace"), ("5;\u{e9}", "no name"), ("5;a=\"\u{1}\"", "control byte"), ("5x", "not part of")] {
+            let text = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(line)\r\nhello\r\n0\r\n\r\n"
+            let error = #expect(throws: HTTPParseFailure.self, "\(line)") { try parse(text) }
+            #expect(error?.reason.contains(reason) == true, "\(line): \(error?.reason ?? "accepted")")
+        }
     }
 
     @Test(
         "malformed or ambiguous requests are refused with a reason",
         arguments: [
-            ("HELLO THERE\r\n\r\n", "request line"),
+            ("HELLO THERE\r\n\r\n", "method is not one"),
+            ("/ HTTP/1.1\r\n\r\n", "request line does not start"),
             ("GET /a b HTTP/1.1\r\n\r\n", "HTTP/1.0 or HTTP/1.1"),
             ("GET  HTTP/1.1\r\n\r\n", "request target"),
             ("GET /\u{01} HTTP/1.1\r\n\r\n", "request target"),
@@ -166,6 +208,10 @@ struct ClientRequestParserTests {
             ("POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "both Content-Length and Transfer-Encoding"),
             ("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg", "conflicting Content-Length"),
             ("POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\nabcd", "not a number"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", "repeated"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\t\r\n\r\nabcd", "tab after"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", "tab after"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n", "trailer section"),
             ("POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\nabcd", "not a number"),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "other than chunked"),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "other than chunked"),
@@ -173,15 +219,93 @@ struct ClientRequestParserTests {
             ("GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", "obs-fold"),
             ("GET / HTTP/1.1\r\nX-A : 1\r\n\r\n", "malformed"),
             ("GET / HTTP/1.1\r\nX-A: a\u{7F}b\r\n\r\n", "control byte"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n", "not followed by CRLF"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", "too large"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n", "not followed by CRLF"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", "too large"),
         ]
     )
     func malformed(text: String, reason: String) throws {
         let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
         #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "no error")")
         #expect(error?.isTooLarge == false)
+    }
+
+    @Test("CONNECT is refused as a method the proxy does not serve (405), not as malformed")
+    func connectRefused() throws {
+        for text in ["CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n", "CONNECT shop.example:443 HTTP/1.0\r\n\r\n"] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
+            #expect(error?.kind == .methodNotAllowed)
+            #expect(error?.reason.contains("CONNECT") == true)
+            #expect(ProxyError(rejecting: try #require(error), maxHeaderBytes: 8192).status == .methodNotAllowed)
+        }
+    }
+
+    @Test("an HTTP/1.1 request without Host is refused; an HTTP/1.0 one is served")
+    func hostRequired() throws {
+        let error = #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n") }
+        #expect(error?.reason.contains("without a Host header") == true)
+        #expect(error?.kind == .malformed)
+        let request = try #require(try parse("GET /old HTTP/1.0\r\nAccept: */*\r\n\r\n").first)
+        #expect(request.uri == "/old" && request.minor == 0 && request.ended)
+    }
+
+    @Test(
+        "a Host that is not a host name or address with an optional port is refused",
+        arguments: ["a b/c", "shop/evil", "user@shop", "shop\\evil", "shop?x", "shop#x", "caf\u{e9}.example", "a\tb", "shop:80x",
+                    "shop:80:81", "[::1", "[]", "[::1]x", "%4", "%zz", "\"shop\"", "<shop>"]
+    )
+    func invalidHost(host: String) throws {
+        let error = #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n") }
+        #expect(error?.reason.contains("Host header is not a host name") == true, "\(error?.reason ?? "accepted")")
+        // The same goes for HTTP/1.0, where Host is optional but must be valid when sent.
+        #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.0\r\nHost: \(host)\r\n\r\n") }
+    }
+
+    @Test(
+        "host names, addresses, IP literals and ports are valid Host values, as is an empty one",
+        arguments: ["shop.example", "shop.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8443", "[v1.fe80::a+en1]",
+                    "xn--caf-dma.example", "my_host.local", "a-b~c!$&'()*+,;=", "%41shop", "shop:", ""]
+    )
+    func validHost(host: String) throws {
+        let request = try #require(try parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n").first)
+        #expect(request.headers.first?.1 == host)
+    }
+
+    @Test("an HTTP/0.9 request line is refused as soon as it is in, without waiting for a blank line")
+    func http09() throws {
+        for split in [nil, 1, 3] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse("GET /\r\n", split: split) }
+            #expect(error?.reason.contains("HTTP/0.9") == true, "\(error?.reason ?? "waiting")")
+        }
+        // Its first line alone decides: a request line that is fine waits for the rest of its head.
+        #expect(try parse("GET / HTTP/1.1\r\nHost: x\r\n", split: 2).isEmpty)
+    }
+
+    @Test("the HTTP/2 connection preface is refused, named as such")
+    func http2Preface() throws {
+        for text in ["PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "PRI * HTTP/2.0\r\n"] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
+            #expect(error?.reason.contains("HTTP/2 connection preface") == true, "\(error?.reason ?? "accepted")")
+            #expect(error?.kind == .malformed)
+        }
+    }
+
+    @Test("an underscored header name is classified apart and never found by a hyphenated lookup")
+    func underscoredNames() throws {
+        let request = "GET / HTTP/1.1\r\nHost: x\r\nX_Strangler_Shadow: dry-run\r\nX_Forwarded_For: 10.0.0.1\r\nX_User: 7\r\nX-User: 8\r\n\r\n"
+        var parser = ClientRequestParser(maxHeadBytes: 8192)
+        var buffer = ByteBuffer(string: request)
+        parser.expectMessage(())
+        guard case .head(let head)? = try parser.next(&buffer) else {
+            Issue.record("no head")
+            return
+        }
+        #expect(head.fields.map(\.kind) == [.host, .underscored, .underscored, .underscored, .other])
+        #expect(head.firstValue(named: "X-User") == "8")
+        #expect(head.firstValue(named: "x-strangler-shadow") == nil)
+        #expect(head.firstValue(named: "X-Forwarded-For") == nil)
+        // Not even asked for by its own spelling: the upstream never sees it, so nothing is decided by it.
+        #expect(head.firstValue(named: "X_User") == nil)
     }
 
     @Test("a header value is checked byte by byte at every offset: control bytes and DEL refused, tabs and bytes over 0x7F kept")
@@ -222,7 +346,7 @@ struct ClientRequestParserTests {
 
     @Test("a head longer than the limit is refused as too large before it is all read")
     func oversizedHead() throws {
-        let text = "GET / HTTP/1.1\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 100)
+        let text = "GET / HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 100)
         let error = #expect(throws: HTTPParseFailure.self) { try parse(text, split: 1000, maxHeadBytes: 4096) }
         #expect(error?.isTooLarge == true)
         #expect(try parse(text + "\r\n", maxHeadBytes: 32 * 1024).count == 1)

@@ -85,6 +85,14 @@ struct DataPlanePartsTests {
         #expect(ProxyHeaderName("connectioN") == .connection)
         #expect(ProxyHeaderName("connection\u{0}") == .other)
         #expect(!ProxyHeaderName("content-type").isHopByHop)
+        // Underscores: their own class, whether or not the name would be known with hyphens.
+        #expect(ProxyHeaderName("X_Strangler_Shadow") == .underscored)
+        #expect(ProxyHeaderName("x_forwarded_for") == .underscored)
+        #expect(ProxyHeaderName("Transfer_Encoding") == .underscored)
+        #expect(ProxyHeaderName("_") == .underscored)
+        #expect(ProxyHeaderName("X-Custom_Thing") == .underscored)
+        #expect(ProxyHeaderName("X-Custom-Thing") == .other)
+        #expect(!ProxyHeaderName("Connection_").isHopByHop)
     }
 
     final class Waiter: UpstreamDeadlineClient {

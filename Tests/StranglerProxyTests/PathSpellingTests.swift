@@ -128,7 +128,8 @@ struct PathSpellingTests {
                 "GET /inventory/%zz HTTP/1.1\r\nHost: x\r\n\r\n", "GET /inventory/SKU-1%00 HTTP/1.1\r\nHost: x\r\n\r\n",
             ] {
                 let response = try await RawConnection.exchange(port: proxy.port, request)
-                #expect(response.status == 400, "\(request)")
+                // CONNECT is refused by the parser before routing, as a method the proxy does not serve.
+                #expect(response.status == (request.hasPrefix("CONNECT") ? 405 : 400), "\(request)")
             }
             let options = try await RawConnection.exchange(port: proxy.port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(options.json()["upstream"] as? String == "legacy")

@@ -103,11 +103,43 @@ struct UpstreamResponseParserTests {
         }
     }
 
-    @Test("Transfer-Encoding overrides Content-Length, and the connection is not reused after it")
-    func transferEncodingWins() throws {
-        let parsed = try parse("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
-        #expect(String(decoding: parsed.body, as: UTF8.self) == "ok")
-        #expect(parsed.ended && !parsed.keepAlive)
+    @Test("a response with both Content-Length and Transfer-Encoding is refused, as llhttp and nginx refuse it")
+    func bothFramingsRefused() throws {
+        for text in ["HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                     "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n"] {
+            let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
+            #expect(error?.reason.contains("both Content-Length and Transfer-Encoding") == true)
+        }
+    }
+
+    @Test("a transfer coding other than chunked is refused: the proxy decodes none, and would relay the coded bytes as the body")
+    func otherCodingsRefused() throws {
+        for coding in ["gzip", "gzip, chunked", "chunked, gzip", "chunked,", "identity", "chunked\r\nTransfer-Encoding: chunked"] {
+            let error = #expect(throws: HTTPParseFailure.self, "\(coding)") {
+                try parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(coding)\r\n\r\n5\r\nhello\r\n0\r\n\r\n", close: true)
+            }
+            #expect(error?.reason.contains("other than chunked") == true, "\(coding)")
+        }
+        #expect(try parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n5\r\nhello\r\n0\r\n\r\n").body == Array("hello".utf8))
+    }
+
+    @Test("an interim response is read as strictly as a final one, and has no place in HTTP/1.0")
+    func interimChecked() throws {
+        let malformed = #expect(throws: HTTPParseFailure.self) {
+            try parse("HTTP/1.1 100 Continue\r\nBad Header: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        }
+        #expect(malformed?.reason.contains("malformed") == true)
+        let old = #expect(throws: HTTPParseFailure.self) {
+            try parse("HTTP/1.0 199 Odd\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        }
+        #expect(old?.reason.contains("interim (1xx) response in HTTP/1.0") == true)
+        let closing = #expect(throws: HTTPParseFailure.self) {
+            try parse("HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        }
+        #expect(closing?.reason.contains("Connection: close") == true)
+        // Interim heads parsed in turn with a final one leave the final one's lines intact.
+        let parsed = try parse("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok", split: 7)
+        #expect(parsed.headers.map(\.0) == ["X-A", "Content-Length"] && parsed.body == Array("ok".utf8))
     }
 
     @Test("no length: the body runs to the close, and the connection is not reused")
@@ -178,6 +210,11 @@ struct UpstreamResponseParserTests {
             ("HTTP/1.1 2x0 OK\r\n\r\n", "three digits"),
             ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "conflicting Content-Length"),
             ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "not a number"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", "repeated"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\t\r\n\r\nok", "tab after"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nok\r\n0\r\n\r\n", "whitespace"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0; a\r\n\r\n", "no name"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n", "trailer section"),
             ("HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", "obs-fold"),
             ("HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", "malformed"),
             ("HTTP/1.1 200 OK\r\nX-A: a\u{01}b\r\n\r\n", "control byte"),
