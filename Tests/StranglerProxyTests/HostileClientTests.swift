@@ -333,7 +333,9 @@ struct HostileClientTests {
 
     @Test("slowloris: a head sent one byte at a time gets 408 and a clean close within --client-header-timeout")
     func slowloris() async throws {
-        try await withProxy(routes: Self.routes, configure: { $0.clientHeaderTimeout = .milliseconds(500) }) { proxy in
+        // Long enough that the first byte surely arrives inside it, even on a busy machine (a
+        // connection that sent nothing is closed without an answer).
+        try await withProxy(routes: Self.routes, configure: { $0.clientHeaderTimeout = .seconds(2) }) { proxy in
             let connection = try await RawConnection.connect(port: proxy.port)
             // Far more bytes than the deadline lets through at this pace: the head never completes.
             let head = Array("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX-Slow: \(String(repeating: "s", count: 10_000))\r\n\r\n".utf8)
