@@ -78,6 +78,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The forwarded head, not written yet: body bytes read with it join it, so a small
     /// response leaves as one buffer (one write, no vector) rather than two.
     private var pendingHead: ByteBuffer?
+    /// Body bytes joined `pendingHead`; it is written when the read ends, so that a framing error
+    /// later in the same read still leaves the client a clean 502 rather than an unsent head.
+    private var pendingHeadHasBody = false
     /// The most body bytes copied into the head's buffer; larger parts go as their own slices.
     static let bodyBytesJoiningHead = 4096
     /// The last exchange's two head buffers, which the next exchange writes its heads into.
@@ -1157,7 +1160,9 @@ extension ProxyHandler: UpstreamResponseDelegate {
         let bodyless = method == .HEAD || code == 204 || code == 304
         let unframed = !bodyless && head.contentLength == nil
         chunkedToClient = unframed && clientVersion.minor >= 1
-        if !clientKeepAlive || (clientVersion.minor == 0 && unframed) {
+        // An answer before the request's end ends the connection (DESIGN.md §8): the rest of the
+        // body is read and dropped in a staged close, not waited for with reads paused.
+        if !clientKeepAlive || (clientVersion.minor == 0 && unframed) || !requestComplete {
             closeAfterResponse = true
         }
 
@@ -1200,6 +1205,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         }
         out.writeStaticString("\r\n")
         pendingHead = out
+        pendingHeadHasBody = false
         shadow?.primaryHead(head)
     }
 
@@ -1236,12 +1242,13 @@ extension ProxyHandler: UpstreamResponseDelegate {
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, responseStarted, buffer.readableBytes > 0 else { return }
-        if var head = pendingHead, buffer.readableBytes <= Self.bodyBytesJoiningHead {
+        if var head = pendingHead, !pendingHeadHasBody, buffer.readableBytes <= Self.bodyBytesJoiningHead {
             pendingHead = nil
             if chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
             head.writeImmutableBuffer(buffer)
             if chunkedToClient { head.writeStaticString("\r\n") }
-            writeHead(head, context)
+            pendingHead = head
+            pendingHeadHasBody = true
         } else if chunkedToClient {
             writePendingHead(context)
             context.writeChunk(buffer)

@@ -28,6 +28,9 @@ final class SideCall {
     /// Whether the upstream keeps the connection open after this answer.
     private var keepAlive = true
     private var pool: UpstreamPool?
+    /// The copy and its body, kept while it may be sent once more: an idempotent copy whose
+    /// pooled connection turned out closed before any answer (a stale keep-alive connection).
+    private var replay: (request: OutboundRequest, body: [ByteBuffer])?
     private var start = NIODeadline.now()
     private var timeout = TimeAmount.zero
     var deadlineSlot = -1
@@ -75,7 +78,12 @@ final class SideCall {
             send(request, body: body, on: connection, from: pool)
             return
         }
-        pool.acquire { connection, error in
+        acquire(request, body: body, from: pool, fresh: false)
+    }
+
+    /// Sends on a connection from `pool`: any (an idle one, or a new one), or a `fresh` one.
+    private func acquire(_ request: OutboundRequest, body: [ByteBuffer], from pool: UpstreamPool, fresh: Bool) {
+        let callback: (UpstreamConnection?, ProxyError?) -> Void = { connection, error in
             guard let connection else {
                 self.fail(error?.isConnectFailure == true ? "\(self.role)_unreachable" : "\(self.role)_error")
                 return
@@ -86,10 +94,13 @@ final class SideCall {
             }
             self.send(request, body: body, on: connection, from: pool)
         }
+        if fresh { pool.acquireFresh(callback) } else { pool.acquire(callback) }
     }
 
     private func send(_ request: OutboundRequest, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
         self.connection = connection
+        // A reused connection may turn out to have been closed by the upstream while it sat idle.
+        replay = connection.exchanges > 0 && request.method.isIdempotent ? (request, body) : nil
         connection.begin(self, bodyless: request.method == .HEAD)
         connection.writeRequest(request, for: pool.upstream)
         for part in body { connection.writeRequestBody(part) }
@@ -154,6 +165,7 @@ extension SideCall: UpstreamResponseDelegate {
     func upstreamDidReceiveEnd(_ trailers: ByteBuffer?) {
         guard !isDone else { return }
         isDone = true
+        replay = nil
         side.milliseconds = Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
         release(reusable: keepAlive)
         finished()
@@ -161,7 +173,18 @@ extension SideCall: UpstreamResponseDelegate {
 
     func upstreamDidFail(_ error: Error) {
         connection = nil
-        fail("\(role)_closed")
+        // A pooled connection the upstream had closed while it sat idle, found out before any
+        // answer: the copy goes once more on a fresh connection, as the primary's request does.
+        // The call's deadline keeps running from the first attempt.
+        if let replay, !isDone, side.status == nil, let pool {
+            self.replay = nil
+            acquire(replay.request, body: replay.body, from: pool, fresh: true)
+            return
+        }
+        replay = nil
+        // An answer that is not valid HTTP is a finding about the candidate, not a lost connection.
+        let invalid = (error as? ProxyError)?.name == "upstream_invalid_response"
+        fail(invalid ? "\(role)_invalid_response" : "\(role)_closed")
     }
 
     func upstreamReadComplete() {}

@@ -100,8 +100,16 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             // The parser is at rest while each event is handled: a delegate may start the next
             // exchange on this connection from `upstreamDidReceiveEnd`.
             while let event = try parser.next(&buffer) {
+                if case .end = event {
+                    // Bytes after the response's end (a body on a HEAD, 204 or 304 answer): the
+                    // connection is out of step. It must not go back to the pool when the exchange
+                    // ends, where the next exchange (a pipelined request, a waiter) would take it
+                    // and send its request into the close below.
+                    if buffer.readableBytes > 0 { isActive = false }
+                    dispatch(event)
+                    break
+                }
                 dispatch(event)
-                if case .end = event { break }
             }
         } catch {
             fail(ProxyError.invalidResponse("the upstream's response is not valid HTTP/1.1: \(error)"), context: context)
