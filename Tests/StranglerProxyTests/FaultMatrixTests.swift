@@ -102,7 +102,11 @@ struct FaultMatrixTests {
             reusable: false),
         // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3): relayed chunked without
         // the Content-Length, and the connection is not trusted with another exchange.
-        .init(name: "cl-and-chunked", client: .relayed(200, "hello"), candidate: .answered(200), reusable: false),
+        // Both framings: two parsers could end the body in different places, so it is refused
+        // (as nginx and llhttp do) rather than read by Transfer-Encoding.
+        .init(
+            name: "cl-and-chunked", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
+            reusable: false),
         .init(
             name: "chunk-nonhex", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
             reusable: false),
@@ -194,11 +198,6 @@ struct FaultMatrixTests {
                 #expect(response.status == status)
                 #expect(response.text == body)
                 #expect(response.header("x-strangler-upstream") == "service")
-                if fault.name == "cl-and-chunked" {
-                    // The overridden length is not passed on: the client reads the chunks.
-                    #expect(response.header("content-length") == nil)
-                    #expect(response.header("transfer-encoding") == "chunked")
-                }
                 keptOpen = response.header("connection")?.lowercased() != "close"
             case .aborted:
                 if fault.gated {
