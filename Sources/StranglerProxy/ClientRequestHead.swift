@@ -65,6 +65,15 @@ struct ClientRequestHead: ParsedHTTPHead {
                     throw HTTPParseFailure("the Host header is not a host name or address with an optional port")
                 }
             }
+            // An absolute-form target names its host, which an upstream goes by instead of
+            // Host (RFC 9112 §3.2.2), while the proxy routes and sets X-Forwarded-Host by Host:
+            // the two must agree, or the proxy and the upstream would serve different hosts.
+            if let authority = RequestLine.absoluteAuthority(raw, target: line.target),
+                let host = section.fields.first(where: { $0.kind == .host })?.value,
+                !HTTPHeadSyntax.equalIgnoringCase(raw, authority, raw, host)
+            {
+                throw HTTPParseFailure("the absolute-form target names another host than the Host header")
+            }
             let contentLength = section.contentLength
             let transferEncoding = section.isChunked
             // HTTP/1.0 clients may leave Host out (nginx serves them too); each upstream then
@@ -179,6 +188,19 @@ private struct RequestLine {
         else { throw HTTPParseFailure("the request line does not end with HTTP/1.0 or HTTP/1.1 and CRLF") }
         minor = Int(raw[index + 7] - 0x30)
         end = index + 10
+    }
+
+    /// The authority of an absolute-form target (`http://authority/...`), as offsets into
+    /// `raw`; nil for the other forms. The target's form was checked by ``RequestLine``.
+    fileprivate static func absoluteAuthority(_ raw: UnsafeRawBufferPointer, target: Range<Int>) -> Range<Int>? {
+        let first = raw[target.lowerBound]
+        guard first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
+        var index = target.lowerBound
+        while index + 2 < target.upperBound, !(raw[index] == UInt8(ascii: ":") && raw[index + 1] == UInt8(ascii: "/")) { index += 1 }
+        let start = index + 3
+        var end = start
+        while end < target.upperBound, raw[end] != UInt8(ascii: "/"), raw[end] != UInt8(ascii: "?") { end += 1 }
+        return start < end ? start..<end : nil
     }
 
     /// The request target's form (RFC 9112 §3.2): a path (origin-form), an absolute `http` or

@@ -137,6 +137,15 @@ struct ClientTimeouts {
     /// Whether the send bound is running (the client is behind).
     var isSendStalled: Bool { send != nil }
 
+    /// A staged close is under way: no read-side bound applies any more (what the client
+    /// sends is discarded), but the send bound still holds until the answer is out.
+    mutating func stopReadBounds() {
+        head = nil
+        body = nil
+        bodyPaused = false
+        idleSince = nil
+    }
+
     /// A staged close began: the write side is shut, what the client still sends is discarded.
     mutating func lingerStarted(now: NIODeadline) {
         head = nil

@@ -168,6 +168,17 @@ enum HTTPHeadSyntax {
         byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 
+    /// Whether two byte ranges are equal, ignoring ASCII case only (two host names, say).
+    static func equalIgnoringCase(
+        _ left: UnsafeRawBufferPointer, _ leftRange: Range<Int>, _ right: UnsafeRawBufferPointer, _ rightRange: Range<Int>
+    ) -> Bool {
+        guard leftRange.count == rightRange.count else { return false }
+        for offset in 0..<leftRange.count where lowercased(left[leftRange.lowerBound + offset]) != lowercased(right[rightRange.lowerBound + offset]) {
+            return false
+        }
+        return true
+    }
+
     /// Whether a header name (as sent) is `lowercase`, ignoring ASCII case only.
     static func name(_ bytes: UnsafeRawBufferPointer, is lowercase: String) -> Bool {
         bytes.count == lowercase.utf8.count

@@ -44,6 +44,8 @@ public struct ProxyConfiguration: Sendable {
     public var lingerTime: TimeAmount
     /// ...and the longest it waits for the client's next byte meanwhile (nginx `lingering_timeout`).
     public var lingerTimeout: TimeAmount
+    /// The most bytes a staged close reads and discards before it closes anyway.
+    public var lingerMaxBytes: Int
     /// Most client connections open at once over all loops. At the cap, a new connection closes
     /// the connection that has waited longest for a request, or is itself closed at once.
     public var maxClientConnections: Int
@@ -79,6 +81,7 @@ public struct ProxyConfiguration: Sendable {
         keepAliveTimeout: TimeAmount = .seconds(75),
         lingerTime: TimeAmount = .seconds(30),
         lingerTimeout: TimeAmount = .seconds(5),
+        lingerMaxBytes: Int = 64 * 1024 * 1024,
         maxClientConnections: Int = 10_000,
         ambiguousPaths: AmbiguousPathPolicy = .reject
     ) {
@@ -100,6 +103,7 @@ public struct ProxyConfiguration: Sendable {
         self.keepAliveTimeout = keepAliveTimeout
         self.lingerTime = lingerTime
         self.lingerTimeout = lingerTimeout
+        self.lingerMaxBytes = lingerMaxBytes
         self.maxClientConnections = maxClientConnections
         self.ambiguousPaths = ambiguousPaths
     }

@@ -138,8 +138,17 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var quiescing = false
     /// Set when the parser refused the client's bytes: more of them may still be on the way.
     private var inputRejected = false
+    /// Set by a staged close: what the client still sends is read and dropped.
+    private var discardingInput = false
+    /// Bytes dropped so far in a staged close, against `lingerMaxBytes`.
+    private var discarded = 0
+    /// When the last read between exchanges began: the next head's bounds count from it.
+    private var readTime = NIODeadline.now()
 
-    init(loop: LoopContext) {
+    /// - Parameter holdsConnectionPlace: the connection took a place in the server's count
+    ///   (``ClientConnectionCount``), which the handler gives back when the connection closes.
+    init(loop: LoopContext, holdsConnectionPlace: Bool = false) {
+        self.counted = holdsConnectionPlace
         self.loop = loop
         self.requestParser = ClientRequestParser(maxHeadBytes: loop.configuration.maxHeaderBytes)
         self.timeouts = ClientTimeouts(limits: loop.configuration.clientTimeoutLimits)
@@ -159,7 +168,6 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        counted = true
         if context.channel.isActive { channelBecameActive(context.channel) }
     }
 
@@ -278,13 +286,25 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if timeouts.isLingering {
-            // A staged close: what the client still sends is read only to be discarded.
-            timeouts.lingerRead(now: .now())
+        if discardingInput {
+            // A staged close: what the client still sends is read only to be discarded, up to a
+            // limit, and each byte moves the linger's idle bound.
+            discarded += unwrapInboundIn(data).readableBytes
+            if discarded > loop.configuration.lingerMaxBytes {
+                timeouts.closed()
+                context.close(promise: nil)
+            } else {
+                timeouts.lingerRead(now: .now())
+            }
             return
         }
         var buffer = unwrapInboundIn(data)
-        if phase == .idle, timeouts.idleSince != nil { timeouts.requestBytesArrived(now: .now()) }
+        if phase == .idle {
+            // One clock read serves both this read and the head it completes (the sweep checks
+            // bounds at a quarter of their length, so a read cycle's drift does not matter).
+            readTime = .now()
+            if timeouts.idleSince != nil { timeouts.requestBytesArrived(now: readTime) }
+        }
         if var waiting = pipelined {
             pipelined = nil
             waiting.writeBuffer(&buffer)
@@ -359,7 +379,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         method = head.method
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
-        timeouts.headReceived(now: .now(), bodyFollows: head.isChunked || (head.contentLength ?? 0) > 0)
+        timeouts.headReceived(now: readTime, bodyFollows: head.isChunked || (head.contentLength ?? 0) > 0)
 
         let (outbound, expectsContinue) = makeOutboundHead(from: head)
         self.outbound = outbound
@@ -911,8 +931,11 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
             return
         }
-        timeouts.exchangeEnded(now: .now(), nextRequestWaiting: pipelined != nil)
+        let now = NIODeadline.now()
+        timeouts.exchangeEnded(now: now, nextRequestWaiting: false)
         deliverPipelined(context: context)
+        // Pipelined bytes that began a head (not just a stray CRLF) start its deadline.
+        if phase == .idle, requestParser.hasStartedMessage { timeouts.requestBytesArrived(now: now) }
         resumeClientReads()
     }
 
@@ -923,11 +946,17 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func stagedClose(context: ChannelHandlerContext, last: ByteBuffer?) {
         inputClosed = true
         pipelined = nil
-        timeouts.lingerStarted(now: .now())
+        discardingInput = true
+        // The linger's bounds start once the answer is out; until then a slow reader is held to
+        // the send bound, so its answer is not cut short.
+        timeouts.stopReadBounds()
         context.writeAndFlush(wrapOutboundOut(last ?? ByteBuffer())).assumeIsolated().whenComplete { result in
             switch result {
-            case .success: context.close(mode: .output, promise: nil)
-            case .failure: context.close(promise: nil)
+            case .success:
+                self.timeouts.lingerStarted(now: .now())
+                context.close(mode: .output, promise: nil)
+            case .failure:
+                context.close(promise: nil)
             }
         }
         // Keep reading, to discard: a full receive buffer would stall the client's send.
@@ -1124,7 +1153,12 @@ final class ProxyHandler: ChannelDuplexHandler {
 }
 
 extension ProxyHandler: ClientConnection {
-    var idleSince: NIODeadline? { timeouts.idleSince }
+    /// Only a connection with nothing left to write is idle: one whose answer still waits for a
+    /// slow reader is not offered for eviction.
+    var idleSince: NIODeadline? {
+        guard let since = timeouts.idleSince, let context, Self.bufferedBytes(context.channel) == 0 else { return nil }
+        return since
+    }
 }
 
 // MARK: - Upstream → client
@@ -1326,6 +1360,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
+        // The upstream took bytes: progress, so its timeout starts again.
+        if isWritable { lastUpstreamActivity = .now() }
         if isWritable { resumeClientReads() } else { pauseClientReads() }
         updateUpstreamTimer()
     }

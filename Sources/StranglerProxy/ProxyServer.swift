@@ -108,7 +108,12 @@ public final class ProxyServer: Sendable {
                     // orders pipelined requests and answers malformed ones itself. NIO's
                     // pipelining handler stops reading while each response is pending, which
                     // costs two epoll_ctl calls per request.
-                    try sync.addHandler(ProxyHandler(loop: loop.value))
+                    do {
+                        try sync.addHandler(ProxyHandler(loop: loop.value, holdsConnectionPlace: true))
+                    } catch {
+                        clientCount.closed()
+                        throw error
+                    }
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
