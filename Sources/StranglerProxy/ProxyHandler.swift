@@ -871,6 +871,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.readableBytes))
         headers.add(name: "x-request-id", value: requestID.string)
+        if error.status == .methodNotAllowed {
+            // RFC 9110 §15.5.6: a 405 names what is allowed. The proxy forwards every method it
+            // knows except CONNECT; these are the common ones.
+            headers.add(name: "allow", value: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE")
+        }
         // If the client is still sending a body we will not read, the connection can't be reused.
         if !requestComplete || !clientKeepAlive {
             closeAfterResponse = true

@@ -39,6 +39,9 @@ struct HostileRequestTests {
             let message = response.json()["message"] as? String ?? ""
             #expect(message.contains(refusal.message), "\(message)")
             #expect(response.header("connection")?.lowercased() == "close")
+            if refusal.status == 405 {
+                #expect(response.header("allow")?.contains("GET") == true, "a 405 names the methods allowed")
+            }
             #expect(proxy.legacy.requests.isEmpty)
         }
     }
