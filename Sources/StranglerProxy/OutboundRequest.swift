@@ -126,12 +126,30 @@ struct OutboundRequest {
         return buffer
     }
 
-    /// `METHOD base-path+target HTTP/1.1` and CRLF.
+    /// `METHOD base-path+target HTTP/1.1` and CRLF. With a base path, an absolute-form target
+    /// goes as its path and query under the base path (`http://x/a?b` to `/base/a?b`): the base
+    /// path can only stand before a path. `*` (OPTIONS) goes as it is.
     static func writeRequestLine(method: HTTPMethod, basePath: String, target: ByteBuffer, into buffer: inout ByteBuffer) {
         buffer.writeString(method.rawValue)
         buffer.writeStaticString(" ")
-        if !basePath.isEmpty { buffer.writeString(basePath) }
-        buffer.writeImmutableBuffer(target)
+        if basePath.isEmpty || target.readableBytesView.first == UInt8(ascii: "*") {
+            buffer.writeImmutableBuffer(target)
+        } else {
+            buffer.writeString(basePath)
+            buffer.writeImmutableBuffer(Self.pathAndQuery(of: target))
+        }
         buffer.writeStaticString(" HTTP/1.1\r\n")
+    }
+
+    /// The path and query of a target: an origin-form target whole, the part of an
+    /// absolute-form one after its authority (`http://x/a?b` gives `/a?b`, `http://x?b` gives `?b`).
+    static func pathAndQuery(of target: ByteBuffer) -> ByteBuffer {
+        let bytes = target.readableBytesView
+        guard let first = bytes.first, first != UInt8(ascii: "/") else { return target }
+        // The scheme's "://", then the authority up to the first "/" or "?".
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon + 2 < bytes.endIndex else { return target }
+        var index = colon + 3
+        while index < bytes.endIndex, bytes[index] != UInt8(ascii: "/"), bytes[index] != UInt8(ascii: "?") { index += 1 }
+        return target.getSlice(at: index, length: bytes.endIndex - index) ?? ByteBuffer()
     }
 }

@@ -377,6 +377,21 @@ struct ClientRequestParserTests {
         #expect(String(buffer: lines) == "GET /base/o?x=1 HTTP/1.1\r\nHost: shop\r\nX-Marker: 1\r\nX-Strangler-Shadow: mirror\r\n\r\n")
     }
 
+    @Test("with a base path, an absolute-form target goes as its path and query under it; * goes as it is")
+    func basePathWithOtherTargetForms() throws {
+        let upstream = Upstream(name: "legacy", url: "http://127.0.0.1:9/base", host: "127.0.0.1", port: 9, basePath: "/base")
+        for (target, expected) in [
+            ("http://shop/o?x=1", "/base/o?x=1"), ("HTTPS://shop:8443?x", "/base?x"), ("http://shop", "/base"), ("*", "*"),
+            ("/o", "/base/o"),
+        ] {
+            let request = OutboundRequest(
+                method: .OPTIONS, target: ByteBuffer(string: target), lines: ByteBuffer(string: "Host: shop\r\n"), hasHost: true,
+                isChunked: false)
+            let line = String(buffer: request.encoded(for: upstream, allocator: ByteBufferAllocator())).components(separatedBy: "\r\n").first
+            #expect(line == "OPTIONS \(expected) HTTP/1.1", "\(target)")
+        }
+    }
+
     @Test("setting a header drops every line of that name, whatever its case, and only those")
     func setHeaderReplaces() throws {
         let lines = ByteBuffer(
