@@ -52,6 +52,14 @@ struct UpstreamFault: Sendable, CustomTestStringConvertible {
     var reusable: Bool?
 
     var testDescription: String { setup.isRefused ? name : "\(method) \(name)" }
+
+    /// An answer that breaks HTTP/1.1: 502 on the primary side, `candidate_invalid_response` on
+    /// the shadow side, and the connection never reused.
+    static func invalidResponse(_ name: String) -> UpstreamFault {
+        .init(
+            name: name, client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
+            reusable: false)
+    }
 }
 
 extension UpstreamFault.Setup {
@@ -85,48 +93,24 @@ struct FaultMatrixTests {
         .init(name: "slow-drip", client: .relayed(200, "drip"), candidate: .answered(200), reusable: true),
         .init(name: "short-body", client: .aborted, candidate: .skipped("candidate_closed")),
         .init(name: "short-chunked", client: .aborted, candidate: .skipped("candidate_closed")),
-        .init(
-            name: "garbage-status", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "header-nul", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "header-bare-cr", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "header-obs-fold", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "cl-conflict", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3): relayed chunked without
-        // the Content-Length, and the connection is not trusted with another exchange.
+        .invalidResponse("garbage-status"),
+        .invalidResponse("header-nul"),
+        .invalidResponse("header-bare-cr"),
+        .invalidResponse("header-obs-fold"),
+        .invalidResponse("cl-conflict"),
         // Both framings: two parsers could end the body in different places, so it is refused
         // (as nginx and llhttp do) rather than read by Transfer-Encoding.
-        .init(
-            name: "cl-and-chunked", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "chunk-nonhex", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "chunk-overflow", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
-        .init(
-            name: "chunk-no-crlf", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
+        .invalidResponse("cl-and-chunked"),
+        .invalidResponse("chunk-nonhex"),
+        .invalidResponse("chunk-overflow"),
+        .invalidResponse("chunk-no-crlf"),
         // The same bad chunk size after the head and a first chunk reached the client.
         .init(
             name: "chunk-nonhex-late", gated: true, client: .aborted, candidate: .skipped("candidate_invalid_response"), reusable: false),
-        .init(
-            name: "huge-head", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
+        .invalidResponse("huge-head"),
         .init(name: "interim-100", client: .relayed(200, "final"), candidate: .answered(200), reusable: true),
         .init(name: "interim-103", client: .relayed(200, "final"), candidate: .answered(200), reusable: true),
-        .init(
-            name: "switching-101", client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false),
+        .invalidResponse("switching-101"),
         .init(name: "head-body", method: "HEAD", client: .relayed(200, ""), candidate: .answered(200), reusable: false),
         .init(name: "no-content-body", client: .relayed(204, ""), candidate: .answered(204), reusable: false),
         .init(name: "not-modified-body", client: .relayed(304, ""), candidate: .answered(304), reusable: false),
