@@ -108,10 +108,22 @@ public enum JSONDocument: Sendable, Equatable {
         public var description: String { "\(message) at byte \(offset)" }
     }
 
+    /// What the parser does with a member name that appears twice in one object.
+    public enum DuplicateKeys: Sendable {
+        /// Keep the last value, as most parsers do.
+        case keepLast
+        /// Keep every member, so a caller can refuse the document and say where.
+        case keepAll
+    }
+
     /// Parses one JSON document from UTF-8 bytes.
-    /// - Parameter maxDepth: deepest nesting accepted; deeper input is an error, not a crash.
-    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 256) throws(ParseError) -> JSONDocument {
-        var parser = Parser(bytes: Array(bytes), maxDepth: maxDepth)
+    /// - Parameters:
+    ///   - maxDepth: deepest nesting accepted; deeper input is an error, not a crash.
+    ///   - duplicateKeys: whether an object keeps only the last of two equal member names.
+    public static func parse(
+        _ bytes: some Collection<UInt8>, maxDepth: Int = 256, duplicateKeys: DuplicateKeys = .keepLast
+    ) throws(ParseError) -> JSONDocument {
+        var parser = Parser(bytes: Array(bytes), maxDepth: maxDepth, keepsDuplicates: duplicateKeys == .keepAll)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -154,11 +166,13 @@ public enum JSONDocument: Sendable, Equatable {
     private struct Parser {
         let bytes: [UInt8]
         let maxDepth: Int
+        let keepsDuplicates: Bool
         var index = 0
 
-        init(bytes: [UInt8], maxDepth: Int) {
+        init(bytes: [UInt8], maxDepth: Int, keepsDuplicates: Bool) {
             self.bytes = bytes
             self.maxDepth = maxDepth
+            self.keepsDuplicates = keepsDuplicates
         }
 
         func error(_ message: String) -> ParseError {
@@ -215,15 +229,19 @@ public enum JSONDocument: Sendable, Equatable {
                 index += 1
                 skipWhitespace()
                 let value = try parseValue(depth: depth)
-                if positions == nil, members.count >= 16 {
-                    positions = Dictionary(members.enumerated().map { ($0.element.key, $0.offset) }, uniquingKeysWith: { first, _ in first })
-                }
-                let existing = positions != nil ? positions![key] : members.firstIndex { $0.key == key }
-                if let existing {
-                    members[existing].value = value
-                } else {
-                    positions?[key] = members.count
+                if keepsDuplicates {
                     members.append((key, value))
+                } else {
+                    if positions == nil, members.count >= 16 {
+                        positions = Dictionary(members.enumerated().map { ($0.element.key, $0.offset) }, uniquingKeysWith: { first, _ in first })
+                    }
+                    let existing = positions != nil ? positions![key] : members.firstIndex { $0.key == key }
+                    if let existing {
+                        members[existing].value = value
+                    } else {
+                        positions?[key] = members.count
+                        members.append((key, value))
+                    }
                 }
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unexpected end of input in an object") }

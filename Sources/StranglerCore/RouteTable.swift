@@ -25,17 +25,15 @@ public struct RouteTable: Sendable {
         self.matcher = try RouteMatcher(routes: routes)
     }
 
-    /// Parses and validates `routes.json` content. Throws ``RouteTableError`` listing every problem.
+    /// Parses and validates `routes.json` content. Throws ``RouteTableError`` listing the problems
+    /// (the first 100 of them, and how many more there are).
     public static func parse(_ data: Data) throws(RouteTableError) -> RouteTable {
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(data)
-        } catch {
-            throw RouteTableError(problems: [.init(path: "$", message: "not valid JSON: \(describeSyntaxError(in: data))")])
-        }
+        let document = try RouteTableJSON.read(data)
         var validator = RouteTableValidator()
-        guard let parts = validator.validate(json), validator.problems.isEmpty else {
-            throw RouteTableError(problems: validator.problems)
+        var steps: [RouteTableValidator.PathStep] = []
+        let json = validator.value(of: document, steps: &steps)
+        guard let parts = validator.validate(json), validator.problemCount == 0 else {
+            throw validator.error
         }
         do {
             return try RouteTable(
@@ -52,32 +50,6 @@ public struct RouteTable: Sendable {
     /// The route for a request, if any route matches it.
     public func match(method: String, uri: String) -> Route? {
         matcher.match(method: method, uri: uri)
-    }
-
-    /// Where the JSON syntax breaks, as "line L, column C". JSONDecoder does not say; Foundation's
-    /// JSONSerialization reports a character offset, which is turned into a line and column here.
-    private static func describeSyntaxError(in data: Data) -> String {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return "the document is not a JSON value"
-        } catch {
-            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            guard let match = detail.range(of: #"character (\d+)"#, options: .regularExpression),
-                let offset = Int(detail[match].dropFirst("character ".count))
-            else { return detail }
-            var line = 1
-            var column = 1
-            for byte in data.prefix(offset) {
-                if byte == UInt8(ascii: "\n") {
-                    line += 1
-                    column = 1
-                } else {
-                    column += 1
-                }
-            }
-            let reason = detail.replacingOccurrences(of: #" around character \d+\.?"#, with: "", options: .regularExpression)
-            return "\(reason) at line \(line), column \(column)"
-        }
     }
 }
 

@@ -8,7 +8,17 @@ struct RouteTableValidator {
         var routes: [Route]
     }
 
+    /// The first ``RouteTableError/reportedLimit`` problems.
     private(set) var problems: [RouteTableError.Problem] = []
+    /// Every problem found, kept or not: a hostile table can have millions.
+    private(set) var problemCount = 0
+    /// "known: a, b, c", the upstream names a message offers; built once per table.
+    private var knownUpstreams = ""
+
+    /// Longest route id or upstream name: they appear in metrics labels, logs and the store.
+    static let maxNameLength = 256
+    /// Longest other string (a path, URL, description or pointer).
+    static let maxTextLength = 4096
 
     static let topKeys: Set<String> = ["upstreams", "defaultUpstream", "routes"]
     static let upstreamKeys: Set<String> = ["url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs"]
@@ -23,7 +33,15 @@ struct RouteTableValidator {
     static let gateKeys: Set<String> = ["minSamples", "maxMismatchRate", "maxErrorRate", "maxLatencyRatio"]
 
     mutating func problem(_ path: String, _ message: String) {
-        problems.append(.init(path: path, message: message))
+        problemCount += 1
+        if problems.count < RouteTableError.reportedLimit {
+            problems.append(.init(path: path, message: message))
+        }
+    }
+
+    /// The problems found, as the error a rejected table throws.
+    var error: RouteTableError {
+        RouteTableError(problems: problems, moreProblems: problemCount - problems.count)
     }
 
     mutating func validate(_ json: JSONValue) -> Parts? {
@@ -38,21 +56,22 @@ struct RouteTableValidator {
         case .object(let entries)?:
             if entries.isEmpty { problem("upstreams", "declare at least one upstream") }
             for name in entries.keys.sorted() {
-                if let upstream = validateUpstream(name: name, entries[name]!, at: "upstreams.\(name)") {
+                if let upstream = validateUpstream(name: name, entries[name]!, at: Self.join("upstreams", name)) {
                     upstreams[name] = upstream
                 }
             }
         case nil: problem("upstreams", "missing; declare the backends, e.g. {\"legacy\": {\"url\": \"http://127.0.0.1:9000\"}}")
         case let other?: problem("upstreams", "must be an object of name → {\"url\": ...}; found \(other.kindName)")
         }
-        let known = upstreams.keys.sorted().joined(separator: ", ")
+        knownUpstreams = Self.list(upstreams.keys.sorted())
+        let known = knownUpstreams
 
         var defaultUpstream = ""
         switch top["defaultUpstream"] {
         case .string(let name)?:
             defaultUpstream = name
             if upstreams[name] == nil, !upstreams.isEmpty {
-                problem("defaultUpstream", "unknown upstream \"\(name)\"; known: \(known)")
+                problem("defaultUpstream", "unknown upstream \(Self.shown(name)); known: \(known)")
             }
         case nil: problem("defaultUpstream", "missing; name the upstream that takes unmatched requests (usually \"legacy\")")
         case let other?: problem("defaultUpstream", "must be a string naming an upstream; found \(other.kindName)")
@@ -69,7 +88,7 @@ struct RouteTableValidator {
                     continue
                 }
                 if let first = seenIDs[route.id] {
-                    problem("\(path).id", "duplicate id \"\(route.id)\"; routes[\(first)] has it already")
+                    problem("\(path).id", "duplicate id \(Self.shown(route.id)); routes[\(first)] has it already")
                 } else {
                     seenIDs[route.id] = index
                 }
@@ -91,16 +110,18 @@ struct RouteTableValidator {
             return nil
         }
         checkKeys(fields, allowed: Self.upstreamKeys, at: path)
-        if !Self.isIdentifier(name) {
+        if name.utf8.count > Self.maxNameLength {
+            problem(path, "the upstream name is \(name.utf8.count) bytes long; at most \(Self.maxNameLength)")
+        } else if !Self.isIdentifier(name) {
             problem(path, "upstream names use letters, digits, \"-\", \"_\" and \".\"")
         }
         guard let urlText = requireString(fields, "url", at: path) else { return nil }
         guard let parsed = UpstreamURL.parse(urlText) else {
-            problem("\(path).url", "\"\(urlText)\" is not an http URL with a host, e.g. \"http://127.0.0.1:9000\"")
+            problem("\(path).url", "\(Self.shown(urlText)) is not an http URL with a host, e.g. \"http://127.0.0.1:9000\"")
             return nil
         }
         if case .failure(let reason) = parsed {
-            problem("\(path).url", "\"\(urlText)\": \(reason)")
+            problem("\(path).url", "\(Self.shown(urlText)): \(reason)")
             return nil
         }
         guard case .success(let url) = parsed else { return nil }
@@ -122,19 +143,27 @@ struct RouteTableValidator {
             return nil
         }
         checkKeys(fields, allowed: Self.routeKeys, at: path)
-        let known = upstreams.keys.sorted().joined(separator: ", ")
-        let before = problems.count
+        let known = knownUpstreams
+        let before = problemCount
 
-        let id = requireString(fields, "id", at: path) ?? ""
+        let id = requireString(fields, "id", at: path, maxLength: Self.maxNameLength) ?? ""
         if !id.isEmpty, !Self.isIdentifier(id) {
-            problem("\(path).id", "\"\(id)\" may use only letters, digits, \"-\", \"_\" and \".\"")
+            problem("\(path).id", "\(Self.shown(id)) may use only letters, digits, \"-\", \"_\" and \".\"")
         }
+        _ = optionalString(fields, "description", at: path)
 
         var template: PathTemplate?
         if let text = requireString(fields, "path", at: path) {
-            switch PathTemplate.parse(text) {
-            case .success(let parsed): template = parsed
-            case .failure(let error): problem("\(path).path", "\"\(text)\" \(error.description)")
+            if let bad = text.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F }) {
+                problem(
+                    "\(path).path",
+                    "\(Self.shown(text)) has \(bad == " " ? "a space" : "a control character"), which no request path can hold; percent-encode it (\(Self.percentEncoded(bad)))"
+                )
+            } else {
+                switch PathTemplate.parse(text) {
+                case .success(let parsed): template = parsed
+                case .failure(let error): problem("\(path).path", "\(Self.shown(text)) \(error.description)")
+                }
             }
         }
 
@@ -143,7 +172,7 @@ struct RouteTableValidator {
         case nil: break
         case .array(let items)?:
             for (index, item) in items.enumerated() {
-                guard case .string(let method) = item, !method.isEmpty, method.allSatisfy(Self.isTokenCharacter) else {
+                guard case .string(let method) = item, !method.isEmpty, method.utf8.count <= 32, method.allSatisfy(Self.isTokenCharacter) else {
                     problem("\(path).methods[\(index)]", "must be an HTTP method name such as \"GET\"")
                     continue
                 }
@@ -160,7 +189,7 @@ struct RouteTableValidator {
             if let parsed = RouteMode(rawValue: text) {
                 mode = parsed
             } else {
-                problem("\(path).mode", "unknown mode \"\(text)\"; one of: \(RouteMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                problem("\(path).mode", "unknown mode \(Self.shown(text)); one of: \(RouteMode.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         case nil: problem("\(path).mode", "missing; one of: \(RouteMode.allCases.map(\.rawValue).joined(separator: ", "))")
         case let other?: problem("\(path).mode", "must be a string; found \(other.kindName)")
@@ -169,17 +198,17 @@ struct RouteTableValidator {
         var legacy = defaultUpstream
         if let name = optionalString(fields, "legacy", at: path) {
             legacy = name
-            if upstreams[name] == nil { problem("\(path).legacy", "unknown upstream \"\(name)\"; known: \(known)") }
+            if upstreams[name] == nil { problem("\(path).legacy", "unknown upstream \(Self.shown(name)); known: \(known)") }
         }
         let service = optionalString(fields, "service", at: path)
         if let service, upstreams[service] == nil {
-            problem("\(path).service", "unknown upstream \"\(service)\"; known: \(known)")
+            problem("\(path).service", "unknown upstream \(Self.shown(service)); known: \(known)")
         }
         if mode != .legacy, service == nil, fields["service"] == nil {
             problem("\(path).service", "mode \"\(mode.rawValue)\" needs a \"service\" upstream; known: \(known)")
         }
         if let service, service == legacy {
-            problem("\(path).service", "\"\(service)\" is also this route's legacy upstream; a service must be a different upstream")
+            problem("\(path).service", "\(Self.shown(service)) is also this route's legacy upstream; a service must be a different upstream")
         }
         let fallback = optionalBool(fields, "fallback", at: path) ?? false
 
@@ -191,7 +220,7 @@ struct RouteTableValidator {
         let compare = fields["compare"].flatMap { validateCompare($0, at: "\(path).compare") }
         let gate = fields["gate"].flatMap { validateGate($0, at: "\(path).gate") }
 
-        guard problems.count == before, let template else { return nil }
+        guard problemCount == before, let template else { return nil }
         return Route(
             id: id, methods: methods, path: template, mode: mode, legacy: legacy, service: service,
             fallback: fallback, shadow: shadow, canary: canary, compare: compare, gate: gate
@@ -214,7 +243,7 @@ struct RouteTableValidator {
             if let writes = ShadowWrites(rawValue: text) {
                 settings.writes = writes
             } else {
-                problem("\(path).writes", "unknown value \"\(text)\"; one of: skip, dry-run, mirror")
+                problem("\(path).writes", "unknown value \(Self.shown(text)); one of: skip, dry-run, mirror")
             }
         }
         return settings
@@ -241,18 +270,18 @@ struct RouteTableValidator {
                     let hyphenated = String(name.map { $0 == "_" ? "-" : $0 })
                     problem(
                         "\(path).stickyKey",
-                        "header \"\(name)\" has an underscore; the proxy drops request headers whose names have one, so use \"\(hyphenated)\""
+                        "header \(Self.shown(name)) has an underscore; the proxy drops request headers whose names have one, so use \"\(hyphenated)\""
                     )
                 }
                 settings.stickyKey = .header(name)
             } else if text.hasPrefix("param:"), text.count > 6 {
                 let name = String(text.dropFirst(6))
                 if let template, !template.parameterNames.contains(name) {
-                    problem("\(path).stickyKey", "path \"\(template)\" has no parameter {\(name)}")
+                    problem("\(path).stickyKey", "path \(Self.shown(template.description)) has no parameter \(Self.shown("{" + name + "}"))")
                 }
                 settings.stickyKey = .param(name)
             } else {
-                problem("\(path).stickyKey", "\"\(text)\" must be \"header:NAME\" or \"param:NAME\"")
+                problem("\(path).stickyKey", "\(Self.shown(text)) must be \"header:NAME\" or \"param:NAME\"")
             }
         }
         return settings
@@ -278,8 +307,8 @@ struct RouteTableValidator {
         case nil: break
         case .object(let entries)?:
             for pointer in entries.keys.sorted() {
-                let entryPath = "\(path).arrays[\"\(pointer)\"]"
-                if !Self.isPointer(pointer) { problem(entryPath, "\"\(pointer)\" is not a JSON pointer (it must start with \"/\")") }
+                let entryPath = "\(path).arrays[\(Self.shown(pointer))]"
+                if !Self.isPointer(pointer) { problem(entryPath, "\(Self.shown(pointer)) is not a JSON pointer (it must start with \"/\")") }
                 guard case .object(let spec) = entries[pointer]!, case .string(let key)? = spec["key"], !key.isEmpty else {
                     problem(entryPath, "must be {\"key\": \"FIELD\"}")
                     continue
@@ -319,10 +348,38 @@ struct RouteTableValidator {
 
     /// Two routes with the same template shape and a shared method would match the same requests
     /// with equal specificity: nothing could decide between them.
+    ///
+    /// Each route is checked against the routes of its shape that came before it, through the
+    /// first route to claim each method there, so the check is linear in the table. A route
+    /// that clashes is reported once, with the first route it clashes with: a table of 2,000
+    /// copies of one route has 1,999 problems, not 1,999,000 pairs.
     private mutating func checkAmbiguity(_ routes: [(index: Int, route: Route)]) {
-        var byShape: [String: [(index: Int, route: Route)]] = [:]
-        for (index, route) in routes {
-            for (otherIndex, other) in byShape[route.path.shape, default: []] {
+        /// The first route (by position in `routes`) of one shape, and the first per method.
+        struct Claims {
+            var first: Int
+            var anyMethod: Int?
+            var byMethod: [String: Int] = [:]
+        }
+        var byShape: [String: Claims] = [:]
+        for (position, (index, route)) in routes.enumerated() {
+            let shape = route.path.shape
+            guard var claims = byShape[shape] else {
+                var claims = Claims(first: position)
+                claim(&claims, position, route)
+                byShape[shape] = claims
+                continue
+            }
+            var clash: Int?
+            if route.methods.isEmpty {
+                clash = claims.first
+            } else {
+                clash = claims.anyMethod
+                for method in route.methods {
+                    if let other = claims.byMethod[method], other < clash ?? .max { clash = other }
+                }
+            }
+            if let clash {
+                let (otherIndex, other) = routes[clash]
                 let overlap: [String]
                 switch (route.methods.isEmpty, other.methods.isEmpty) {
                 case (true, true): overlap = ["every method"]
@@ -330,29 +387,78 @@ struct RouteTableValidator {
                 case (false, true): overlap = route.methods
                 case (false, false): overlap = route.methods.filter(other.methods.contains)
                 }
-                if !overlap.isEmpty {
-                    problem(
-                        "routes[\(index)].path",
-                        "\"\(route.path)\" is ambiguous with routes[\(otherIndex)] (\"\(other.id)\": \"\(other.path)\") for \(overlap.joined(separator: ", ")); make one more specific or split the methods"
-                    )
-                }
+                problem(
+                    "routes[\(index)].path",
+                    "\(Self.shown(route.path.description)) is ambiguous with routes[\(otherIndex)] (\(Self.shown(other.id)): \(Self.shown(other.path.description))) for \(overlap.joined(separator: ", ")); make one more specific or split the methods"
+                )
             }
-            byShape[route.path.shape, default: []].append((index, route))
+            claim(&claims, position, route)
+            byShape[shape] = claims
         }
+
+        func claim(_ claims: inout Claims, _ position: Int, _ route: Route) {
+            if route.methods.isEmpty {
+                if claims.anyMethod == nil { claims.anyMethod = position }
+            }
+            for method in route.methods where claims.byMethod[method] == nil {
+                claims.byMethod[method] = position
+            }
+        }
+    }
+
+    // MARK: - Showing values
+
+    /// `text` as a JSON string literal for a message: control characters escaped, and cut at 64
+    /// characters, so that a hostile value can neither flood a log nor drive a terminal.
+    static func shown(_ text: String) -> String {
+        let limit = 64
+        var cut = Substring(text)
+        var suffix = ""
+        if text.utf8.count > limit {
+            cut = text.prefix(limit)
+            if cut.endIndex != text.endIndex { suffix = "… (\(text.utf8.count) bytes)" }
+        }
+        return JSONDocument.quoted(String(cut)) + suffix
+    }
+
+    /// `parent.key` for a plain key, else `parent["key"]`, shown safely.
+    static func join(_ parent: String?, _ key: String) -> String {
+        let plain = key.utf8.count <= 64 && isIdentifier(key) && !key.contains(".")
+        guard let parent else { return plain ? key : "$[\(shown(key))]" }
+        return plain ? "\(parent).\(key)" : "\(parent)[\(shown(key))]"
+    }
+
+    /// Up to 20 names, then how many more.
+    static func list(_ names: [String]) -> String {
+        let shownNames = names.prefix(20).map { $0.utf8.count <= 64 ? $0 : shown($0) }
+        let more = names.count > 20 ? ", and \(names.count - 20) more" : ""
+        return shownNames.joined(separator: ", ") + more
+    }
+
+    /// `%0D` for a carriage return.
+    static func percentEncoded(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return "%" + (hex.count < 2 ? "0" : "") + hex
     }
 
     // MARK: - Field helpers
 
     private mutating func checkKeys(_ fields: [String: JSONValue], allowed: Set<String>, at path: String?) {
         for key in fields.keys.sorted() where !allowed.contains(key) {
-            let where_ = path.map { "\($0).\(key)" } ?? key
-            problem(where_, "unknown key \"\(key)\"; allowed: \(allowed.sorted().joined(separator: ", "))")
+            problem(Self.join(path, key), "unknown key \(Self.shown(key)); allowed: \(allowed.sorted().joined(separator: ", "))")
         }
     }
 
-    private mutating func requireString(_ fields: [String: JSONValue], _ key: String, at path: String) -> String? {
+    private mutating func requireString(
+        _ fields: [String: JSONValue], _ key: String, at path: String, maxLength: Int = maxTextLength
+    ) -> String? {
         switch fields[key] {
-        case .string(let value)? where !value.isEmpty: return value
+        case .string(let value)? where !value.isEmpty:
+            guard value.utf8.count <= maxLength else {
+                problem("\(path).\(key)", "is \(value.utf8.count) bytes long; at most \(maxLength)")
+                return nil
+            }
+            return value
         case .string?: problem("\(path).\(key)", "must not be empty")
         case nil: problem("\(path).\(key)", "missing")
         case let other?: problem("\(path).\(key)", "must be a string; found \(other.kindName)")
@@ -400,7 +506,9 @@ struct RouteTableValidator {
         case .array(let items)?:
             var result: [String] = []
             for (index, item) in items.enumerated() {
-                if case .string(let text) = item, !text.isEmpty {
+                if case .string(let text) = item, text.utf8.count > Self.maxTextLength {
+                    problem("\(path).\(key)[\(index)]", "is \(text.utf8.count) bytes long; at most \(Self.maxTextLength)")
+                } else if case .string(let text) = item, !text.isEmpty {
                     result.append(text)
                 } else {
                     problem("\(path).\(key)[\(index)]", "must be a non-empty string; found \(item.kindName)")
@@ -416,7 +524,7 @@ struct RouteTableValidator {
     private mutating func pointerList(_ fields: [String: JSONValue], _ key: String, at path: String) -> [String] {
         let list = stringList(fields, key, at: path)
         for (index, pointer) in list.enumerated() where !Self.isPointer(pointer) {
-            problem("\(path).\(key)[\(index)]", "\"\(pointer)\" is not a JSON pointer (RFC 6901 pointers start with \"/\", \"*\" matches one segment)")
+            problem("\(path).\(key)[\(index)]", "\(Self.shown(pointer)) is not a JSON pointer (RFC 6901 pointers start with \"/\", \"*\" matches one segment)")
         }
         return list
     }

@@ -49,10 +49,11 @@ struct Routes: AsyncParsableCommand {
                 print("")
                 print(RouteSummary.render(table))
             } catch {
-                print("\(path): \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"); the table would be rejected")
+                print("\(path): \(error.totalProblems) problem\(error.totalProblems == 1 ? "" : "s"); the table would be rejected")
                 for problem in error.problems {
                     print("  \(problem.path): \(problem.message)")
                 }
+                if let more = error.moreProblemsLine { print("  \(more)") }
                 throw ExitCode(1)
             }
         }
