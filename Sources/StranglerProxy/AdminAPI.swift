@@ -186,6 +186,9 @@ public enum AdminAPI {
         } catch let failure {
             return Self.error("bad_request", failure.message, status: .badRequest)
         }
+        if let refusal = refusePlainText(body) {
+            return Self.error("bad_request", refusal, status: .badRequest)
+        }
         let requester = RouteController.Requester(
             actor: actor(body: body, token: decision.tokenName), source: .admin, reason: body.reason, force: body.force ?? false)
         return await perform(body, requester, controller)
@@ -197,6 +200,18 @@ public enum AdminAPI {
         let name = token ?? "anonymous"
         guard let claimed = body.actor?.trimmingCharacters(in: .whitespaces), !claimed.isEmpty, claimed != name else { return name }
         return "\(claimed) (token \(name))"
+    }
+
+    /// Why `actor` or `reason` can't go into the audit trail, if one can't: they are shown to
+    /// operators by `strangler routes history`, the dashboard and reports, and a control
+    /// character in them (ESC, CR, a bidi override) would act on a terminal or disguise the entry.
+    /// Output escapes them anyway; refusing them here keeps the trail itself readable.
+    static func refusePlainText(_ body: WriteBody) -> String? {
+        for (name, value) in [("actor", body.actor), ("reason", body.reason)] {
+            guard let value, let found = TerminalText.firstUnsafeCharacter(in: value) else { continue }
+            return "\"\(name)\" must be plain text; it contains the control character \(TerminalText.codePoint(found))"
+        }
+        return nil
     }
 
     /// Why a write's body was not usable.

@@ -183,6 +183,7 @@ public struct ErrorDocument: Codable, Sendable {
     public var evidence: RouteEvidence?
 }
 
+/// The last rejected reload: when, which content, and what is wrong with it.
 public struct ReloadErrorDocument: Codable, Sendable {
     public struct Problem: Codable, Sendable {
         public var path: String
@@ -191,11 +192,15 @@ public struct ReloadErrorDocument: Codable, Sendable {
 
     public var at: Date
     public var version: String?
+    /// The first problems (at most 100), so that a hostile table can't make the answer huge.
     public var problems: [Problem]
+    /// How many more problems the table has beyond `problems`.
+    public var moreProblems: Int
 
     public init(_ failure: RouteTableStatus.ReloadFailure) {
         at = failure.at
         version = failure.version
         problems = failure.problems.map { Problem(path: $0.path, message: $0.message) }
+        moreProblems = failure.moreProblems
     }
 }

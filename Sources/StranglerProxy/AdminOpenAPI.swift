@@ -73,9 +73,10 @@ enum AdminOpenAPI {
               "upstreams": { "type": "array", "items": { "$ref": "#/components/schemas/Upstream" } },
               "routes": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
               "lastReloadError": {
-                "type": "object", "additionalProperties": false, "required": ["at", "problems"],
+                "type": "object", "additionalProperties": false, "required": ["at", "problems", "moreProblems"],
                 "properties": {
                   "at": { "type": "string", "format": "date-time" }, "version": { "type": "string" },
+                  "moreProblems": { "type": "integer", "description": "Problems beyond the first 100, counted but not listed." },
                   "problems": {
                     "type": "array",
                     "items": {

@@ -20,7 +20,10 @@ public struct RouteTableStatus: Sendable {
     public struct ReloadFailure: Sendable {
         public var at: Date
         public var version: String?
+        /// The first problems, at most ``RouteTableError/reportedLimit``.
         public var problems: [RouteTableError.Problem]
+        /// Problems found beyond `problems` and only counted.
+        public var moreProblems: Int
     }
 }
 
@@ -46,7 +49,7 @@ public final class RouteTableState: Sendable {
 
     func recordRejected(_ error: RouteTableError, version: String?) {
         box.withLockedValue {
-            $0.lastError = .init(at: Date(), version: version, problems: error.problems)
+            $0.lastError = .init(at: Date(), version: version, problems: error.problems, moreProblems: error.moreProblems)
         }
     }
 }

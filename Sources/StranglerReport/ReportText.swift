@@ -30,11 +30,14 @@ public enum ReportFormatting {
     }
 
     static func skipped(_ skipped: [String: Int]) -> String {
-        skipped.isEmpty ? "none" : skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        skipped.isEmpty ? "none" : skipped.sorted { $0.key < $1.key }.map { "\(TerminalText.escape($0.key)) \($0.value)" }.joined(separator: ", ")
     }
 }
 
 /// The terminal rendering: aligned tables; colour only when asked (a TTY).
+///
+/// Every value from the store or the table is escaped (``TerminalText``): the only escape
+/// sequences in the output are the renderer's own colours.
 public struct TextReportRenderer: Sendable {
     public var colour: Bool
 
@@ -49,7 +52,7 @@ public struct TextReportRenderer: Sendable {
     public func render(_ report: Report) -> String {
         var out = [
             paint("Diff report", "1") + " — comparisons since \(ReportFormatting.time(report.since)) (UTC), generated \(ReportFormatting.time(report.generatedAt))",
-            "store \(report.store)" + (report.routesFile.map { ", routes \($0)" } ?? ""),
+            "store \(TerminalText.escape(report.store))" + (report.routesFile.map { ", routes \(TerminalText.escape($0))" } ?? ""),
             "",
         ]
         var overview = [["ROUTE", "MODE", "SAMPLES", "MATCH", "95% CI", "STATUS", "HEADER", "BODY", "GATE"]]
@@ -70,15 +73,21 @@ public struct TextReportRenderer: Sendable {
 
     private func section(_ route: RouteReport) -> [String] {
         let verdict = route.gate.holds ? paint("gate holds", "32") : paint("gate fails", "31")
+        let shown: (String) -> String = TerminalText.escape
+        var heading = paint("■ \(shown(route.id))", "1") + "  " + shown(route.mode)
+        if let service = route.service { heading += " → " + shown(service) }
+        if let path = route.path { heading += "  " + shown(path) }
         var lines = [
-            paint("■ \(route.id)", "1") + "  \(route.mode)" + (route.service.map { " → \($0)" } ?? "") + (route.path.map { "  \($0)" } ?? "") + "  " + verdict,
+            heading + "  " + verdict,
             "  samples \(route.samples): \(route.matches) match, \(route.mismatches) mismatch (\(route.noiseOnly) only noise, \(route.acceptedOnly) only accepted — both counted as matches), \(route.uncomparable) uncomparable",
             "  match rate \(ReportFormatting.percent(route.matchRate)) (95% CI \(ReportFormatting.interval(route.matchRateInterval)))",
             "  mismatches by kind: status \(route.mismatchesByKind.status), header \(route.mismatchesByKind.header), body \(route.mismatchesByKind.body)",
             "  skipped: \(ReportFormatting.skipped(route.skipped))",
             "  latency ms p50/p99: legacy \(ReportFormatting.millis(route.latency.legacy.p50))/\(ReportFormatting.millis(route.latency.legacy.p99)), service \(ReportFormatting.millis(route.latency.service.p50))/\(ReportFormatting.millis(route.latency.service.p99))",
         ]
-        lines += route.gate.checks.map { "  " + ($0.passed ? paint("ok  ", "32") : paint("FAIL", "31")) + " \($0.name): \($0.actual) (gate \($0.limit))" }
+        lines += route.gate.checks.map {
+            "  " + ($0.passed ? paint("ok  ", "32") : paint("FAIL", "31")) + " \(shown($0.name)): \(shown($0.actual)) (gate \(shown($0.limit)))"
+        }
         if !route.topDifferences.isEmpty {
             lines.append("  Top differences:")
             var rows = [["POINTER", "KIND", "COUNT", "SHARE", "FIRST SEEN", "LAST SEEN"]]
@@ -103,12 +112,12 @@ public struct TextReportRenderer: Sendable {
         }
         if !route.noise.isEmpty {
             lines.append("  Learned noise (legacy differs from itself; excused), \(route.noiseProbes) probes:")
-            lines += route.noise.map { "    \($0.pointer)  in \(ReportFormatting.percent($0.share)) of probes, \($0.differences) differences excused" }
+            lines += route.noise.map { "    \(shown($0.pointer))  in \(ReportFormatting.percent($0.share)) of probes, \($0.differences) differences excused" }
         }
         if !route.accepted.isEmpty {
             lines.append("  Accepted differences (excused):")
             lines += route.accepted.map {
-                "    #\($0.id) \($0.pointer)  \($0.differences) differences; \"\($0.reason)\" — \($0.owner), \(ReportFormatting.time($0.acceptedAt))"
+                "    #\($0.id) \(shown($0.pointer))  \($0.differences) differences; \"\(shown($0.reason))\" — \(shown($0.owner)), \(ReportFormatting.time($0.acceptedAt))"
                     + ($0.until.map { ", until \(ReportFormatting.time($0))" } ?? "")
             }
         }
@@ -117,11 +126,13 @@ public struct TextReportRenderer: Sendable {
 }
 
 /// The markdown rendering, to paste into a pull request.
+///
+/// It is printed to standard output by default, so values are escaped for the terminal too.
 public struct MarkdownReportRenderer: Sendable {
     public init() {}
 
     private static func cell(_ text: String) -> String {
-        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+        TerminalText.escape(text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " "))
     }
 
     private static func code(_ text: String?) -> String {
@@ -140,21 +151,21 @@ public struct MarkdownReportRenderer: Sendable {
         ]
         for route in report.routes {
             out.append(
-                "| \(route.id) | \(route.mode) | \(route.samples) | \(ReportFormatting.percent(route.matchRate)) | \(ReportFormatting.interval(route.matchRateInterval)) | \(route.mismatchesByKind.status) | \(route.mismatchesByKind.header) | \(route.mismatchesByKind.body) | \(route.gate.holds ? "✅ holds" : "❌ fails") |"
+                "| \(Self.cell(route.id)) | \(Self.cell(route.mode)) | \(route.samples) | \(ReportFormatting.percent(route.matchRate)) | \(ReportFormatting.interval(route.matchRateInterval)) | \(route.mismatchesByKind.status) | \(route.mismatchesByKind.header) | \(route.mismatchesByKind.body) | \(route.gate.holds ? "✅ holds" : "❌ fails") |"
             )
         }
         for route in report.routes {
-            out += ["", "### \(route.id)", ""]
+            out += ["", "### \(Self.cell(route.id))", ""]
             out.append(
-                "\(route.mode)\(route.service.map { " → \($0)" } ?? ""), \(route.samples) samples, match rate \(ReportFormatting.percent(route.matchRate)) (95% CI \(ReportFormatting.interval(route.matchRateInterval))); \(route.noiseOnly) only noise, \(route.acceptedOnly) only accepted, \(route.uncomparable) uncomparable; skipped: \(ReportFormatting.skipped(route.skipped)). Latency p50/p99 ms: legacy \(ReportFormatting.millis(route.latency.legacy.p50))/\(ReportFormatting.millis(route.latency.legacy.p99)), service \(ReportFormatting.millis(route.latency.service.p50))/\(ReportFormatting.millis(route.latency.service.p99))."
+                "\(Self.cell(route.mode))\(route.service.map { " → \(Self.cell($0))" } ?? ""), \(route.samples) samples, match rate \(ReportFormatting.percent(route.matchRate)) (95% CI \(ReportFormatting.interval(route.matchRateInterval))); \(route.noiseOnly) only noise, \(route.acceptedOnly) only accepted, \(route.uncomparable) uncomparable; skipped: \(ReportFormatting.skipped(route.skipped)). Latency p50/p99 ms: legacy \(ReportFormatting.millis(route.latency.legacy.p50))/\(ReportFormatting.millis(route.latency.legacy.p99)), service \(ReportFormatting.millis(route.latency.service.p50))/\(ReportFormatting.millis(route.latency.service.p99))."
             )
             out.append("")
-            out += route.gate.checks.map { "- \($0.passed ? "✅" : "❌") `\($0.name)`: \(Self.cell($0.actual)) (gate \($0.limit))" }
+            out += route.gate.checks.map { "- \($0.passed ? "✅" : "❌") `\(Self.cell($0.name))`: \(Self.cell($0.actual)) (gate \(Self.cell($0.limit)))" }
             if !route.topDifferences.isEmpty {
                 out += ["", "| pointer | kind | count | share | first seen | last seen |", "|---|---|---:|---:|---|---|"]
                 for item in route.topDifferences {
                     out.append(
-                        "| \(Self.code(item.pointer.isEmpty ? "(status)" : item.pointer)) | \(item.kinds.joined(separator: ", ")) | \(item.count) | \(ReportFormatting.percent(item.share)) | \(ReportFormatting.time(item.firstSeen)) | \(ReportFormatting.time(item.lastSeen)) |"
+                        "| \(Self.code(item.pointer.isEmpty ? "(status)" : item.pointer)) | \(Self.cell(item.kinds.joined(separator: ", "))) | \(item.count) | \(ReportFormatting.percent(item.share)) | \(ReportFormatting.time(item.firstSeen)) | \(ReportFormatting.time(item.lastSeen)) |"
                     )
                 }
                 out += ["", "<details><summary>Examples</summary>", "", "| pointer | request | request line | legacy | service |", "|---|---|---|---|---|"]
@@ -172,7 +183,7 @@ public struct MarkdownReportRenderer: Sendable {
             }
             if !route.accepted.isEmpty {
                 out += ["", "Accepted differences (excused):"]
-                out += route.accepted.map { "- \(Self.code($0.pointer)): \($0.differences) differences. \(Self.cell($0.reason)) (\($0.owner)\($0.until.map { ", until \(ReportFormatting.time($0))" } ?? ""))" }
+                out += route.accepted.map { "- \(Self.code($0.pointer)): \($0.differences) differences. \(Self.cell($0.reason)) (\(Self.cell($0.owner))\($0.until.map { ", until \(ReportFormatting.time($0))" } ?? ""))" }
             }
         }
         return out.joined(separator: "\n") + "\n"
@@ -180,10 +191,15 @@ public struct MarkdownReportRenderer: Sendable {
 }
 
 /// Plain-text tables: left-aligned columns separated by two spaces.
+///
+/// Every cell is escaped for the terminal (``TerminalText``): cells hold ids, actors, reasons
+/// and response values, and a control character in one must neither act on the terminal nor
+/// break the alignment.
 public enum TextTable {
     /// `rows` with the first as the header; the last column is not padded.
     public static func render(_ rows: [[String]]) -> String {
         guard let width = rows.first?.count else { return "" }
+        let rows = rows.map { $0.map { TerminalText.escape($0) } }
         var widths = Array(repeating: 0, count: width)
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
         return rows.map { row in

@@ -80,7 +80,7 @@ struct Demo: AsyncParsableCommand {
         do {
             table = transform(try RouteTableLoader.load(path: routes))
         } catch {
-            printError("\(routes) is not a valid route table:\n\(error)")
+            printError("\(routes) is not a valid route table:\n" + error.terminalLines.joined(separator: "\n"))
             throw ExitCode(1)
         }
 

@@ -41,24 +41,26 @@ struct Diffs: AsyncParsableCommand {
 
         func validate() throws {
             guard pointer.hasPrefix("/") else {
-                throw ValidationError("\"\(pointer)\" is not a JSON pointer; it starts with \"/\", like /status or /items/*/qty")
+                throw ValidationError("\"\(TerminalText.escape(pointer))\" is not a JSON pointer; it starts with \"/\", like /status or /items/*/qty")
             }
             guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
             if let until, ReportWindow.since(until).map({ $0 > Date() }) != true || DurationText.seconds(until) != nil {
-                throw ValidationError("--until \"\(until)\" must be a future date like 2026-12-31 or an ISO 8601 time")
+                throw ValidationError("--until \"\(TerminalText.escape(until))\" must be a future date like 2026-12-31 or an ISO 8601 time")
             }
         }
 
         func run() async throws {
             let (store, table) = try source.open()
             if let table, !table.routes.contains(where: { $0.id == route }) {
-                printError("no route \"\(route)\" in \(source.routes); known: \(table.routes.map(\.id).joined(separator: ", "))")
+                printError(
+                    "no route \"\(TerminalText.escape(route))\" in \(TerminalText.escape(source.routes)); known: \(TerminalText.escape(table.routes.map(\.id).joined(separator: ", ")))"
+                )
                 throw ExitCode(1)
             }
             let id = try await store.accept(
                 routeID: route, pointer: pointer, reason: reason, owner: owner ?? OperatingUser.name, until: until.flatMap { ReportWindow.since($0) })
             let covered = try await store.coveredCount(routeID: route, since: Date().addingTimeInterval(-86400), pattern: pointer)
-            print("accepted #\(id): \(route) \(pointer) — covers \(covered) differences of the last 24h; they no longer count as mismatches")
+            print("accepted #\(id): \(TerminalText.escape(route)) \(TerminalText.escape(pointer)) — covers \(covered) differences of the last 24h; they no longer count as mismatches")
         }
     }
 

@@ -113,7 +113,7 @@ struct ReportSource: ParsableArguments {
             do {
                 table = try RouteTableLoader.load(path: routes)
             } catch {
-                printError("warning: \(routes) does not validate, so modes and gates are unknown:\n\(error)")
+                printError("warning: \(routes) does not validate, so modes and gates are unknown:\n" + error.terminalLines.joined(separator: "\n"))
             }
         }
         return (opened, table)

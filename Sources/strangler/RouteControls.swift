@@ -170,7 +170,9 @@ struct RemoteRouteControls: RouteControls {
                 if status == 401 { message += " (pass --token-file FILE or set STRANGLER_ADMIN_TOKEN)" }
                 throw ControlFailure(message: message, gate: failure.gate, evidence: failure.evidence)
             }
-            throw ControlFailure(message: "the admin API answered \(status) to \(method) \(path): \(String(decoding: bytes, as: UTF8.self))")
+            // Not one of our documents: whatever answered, shown escaped on one line.
+            throw ControlFailure(
+                message: "the admin API answered \(status) to \(method) \(path): \(TerminalText.escape(String(decoding: bytes.prefix(4096), as: UTF8.self)))")
         }
         do {
             return try decoder.decode(T.self, from: bytes)

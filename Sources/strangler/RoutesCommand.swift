@@ -45,22 +45,24 @@ struct Routes: AsyncParsableCommand {
         func run() async throws {
             do {
                 let table = try RouteTableLoader.load(path: path)
-                print("ok: \(path) (version \(table.version)): \(table.upstreams.count) upstreams, \(table.routes.count) routes, unmatched requests go to \"\(table.defaultUpstream)\"")
+                print(
+                    "ok: \(TerminalText.escape(path)) (version \(table.version)): \(table.upstreams.count) upstreams, \(table.routes.count) routes, unmatched requests go to \"\(TerminalText.escape(table.defaultUpstream))\""
+                )
                 print("")
                 print(RouteSummary.render(table))
             } catch {
-                print("\(path): \(error.totalProblems) problem\(error.totalProblems == 1 ? "" : "s"); the table would be rejected")
-                for problem in error.problems {
-                    print("  \(problem.path): \(problem.message)")
+                let count = error.totalProblems
+                print("\(TerminalText.escape(path)): \(count) problem\(count == 1 ? "" : "s"); the table would be rejected")
+                for line in error.terminalLines {
+                    print("  " + line)
                 }
-                if let more = error.moreProblemsLine { print("  \(more)") }
                 throw ExitCode(1)
             }
         }
     }
 }
 
-/// A plain-text table of routes, columns aligned.
+/// A plain-text table of routes, columns aligned (and escaped, as every ``TextTable`` is).
 enum RouteSummary {
     static func render(_ table: RouteTable) -> String {
         var rows = [["ID", "METHODS", "PATH", "MODE", "SERVED BY", "SERVICE", "FALLBACK"]]

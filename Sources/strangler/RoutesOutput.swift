@@ -4,6 +4,10 @@ import StranglerProxy
 import StranglerReport
 
 /// How `strangler routes` prints its documents: aligned plain text.
+///
+/// The documents may come from a remote admin API, and their ids, actors and reasons from whoever
+/// held a token, so every value is escaped for the terminal (``TerminalText``; the tables escape
+/// their cells themselves).
 enum RoutesOutput {
     static func list(_ stats: [RouteStatusDocument]) -> String {
         var rows = [["ID", "METHODS", "PATH", "MODE", "SERVICE", "MATCH", "SAMPLES", "GATE"]]
@@ -22,14 +26,16 @@ enum RoutesOutput {
     static func show(_ status: RouteStatusDocument, changes: [ChangeDocument]) -> String {
         let route = status.route
         let evidence = status.evidence
+        let shown: (String) -> String = TerminalText.escape
+        let service = shown(route.service ?? "-")
         var lines = [
-            "\(route.id): \(route.methods.isEmpty ? "*" : route.methods.joined(separator: ",")) \(route.path)",
-            "  mode        \(mode(route))",
-            "  served by   \(route.mode == "canary" ? "\(route.service ?? "-") for \(percent(route.canary?.percent)), \(route.legacy) for the rest" : route.servedBy)",
-            "  legacy      \(route.legacy)",
-            "  service     \(route.service ?? "-")\(route.fallback ? " (falls back to legacy)" : "")",
+            "\(shown(route.id)): \(shown(route.methods.isEmpty ? "*" : route.methods.joined(separator: ","))) \(shown(route.path))",
+            "  mode        \(shown(mode(route)))",
+            "  served by   \(route.mode == "canary" ? "\(service) for \(percent(route.canary?.percent)), \(shown(route.legacy)) for the rest" : shown(route.servedBy))",
+            "  legacy      \(shown(route.legacy))",
+            "  service     \(service)\(route.fallback ? " (falls back to legacy)" : "")",
         ]
-        if let sticky = route.canary?.stickyKey { lines.append("  sticky by   \(sticky)") }
+        if let sticky = route.canary?.stickyKey { lines.append("  sticky by   \(shown(sticky))") }
         lines += [
             "",
             "Evidence since \(ReportFormatting.time(status.evidenceSince)):",
@@ -37,7 +43,7 @@ enum RoutesOutput {
             "  match rate         \(status.matchRate.map { PromotionGate.percent($0) } ?? "-") (\(evidence.mismatches) mismatches; \(evidence.noiseOnly) differed only in learned noise)",
             "  by kind            status \(evidence.statusMismatches), header \(evidence.headerMismatches), body \(evidence.bodyMismatches)",
             "  uncomparable       \(evidence.uncomparable)",
-            "  skipped            \(evidence.skipped.isEmpty ? "0" : evidence.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))",
+            "  skipped            \(evidence.skipped.isEmpty ? "0" : evidence.skipped.sorted { $0.key < $1.key }.map { "\(shown($0.key)) \($0.value)" }.joined(separator: ", "))",
             "  latency p50/p99    legacy \(millis(evidence.legacyP50))/\(millis(evidence.legacyP99)), service \(millis(evidence.serviceP50))/\(millis(evidence.serviceP99))",
             "",
             "Gate \(status.gate.holds ? "holds" : "does not hold"):",
@@ -55,7 +61,7 @@ enum RoutesOutput {
     }
 
     static func operation(_ result: OperationDocument) -> String {
-        var lines = [result.summary]
+        var lines = [TerminalText.escape(result.summary)]
         if result.changed {
             lines.append("table \(short(result.tableVersionBefore)) → \(short(result.tableVersionAfter)); recorded as change \(result.changes.compactMap(\.id).map(String.init).joined(separator: ", "))")
         }
@@ -87,7 +93,9 @@ enum RoutesOutput {
 
     /// `ok   minSamples: 612 (gate ≥ 500)`
     static func gateLines(_ gate: VerdictDocument) -> [String] {
-        gate.checks.map { "\($0.passed ? "ok  " : "FAIL") \($0.name): \($0.actual) (gate \($0.limit))" }
+        gate.checks.map {
+            "\($0.passed ? "ok  " : "FAIL") \(TerminalText.escape($0.name)): \(TerminalText.escape($0.actual)) (gate \(TerminalText.escape($0.limit)))"
+        }
     }
 
     private static func mode(_ route: RouteDocument) -> String {
@@ -103,6 +111,6 @@ enum RoutesOutput {
     }
 
     private static func short(_ version: String) -> String {
-        String(version.prefix(8))
+        TerminalText.escape(version.prefix(8))
     }
 }

@@ -54,7 +54,7 @@ struct Serve: AsyncParsableCommand {
         do {
             table = try RouteTableLoader.load(path: routes)
         } catch {
-            printError("\(routes) is not a valid route table:\n\(error)")
+            printError("\(routes) is not a valid route table:\n" + error.terminalLines.joined(separator: "\n"))
             throw ExitCode(1)
         }
         let metrics = ProxyMetrics()
@@ -181,6 +181,8 @@ struct ProxyOptions: ParsableArguments {
 
 extension AmbiguousPathPolicy: ExpressibleByArgument {}
 
+/// Writes `message` to standard error, escaped for the terminal line by line: error messages
+/// quote ids, paths and answers from elsewhere. Its own line breaks are kept.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escapeKeepingLines(message) + "\n").utf8))
 }

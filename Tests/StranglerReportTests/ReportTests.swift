@@ -125,6 +125,36 @@ struct ReportTests {
         #expect(html.contains("&lt;") == false || html.contains("<code>"), "values are escaped")
     }
 
+    @Test("values from responses, requests and acceptances are escaped in the text and markdown reports; only the colours are raw")
+    func escapesValues() async throws {
+        let store = try await Self.store()
+        var hostile = ComparisonRecord(
+            routeID: "inv", requestID: "req-\u{1B}]0;x\u{7}", method: "GET", path: "/inventory/\u{1B}[2J", tableVersion: "v1",
+            primaryUpstream: "legacy", candidateUpstream: "inventory", primaryStatus: 200, candidateStatus: 200, primaryMilliseconds: 1,
+            candidateMilliseconds: 1, outcome: .mismatch)
+        hostile.differences = [Difference(kind: .changed, pointer: "/note\u{9B}", primary: "\"a\u{202E}b\"", candidate: "\"\u{1B}[31mred\"")]
+        try await store.insert([hostile])
+        try await store.accept(routeID: "inv", pointer: "/flags", reason: "ok\u{1B}[2J\rforged", owner: "rita\u{7F}", until: nil)
+        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(since: Date().addingTimeInterval(-3600))
+        for (name, text) in [
+            ("text", ReportFormat.text.render(report, colour: false)), ("markdown", ReportFormat.markdown.render(report, colour: false)),
+        ] {
+            let raw = text.unicodeScalars.filter { scalar in
+                scalar != "\n" && ((0...0x1F).contains(scalar.value) || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value))
+            }
+            #expect(raw.isEmpty, "\(name) printed \(raw.map { TerminalText.codePoint($0) })")
+            #expect(text.contains(#"/note\u{9B}"#), "\(name)")
+            #expect(text.contains(#"\u{1B}[31mred"#), "\(name)")
+            #expect(text.contains(#"ok\u{1B}[2J\rforged"#), "\(name)")
+        }
+        let plain = ReportFormat.text.render(report, colour: false)
+        #expect(plain.contains(#"req-\u{1B}]0;x\u{7}"#))
+        #expect(plain.contains(#"rita\u{7F}"#))
+        let coloured = ReportFormat.text.render(report, colour: true)
+        #expect(coloured.contains("\u{1B}[31m"), "the renderer's own colours stay")
+        #expect(!coloured.contains("\u{1B}[2J"), "a value's escape sequence does not")
+    }
+
     @Test("the Wilson interval is sane at the edges")
     func wilson() throws {
         let none = try #require(ConfidenceInterval.wilson(successes: 0, trials: 10))
