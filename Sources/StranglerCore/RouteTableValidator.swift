@@ -418,7 +418,19 @@ struct RouteTableValidator {
             cut = text.prefix(limit)
             if cut.endIndex != text.endIndex { suffix = "… (\(text.utf8.count) bytes)" }
         }
-        return JSONDocument.quoted(String(cut)) + suffix
+        var quoted = ""
+        // JSON escapes only C0 controls; DEL, C1 controls and bidi overrides would still act on
+        // a terminal or reorder a log line, so they are escaped the same way.
+        for scalar in JSONDocument.quoted(String(cut)).unicodeScalars {
+            switch scalar.value {
+            case 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069:
+                let hex = String(scalar.value, radix: 16)
+                quoted += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default:
+                quoted.unicodeScalars.append(scalar)
+            }
+        }
+        return quoted + suffix
     }
 
     /// `parent.key` for a plain key, else `parent["key"]`, shown safely.
