@@ -104,9 +104,12 @@ public struct RouteController: Sendable {
     /// Every route of the file with its evidence, in file order.
     public func inspectAll() async throws(RouteOperationError) -> [RouteInspection] {
         let document = try document()
+        // One pass over the file for every route's JSON; a search per route grew with the square
+        // of the table.
+        let json = document.routeJSONByID
         var result: [RouteInspection] = []
         for route in document.table.routes {
-            result.append(try await inspect(route, json: document.routeJSON(id: route.id) ?? "{}"))
+            result.append(try await inspect(route, json: json[route.id] ?? "{}"))
         }
         return result
     }
