@@ -6,9 +6,10 @@ import StranglerStore
 /// Puts edits made to `routes.json` outside strangler (by hand, `git pull`, config management)
 /// into the audit trail when the proxy loads them, with the actor `file`.
 ///
-/// Changes made through the CLI, the admin API or auto-demote are recorded by the
-/// ``RouteController`` before the file is replaced, so a table version that already has audit
-/// rows is not recorded again.
+/// A table that goes live is recorded when the audit trail does not already lead to it. Changes
+/// made through the CLI, the admin API or auto-demote are recorded by the ``RouteController``
+/// before the file is replaced, so the trail already leads to their version and they are not
+/// recorded twice. A hand edit back to a version seen before is recorded like any other.
 public struct RouteFileAuditor: Sendable {
     let store: SQLiteDiffStore
     let metrics: ProxyMetrics?
@@ -28,8 +29,9 @@ public struct RouteFileAuditor: Sendable {
     /// Records the table in `data`, whose content hash is `version`, going live.
     func tableWentLive(_ data: Data, version: String) async {
         do {
-            let recorded = try await store.hasChanges(toVersion: version)
-            guard let previousVersion = try await store.latestTableVersion(), previousVersion != version, !recorded,
+            // Where the trail leads, not whether any row ever led to `version`: that question
+            // skipped every hand revert to a version the trail had seen before.
+            guard let previousVersion = try await store.latestTableVersion(), previousVersion != version,
                 let previousData = try await store.tableContent(version: previousVersion)
             else {
                 // Already recorded, or the first table this store sees: nothing to compare with.
