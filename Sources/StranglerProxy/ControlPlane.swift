@@ -32,6 +32,9 @@ public struct ControlPlane: Sendable {
         let metrics = server.metrics
         controller = RouteController(
             routesPath: routesPath, store: store, configuration: controllerConfiguration,
+            beforeChange: {
+                await watcher.auditsSettled()
+            },
             afterWrite: {
                 await watcher.reloadIfChanged(force: false)
             },

@@ -9,16 +9,30 @@ struct LoopTraffic {
     /// Bumped on every table install, so a request that began under an older table counts
     /// against its route by id instead of by a stale index.
     private(set) var generation = 0
-    private var routeIDs: [String] = []
     private var counts: [RouteTraffic] = []
     private var carried: [String: RouteTraffic] = [:]
 
+    /// Zeroed counters for a table's routes, made off the event loop (one per route).
+    struct Counters: Sendable {
+        fileprivate var counts: [RouteTraffic]
+
+        init(_ table: RouteTable) {
+            counts = table.routes.map { RouteTraffic(routeID: $0.id) }
+        }
+
+        fileprivate init(counts: [RouteTraffic]) {
+            self.counts = counts
+        }
+    }
+
     /// Starts counting for a new table; counts so far are kept by route id.
-    mutating func install(_ table: RouteTable) {
+    /// - Returns: the counters replaced, emptied, for the caller to release off the loop.
+    mutating func install(_ fresh: Counters) -> Counters {
         fold()
-        routeIDs = table.routes.map(\.id)
-        counts = routeIDs.map { RouteTraffic(routeID: $0) }
+        let replaced = Counters(counts: counts)
+        counts = fresh.counts
         generation &+= 1
+        return replaced
     }
 
     /// Counts one request (or an error) for the route at `index` of the table of `generation`.

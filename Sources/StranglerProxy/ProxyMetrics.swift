@@ -13,6 +13,8 @@ public final class ProxyMetrics: Sendable {
     let factory: PrometheusMetricsFactory
     let reloadsOK: CoreMetrics.Counter
     let reloadsFailed: CoreMetrics.Counter
+    /// Reloads dropped because a newer edit of the file came in while they were validated.
+    let reloadsSuperseded: CoreMetrics.Counter
     /// Run before each scrape, to refresh values that are read rather than counted.
     private let scrapeHooks = NIOLockedValueBox<[@Sendable (ProxyMetrics) -> Void]>([])
     /// Handles used off the event loops (worker, scrape hooks), created once per label set:
@@ -51,9 +53,28 @@ public final class ProxyMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        self.factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A reload takes milliseconds for a small table and tens of seconds for a huge one.
+        factory.durationHistogramBuckets[Self.reloadSeconds] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+        ]
+        self.factory = factory
         self.reloadsOK = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "ok")], factory: factory)
         self.reloadsFailed = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "rejected")], factory: factory)
+        self.reloadsSuperseded = CoreMetrics.Counter(
+            label: "strangler_route_reloads_total", dimensions: [("result", "superseded")], factory: factory)
+    }
+
+    private static let reloadSeconds = "strangler_route_table_reload_seconds"
+
+    /// Records how long one phase of a route table reload that went live took: `validate`
+    /// (parsing and validating the file), `apply` (installing it on every event loop), `live`
+    /// (from the look at the file that found it to every loop serving it) and `audit` (recording
+    /// it in the audit trail, after it went live).
+    public func recordReload(phase: String, _ duration: Duration) {
+        let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        timer(Self.reloadSeconds, [("phase", phase)]).recordNanoseconds(nanoseconds)
     }
 
     /// Prometheus text exposition of every metric.

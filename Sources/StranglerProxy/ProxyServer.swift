@@ -136,8 +136,17 @@ public final class ProxyServer: Sendable {
     /// Makes `table` the live table on every event loop and returns once all of them have it.
     /// Requests already routed finish with the route and connection they have.
     public func apply(_ table: RouteTable) async {
-        for bound in loops.values {
-            try? await bound.eventLoop.submit { bound.value.install(table) }.get()
+        // Everything that grows with the table is built and released here, off the loops: each
+        // loop only swaps it in.
+        let installations = loops.values.map { ($0, LoopContext.Installation(table)) }
+        for (bound, installation) in installations {
+            let replaced = NIOLockedValueBox<LoopContext.Installation?>(nil)
+            try? await bound.eventLoop.submit {
+                let old = bound.value.install(installation)
+                replaced.withLockedValue { $0 = old }
+            }.get()
+            // Taken out here so the last reference to the old routes is dropped on this thread.
+            _ = replaced.withLockedValue { $0.take() }
         }
         state.recordLoaded(table)
         metrics.reloadsOK.increment()

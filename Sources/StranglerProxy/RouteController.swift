@@ -55,17 +55,22 @@ public struct RouteController: Sendable {
     public let routesPath: String
     public let store: SQLiteDiffStore
     public let configuration: Configuration
+    private let beforeChange: @Sendable () async -> Void
     private let afterWrite: @Sendable () async -> Void
     private let pendingTraffic: @Sendable () async -> Void
     private let changed: @Sendable (RouteChange.Source) -> Void
 
     /// - Parameters:
+    ///   - beforeChange: called once an operation holds the file's lock, before it reads the
+    ///     file; a proxy finishes recording the tables that already went live (hand edits), so
+    ///     the audit trail keeps the order in which changes happened.
     ///   - afterWrite: called once the file was replaced; a proxy applies the table at once.
     ///   - pendingTraffic: called before the legacy-traffic rule is checked, so a running proxy
     ///     can write the traffic it has counted but not stored yet.
     ///   - changed: called after each change, with its source (for metrics).
     public init(
         routesPath: String, store: SQLiteDiffStore, configuration: Configuration = .init(),
+        beforeChange: @escaping @Sendable () async -> Void = {},
         afterWrite: @escaping @Sendable () async -> Void = {}, pendingTraffic: @escaping @Sendable () async -> Void = {},
         changed: @escaping @Sendable (RouteChange.Source) -> Void = { _ in }
     ) {
@@ -73,6 +78,7 @@ public struct RouteController: Sendable {
         self.routesPath = routesPath
         self.store = store
         self.configuration = configuration
+        self.beforeChange = beforeChange
         self.afterWrite = afterWrite
         self.pendingTraffic = pendingTraffic
     }
@@ -104,9 +110,12 @@ public struct RouteController: Sendable {
     /// Every route of the file with its evidence, in file order.
     public func inspectAll() async throws(RouteOperationError) -> [RouteInspection] {
         let document = try document()
+        // One pass over the file for every route's JSON; a search per route grew with the square
+        // of the table.
+        let json = document.routeJSONByID
         var result: [RouteInspection] = []
         for route in document.table.routes {
-            result.append(try await inspect(route, json: document.routeJSON(id: route.id) ?? "{}"))
+            result.append(try await inspect(route, json: json[route.id] ?? "{}"))
         }
         return result
     }
@@ -320,7 +329,10 @@ public struct RouteController: Sendable {
 
     private func locked<T>(_ body: () async throws(RouteOperationError) -> T) async throws(RouteOperationError) -> T {
         do {
-            return try await RouteFile(path: routesPath).withLock { try await body() }
+            return try await RouteFile(path: routesPath).withLock {
+                await beforeChange()
+                return try await body()
+            }
         } catch let error as RouteOperationError {
             throw error
         } catch {

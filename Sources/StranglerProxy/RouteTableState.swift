@@ -39,12 +39,17 @@ public final class RouteTableState: Sendable {
     /// A snapshot of the status.
     public var status: RouteTableStatus { box.withLockedValue { $0 } }
 
+    /// Records `table` as live; called once every event loop serves it.
     func recordLoaded(_ table: RouteTable) {
-        box.withLockedValue {
-            $0.table = table
-            $0.loadedAt = Date()
-            $0.loads += 1
+        let replaced = box.withLockedValue { status -> RouteTable in
+            let replaced = status.table
+            status.table = table
+            status.loadedAt = Date()
+            status.loads += 1
+            return replaced
         }
+        // The old table may be large: released here, not under the lock the admin API reads with.
+        _ = replaced
     }
 
     func recordRejected(_ error: RouteTableError, version: String?) {

@@ -10,16 +10,14 @@ import UnixSignals
 /// with every problem, and the live table stays. The file is polled (a `stat` every
 /// `interval`) rather than watched with inotify because editors and `git checkout` replace files
 /// by rename, which inotify watches of the old inode miss.
+///
+/// Validation runs on a thread of its own, so the poll goes on while a large table is validated:
+/// an edit made meanwhile supersedes it, and only the newest content can go live. Graceful
+/// shutdown returns at once, even mid-validation or mid-audit.
 public struct RouteTableWatcher: Service {
-    private let path: String
-    private let server: ProxyServer
+    private let reloader: RouteTableReloader
     private let interval: Duration
     private let logger: Logger
-    private let transform: @Sendable (RouteTable) -> RouteTable
-    private let auditor: RouteFileAuditor?
-    /// One reload at a time: the poll, SIGHUP and a controller's write may ask at once, and two
-    /// overlapping reloads of the same content would both apply it.
-    private let serial = AsyncSerial()
 
     /// - Parameters:
     ///   - path: the `routes.json` the server was started with.
@@ -30,35 +28,43 @@ public struct RouteTableWatcher: Service {
         path: String, server: ProxyServer, interval: Duration = .milliseconds(250), logger: Logger,
         auditor: RouteFileAuditor? = nil, transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
     ) {
-        self.auditor = auditor
-        self.path = path
-        self.server = server
+        self.init(path: path, server: server, interval: interval, logger: logger, auditor: auditor, hooks: ReloadHooks(), transform: transform)
+    }
+
+    /// - Parameter hooks: where tests hold a reload.
+    init(
+        path: String, server: ProxyServer, interval: Duration = .milliseconds(250), logger: Logger,
+        auditor: RouteFileAuditor? = nil, hooks: ReloadHooks, transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
+    ) {
+        self.reloader = RouteTableReloader(path: path, server: server, logger: logger, auditor: auditor, hooks: hooks, transform: transform)
         self.interval = interval
         self.logger = logger
-        self.transform = transform
     }
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
+        let path = reloader.path
         // Both loops end when the group shuts down gracefully; neither treats that as an error.
+        // They wait only for each look at the file (milliseconds), never for a validation, so a
+        // later edit is seen while an earlier one is still being validated.
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     for await _ in signals {
                         logger.info("SIGHUP: reloading route table", metadata: ["path": "\(path)"])
-                        await reloadIfChanged(force: true)
+                        _ = try? await reloader.look(force: true).value()
                     }
                 }
                 group.addTask {
                     var lastStamp = FileStamp(path: path)
                     // The file may have changed between the first load and this stamp.
-                    await reloadIfChanged(force: false)
+                    _ = try? await reloader.look(force: false).value()
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: interval) } catch { return }
                         let stamp = FileStamp(path: path)
                         if stamp != lastStamp {
                             lastStamp = stamp
-                            await reloadIfChanged(force: false)
+                            _ = try? await reloader.look(force: false).value()
                         }
                     }
                 }
@@ -67,48 +73,23 @@ public struct RouteTableWatcher: Service {
     }
 
     /// Reads the file and applies it if its content differs from the live table.
-    /// - Returns: whether a new table went live.
+    ///
+    /// Returns early, with false, if the calling task is cancelled; the reload itself goes on.
+    /// - Returns: whether this content went live (false if it was unchanged, invalid, or
+    ///   superseded by a newer edit before it could go live).
     @discardableResult
     public func reloadIfChanged(force: Bool) async -> Bool {
-        await serial.acquire()
-        let applied = await reload(force: force)
-        await serial.release()
-        return applied
+        do {
+            guard case .reload(let outcome) = try await reloader.look(force: force).value() else { return false }
+            return try await outcome.value()
+        } catch {
+            return false
+        }
     }
 
-    private func reload(force: Bool) async -> Bool {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let error = RouteTableError(problems: [.init(path: "$", message: "cannot read \(path); the live table stays")])
-            server.reject(error, version: nil)
-            logger.error("route table reload rejected", metadata: ["path": "\(path)", "error": "\(error)"])
-            return false
-        }
-        let version = ContentHash.hex(of: data)
-        let status = server.state.status
-        if version == status.table.version {
-            if force { logger.info("route table unchanged", metadata: ["version": "\(version)"]) }
-            return false
-        }
-        if !force, let lastError = status.lastError, lastError.version == version {
-            return false  // Already rejected this exact content.
-        }
-        do {
-            let table = transform(try RouteTable.parse(data))
-            await server.apply(table)
-            await auditor?.tableWentLive(data)
-            logger.notice(
-                "route table reloaded",
-                metadata: ["path": "\(path)", "version": "\(version)", "previous": "\(status.table.version)", "routes": "\(table.routes.count)"]
-            )
-            return true
-        } catch {
-            server.reject(error, version: version)
-            logger.error(
-                "route table reload rejected; the live table stays",
-                metadata: ["path": "\(path)", "version": "\(version)", "live": "\(status.table.version)", "problems": "\(error.problems.map(\.description))"]
-            )
-            return false
-        }
+    /// Returns once every table that went live before the call is in the audit trail.
+    func auditsSettled() async {
+        await reloader.auditsSettled()
     }
 }
 
@@ -123,27 +104,5 @@ struct FileStamp: Equatable {
         modified = attributes?[.modificationDate] as? Date
         size = (attributes?[.size] as? NSNumber)?.intValue
         inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
-    }
-}
-
-/// An async mutex: callers run one at a time, in arrival order.
-actor AsyncSerial {
-    private var busy = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func acquire() async {
-        guard busy else {
-            busy = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            busy = false
-        } else {
-            waiters.removeFirst().resume()
-        }
     }
 }

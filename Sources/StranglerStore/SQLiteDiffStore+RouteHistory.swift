@@ -10,14 +10,19 @@ extension SQLiteDiffStore {
             if let tableContent, let version = changes.last?.tableVersionAfter {
                 try Self.saveTable(db, version: version, content: tableContent)
             }
+            // One prepared statement for every row: a hand edit of a large table records a row
+            // per route that changed.
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO route_changes (changed_at, actor, source, route_id, reason, before_json, after_json,
+                        table_version_before, table_version_after)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
             var ids: [Int64] = []
+            ids.reserveCapacity(changes.count)
             for change in changes {
-                try db.execute(
-                    sql: """
-                        INSERT INTO route_changes (changed_at, actor, source, route_id, reason, before_json, after_json,
-                            table_version_before, table_version_after)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
+                try insert.execute(
                     arguments: [
                         Self.format(change.changedAt), change.actor, change.source.rawValue, change.routeID, change.reason,
                         change.before, change.after, change.tableVersionBefore, change.tableVersionAfter,

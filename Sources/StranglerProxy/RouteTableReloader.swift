@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import StranglerCore
+
+/// Reloads one routes file into one server: looks at the file, validates new content off the
+/// event loops and off the concurrency pool, installs the newest valid table, and has each table
+/// that went live audited in the order they went live.
+///
+/// A large table (90,000 routes, 10 MB) takes seconds to validate and audit. None of that holds
+/// up a later reload: a newer look at the file supersedes a validation still running (see
+/// ``ReloadGenerations``), the audit runs after the table is live without blocking the next
+/// reload, and a caller waiting for a reload stops waiting as soon as its task is cancelled, so
+/// graceful shutdown never waits for a validation or an audit.
+final class RouteTableReloader: Sendable {
+    /// What a look at the file found.
+    enum Look: Sendable {
+        /// The file could not be read; the live table stays.
+        case unreadable
+        /// The file holds the live table.
+        case unchanged
+        /// The file holds content rejected before.
+        case rejectedBefore
+        /// New content is on its way; the value says whether it went live.
+        case reload(PendingValue<Bool>)
+    }
+
+    private struct State {
+        var generations = ReloadGenerations()
+        /// The generations on their way, with whether they went live, for looks that join them.
+        var pending: [ReloadGenerations.Generation: PendingValue<Bool>] = [:]
+    }
+
+    /// A validated table (or its problems) on its way to going live.
+    private struct Candidate: Sendable {
+        var generation: ReloadGenerations.Generation
+        var data: Data
+        var version: String
+        var validated: Result<RouteTable, RouteTableError>
+        /// When the look that found this content began, and how long validation took.
+        var detected: ContinuousClock.Instant
+        var validation: Duration
+    }
+
+    let path: String
+    private let server: ProxyServer
+    private let logger: Logger
+    private let auditor: RouteFileAuditor?
+    private let transform: @Sendable (RouteTable) -> RouteTable
+    private let hooks: ReloadHooks
+    private let state = NIOLockedValueBox(State())
+    /// Looks at the file one at a time, each reading the file and deciding under this lock, so
+    /// the last look to decide is the one that read the file last.
+    private let looking = NIOLock()
+    /// Tables are installed one at a time, so every event loop gets them in the same order.
+    private let installing = AsyncSerial()
+    /// Audits, in the order their tables went live.
+    private let audits = TaskChain()
+
+    init(
+        path: String, server: ProxyServer, logger: Logger, auditor: RouteFileAuditor?, hooks: ReloadHooks,
+        transform: @escaping @Sendable (RouteTable) -> RouteTable
+    ) {
+        self.path = path
+        self.server = server
+        self.logger = logger
+        self.auditor = auditor
+        self.hooks = hooks
+        self.transform = transform
+    }
+
+    /// Looks at the file on a thread of its own (reading and hashing 10 MB blocks) and, if it
+    /// holds new content, starts validating it there.
+    /// - Parameter force: validate content rejected before again, and log unchanged content.
+    /// - Returns: what the look found, once it has read the file.
+    func look(force: Bool) -> PendingValue<Look> {
+        let found = PendingValue<Look>()
+        let detected = ContinuousClock.now
+        startThread(named: "strangler-reload") { [self] in
+            let (look, work) = lookNow(force: force)
+            found.fulfill(look)
+            if let work { validate(work, detected: detected) }
+        }
+        return found
+    }
+
+    /// Returns once every table that went live before the call is in the audit trail.
+    func auditsSettled() async {
+        await audits.settled()
+    }
+
+    // MARK: - Internals
+
+    /// Content found by a look, to validate as a new generation.
+    private struct Work {
+        var generation: ReloadGenerations.Generation
+        var data: Data
+        var version: String
+    }
+
+    private func lookNow(force: Bool) -> (Look, Work?) {
+        looking.withLock {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                let error = RouteTableError(problems: [.init(path: "$", message: "cannot read \(path); the live table stays")])
+                server.reject(error, version: nil)
+                logger.error("route table reload rejected", metadata: ["path": "\(path)", "error": "\(error)"])
+                return (.unreadable, nil)
+            }
+            let version = ContentHash.hex(of: data)
+            let status = server.state.status
+            let (look, work) = state.withLockedValue { state -> (Look, Work?) in
+                switch state.generations.look(found: version, live: status.table.version, rejected: status.lastError?.version, force: force) {
+                case .unchanged:
+                    return (.unchanged, nil)
+                case .rejectedBefore:
+                    return (.rejectedBefore, nil)
+                case .join(let generation):
+                    // A generation stays pending until it has gone live or been dropped.
+                    return (state.pending[generation].map(Look.reload) ?? .unchanged, nil)
+                case .validate(let generation):
+                    let outcome = PendingValue<Bool>()
+                    state.pending[generation] = outcome
+                    return (.reload(outcome), Work(generation: generation, data: data, version: version))
+                }
+            }
+            if force, case .unchanged = look {
+                logger.info("route table unchanged", metadata: ["version": "\(version)"])
+            }
+            return (look, work)
+        }
+    }
+
+    /// Validates on the calling thread (the look's own), then goes on in a task to install.
+    private func validate(_ work: Work, detected: ContinuousClock.Instant) {
+        hooks.beforeValidation(work.version)
+        let start = ContinuousClock.now
+        let validated = Result { () throws(RouteTableError) -> RouteTable in transform(try RouteTable.parse(work.data)) }
+        let candidate = Candidate(
+            generation: work.generation, data: work.data, version: work.version, validated: validated, detected: detected,
+            validation: ContinuousClock.now - start)
+        Task {
+            let wentLive = await finish(candidate)
+            let outcome = state.withLockedValue { $0.pending.removeValue(forKey: work.generation) }
+            outcome?.fulfill(wentLive)
+        }
+    }
+
+    /// Installs a valid table, or records an invalid one's problems, unless a later look
+    /// superseded it. - Returns: whether the table went live.
+    private func finish(_ candidate: Candidate) async -> Bool {
+        await installing.acquire()
+        let wentLive: Bool
+        switch candidate.validated {
+        case .success(let table):
+            wentLive = await install(table, candidate)
+        case .failure(let error):
+            reject(error, candidate)
+            wentLive = false
+        }
+        await installing.release()
+        return wentLive
+    }
+
+    private func install(_ table: RouteTable, _ candidate: Candidate) async -> Bool {
+        guard state.withLockedValue({ $0.generations.mayInstall(candidate.generation) }) else {
+            superseded(candidate)
+            return false
+        }
+        // Queued now, while installations are one at a time, so audits follow the order tables
+        // went live in; and before the table is live, so a look that sees it live finds its
+        // audit queued (``auditsSettled()`` waits for it). It runs once the table is live.
+        let live = PendingValue<Void>()
+        if let auditor {
+            audits.add { [hooks, server] in
+                try? await live.value()
+                await hooks.beforeAudit(candidate.version)
+                let start = ContinuousClock.now
+                await auditor.tableWentLive(candidate.data, version: candidate.version)
+                server.metrics.recordReload(phase: "audit", ContinuousClock.now - start)
+            }
+        }
+        let previous = server.state.status.table.version
+        let start = ContinuousClock.now
+        await server.apply(table)
+        let end = ContinuousClock.now
+        live.fulfill(())
+        state.withLockedValue { $0.generations.installed(candidate.generation) }
+        let metrics = server.metrics
+        metrics.recordReload(phase: "validate", candidate.validation)
+        metrics.recordReload(phase: "apply", end - start)
+        metrics.recordReload(phase: "live", end - candidate.detected)
+        logger.notice(
+            "route table reloaded",
+            metadata: [
+                "path": "\(path)", "version": "\(candidate.version)", "previous": "\(previous)", "routes": "\(table.routes.count)",
+                "validate_ms": "\(Self.milliseconds(candidate.validation))", "apply_ms": "\(Self.milliseconds(end - start))",
+                "live_ms": "\(Self.milliseconds(end - candidate.detected))",
+            ]
+        )
+        return true
+    }
+
+    private func reject(_ error: RouteTableError, _ candidate: Candidate) {
+        guard state.withLockedValue({ $0.generations.mayReject(candidate.generation) }) else {
+            superseded(candidate)
+            return
+        }
+        server.reject(error, version: candidate.version)
+        logger.error(
+            "route table reload rejected; the live table stays",
+            metadata: [
+                "path": "\(path)", "version": "\(candidate.version)", "live": "\(server.state.status.table.version)",
+                "problems": "\(error.problems.map(\.description))",
+            ]
+        )
+    }
+
+    private func superseded(_ candidate: Candidate) {
+        server.metrics.reloadsSuperseded.increment()
+        logger.info(
+            "route table reload superseded by a newer edit of the file; dropped",
+            metadata: [
+                "path": "\(path)", "version": "\(candidate.version)",
+                "validate_ms": "\(Self.milliseconds(candidate.validation))",
+            ]
+        )
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Points where tests hold a reload, to see what may overlap with it.
+struct ReloadHooks: Sendable {
+    /// Called on the validating thread before content is validated, with its version.
+    var beforeValidation: @Sendable (String) -> Void = { _ in }
+    /// Called before a table that went live is audited, with its version.
+    var beforeAudit: @Sendable (String) async -> Void = { _ in }
+}

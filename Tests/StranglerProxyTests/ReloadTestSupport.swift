@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import StranglerCore
+@testable import StranglerProxy
+import StranglerStore
+import Testing
+
+/// Holds chosen route table versions at the reload hooks until released, and tells a test when
+/// a reload got there: the order of overlapping reloads is then set by the test, not by timing.
+final class ReloadHold: Sendable {
+    private let held = NIOLockedValueBox<[String: PendingValue<Void>]>([:])
+    private let arrivals: AsyncStream<String>
+    private let arrived: AsyncStream<String>.Continuation
+
+    init() {
+        (arrivals, arrived) = AsyncStream.makeStream()
+    }
+
+    /// Hooks that stop validation (`validation`) or the audit (`audit`) of held versions.
+    var hooks: ReloadHooks {
+        ReloadHooks(
+            beforeValidation: { version in self.arriveBlocking("validation \(version)") },
+            beforeAudit: { version in await self.arrive("audit \(version)") }
+        )
+    }
+
+    /// Holds the validation of `version`.
+    func holdValidation(of version: String) {
+        held.withLockedValue { $0["validation \(version)"] = PendingValue() }
+    }
+
+    /// Holds the audit of `version`.
+    func holdAudit(of version: String) {
+        held.withLockedValue { $0["audit \(version)"] = PendingValue() }
+    }
+
+    func releaseValidation(of version: String) {
+        held.withLockedValue { $0.removeValue(forKey: "validation \(version)") }?.fulfill(())
+    }
+
+    func releaseAudit(of version: String) {
+        held.withLockedValue { $0.removeValue(forKey: "audit \(version)") }?.fulfill(())
+    }
+
+    /// Returns once the validation of `version` has reached its hook.
+    func validationReached(_ version: String) async {
+        for await point in arrivals where point == "validation \(version)" { return }
+    }
+
+    /// Returns once the audit of `version` has reached its hook.
+    func auditReached(_ version: String) async {
+        for await point in arrivals where point == "audit \(version)" { return }
+    }
+
+    /// Waits like the work it stands for (an audit's comparison), which cancellation does not
+    /// interrupt.
+    private func arrive(_ point: String) async {
+        arrived.yield(point)
+        guard let gate = held.withLockedValue({ $0[point] }) else { return }
+        await Task { try? await gate.value() }.value
+    }
+
+    /// Validation runs on a thread of its own, which may block.
+    private func arriveBlocking(_ point: String) {
+        guard let gate = held.withLockedValue({ $0[point] }) else {
+            arrived.yield(point)
+            return
+        }
+        let semaphore = DispatchSemaphore(value: 0)
+        Task {
+            try? await gate.value()
+            semaphore.signal()
+        }
+        arrived.yield(point)
+        semaphore.wait()
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var limit: Duration
+    var description: String { "did not finish within \(limit)" }
+}
+
+/// Runs `body` and returns its result; if it has not finished within `limit`, records an issue
+/// and throws ``TimedOut``. A hang detector, not a speed check: limits are many times what the
+/// work takes on a loaded machine. On a hang `body` is left running.
+@discardableResult
+func finishes<T: Sendable>(
+    within limit: Duration, sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let result = PendingValue<Result<T, any Error>>()
+    Task {
+        do { result.fulfill(.success(try await body())) } catch { result.fulfill(.failure(error)) }
+    }
+    let timer = Task {
+        guard (try? await Task.sleep(for: limit)) != nil else { return }
+        // Recorded now: the test's cleanup may hang on the same thing and never report the throw.
+        Issue.record(TimedOut(limit: limit), sourceLocation: sourceLocation)
+        result.fulfill(.failure(TimedOut(limit: limit)))
+    }
+    defer { timer.cancel() }
+    return try await result.value().get()
+}
+
+/// One run of `strangler serve` on an existing routes file and diff store, without the admin
+/// API: the proxy on port 0, the file audit and route controller, and the proxy and hot reload
+/// in a service group.
+struct ServeRun {
+    let server: ProxyServer
+    let control: ControlPlane
+    let store: SQLiteDiffStore
+    var port: Int { server.localPort! }
+
+    static func run(routesPath: String, store: SQLiteDiffStore, _ body: (ServeRun) async throws -> Void) async throws {
+        var logger = Logger(label: "test.serve")
+        logger.logLevel = .critical
+        let table = try await offPool { try RouteTableLoader.load(path: routesPath) }
+        let server = ProxyServer(
+            configuration: ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 2, shutdownGracePeriod: .seconds(2), accessLog: false),
+            table: table, source: routesPath, logger: logger)
+        let control = ControlPlane(server: server, routesPath: routesPath, store: store, worker: nil, logger: logger)
+        await control.recordStartingTable()
+        let started = PendingValue<Void>()
+        let group = ServiceGroup(
+            services: [ProxyService(server: server) { _ in started.fulfill(()) }, control.watcher], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await started.value()
+                try await body(ServeRun(server: server, control: control, store: store))
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// The live mode of a route.
+    func liveMode(_ id: String) -> RouteMode? {
+        server.state.status.table.routes.first { $0.id == id }?.mode
+    }
+}
+
+/// GETs on one keep-alive connection, a few dozen a second, until stopped, counting answers
+/// that were not 200 (or did not come): shows that reloads happened under traffic, without
+/// taking the cores that the reloads and the rest of the suite need.
+final class PacedTraffic: Sendable {
+    private let counts = NIOLockedValueBox((ok: 0, failures: [String]()))
+    private let stopped = NIOLockedValueBox(false)
+    private let task: Task<Void, Never>
+
+    init(port: Int, target: String, pause: Duration = .milliseconds(20)) {
+        let counts = self.counts
+        let stopped = self.stopped
+        task = Task {
+            var connection: RawConnection?
+            while !stopped.withLockedValue({ $0 }) {
+                do {
+                    if connection == nil { connection = try await RawConnection.connect(port: port) }
+                    try await connection!.send("GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+                    let response = try await connection!.readResponse()
+                    counts.withLockedValue {
+                        if response.status == 200 { $0.ok += 1 } else { $0.failures.append("status \(response.status)") }
+                    }
+                } catch {
+                    counts.withLockedValue { $0.failures.append("\(error)") }
+                    await connection?.close()
+                    connection = nil
+                }
+                try? await Task.sleep(for: pause)
+            }
+            await connection?.close()
+        }
+    }
+
+    /// Stops and returns what was counted.
+    func stop() async -> (ok: Int, failures: [String]) {
+        stopped.withLockedValue { $0 = true }
+        await task.value
+        return counts.withLockedValue { ($0.ok, $0.failures) }
+    }
+}
+
+/// Runs CPU-heavy test setup (a 20,000-route table takes seconds in a debug build) on a thread
+/// of its own, so it does not hold one of the concurrency pool's few threads that every test
+/// running alongside needs.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await PendingValue.onThread(named: "test-setup") { Result { try body() } }.value().get()
+}
