@@ -100,10 +100,12 @@ final class RouteTableReloader: Sendable {
 
     private func lookNow(force: Bool) -> (Look, Work?) {
         looking.withLock {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                let error = RouteTableError(problems: [.init(path: "$", message: "cannot read \(path); the live table stays")])
+            let data: Data
+            do throws(RouteTableError) {
+                data = try RouteTableLoader.read(path: path)
+            } catch {
                 server.reject(error, version: nil)
-                logger.error("route table reload rejected", metadata: ["path": "\(path)", "error": "\(error)"])
+                logger.error("route table reload rejected; the live table stays", metadata: ["path": "\(path)", "error": "\(error)"])
                 return (.unreadable, nil)
             }
             let version = ContentHash.hex(of: data)
@@ -210,7 +212,7 @@ final class RouteTableReloader: Sendable {
             "route table reload rejected; the live table stays",
             metadata: [
                 "path": "\(path)", "version": "\(candidate.version)", "live": "\(server.state.status.table.version)",
-                "problems": "\(error.problems.map(\.description))",
+                "problems": "\(error.problems.map(\.description))", "more_problems": "\(error.moreProblems)",
             ]
         )
     }
