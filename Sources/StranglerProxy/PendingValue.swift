@@ -74,9 +74,26 @@ extension PendingValue {
     }
 }
 
-/// Starts `body` on a new thread. See ``PendingValue/onThread(named:_:)`` for why.
+/// Starts `body` on a new thread, scheduled as idle work. See ``PendingValue/onThread(named:_:)``
+/// for why a thread.
+///
+/// The work is background work: a 10,000-route table takes a fifth of a second of CPU to
+/// validate. At normal priority the kernel shares a core between it and the event loops, so
+/// client requests wait for its time slices: the client p99 tripled in `bench/routes` during
+/// reloads. Even at nice 19 a loop that wakes may wait for the running slice to end (2.5×).
+/// Under `SCHED_IDLE` a waking event loop preempts it at once, and the reload still gets every
+/// cycle the loops leave (on a machine whose cores are all busy, a reload waits for them).
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
+    let thread = Thread {
+        #if os(Linux)
+        // SCHED_IDLE (5 in <linux/sched.h>); Glibc's module leaves the GNU-only name out.
+        let schedIdle: Int32 = 5
+        var parameters = sched_param()
+        parameters.sched_priority = 0
+        _ = pthread_setschedparam(pthread_self(), schedIdle, &parameters)
+        #endif
+        body()
+    }
     thread.name = name
     thread.start()
 }

@@ -133,23 +133,43 @@ public final class ProxyServer: Sendable {
         serverChannel.withLockedValue { $0?.localAddress?.port }
     }
 
+    /// A table with each event loop's structures already built for it, ready for
+    /// ``apply(_:)-(PreparedTable)``.
+    public struct PreparedTable: Sendable {
+        public let table: RouteTable
+        fileprivate let installations: [ObjectIdentifier: LoopContext.Installation]
+    }
+
+    /// Builds what each event loop needs for `table`: work that grows with the table, done by
+    /// the caller (the reloader does it on its idle-priority thread), so that no event loop and
+    /// no concurrency-pool thread spends it.
+    public func prepare(_ table: RouteTable) -> PreparedTable {
+        PreparedTable(table: table, installations: loops.mapValues { _ in LoopContext.Installation(table) })
+    }
+
     /// Makes `table` the live table on every event loop and returns once all of them have it.
     /// Requests already routed finish with the route and connection they have.
     public func apply(_ table: RouteTable) async {
-        // Everything that grows with the table is built and released here, off the loops: each
-        // loop only swaps it in.
-        let installations = loops.values.map { ($0, LoopContext.Installation(table)) }
-        for (bound, installation) in installations {
-            let replaced = NIOLockedValueBox<LoopContext.Installation?>(nil)
+        await apply(prepare(table))
+    }
+
+    /// Makes a prepared table live on every event loop and returns once all of them have it.
+    /// Each loop only swaps it in; what it replaced is released on an idle-priority thread, since
+    /// freeing a large table costs about as much as building it.
+    public func apply(_ prepared: PreparedTable) async {
+        let replaced = NIOLockedValueBox<[LoopContext.Installation]>([])
+        for (key, bound) in loops {
+            guard let installation = prepared.installations[key] else { continue }
             try? await bound.eventLoop.submit {
                 let old = bound.value.install(installation)
-                replaced.withLockedValue { $0 = old }
+                replaced.withLockedValue { $0.append(old) }
             }.get()
-            // Taken out here so the last reference to the old routes is dropped on this thread.
-            _ = replaced.withLockedValue { $0.take() }
         }
-        state.recordLoaded(table)
+        let previous = state.recordLoaded(prepared.table)
         metrics.reloadsOK.increment()
+        let garbage = NIOLockedValueBox<(RouteTable, [LoopContext.Installation])?>((previous, replaced.withLockedValue { $0 }))
+        replaced.withLockedValue { $0 = [] }
+        startThread(named: "strangler-release") { _ = garbage.withLockedValue { $0.take() } }
     }
 
     /// Records a rejected table: the live one stays.

@@ -36,7 +36,8 @@ final class RouteTableReloader: Sendable {
         var generation: ReloadGenerations.Generation
         var data: Data
         var version: String
-        var validated: Result<RouteTable, RouteTableError>
+        /// The table with each event loop's structures built, or the table's problems.
+        var validated: Result<ProxyServer.PreparedTable, RouteTableError>
         /// When the look that found this content began, and how long validation took.
         var detected: ContinuousClock.Instant
         var validation: Duration
@@ -136,7 +137,9 @@ final class RouteTableReloader: Sendable {
     private func validate(_ work: Work, detected: ContinuousClock.Instant) {
         hooks.beforeValidation(work.version)
         let start = ContinuousClock.now
-        let validated = Result { () throws(RouteTableError) -> RouteTable in transform(try RouteTable.parse(work.data)) }
+        let validated = Result { () throws(RouteTableError) -> ProxyServer.PreparedTable in
+            server.prepare(transform(try RouteTable.parse(work.data)))
+        }
         let candidate = Candidate(
             generation: work.generation, data: work.data, version: work.version, validated: validated, detected: detected,
             validation: ContinuousClock.now - start)
@@ -163,7 +166,7 @@ final class RouteTableReloader: Sendable {
         return wentLive
     }
 
-    private func install(_ table: RouteTable, _ candidate: Candidate) async -> Bool {
+    private func install(_ prepared: ProxyServer.PreparedTable, _ candidate: Candidate) async -> Bool {
         guard state.withLockedValue({ $0.generations.mayInstall(candidate.generation) }) else {
             superseded(candidate)
             return false
@@ -183,7 +186,7 @@ final class RouteTableReloader: Sendable {
         }
         let previous = server.state.status.table.version
         let start = ContinuousClock.now
-        await server.apply(table)
+        await server.apply(prepared)
         let end = ContinuousClock.now
         live.fulfill(())
         state.withLockedValue { $0.generations.installed(candidate.generation) }
@@ -194,7 +197,7 @@ final class RouteTableReloader: Sendable {
         logger.notice(
             "route table reloaded",
             metadata: [
-                "path": "\(path)", "version": "\(candidate.version)", "previous": "\(previous)", "routes": "\(table.routes.count)",
+                "path": "\(path)", "version": "\(candidate.version)", "previous": "\(previous)", "routes": "\(prepared.table.routes.count)",
                 "validate_ms": "\(Self.milliseconds(candidate.validation))", "apply_ms": "\(Self.milliseconds(end - start))",
                 "live_ms": "\(Self.milliseconds(end - candidate.detected))",
             ]

@@ -40,16 +40,18 @@ public final class RouteTableState: Sendable {
     public var status: RouteTableStatus { box.withLockedValue { $0 } }
 
     /// Records `table` as live; called once every event loop serves it.
-    func recordLoaded(_ table: RouteTable) {
-        let replaced = box.withLockedValue { status -> RouteTable in
+    /// Records `table` as live. - Returns: the table it replaced, for the caller to release
+    /// where freeing a large table costs nothing that matters (not under the lock the admin API
+    /// reads with).
+    @discardableResult
+    func recordLoaded(_ table: RouteTable) -> RouteTable {
+        box.withLockedValue { status -> RouteTable in
             let replaced = status.table
             status.table = table
             status.loadedAt = Date()
             status.loads += 1
             return replaced
         }
-        // The old table may be large: released here, not under the lock the admin API reads with.
-        _ = replaced
     }
 
     func recordRejected(_ error: RouteTableError, version: String?) {

@@ -49,9 +49,10 @@ struct ConnectionLifecycleTests {
     @Test("shutdown closes idle client connections and lets an in-flight exchange finish with Connection: close")
     func quiesceOnShutdown() async throws {
         // One event loop, so the idle connection closing shows that the busy one's loop has
-        // quiesced too; the slow answer leaves the shutdown task ample time to start.
+        // quiesced too. The upstream holds its answer until the test releases it, after the
+        // shutdown has begun, however slow the machine.
         let proxy = try await ProxyHarness.start(configure: {
-            $0.shutdownGracePeriod = .seconds(10)
+            $0.shutdownGracePeriod = .seconds(60)
             $0.threads = 1
         })
         let idle = try await RawConnection.connect(port: proxy.port)
@@ -59,16 +60,18 @@ struct ConnectionLifecycleTests {
         #expect(try await idle.readResponse().status == 200)
 
         let busy = try await RawConnection.connect(port: proxy.port)
-        try await busy.send("GET /slow?ms=2500 HTTP/1.1\r\nHost: x\r\n\r\n")
-        for _ in 0..<500 where !proxy.legacy.requests.contains(where: { $0.uri.hasPrefix("/slow") }) {
+        try await busy.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in 0..<3000 where !proxy.legacy.requests.contains(where: { $0.uri == "/held" }) {
             try await Task.sleep(for: .milliseconds(10))
         }
+        #expect(proxy.legacy.requests.contains { $0.uri == "/held" })
         async let stopped: Void = proxy.server.shutdown()
         #expect(await idle.waitUntilClosed())
-        #expect(busy.unreadBytes.isEmpty, "the slow answer came before the shutdown began; the test proves nothing")
+        #expect(busy.unreadBytes.isEmpty)
+        proxy.legacy.releaseHeld()
         let response = try await busy.readResponse()
         #expect(response.status == 200)
-        #expect(response.json()["slow"] as? Bool == true)
+        #expect(response.json()["held"] as? Bool == true)
         #expect(response.header("connection")?.lowercased() == "close")
         #expect(await busy.waitUntilClosed())
         await stopped

@@ -90,9 +90,11 @@ struct HotReloadTests {
             try Self.write(proxy, mode: "service", to: path)
             let watcher = RouteTableWatcher(path: path, server: proxy.server, logger: Self.logger)
             let connection = try await RawConnection.connect(port: proxy.port)
-            try await connection.send("GET /svc/slow?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
-            for _ in 0..<500 where proxy.legacy.requests.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+            // Legacy holds its answer until the new table is live, however long the reload takes.
+            try await connection.send("GET /svc/held HTTP/1.1\r\nHost: x\r\n\r\n")
+            for _ in 0..<3000 where proxy.legacy.requests.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
             #expect(await watcher.reloadIfChanged(force: false))
+            proxy.legacy.releaseHeld()
             let response = try await connection.readResponse()
             #expect(response.status == 200)
             #expect(response.header("x-strangler-upstream") == "legacy")

@@ -38,6 +38,8 @@ final class TestUpstream: Sendable {
     let forcedStatus = NIOLockedValueBox<Int?>(nil)
     /// When set, no request is answered (a hung service).
     let hangs = NIOLockedValueBox(false)
+    /// Connections whose `/held` request waits for ``releaseHeld()``.
+    private let held = NIOLockedValueBox<[Channel]>([])
 
     struct State {
         var requests: [SeenRequest] = []
@@ -83,6 +85,18 @@ final class TestUpstream: Sendable {
         }
     }
     func connectionClosed() { state.withLockedValue { $0.closed += 1 } }
+
+    /// Answers every `/held` request so far: a test decides when, instead of a timer racing
+    /// the machine's speed.
+    func releaseHeld() {
+        let body = "{\"upstream\":\"\(name)\",\"held\":true}"
+        for channel in held.withLockedValue({ list in defer { list = [] }; return list }) {
+            channel.writeAndFlush(
+                channel.allocator.buffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"), promise: nil)
+        }
+    }
+
+    func hold(_ channel: Channel) { held.withLockedValue { $0.append(channel) } }
 
     /// The bytes of `/big`: 0, 1, ... 250, repeated. One period is written, then the bytes
     /// written so far are copied onto the end until there are enough: a few large copies. Byte
@@ -241,6 +255,8 @@ final class TestUpstreamHandler: ChannelInboundHandler {
             simple("200 OK", body: "{\"upstream\":\"\(upstream.name)\",\"servedAt\":\(served),\"stable\":1}", context: context)
         case "/hang":
             break
+        case "/held":
+            upstream.hold(context.channel)
         case "/slow":
             // Answers after a pause, to keep a request in flight across a reload.
             let milliseconds = request.uri.split(separator: "=").last.flatMap { Int64($0) } ?? 300
