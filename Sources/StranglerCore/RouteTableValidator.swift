@@ -19,6 +19,9 @@ struct RouteTableValidator {
     static let maxNameLength = 256
     /// Longest other string (a path, URL, description or pointer).
     static let maxTextLength = 4096
+    /// Most methods one route may list: methods are compared pairwise within a route and between
+    /// clashing routes, so the count must be bounded.
+    static let maxMethods = 32
 
     static let topKeys: Set<String> = ["upstreams", "defaultUpstream", "routes"]
     static let upstreamKeys: Set<String> = ["url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs"]
@@ -170,6 +173,8 @@ struct RouteTableValidator {
         var methods: [String] = []
         switch fields["methods"] {
         case nil: break
+        case .array(let items)? where items.count > Self.maxMethods:
+            problem("\(path).methods", "lists \(items.count) methods; at most \(Self.maxMethods)")
         case .array(let items)?:
             for (index, item) in items.enumerated() {
                 guard case .string(let method) = item, !method.isEmpty, method.utf8.count <= 32, method.allSatisfy(Self.isTokenCharacter) else {
@@ -266,7 +271,7 @@ struct RouteTableValidator {
                 let name = String(text.dropFirst(7))
                 // The data plane drops such request headers (as nginx does), so the key would
                 // never be found and the split would silently be random.
-                if name.contains("_") {
+                if name.utf8.contains(UInt8(ascii: "_")) {
                     let hyphenated = String(name.map { $0 == "_" ? "-" : $0 })
                     problem(
                         "\(path).stickyKey",
@@ -415,8 +420,16 @@ struct RouteTableValidator {
         var cut = Substring(text)
         var suffix = ""
         if text.utf8.count > limit {
-            cut = text.prefix(limit)
-            if cut.endIndex != text.endIndex { suffix = "… (\(text.utf8.count) bytes)" }
+            // Cut by scalars, not characters: one character may hold a million combining marks.
+            var scalars = String.UnicodeScalarView()
+            var bytes = 0
+            for scalar in text.unicodeScalars {
+                bytes += UTF8.width(scalar)
+                if bytes > limit { break }
+                scalars.append(scalar)
+            }
+            cut = Substring(String(scalars))
+            suffix = "… (\(text.utf8.count) bytes)"
         }
         var quoted = ""
         // JSON escapes only C0 controls; DEL, C1 controls and bidi overrides would still act on
@@ -435,14 +448,14 @@ struct RouteTableValidator {
 
     /// `parent.key` for a plain key, else `parent["key"]`, shown safely.
     static func join(_ parent: String?, _ key: String) -> String {
-        let plain = key.utf8.count <= 64 && isIdentifier(key) && !key.contains(".")
+        let plain = key.utf8.count <= 64 && isIdentifier(key) && !key.utf8.contains(UInt8(ascii: "."))
         guard let parent else { return plain ? key : "$[\(shown(key))]" }
         return plain ? "\(parent).\(key)" : "\(parent)[\(shown(key))]"
     }
 
     /// Up to 20 names, then how many more.
     static func list(_ names: [String]) -> String {
-        let shownNames = names.prefix(20).map { $0.utf8.count <= 64 ? $0 : shown($0) }
+        let shownNames = names.prefix(20).map { isIdentifier($0) && $0.utf8.count <= 64 ? $0 : shown($0) }
         let more = names.count > 20 ? ", and \(names.count - 20) more" : ""
         return shownNames.joined(separator: ", ") + more
     }
@@ -496,7 +509,11 @@ struct RouteTableValidator {
     private mutating func optionalNumber(_ fields: [String: JSONValue], _ key: String, at path: String) -> Double? {
         switch fields[key] {
         case nil: return nil
-        case .number(let value)?: return value
+        case .number(let value)? where value.isFinite: return value
+        case .number?:
+            // 1e400 reads as infinity, which every range check below would let through.
+            problem("\(path).\(key)", "is out of range; write a number as it is meant")
+            return nil
         case let other?:
             problem("\(path).\(key)", "must be a number; found \(other.kindName)")
             return nil

@@ -43,8 +43,15 @@ final class TaskChain: Sendable {
         }
     }
 
-    /// Returns once every job added before the call has finished.
+    /// Returns once every job added before the call has finished, or at once when the calling
+    /// task is cancelled (graceful shutdown must not wait for an audit).
     func settled() async {
-        await last.withLockedValue { $0 }?.value
+        guard let task = last.withLockedValue({ $0 }) else { return }
+        let done = PendingValue<Void>()
+        Task {
+            await task.value
+            done.fulfill(())
+        }
+        try? await done.value()
     }
 }

@@ -74,77 +74,14 @@ extension PendingValue {
     }
 }
 
-/// Starts `body` on a new thread, scheduled as idle work for its first second. See
-/// ``PendingValue/onThread(named:_:)`` for why a thread.
+/// Starts `body` on a new thread. See ``PendingValue/onThread(named:_:)`` for why.
 ///
-/// The work is background work: a 10,000-route table takes a fifth of a second of CPU to
-/// validate. At normal priority the kernel shares a core between it and the event loops, so
-/// client requests wait for its time slices: the client p99 tripled in `bench/routes` during
-/// reloads, and at nice 19 it still rose 2.5×. Under `SCHED_IDLE` a waking event loop preempts
-/// it at once. But idle work gets no CPU while the cores are busy, and a reload must still go
-/// live on a saturated machine (an urgent revert most of all): a thread still running after
-/// ``idleGrace`` goes back to normal priority and takes its fair share.
+/// The thread runs at normal priority. Running it as idle work (`SCHED_IDLE`) took the client
+/// p99 during 10,000-route reloads from 2.7–3.6× down to 1.2–2.8× in `bench/routes`, but an
+/// unprivileged process can't raise such a thread back (that needs `CAP_SYS_NICE`), so on a
+/// saturated machine a reload would never finish; and threads it starts inherit the policy.
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    let escalation = IdleEscalation()
-    let thread = Thread {
-        escalation.begin()
-        body()
-        escalation.end()
-    }
+    let thread = Thread(block: body)
     thread.name = name
     thread.start()
-    escalation.scheduleRaise(after: idleGrace)
-}
-
-/// How long a background thread runs as idle work before it takes a fair share of the CPU.
-let idleGrace: DispatchTimeInterval = .seconds(1)
-
-/// The thread's scheduling, lowered while it starts and raised if it outlives its grace.
-///
-/// The lock makes the raise safe: the thread marks itself finished under it before it exits,
-/// so a raise that finds it unfinished acts on a thread that is still alive.
-private final class IdleEscalation: Sendable {
-    private struct State {
-        var thread: pthread_t?
-        var finished = false
-    }
-
-    private let state = NIOLockedValueBox(State())
-
-    /// On the thread: records it and lowers it to `SCHED_IDLE`.
-    func begin() {
-        #if os(Linux)
-        let thread = pthread_self()
-        state.withLockedValue { $0.thread = thread }
-        Self.set(thread, policy: Self.schedIdle)
-        #endif
-    }
-
-    /// On the thread, as it finishes.
-    func end() {
-        state.withLockedValue { $0.finished = true }
-    }
-
-    /// Raises the thread to normal scheduling after `delay`, unless it has finished by then.
-    func scheduleRaise(after delay: DispatchTimeInterval) {
-        #if os(Linux)
-        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
-            state.withLockedValue { state in
-                guard !state.finished, let thread = state.thread else { return }
-                Self.set(thread, policy: Int32(SCHED_OTHER))
-            }
-        }
-        #endif
-    }
-
-    #if os(Linux)
-    /// SCHED_IDLE (5 in <linux/sched.h>); Glibc's module leaves the GNU-only name out.
-    private static let schedIdle: Int32 = 5
-
-    private static func set(_ thread: pthread_t, policy: Int32) {
-        var parameters = sched_param()
-        parameters.sched_priority = 0
-        _ = pthread_setschedparam(thread, policy, &parameters)
-    }
-    #endif
 }

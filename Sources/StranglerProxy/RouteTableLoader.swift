@@ -15,17 +15,32 @@ public enum RouteTableLoader {
     /// The file's bytes, or a ``RouteTableError`` at `$` saying why they can't be read.
     public static func read(path: String) throws(RouteTableError) -> Data {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
+            // A FIFO or a device would be read without end.
+            throw RouteTableError(problems: [.init(path: "$", message: "\(path) is not a regular file; point --routes at a routes.json")])
+        }
         if let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxFileBytes {
-            throw RouteTableError(problems: [
-                .init(path: "$", message: "\(path) is \(size) bytes; a route table may be at most \(maxFileBytes >> 20) MiB")
-            ])
+            throw tooLarge(path, size)
         }
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            // Bounded even if the file grew since it was measured.
+            let data = try handle.read(upToCount: maxFileBytes + 1) ?? Data()
+            if data.count > maxFileBytes { throw tooLarge(path, data.count) }
+            return data
+        } catch let error as RouteTableError {
+            throw error
         } catch {
             throw RouteTableError(problems: [
-                .init(path: "$", message: "cannot read \(path): \((error as NSError).localizedDescription); pass the route table with --routes PATH")
+                .init(path: "$", message: "cannot read \(path): \((error as NSError).localizedDescription); check the path and its permissions")
             ])
         }
+    }
+
+    private static func tooLarge(_ path: String, _ size: Int) -> RouteTableError {
+        RouteTableError(problems: [
+            .init(path: "$", message: "\(path) is \(size) bytes or more; a route table may be at most \(maxFileBytes >> 20) MiB")
+        ])
     }
 }

@@ -110,8 +110,11 @@ final class RouteTableReloader: Sendable {
                 return (.unreadable, nil)
             }
             let version = ContentHash.hex(of: data)
-            let status = server.state.status
             let (look, work) = state.withLockedValue { state -> (Look, Work?) in
+                // Read under this lock: an install records the live table before it marks its
+                // generation installed (under this lock too), so the two can't be seen out of
+                // step, and a revert to the table live before it is never taken for unchanged.
+                let status = server.state.status
                 switch state.generations.look(found: version, live: status.table.version, rejected: status.lastError?.version, force: force) {
                 case .unchanged:
                     return (.unchanged, nil)

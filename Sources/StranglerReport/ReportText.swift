@@ -200,11 +200,14 @@ public enum TextTable {
     public static func render(_ rows: [[String]]) -> String {
         guard let width = rows.first?.count else { return "" }
         let rows = rows.map { $0.map { TerminalText.escape($0) } }
+        let counts = rows.map { $0.map(\.count) }
         var widths = Array(repeating: 0, count: width)
-        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        for row in counts { for (index, count) in row.enumerated() { widths[index] = max(widths[index], count) } }
+        // Padded by hand: Foundation's `padding(toLength:)` bridges through NSString, which was
+        // most of printing a 90,000-route table.
+        return zip(rows, counts).map { row, count in
+            row.indices.map { index in
+                index == row.count - 1 ? row[index] : row[index] + String(repeating: " ", count: widths[index] - count[index])
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }

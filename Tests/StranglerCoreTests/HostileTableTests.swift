@@ -194,4 +194,21 @@ struct HostileTableTests {
         #expect(many.moreProblemsLine == "… and 150 more problems")
         #expect(RouteTableError(problems: [.init(path: "$", message: "x")]).moreProblemsLine == nil)
     }
+
+    @Test("an infinite number, a key of one character with a million combining marks, and a route listing 1,000 methods are refused, briefly")
+    func degenerateValues() throws {
+        let infinite = try #require(error(table(routes: #"[{"id": "a", "path": "/a", "mode": "legacy", "gate": {"maxLatencyRatio": 1e400}}]"#)))
+        #expect(infinite.problems.map(\.path) == ["routes[0].gate.maxLatencyRatio"])
+        #expect(infinite.problems[0].message.contains("out of range"))
+
+        let heavy = "a" + String(repeating: "\u{301}", count: 1_000_000)
+        let key = try #require(error(table(routes: #"[{"id": "a", "path": "/a", "mode": "legacy", "\#(heavy)": 1}]"#)))
+        #expect(key.problems.count == 1)
+        #expect(key.description.utf8.count < 1024)
+
+        let methods = "[" + (0..<1000).map { "\"M\($0)\"" }.joined(separator: ",") + "]"
+        let many = try #require(error(table(routes: #"[{"id": "a", "methods": \#(methods), "path": "/a", "mode": "legacy"}]"#)))
+        #expect(many.problems.map(\.path) == ["routes[0].methods"])
+        #expect(many.problems[0].message.contains("at most 32"))
+    }
 }

@@ -22,31 +22,4 @@ struct PendingValueTests {
         let pending = PendingValue.onThread(named: "test") { (1...1000).reduce(0, +) }
         #expect(try await pending.value() == 500_500)
     }
-
-    #if os(Linux)
-    @Test("background work starts as idle work and, still running after its grace, is raised to normal scheduling")
-    func idleThenRaised() async throws {
-        // The thread reports its policy at once, then waits (without spinning) until the raise
-        // lands: a machine whose cores are all busy would otherwise never run it.
-        let policies = PendingValue<(first: Int32, later: Int32)>.onThread(named: "policy-probe") {
-            let first = Self.policy()
-            var later = first
-            for _ in 0..<6000 where later == first {
-                usleep(10_000)
-                later = Self.policy()
-            }
-            return (first, later)
-        }
-        let seen = try await policies.value()
-        #expect(seen.first == 5)  // SCHED_IDLE
-        #expect(seen.later == Int32(SCHED_OTHER))
-    }
-
-    static func policy() -> Int32 {
-        var policy: Int32 = -1
-        var parameters = sched_param()
-        _ = pthread_getschedparam(pthread_self(), &policy, &parameters)
-        return policy
-    }
-    #endif
 }
