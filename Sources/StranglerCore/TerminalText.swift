@@ -55,6 +55,9 @@ public enum TerminalText {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F: true
         case 0x202A...0x202E, 0x2066...0x2069: true
+        // Marks that reorder text (LRM, RLM, ALM) and the line and paragraph separators, which
+        // some terminals and log viewers break lines at.
+        case 0x200E, 0x200F, 0x061C, 0x2028, 0x2029: true
         default: false
         }
     }

@@ -48,5 +48,8 @@ public struct Upstream: Sendable, Hashable {
     }
 
     /// `host:port`: used in error messages, and as `Host` when the client sent none.
-    public var authority: String { "\(host):\(port)" }
+    public var authority: String {
+        // An IPv6 address goes in brackets (RFC 3986 §3.2.2), or its colons read as a port.
+        host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
 }

@@ -211,4 +211,12 @@ struct HostileTableTests {
         #expect(many.problems.map(\.path) == ["routes[0].methods"])
         #expect(many.problems[0].message.contains("at most 32"))
     }
+
+    @Test("an IPv6 upstream's authority is bracketed, so a Host header made from it names the right port")
+    func ipv6Authority() throws {
+        let upstreams = #""upstreams": {"legacy": {"url": "http://[::1]:9000"}, "v4": {"url": "http://127.0.0.1:9001"}}, "defaultUpstream": "legacy""#
+        let parsed = try RouteTable.parse(Data(table(routes: "[]", upstreams: upstreams).utf8))
+        #expect(parsed.upstreams["legacy"]?.authority == "[::1]:9000")
+        #expect(parsed.upstreams["v4"]?.authority == "127.0.0.1:9001")
+    }
 }

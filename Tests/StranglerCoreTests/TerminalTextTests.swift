@@ -21,6 +21,7 @@ struct TerminalTextTests {
         #expect(TerminalText.escape("invoice\u{202E}fdp.exe") == #"invoice\u{202E}fdp.exe"#)
         #expect(TerminalText.escape("\u{202A}\u{202D}\u{2066}\u{2069}") == #"\u{202A}\u{202D}\u{2066}\u{2069}"#)
         #expect(TerminalText.escape("é\u{1B}") == #"é\u{1B}"#, "non-ASCII text beside a control keeps its characters")
+        #expect(TerminalText.escape("a\u{2028}b\u{2029}c\u{200F}d\u{061C}e\u{200E}") == #"a\u{2028}b\u{2029}c\u{200F}d\u{61C}e\u{200E}"#)
     }
 
     @Test("no escaped text holds a character a terminal acts on, and escaping again changes nothing")
