@@ -432,14 +432,13 @@ struct RouteTableValidator {
             suffix = "… (\(text.utf8.count) bytes)"
         }
         var quoted = ""
-        // JSON escapes only C0 controls; DEL, C1 controls and bidi overrides would still act on
-        // a terminal or reorder a log line, so they are escaped the same way.
+        // JSON escapes only C0 controls; what else a terminal acts on, or what reorders a log
+        // line (``TerminalText``'s set), is escaped the same way.
         for scalar in JSONDocument.quoted(String(cut)).unicodeScalars {
-            switch scalar.value {
-            case 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069:
+            if TerminalText.isUnsafe(scalar) {
                 let hex = String(scalar.value, radix: 16)
                 quoted += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default:
+            } else {
                 quoted.unicodeScalars.append(scalar)
             }
         }

@@ -130,13 +130,14 @@ struct ControlledProxy {
 }
 
 /// Sends GETs on keep-alive connections until stopped, counting answers that were not 200 (or
-/// did not come), so a test can show that changes happened under traffic with no failure.
+/// did not come), so a test can show that changes happened under traffic with no failure. With
+/// a `pause` between requests it stays light, leaving the cores to the work under test.
 final class TrafficLoop: Sendable {
     private let counts = NIOLockedValueBox((ok: 0, failed: 0, failures: [String]()))
     private let stopped = NIOLockedValueBox(false)
     private let task: Task<Void, Never>
 
-    init(port: Int, target: String, connections: Int = 2) {
+    init(port: Int, target: String, connections: Int = 2, pause: Duration? = nil) {
         let counts = self.counts
         let stopped = self.stopped
         task = Task {
@@ -163,6 +164,7 @@ final class TrafficLoop: Sendable {
                                 await connection?.close()
                                 connection = nil
                             }
+                            if let pause { try? await Task.sleep(for: pause) }
                         }
                         await connection?.close()
                     }

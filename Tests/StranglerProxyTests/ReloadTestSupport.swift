@@ -146,46 +146,6 @@ struct ServeRun {
     }
 }
 
-/// GETs on one keep-alive connection, a few dozen a second, until stopped, counting answers
-/// that were not 200 (or did not come): shows that reloads happened under traffic, without
-/// taking the cores that the reloads and the rest of the suite need.
-final class PacedTraffic: Sendable {
-    private let counts = NIOLockedValueBox((ok: 0, failures: [String]()))
-    private let stopped = NIOLockedValueBox(false)
-    private let task: Task<Void, Never>
-
-    init(port: Int, target: String, pause: Duration = .milliseconds(20)) {
-        let counts = self.counts
-        let stopped = self.stopped
-        task = Task {
-            var connection: RawConnection?
-            while !stopped.withLockedValue({ $0 }) {
-                do {
-                    if connection == nil { connection = try await RawConnection.connect(port: port) }
-                    try await connection!.send("GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\r\n")
-                    let response = try await connection!.readResponse()
-                    counts.withLockedValue {
-                        if response.status == 200 { $0.ok += 1 } else { $0.failures.append("status \(response.status)") }
-                    }
-                } catch {
-                    counts.withLockedValue { $0.failures.append("\(error)") }
-                    await connection?.close()
-                    connection = nil
-                }
-                try? await Task.sleep(for: pause)
-            }
-            await connection?.close()
-        }
-    }
-
-    /// Stops and returns what was counted.
-    func stop() async -> (ok: Int, failures: [String]) {
-        stopped.withLockedValue { $0 = true }
-        await task.value
-        return counts.withLockedValue { ($0.ok, $0.failures) }
-    }
-}
-
 /// Runs CPU-heavy test setup (a 20,000-route table takes seconds in a debug build) on a thread
 /// of its own, so it does not hold one of the concurrency pool's few threads that every test
 /// running alongside needs.

@@ -133,7 +133,7 @@ struct ReloadUnderLoadTests {
         let versions = try await offPool { texts.map { ContentHash.hex(of: Data($0.utf8)) } }
         try texts[0].write(toFile: routesPath, atomically: true, encoding: .utf8)
         try await ServeRun.run(routesPath: routesPath, store: store) { proxy in
-            let traffic = PacedTraffic(port: proxy.port, target: "/area1/r1/echo")
+            let traffic = TrafficLoop(port: proxy.port, target: "/area1/r1/echo", connections: 1, pause: .milliseconds(20))
             let watcher = proxy.control.watcher
             for (text, mode) in zip(texts.dropFirst(), [RouteMode.service, .legacy]) {
                 try text.write(toFile: routesPath, atomically: true, encoding: .utf8)
