@@ -86,13 +86,19 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// The template with parameter names erased: two templates with the same shape match exactly
     /// the same paths with the same specificity.
     public var shape: String {
-        let body = segments.map { segment -> String in
+        // Appended into one string: the validator takes the shape of every route on every reload.
+        var shape = ""
+        for (position, segment) in segments.enumerated() {
+            if position > 0 { shape += "/" }
             switch segment {
-            case .literal(let text): "L:" + text
-            case .param: "P"
+            case .literal(let text):
+                shape += "L:"
+                shape += text
+            case .param: shape += "P"
             }
-        }.joined(separator: "/")
-        return body + (catchAll ? "/**" : "")
+        }
+        if catchAll { shape += "/**" }
+        return shape
     }
 
     /// Why a template was rejected.

@@ -28,15 +28,43 @@ public struct RouteTable: Sendable {
     /// Parses and validates `routes.json` content. Throws ``RouteTableError`` listing the problems
     /// (the first 100 of them, and how many more there are).
     public static func parse(_ data: Data) throws(RouteTableError) -> RouteTable {
+        try validate(data, reusing: nil, keepingBasis: false).table
+    }
+
+    /// A table validated for a reload, with what the next reload may reuse.
+    public struct Validation: Sendable {
+        public let table: RouteTable
+        /// What the next validation may reuse; nil when the file's routes could not be located.
+        public let basis: RouteTableBasis?
+        /// How many routes were validated; the others were taken unchanged from the basis.
+        public let validatedRoutes: Int
+    }
+
+    /// Parses and validates `routes.json` content as ``parse(_:)`` does, taking each route whose
+    /// bytes and upstreams are unchanged since `basis` from it instead of validating it again.
+    /// The result is the same table either way; only the work differs.
+    public static func parse(_ data: Data, reusing basis: RouteTableBasis?) throws(RouteTableError) -> Validation {
+        try validate(data, reusing: basis, keepingBasis: true)
+    }
+
+    private static func validate(_ data: Data, reusing basis: RouteTableBasis?, keepingBasis: Bool) throws(RouteTableError) -> Validation {
         let document = try RouteTableJSON.read(data)
+        let ranges = keepingBasis ? data.withUnsafeBytes { JSONRouteRanges.find(in: $0) } : nil
+        let context = Self.context(of: document)
         var validator = RouteTableValidator()
+        if let basis, let ranges, let context, basis.sharesContext(context), Self.routeCount(of: document) == ranges.count {
+            validator.reused = data.withUnsafeBytes { bytes in
+                ranges.enumerated().map { basis.route(for: UnsafeRawBufferPointer(rebasing: bytes[$1]), at: $0) }
+            }
+        }
         var steps: [RouteTableValidator.PathStep] = []
         let json = validator.value(of: document, steps: &steps)
         guard let parts = validator.validate(json), validator.problemCount == 0 else {
             throw validator.error
         }
+        let table: RouteTable
         do {
-            return try RouteTable(
+            table = try RouteTable(
                 upstreams: parts.upstreams, defaultUpstream: parts.defaultUpstream, routes: parts.routes,
                 version: ContentHash.hex(of: data)
             )
@@ -45,6 +73,25 @@ public struct RouteTable: Sendable {
         } catch {
             throw RouteTableError(problems: [.init(path: "routes", message: "\(error)")])
         }
+        let reusedCount = validator.reused.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        return Validation(
+            table: table,
+            basis: keepingBasis ? RouteTableBasis(data: data, ranges: ranges, routes: parts.routes, context: context ?? []) : nil,
+            validatedRoutes: parts.routes.count - reusedCount
+        )
+    }
+
+    /// The top-level members other than "routes", or nil when the document is not an object.
+    private static func context(of document: JSONDocument) -> [(key: String, value: JSONDocument)]? {
+        guard case .object(let members) = document else { return nil }
+        return members.filter { $0.key != "routes" }
+    }
+
+    /// How many elements the first "routes" member has, as the validator reads it.
+    private static func routeCount(of document: JSONDocument) -> Int? {
+        guard case .object(let members) = document, case .array(let items)? = members.first(where: { $0.key == "routes" })?.value
+        else { return nil }
+        return items.count
     }
 
     /// The route for a request, if any route matches it.

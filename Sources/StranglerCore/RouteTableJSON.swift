@@ -113,10 +113,31 @@ extension RouteTableValidator {
                     )
                     continue
                 }
-                fields[member.key] = value(of: member.value, steps: &steps)
+                if steps.count == 1, member.key == "routes", !reused.isEmpty, case .array(let items) = member.value {
+                    fields[member.key] = routesValue(of: items, steps: &steps)
+                } else {
+                    fields[member.key] = value(of: member.value, steps: &steps)
+                }
             }
             return .object(fields)
         }
+    }
+
+    /// The "routes" array, with a placeholder for each route taken from ``reused``: those are not
+    /// read again.
+    private mutating func routesValue(of items: [JSONDocument], steps: inout [PathStep]) -> JSONValue {
+        var values: [JSONValue] = []
+        values.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            if index < reused.count, reused[index] != nil {
+                values.append(.null)
+                continue
+            }
+            steps.append(.index(index))
+            values.append(value(of: item, steps: &steps))
+            steps.removeLast()
+        }
+        return .array(values)
     }
 
     /// `routes[3].mode`, in the validator's spelling.

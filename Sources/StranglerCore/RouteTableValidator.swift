@@ -14,6 +14,9 @@ struct RouteTableValidator {
     private(set) var problemCount = 0
     /// "known: a, b, c", the upstream names a message offers; built once per table.
     private var knownUpstreams = ""
+    /// For each element of "routes", the route validated before with identical bytes and
+    /// upstreams, if any (see ``RouteTableBasis``): taken as it is, not validated again.
+    var reused: [Route?] = []
 
     /// Longest route id or upstream name: they appear in metrics labels, logs and the store.
     static let maxNameLength = 256
@@ -86,12 +89,16 @@ struct RouteTableValidator {
             var seenIDs: [String: Int] = [:]
             var indexed: [(index: Int, route: Route)] = []
             for (index, entry) in entries.enumerated() {
-                let path = "routes[\(index)]"
-                guard let route = validateRoute(entry, at: path, upstreams: upstreams, defaultUpstream: defaultUpstream) else {
+                let route: Route
+                if index < reused.count, let known = reused[index] {
+                    route = known
+                } else if let validated = validateRoute(entry, at: "routes[\(index)]", upstreams: upstreams, defaultUpstream: defaultUpstream) {
+                    route = validated
+                } else {
                     continue
                 }
                 if let first = seenIDs[route.id] {
-                    problem("\(path).id", "duplicate id \(Self.shown(route.id)); routes[\(first)] has it already")
+                    problem("routes[\(index)].id", "duplicate id \(Self.shown(route.id)); routes[\(first)] has it already")
                 } else {
                     seenIDs[route.id] = index
                 }
@@ -365,25 +372,32 @@ struct RouteTableValidator {
             var anyMethod: Int?
             var byMethod: [String: Int] = [:]
         }
-        var byShape: [String: Claims] = [:]
-        for (position, (index, route)) in routes.enumerated() {
+        // Claims live in an array and are changed in place: a copy out of a dictionary and back
+        // copied each shape's method table once per route.
+        var byShape: [String: Int] = [:]
+        byShape.reserveCapacity(routes.count)
+        var claimsByShape: [Claims] = []
+        for position in routes.indices {
+            let route = routes[position].route
             let shape = route.path.shape
-            guard var claims = byShape[shape] else {
+            guard let slot = byShape[shape] else {
                 var claims = Claims(first: position)
                 claim(&claims, position, route)
-                byShape[shape] = claims
+                byShape[shape] = claimsByShape.count
+                claimsByShape.append(claims)
                 continue
             }
             var clash: Int?
             if route.methods.isEmpty {
-                clash = claims.first
+                clash = claimsByShape[slot].first
             } else {
-                clash = claims.anyMethod
+                clash = claimsByShape[slot].anyMethod
                 for method in route.methods {
-                    if let other = claims.byMethod[method], other < clash ?? .max { clash = other }
+                    if let other = claimsByShape[slot].byMethod[method], other < clash ?? .max { clash = other }
                 }
             }
             if let clash {
+                let index = routes[position].index
                 let (otherIndex, other) = routes[clash]
                 let overlap: [String]
                 switch (route.methods.isEmpty, other.methods.isEmpty) {
@@ -397,8 +411,7 @@ struct RouteTableValidator {
                     "\(Self.shown(route.path.description)) is ambiguous with routes[\(otherIndex)] (\(Self.shown(other.id)): \(Self.shown(other.path.description))) for \(overlap.joined(separator: ", ")); make one more specific or split the methods"
                 )
             }
-            claim(&claims, position, route)
-            byShape[shape] = claims
+            claim(&claimsByShape[slot], position, route)
         }
 
         func claim(_ claims: inout Claims, _ position: Int, _ route: Route) {

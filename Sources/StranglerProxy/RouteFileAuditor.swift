@@ -61,10 +61,8 @@ public struct RouteFileAuditor: Sendable {
     /// The audit rows for the file going from `previousData` to `data`: one per route that
     /// differs, or one for the whole table when only the layout changed.
     static func fileChanges(from previousData: Data, _ previousVersion: String, to data: Data, _ version: String) -> [RouteChange] {
-        // Both sides validated when they went live; parsing them as JSON is all the diff needs.
-        let previous = try? JSONDocument.parse(previousData)
-        let current = try? JSONDocument.parse(data)
-        let differences = current.map { RouteTableDocument.differences(from: previous, to: $0) } ?? []
+        // Both sides validated when they went live; comparing them as JSON is all the diff needs.
+        let differences = RouteTableDocument.differences(from: previousData, to: data)
         guard !differences.isEmpty else {
             return [
                 RouteChange(

@@ -53,4 +53,33 @@ struct RouteTableDifferencesTests {
         #expect(document.routeJSONByID.count == 6)
         #expect(document.routeJSONByID["r4"] == document.routeJSON(id: "r4"))
     }
+
+    /// The differences found from the files' bytes, which must be those found by parsing both.
+    static func fileDifferences(_ old: String, _ new: String) throws -> [RouteTableDocument.RouteDifference] {
+        let bytes = RouteTableDocument.differences(from: Data(old.utf8), to: Data(new.utf8))
+        let parsed = RouteTableDocument.differences(from: try JSONDocument.parse(Data(old.utf8)), to: try JSONDocument.parse(Data(new.utf8)))
+        #expect(bytes == parsed)
+        return bytes
+    }
+
+    @Test("differences from the files' bytes equal those from parsing them: flips, moves, additions, removals, layout and upstream edits")
+    func bytesAgreeWithParsing() throws {
+        let old = Self.table(0..<300)
+        #expect(try Self.fileDifferences(old, old).isEmpty)
+        #expect(try Self.fileDifferences(old, Self.table(0..<300, modes: [150: "shadow"])).map(\.routeID) == ["r150"])
+        // Reordered: nothing differs.
+        #expect(try Self.fileDifferences(old, Self.table(Array((0..<300).reversed()))).isEmpty)
+        // One added at the front, two removed, one path changed.
+        let edited = Self.table([1000] + Array(0..<300).filter { $0 != 10 && $0 != 290 }, paths: [42: "/other/{id}"])
+        #expect(try Self.fileDifferences(old, edited).map(\.routeID) == ["r1000", "r42", "r10", "r290"])
+        // Only whitespace inside one route: its bytes differ, its value does not.
+        let spaced = old.replacingOccurrences(of: #"{"id": "r7", "path""#, with: #"{ "id" :  "r7",  "path""#)
+        #expect(spaced != old)
+        #expect(try Self.fileDifferences(old, spaced).isEmpty)
+        // An upstream edit: compared whole, the change outside the routes included.
+        #expect(try Self.fileDifferences(old, Self.table(0..<300, modes: [3: "service"], serviceURL: "http://127.0.0.1:9102")).map(\.routeID) == ["r3", nil])
+        // A route moved to another id: the old id removed, the new one added.
+        let renamed = old.replacingOccurrences(of: #""id": "r5""#, with: #""id": "r5b""#)
+        #expect(try Self.fileDifferences(old, renamed).map(\.routeID) == ["r5b", "r5"])
+    }
 }
