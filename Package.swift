@@ -41,6 +41,9 @@ let package = Package(
             dependencies: [],
             swiftSettings: forwardingPathSettings
         ),
+        // The kernel's custom scheduling slices (Linux's sched_setattr has no Swift-callable
+        // wrapper): event loops preempt background work as soon as they wake.
+        .target(name: "CStranglerScheduling"),
         // Diff store: migrations runner over SQLite.
         .target(
             name: "StranglerStore",
@@ -67,6 +70,7 @@ let package = Package(
                 "StranglerCore",
                 "StranglerStore",
                 "StranglerReport",
+                "CStranglerScheduling",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -76,10 +76,9 @@ extension PendingValue {
 
 /// Starts `body` on a new thread. See ``PendingValue/onThread(named:_:)`` for why.
 ///
-/// The thread runs at normal priority. Running it as idle work (`SCHED_IDLE`) took the client
-/// p99 during 10,000-route reloads from 2.7–3.6× down to 1.2–2.8× in `bench/routes`, but an
-/// unprivileged process can't raise such a thread back (that needs `CAP_SYS_NICE`), so on a
-/// saturated machine a reload would never finish; and threads it starts inherit the policy.
+/// The thread runs at normal priority: it may resume tasks and so start threads of the
+/// concurrency pool, which would inherit a lower one. Its CPU-heavy part goes to
+/// ``BackgroundWork``. Names are at most 15 bytes, the most Linux keeps.
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
     let thread = Thread(block: body)
     thread.name = name

@@ -61,6 +61,9 @@ public struct ProxyConfiguration: Sendable {
     /// `\`, a `%2E` dot segment, `//..`, a `;` parameter): refused with 400 by default, or
     /// forwarded only when every reading routes it the same way (``AmbiguousPathPolicy``).
     public var ambiguousPaths: AmbiguousPathPolicy
+    /// The scheduling slice each event loop asks the kernel for (``EventLoopSlice``), or nil to
+    /// keep the kernel's default.
+    public var eventLoopSlice: TimeAmount?
 
     public init(
         host: String = "127.0.0.1",
@@ -83,7 +86,8 @@ public struct ProxyConfiguration: Sendable {
         lingerTimeout: TimeAmount = .seconds(5),
         lingerMaxBytes: Int = 64 * 1024 * 1024,
         maxClientConnections: Int = 10_000,
-        ambiguousPaths: AmbiguousPathPolicy = .reject
+        ambiguousPaths: AmbiguousPathPolicy = .reject,
+        eventLoopSlice: TimeAmount? = EventLoopSlice.standard
     ) {
         self.host = host
         self.port = port
@@ -106,5 +110,6 @@ public struct ProxyConfiguration: Sendable {
         self.lingerMaxBytes = lingerMaxBytes
         self.maxClientConnections = maxClientConnections
         self.ambiguousPaths = ambiguousPaths
+        self.eventLoopSlice = eventLoopSlice
     }
 }

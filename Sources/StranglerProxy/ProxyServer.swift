@@ -58,7 +58,11 @@ public final class ProxyServer: Sendable {
         let clientCount = ClientConnectionCount(limit: cap)
         self.clientCount = clientCount
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        var slices: [EventLoopSlice.Outcome] = []
         for eventLoop in group.makeIterator() {
+            if let slice = configuration.eventLoopSlice {
+                slices.append(try! eventLoop.submit { EventLoopSlice.request(slice) }.wait())
+            }
             let bound = try! eventLoop.submit {
                 NIOLoopBound(
                     LoopContext(
@@ -70,6 +74,7 @@ public final class ProxyServer: Sendable {
             }.wait()
             loops[ObjectIdentifier(eventLoop)] = bound
         }
+        Self.log(slices, requested: configuration.eventLoopSlice, logger)
         self.loops = loops
     }
 
@@ -154,8 +159,8 @@ public final class ProxyServer: Sendable {
     }
 
     /// Makes a prepared table live on every event loop and returns once all of them have it.
-    /// Each loop only swaps it in; what it replaced is released on an idle-priority thread, since
-    /// freeing a large table costs about as much as building it.
+    /// Each loop only swaps it in; what it replaced is released on a background thread
+    /// (``BackgroundWork``), since freeing a large table costs about as much as building it.
     public func apply(_ prepared: PreparedTable) async {
         let replaced = NIOLockedValueBox<[LoopContext.Installation]>([])
         for (key, bound) in loops {
@@ -169,7 +174,21 @@ public final class ProxyServer: Sendable {
         metrics.reloadsOK.increment()
         let garbage = NIOLockedValueBox<(RouteTable, [LoopContext.Installation])?>((previous, replaced.withLockedValue { $0 }))
         replaced.withLockedValue { $0 = [] }
-        startThread(named: "strangler-release") { _ = garbage.withLockedValue { $0.take() } }
+        BackgroundWork.start(named: "routes-release") { _ = garbage.withLockedValue { $0.take() } }
+    }
+
+    private static func log(_ slices: [EventLoopSlice.Outcome], requested: TimeAmount?, _ logger: Logger) {
+        guard let requested, let outcome = slices.first else { return }
+        switch outcome {
+        case .granted(let nanoseconds):
+            logger.info(
+                "event loops run with short scheduling slices, so they preempt background work when they wake",
+                metadata: ["requested_us": "\(requested.nanoseconds / 1000)", "granted_us": "\(nanoseconds / 1000)"])
+        case .refused(let errno):
+            logger.notice(
+                "the kernel has no custom scheduling slices (Linux 6.12 or later); event loops use its default",
+                metadata: ["requested_us": "\(requested.nanoseconds / 1000)", "errno": "\(errno)"])
+        }
     }
 
     /// Records a rejected table: the live one stays.

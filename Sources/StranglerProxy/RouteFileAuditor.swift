@@ -38,9 +38,10 @@ public struct RouteFileAuditor: Sendable {
                 try await store.saveTable(version: version, content: data)
                 return
             }
-            // Comparing two large tables is CPU work: off the concurrency pool, like validation.
-            let changes = try await PendingValue.onThread(named: "strangler-audit") {
-                Self.fileChanges(from: previousData, previousVersion, to: data, version)
+            // Comparing two large tables is CPU work: off the concurrency pool, like validation,
+            // and below the event loops' priority.
+            let changes = try await PendingValue.onThread(named: "routes-audit") {
+                BackgroundWork.run { Self.fileChanges(from: previousData, previousVersion, to: data, version) }
             }.value()
             try await store.recordChanges(changes, tableContent: data)
             metrics?.recordRouteChange(source: "file")

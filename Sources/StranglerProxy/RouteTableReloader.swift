@@ -82,7 +82,7 @@ final class RouteTableReloader: Sendable {
     func look(force: Bool) -> PendingValue<Look> {
         let found = PendingValue<Look>()
         let detected = ContinuousClock.now
-        startThread(named: "strangler-reload") { [self] in
+        startThread(named: "routes-look") { [self] in
             let (look, work) = lookNow(force: force)
             found.fulfill(look)
             if let work { validate(work, detected: detected) }
@@ -141,16 +141,20 @@ final class RouteTableReloader: Sendable {
         }
     }
 
-    /// Validates on the calling thread (the look's own), then goes on in a task to install.
+    /// Validates on a background thread (``BackgroundWork``) while the look's own waits, then
+    /// goes on in a task to install.
     private func validate(_ work: Work, detected: ContinuousClock.Instant) {
         hooks.beforeValidation(work.version)
         let start = ContinuousClock.now
-        var validatedRoutes = 0
-        let validated = Result { () throws(RouteTableError) -> ProxyServer.PreparedTable in
-            let validation = try RouteTable.parse(work.data, reusing: basis.withLockedValue { $0 })
-            if let next = validation.basis { basis.withLockedValue { $0 = next } }
-            validatedRoutes = validation.validatedRoutes
-            return server.prepare(transform(validation.table))
+        typealias Outcome = (validated: Result<ProxyServer.PreparedTable, RouteTableError>, validatedRoutes: Int)
+        let (validated, validatedRoutes) = BackgroundWork.run { [server, transform, basis] () -> Outcome in
+            do throws(RouteTableError) {
+                let validation = try RouteTable.parse(work.data, reusing: basis.withLockedValue { $0 })
+                if let next = validation.basis { basis.withLockedValue { $0 = next } }
+                return (.success(server.prepare(transform(validation.table))), validation.validatedRoutes)
+            } catch {
+                return (.failure(error), 0)
+            }
         }
         let candidate = Candidate(
             generation: work.generation, data: work.data, version: work.version, validated: validated, detected: detected,

@@ -1,8 +1,8 @@
 import ArgumentParser
 import NIOCore
 
-/// A length of time on the command line: a number with a unit, such as `500ms`, `2s`, `1.5s`
-/// or `2m`.
+/// A length of time on the command line: a number with a unit, such as `100us`, `500ms`, `2s`,
+/// `1.5s` or `2m`.
 struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendable {
     let amount: TimeAmount
     let text: String
@@ -13,10 +13,10 @@ struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendabl
     }
 
     init?(argument: String) {
-        let units: [(String, Double)] = [("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        let units: [(String, Double)] = [("us", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
         for (unit, nanosPerUnit) in units where argument.hasSuffix(unit) {
             let number = argument.dropLast(unit.count)
-            // "ms" also ends in "s", so it is tried first.
+            // "us" and "ms" also end in "s", so they are tried first.
             guard let value = Double(number), value > 0, value.isFinite else { return nil }
             self.init(.nanoseconds(Int64((value * nanosPerUnit).rounded())), text: argument)
             return
