@@ -129,14 +129,22 @@ public actor CanaryMonitor: Service {
         // Refreshes can overlap (the actor is reentrant at each await): the latest one started wins.
         excuseRefreshes += 1
         let this = excuseRefreshes
+        let canaries = server.state.status.table.routes.filter { $0.mode == .canary }.map(\.id)
         var fresh: [String: Excuses] = [:]
-        for route in server.state.status.table.routes where route.mode == .canary {
+        if !canaries.isEmpty {
+            // Two reads for all canaries: a table with 1,500 of them made 3,000 reads every 5 s,
+            // a tenth of a core on an idle proxy.
             do {
-                let noise = try await store.noise(route: route.id)
-                let accepted = try await store.acceptedDifferences(routeID: route.id)
-                fresh[route.id] = Excuses(noise: Set(noise.filter { $0.value > 0 }.keys), accepted: accepted.map { PointerPattern($0.pointer) })
+                let noise = try await store.noiseByRoute()
+                let accepted = Dictionary(grouping: try await store.acceptedDifferences(), by: \.routeID)
+                for id in canaries {
+                    fresh[id] = Excuses(
+                        noise: Set((noise[id] ?? [:]).filter { $0.value > 0 }.keys), accepted: (accepted[id] ?? []).map { PointerPattern($0.pointer) })
+                }
             } catch {
-                logger.warning("cannot read noise and accepted differences", metadata: ["route": "\(route.id)", "error": "\(error)"])
+                // The excuses read last stay until a read succeeds.
+                logger.warning("cannot read noise and accepted differences; keeping the last ones read", metadata: ["error": "\(error)"])
+                return
             }
         }
         if this == excuseRefreshes { excuses.withLockedValue { $0 = fresh } }

@@ -73,6 +73,7 @@ struct DiffStoreTests {
         try await store.insert([probe, quiet, again, Self.record("no-probe")])
         #expect(try await store.noiseProbes(route: "inventory-read") == 3)
         #expect(try await store.noise(route: "inventory-read") == ["/servedAt": 2, "/traceId": 1])
+        #expect(try await store.noiseByRoute() == ["inventory-read": ["/servedAt": 2, "/traceId": 1]], "every route's, probes left out")
         let observations = try await store.pool.read { db in
             try Int.fetchAll(db, sql: "SELECT DISTINCT observations FROM noise WHERE route_id = 'inventory-read'")
         }
