@@ -21,17 +21,19 @@ struct strangler_sched_attr {
 
 #define STRANGLER_SCHED_FLAG_RESET_ON_FORK 0x01
 #define STRANGLER_SCHED_OTHER 0
+#define STRANGLER_SCHED_BATCH 3
 
 int c_strangler_set_thread_slice(uint64_t nanoseconds, int reset_on_fork) {
     struct strangler_sched_attr current;
     memset(&current, 0, sizeof current);
     /* Keep the thread's nice value: setattr sets it too. */
     if (syscall(SYS_sched_getattr, 0, &current, sizeof current, 0) != 0) return errno;
-    if (current.sched_policy != STRANGLER_SCHED_OTHER) return EPERM;
+    /* Custom slices are for the fair policies; a thread run otherwise (chrt) is left alone. */
+    if (current.sched_policy != STRANGLER_SCHED_OTHER && current.sched_policy != STRANGLER_SCHED_BATCH) return EPERM;
     struct strangler_sched_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.size = sizeof attr;
-    attr.sched_policy = STRANGLER_SCHED_OTHER;
+    attr.sched_policy = current.sched_policy;
     attr.sched_flags = reset_on_fork ? STRANGLER_SCHED_FLAG_RESET_ON_FORK : 0;
     attr.sched_nice = current.sched_nice;
     attr.sched_runtime = nanoseconds;

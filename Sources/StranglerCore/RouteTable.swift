@@ -49,12 +49,13 @@ public struct RouteTable: Sendable {
 
     private static func validate(_ data: Data, reusing basis: RouteTableBasis?, keepingBasis: Bool) throws(RouteTableError) -> Validation {
         let document = try RouteTableJSON.read(data)
-        let ranges = keepingBasis ? data.withUnsafeBytes { JSONRouteRanges.find(in: $0) } : nil
-        let context = Self.context(of: document)
+        let located = keepingBasis ? data.withUnsafeBytes { JSONRouteRanges.locate(in: $0) } : nil
         var validator = RouteTableValidator()
-        if let basis, let ranges, let context, basis.sharesContext(context), Self.routeCount(of: document) == ranges.count {
+        if let basis, let located, basis.sharesContext(with: data, routesArray: located.array),
+            Self.routeCount(of: document) == located.elements.count
+        {
             validator.reused = data.withUnsafeBytes { bytes in
-                ranges.enumerated().map { basis.route(for: UnsafeRawBufferPointer(rebasing: bytes[$1]), at: $0) }
+                located.elements.enumerated().map { basis.route(for: RawBytes.slice(bytes, $1), at: $0) }
             }
         }
         var steps: [RouteTableValidator.PathStep] = []
@@ -76,15 +77,9 @@ public struct RouteTable: Sendable {
         let reusedCount = validator.reused.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
         return Validation(
             table: table,
-            basis: keepingBasis ? RouteTableBasis(data: data, ranges: ranges, routes: parts.routes, context: context ?? []) : nil,
+            basis: located.flatMap { RouteTableBasis(data: data, located: $0, routes: parts.routes) },
             validatedRoutes: parts.routes.count - reusedCount
         )
-    }
-
-    /// The top-level members other than "routes", or nil when the document is not an object.
-    private static func context(of document: JSONDocument) -> [(key: String, value: JSONDocument)]? {
-        guard case .object(let members) = document else { return nil }
-        return members.filter { $0.key != "routes" }
     }
 
     /// How many elements the first "routes" member has, as the validator reads it.

@@ -12,39 +12,45 @@ import Foundation
 /// always built new.
 ///
 /// Reuse is decided by comparing bytes, never by a hash alone, so a reused route is exactly one
-/// that was validated before.
+/// that was validated before; and everything outside the "routes" array (upstreams, the default
+/// upstream) must be byte for byte the same, since a route's validity depends on it.
 public struct RouteTableBasis: Sendable {
     /// The file the routes were validated from.
     let data: Data
+    /// Where the "routes" array lies in `data`, brackets included.
+    let routesArray: Range<Int>
     /// Where each route lies in `data`, in the order of `routes`.
     let ranges: [Range<Int>]
     /// Every route of the table, in file order (a valid table has one per element of "routes").
     let routes: [Route]
-    /// The top-level members other than "routes": upstreams and the default upstream, on which a
-    /// route's validation also depends.
-    let context: [(key: String, value: JSONDocument)]
     /// The index of a route by a hash of its bytes, to find a route that moved.
     let indexByHash: [Int: Int]
 
-    init?(data: Data, ranges: [Range<Int>]?, routes: [Route], context: [(key: String, value: JSONDocument)]) {
-        guard let ranges, ranges.count == routes.count else { return nil }
+    init?(data: Data, located: (array: Range<Int>, elements: [Range<Int>]), routes: [Route]) {
+        guard located.elements.count == routes.count else { return nil }
         self.data = data
-        self.ranges = ranges
+        self.routesArray = located.array
+        self.ranges = located.elements
         self.routes = routes
-        self.context = context
         var indexByHash: [Int: Int] = [:]
         indexByHash.reserveCapacity(ranges.count)
         data.withUnsafeBytes { bytes in
-            for (index, range) in ranges.enumerated() {
+            for (index, range) in located.elements.enumerated() {
                 indexByHash[RawBytes.hash(RawBytes.slice(bytes, range))] = index
             }
         }
         self.indexByHash = indexByHash
     }
 
-    /// Whether routes validated under `context` are valid under this basis's context.
-    func sharesContext(_ context: [(key: String, value: JSONDocument)]) -> Bool {
-        self.context.count == context.count && zip(self.context, context).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    /// Whether `other`, whose "routes" array lies at `array`, has the same bytes as this basis's
+    /// file everywhere outside that array: then routes validated here are valid there.
+    func sharesContext(with other: Data, routesArray array: Range<Int>) -> Bool {
+        data.withUnsafeBytes { old in
+            other.withUnsafeBytes { new in
+                RawBytes.equal(RawBytes.slice(old, 0..<routesArray.lowerBound), RawBytes.slice(new, 0..<array.lowerBound))
+                    && RawBytes.equal(RawBytes.slice(old, routesArray.upperBound..<old.count), RawBytes.slice(new, array.upperBound..<new.count))
+            }
+        }
     }
 
     /// The validated route whose bytes are `bytes`: first the route at the same position, then

@@ -1,14 +1,18 @@
 import Foundation
 
 extension RouteTableDocument {
-    /// What differs between two route table files, as ``differences(from:to:)-(JSONDocument?,JSONDocument)``
-    /// finds for them parsed, with the same result.
+    /// What differs between two valid route table files, as
+    /// ``differences(from:to:)-(JSONDocument?,JSONDocument)`` finds for them parsed, with the same
+    /// result.
     ///
     /// The audit runs after every reload. Parsing both files of a 10,000-route table to compare
     /// them cost more CPU than validating the new one, all to find the one route an operator
     /// flipped. Here a route whose bytes appear unchanged in the other file (at the same position
     /// or anywhere) is equal without being parsed; only the others are parsed and compared by id.
     /// When anything outside the routes array differs, both files are parsed whole.
+    ///
+    /// Both files must be tables that validated (the audit compares tables that went live): only
+    /// then are ids unique and member names single, which the shortcut relies on.
     public static func differences(from old: Data, to new: Data) -> [RouteDifference] {
         old.withUnsafeBytes { oldBytes in
             new.withUnsafeBytes { newBytes in

@@ -184,10 +184,17 @@ public final class ProxyServer: Sendable {
             logger.info(
                 "event loops run with short scheduling slices, so they preempt background work when they wake",
                 metadata: ["requested_us": "\(requested.nanoseconds / 1000)", "granted_us": "\(nanoseconds / 1000)"])
+        case .ignored:
+            logger.notice(
+                "the kernel has no custom scheduling slices (they need Linux 6.12 or later); event loops use its default",
+                metadata: ["requested_us": "\(requested.nanoseconds / 1000)"])
         case .refused(let errno):
             logger.notice(
-                "the kernel has no custom scheduling slices (Linux 6.12 or later); event loops use its default",
-                metadata: ["requested_us": "\(requested.nanoseconds / 1000)", "errno": "\(errno)"])
+                "the kernel refused the event loops' scheduling slice; they use its default",
+                metadata: [
+                    "requested_us": "\(requested.nanoseconds / 1000)", "errno": "\(errno)",
+                    "cause": "\(errno == EPERM ? "the proxy runs with a real-time or idle policy (chrt)" : "not supported here")",
+                ])
         }
     }
 

@@ -54,7 +54,8 @@ final class RouteTableReloader: Sendable {
     private let state = NIOLockedValueBox(State())
     /// What the last valid table's validation leaves for the next: a reload validates only the
     /// routes that changed since (the first reload after start validates them all).
-    private let basis = NIOLockedValueBox<RouteTableBasis?>(nil)
+    /// Kept with its generation: of two validations that overlap, the newer table's stays.
+    private let basis = NIOLockedValueBox<(generation: ReloadGenerations.Generation, basis: RouteTableBasis)?>(nil)
     /// Looks at the file one at a time, each reading the file and deciding under this lock, so
     /// the last look to decide is the one that read the file last.
     private let looking = NIOLock()
@@ -72,6 +73,7 @@ final class RouteTableReloader: Sendable {
         self.logger = logger
         self.auditor = auditor
         self.hooks = hooks
+        // It runs in ``BackgroundWork`` with validation, so it must be pure computation.
         self.transform = transform
     }
 
@@ -149,8 +151,12 @@ final class RouteTableReloader: Sendable {
         typealias Outcome = (validated: Result<ProxyServer.PreparedTable, RouteTableError>, validatedRoutes: Int)
         let (validated, validatedRoutes) = BackgroundWork.run { [server, transform, basis] () -> Outcome in
             do throws(RouteTableError) {
-                let validation = try RouteTable.parse(work.data, reusing: basis.withLockedValue { $0 })
-                if let next = validation.basis { basis.withLockedValue { $0 = next } }
+                let validation = try RouteTable.parse(work.data, reusing: basis.withLockedValue { $0?.basis })
+                if let next = validation.basis {
+                    basis.withLockedValue { kept in
+                        if kept.map({ $0.generation < work.generation }) ?? true { kept = (work.generation, next) }
+                    }
+                }
                 return (.success(server.prepare(transform(validation.table))), validation.validatedRoutes)
             } catch {
                 return (.failure(error), 0)

@@ -23,6 +23,8 @@ public struct RouteTableWatcher: Service {
     ///   - path: the `routes.json` the server was started with.
     ///   - interval: how often to check the file for changes.
     ///   - transform: applied to every table before it goes live (the demo moves ports with it).
+    ///     It runs on a background thread (``BackgroundWork``): pure computation only, never
+    ///     starting a thread or resuming a task.
     ///   - auditor: records tables that went live from edits made outside strangler.
     public init(
         path: String, server: ProxyServer, interval: Duration = .milliseconds(250), logger: Logger,

@@ -38,11 +38,16 @@ struct ThreadSchedulingTests {
             let inside = BackgroundWork.run { Self.niceValue() }
             return (caller, inside, Self.niceValue())
         }
-        #expect(inside == max(caller, BackgroundWork.niceness))
+        if caller <= BackgroundWork.niceness {
+            #expect(inside == BackgroundWork.niceness)
+        } else {
+            // Already nicer: an unprivileged thread can't lower it to 10, a privileged one can.
+            #expect(inside == caller || inside == BackgroundWork.niceness)
+        }
         #expect(after == caller)
     }
 
-    @Test("an event loop's short slice is granted where the kernel has custom slices, and threads it starts get the default")
+    @Test("an event loop's short slice is granted where the kernel has custom slices (else ignored), and threads it starts get the default")
     func eventLoopSlice() {
         let (outcome, child) = Self.onNewThread { () -> (EventLoopSlice.Outcome, UInt64) in
             let outcome = EventLoopSlice.request(EventLoopSlice.standard)
@@ -52,9 +57,13 @@ struct ThreadSchedulingTests {
         case .granted(let nanoseconds):
             #expect(nanoseconds == 100_000)
             #expect(child != 100_000, "a thread started by an event loop must not keep its short slice")
+        case .ignored:
+            // A kernel before 6.12: nothing changed, for this thread or the next.
+            #expect(child == 0)
         case .refused(let errno):
-            // Kernels before 6.12 have no custom slices; anything else is a bug in the request.
-            #expect(errno == EINVAL || errno == ENOSYS || errno == E2BIG, "errno \(errno)")
+            // Not Linux, or the tests run under a real-time or idle policy; anything else is a
+            // bug in the request.
+            #expect(errno == ENOSYS || errno == EPERM, "errno \(errno)")
         }
     }
 }
