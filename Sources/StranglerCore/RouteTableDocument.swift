@@ -27,11 +27,6 @@ public struct RouteTableDocument: Sendable {
         Data(RouteTableFormatter.format(root).utf8)
     }
 
-    /// The version the formatted document will have once written: its content hash.
-    public var formattedVersion: String {
-        ContentHash.hex(of: formatted)
-    }
-
     /// One route's JSON object as in the file (compact), for the audit trail.
     public func routeJSON(id: String) -> String? {
         routeMember(id: id).map { $0.1.value.text }

@@ -41,7 +41,7 @@ public struct ControlPlane: Sendable {
             pendingTraffic: {
                 await monitorSlot.withLockedValue { $0 }?.flushNow()
             },
-            changed: { source in metrics.recordRouteChange(source: source.rawValue) }
+            changed: { source in metrics.recordRouteChange(source: source) }
         )
         monitor = CanaryMonitor(
             server: server, store: store, controller: controller, worker: worker, configuration: monitorConfiguration, logger: logger)

@@ -131,11 +131,6 @@ final class LoopContext {
         deadlines.stop()
         clients.stop()
     }
-
-    /// Idle connections per upstream, for tests.
-    func idleConnectionCounts() -> [String: Int] {
-        pools.mapValues(\.idleCount)
-    }
 }
 
 /// A small, fast pseudo-random generator for sampling decisions (not for anything secret).

@@ -7,7 +7,7 @@ extension ProxyError {
         switch failure.kind {
         case .tooLarge:
             self = .headersTooLarge(
-                "the request head exceeds \(maxHeaderBytes) bytes (--max-header-bytes); send fewer or smaller headers"
+                "the request head exceeds \(maxHeaderBytes) bytes, the most this proxy accepts; send fewer or smaller headers"
             )
         case .methodNotAllowed:
             self = .methodNotAllowed("\(failure.reason); it was not forwarded")

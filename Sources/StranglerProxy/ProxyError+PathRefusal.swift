@@ -6,7 +6,7 @@ extension ProxyError {
     init(refusingTarget error: any Error) {
         switch (error as? PathRefusal)?.reason {
         case .ambiguous?, .readingsDisagree?:
-            self = .badRequest("\(error); it was not forwarded (see --ambiguous-paths)")
+            self = .badRequest("\(error); it was not forwarded")
         default:
             self = .badRequest("\(error); it was not forwarded")
         }

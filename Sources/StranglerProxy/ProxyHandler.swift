@@ -409,7 +409,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if let length = head.contentLength, length > loop.configuration.maxBodyBytes {
             respondWithError(
                 .bodyTooLarge(
-                    "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes) (--max-body-bytes)"
+                    "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes)"
                 ),
                 context: context
             )
@@ -441,7 +441,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 connection.close()
             }
             respondWithError(
-                .bodyTooLarge("the request body exceeded \(loop.configuration.maxBodyBytes) bytes (--max-body-bytes)"),
+                .bodyTooLarge("the request body exceeded \(loop.configuration.maxBodyBytes) bytes, the most this proxy accepts"),
                 context: context
             )
             return
@@ -1011,12 +1011,12 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .header(partial: true):
             loop.metrics.recordClientTimeout("header")
             answerTimeout(
-                .requestTimeout("the request head did not arrive within \(Self.describe(limits.header)) (--client-header-timeout)"),
+                .requestTimeout("the request head did not arrive within \(Self.describe(limits.header))"),
                 context: context)
         case .body:
             loop.metrics.recordClientTimeout("body")
             let error = ProxyError.requestTimeout(
-                "the client sent no request body bytes for \(Self.describe(limits.body)) (--client-body-timeout)")
+                "the client sent no request body bytes for \(Self.describe(limits.body))")
             if responseStarted || phase == .draining {
                 abortExchange(outcome: "client_body_timeout")
             } else {

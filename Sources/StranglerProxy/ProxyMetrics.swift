@@ -1,6 +1,7 @@
 import CoreMetrics
 import NIOConcurrencyHelpers
 import Prometheus
+import StranglerStore
 
 /// The proxy's Prometheus metrics, exported on the admin listener's `/metrics`.
 ///
@@ -175,8 +176,8 @@ public final class ProxyMetrics: Sendable {
     }
 
     /// Counts a route change made through the controls, by source (`cli`, `admin`, `file`, `auto`).
-    public func recordRouteChange(source: String) {
-        counter("strangler_route_changes_total", [("source", source)]).increment()
+    public func recordRouteChange(source: RouteChange.Source) {
+        counter("strangler_route_changes_total", [("source", source.rawValue)]).increment()
     }
 
     /// Counts a comparison that did not happen, by reason, off the event loop.

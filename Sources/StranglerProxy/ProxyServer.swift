@@ -60,18 +60,20 @@ public final class ProxyServer: Sendable {
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var slices: [EventLoopSlice.Outcome] = []
         for eventLoop in group.makeIterator() {
-            if let slice = configuration.eventLoopSlice {
-                slices.append(try! eventLoop.submit { EventLoopSlice.request(slice) }.wait())
-            }
-            let bound = try! eventLoop.submit {
-                NIOLoopBound(
-                    LoopContext(
-                        eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
-                        shadowSink: shadowSink, clientCount: clientCount
-                    ),
-                    eventLoop: eventLoop
+            // The slice is asked for on the loop's own thread, as it builds its context.
+            let (slice, bound) = try! eventLoop.submit {
+                (
+                    configuration.eventLoopSlice.map(EventLoopSlice.request),
+                    NIOLoopBound(
+                        LoopContext(
+                            eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
+                            shadowSink: shadowSink, clientCount: clientCount
+                        ),
+                        eventLoop: eventLoop
+                    )
                 )
             }.wait()
+            slices += slice.map { [$0] } ?? []
             loops[ObjectIdentifier(eventLoop)] = bound
         }
         Self.log(slices, requested: configuration.eventLoopSlice, logger)
@@ -252,16 +254,6 @@ public final class ProxyServer: Sendable {
         var total = 0
         for bound in loops.values {
             total += (try? await bound.eventLoop.submit { bound.value.clients.count }.get()) ?? 0
-        }
-        return total
-    }
-
-    /// Idle upstream connections per upstream, summed over the event loops.
-    public func idleUpstreamConnections() async -> [String: Int] {
-        var total: [String: Int] = [:]
-        for bound in loops.values {
-            let counts = (try? await bound.eventLoop.submit { bound.value.idleConnectionCounts() }.get()) ?? [:]
-            total.merge(counts, uniquingKeysWith: +)
         }
         return total
     }

@@ -151,7 +151,7 @@ public struct RouteController: Sendable {
         routeID: String, _ operation: Operation, by requester: Requester
     ) async throws(RouteOperationError) -> RouteOperationResult {
         if requester.force, requester.reason == nil {
-            throw RouteOperationError(.forceNeedsReason, "--force needs --reason TEXT: an override is recorded with why it was made")
+            throw RouteOperationError(.forceNeedsReason, "a forced change needs a reason: an override is recorded with why it was made")
         }
         return try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
             let data = try RouteFile(path: routesPath).read()
@@ -177,7 +177,7 @@ public struct RouteController: Sendable {
                 target = previous
             }
             if percent != nil, target != .canary {
-                throw RouteOperationError(.invalidTable, "--percent applies to mode canary only; \(routeID) would be \(target.rawValue)")
+                throw RouteOperationError(.invalidTable, "a canary percentage applies to mode canary only; \(routeID) would be \(target.rawValue)")
             }
             var edited = current
             do {

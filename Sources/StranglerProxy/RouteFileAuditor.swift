@@ -44,7 +44,7 @@ public struct RouteFileAuditor: Sendable {
                 BackgroundWork.run { Self.fileChanges(from: previousData, previousVersion, to: data, version) }
             }.value()
             try await store.recordChanges(changes, tableContent: data)
-            metrics?.recordRouteChange(source: "file")
+            metrics?.recordRouteChange(source: .file)
             let routes = changes.compactMap(\.routeID)
             logger.notice(
                 "recorded a route table edit made outside strangler",

@@ -37,11 +37,6 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
     /// A stable machine name (`gate_refused`, `unknown_route`...), as in admin API errors.
     public var name: String { code.rawValue }
 
-    /// Whether the operation was refused on purpose (a gate, a rule) rather than failing.
-    public var isRefusal: Bool {
-        [.gateRefused, .legacyStillServing, .forceNeedsReason, .noStep, .nothingToRollBack].contains(code)
-    }
-
     public var description: String {
         guard let verdict else { return message }
         return ([message] + verdict.lines.map { "  " + $0 }).joined(separator: "\n")

@@ -38,8 +38,6 @@ final class UpstreamPool {
         scheduleSweep()
     }
 
-    /// Number of idle connections, for tests and metrics.
-    var idleCount: Int { idle.count }
 
     /// An idle connection, if one is ready. The common case under load: the caller skips
     /// ``acquire(_:)`` and the callback it would allocate per request.

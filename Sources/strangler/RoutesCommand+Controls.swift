@@ -26,6 +26,11 @@ struct ControlOptions: ParsableArguments {
 
     @OptionGroup var rules: RouteRuleOptions
 
+    /// An override is recorded with why it was made: `--force` without `--reason` is a usage error.
+    static func requireReason(force: Bool, reason: String?) throws {
+        if force, reason == nil { throw ValidationError("--force needs --reason TEXT: an override is recorded with why it was made") }
+    }
+
     func validate() throws {
         try rules.validate()
     }
@@ -149,6 +154,8 @@ extension Routes {
 
         func validate() throws {
             if let percent, !(0...100).contains(percent) { throw ValidationError("--percent must be between 0 and 100") }
+            if percent != nil, mode != .canary { throw ValidationError("--percent applies to --mode canary only") }
+            try ControlOptions.requireReason(force: force, reason: reason)
         }
 
         func run() async throws {
@@ -178,6 +185,10 @@ extension Routes {
         @Option(help: "Why; recorded in the audit trail (required with --force).") var reason: String?
         @Flag(help: "Override a refusing gate or the legacy-traffic rule (needs --reason).") var force = false
         @OptionGroup var options: ControlOptions
+
+        func validate() throws {
+            try ControlOptions.requireReason(force: force, reason: reason)
+        }
 
         func run() async throws {
             try await options.perform { controls async throws(ControlFailure) in

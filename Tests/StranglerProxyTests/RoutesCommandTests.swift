@@ -57,7 +57,7 @@ struct RoutesCommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: routes)) == original)
 
         run = try Self.strangler(["routes", "promote", "inv", "--force"] + common)
-        #expect(run.status == 1)
+        #expect(run.status == 64, "a usage error")
         #expect(run.stderr.contains("--force needs --reason TEXT"))
 
         run = try Self.strangler(["routes", "promote", "inv", "--force", "--reason", "signed off by J. Doe", "--actor", "jane"] + common)
