@@ -34,27 +34,19 @@ public actor CanaryMonitor: Service {
         }
     }
 
-    /// One tick's counts for one route.
-    struct Bucket {
-        var service = 0
-        var serviceErrors = 0
-        var compared = 0
-        var mismatched = 0
-    }
-
     private let server: ProxyServer
     private let store: SQLiteDiffStore
     private let controller: RouteController
     private let configuration: Configuration
     private let logger: Logger
-    private let comparisons = NIOLockedValueBox<[String: Bucket]>([:])
+    private let comparisons = NIOLockedValueBox<[String: CanaryCounts]>([:])
     /// Per canary route: what a difference may be without counting as a mismatch (learned noise,
     /// accepted differences), refreshed from the store every few seconds.
-    private let excuses = NIOLockedValueBox<[String: Excuses]>([:])
+    private let excuses = NIOLockedValueBox<[String: DifferenceExcuses]>([:])
     private var lastExcuseRefresh = ContinuousClock.now - .seconds(3600)
     private var excuseRefreshes = 0
     private var pending: [String: RouteTraffic] = [:]
-    private var windows: [String: [Bucket]] = [:]
+    private var windows: [String: [CanaryCounts]] = [:]
     private var lastFlush = ContinuousClock.now
     /// Auto-demotions done, for tests and the log.
     public private(set) var demotions: [String] = []
@@ -71,10 +63,10 @@ public actor CanaryMonitor: Service {
         worker?.observe { [comparisons, excuses] record in
             guard record.outcome == .match || record.outcome == .mismatch else { return }
             let excused = excuses.withLockedValue { $0[record.routeID] }
-            let mismatched = record.outcome == .mismatch && (excused.map { !$0.excuse(record.differences) } ?? true)
+            let mismatched = record.outcome == .mismatch && (excused.map { !$0.excusesAll(record.differences) } ?? true)
             comparisons.withLockedValue {
-                $0[record.routeID, default: Bucket()].compared += 1
-                if mismatched { $0[record.routeID, default: Bucket()].mismatched += 1 }
+                $0[record.routeID, default: CanaryCounts()].compared += 1
+                if mismatched { $0[record.routeID, default: CanaryCounts()].mismatched += 1 }
             }
         }
     }
@@ -108,16 +100,16 @@ public actor CanaryMonitor: Service {
 
     /// Adds the loops' counts to what is pending for the store and to the canary windows.
     @discardableResult
-    private func collect() async -> [String: Bucket] {
-        var buckets = comparisons.withLockedValue { current -> [String: Bucket] in
+    private func collect() async -> [String: CanaryCounts] {
+        var buckets = comparisons.withLockedValue { current -> [String: CanaryCounts] in
             defer { current.removeAll(keepingCapacity: true) }
             return current
         }
         for item in await server.drainTraffic() {
             pending[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
                 legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
-            buckets[item.routeID, default: Bucket()].service += item.service
-            buckets[item.routeID, default: Bucket()].serviceErrors += item.serviceErrors
+            buckets[item.routeID, default: CanaryCounts()].service += item.service
+            buckets[item.routeID, default: CanaryCounts()].serviceErrors += item.serviceErrors
         }
         return buckets
     }
@@ -130,7 +122,7 @@ public actor CanaryMonitor: Service {
         excuseRefreshes += 1
         let this = excuseRefreshes
         let canaries = server.state.status.table.routes.filter { $0.mode == .canary }.map(\.id)
-        var fresh: [String: Excuses] = [:]
+        var fresh: [String: DifferenceExcuses] = [:]
         if !canaries.isEmpty {
             // Two reads for all canaries: a table with 1,500 of them made 3,000 reads every 5 s,
             // a tenth of a core on an idle proxy.
@@ -138,7 +130,7 @@ public actor CanaryMonitor: Service {
                 let noise = try await store.noiseByRoute()
                 let accepted = Dictionary(grouping: try await store.acceptedDifferences(), by: \.routeID)
                 for id in canaries {
-                    fresh[id] = Excuses(
+                    fresh[id] = DifferenceExcuses(
                         noise: Set((noise[id] ?? [:]).filter { $0.value > 0 }.keys), accepted: (accepted[id] ?? []).map { PointerPattern($0.pointer) })
                 }
             } catch {
@@ -164,14 +156,14 @@ public actor CanaryMonitor: Service {
     }
 
     /// Slides each canary's window and demotes a canary whose window breaks its gate.
-    private func judge(_ latest: [String: Bucket]) async {
+    private func judge(_ latest: [String: CanaryCounts]) async {
         let table = server.state.status.table
         let slots = max(1, Int(configuration.window / configuration.tick))
         var canaries = Set<String>()
         for route in table.routes where route.mode == .canary {
             canaries.insert(route.id)
             var window = windows[route.id] ?? []
-            window.append(latest[route.id] ?? Bucket())
+            window.append(latest[route.id] ?? CanaryCounts())
             if window.count > slots { window.removeFirst(window.count - slots) }
             windows[route.id] = window
             if let reason = breach(of: route, in: window) {
@@ -183,28 +175,10 @@ public actor CanaryMonitor: Service {
     }
 
     /// Why the window breaks the route's gate, or nil.
-    func breach(of route: Route, in window: [Bucket]) -> String? {
-        let gate = PromotionGate.effective(route.gate)
-        let total = window.reduce(into: Bucket()) {
-            $0.service += $1.service
-            $0.serviceErrors += $1.serviceErrors
-            $0.compared += $1.compared
-            $0.mismatched += $1.mismatched
-        }
-        let seconds = Int(configuration.window / .seconds(1))
-        if let limit = gate.maxErrorRate, total.service >= configuration.minRequests {
-            let rate = Double(total.serviceErrors) / Double(total.service)
-            if rate > limit {
-                return "service error rate \(PromotionGate.percent(rate)) (\(total.serviceErrors) of \(total.service) answers in the last \(seconds)s) breaks gate maxErrorRate \(PromotionGate.percent(limit))"
-            }
-        }
-        if let limit = gate.maxMismatchRate, total.compared >= configuration.minRequests {
-            let rate = Double(total.mismatched) / Double(total.compared)
-            if rate > limit {
-                return "mismatch rate \(PromotionGate.percent(rate)) (\(total.mismatched) of \(total.compared) comparisons in the last \(seconds)s) breaks gate maxMismatchRate \(PromotionGate.percent(limit))"
-            }
-        }
-        return nil
+    func breach(of route: Route, in window: [CanaryCounts]) -> String? {
+        CanaryBreach.reason(
+            gate: route.gate, window: window.reduce(CanaryCounts(), +), minRequests: configuration.minRequests,
+            windowSeconds: Int(configuration.window / .seconds(1)))
     }
 
     private func demote(_ route: Route, reason: String) async {
@@ -227,20 +201,6 @@ public actor CanaryMonitor: Service {
                 "AUTO-DEMOTE FAILED: \(route.id) is still canary: \(error); demote it by hand with `strangler routes demote \(route.id)`",
                 metadata: ["route": "\(route.id)"]
             )
-        }
-    }
-}
-
-/// What a route's differences may be without making a comparison a mismatch.
-struct Excuses: Sendable {
-    var noise: Set<String>
-    var accepted: [PointerPattern]
-
-    /// Whether every difference is excused (a status difference never is).
-    func excuse(_ differences: [Difference]) -> Bool {
-        differences.allSatisfy { difference in
-            guard difference.kind != .status else { return false }
-            return noise.contains(difference.pointer) || accepted.contains { $0.covers(pointer: difference.pointer) }
         }
     }
 }

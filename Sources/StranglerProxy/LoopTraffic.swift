@@ -63,10 +63,3 @@ struct LoopTraffic {
     }
 }
 
-extension RouteTraffic {
-    mutating func add(legacy: Int, service: Int, serviceErrors: Int) {
-        self.legacy &+= legacy
-        self.service &+= service
-        self.serviceErrors &+= serviceErrors
-    }
-}

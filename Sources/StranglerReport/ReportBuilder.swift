@@ -51,7 +51,8 @@ public struct ReportBuilder: Sendable {
 
         // The most frequent real pointers; noise and accepted ones are reported apart.
         var top: [PointerReport] = []
-        for item in breakdown.pointers where !breakdown.isNoise(item.pointer) && !breakdown.isAccepted(item.pointer) {
+        let excuses = breakdown.excuses
+        for item in breakdown.pointers where !excuses.isNoise(item.pointer) && !excuses.isAccepted(item.pointer) {
             guard top.count < topPointers else { break }
             top.append(
                 PointerReport(

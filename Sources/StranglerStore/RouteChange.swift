@@ -62,21 +62,3 @@ public struct RouteChange: Sendable, Hashable, Codable {
         return text
     }
 }
-
-/// Requests one route served, by side, in one stretch of time.
-public struct RouteTraffic: Sendable, Hashable {
-    public var routeID: String
-    /// Requests legacy served (as primary or as a fallback).
-    public var legacy: Int
-    /// Requests the service served.
-    public var service: Int
-    /// Of those, answers that failed: 5xx, connect failure or timeout.
-    public var serviceErrors: Int
-
-    public init(routeID: String, legacy: Int = 0, service: Int = 0, serviceErrors: Int = 0) {
-        self.routeID = routeID
-        self.legacy = legacy
-        self.service = service
-        self.serviceErrors = serviceErrors
-    }
-}

@@ -35,14 +35,9 @@ public struct RouteBreakdown: Sendable {
         public var serviceMeanMs: Double?
     }
 
-    /// Whether an accepted difference covers `pointer`.
-    public func isAccepted(_ pointer: String) -> Bool {
-        accepted.contains { PointerPattern($0.pointer).covers(pointer: pointer) }
-    }
-
-    /// Whether `pointer` is learned noise.
-    public func isNoise(_ pointer: String) -> Bool {
-        (noise[pointer] ?? 0) > 0
+    /// The route's noise and accepted differences as the one rule that excuses differences.
+    public var excuses: DifferenceExcuses {
+        DifferenceExcuses(noise: Set(noise.filter { $0.value > 0 }.keys), accepted: accepted.map { PointerPattern($0.pointer) })
     }
 
     /// The gate's evidence: the buckets summed, with each side's percentiles.
@@ -97,8 +92,11 @@ extension SQLiteDiffStore {
                 legacyLatency: try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: false),
                 serviceLatency: try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: true)
             )
-            let excusedPointers = pointers.map(\.pointer).filter { breakdown.isNoise($0) || breakdown.isAccepted($0) }
-            let acceptedPointers = pointers.map(\.pointer).filter { breakdown.isAccepted($0) }
+            // Status and header differences are never excused (``DifferenceExcuses``); the query
+            // looks these lists up for body differences only.
+            let excuses = breakdown.excuses
+            let excusedPointers = pointers.map(\.pointer).filter { excuses.isNoise($0) || excuses.isAccepted($0) }
+            let acceptedPointers = pointers.map(\.pointer).filter { excuses.isAccepted($0) }
             // Buckets are prefixes of the fixed-width timestamp text, so grouping parses no dates.
             let prefix = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }?.prefixLength ?? 0
             // One grouped pass: each compared request gets a bit set (mismatch, status, header, real

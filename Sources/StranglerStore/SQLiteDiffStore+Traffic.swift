@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StranglerCore
 
 extension SQLiteDiffStore {
     /// Adds requests served to the route's counters for the minute of `at`.
