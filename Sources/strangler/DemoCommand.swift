@@ -108,31 +108,25 @@ struct Demo: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let storePath = pipeline.path
-        let server = ProxyServer(
-            configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
-            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: pipeline.worker
-        )
-        let control = ControlPlane(
-            server: server, routesPath: routes, store: pipeline.store, worker: pipeline.worker, logger: logger,
-            controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
-            transform: transform
-        )
         let banner = StartupBanner(expected: 6) { ports in
             Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath, tokenFile: adminOptions.adminTokenFile ?? tokenFile)
         }
-        let admin: any Service
+        let application: StranglerApplication
         do {
-            admin = try AdminAPI.makeApplication(
-                server: server, controller: control.controller, access: access, host: host, port: adminPort, logger: quiet
-            ) { await banner.started("admin", $0) }
+            application = try StranglerApplication(
+                configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
+                table: table, routesPath: routes, store: pipeline.store, recorder: pipeline.recorder, worker: pipeline.worker,
+                metrics: metrics,
+                admin: .init(host: host, port: adminPort, access: access) { await banner.started("admin", $0) },
+                controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
+                transform: transform, logger: logger, quietLogger: quiet
+            ) { port in Task { await banner.started("proxy", port) } }
         } catch {
             printError("\(error)")
             throw ExitCode(1)
         }
-        await control.recordStartingTable()
-        let services: [any Service] = [
-            pipeline.recorder,
-            pipeline.worker,
+        let server = application.server
+        let upstreams: [any Service] = [
             LegacyOMS.makeApplication(database: database, host: host, port: legacyPort, logger: quiet) {
                 await banner.started("legacy", $0)
             },
@@ -148,21 +142,11 @@ struct Demo: AsyncParsableCommand {
                 name: "orders-service", router: ExtractedServices.ordersRouter(database: database), host: host,
                 port: ordersPort, logger: quiet
             ) { await banner.started("orders", $0) },
-            ProxyService(server: server) { port in Task { await banner.started("proxy", port) } },
-            admin,
-            control.monitor,
-            control.watcher,
-        ] + (traffic ? [DemoTraffic(
+        ]
+        let demoTraffic: [any Service] = traffic ? [DemoTraffic(
             proxyURL: { [port] in "http://\(host):\(server.localPort ?? port)" }, requestsPerSecond: trafficRate, logger: quiet
-        )] : [])
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: quiet
-            )
-        )
-        try await group.run()
+        )] : []
+        try await application.run(before: upstreams, after: demoTraffic, logger: quiet)
         print("demo stopped")
     }
 

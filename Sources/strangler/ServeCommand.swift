@@ -67,41 +67,20 @@ struct Serve: AsyncParsableCommand {
             printError("cannot open the diff store: \(error)")
             throw ExitCode(1)
         }
-        let server = ProxyServer(
-            configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
-            table: table, source: routes, logger: logger, metrics: metrics, shadowSink: pipeline.worker
-        )
-        let control = ControlPlane(
-            server: server, routesPath: routes, store: pipeline.store, worker: pipeline.worker, logger: logger,
-            controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration
-        )
-        let admin: any Service
+        let application: StranglerApplication
         do {
-            admin = try AdminAPI.makeApplication(
-                server: server, controller: control.controller, access: access, host: adminListen.host, port: adminListen.port,
-                logger: logger)
+            application = try StranglerApplication(
+                configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog), table: table, routesPath: routes,
+                store: pipeline.store, recorder: pipeline.recorder, worker: pipeline.worker, metrics: metrics,
+                admin: .init(host: adminListen.host, port: adminListen.port, access: access),
+                controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
+                logger: logger
+            )
         } catch {
             printError("\(error)")
             throw ExitCode(1)
         }
-        await control.recordStartingTable()
-        // Shutdown runs in reverse: stop reloading and judging canaries, stop admin, drain the
-        // proxy, then the worker, then the recorder flushes what is queued.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: pipeline.recorder),
-                    .init(service: pipeline.worker),
-                    .init(service: ProxyService(server: server)),
-                    .init(service: admin),
-                    .init(service: control.monitor),
-                    .init(service: control.watcher),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
+        try await application.run(logger: logger)
     }
 }
 
