@@ -268,7 +268,7 @@ public enum AdminAPI {
     }
 
     static func status(for error: RouteOperationError) -> HTTPResponse.Status {
-        switch error.code {
+        switch error.code.base {
         case .unknownRoute, .unknownVersion: .notFound
         case .invalidTable: .unprocessableContent
         case .gateRefused, .legacyStillServing, .noStep, .nothingToRollBack: .conflict

@@ -36,7 +36,7 @@ struct RouteFile {
     /// The file's bytes.
     func read() throws(RouteOperationError) -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw RouteOperationError(.fileFailed, "cannot read \(path); pass the route table with --routes PATH")
+            throw RouteOperationError(.fileFailed, "cannot read \(path); check the path and its permissions")
         }
         return data
     }

@@ -281,4 +281,24 @@ struct RouteControlTests {
             #expect(try await proxy.store.changes().isEmpty)
         }
     }
+
+    @Test("callers match a refusal on its public code, not on its text; a forced change without a reason is refused in the controller's own words")
+    func errorCodes() async throws {
+        try await ControlledProxy.run(routes: Self.walkRoute) { proxy in
+            func refusal(_ routeID: String, _ operation: RouteController.Operation, force: Bool = false) async -> RouteOperationError? {
+                do {
+                    _ = try await proxy.controller.change(routeID: routeID, operation, by: .init(actor: "test", source: .cli, force: force))
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            #expect(await refusal("nope", .promote)?.code == .unknownRoute)
+            #expect(await refusal("walk", .demote)?.code == .noStep)
+            let forced = await refusal("walk", .promote, force: true)
+            #expect(forced?.code == .forceNeedsReason)
+            #expect(forced?.name == "force_needs_reason")
+            #expect(forced?.message.contains("--") == false, "the library names no CLI flag: \(forced?.message ?? "")")
+        }
+    }
 }
