@@ -304,7 +304,7 @@ enum AdminOpenAPI {
           "Forbidden": { "description": "A token this proxy does not accept.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "NotFound": { "description": "No such route or table version.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "Conflict": { "description": "Refused: a gate, the legacy-traffic rule, or no step left. The gate's figures are included.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-          "BadRequest": { "description": "The body is not valid, or --force came without a reason.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "BadRequest": { "description": "The body is not valid, or force came without a reason.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "Unprocessable": { "description": "The edited table would not validate.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "Operation": { "description": "What changed, with the audit rows.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Operation" } } } }
         },

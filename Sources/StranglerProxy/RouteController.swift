@@ -206,7 +206,7 @@ public struct RouteController: Sendable {
                     guard requester.force else {
                         throw RouteOperationError(
                             .gateRefused,
-                            "refused: \(routeID) \(route.mode.rawValue) → \(target.rawValue) needs its gate to hold over the comparisons since \(Self.timestamp(inspection.evidenceSince)); it does not. Gather more evidence, fix the service, or override with --force --reason TEXT.",
+                            "refused: \(routeID) \(route.mode.rawValue) → \(target.rawValue) needs its gate to hold over the comparisons since \(Self.timestamp(inspection.evidenceSince)); it does not. Gather more evidence, fix the service, or force the change with a reason.",
                             verdict: inspection.verdict, evidence: inspection.evidence
                         )
                     }
@@ -224,7 +224,7 @@ public struct RouteController: Sendable {
                     guard requester.force else {
                         throw RouteOperationError(
                             .legacyStillServing,
-                            "refused: legacy served \(routeID) as late as the minute of \(Self.timestamp(last)); a route is retired only after legacy has served it nothing for \(window). Wait, find who still reaches legacy (fallbacks, another mode), or override with --force --reason TEXT."
+                            "refused: legacy served \(routeID) as late as the minute of \(Self.timestamp(last)); a route is retired only after legacy has served it nothing for \(window). Wait, find who still reaches legacy (fallbacks, another mode), or force the change with a reason."
                         )
                     }
                     overridden.append("legacy traffic at \(Self.timestamp(last)) within \(window)")
@@ -421,7 +421,7 @@ public struct RouteOperationResult: Sendable {
     /// The gate's verdict, when a gate was consulted.
     public var verdict: GateVerdict?
     public var evidence: RouteEvidence?
-    /// Whether a refusal was overridden with --force.
+    /// Whether a refusal was overridden by force (with a reason).
     public var forced: Bool = false
 }
 

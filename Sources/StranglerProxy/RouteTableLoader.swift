@@ -17,7 +17,7 @@ public enum RouteTableLoader {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
             // A FIFO or a device would be read without end.
-            throw RouteTableError(problems: [.init(path: "$", message: "\(path) is not a regular file; point --routes at a routes.json")])
+            throw RouteTableError(problems: [.init(path: "$", message: "\(path) is not a regular file; a route table is a routes.json file")])
         }
         if let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxFileBytes {
             throw tooLarge(path, size)

@@ -26,15 +26,18 @@ struct ControlFailure: Error {
     var message: String
     var gate: VerdictDocument?
     var evidence: RouteEvidence?
+    /// The refusal's code name (`gate_refused`...), when the controller gave one.
+    var name: String?
 
-    init(message: String, gate: VerdictDocument? = nil, evidence: RouteEvidence? = nil) {
+    init(message: String, gate: VerdictDocument? = nil, evidence: RouteEvidence? = nil, name: String? = nil) {
         self.message = message
         self.gate = gate
         self.evidence = evidence
+        self.name = name
     }
 
     init(_ error: RouteOperationError) {
-        self.init(message: error.message, gate: error.verdict.map(VerdictDocument.init), evidence: error.evidence)
+        self.init(message: error.message, gate: error.verdict.map(VerdictDocument.init), evidence: error.evidence, name: error.name)
     }
 }
 
@@ -168,7 +171,7 @@ struct RemoteRouteControls: RouteControls {
             if let failure = try? decoder.decode(ErrorDocument.self, from: bytes) {
                 var message = failure.message
                 if status == 401 { message += " (pass --token-file FILE or set STRANGLER_ADMIN_TOKEN)" }
-                throw ControlFailure(message: message, gate: failure.gate, evidence: failure.evidence)
+                throw ControlFailure(message: message, gate: failure.gate, evidence: failure.evidence, name: failure.error)
             }
             // Not one of our documents: whatever answered, shown escaped on one line.
             throw ControlFailure(

@@ -78,6 +78,9 @@ struct ControlOptions: ParsableArguments {
             if let gate = error.gate {
                 printError(RoutesOutput.gateLines(gate).map { "  " + $0 }.joined(separator: "\n"))
             }
+            if error.name == RouteOperationError.Code.gateRefused.description || error.name == RouteOperationError.Code.legacyStillServing.description {
+                printError("To override: --force --reason TEXT (recorded in the audit trail).")
+            }
             throw ExitCode(1)
         }
     }

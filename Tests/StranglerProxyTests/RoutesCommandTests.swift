@@ -54,6 +54,7 @@ struct RoutesCommandTests {
         #expect(run.stderr.contains("refused: inv shadow → canary needs its gate to hold"))
         #expect(run.stderr.contains("FAIL minSamples: 4 (gate ≥ 10)"))
         #expect(run.stderr.contains("ok   statusMismatches: 0 (gate = 0)"))
+        #expect(run.stderr.contains("To override: --force --reason TEXT"), "the CLI, not the controller, names its flags")
         #expect(try Data(contentsOf: URL(fileURLWithPath: routes)) == original)
 
         run = try Self.strangler(["routes", "promote", "inv", "--force"] + common)
