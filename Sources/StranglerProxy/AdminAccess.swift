@@ -97,7 +97,7 @@ public struct AdminAccess: Sendable {
         else {
             if tokens.isEmpty {
                 return .missing(
-                    "admin writes need a bearer token, and this proxy has none configured; start it with --admin-token-file FILE or STRANGLER_ADMIN_TOKEN")
+                    "admin writes need a bearer token, and this proxy has none configured; its operator must give it admin tokens")
             }
             return .missing("this endpoint needs `Authorization: Bearer <token>`")
         }

@@ -197,7 +197,9 @@ public final class ComparisonWorker: Service, ShadowSink {
         if let probe = job.noise?.captured(), case .success(let decodedProbe) = ContentDecoding.decode(probe, side: "noise") {
             let noise = comparator.compare(primary: primary, candidate: decodedProbe)
             if case .uncomparable = noise.outcome {} else {
-                record.noisePointers = noise.differences.map(\.pointer)
+                // Only body pointers: a status or header difference is never excused
+                // (``DifferenceExcuses``), and a status's or a byte difference's pointer is "".
+                record.noisePointers = noise.differences.filter { $0.kind != .status && $0.kind != .header }.map(\.pointer)
             }
         }
         let redactor = Redactor(pointers: job.compare?.redact ?? [])

@@ -7,8 +7,8 @@ import StranglerStore
 /// The pieces around a running proxy that change its routes, wired together: hot reload with
 /// the file audit, the route controller, and the canary monitor.
 ///
-/// `serve` and `demo` build one of these, put ``watcher`` and ``monitor`` in their service
-/// group, and hand ``controller`` to the admin API.
+/// ``StranglerApplication`` builds one, puts ``watcher`` and ``monitor`` in its service group,
+/// and hands ``controller`` to the admin API.
 public struct ControlPlane: Sendable {
     public let watcher: RouteTableWatcher
     public let controller: RouteController

@@ -4,11 +4,6 @@ extension ProxyError {
     /// The answer to a request whose target can't be routed safely (``TargetRouter``): 400,
     /// before any upstream sees it.
     init(refusingTarget error: any Error) {
-        switch (error as? PathRefusal)?.reason {
-        case .ambiguous?, .readingsDisagree?:
-            self = .badRequest("\(error); it was not forwarded")
-        default:
-            self = .badRequest("\(error); it was not forwarded")
-        }
+        self = .badRequest("\(error); it was not forwarded")
     }
 }

@@ -73,7 +73,7 @@ public final class ProxyServer: Sendable {
                     )
                 )
             }.wait()
-            slices += slice.map { [$0] } ?? []
+            if let slice { slices.append(slice) }
             loops[ObjectIdentifier(eventLoop)] = bound
         }
         Self.log(slices, requested: configuration.eventLoopSlice, logger)

@@ -270,7 +270,7 @@ public struct RouteController: Sendable {
                     throw RouteOperationError(
                         .unknownVersion,
                         matches.isEmpty
-                            ? "no kept table version starts with \"\(version)\"; `strangler routes history` lists them"
+                            ? "no kept table version starts with \"\(version)\"; the audit trail lists them"
                             : "\"\(version)\" is ambiguous: \(matches.joined(separator: ", ")); give more characters")
                 }
                 return matches[0]

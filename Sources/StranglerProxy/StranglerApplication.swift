@@ -7,12 +7,11 @@ import StranglerStore
 /// the admin listener and the control plane, started in the one order that works and stopped
 /// in reverse.
 ///
-/// `strangler serve` runs one; `strangler demo` runs one with the demo's upstreams before the
-/// proxy and its traffic generator after. The order matters both ways. On the way up, the
-/// recorder and the comparison worker must take shadows before the proxy sends any, and the
-/// upstreams a demo serves must listen before the proxy forwards. On the way down (the reverse),
-/// reloading and canary judging stop first, then the admin listener, then the proxy drains, then
-/// the worker, and last the recorder flushes what is queued.
+/// `strangler serve` runs one; `strangler demo` runs one with the demo's upstreams and its
+/// traffic generator. The service group starts every service at once; the order governs the
+/// graceful shutdown, which runs in reverse: reloading and canary judging stop first, then the
+/// admin listener, then the proxy drains (and the demo's upstreams after it), then the
+/// comparison worker, and last the recorder flushes what is queued.
 public struct StranglerApplication: Sendable {
     /// The data plane.
     public let server: ProxyServer
@@ -71,8 +70,8 @@ public struct StranglerApplication: Sendable {
     /// Records the starting table in the audit trail, then runs every service until SIGTERM or
     /// SIGINT and a graceful shutdown.
     /// - Parameters:
-    ///   - before: services that must run before the proxy forwards (a demo's upstreams).
-    ///   - after: services that need everything else up (a demo's traffic).
+    ///   - before: services to stop after the proxy has drained (a demo's upstreams).
+    ///   - after: services to stop first (a demo's traffic).
     public func run(before: [any Service] = [], after: [any Service] = [], logger: Logger) async throws {
         await control.recordStartingTable()
         let services: [any Service] =

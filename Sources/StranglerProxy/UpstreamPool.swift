@@ -38,7 +38,6 @@ final class UpstreamPool {
         scheduleSweep()
     }
 
-
     /// An idle connection, if one is ready. The common case under load: the caller skips
     /// ``acquire(_:)`` and the callback it would allocate per request.
     func takeIdle() -> UpstreamConnection? {
