@@ -15,7 +15,7 @@ struct Strangler: AsyncParsableCommand {
               strangler report --format html --output report.html
               strangler diffs accept order-read /LEGACY_ROW_ID --reason "legacy-only key"
 
-            Exit codes: 0 ok, 1 refused or failed, 2 usage error.
+            Exit codes: 0 ok, 1 refused or failed, 64 usage error.
             """,
         subcommands: [Serve.self, Demo.self, Routes.self, ReportCommand.self, Diffs.self, Migrate.self]
     )
