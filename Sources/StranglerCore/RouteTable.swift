@@ -43,11 +43,15 @@ public struct RouteTable: Sendable {
     /// Parses and validates `routes.json` content as ``parse(_:)`` does, taking each route whose
     /// bytes and upstreams are unchanged since `basis` from it instead of validating it again.
     /// The result is the same table either way; only the work differs.
-    public static func parse(_ data: Data, reusing basis: RouteTableBasis?) throws(RouteTableError) -> Validation {
-        try validate(data, reusing: basis, keepingBasis: true)
+    /// - Parameter version: the content hash of `data` when the caller has it already (a reload
+    ///   hashes the file to see whether it changed); computed otherwise.
+    public static func parse(_ data: Data, reusing basis: RouteTableBasis?, version: String? = nil) throws(RouteTableError) -> Validation {
+        try validate(data, reusing: basis, keepingBasis: true, version: version)
     }
 
-    private static func validate(_ data: Data, reusing basis: RouteTableBasis?, keepingBasis: Bool) throws(RouteTableError) -> Validation {
+    private static func validate(
+        _ data: Data, reusing basis: RouteTableBasis?, keepingBasis: Bool, version: String? = nil
+    ) throws(RouteTableError) -> Validation {
         let document = try RouteTableJSON.read(data)
         let located = keepingBasis ? data.withUnsafeBytes { JSONRouteRanges.locate(in: $0) } : nil
         var validator = RouteTableValidator()
@@ -67,7 +71,7 @@ public struct RouteTable: Sendable {
         do {
             table = try RouteTable(
                 upstreams: parts.upstreams, defaultUpstream: parts.defaultUpstream, routes: parts.routes,
-                version: ContentHash.hex(of: data)
+                version: version ?? ContentHash.hex(of: data)
             )
         } catch let error as RouteTableError {
             throw error

@@ -151,7 +151,7 @@ final class RouteTableReloader: Sendable {
         typealias Outcome = (validated: Result<ProxyServer.PreparedTable, RouteTableError>, validatedRoutes: Int)
         let (validated, validatedRoutes) = BackgroundWork.run { [server, transform, basis] () -> Outcome in
             do throws(RouteTableError) {
-                let validation = try RouteTable.parse(work.data, reusing: basis.withLockedValue { $0?.basis })
+                let validation = try RouteTable.parse(work.data, reusing: basis.withLockedValue { $0?.basis }, version: work.version)
                 if let next = validation.basis {
                     basis.withLockedValue { kept in
                         if kept.map({ $0.generation < work.generation }) ?? true { kept = (work.generation, next) }

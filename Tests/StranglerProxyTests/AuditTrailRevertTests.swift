@@ -41,7 +41,7 @@ struct AuditTrailRevertTests {
         let legacy = try await TestUpstream(name: "legacy")
         let service = try await TestUpstream(name: "service")
         let store = try makeTestStore("revert")
-        let routesPath = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
+        let routesPath = routesFilePath(beside: store)
         let shadowFile = try ControlledProxy.routesFile(legacyPort: legacy.port, servicePort: service.port, routes: Self.route)
         try shadowFile.write(to: URL(fileURLWithPath: routesPath))
 

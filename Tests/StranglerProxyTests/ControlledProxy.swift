@@ -50,7 +50,7 @@ struct ControlledProxy {
         let legacy = try await TestUpstream(name: "legacy")
         let service = try await TestUpstream(name: "service")
         let store = try makeTestStore("control")
-        let routesPath = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
+        let routesPath = routesFilePath(beside: store)
         try routesFile(legacyPort: legacy.port, servicePort: service.port, routes: routes).write(to: URL(fileURLWithPath: routesPath))
         let table = try RouteTableLoader.load(path: routesPath)
 

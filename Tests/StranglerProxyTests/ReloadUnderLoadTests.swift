@@ -122,7 +122,7 @@ struct ReloadUnderLoadTests {
         let legacy = try await TestUpstream(name: "legacy")
         let service = try await TestUpstream(name: "service")
         let store = try makeTestStore("large")
-        let routesPath = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
+        let routesPath = routesFilePath(beside: store)
         let upstreams = #"{"legacy": {"url": "http://127.0.0.1:\#(legacy.port)"}, "service": {"url": "http://127.0.0.1:\#(service.port)"}}"#
         // r0 is the only route not in legacy; two hand edits take it shadow → service → legacy.
         let texts = try await offPool {

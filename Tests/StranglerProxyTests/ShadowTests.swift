@@ -14,6 +14,11 @@ func makeTestStore(_ prefix: String) throws -> SQLiteDiffStore {
     return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
 }
 
+/// A routes file path in the test store's own temporary folder.
+func routesFilePath(beside store: SQLiteDiffStore) -> String {
+    URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
+}
+
 /// A real diff store, recorder and comparison worker, running while `body` runs.
 struct ShadowPipeline {
     let store: SQLiteDiffStore

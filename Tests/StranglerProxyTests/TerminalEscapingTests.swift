@@ -30,7 +30,7 @@ struct TerminalEscapingTests {
     @Test("routes history and routes show print a stored actor and reason escaped, never raw")
     func historyEscapesStoredValues() async throws {
         let store = try makeTestStore("escape")
-        let routes = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
+        let routes = routesFilePath(beside: store)
         try ControlledProxy.routesFile(
             legacyPort: 9, servicePort: 10, routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
         ).write(to: URL(fileURLWithPath: routes))
