@@ -4,7 +4,7 @@ import PackageDescription
 // The forwarding path's own modules skip the runtime's dynamic exclusivity checks in release
 // builds (one A/B: about 0.5 µs less user time per proxied request). The compiler's static
 // checks still apply, and debug builds, which the tests run, keep the dynamic ones.
-// Dependencies keep theirs: docs/data-plane.md, "Build settings", says why. Unsafe flags are
+// Dependencies keep theirs: docs/architecture.md, "Build settings", says why. Unsafe flags are
 // accepted because this package is always built as the root package, never as a dependency.
 let forwardingPathSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "strangler", targets: ["strangler"]),
         .library(name: "StranglerCore", targets: ["StranglerCore"]),
         .library(name: "StranglerProxy", targets: ["StranglerProxy"]),
+        .library(name: "StranglerControl", targets: ["StranglerControl"]),
+        .library(name: "StranglerAdmin", targets: ["StranglerAdmin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -63,29 +65,60 @@ let package = Package(
             name: "StranglerReport",
             dependencies: ["StranglerCore", "StranglerStore"]
         ),
-        // The server: SwiftNIO forwarding data plane, hot reload, admin API, dashboard, metrics.
+        // The data plane: SwiftNIO forwarding, the upstream pool, the wire parser, shadowing and
+        // the live table it reads. NIO only: no Hummingbird, no reports, no signal handling.
         .target(
             name: "StranglerProxy",
             dependencies: [
                 "StranglerCore",
                 "StranglerStore",
-                "StranglerReport",
                 "CStranglerScheduling",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: forwardingPathSettings
+        ),
+        // The control plane: the route controller, route file editing, hot reload, the canary
+        // monitor, and StranglerApplication, which starts and stops every part in order.
+        .target(
+            name: "StranglerControl",
+            dependencies: [
+                "StranglerCore",
+                "StranglerStore",
+                "StranglerProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The admin API and the dashboard: the only Hummingbird user, and with the CLI the only
+        // user of reports.
+        .target(
+            name: "StranglerAdmin",
+            dependencies: [
+                "StranglerCore",
+                "StranglerStore",
+                "StranglerReport",
+                "StranglerProxy",
+                "StranglerControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // The dashboard: plain HTML, CSS and JS, served by the admin listener as they are.
-            resources: [.copy("Dashboard")],
-            swiftSettings: forwardingPathSettings
+            resources: [.copy("Dashboard")]
         ),
         // The demo legacy OMS monolith and the extracted services.
         .target(
@@ -102,6 +135,8 @@ let package = Package(
             dependencies: [
                 "StranglerCore",
                 "StranglerProxy",
+                "StranglerControl",
+                "StranglerAdmin",
                 "StranglerStore",
                 "StranglerReport",
                 "DemoOMS",
@@ -132,22 +167,93 @@ let package = Package(
             name: "StranglerCoreTests",
             dependencies: ["StranglerCore"]
         ),
+        // Servers, clients and harnesses that the proxy, control, admin and integration tests
+        // share: real upstreams on port 0, a raw-bytes HTTP client, a proxy with its control
+        // plane and admin API.
+        .target(
+            name: "StranglerTestSupport",
+            dependencies: [
+                "StranglerCore",
+                "StranglerStore",
+                "StranglerProxy",
+                "StranglerControl",
+                "StranglerAdmin",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Tests/StranglerTestSupport"
+        ),
         .testTarget(
             name: "StranglerProxyTests",
             dependencies: [
                 "StranglerProxy",
                 "StranglerStore",
-                .product(name: "CompressNIO", package: "compress-nio"),
                 "StranglerCore",
-                "DemoOMS",
+                "StranglerTestSupport",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "StranglerControlTests",
+            dependencies: [
+                "StranglerCore",
+                "StranglerStore",
+                "StranglerProxy",
+                "StranglerControl",
+                "StranglerTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "StranglerAdminTests",
+            dependencies: [
+                "StranglerCore",
+                "StranglerStore",
+                "StranglerProxy",
+                "StranglerControl",
+                "StranglerAdmin",
+                "StranglerTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Tests that run the built `strangler` binary, and the whole demo end to end.
+        .testTarget(
+            name: "StranglerIntegrationTests",
+            dependencies: [
+                "StranglerCore",
+                "StranglerStore",
+                "StranglerProxy",
+                "StranglerControl",
+                "StranglerAdmin",
+                "StranglerTestSupport",
+                "DemoOMS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

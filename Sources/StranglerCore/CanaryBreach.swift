@@ -9,6 +9,7 @@ public struct CanaryCounts: Sendable, Equatable {
     /// Of those, mismatches that ``DifferenceExcuses`` did not excuse.
     public var mismatched: Int
 
+    /// Counts from their parts; each defaults to zero.
     public init(service: Int = 0, serviceErrors: Int = 0, compared: Int = 0, mismatched: Int = 0) {
         self.service = service
         self.serviceErrors = serviceErrors
@@ -16,6 +17,7 @@ public struct CanaryCounts: Sendable, Equatable {
         self.mismatched = mismatched
     }
 
+    /// Both stretches' counts together, field by field: ticks summed into a window.
     public static func + (a: CanaryCounts, b: CanaryCounts) -> CanaryCounts {
         CanaryCounts(
             service: a.service + b.service, serviceErrors: a.serviceErrors + b.serviceErrors, compared: a.compared + b.compared,

@@ -1,4 +1,5 @@
-/// How a canary decides, per request, whether the service serves it (DESIGN.md §3).
+/// How a canary decides, per request, whether the service serves it (README.md, "The route
+/// table: `routes.json`", Canary split).
 ///
 /// The sticky key's value is hashed into one of 10,000 buckets; buckets below `percent × 100`
 /// go to the service. The same value always lands in the same bucket, so one order's or one

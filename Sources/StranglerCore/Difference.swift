@@ -1,9 +1,14 @@
 /// One response as captured for comparison: status, headers, and the body up to the capture cap.
 public struct CapturedResponse: Sendable {
+    /// The status code.
     public var status: Int
+    /// The header lines as received, in order, duplicates kept.
     public var headers: [(name: String, value: String)]
+    /// The body, at most the capture cap. The comparator takes it decoded: a `content-encoding`
+    /// other than `identity` makes the comparison uncomparable.
     public var body: [UInt8]
 
+    /// A captured response; headers and body default to none.
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
@@ -43,6 +48,7 @@ public enum DifferenceKind: String, Sendable, CaseIterable, Codable {
 
 /// One difference between the primary's and the candidate's response.
 public struct Difference: Sendable, Hashable, Codable {
+    /// What kind of disagreement this is.
     public var kind: DifferenceKind
     /// An RFC 6901 pointer into the body, the header name for `header`, or "" for `status`.
     public var pointer: String
@@ -51,6 +57,8 @@ public struct Difference: Sendable, Hashable, Codable {
     /// The candidate's value, nil when absent.
     public var candidate: String?
 
+    /// A difference as found. Its values are not yet redacted: ``Redactor`` masks them before
+    /// they are stored.
     public init(kind: DifferenceKind, pointer: String, primary: String?, candidate: String?) {
         self.kind = kind
         self.pointer = pointer
@@ -63,18 +71,23 @@ public struct Difference: Sendable, Hashable, Codable {
 public struct Comparison: Sendable {
     /// How the comparison came out.
     public enum Outcome: Sendable, Equatable {
+        /// No difference under the route's `compare` rules.
         case match
+        /// At least one difference. Whether they are all excused (noise, accepted) is judged later,
+        /// by ``DifferenceExcuses``.
         case mismatch
         /// The bodies could not be compared (hostile or unsupported input); the reason says why.
         case uncomparable(String)
     }
 
+    /// Match, mismatch, or why the bodies could not be compared.
     public var outcome: Outcome
     /// The differences found, at most the comparator's cap.
     public var differences: [Difference]
     /// Differences found beyond the cap, counted but not kept.
     public var omitted: Int
 
+    /// A result from its parts; `omitted` counts differences found beyond the comparator's cap.
     public init(outcome: Outcome, differences: [Difference], omitted: Int = 0) {
         self.outcome = outcome
         self.differences = differences

@@ -10,6 +10,9 @@ public struct DifferenceExcuses: Sendable {
     /// Patterns of the route's active accepted differences.
     public var accepted: [PointerPattern]
 
+    /// - Parameters:
+    ///   - noise: the route's pointers learned as noise.
+    ///   - accepted: the patterns of its active accepted differences.
     public init(noise: Set<String> = [], accepted: [PointerPattern] = []) {
         self.noise = noise
         self.accepted = accepted

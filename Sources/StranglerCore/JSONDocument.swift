@@ -5,15 +5,22 @@
 /// their order for display. The parser is written for hostile input: bounded depth, strict UTF-8,
 /// and errors instead of traps.
 public enum JSONDocument: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
     /// The number's literal text, as it appeared.
     case number(String)
+    /// A string, escapes decoded.
     case string(String)
+    /// An array, in order.
     case array([JSONDocument])
     /// Members in document order. Duplicate keys keep the last value, as most parsers do.
     case object([(key: String, value: JSONDocument)])
 
+    /// Equal as parsed, not as JSON values in general: numbers by their literal text (`1.0` is not
+    /// `1`), objects member by member in document order. The comparator applies its own rules
+    /// (tolerance, key order, keyed arrays) on top.
     public static func == (lhs: JSONDocument, rhs: JSONDocument) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
@@ -104,7 +111,9 @@ public enum JSONDocument: Sendable, Equatable {
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Byte offset of the problem.
         public var offset: Int
+        /// What is wrong.
         public var message: String
+        /// The message with its offset: `invalid number at byte 12`.
         public var description: String { "\(message) at byte \(offset)" }
     }
 

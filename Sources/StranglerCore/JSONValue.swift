@@ -5,11 +5,17 @@ import Foundation
 /// The route table is validated by walking this tree, so every error can name the exact JSON path
 /// (`routes[3].service`) rather than the generic coding path a `Decodable` type would report.
 public enum JSONValue: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number, as a `Double`.
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array, in order.
     case array([JSONValue])
+    /// An object, by member name; member order is not kept.
     case object([String: JSONValue])
 
     /// Parses `data` as one JSON document.
@@ -31,6 +37,8 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension JSONValue: Decodable {
+    /// Decodes whichever JSON value the decoder holds, trying null, boolean, number, string, array
+    /// and object in that order.
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -50,6 +58,8 @@ extension JSONValue: Decodable {
 }
 
 extension JSONValue: Encodable {
+    /// Encodes the value as JSON. A whole number below 10^15 is written as an integer (`3`, not
+    /// `3.0`).
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

@@ -10,7 +10,9 @@
 /// is `..`). As a reading passed to ``PathNormalizer/normalize(_:reading:)``, a set holds the
 /// kinds read the second way.
 public struct PathAmbiguity: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// One bit per kind.
     public let rawValue: UInt8
+    /// A set from its bits; the static members name each kind's bit.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// `%2F`: a segment separator, or data.

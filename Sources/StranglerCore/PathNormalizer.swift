@@ -23,6 +23,7 @@ public struct PathNormalizer: Sendable {
     /// A buffer that grew past this for a rare long path is not kept for the next one.
     public static let keptCapacityLimit = 4096
 
+    /// A normaliser with an empty buffer. Keep one per connection, so that the buffer is reused.
     public init() {}
 
     /// Whether a target's path, up to any `?`, is already in normal form with nothing ambiguous

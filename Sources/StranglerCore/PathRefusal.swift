@@ -22,14 +22,19 @@ public struct PathRefusal: Error, Sendable, Hashable, CustomStringConvertible {
         case readingsDisagree(PathAmbiguity)
     }
 
+    /// The kind of problem.
     public let reason: Reason
     /// What is wrong, for the client's 400 body and the log.
     public let message: String
 
+    /// - Parameters:
+    ///   - reason: the kind of problem.
+    ///   - message: what is wrong, in words, for the client's 400 body and the log.
     public init(_ reason: Reason, _ message: String) {
         self.reason = reason
         self.message = message
     }
 
+    /// The ``message``.
     public var description: String { message }
 }

@@ -103,6 +103,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// Why a template was rejected.
     public struct TemplateError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong with the template, for the validator's problem message.
         public var description: String
         init(_ description: String) { self.description = description }
     }

@@ -3,6 +3,8 @@ public struct PointerPattern: Sendable, Hashable {
     /// The pattern's segments, still escaped (`~0`, `~1`) like the pointers they are matched against.
     let segments: [Substring]
 
+    /// Parses pattern text such as `/items/*/unitPrice`, its segments left escaped. `""` is the
+    /// whole document, and so covers every body pointer.
     public init(_ text: String) {
         segments = text.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0 }
     }

@@ -1,11 +1,13 @@
 import Foundation
 
-/// What the diff store knows about one route's recent comparisons: the evidence a promotion is
-/// judged on (DESIGN.md §5).
+/// What the diff store knows about one route's comparisons in the evidence window: what a
+/// promotion is judged on (README.md, "Operating a migration"; "Reviewing a migration" says how
+/// to read each figure).
 public struct RouteEvidence: Sendable, Hashable, Codable {
     /// Comparisons that compared (matched or mismatched) in the window.
     public var samples: Int
-    /// Of those, comparisons with a difference that is not learned noise.
+    /// Of those, mismatches once noise and accepted differences are excused: a differing status
+    /// or compared header, or a body difference that is neither learned noise nor accepted.
     public var mismatches: Int
     /// Comparisons whose only differences were learned noise (counted as matches).
     public var noiseOnly: Int
@@ -15,7 +17,7 @@ public struct RouteEvidence: Sendable, Hashable, Codable {
     public var statusMismatches: Int
     /// Comparisons with a differing compared header.
     public var headerMismatches: Int
-    /// Comparisons with a differing body (not noise).
+    /// Comparisons with a body difference that is neither learned noise nor accepted.
     public var bodyMismatches: Int
     /// Comparisons that could not be made (body not parseable, decode failed...).
     public var uncomparable: Int
@@ -23,10 +25,14 @@ public struct RouteEvidence: Sendable, Hashable, Codable {
     public var skipped: [String: Int]
     /// 50th and 99th percentile latency of each side, in milliseconds; nil without samples.
     public var legacyP50: Double?
+    /// Legacy's 99th percentile latency, in milliseconds; nil without samples.
     public var legacyP99: Double?
+    /// The service's 50th percentile latency, in milliseconds; nil without samples.
     public var serviceP50: Double?
+    /// The service's 99th percentile latency, in milliseconds; nil without samples.
     public var serviceP99: Double?
 
+    /// Evidence from its figures; counts default to zero and latencies to unknown.
     public init(
         samples: Int = 0, mismatches: Int = 0, noiseOnly: Int = 0, acceptedOnly: Int = 0, statusMismatches: Int = 0, headerMismatches: Int = 0,
         bodyMismatches: Int = 0, uncomparable: Int = 0, skipped: [String: Int] = [:], legacyP50: Double? = nil,
@@ -47,7 +53,8 @@ public struct RouteEvidence: Sendable, Hashable, Codable {
         self.serviceP99 = serviceP99
     }
 
-    /// Share of samples that mismatched, noise excluded; nil without samples.
+    /// Share of samples that mismatched, noise and accepted differences excused; nil without
+    /// samples.
     public var mismatchRate: Double? {
         samples > 0 ? Double(mismatches) / Double(samples) : nil
     }
@@ -69,21 +76,25 @@ public struct GateVerdict: Sendable, Hashable, Codable {
         public var actual: String
         /// The limit, as shown (`≥ 500`, `≤ 0.10%`).
         public var limit: String
+        /// Whether the figure is within the limit.
         public var passed: Bool
     }
 
+    /// The checks, in the order ``PromotionGate/evaluate(_:evidence:)`` makes them: `minSamples`,
+    /// `maxMismatchRate`, `statusMismatches`, then `maxLatencyRatio` when the gate sets one.
     public var checks: [Check]
 
     /// Whether every check passed.
     public var holds: Bool { checks.allSatisfy(\.passed) }
 
-    /// One line per check: `✗ minSamples 412 (needs ≥ 500)`.
+    /// One line per check: `FAIL minSamples: 412 (gate ≥ 500)`, or `ok  ` in front when it passed.
     public var lines: [String] {
         checks.map { "\($0.passed ? "ok  " : "FAIL") \($0.name): \($0.actual) (gate \($0.limit))" }
     }
 }
 
-/// Judges a route's evidence against its `gate` (DESIGN.md §3, §5).
+/// Judges a route's evidence against its `gate` (README.md: the `gate` key under "The route table:
+/// `routes.json`", and the rules under "Operating a migration").
 ///
 /// A route without a `gate` is held to ``defaults``: a promotion on no evidence is never the
 /// default. Status-code mismatches are never acceptable, whatever the gate says.
@@ -91,7 +102,8 @@ public enum PromotionGate {
     /// The gate of a route that sets none.
     public static let defaults = GateSettings(minSamples: 100, maxMismatchRate: 0.01, maxLatencyRatio: nil, maxErrorRate: 0.01)
 
-    /// The gate that applies to `route`: its own values, the defaults where it sets none.
+    /// The gate that applies to a route whose `gate` is `gate`: its own values, the defaults
+    /// where it sets none.
     public static func effective(_ gate: GateSettings?) -> GateSettings {
         GateSettings(
             minSamples: gate?.minSamples ?? defaults.minSamples,

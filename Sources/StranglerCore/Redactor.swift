@@ -1,6 +1,6 @@
-/// Masks sensitive values in differences before they are stored (DESIGN.md §4): card numbers
-/// (digit runs of 13–19 that pass the Luhn check), e-mail addresses, and anything at a pointer
-/// listed in `compare.redact`.
+/// Masks sensitive values in differences before they are stored (README.md, "The route table:
+/// `routes.json`", Shadow mode): card numbers (digit runs of 13–19 that pass the Luhn check),
+/// e-mail addresses, and anything at a pointer listed in `compare.redact`.
 public struct Redactor: Sendable {
     private let patterns: [PointerPattern]
 

@@ -1,11 +1,13 @@
 import Foundation
 
-/// Compares a primary and a candidate response under a route's `compare` rules (DESIGN.md §4).
+/// Compares a primary and a candidate response under a route's `compare` rules (README.md, "The
+/// route table: `routes.json`": the `compare` key, and Shadow mode).
 ///
 /// Status is compared exactly, headers only when listed, and bodies structurally when they are
 /// JSON: each difference gets an RFC 6901 pointer, a kind and both values. Non-JSON bodies are
 /// compared as text (first differing line) or, when not UTF-8, as bytes.
 public struct ResponseComparator: Sendable {
+    /// The route's `compare` rules.
     public let settings: CompareSettings
     /// Most differences kept per comparison; the rest are counted in `omitted`.
     public let maxDifferences: Int
@@ -14,6 +16,10 @@ public struct ResponseComparator: Sendable {
     private let ignore: [PointerPattern]
     private let arrayKeys: [(pattern: PointerPattern, key: String)]
 
+    /// - Parameters:
+    ///   - settings: the route's `compare` rules.
+    ///   - maxDifferences: most differences kept per comparison; the rest are only counted.
+    ///   - maxValueLength: longest value text kept in a difference; longer values are cut.
     public init(settings: CompareSettings = CompareSettings(), maxDifferences: Int = 100, maxValueLength: Int = 200) {
         self.settings = settings
         self.maxDifferences = maxDifferences
@@ -22,6 +28,14 @@ public struct ResponseComparator: Sendable {
         self.arrayKeys = settings.arrays.sorted { $0.key < $1.key }.map { (PointerPattern($0.key), $0.value) }
     }
 
+    /// Compares the candidate's response with the primary's: the status, the headers listed in
+    /// `compare.headers`, then the bodies.
+    ///
+    /// Bodies must arrive decoded (the comparison worker decodes gzip and deflate): one still
+    /// under another `content-encoding` makes the result uncomparable, as does a body that looks
+    /// like JSON but does not parse. Differences are not redacted here; ``Redactor`` does that
+    /// before storage.
+    /// - Returns: the outcome and the differences, at most ``maxDifferences`` of them.
     public func compare(primary: CapturedResponse, candidate: CapturedResponse) -> Comparison {
         var collector = Collector(limit: maxDifferences, maxValueLength: maxValueLength)
         if primary.status != candidate.status {

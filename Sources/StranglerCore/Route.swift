@@ -23,6 +23,8 @@ public struct Route: Sendable, Hashable {
     /// Promotion gate (`gate` object).
     public var gate: GateSettings?
 
+    /// A route from its parts, as the validator builds it from `routes.json`. `legacy` is the
+    /// resolved upstream name: the table's `defaultUpstream` when the route sets none.
     public init(
         id: String, methods: [String] = [], path: PathTemplate, mode: RouteMode, legacy: String,
         service: String? = nil, fallback: Bool = false, shadow: ShadowSettings? = nil,
@@ -66,6 +68,7 @@ public struct ShadowSettings: Sendable, Hashable {
     /// The shadow call's own timeout; nil means the service upstream's `timeoutMs`.
     public var timeoutMs: Int?
 
+    /// Defaults: every request copied, writes skipped, the service upstream's own timeout.
     public init(sampleRate: Double = 1.0, writes: ShadowWrites? = nil, timeoutMs: Int? = nil) {
         self.sampleRate = sampleRate
         self.writes = writes
@@ -80,6 +83,10 @@ public struct CanarySettings: Sendable, Hashable {
     /// What keeps one caller on one side.
     public var stickyKey: StickyKey?
 
+    /// - Parameters:
+    ///   - percent: the share of requests the service serves, 0...100.
+    ///   - stickyKey: what keeps one caller on one side; without it (or when a request lacks the
+    ///     key) a request is placed by chance.
     public init(percent: Double, stickyKey: StickyKey? = nil) {
         self.percent = percent
         self.stickyKey = stickyKey
@@ -88,9 +95,12 @@ public struct CanarySettings: Sendable, Hashable {
 
 /// What a canary split is sticky by: `"header:X-Customer-Id"` or `"param:orderId"`.
 public enum StickyKey: Sendable, Hashable, CustomStringConvertible {
+    /// Sticky by the value of this request header.
     case header(String)
+    /// Sticky by the raw text of this `{param}` segment of the route's path.
     case param(String)
 
+    /// The spelling `routes.json` uses: `header:NAME` or `param:NAME`.
     public var description: String {
         switch self {
         case .header(let name): "header:\(name)"
@@ -99,7 +109,7 @@ public enum StickyKey: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// `compare` settings of a route (DESIGN.md §4).
+/// `compare` settings of a route (README.md, "The route table: `routes.json`", the `compare` key).
 public struct CompareSettings: Sendable, Hashable {
     /// JSON pointers whose differences are ignored; `*` matches any one segment.
     public var ignore: [String] = []
@@ -116,6 +126,8 @@ public struct CompareSettings: Sendable, Hashable {
     /// Pointers masked before storage.
     public var redact: [String] = []
 
+    /// No rules: nothing ignored, no header compared, arrays by index, numbers exact, no noise
+    /// learned and no pointer redacted (card numbers and e-mail addresses are masked regardless).
     public init() {}
 }
 
@@ -131,6 +143,8 @@ public struct GateSettings: Sendable, Hashable, Codable {
     /// the service serves a canary share; breaking it demotes the route automatically.
     public var maxErrorRate: Double?
 
+    /// A gate from its limits. A nil limit is filled from ``PromotionGate/defaults`` when the gate
+    /// is applied; `maxLatencyRatio` has no default, so nil there means no latency check.
     public init(
         minSamples: Int? = nil, maxMismatchRate: Double? = nil, maxLatencyRatio: Double? = nil, maxErrorRate: Double? = nil
     ) {

@@ -1,4 +1,5 @@
-/// Where a route stands in the strangler-fig lifecycle (DESIGN.md §3).
+/// Where a route stands in the strangler-fig lifecycle (README.md, "Operating a migration"; what
+/// each mode does is under "The route table: `routes.json`", Modes).
 ///
 /// The order of the cases is the promotion order: `legacy → shadow → canary → service → retired`.
 public enum RouteMode: String, Sendable, CaseIterable, Codable, Comparable {
@@ -13,6 +14,7 @@ public enum RouteMode: String, Sendable, CaseIterable, Codable, Comparable {
     /// The service serves and the monolith function is gone: no copy, no fallback.
     case retired
 
+    /// Promotion order: `legacy` < `shadow` < `canary` < `service` < `retired`.
     public static func < (lhs: RouteMode, rhs: RouteMode) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
@@ -36,7 +38,12 @@ public enum RouteMode: String, Sendable, CaseIterable, Codable, Comparable {
     }
 }
 
-/// How shadowing treats requests that change state (DESIGN.md §3).
+/// How shadowing treats requests that change state (README.md, "The route table: `routes.json`",
+/// Shadow mode).
+///
+/// A copied write takes effect twice: a second `POST /orders` places a second order, a second
+/// capture charges twice. So writes are skipped unless the route says otherwise; a `dry-run`
+/// service must answer with what it would have done and commit nothing.
 public enum ShadowWrites: String, Sendable, CaseIterable, Codable {
     /// Writes are never copied to the other side.
     case skip

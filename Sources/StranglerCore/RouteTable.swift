@@ -33,6 +33,7 @@ public struct RouteTable: Sendable {
 
     /// A table validated for a reload, with what the next reload may reuse.
     public struct Validation: Sendable {
+        /// The validated table.
         public let table: RouteTable
         /// What the next validation may reuse; nil when the file's routes could not be located.
         public let basis: RouteTableBasis?

@@ -199,7 +199,10 @@ extension RouteTableDocument {
     public struct RouteDifference: Sendable, Hashable {
         /// The route id; nil for a change outside the routes (upstreams, default upstream).
         public var routeID: String?
+        /// The route's object as compact JSON in the old document (for a nil ``routeID``, everything
+        /// outside `routes`); nil when the route did not exist there.
         public var before: String?
+        /// The same in the new document; nil when the route was removed.
         public var after: String?
     }
 

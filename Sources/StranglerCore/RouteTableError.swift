@@ -15,11 +15,15 @@ public struct RouteTableError: Error, Sendable, CustomStringConvertible {
         /// What is wrong, and where possible what would be right.
         public var message: String
 
+        /// - Parameters:
+        ///   - path: the JSON path of the offending value, `$` for the whole document.
+        ///   - message: what is wrong.
         public init(path: String, message: String) {
             self.path = path
             self.message = message
         }
 
+        /// `path: message`, as the CLI and the log print it.
         public var description: String { "\(path): \(message)" }
     }
 

@@ -1,5 +1,6 @@
 /// Requests one route served, by side, in one stretch of time.
 public struct RouteTraffic: Sendable, Hashable {
+    /// The route these counts are for.
     public var routeID: String
     /// Requests legacy served (as primary or as a fallback).
     public var legacy: Int
@@ -8,6 +9,7 @@ public struct RouteTraffic: Sendable, Hashable {
     /// Of those, answers that failed: 5xx, connect failure or timeout.
     public var serviceErrors: Int
 
+    /// Counts for `routeID`; each defaults to zero.
     public init(routeID: String, legacy: Int = 0, service: Int = 0, serviceErrors: Int = 0) {
         self.routeID = routeID
         self.legacy = legacy

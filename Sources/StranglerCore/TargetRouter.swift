@@ -1,7 +1,7 @@
 /// Routes request targets on their normal paths: one per client connection, so that the buffer
 /// an unusual path is normalised into is reused, and no lock is taken.
 ///
-/// The rule (docs/data-plane.md, "Routing"):
+/// The rule (docs/architecture.md, "Routing"):
 /// - the path is taken from the target by its form (``RequestTarget``): origin-form as is,
 ///   absolute-form after its authority; `OPTIONS *` routes nowhere (the default upstream);
 /// - the route is matched on the path's normal form (``PathNormalizer``);
@@ -11,6 +11,7 @@
 ///
 /// Routing is all this changes: the target is forwarded as the client sent it.
 public struct TargetRouter: Sendable {
+    /// What is done with a path that upstreams read in different ways (`--ambiguous-paths`).
     public let policy: AmbiguousPathPolicy
     private var normalizer = PathNormalizer()
     /// Where the last routed path is, for ``routedPath(of:)``.
@@ -25,6 +26,8 @@ public struct TargetRouter: Sendable {
         case normalized
     }
 
+    /// A router for one client connection. `policy` is `--ambiguous-paths`; the default refuses
+    /// ambiguous paths.
     public init(policy: AmbiguousPathPolicy = .reject) {
         self.policy = policy
     }

@@ -10,10 +10,11 @@ public struct Upstream: Sendable, Hashable {
     public var port: Int
     /// Path prefix from the URL (without a trailing slash), prepended to forwarded paths. Usually empty.
     public var basePath: String
-    /// How long a TCP connect may take before the request fails with 502.
+    /// How long a TCP connect may take before the request fails with 504.
     public var connectTimeoutMs: Int
-    /// How long the upstream may stay silent (before its response head, or between body reads)
-    /// before the request fails with 504.
+    /// How long the upstream may stay silent while the proxy waits on it (to take request bytes,
+    /// for its response head, or for its next body bytes) before the request fails with 504, or
+    /// is aborted once the response has started.
     public var timeoutMs: Int
     /// Most connections this upstream gets from one event loop's pool.
     public var maxConnectionsPerLoop: Int
@@ -29,6 +30,8 @@ public struct Upstream: Sendable, Hashable {
     /// Default idle time before a pooled connection is closed.
     public static let defaultIdleTimeoutMs = 60_000
 
+    /// An upstream from its parsed URL and settings; the settings default as in `routes.json`.
+    /// The validator parses and checks the URL before this.
     public init(
         name: String, url: String, host: String, port: Int, basePath: String = "",
         connectTimeoutMs: Int = Upstream.defaultConnectTimeoutMs,

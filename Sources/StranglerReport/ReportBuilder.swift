@@ -5,15 +5,22 @@ import StranglerStore
 /// Builds a ``Report`` from the diff store with indexed queries, one route at a time; nothing
 /// loads all rows.
 public struct ReportBuilder: Sendable {
+    /// The diff store the report is read from.
     public let store: SQLiteDiffStore
     /// The routes file's table, for modes, services and gates; nil without one.
     public let table: RouteTable?
+    /// The routes file's path, for the report's heading; nil without one.
     public let routesFile: String?
     /// Top differing pointers per route.
     public var topPointers = 10
     /// Examples per top pointer.
     public var examplesPerPointer = 3
 
+    /// - Parameters:
+    ///   - store: the diff store to read.
+    ///   - table: the routes file's table, for modes, services and gates. Without it every route
+    ///     is reported in mode `unknown` and judged by the default gate.
+    ///   - routesFile: the routes file's path, for the report's heading.
     public init(store: SQLiteDiffStore, table: RouteTable?, routesFile: String?) {
         self.store = store
         self.table = table

@@ -5,8 +5,10 @@ import StranglerStore
 /// The HTML rendering: one self-contained file, inline CSS and inline SVG charts, no external
 /// assets, so it can be attached to a ticket or opened offline.
 public struct HTMLReportRenderer: Sendable {
+    /// A renderer; it has no settings.
     public init() {}
 
+    /// The report as one HTML document, with every value from the store or the table escaped.
     public func render(_ report: Report) -> String {
         var body = """
             <header><h1>Diff report</h1>
@@ -157,6 +159,8 @@ public struct HTMLReportRenderer: Sendable {
 
 /// The formats `strangler report` writes.
 public enum ReportFormat: String, Sendable, CaseIterable {
+    /// `text` for a terminal, `markdown` for a pull request, `json` the stable format
+    /// (docs/report-json.md), `html` one self-contained file.
     case text, markdown, json, html
 
     /// The report in this format; `colour` applies to text only.

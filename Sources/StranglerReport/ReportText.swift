@@ -39,8 +39,10 @@ public enum ReportFormatting {
 /// Every value from the store or the table is escaped (``TerminalText``): the only escape
 /// sequences in the output are the renderer's own colours.
 public struct TextReportRenderer: Sendable {
+    /// Whether to colour with ANSI escapes: for a terminal, not for a file or a pipe.
     public var colour: Bool
 
+    /// - Parameter colour: whether to colour with ANSI escapes.
     public init(colour: Bool) {
         self.colour = colour
     }
@@ -49,6 +51,8 @@ public struct TextReportRenderer: Sendable {
         colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
     }
 
+    /// The report as text: an overview table of every route, then a section per route with its
+    /// counts, gate checks, top differences with examples, noise and accepted differences.
     public func render(_ report: Report) -> String {
         var out = [
             paint("Diff report", "1") + " — comparisons since \(ReportFormatting.time(report.since)) (UTC), generated \(ReportFormatting.time(report.generatedAt))",
@@ -129,6 +133,7 @@ public struct TextReportRenderer: Sendable {
 ///
 /// It is printed to standard output by default, so values are escaped for the terminal too.
 public struct MarkdownReportRenderer: Sendable {
+    /// A renderer; it has no settings.
     public init() {}
 
     private static func cell(_ text: String) -> String {
@@ -140,6 +145,8 @@ public struct MarkdownReportRenderer: Sendable {
         return "`" + cell(ReportFormatting.value(text, width: 60)).replacingOccurrences(of: "`", with: "'") + "`"
     }
 
+    /// The report as markdown: an overview table, then a section per route, with the examples
+    /// folded in a `<details>` block.
     public func render(_ report: Report) -> String {
         var out = [
             "## Diff report",

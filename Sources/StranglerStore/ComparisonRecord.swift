@@ -6,29 +6,49 @@ import StranglerCore
 public struct ComparisonRecord: Sendable {
     /// How the comparison came out, as stored in `comparisons.outcome`.
     public enum Outcome: String, Sendable, CaseIterable {
+        /// `match` and `mismatch` are samples (a stored mismatch may still be excused when read, by
+        /// noise or an accepted difference); `uncomparable` and `skipped` are not, and
+        /// ``ComparisonRecord/reason`` says why.
         case match, mismatch, uncomparable, skipped
     }
 
+    /// The route the request took.
     public var routeID: String
+    /// The request's `X-Request-Id`: it leads to the access log line and both upstreams' logs.
     public var requestID: String
+    /// The request method.
     public var method: String
+    /// The request target as the client sent it.
     public var path: String
+    /// When the record was made; windows select comparisons by it.
     public var recordedAt: Date
+    /// The version (content hash) of the route table the request was routed by.
     public var tableVersion: String
+    /// The upstream that served the client.
     public var primaryUpstream: String
+    /// The upstream that got the copy.
     public var candidateUpstream: String
+    /// The primary's status code; nil when it has none.
     public var primaryStatus: Int?
+    /// The candidate's status code; nil when it has none (a timeout, a connect failure...).
     public var candidateStatus: Int?
+    /// How long the primary took, in milliseconds; nil when unknown.
     public var primaryMilliseconds: Double?
+    /// How long the candidate took, in milliseconds; nil when unknown.
     public var candidateMilliseconds: Double?
+    /// How the comparison came out.
     public var outcome: Outcome
-    /// Why a comparison was skipped or uncomparable.
+    /// Why a comparison was skipped or uncomparable; on a mismatch with more differences than
+    /// the comparator keeps, how many were not kept.
     public var reason: String?
+    /// The differences found, already redacted, at most the comparator's cap.
     public var differences: [Difference]
     /// When this request was a noise probe: the pointers that differed between two answers of
     /// the same legacy upstream (empty when none did). nil when there was no probe.
     public var noisePointers: [String]?
 
+    /// A record from its parts. ``noisePointers`` is set afterwards, when the request was also a
+    /// noise probe.
     public init(
         routeID: String, requestID: String, method: String, path: String, recordedAt: Date = Date(), tableVersion: String,
         primaryUpstream: String, candidateUpstream: String, primaryStatus: Int? = nil, candidateStatus: Int? = nil,
@@ -53,7 +73,8 @@ public struct ComparisonRecord: Sendable {
     }
 }
 
-/// Where comparisons go. SQLite is the embedded default; PostgreSQL is for several proxies.
+/// Where ``DiffRecorder`` writes comparisons: what the recorder needs of a store, and no more.
+/// ``SQLiteDiffStore`` is the one implementation.
 public protocol DiffStore: Sendable {
     /// Writes a batch in one transaction: all of it or none of it. A slice, so the recorder
     /// writes its queue in batches without copying them out.

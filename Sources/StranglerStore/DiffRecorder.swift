@@ -11,11 +11,17 @@ import ServiceLifecycle
 public final class DiffRecorder: Service, Sendable {
     /// Counters, for `/metrics` and tests.
     public struct Statistics: Sendable, Equatable {
+        /// Records written to the store.
         public var recorded = 0
+        /// Records dropped because the queue was full.
         public var droppedQueueFull = 0
+        /// Records dropped because the store failed to write their batch.
         public var droppedStoreError = 0
+        /// Batches written, a transaction each.
         public var batches = 0
+        /// Records waiting in the queue when the statistics were read.
         public var queued = 0
+        /// The store's last write error; nil if no write ever failed.
         public var lastError: String?
     }
 
@@ -32,11 +38,16 @@ public final class DiffRecorder: Service, Sendable {
     private let state = NIOLockedValueBox(State())
     private let retention: Retention
 
-    /// How long comparisons are kept (DESIGN.md §5). Applied at start and then hourly.
+    /// How long comparisons are kept (README.md, "`strangler serve`": `--retention-days`,
+    /// `--retention-rows`). Applied at start and then hourly.
     public struct Retention: Sendable {
+        /// Comparisons older than this many days are deleted (`--retention-days`); nil keeps them
+        /// however old.
         public var maxAgeDays: Int?
+        /// Only the newest this many comparisons are kept (`--retention-rows`); nil for no limit.
         public var maxRows: Int?
 
+        /// A policy from both limits; the default prunes nothing.
         public init(maxAgeDays: Int? = nil, maxRows: Int? = nil) {
             self.maxAgeDays = maxAgeDays
             self.maxRows = maxRows
@@ -111,6 +122,7 @@ public final class DiffRecorder: Service, Sendable {
         }
     }
 
+    /// The counters now, with ``Statistics/queued`` set to the queue's current length.
     public var statistics: Statistics {
         state.withLockedValue { state in
             var statistics = state.statistics
@@ -119,6 +131,9 @@ public final class DiffRecorder: Service, Sendable {
         }
     }
 
+    /// Runs the recorder as a service: prunes by the retention policy, then writes the queue every
+    /// `interval` and prunes again hourly. On graceful shutdown it writes everything queued, and
+    /// then returns.
     public func run() async throws {
         let interval = self.interval
         await applyRetention()

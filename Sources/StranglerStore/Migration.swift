@@ -12,6 +12,7 @@ public struct Migration: Sendable, Hashable {
     /// A hash of `sql`, recorded when applied, so an edited applied file is caught.
     public var checksum: String
 
+    /// A migration from its file; the checksum is computed from `sql`.
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name
@@ -51,15 +52,25 @@ public struct Migration: Sendable, Hashable {
 
 /// Why migrations could not be loaded or applied. Each case says what to do.
 public enum MigrationError: Error, Sendable, CustomStringConvertible {
+    /// There is no migrations directory at this path.
     case missingDirectory(String)
+    /// A `.sql` file whose name is not `NNNN_description.sql`.
     case badName(String)
+    /// The file at this path could not be read, or is not UTF-8.
     case unreadable(String)
+    /// Two files have the same number: the number, then both file names.
     case duplicateVersion(Int, String, String)
+    /// An applied migration's file changed since: the checksum recorded and the file's now. An
+    /// applied file is never edited; a change is a new numbered file.
     case edited(name: String, recorded: String, now: String)
+    /// The store has a migration applied that this build does not know: a newer build applied it.
     case unknownApplied(version: Int, name: String)
+    /// A migration's SQL failed; its transaction was rolled back.
     case failed(name: String, underlying: String)
+    /// The store could not be opened, or its record of applied migrations not read.
     case storeUnavailable(path: String, underlying: String)
 
+    /// What went wrong and what to do about it, for the CLI and the log.
     public var description: String {
         switch self {
         case .missingDirectory(let path):

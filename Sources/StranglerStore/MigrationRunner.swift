@@ -5,8 +5,11 @@ import GRDB
 /// them in `schema_migrations`. An applied migration is never re-run, and one whose file changed
 /// since it was applied stops the run.
 public struct MigrationRunner: Sendable {
+    /// The migrations this build knows, applied in this order (``Migration/load(directory:dialect:)``
+    /// sorts them by number).
     public let migrations: [Migration]
 
+    /// A runner for `migrations`, usually ``Migration/load(directory:dialect:)``'s result.
     public init(migrations: [Migration]) {
         self.migrations = migrations
     }

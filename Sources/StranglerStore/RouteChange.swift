@@ -17,19 +17,28 @@ public struct RouteChange: Sendable, Hashable, Codable {
 
     /// Row id; nil before it is stored.
     public var id: Int64?
+    /// When the change was made.
     public var changedAt: Date
     /// `--actor`, else the admin token's name, else the OS user, else `file`.
     public var actor: String
+    /// Where the change came from.
     public var source: Source
     /// The route that changed; nil for a change outside any route (upstreams, default upstream).
     public var routeID: String?
+    /// Why, as given with the change (`--reason`, the API's `reason`, auto-demote's figures); nil
+    /// when none was given.
     public var reason: String?
     /// The route's JSON before and after; nil when it did not exist on that side.
     public var before: String?
+    /// The route's JSON after the change; nil when the change removed it.
     public var after: String?
+    /// The table's version (content hash) before the change; nil when there was no table before.
     public var tableVersionBefore: String?
+    /// The table's version after the change.
     public var tableVersionAfter: String
 
+    /// A change from its parts; `id` stays nil until
+    /// ``SQLiteDiffStore/recordChanges(_:tableContent:)`` stores it.
     public init(
         id: Int64? = nil, changedAt: Date = Date(), actor: String, source: Source, routeID: String?, reason: String?,
         before: String?, after: String?, tableVersionBefore: String?, tableVersionAfter: String

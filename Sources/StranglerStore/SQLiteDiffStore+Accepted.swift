@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 
 extension SQLiteDiffStore {
-    /// Records an accepted difference. - Returns: its id.
+    /// Records an accepted difference.
+    /// - Returns: its id.
     @discardableResult
     public func accept(routeID: String, pointer: String, reason: String, owner: String, until: Date?) async throws -> Int64 {
         try await pool.write { db in
@@ -14,7 +15,8 @@ extension SQLiteDiffStore {
         }
     }
 
-    /// Revokes an accepted difference. - Returns: whether an active one with that id existed.
+    /// Revokes an accepted difference.
+    /// - Returns: whether an active one with that id existed.
     @discardableResult
     public func revokeAccepted(id: Int64, by owner: String) async throws -> Bool {
         try await pool.write { db in

@@ -9,6 +9,8 @@ public struct RouteBreakdown: Sendable {
     public var pointers: [PointerCount]
     /// Learned noise: pointer → probes in which legacy differed from itself there.
     public var noise: [String: Int]
+    /// Noise probes recorded for the route since its noise was first learned, not only in the
+    /// window.
     public var noiseProbes: Int
     /// Active accepted differences of the route.
     public var accepted: [AcceptedDifference]
@@ -16,6 +18,7 @@ public struct RouteBreakdown: Sendable {
     public var buckets: [Bucket]
     /// Skipped comparisons by reason, and uncomparable ones.
     public var skipped: [String: Int]
+    /// Comparisons in the window that could not be made.
     public var uncomparable: Int
     var legacyLatency: LatencyHistogram
     var serviceLatency: LatencyHistogram
@@ -23,15 +26,27 @@ public struct RouteBreakdown: Sendable {
     /// One time bucket's counts. A mismatch counts only with a difference that is neither noise
     /// nor accepted, or a differing status.
     public struct Bucket: Sendable {
+        /// The bucket's start; the window's start when there is one bucket.
         public var start: Date
+        /// Comparisons that compared: matched or mismatched.
         public var samples = 0
+        /// Of those, mismatches once noise and accepted differences are excused.
         public var mismatches = 0
+        /// Comparisons whose only differences were learned noise; counted as matches.
         public var noiseOnly = 0
+        /// Comparisons whose differences were all excused, at least one by an accepted difference;
+        /// counted as matches.
         public var acceptedOnly = 0
+        /// Mismatches with a differing status code.
         public var status = 0
+        /// Mismatches with a differing compared header.
         public var header = 0
+        /// Mismatches with a body difference that is neither noise nor accepted.
         public var body = 0
+        /// Legacy's mean latency over the bucket's samples, in milliseconds; nil without latencies.
         public var legacyMeanMs: Double?
+        /// The service's mean latency over the bucket's samples, in milliseconds; nil without
+        /// latencies.
         public var serviceMeanMs: Double?
     }
 
@@ -180,6 +195,7 @@ extension SQLiteDiffStore {
 
     /// Timeline widths that are prefixes of `2026-11-22T17:56:03.120Z`.
     public enum TimelineWidth: Int, CaseIterable, Sendable {
+        /// 10 seconds, a minute, 10 minutes, an hour, a day: the raw value is the width in seconds.
         case tenSeconds = 10, minute = 60, tenMinutes = 600, hour = 3600, day = 86400
 
         init?(seconds: Int) {

@@ -4,36 +4,49 @@ import StranglerCore
 
 /// How often a pointer differed on a route.
 public struct PointerCount: Sendable, Hashable {
+    /// The pointer: RFC 6901 into the body, a header's name, or `""` for the status.
     public var pointer: String
     /// Kinds seen at the pointer (`changed`, `missing`...), sorted.
     public var kinds: [String]
     /// Comparisons with a difference at the pointer.
     public var count: Int
+    /// When a comparison in the window first differed there.
     public var firstSeen: Date
+    /// When a comparison in the window last differed there.
     public var lastSeen: Date
 }
 
 /// One stored difference with the request it came from (values already redacted).
 public struct DifferenceExample: Sendable, Hashable, Codable {
+    /// The request's `X-Request-Id`.
     public var requestID: String
+    /// The request method.
     public var method: String
+    /// The request target as the client sent it.
     public var path: String
+    /// When the comparison was recorded.
     public var recordedAt: Date
+    /// The primary's value, from the side that served the client (legacy, in `shadow` mode), as
+    /// stored: truncated and redacted; nil when absent there.
     public var legacy: String?
+    /// The candidate's value, from the side that got the copy, as stored; nil when absent there.
     public var service: String?
 }
 
 /// A route's comparisons in one stretch of time.
 public struct TimelineBucket: Sendable, Hashable, Codable {
+    /// The bucket's start.
     public var start: Date
     /// Comparisons that compared.
     public var samples: Int
     /// Of those, mismatches once noise and accepted differences are excused.
     public var mismatches: Int
-    /// Mean latency of each side, in ms.
+    /// Legacy's mean latency, in ms; nil without latencies.
     public var legacyMeanMs: Double?
+    /// The service's mean latency, in ms; nil without latencies.
     public var serviceMeanMs: Double?
 
+    /// A bucket from its figures.
     public init(start: Date, samples: Int, mismatches: Int, legacyMeanMs: Double?, serviceMeanMs: Double?) {
         self.start = start
         self.samples = samples

@@ -2,11 +2,14 @@ import Foundation
 import GRDB
 import StranglerCore
 
-/// The embedded diff store: one SQLite file in WAL mode, written by one writer in batched
-/// transactions (DESIGN.md §5). Opening it applies any pending migrations.
+/// The embedded diff store: one SQLite file in WAL mode, where readers (reports, gates, the
+/// dashboard) run beside the one writer SQLite allows at a time, and comparisons are written in
+/// batched transactions (``DiffRecorder``). Opening it applies any pending migrations (README.md,
+/// "`strangler serve`": `--store`, `--migrations`).
 public final class SQLiteDiffStore: DiffStore {
     /// The database, for queries by reports and tests.
     public let pool: DatabasePool
+    /// The SQLite file's path, as given.
     public let path: String
 
     /// Opens (creating if needed) the store and brings its schema up to date.
@@ -25,6 +28,8 @@ public final class SQLiteDiffStore: DiffStore {
         text.flatMap(StoredTimestamp.parse)
     }
 
+    /// Writes a batch in one transaction: all of it or none of it. Comparisons without differences
+    /// go in multi-row inserts; a noise probe's result also updates the route's learned noise.
     public func insert(_ batch: ArraySlice<ComparisonRecord>) async throws {
         guard !batch.isEmpty else { return }
         try await pool.write { db in
@@ -136,7 +141,8 @@ public final class SQLiteDiffStore: DiffStore {
         )
     }
 
-    /// A route's learned noise: pointer -> (times it differed, probes so far), without the probe counter.
+    /// A route's learned noise: pointer → probes in which legacy differed from itself there. The
+    /// probe count is ``noiseProbes(route:)``.
     public func noise(route: String) async throws -> [String: Int] {
         try await pool.read { db in
             var result: [String: Int] = [:]
@@ -170,6 +176,10 @@ public final class SQLiteDiffStore: DiffStore {
         }
     }
 
+    /// Deletes comparisons recorded before `cutoff`, then all but the newest `maxRows`, with their
+    /// differences; a nil limit is not applied. Learned noise, accepted differences, traffic and
+    /// the audit trail are kept.
+    /// - Returns: how many comparisons were deleted.
     public func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int {
         try await pool.write { db in
             var deleted = 0

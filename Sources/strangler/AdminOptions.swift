@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import StranglerCore
+import StranglerAdmin
+import StranglerControl
 import StranglerProxy
 
 /// Admin access and route-control options shared by `serve` and `demo`.

@@ -6,6 +6,8 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import StranglerCore
+import StranglerAdmin
+import StranglerControl
 import StranglerProxy
 import StranglerStore
 
@@ -117,7 +119,7 @@ struct Demo: AsyncParsableCommand {
                 configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
                 table: table, routesPath: routes, store: pipeline.store, recorder: pipeline.recorder, worker: pipeline.worker,
                 metrics: metrics,
-                admin: .init(host: host, port: adminPort, access: access) { await banner.started("admin", $0) },
+                admin: AdminAPI.listener(host: host, port: adminPort, access: access) { await banner.started("admin", $0) },
                 controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
                 transform: transform, logger: logger, quietLogger: quiet
             ) { port in Task { await banner.started("proxy", port) } }

@@ -3,6 +3,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import StranglerCore
+import StranglerAdmin
+import StranglerControl
 import StranglerProxy
 import StranglerStore
 

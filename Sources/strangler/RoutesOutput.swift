@@ -1,5 +1,7 @@
 import Foundation
 import StranglerCore
+import StranglerAdmin
+import StranglerControl
 import StranglerProxy
 import StranglerReport
 

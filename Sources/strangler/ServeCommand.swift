@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import StranglerCore
+import StranglerAdmin
+import StranglerControl
 import StranglerProxy
 import StranglerStore
 
@@ -72,7 +74,7 @@ struct Serve: AsyncParsableCommand {
             application = try StranglerApplication(
                 configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog), table: table, routesPath: routes,
                 store: pipeline.store, recorder: pipeline.recorder, worker: pipeline.worker, metrics: metrics,
-                admin: .init(host: adminListen.host, port: adminListen.port, access: access),
+                admin: AdminAPI.listener(host: adminListen.host, port: adminListen.port, access: access),
                 controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
                 logger: logger
             )

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import StranglerAdmin
+import StranglerControl
 import StranglerProxy
 import StranglerStore
 

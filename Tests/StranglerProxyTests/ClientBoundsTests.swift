@@ -1,8 +1,9 @@
 import Foundation
 import NIOCore
 import Testing
-
 @testable import StranglerProxy
+import StranglerTestSupport
+
 
 /// The proxy under clients that misbehave: slow readers and writers, silent and half-open
 /// connections, oversized requests sent whole before reading, and more connections than the

@@ -4,6 +4,7 @@ import Testing
 
 @testable import StranglerProxy
 import StranglerCore
+import StranglerTestSupport
 
 /// The client request parser on its own: request lines, framing, de-chunking, reads split
 /// anywhere, several requests in one buffer, and the malformed or ambiguous requests it must

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import StranglerProxy
+import StranglerTestSupport
 
 /// The client bounds' state machine on its own: events in, the expired bound out, on a clock
 /// the test moves by hand.

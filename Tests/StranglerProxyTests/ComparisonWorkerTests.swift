@@ -8,6 +8,7 @@ import StranglerStore
 import Testing
 
 @testable import StranglerProxy
+import StranglerTestSupport
 
 @Suite("Comparison worker")
 struct ComparisonWorkerTests {

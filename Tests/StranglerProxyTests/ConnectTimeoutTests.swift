@@ -2,6 +2,7 @@ import Foundation
 import StranglerCore
 import StranglerProxy
 import Testing
+import StranglerTestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
-@testable import StranglerProxy
 import Testing
+@testable import StranglerProxy
+import StranglerTestSupport
 
 /// What the client connection handler does without NIO's pipelining and error handlers in
 /// front of it: pipelined requests in order, quiescing on shutdown, parser errors.

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 @testable import StranglerProxy
 import Testing
+import StranglerTestSupport
 
 /// The small pieces the forwarding path is built from, each checked on its own.
 @Suite("Data plane parts")

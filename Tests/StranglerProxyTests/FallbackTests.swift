@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 import StranglerCore
-import StranglerProxy
 import Testing
+import StranglerProxy
+import StranglerTestSupport
 
 @Suite("Service mode fallback to legacy")
 struct FallbackTests {

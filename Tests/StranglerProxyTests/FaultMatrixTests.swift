@@ -1,8 +1,9 @@
 import Foundation
 import NIOConcurrencyHelpers
 import Testing
-
 @testable import StranglerProxy
+import StranglerTestSupport
+
 
 /// One way an upstream can misbehave, and what the proxy must make of it (DESIGN.md §8).
 struct UpstreamFault: Sendable, CustomTestStringConvertible {

@@ -6,6 +6,7 @@ import NIOCore
 import StranglerCore
 import StranglerProxy
 import Testing
+import StranglerTestSupport
 
 /// DESIGN.md §8, item by item, against a live proxy and scriptable upstreams.
 @Suite("HTTP correctness (DESIGN.md §8)")

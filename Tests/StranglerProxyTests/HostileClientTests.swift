@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
-import StranglerProxy
 import Testing
+import StranglerProxy
+import StranglerTestSupport
 
 /// Clients that attack or confuse the proxy on purpose, sent as raw bytes against a live proxy
 /// (DESIGN.md §8): request smuggling, malformed and ambiguous syntax, odd request forms,

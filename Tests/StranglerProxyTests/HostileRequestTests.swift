@@ -2,6 +2,7 @@ import NIOCore
 import StranglerCore
 import StranglerProxy
 import Testing
+import StranglerTestSupport
 
 /// Requests a client should not be able to get past the proxy, against a live proxy: what the
 /// client is answered, and that the upstream never sees them.

@@ -3,6 +3,7 @@ import NIOEmbedded
 import NIOHTTP1
 
 @testable import StranglerProxy
+import StranglerTestSupport
 
 /// One message as a parser read it, in terms both parsers can state.
 struct ReadMessage: Equatable {

@@ -1,5 +1,6 @@
 import NIOHTTP1
 import PropertyBased
+import StranglerTestSupport
 
 /// Generators of mostly-valid HTTP/1.x byte streams with targeted mutations, for the parser
 /// cross-check: the places where two parsers are known to read the same bytes differently

@@ -1,7 +1,8 @@
 import Foundation
 import StranglerCore
-import StranglerProxy
 import Testing
+import StranglerProxy
+import StranglerTestSupport
 
 /// A retired route must not be reachable on legacy through another spelling of its path.
 @Suite("Every spelling of a routed path")

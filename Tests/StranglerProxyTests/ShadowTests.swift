@@ -4,66 +4,10 @@ import Logging
 import ServiceLifecycle
 import StranglerCore
 @testable import StranglerProxy
+import StranglerTestSupport
 import StranglerStore
 import Testing
 
-/// A fresh SQLite diff store in a temporary folder, with the repository's migrations applied.
-func makeTestStore(_ prefix: String) throws -> SQLiteDiffStore {
-    let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").path
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)/store.sqlite").path
-    return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
-}
-
-/// A routes file path in the test store's own temporary folder.
-func routesFilePath(beside store: SQLiteDiffStore) -> String {
-    URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
-}
-
-/// A real diff store, recorder and comparison worker, running while `body` runs.
-struct ShadowPipeline {
-    let store: SQLiteDiffStore
-    let recorder: DiffRecorder
-    let worker: ComparisonWorker
-    let metrics: ProxyMetrics
-
-    static func run(_ body: (ShadowPipeline) async throws -> Void) async throws {
-        var logger = Logger(label: "test.shadow")
-        logger.logLevel = .critical
-        let store = try makeTestStore("shadow")
-        let recorder = DiffRecorder(store: store, interval: .milliseconds(20), logger: logger)
-        let metrics = ProxyMetrics()
-        let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
-        // Order matters: shutdown runs in reverse, so the worker drains into a live recorder.
-        let group = ServiceGroup(services: [recorder, worker], logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await body(ShadowPipeline(store: store, recorder: recorder, worker: worker, metrics: metrics))
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
-    }
-
-    /// Waits (bounded) until the store holds `count` comparisons.
-    func waitForComparisons(_ count: Int) async throws -> Int {
-        for _ in 0..<400 {
-            let stored = try await store.comparisonCount()
-            if stored >= count { return stored }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return try await store.comparisonCount()
-    }
-
-    func row(requestID: String) async throws -> Row? {
-        try await store.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM comparisons WHERE request_id = ?", arguments: [requestID])
-        }
-    }
-}
 
 @Suite("Shadow mode")
 struct ShadowTests {

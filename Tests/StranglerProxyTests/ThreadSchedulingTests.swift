@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import Testing
 
 @testable import StranglerProxy
+import StranglerTestSupport
 
 @Suite("Thread scheduling: event loops ahead of background work")
 struct ThreadSchedulingTests {

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import StranglerProxy
+import StranglerTestSupport
 
 /// The upstream response parser on its own: framing, de-chunking, reads split anywhere, and the
 /// malformed responses it must refuse rather than guess at.

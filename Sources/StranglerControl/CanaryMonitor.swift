@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import StranglerCore
+import StranglerProxy
+import StranglerStore
+
+/// Watches canaries and keeps the traffic record.
+///
+/// Every `tick` it takes the requests the event loops counted (per route: served by legacy, by
+/// the service, and the service's failures) and the comparisons the worker made. It writes the
+/// traffic to the store (the evidence `promote` to `retired` checks), and keeps a sliding window
+/// per canary route. When a canary's service error rate or mismatch rate over the window breaks
+/// the route's gate, it moves the route back to `shadow` through the ``RouteController``, which
+/// records why in the audit trail; and it says so loudly in the log.
+public actor CanaryMonitor: Service {
+    /// How the monitor samples and judges.
+    public struct Configuration: Sendable {
+        /// How often traffic is taken from the event loops.
+        public var tick: Duration = .seconds(1)
+        /// How often counted traffic is written to the store.
+        public var flushEvery: Duration = .seconds(10)
+        /// The sliding window a canary is judged over.
+        public var window: Duration = .seconds(60)
+        /// Service answers (or comparisons) needed in the window before a rate is judged, so
+        /// that one early failure is not a 100% error rate.
+        public var minRequests: Int = 20
+
+        public init(tick: Duration = .seconds(1), flushEvery: Duration = .seconds(10), window: Duration = .seconds(60), minRequests: Int = 20) {
+            self.tick = tick
+            self.flushEvery = flushEvery
+            self.window = window
+            self.minRequests = minRequests
+        }
+    }
+
+    private let server: ProxyServer
+    private let store: SQLiteDiffStore
+    private let controller: RouteController
+    private let configuration: Configuration
+    private let logger: Logger
+    private let comparisons = NIOLockedValueBox<[String: CanaryCounts]>([:])
+    /// Per canary route: what a difference may be without counting as a mismatch (learned noise,
+    /// accepted differences), refreshed from the store every few seconds.
+    private let excuses = NIOLockedValueBox<[String: DifferenceExcuses]>([:])
+    private var lastExcuseRefresh = ContinuousClock.now - .seconds(3600)
+    private var excuseRefreshes = 0
+    private var pending: [String: RouteTraffic] = [:]
+    private var windows: [String: [CanaryCounts]] = [:]
+    private var lastFlush = ContinuousClock.now
+    /// Auto-demotions done, for tests and the log.
+    public private(set) var demotions: [String] = []
+
+    public init(
+        server: ProxyServer, store: SQLiteDiffStore, controller: RouteController, worker: ComparisonWorker?,
+        configuration: Configuration = .init(), logger: Logger
+    ) {
+        self.server = server
+        self.store = store
+        self.controller = controller
+        self.configuration = configuration
+        self.logger = logger
+        worker?.observe { [comparisons, excuses] record in
+            guard record.outcome == .match || record.outcome == .mismatch else { return }
+            let excused = excuses.withLockedValue { $0[record.routeID] }
+            let mismatched = record.outcome == .mismatch && (excused.map { !$0.excusesAll(record.differences) } ?? true)
+            comparisons.withLockedValue {
+                $0[record.routeID, default: CanaryCounts()].compared += 1
+                if mismatched { $0[record.routeID, default: CanaryCounts()].mismatched += 1 }
+            }
+        }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: self.configuration.tick) } catch { break }
+                await self.tick()
+            }
+        }
+        await flushNow()
+    }
+
+    /// Takes what the loops counted, writes it to the store, and returns once it is there.
+    /// The route controller calls this before it checks legacy traffic for a retirement.
+    public func flushNow() async {
+        await collect()
+        await writePending()
+    }
+
+    /// One round: collect, judge the canaries, and write the traffic when it is time.
+    func tick() async {
+        if ContinuousClock.now - lastExcuseRefresh >= .seconds(5) { await refreshExcuses() }
+        let window = await collect()
+        await judge(window)
+        if ContinuousClock.now - lastFlush >= configuration.flushEvery {
+            await writePending()
+        }
+    }
+
+    /// Adds the loops' counts to what is pending for the store and to the canary windows.
+    @discardableResult
+    private func collect() async -> [String: CanaryCounts] {
+        var buckets = comparisons.withLockedValue { current -> [String: CanaryCounts] in
+            defer { current.removeAll(keepingCapacity: true) }
+            return current
+        }
+        for item in await server.drainTraffic() {
+            pending[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
+                legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
+            buckets[item.routeID, default: CanaryCounts()].service += item.service
+            buckets[item.routeID, default: CanaryCounts()].serviceErrors += item.serviceErrors
+        }
+        return buckets
+    }
+
+    /// Reloads noise and accepted differences of the routes in canary now; the monitor also
+    /// does it every 5 s, so an acceptance made with `strangler diffs accept` counts within that.
+    public func refreshExcuses() async {
+        lastExcuseRefresh = .now
+        // Refreshes can overlap (the actor is reentrant at each await): the latest one started wins.
+        excuseRefreshes += 1
+        let this = excuseRefreshes
+        let canaries = server.state.status.table.routes.filter { $0.mode == .canary }.map(\.id)
+        var fresh: [String: DifferenceExcuses] = [:]
+        if !canaries.isEmpty {
+            // Two reads for all canaries: a table with 1,500 of them made 3,000 reads every 5 s,
+            // a tenth of a core on an idle proxy.
+            do {
+                let noise = try await store.noiseByRoute()
+                let accepted = Dictionary(grouping: try await store.acceptedDifferences(), by: \.routeID)
+                for id in canaries {
+                    fresh[id] = DifferenceExcuses(
+                        noise: Set((noise[id] ?? [:]).filter { $0.value > 0 }.keys), accepted: (accepted[id] ?? []).map { PointerPattern($0.pointer) })
+                }
+            } catch {
+                // The excuses read last stay until a read succeeds.
+                logger.warning("cannot read noise and accepted differences; keeping the last ones read", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        if this == excuseRefreshes { excuses.withLockedValue { $0 = fresh } }
+    }
+
+    private func writePending() async {
+        lastFlush = .now
+        guard !pending.isEmpty else { return }
+        let items = Array(pending.values)
+        do {
+            try await store.recordTraffic(items)
+            pending.removeAll()
+        } catch {
+            // Kept for the next flush: the counts are small and a full disk may clear.
+            logger.error("cannot record route traffic; will retry", metadata: ["store": "\(store.path)", "error": "\(error)"])
+        }
+    }
+
+    /// Slides each canary's window and demotes a canary whose window breaks its gate.
+    private func judge(_ latest: [String: CanaryCounts]) async {
+        let table = server.state.status.table
+        let slots = max(1, Int(configuration.window / configuration.tick))
+        var canaries = Set<String>()
+        for route in table.routes where route.mode == .canary {
+            canaries.insert(route.id)
+            var window = windows[route.id] ?? []
+            window.append(latest[route.id] ?? CanaryCounts())
+            if window.count > slots { window.removeFirst(window.count - slots) }
+            windows[route.id] = window
+            if let reason = breach(of: route, in: window) {
+                await demote(route, reason: reason)
+            }
+        }
+        // A route that left canary starts a fresh window if it comes back.
+        for id in windows.keys where !canaries.contains(id) { windows[id] = nil }
+    }
+
+    /// Why the window breaks the route's gate, or nil.
+    func breach(of route: Route, in window: [CanaryCounts]) -> String? {
+        CanaryBreach.reason(
+            gate: route.gate, window: window.reduce(CanaryCounts(), +), minRequests: configuration.minRequests,
+            windowSeconds: Int(configuration.window / .seconds(1)))
+    }
+
+    private func demote(_ route: Route, reason: String) async {
+        logger.critical(
+            "AUTO-DEMOTE: canary \(route.id) is moving back to shadow: \(reason)",
+            metadata: ["route": "\(route.id)", "service": "\(route.service ?? "-")"]
+        )
+        do {
+            let result = try await controller.change(
+                routeID: route.id, .set(.shadow, percent: nil),
+                by: .init(actor: "auto-demote", source: .auto, reason: reason)
+            )
+            windows[route.id] = nil
+            demotions.append(route.id)
+            server.metrics.recordAutoDemote(route: route.id)
+            logger.critical(
+                "AUTO-DEMOTE done: \(result.summary)", metadata: ["route": "\(route.id)", "version": "\(result.tableVersionAfter)"])
+        } catch {
+            logger.critical(
+                "AUTO-DEMOTE FAILED: \(route.id) is still canary: \(error); demote it by hand with `strangler routes demote \(route.id)`",
+                metadata: ["route": "\(route.id)"]
+            )
+        }
+    }
+}

@@ -1,0 +1,431 @@
+import Foundation
+import StranglerCore
+import StranglerProxy
+import StranglerStore
+
+/// The route controls ops engineers use: set a mode, promote, demote and roll back, with the
+/// promotion gates and the audit trail (DESIGN.md §3, §5, §6).
+///
+/// The CLI, the admin API and the proxy's auto-demote all go through this one type, so the same
+/// rules hold everywhere. An operation locks the routes file, validates the edited table, stores
+/// the audit rows and the new table's content, then atomically replaces the file. A running
+/// proxy picks the file up through hot reload (and at once when it made the change itself).
+public struct RouteController: Sendable {
+    /// Windows and defaults of the rules.
+    public struct Configuration: Sendable {
+        /// How far back comparisons count as a gate's evidence.
+        public var evidenceWindow: TimeInterval = 24 * 3600
+        /// How long legacy must have served nothing on a route before it may be retired.
+        public var legacyQuietWindow: TimeInterval = 24 * 3600
+        /// The canary share a route gets when it enters `canary` without one.
+        public var defaultCanaryPercent: Double = 5
+
+        public init(evidenceWindow: TimeInterval = 24 * 3600, legacyQuietWindow: TimeInterval = 24 * 3600) {
+            self.evidenceWindow = evidenceWindow
+            self.legacyQuietWindow = legacyQuietWindow
+        }
+    }
+
+    /// What to do to one route.
+    public enum Operation: Sendable, Hashable {
+        /// Set the mode (and the canary share).
+        case set(RouteMode, percent: Double?)
+        /// One step along the lifecycle.
+        case promote
+        /// One step back.
+        case demote
+    }
+
+    /// Who asks, and why.
+    public struct Requester: Sendable, Hashable {
+        public var actor: String
+        public var source: RouteChange.Source
+        public var reason: String?
+        /// Override a refusing gate or the legacy-traffic rule; needs a reason.
+        public var force: Bool
+
+        public init(actor: String, source: RouteChange.Source, reason: String? = nil, force: Bool = false) {
+            self.actor = actor
+            self.source = source
+            self.reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+            self.force = force
+        }
+    }
+
+    /// The routes file.
+    public let routesPath: String
+    public let store: SQLiteDiffStore
+    public let configuration: Configuration
+    private let beforeChange: @Sendable () async -> Void
+    private let afterWrite: @Sendable () async -> Void
+    private let pendingTraffic: @Sendable () async -> Void
+    private let changed: @Sendable (RouteChange.Source) -> Void
+
+    /// - Parameters:
+    ///   - beforeChange: called once an operation holds the file's lock, before it reads the
+    ///     file; a proxy finishes recording the tables that already went live (hand edits), so
+    ///     the audit trail keeps the order in which changes happened.
+    ///   - afterWrite: called once the file was replaced; a proxy applies the table at once.
+    ///   - pendingTraffic: called before the legacy-traffic rule is checked, so a running proxy
+    ///     can write the traffic it has counted but not stored yet.
+    ///   - changed: called after each change, with its source (for metrics).
+    public init(
+        routesPath: String, store: SQLiteDiffStore, configuration: Configuration = .init(),
+        beforeChange: @escaping @Sendable () async -> Void = {},
+        afterWrite: @escaping @Sendable () async -> Void = {}, pendingTraffic: @escaping @Sendable () async -> Void = {},
+        changed: @escaping @Sendable (RouteChange.Source) -> Void = { _ in }
+    ) {
+        self.changed = changed
+        self.routesPath = routesPath
+        self.store = store
+        self.configuration = configuration
+        self.beforeChange = beforeChange
+        self.afterWrite = afterWrite
+        self.pendingTraffic = pendingTraffic
+    }
+
+    // MARK: - Reading
+
+    /// The route table as the file has it now.
+    public func document() throws(RouteOperationError) -> RouteTableDocument {
+        try document(from: RouteFile(path: routesPath).read())
+    }
+
+    private func document(from data: Data) throws(RouteOperationError) -> RouteTableDocument {
+        do {
+            return try RouteTableDocument(data: data)
+        } catch {
+            throw RouteOperationError(.invalidTable, "\(routesPath) does not validate; fix it (or roll back) first:\n\(error)")
+        }
+    }
+
+    /// A route with its evidence, the verdict of its gate and its recent legacy traffic.
+    public func inspect(routeID: String) async throws(RouteOperationError) -> RouteInspection {
+        let document = try document()
+        guard let route = document.table.routes.first(where: { $0.id == routeID }) else {
+            throw unknownRoute(routeID, in: document)
+        }
+        return try await inspect(route, json: document.routeJSON(id: routeID) ?? "{}")
+    }
+
+    /// Every route of the file with its evidence, in file order.
+    public func inspectAll() async throws(RouteOperationError) -> [RouteInspection] {
+        let document = try document()
+        // One pass over the file for every route's JSON; a search per route grew with the square
+        // of the table.
+        let json = document.routeJSONByID
+        var result: [RouteInspection] = []
+        for route in document.table.routes {
+            result.append(try await inspect(route, json: json[route.id] ?? "{}"))
+        }
+        return result
+    }
+
+    private func inspect(_ route: Route, json: String) async throws(RouteOperationError) -> RouteInspection {
+        let since = Date().addingTimeInterval(-configuration.evidenceWindow)
+        do {
+            let evidence = try await store.evidence(routeID: route.id, serviceUpstream: route.service, since: since)
+            let traffic = try await store.traffic(routeID: route.id, since: Date().addingTimeInterval(-configuration.legacyQuietWindow))
+            return RouteInspection(
+                route: route, json: json, evidence: evidence, gate: PromotionGate.effective(route.gate),
+                verdict: PromotionGate.evaluate(route.gate, evidence: evidence), evidenceSince: since,
+                lastLegacyTraffic: try await store.lastLegacyTraffic(routeID: route.id), recentTraffic: traffic
+            )
+        } catch {
+            throw RouteOperationError(.storeFailed, "cannot read the diff store \(store.path): \(error)")
+        }
+    }
+
+    /// The audit trail, newest first.
+    public func history(routeID: String? = nil, limit: Int = 50) async throws(RouteOperationError) -> [RouteChange] {
+        do {
+            return try await store.changes(routeID: routeID, limit: limit)
+        } catch {
+            throw RouteOperationError(.storeFailed, "cannot read the audit trail in \(store.path): \(error)")
+        }
+    }
+
+    // MARK: - Changing
+
+    /// Applies `operation` to one route, with the gates, and records it.
+    public func change(
+        routeID: String, _ operation: Operation, by requester: Requester
+    ) async throws(RouteOperationError) -> RouteOperationResult {
+        if requester.force, requester.reason == nil {
+            throw RouteOperationError(.forceNeedsReason, "a forced change needs a reason: an override is recorded with why it was made")
+        }
+        return try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
+            let data = try RouteFile(path: routesPath).read()
+            let current = try document(from: data)
+            guard let route = current.table.routes.first(where: { $0.id == routeID }) else {
+                throw unknownRoute(routeID, in: current)
+            }
+            let target: RouteMode
+            var percent: Double?
+            switch operation {
+            case .set(let mode, let share):
+                target = mode
+                percent = share
+            case .promote:
+                guard let next = route.mode.promoted else {
+                    throw RouteOperationError(.noStep, "\(routeID) is already \(route.mode.rawValue): the last step; nothing to promote to")
+                }
+                target = next
+            case .demote:
+                guard let previous = route.mode.demoted else {
+                    throw RouteOperationError(.noStep, "\(routeID) is already \(route.mode.rawValue): the first step; nothing to demote to")
+                }
+                target = previous
+            }
+            if percent != nil, target != .canary {
+                throw RouteOperationError(.invalidTable, "a canary percentage applies to mode canary only; \(routeID) would be \(target.rawValue)")
+            }
+            var edited = current
+            do {
+                try edited.setMode(target, percent: percent, route: routeID, defaultCanaryPercent: configuration.defaultCanaryPercent)
+            } catch {
+                throw RouteOperationError(.invalidTable, "\(routeID) can't be \(target.rawValue):\n\(error)")
+            }
+            let after = edited.formatted
+            guard after != data else {
+                return RouteOperationResult(
+                    changed: false, summary: "\(routeID) is already \(Self.describe(route)); nothing changed",
+                    tableVersionBefore: current.table.version, tableVersionAfter: current.table.version, changes: []
+                )
+            }
+
+            // The rules, unless overridden.
+            var verdict: GateVerdict?
+            var evidence: RouteEvidence?
+            var overridden: [String] = []
+            if target > route.mode, target >= .canary, route.mode <= .canary, requester.source != .auto {
+                let inspection = try await inspect(route, json: "")
+                verdict = inspection.verdict
+                evidence = inspection.evidence
+                if !inspection.verdict.holds {
+                    let failed = inspection.verdict.checks.filter { !$0.passed }.map { "\($0.name) \($0.actual) vs \($0.limit)" }
+                    guard requester.force else {
+                        throw RouteOperationError(
+                            .gateRefused,
+                            "refused: \(routeID) \(route.mode.rawValue) → \(target.rawValue) needs its gate to hold over the comparisons since \(Self.timestamp(inspection.evidenceSince)); it does not. Gather more evidence, fix the service, or force the change with a reason.",
+                            verdict: inspection.verdict, evidence: inspection.evidence
+                        )
+                    }
+                    overridden.append("gate (\(failed.joined(separator: "; ")))")
+                }
+            }
+            if target == .retired, route.mode != .retired {
+                await pendingTraffic()
+                let last: Date?
+                do { last = try await store.lastLegacyTraffic(routeID: routeID) } catch {
+                    throw RouteOperationError(.storeFailed, "cannot read route traffic in \(store.path): \(error)")
+                }
+                if let last, last > Date().addingTimeInterval(-configuration.legacyQuietWindow - 60) {
+                    let window = Self.describe(seconds: configuration.legacyQuietWindow)
+                    guard requester.force else {
+                        throw RouteOperationError(
+                            .legacyStillServing,
+                            "refused: legacy served \(routeID) as late as the minute of \(Self.timestamp(last)); a route is retired only after legacy has served it nothing for \(window). Wait, find who still reaches legacy (fallbacks, another mode), or force the change with a reason."
+                        )
+                    }
+                    overridden.append("legacy traffic at \(Self.timestamp(last)) within \(window)")
+                }
+            }
+
+            var reason = requester.reason
+            if !overridden.isEmpty {
+                reason = "FORCED past " + overridden.joined(separator: " and ") + "; reason: " + (requester.reason ?? "")
+            }
+            let change = RouteChange(
+                actor: requester.actor, source: requester.source, routeID: routeID, reason: reason,
+                before: current.routeJSON(id: routeID), after: edited.routeJSON(id: routeID),
+                tableVersionBefore: current.table.version, tableVersionAfter: ContentHash.hex(of: after)
+            )
+            let stored = try await write(after, replacing: data, changes: [change])
+            let newRoute = edited.table.routes.first { $0.id == routeID }!
+            return RouteOperationResult(
+                changed: true,
+                summary: "\(routeID): \(Self.describe(route)) → \(Self.describe(newRoute))\(overridden.isEmpty ? "" : " (forced)")",
+                tableVersionBefore: current.table.version, tableVersionAfter: change.tableVersionAfter, changes: stored,
+                verdict: verdict, evidence: evidence, forced: !overridden.isEmpty
+            )
+        }
+    }
+
+    /// Restores an earlier table: `version` (or a unique prefix of it), else the one before the
+    /// most recent change. Every route that differs is recorded.
+    public func rollback(to version: String? = nil, by requester: Requester) async throws(RouteOperationError) -> RouteOperationResult {
+        try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
+            let data = try RouteFile(path: routesPath).read()
+            let currentVersion = ContentHash.hex(of: data)
+            let current = try? RouteTableDocument(data: data)
+            let target = try await fromStore("the audit trail") { () async throws -> String in
+                guard let version else {
+                    guard let last = try await store.changes(limit: 1).first, let before = last.tableVersionBefore else {
+                        throw RouteOperationError(.nothingToRollBack, "the audit trail has no change to roll back")
+                    }
+                    return before
+                }
+                let matches = try await store.tableVersions(matching: version)
+                guard matches.count == 1 else {
+                    throw RouteOperationError(
+                        .unknownVersion,
+                        matches.isEmpty
+                            ? "no kept table version starts with \"\(version)\"; the audit trail lists them"
+                            : "\"\(version)\" is ambiguous: \(matches.joined(separator: ", ")); give more characters")
+                }
+                return matches[0]
+            }
+            guard target != currentVersion else {
+                throw RouteOperationError(.nothingToRollBack, "\(routesPath) is already table version \(target)")
+            }
+            let content = try await fromStore("table \(target)") { () async throws -> Data in
+                guard let kept = try await store.tableContent(version: target) else {
+                    throw RouteOperationError(.unknownVersion, "table version \(target) was not kept in \(store.path); roll back with git instead")
+                }
+                return kept
+            }
+            let restored: RouteTableDocument
+            do { restored = try RouteTableDocument(data: content) } catch {
+                throw RouteOperationError(.invalidTable, "table version \(target) no longer validates:\n\(error)")
+            }
+            let reason = "rollback to \(target)" + (requester.reason.map { ": \($0)" } ?? "")
+            var changes = RouteTableDocument.differences(from: current, to: restored).map {
+                RouteChange(
+                    actor: requester.actor, source: requester.source, routeID: $0.routeID, reason: reason, before: $0.before,
+                    after: $0.after, tableVersionBefore: currentVersion, tableVersionAfter: target
+                )
+            }
+            if changes.isEmpty {
+                // Only layout differs; still one row, so the trail explains the new version.
+                changes = [
+                    RouteChange(
+                        actor: requester.actor, source: requester.source, routeID: nil, reason: reason, before: nil, after: nil,
+                        tableVersionBefore: currentVersion, tableVersionAfter: target
+                    )
+                ]
+            }
+            let stored = try await write(content, replacing: data, changes: changes)
+            let routes = changes.compactMap(\.routeID)
+            return RouteOperationResult(
+                changed: true,
+                summary: "rolled back to table \(target)" + (routes.isEmpty ? "" : "; changed: " + routes.joined(separator: ", ")),
+                tableVersionBefore: currentVersion, tableVersionAfter: target, changes: stored
+            )
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Runs a store read; a refusal passes through, any other failure becomes `store_failed`.
+    private func fromStore<T>(_ what: String, _ body: () async throws -> T) async throws(RouteOperationError) -> T {
+        do {
+            return try await body()
+        } catch let error as RouteOperationError {
+            throw error
+        } catch {
+            throw RouteOperationError(.storeFailed, "cannot read \(what) from \(store.path): \(error)")
+        }
+    }
+
+    private func locked<T>(_ body: () async throws(RouteOperationError) -> T) async throws(RouteOperationError) -> T {
+        do {
+            return try await RouteFile(path: routesPath).withLock {
+                await beforeChange()
+                return try await body()
+            }
+        } catch let error as RouteOperationError {
+            throw error
+        } catch {
+            throw RouteOperationError(.fileFailed, "\(error)")
+        }
+    }
+
+    /// Stages the file, stores the audit rows with both tables' content, then renames the file
+    /// into place. If the rename fails the rows are taken back, so the trail never claims a
+    /// change that did not happen.
+    private func write(_ content: Data, replacing old: Data, changes: [RouteChange]) async throws(RouteOperationError) -> [RouteChange] {
+        let file = RouteFile(path: routesPath)
+        let staged = try file.stage(content)
+        var ids: [Int64]
+        do {
+            try await store.saveTable(version: ContentHash.hex(of: old), content: old)
+            ids = try await store.recordChanges(changes, tableContent: content)
+        } catch {
+            staged.discard()
+            throw RouteOperationError(
+                .storeFailed, "cannot record the change in \(store.path): \(error); \(routesPath) is unchanged, as every change must be audited")
+        }
+        do {
+            try staged.commit()
+        } catch {
+            try? await store.deleteChanges(ids: ids)
+            throw error
+        }
+        await afterWrite()
+        if let source = changes.first?.source { changed(source) }
+        var stored = changes
+        for index in stored.indices { stored[index].id = ids[index] }
+        ids.removeAll()
+        return stored
+    }
+
+    private func unknownRoute(_ id: String, in document: RouteTableDocument) -> RouteOperationError {
+        RouteOperationError(
+            .unknownRoute, "no route with id \"\(id)\" in \(routesPath); known: \(document.table.routes.map(\.id).joined(separator: ", "))")
+    }
+
+    /// `canary 10%`, `shadow`.
+    static func describe(_ route: Route) -> String {
+        guard route.mode == .canary, let percent = route.canary?.percent else { return route.mode.rawValue }
+        return "canary \(RouteTableDocument.numberText(percent))%"
+    }
+
+    static func describe(seconds: TimeInterval) -> String {
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        return "\(Int(seconds))s"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle())
+    }
+}
+
+/// A route with everything needed to judge it.
+public struct RouteInspection: Sendable {
+    public var route: Route
+    /// The route's JSON as in the file.
+    public var json: String
+    public var evidence: RouteEvidence
+    /// The gate that applies (the route's, the defaults where it sets none).
+    public var gate: GateSettings
+    public var verdict: GateVerdict
+    /// Start of the evidence window.
+    public var evidenceSince: Date
+    /// The last minute legacy served the route, if recorded.
+    public var lastLegacyTraffic: Date?
+    /// Requests in the legacy quiet window, by side.
+    public var recentTraffic: RouteTraffic
+}
+
+/// What an operation did.
+public struct RouteOperationResult: Sendable {
+    /// Whether the file changed.
+    public var changed: Bool
+    /// One line for people: `inventory-read: shadow → canary 5%`.
+    public var summary: String
+    public var tableVersionBefore: String
+    public var tableVersionAfter: String
+    /// The audit rows recorded, with their ids.
+    public var changes: [RouteChange]
+    /// The gate's verdict, when a gate was consulted.
+    public var verdict: GateVerdict?
+    public var evidence: RouteEvidence?
+    /// Whether a refusal was overridden by force (with a reason).
+    public var forced: Bool = false
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}

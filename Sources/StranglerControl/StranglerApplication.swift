@@ -1,0 +1,71 @@
+import Logging
+import ServiceLifecycle
+import StranglerCore
+import StranglerProxy
+import StranglerStore
+
+/// A whole running StranglerFig as one service group: the comparison pipeline, the data plane,
+/// the admin listener and the control plane, started in the one order that works and stopped
+/// in reverse.
+///
+/// `strangler serve` runs one; `strangler demo` runs one with the demo's upstreams and its
+/// traffic generator. The service group starts every service at once; the order governs the
+/// graceful shutdown, which runs in reverse: reloading and canary judging stop first, then the
+/// admin listener, then the proxy drains (and the demo's upstreams after it), then the
+/// comparison worker, and last the recorder flushes what is queued.
+public struct StranglerApplication: Sendable {
+    /// The data plane.
+    public let server: ProxyServer
+    /// Hot reload, the route controller and the canary monitor.
+    public let control: ControlPlane
+    private let recorder: DiffRecorder
+    private let worker: ComparisonWorker
+    private let admin: any Service
+    private let onProxyStarted: @Sendable (Int) -> Void
+
+    /// Builds the admin listener once the data plane and the controller exist. The control
+    /// module cannot name the admin API (it sits above this module), so the caller supplies it:
+    /// `StranglerAdmin`'s `AdminAPI.listener(host:port:access:)` makes one.
+    public typealias AdminFactory = @Sendable (_ server: ProxyServer, _ controller: RouteController, _ logger: Logger) throws -> any Service
+
+    /// Builds every part; nothing listens until ``run(before:after:logger:)``.
+    /// - Parameters:
+    ///   - transform: applied to every table before it goes live (the demo moves ports with it);
+    ///     pure computation only (it runs in ``BackgroundWork``).
+    ///   - logger: for the proxy and the control plane; `quietLogger` for the admin listener.
+    /// - Throws: what `admin` throws (an admin address its access does not allow).
+    public init(
+        configuration: ProxyConfiguration, table: RouteTable, routesPath: String, store: SQLiteDiffStore, recorder: DiffRecorder,
+        worker: ComparisonWorker, metrics: ProxyMetrics, admin: AdminFactory, controllerConfiguration: RouteController.Configuration = .init(),
+        monitorConfiguration: CanaryMonitor.Configuration = .init(), transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 },
+        logger: Logger, quietLogger: Logger? = nil, onProxyStarted: @escaping @Sendable (Int) -> Void = { _ in }
+    ) throws {
+        let server = ProxyServer(
+            configuration: configuration, table: table, source: routesPath, logger: logger, metrics: metrics, shadowSink: worker)
+        let control = ControlPlane(
+            server: server, routesPath: routesPath, store: store, worker: worker, logger: logger,
+            controllerConfiguration: controllerConfiguration, monitorConfiguration: monitorConfiguration, transform: transform
+        )
+        self.admin = try admin(server, control.controller, quietLogger ?? logger)
+        self.server = server
+        self.control = control
+        self.recorder = recorder
+        self.worker = worker
+        self.onProxyStarted = onProxyStarted
+    }
+
+    /// Records the starting table in the audit trail, then runs every service until SIGTERM or
+    /// SIGINT and a graceful shutdown.
+    /// - Parameters:
+    ///   - before: services to stop after the proxy has drained (a demo's upstreams).
+    ///   - after: services to stop first (a demo's traffic).
+    public func run(before: [any Service] = [], after: [any Service] = [], logger: Logger) async throws {
+        await control.recordStartingTable()
+        let services: [any Service] =
+            [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin, control.monitor, control.watcher]
+            + after
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import StranglerCore
+import StranglerStore
+import Testing
+@testable import StranglerAdmin
+import StranglerControl
+import StranglerProxy
+import StranglerTestSupport
+
+@Suite("Admin API: tokens and the OpenAPI document")
+struct AdminAPITests {
+    @Test("writes answer 401 without a token and 403 with a wrong one; the right one passes")
+    func writesNeedAToken() async throws {
+        try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
+            let missing = try await proxy.admin("POST", "/api/routes/walk/promote", token: nil, body: [:])
+            #expect(missing.status == 401)
+            #expect(missing.headers["www-authenticate"] == #"Bearer realm="strangler-admin""#)
+            #expect((missing.json as? [String: Any])?["error"] as? String == "unauthorized")
+            let wrong = try await proxy.admin("POST", "/api/routes/walk/promote", token: "not-the-token-at-all-0000", body: [:])
+            #expect(wrong.status == 403)
+            #expect((wrong.json as? [String: Any])?["error"] as? String == "forbidden")
+            for path in ["/api/rollback", "/api/routes/walk/demote", "/api/routes/walk/mode"] {
+                #expect(try await proxy.admin("POST", path, token: nil, body: [:]).status == 401, "\(path)")
+                #expect(try await proxy.admin("POST", path, token: "wrong-wrong-wrong-wrong", body: [:]).status == 403, "\(path)")
+            }
+            #expect(proxy.liveMode("walk") == .legacy, "nothing changed")
+            #expect(try await proxy.store.changes().isEmpty)
+
+            // With tokens configured, reads need one too; health, metrics and the document don't.
+            #expect(try await proxy.admin("GET", "/api/routes", token: nil).status == 401)
+            #expect(try await proxy.admin("GET", "/api/changes", token: "wrong-wrong-wrong-wrong").status == 403)
+            #expect(try await proxy.admin("GET", "/api/routes").status == 200)
+            for open in ["/healthz", "/metrics", "/openapi.json"] {
+                #expect(try await proxy.admin("GET", open, token: nil).status == 200, "\(open)")
+            }
+            let ok = try await proxy.admin("POST", "/api/routes/walk/promote", body: ["reason": "token works"])
+            #expect(ok.status == 200)
+            #expect(proxy.liveMode("walk") == .shadow)
+        }
+    }
+
+    @Test("an admin connection that sends nothing, or stops part-way through a head, is closed after the idle timeout")
+    func idleAdminConnectionsClosed() async throws {
+        try await ControlledProxy.run(routes: "[]", adminIdleTimeout: .milliseconds(300)) { proxy in
+            let silent = try await RawConnection.connect(port: proxy.adminPort)
+            let partial = try await RawConnection.connect(port: proxy.adminPort)
+            try await partial.send("GET /healthz HTTP/1.1\r\nHo")
+            #expect(await silent.waitUntilClosed(seconds: 30))
+            #expect(await partial.waitUntilClosed(seconds: 30))
+            // The listener still answers.
+            #expect(try await proxy.admin("GET", "/healthz", token: nil).status == 200)
+        }
+    }
+
+    @Test("--admin-open-reads opens reads only; writes still need the token")
+    func openReads() async throws {
+        try await ControlledProxy.run(
+            routes: ControlledProxy.walkRoute, access: AdminAccess(tokens: [ControlledProxy.token], openReads: true)
+        ) { (proxy: ControlledProxy) async throws in
+            #expect(try await proxy.admin("GET", "/api/stats", token: nil).status == 200)
+            #expect(try await proxy.admin("POST", "/api/routes/walk/promote", token: nil, body: [:]).status == 401)
+        }
+    }
+
+    @Test("an admin listener off loopback without a token is refused at start, saying what to do")
+    func nonLoopbackNeedsToken() async throws {
+        let table = try RouteTable.parse(Data(#"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9"}}, "defaultUpstream": "legacy", "routes": []}"#.utf8))
+        let server = ProxyServer(configuration: ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 1), table: table, logger: Logger(label: "t"))
+        #expect {
+            _ = try AdminAPI.makeApplication(server: server, host: "0.0.0.0", port: 0, logger: Logger(label: "t"))
+        } throws: { error in
+            "\(error)".contains("refusing to bind the admin listener to 0.0.0.0 without a token") && "\(error)".contains("--admin-token-file")
+        }
+        _ = try AdminAPI.makeApplication(
+            server: server, access: AdminAccess(tokens: [ControlledProxy.token]), host: "0.0.0.0", port: 0, logger: Logger(label: "t"))
+        _ = try AdminAPI.makeApplication(server: server, host: "127.0.0.1", port: 0, logger: Logger(label: "t"))
+    }
+
+    @Test("token files: named and bare tokens, comments; short or missing tokens are refused with the fix")
+    func tokenFiles() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString)").path
+        try "# ops tokens\nalice:0123456789abcdef0123\n\n  fedcba9876543210fedc  \n".write(toFile: path, atomically: true, encoding: .utf8)
+        let tokens = try AdminAccess.load(file: path, environment: ["STRANGLER_ADMIN_TOKEN": "ci:ffffffffffffffffffff"])
+        #expect(tokens == [
+            .init(name: "alice", secret: "0123456789abcdef0123"), .init(name: "admin", secret: "fedcba9876543210fedc"),
+            .init(name: "ci", secret: "ffffffffffffffffffff"),
+        ])
+        try "bob:short\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try AdminAccess.load(file: path, environment: [:])
+        } throws: { error in
+            "\(error)".contains(":1: the token for \"bob\" is 5 characters; use at least 16")
+        }
+        #expect(throws: AdminAccessError.self) { _ = try AdminAccess.load(file: path + ".missing", environment: [:]) }
+        let access = AdminAccess(tokens: tokens)
+        #expect(access.decide(authorization: "Bearer 0123456789abcdef0123", write: true) == .allowed(tokenName: "alice"))
+        #expect(access.decide(authorization: "bearer ffffffffffffffffffff", write: true) == .allowed(tokenName: "ci"))
+        #expect(access.decide(authorization: "Basic abc", write: true) == .missing("this endpoint needs `Authorization: Bearer <token>`"))
+        #expect(access.decide(authorization: "Bearer 0123456789abcdef012", write: true) == .wrong("the bearer token is not one this proxy accepts"))
+    }
+
+    @Test("every answer of every documented endpoint matches its schema in /openapi.json")
+    func openAPIDocumentMatchesAnswers() async throws {
+        try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
+            let document = try #require(try await proxy.admin("GET", "/openapi.json", token: nil).data)
+            let spec = try JSONDocument.parse(document)
+            let validator = SchemaValidator(spec: spec)
+            _ = try await RawConnection.get(port: proxy.port, "/walk/echo")
+
+            var checked = Set<String>()
+            func check(_ method: String, _ template: String, _ path: String, token: String? = ControlledProxy.token.secret, body: [String: Any]? = nil, expect status: Int) async throws {
+                let answer = try await proxy.admin(method, path, token: token, body: body)
+                #expect(answer.status == status, "\(method) \(path): \(String(decoding: answer.data, as: UTF8.self))")
+                let problems = validator.validate(answer: answer.data, contentType: answer.headers["content-type"] ?? "", method: method, path: template, status: answer.status)
+                #expect(problems.isEmpty, "\(method) \(path) \(answer.status): \(problems)")
+                checked.insert("\(method) \(template)")
+            }
+            try await check("GET", "/healthz", "/healthz", token: nil, expect: 200)
+            try await check("GET", "/readyz", "/readyz", token: nil, expect: 200)
+            try await check("GET", "/metrics", "/metrics", token: nil, expect: 200)
+            try await check("GET", "/openapi.json", "/openapi.json", token: nil, expect: 200)
+            try await check("GET", "/api/routes", "/api/routes", expect: 200)
+            try await check("GET", "/api/routes", "/api/routes", token: nil, expect: 401)
+            try await check("GET", "/api/routes/{id}", "/api/routes/walk", expect: 200)
+            try await check("GET", "/api/routes/{id}", "/api/routes/nope", expect: 404)
+            try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", body: ["reason": "r"], expect: 200)
+            try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", body: [:], expect: 409)
+            try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", body: ["force": true], expect: 400)
+            try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", token: "wrong-wrong-wrong-wrong", body: [:], expect: 403)
+            try await check("POST", "/api/routes/{id}/mode", "/api/routes/walk/mode", body: ["mode": "canary", "percent": 20, "force": true, "reason": "r"], expect: 200)
+            try await check("POST", "/api/routes/{id}/mode", "/api/routes/walk/mode", body: ["mode": "sideways"], expect: 400)
+            try await check("POST", "/api/routes/{id}/demote", "/api/routes/walk/demote", body: [:], expect: 200)
+            try await check("POST", "/api/routes/{id}/demote", "/api/routes/nope/demote", body: [:], expect: 404)
+            try await check("GET", "/api/stats", "/api/stats", expect: 200)
+            try await check("GET", "/api/routes/{id}/stats", "/api/routes/walk/stats", expect: 200)
+            try await check("GET", "/api/changes", "/api/changes?limit=10", expect: 200)
+            try await check("GET", "/api/routes/{id}/changes", "/api/routes/walk/changes", expect: 200)
+            try await check("POST", "/api/rollback", "/api/rollback", body: ["reason": "drill"], expect: 200)
+            try await check("POST", "/api/rollback", "/api/rollback", body: ["to": "0000000000"], expect: 404)
+            // Give the report comparisons, differences, examples and an accepted difference to show.
+            for index in 0..<8 { _ = try await RawConnection.get(port: proxy.port, "/walk/echo?n=\(index)") }
+            for _ in 0..<400 where try await proxy.store.comparisonCount(route: "walk") < 8 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await proxy.store.accept(routeID: "walk", pointer: "/upstream", reason: "names differ on purpose", owner: "test", until: nil)
+            let report = try #require(try await proxy.admin("GET", "/api/report?route=walk").json as? [String: Any])
+            let walk = try #require((report["routes"] as? [[String: Any]])?.first)
+            #expect((walk["topDifferences"] as? [Any])?.isEmpty == false)
+            #expect((walk["accepted"] as? [Any])?.count == 1)
+            try await check("GET", "/api/report", "/api/report?since=1h", expect: 200)
+            try await check("GET", "/api/report", "/api/report?route=walk&examples=1", expect: 200)
+            try await check("GET", "/api/report", "/api/report?since=yesterday-ish", expect: 400)
+            try await check("GET", "/api/report", "/api/report", token: nil, expect: 401)
+            try await check("GET", "/", "/", token: nil, expect: 200)
+            try await check("GET", "/dashboard.css", "/dashboard.css", token: nil, expect: 200)
+            try await check("GET", "/dashboard.js", "/dashboard.js", token: nil, expect: 200)
+
+            // Every documented operation was exercised.
+            let documented = validator.operations()
+            #expect(documented == checked, "not exercised: \(documented.subtracting(checked)); undocumented: \(checked.subtracting(documented))")
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import StranglerCore
+import StranglerStore
+import Testing
+import StranglerAdmin
+import StranglerControl
+@testable import StranglerProxy
+import StranglerTestSupport
+
+/// `strangler routes ...` as a user runs it: the built executable, its output and exit codes.
+@Suite("strangler routes commands")
+struct RoutesCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func strangler(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let binary = root.appendingPathComponent(".build/debug/strangler")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["STRANGLER_ADMIN_TOKEN"] = nil
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("promote is refused with the figures, --force needs a reason, the override is recorded, rollback undoes it")
+    func localGateAndForce() async throws {
+        let store = try makeTestStore("cli")
+        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        let routes = folder.appendingPathComponent("routes.json").path
+        try ControlledProxy.routesFile(
+            legacyPort: 9, servicePort: 10,
+            routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
+        ).write(to: URL(fileURLWithPath: routes))
+        let original = try Data(contentsOf: URL(fileURLWithPath: routes))
+        try await store.insert((0..<4).map { RouteHistoryFixtures.match("m\($0)") })
+        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
+
+        var run = try Self.strangler(["routes", "promote", "inv"] + common)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("refused: inv shadow → canary needs its gate to hold"))
+        #expect(run.stderr.contains("FAIL minSamples: 4 (gate ≥ 10)"))
+        #expect(run.stderr.contains("ok   statusMismatches: 0 (gate = 0)"))
+        #expect(run.stderr.contains("To override: --force --reason TEXT"), "the CLI, not the controller, names its flags")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: routes)) == original)
+
+        run = try Self.strangler(["routes", "promote", "inv", "--force"] + common)
+        #expect(run.status == 64, "a usage error")
+        #expect(run.stderr.contains("--force needs --reason TEXT"))
+        run = try Self.strangler(["routes", "set", "inv", "--mode", "shadow", "--percent", "5"] + common)
+        #expect(run.status == 64, "a usage error")
+        #expect(run.stderr.contains("--percent applies to --mode canary only"))
+
+        run = try Self.strangler(["routes", "promote", "inv", "--force", "--reason", "signed off by J. Doe", "--actor", "jane"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("inv: shadow → canary 5% (forced)"))
+        #expect(run.stdout.contains("FAIL minSamples: 4 (gate ≥ 10)"))
+        #expect(try RouteTableDocument(data: Data(contentsOf: URL(fileURLWithPath: routes))).table.routes[0].mode == .canary)
+
+        run = try Self.strangler(["routes", "history"] + common)
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("jane"))
+        #expect(run.stdout.contains("shadow → canary 5%"))
+        #expect(run.stdout.contains("FORCED past gate (minSamples 4 vs ≥ 10"))
+
+        run = try Self.strangler(["routes", "list"] + common)
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("canary 5%"))
+
+        run = try Self.strangler(["routes", "rollback", "--reason", "too early"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: routes)) == original)
+
+        run = try Self.strangler(["routes", "set", "inv", "--mode", "canary", "--percent", "150"] + common)
+        #expect(run.status == 64, "a usage error; got \(run.status)")
+        #expect(run.stderr.contains("--percent must be between 0 and 100"))
+    }
+
+    @Test("diffs accept, list and revoke; the report shows the acceptance and stops counting it as a mismatch")
+    func acceptedDifferences() async throws {
+        let store = try makeTestStore("diffs")
+        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        let routes = folder.appendingPathComponent("routes.json").path
+        try ControlledProxy.routesFile(
+            legacyPort: 9, servicePort: 10, routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
+        ).write(to: URL(fileURLWithPath: routes))
+        try await store.insert(
+            (0..<4).map { index in
+                var record = RouteHistoryFixtures.match("d\(index)")
+                record.outcome = .mismatch
+                record.differences = [Difference(kind: .added, pointer: "/available", primary: nil, candidate: "\(index)")]
+                return record
+            })
+        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
+
+        var run = try Self.strangler(["diffs", "accept", "inv", "available", "--reason", "x"] + common)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("is not a JSON pointer"))
+        run = try Self.strangler(["diffs", "accept", "nope", "/available", "--reason", "x"] + common)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("no route \"nope\""))
+
+        run = try Self.strangler(["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita", "--until", "2099-01-01"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("accepted #1: inv /available — covers 4 differences"))
+        run = try Self.strangler(["diffs", "list"] + common)
+        #expect(run.stdout.contains("rita") && run.stdout.contains("active") && run.stdout.contains("new field"))
+
+        run = try Self.strangler(["report", "--format", "json"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let route = try #require((report?["routes"] as? [[String: Any]])?.first)
+        #expect(route["mismatches"] as? Int == 0)
+        #expect(route["acceptedOnly"] as? Int == 4)
+        #expect(((route["accepted"] as? [[String: Any]])?.first?["owner"]) as? String == "rita")
+        #expect((route["topDifferences"] as? [Any])?.isEmpty == true)
+
+        run = try Self.strangler(["diffs", "revoke", "1", "--owner", "sam"] + common)
+        #expect(run.status == 0)
+        run = try Self.strangler(["diffs", "revoke", "1"] + common)
+        #expect(run.status == 1)
+        run = try Self.strangler(["report", "--format", "markdown"] + common)
+        #expect(run.stdout.contains("| inv | shadow | 4 | 0.0% |"))
+        let html = folder.appendingPathComponent("report.html").path
+        run = try Self.strangler(["report", "--format", "html", "--output", html] + common)
+        #expect(run.status == 0)
+        #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<svg"))
+    }
+
+    @Test("with --admin the commands act through a running proxy, with the token from --token-file or the environment")
+    func throughAdmin() async throws {
+        try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
+            let admin = ["--admin", "http://127.0.0.1:\(proxy.adminPort)"]
+            var run = try Self.strangler(["routes", "promote", "walk"] + admin)
+            #expect(run.status == 1)
+            #expect(run.stderr.contains("pass --token-file FILE or set STRANGLER_ADMIN_TOKEN"))
+
+            let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("token-\(UUID().uuidString)").path
+            try "ops-bot:\(ControlledProxy.token.secret)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            run = try Self.strangler(["routes", "promote", "walk", "--reason", "via admin", "--token-file", tokenFile] + admin)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("walk: legacy → shadow"))
+            #expect(proxy.liveMode("walk") == .shadow)
+
+            run = try Self.strangler(["routes", "show", "walk"] + admin, environment: ["STRANGLER_ADMIN_TOKEN": ControlledProxy.token.secret])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("mode        shadow"))
+            #expect(run.stdout.contains("ops-bot"))
+            #expect(try await proxy.store.changes(routeID: "walk").first?.actor == "ops-bot")
+        }
+    }
+}
+
+enum RouteHistoryFixtures {
+    static func match(_ id: String) -> ComparisonRecord {
+        ComparisonRecord(
+            routeID: "inv", requestID: id, method: "GET", path: "/inv/1", tableVersion: "v1", primaryUpstream: "legacy",
+            candidateUpstream: "service", primaryStatus: 200, candidateStatus: 200, primaryMilliseconds: 1, candidateMilliseconds: 1,
+            outcome: .match)
+    }
+}
