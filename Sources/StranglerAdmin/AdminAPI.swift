@@ -9,7 +9,8 @@ import StranglerReport
 import StranglerStore
 
 /// The admin listener: health, readiness, Prometheus metrics, the route table with its evidence
-/// and audit trail, and the route controls (DESIGN.md §6). `/openapi.json` describes it all.
+/// and audit trail, and the route controls (README.md, "Admin API"). `/openapi.json` describes
+/// it all.
 ///
 /// It runs on its own Hummingbird listener (127.0.0.1 by default) so that nothing on it is
 /// reachable through the proxy's public port. Writes need a bearer token (``AdminAccess``).
@@ -91,7 +92,7 @@ public enum AdminAPI {
                 buffer.writeString("\n")
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
             } catch {
-                return Self.error("store_failed", "cannot build the report from \(controller.store.path): \(error)", status: .serviceUnavailable)
+                return Self.error("store_failed", "cannot build the report from \(controller.store.location): \(error)", status: .serviceUnavailable)
             }
         }
         router.get("/api/routes") { request, _ -> Response in

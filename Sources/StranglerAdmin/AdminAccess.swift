@@ -10,9 +10,13 @@ import StranglerProxy
 public struct AdminAccess: Sendable {
     /// A token and the name the audit trail records for it.
     public struct Token: Sendable, Hashable {
+        /// The name the audit trail records as the actor of changes made with this token.
         public var name: String
+        /// The bearer secret a client presents; ``AdminAccess/load(file:environment:)`` requires
+        /// at least ``AdminAccess/minimumSecretLength`` characters.
         public var secret: String
 
+        /// Creates a token as given; no length check is made here.
         public init(name: String, secret: String) {
             self.name = name
             self.secret = secret
@@ -22,10 +26,12 @@ public struct AdminAccess: Sendable {
     /// Shortest secret accepted: a guessable token on an admin port is worse than none.
     public static let minimumSecretLength = 16
 
+    /// The tokens accepted; with none, reads are open and every write is refused.
     public var tokens: [Token]
     /// Serve `/api/...` reads without a token.
     public var openReads: Bool
 
+    /// Creates the access rules; the default (no tokens) opens reads and refuses all writes.
     public init(tokens: [Token] = [], openReads: Bool = false) {
         self.tokens = tokens
         self.openReads = openReads
@@ -35,6 +41,9 @@ public struct AdminAccess: Sendable {
     ///
     /// The file has one token per line, `name:secret` or a bare `secret` (named `admin`);
     /// blank lines and `#` comments are skipped. The variable holds one token in the same form.
+    ///
+    /// - Throws: ``AdminAccessError`` when the file cannot be read or holds no token, a name is
+    ///   empty, or a secret is shorter than ``minimumSecretLength``.
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [Token] {
         var tokens: [Token] = []
         if let file {
@@ -71,6 +80,8 @@ public struct AdminAccess: Sendable {
 
     /// Refuses an admin listener off loopback without a token: it would let anyone on the
     /// network flip routes.
+    ///
+    /// - Throws: ``AdminAccessError`` when `host` is not a loopback address and there is no token.
     public func checkBinding(host: String) throws {
         guard tokens.isEmpty, !Self.isLoopback(host) else { return }
         throw AdminAccessError(
@@ -92,6 +103,11 @@ public struct AdminAccess: Sendable {
     }
 
     /// Checks the `Authorization` header of a request.
+    ///
+    /// - Parameters:
+    ///   - authorization: The request's `Authorization` header, if any.
+    ///   - write: Whether the request changes something (it then always needs a token).
+    /// - Returns: Whether to serve the request, and with which token's name.
     public func decide(authorization: String?, write: Bool) -> Decision {
         if !write, openReads || tokens.isEmpty { return .allowed(tokenName: nil) }
         guard let authorization, authorization.lowercased().hasPrefix("bearer "),
@@ -123,6 +139,7 @@ public struct AdminAccess: Sendable {
 
 /// A problem with the admin API's access configuration.
 public struct AdminAccessError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong and how to fix it, for the operator.
     public let description: String
 
     init(_ description: String) {

@@ -27,6 +27,8 @@ public actor CanaryMonitor: Service {
         /// that one early failure is not a 100% error rate.
         public var minRequests: Int = 20
 
+        /// Creates a configuration; the defaults judge each canary over the last minute, sampled
+        /// every second, and write traffic to the store every 10 s.
         public init(tick: Duration = .seconds(1), flushEvery: Duration = .seconds(10), window: Duration = .seconds(60), minRequests: Int = 20) {
             self.tick = tick
             self.flushEvery = flushEvery
@@ -36,7 +38,7 @@ public actor CanaryMonitor: Service {
     }
 
     private let server: ProxyServer
-    private let store: SQLiteDiffStore
+    private let store: any DiffStore
     private let controller: RouteController
     private let configuration: Configuration
     private let logger: Logger
@@ -52,8 +54,19 @@ public actor CanaryMonitor: Service {
     /// Auto-demotions done, for tests and the log.
     public private(set) var demotions: [String] = []
 
+    /// Creates the monitor and, when there is a worker, subscribes to its comparisons (matches
+    /// and mismatches only; a mismatch that learned noise or accepted differences excuse
+    /// entirely is counted as compared, not mismatched).
+    /// - Parameters:
+    ///   - server: The proxy whose event loops count the traffic and whose live table says which
+    ///     routes are canaries.
+    ///   - store: Where traffic is written and excuses are read.
+    ///   - controller: Demotes a canary that breaks its gate, with an audit record.
+    ///   - worker: The comparison worker to observe; without one, only error rates are judged.
+    ///   - configuration: How the monitor samples and judges.
+    ///   - logger: Where demotions and store failures are logged.
     public init(
-        server: ProxyServer, store: SQLiteDiffStore, controller: RouteController, worker: ComparisonWorker?,
+        server: ProxyServer, store: any DiffStore, controller: RouteController, worker: ComparisonWorker?,
         configuration: Configuration = .init(), logger: Logger
     ) {
         self.server = server
@@ -72,6 +85,8 @@ public actor CanaryMonitor: Service {
         }
     }
 
+    /// Ticks every ``Configuration/tick`` until graceful shutdown, then writes the traffic still
+    /// pending so none is lost.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
@@ -152,7 +167,7 @@ public actor CanaryMonitor: Service {
             pending.removeAll()
         } catch {
             // Kept for the next flush: the counts are small and a full disk may clear.
-            logger.error("cannot record route traffic; will retry", metadata: ["store": "\(store.path)", "error": "\(error)"])
+            logger.error("cannot record route traffic; will retry", metadata: ["store": "\(store.location)", "error": "\(error)"])
         }
     }
 

@@ -11,15 +11,18 @@ import StranglerStore
 /// ``StranglerApplication`` builds one, puts ``watcher`` and ``monitor`` in its service group,
 /// and hands ``controller`` to the admin API.
 public struct ControlPlane: Sendable {
+    /// Hot reload: watches the routes file and applies each valid edit to the proxy.
     public let watcher: RouteTableWatcher
+    /// Makes route changes (mode changes, promotions) by rewriting the routes file.
     public let controller: RouteController
+    /// Records traffic and demotes canaries that break their gate.
     public let monitor: CanaryMonitor
     private let auditor: RouteFileAuditor
     private let routesPath: String
 
     /// - Parameter transform: applied to every table before it goes live (the demo's ports).
     public init(
-        server: ProxyServer, routesPath: String, store: SQLiteDiffStore, worker: ComparisonWorker?, logger: Logger,
+        server: ProxyServer, routesPath: String, store: any DiffStore, worker: ComparisonWorker?, logger: Logger,
         controllerConfiguration: RouteController.Configuration = .init(), monitorConfiguration: CanaryMonitor.Configuration = .init(),
         transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
     ) {

@@ -4,7 +4,7 @@ import StranglerProxy
 import StranglerStore
 
 /// The route controls ops engineers use: set a mode, promote, demote and roll back, with the
-/// promotion gates and the audit trail (DESIGN.md §3, §5, §6).
+/// promotion gates and the audit trail (README.md, "Operating a migration").
 ///
 /// The CLI, the admin API and the proxy's auto-demote all go through this one type, so the same
 /// rules hold everywhere. An operation locks the routes file, validates the edited table, stores
@@ -20,6 +20,7 @@ public struct RouteController: Sendable {
         /// The canary share a route gets when it enters `canary` without one.
         public var defaultCanaryPercent: Double = 5
 
+        /// Creates a configuration; both windows default to 24 hours.
         public init(evidenceWindow: TimeInterval = 24 * 3600, legacyQuietWindow: TimeInterval = 24 * 3600) {
             self.evidenceWindow = evidenceWindow
             self.legacyQuietWindow = legacyQuietWindow
@@ -38,12 +39,17 @@ public struct RouteController: Sendable {
 
     /// Who asks, and why.
     public struct Requester: Sendable, Hashable {
+        /// Who asks, as the audit trail records it: `--actor`, the admin token's name, the OS
+        /// user, or `auto-demote`.
         public var actor: String
+        /// Where the request comes from: the CLI, the admin API, or the proxy itself.
         public var source: RouteChange.Source
+        /// Why, as the audit trail records it; nil when none was given.
         public var reason: String?
         /// Override a refusing gate or the legacy-traffic rule; needs a reason.
         public var force: Bool
 
+        /// Creates a requester; a reason of only whitespace counts as none.
         public init(actor: String, source: RouteChange.Source, reason: String? = nil, force: Bool = false) {
             self.actor = actor
             self.source = source
@@ -54,7 +60,9 @@ public struct RouteController: Sendable {
 
     /// The routes file.
     public let routesPath: String
-    public let store: SQLiteDiffStore
+    /// Where the evidence is read and the audit rows and table contents are written.
+    public let store: any DiffStore
+    /// The windows and defaults the rules use.
     public let configuration: Configuration
     private let beforeChange: @Sendable () async -> Void
     private let afterWrite: @Sendable () async -> Void
@@ -70,7 +78,7 @@ public struct RouteController: Sendable {
     ///     can write the traffic it has counted but not stored yet.
     ///   - changed: called after each change, with its source (for metrics).
     public init(
-        routesPath: String, store: SQLiteDiffStore, configuration: Configuration = .init(),
+        routesPath: String, store: any DiffStore, configuration: Configuration = .init(),
         beforeChange: @escaping @Sendable () async -> Void = {},
         afterWrite: @escaping @Sendable () async -> Void = {}, pendingTraffic: @escaping @Sendable () async -> Void = {},
         changed: @escaping @Sendable (RouteChange.Source) -> Void = { _ in }
@@ -132,7 +140,7 @@ public struct RouteController: Sendable {
                 lastLegacyTraffic: try await store.lastLegacyTraffic(routeID: route.id), recentTraffic: traffic
             )
         } catch {
-            throw RouteOperationError(.storeFailed, "cannot read the diff store \(store.path): \(error)")
+            throw RouteOperationError(.storeFailed, "cannot read the diff store \(store.location): \(error)")
         }
     }
 
@@ -141,7 +149,7 @@ public struct RouteController: Sendable {
         do {
             return try await store.changes(routeID: routeID, limit: limit)
         } catch {
-            throw RouteOperationError(.storeFailed, "cannot read the audit trail in \(store.path): \(error)")
+            throw RouteOperationError(.storeFailed, "cannot read the audit trail in \(store.location): \(error)")
         }
     }
 
@@ -218,7 +226,7 @@ public struct RouteController: Sendable {
                 await pendingTraffic()
                 let last: Date?
                 do { last = try await store.lastLegacyTraffic(routeID: routeID) } catch {
-                    throw RouteOperationError(.storeFailed, "cannot read route traffic in \(store.path): \(error)")
+                    throw RouteOperationError(.storeFailed, "cannot read route traffic in \(store.location): \(error)")
                 }
                 if let last, last > Date().addingTimeInterval(-configuration.legacyQuietWindow - 60) {
                     let window = Self.describe(seconds: configuration.legacyQuietWindow)
@@ -281,7 +289,7 @@ public struct RouteController: Sendable {
             }
             let content = try await fromStore("table \(target)") { () async throws -> Data in
                 guard let kept = try await store.tableContent(version: target) else {
-                    throw RouteOperationError(.unknownVersion, "table version \(target) was not kept in \(store.path); roll back with git instead")
+                    throw RouteOperationError(.unknownVersion, "table version \(target) was not kept in \(store.location); roll back with git instead")
                 }
                 return kept
             }
@@ -324,7 +332,7 @@ public struct RouteController: Sendable {
         } catch let error as RouteOperationError {
             throw error
         } catch {
-            throw RouteOperationError(.storeFailed, "cannot read \(what) from \(store.path): \(error)")
+            throw RouteOperationError(.storeFailed, "cannot read \(what) from \(store.location): \(error)")
         }
     }
 
@@ -354,7 +362,7 @@ public struct RouteController: Sendable {
         } catch {
             staged.discard()
             throw RouteOperationError(
-                .storeFailed, "cannot record the change in \(store.path): \(error); \(routesPath) is unchanged, as every change must be audited")
+                .storeFailed, "cannot record the change in \(store.location): \(error); \(routesPath) is unchanged, as every change must be audited")
         }
         do {
             try staged.commit()
@@ -394,12 +402,15 @@ public struct RouteController: Sendable {
 
 /// A route with everything needed to judge it.
 public struct RouteInspection: Sendable {
+    /// The route as the file has it.
     public var route: Route
     /// The route's JSON as in the file.
     public var json: String
+    /// The route's comparisons in the evidence window.
     public var evidence: RouteEvidence
     /// The gate that applies (the route's, the defaults where it sets none).
     public var gate: GateSettings
+    /// What the gate says of the evidence: whether a promotion may go ahead, check by check.
     public var verdict: GateVerdict
     /// Start of the evidence window.
     public var evidenceSince: Date
@@ -415,12 +426,15 @@ public struct RouteOperationResult: Sendable {
     public var changed: Bool
     /// One line for people: `inventory-read: shadow → canary 5%`.
     public var summary: String
+    /// The version (content hash) of the table the operation started from.
     public var tableVersionBefore: String
+    /// The version of the table the operation left; the same as before when nothing changed.
     public var tableVersionAfter: String
     /// The audit rows recorded, with their ids.
     public var changes: [RouteChange]
     /// The gate's verdict, when a gate was consulted.
     public var verdict: GateVerdict?
+    /// The evidence the gate judged, when a gate was consulted.
     public var evidence: RouteEvidence?
     /// Whether a refusal was overridden by force (with a reason).
     public var forced: Bool = false

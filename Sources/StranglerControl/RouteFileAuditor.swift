@@ -12,11 +12,16 @@ import StranglerStore
 /// before the file is replaced, so the trail already leads to their version and they are not
 /// recorded twice. A hand edit back to a version seen before is recorded like any other.
 public struct RouteFileAuditor: Sendable {
-    let store: SQLiteDiffStore
+    let store: any DiffStore
     let metrics: ProxyMetrics?
     let logger: Logger
 
-    public init(store: SQLiteDiffStore, metrics: ProxyMetrics? = nil, logger: Logger) {
+    /// Creates an auditor.
+    /// - Parameters:
+    ///   - store: Holds the audit trail and the content of every table recorded.
+    ///   - metrics: Where recorded changes are counted; nil counts nothing.
+    ///   - logger: Where failures to record are logged (they never stop a reload).
+    public init(store: any DiffStore, metrics: ProxyMetrics? = nil, logger: Logger) {
         self.store = store
         self.metrics = metrics
         self.logger = logger

@@ -72,6 +72,7 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
     /// A stable machine name (`gate_refused`, `unknown_route`...), as in admin API errors.
     public var name: String { code.description }
 
+    /// The message, followed by the gate's checks one per indented line when a gate refused.
     public var description: String {
         guard let verdict else { return message }
         return ([message] + verdict.lines.map { "  " + $0 }).joined(separator: "\n")

@@ -44,6 +44,8 @@ public struct RouteTableWatcher: Service {
         self.logger = logger
     }
 
+    /// Polls the file every `interval` and reloads on SIGHUP until graceful shutdown. It looks
+    /// once at the start, since the file may have changed since the server's first load.
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         let path = reloader.path

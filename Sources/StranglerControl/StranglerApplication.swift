@@ -35,7 +35,7 @@ public struct StranglerApplication: Sendable {
     ///   - logger: for the proxy and the control plane; `quietLogger` for the admin listener.
     /// - Throws: what `admin` throws (an admin address its access does not allow).
     public init(
-        configuration: ProxyConfiguration, table: RouteTable, routesPath: String, store: SQLiteDiffStore, recorder: DiffRecorder,
+        configuration: ProxyConfiguration, table: RouteTable, routesPath: String, store: any DiffStore, recorder: DiffRecorder,
         worker: ComparisonWorker, metrics: ProxyMetrics, admin: AdminFactory, controllerConfiguration: RouteController.Configuration = .init(),
         monitorConfiguration: CanaryMonitor.Configuration = .init(), transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 },
         logger: Logger, quietLogger: Logger? = nil, onProxyStarted: @escaping @Sendable (Int) -> Void = { _ in }

@@ -6,7 +6,7 @@ import StranglerStore
 /// loads all rows.
 public struct ReportBuilder: Sendable {
     /// The diff store the report is read from.
-    public let store: SQLiteDiffStore
+    public let store: any DiffStore
     /// The routes file's table, for modes, services and gates; nil without one.
     public let table: RouteTable?
     /// The routes file's path, for the report's heading; nil without one.
@@ -21,7 +21,7 @@ public struct ReportBuilder: Sendable {
     ///   - table: the routes file's table, for modes, services and gates. Without it every route
     ///     is reported in mode `unknown` and judged by the default gate.
     ///   - routesFile: the routes file's path, for the report's heading.
-    public init(store: SQLiteDiffStore, table: RouteTable?, routesFile: String?) {
+    public init(store: any DiffStore, table: RouteTable?, routesFile: String?) {
         self.store = store
         self.table = table
         self.routesFile = routesFile
@@ -43,7 +43,7 @@ public struct ReportBuilder: Sendable {
             for try await item in group { done.append(item) }
             return done.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return Report(generatedAt: now, since: since, store: store.path, routesFile: routesFile, routes: routes)
+        return Report(generatedAt: now, since: since, store: store.location, routesFile: routesFile, routes: routes)
     }
 
 
@@ -51,7 +51,7 @@ public struct ReportBuilder: Sendable {
         let route = table?.routes.first { $0.id == id }
         // The chart spans the data, not the whole window, so a young route still gets a line.
         let first = try await store.firstComparison(routeID: id, since: since) ?? since
-        let bucket = SQLiteDiffStore.TimelineWidth.fitting(now.timeIntervalSince(first)).rawValue
+        let bucket = TimelineWidth.fitting(now.timeIntervalSince(first)).rawValue
         let breakdown = try await store.breakdown(routeID: id, serviceUpstream: route?.service, since: first, bucketSeconds: bucket)
         let evidence = breakdown.evidence
         let verdict = PromotionGate.evaluate(route?.gate, evidence: evidence)

@@ -72,21 +72,3 @@ public struct ComparisonRecord: Sendable {
         self.differences = differences
     }
 }
-
-/// Where ``DiffRecorder`` writes comparisons: what the recorder needs of a store, and no more.
-/// ``SQLiteDiffStore`` is the one implementation.
-public protocol DiffStore: Sendable {
-    /// Writes a batch in one transaction: all of it or none of it. A slice, so the recorder
-    /// writes its queue in batches without copying them out.
-    func insert(_ batch: ArraySlice<ComparisonRecord>) async throws
-    /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
-    /// Returns how many comparisons were deleted.
-    func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
-}
-
-extension DiffStore {
-    /// Writes a batch in one transaction: all of it or none of it.
-    public func insert(_ batch: [ComparisonRecord]) async throws {
-        try await insert(batch[...])
-    }
-}

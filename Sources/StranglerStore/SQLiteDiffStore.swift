@@ -7,10 +7,13 @@ import StranglerCore
 /// batched transactions (``DiffRecorder``). Opening it applies any pending migrations (README.md,
 /// "`strangler serve`": `--store`, `--migrations`).
 public final class SQLiteDiffStore: DiffStore {
-    /// The database, for queries by reports and tests.
+    /// The database, for the store's own queries and its tests; nothing outside the store module
+    /// reads it.
     public let pool: DatabasePool
     /// The SQLite file's path, as given.
     public let path: String
+    /// The SQLite file's path, as given.
+    public var location: String { path }
 
     /// Opens (creating if needed) the store and brings its schema up to date.
     public init(path: String, migrations: [Migration]) throws(MigrationError) {

@@ -58,7 +58,7 @@ struct ReportCommand: AsyncParsableCommand {
             report = try await ReportBuilder(store: store, table: table, routesFile: table == nil ? nil : source.routes)
                 .build(since: ReportWindow.since(since)!, routeIDs: route.isEmpty ? nil : route)
         } catch {
-            printError("cannot build the report from \(store.path): \(error)")
+            printError("cannot build the report from \(store.location): \(error)")
             throw ExitCode(1)
         }
         let colour = format == .text && output == nil && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil

@@ -1,0 +1,111 @@
+import Foundation
+import StranglerCore
+
+/// Where ``DiffRecorder`` writes comparisons: what the recorder needs of a store, and no more.
+public protocol ComparisonWriter: Sendable {
+    /// Writes a batch in one transaction: all of it or none of it. A slice, so the recorder
+    /// writes its queue in batches without copying them out.
+    func insert(_ batch: ArraySlice<ComparisonRecord>) async throws
+    /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
+    /// Returns how many comparisons were deleted.
+    func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
+}
+
+extension ComparisonWriter {
+    /// Writes a batch in one transaction: all of it or none of it.
+    public func insert(_ batch: [ComparisonRecord]) async throws {
+        try await insert(batch[...])
+    }
+}
+
+/// What gates, reports and the canary monitor read about comparisons.
+public protocol EvidenceReader: Sendable {
+    /// A route's evidence since `since`, as promotion gates judge it: comparisons with
+    /// `serviceUpstream` as the candidate, with noise and accepted differences excused.
+    func evidence(routeID: String, serviceUpstream: String?, since: Date) async throws -> RouteEvidence
+    /// A route's evidence broken down for a report: outcomes, pointers, latencies and, with
+    /// `bucketSeconds`, a timeline.
+    func breakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown
+    /// The learned noise of every route: pointer to how often two legacy answers differed there.
+    func noiseByRoute() async throws -> [String: [String: Int]]
+    /// When the first comparison of a route since `since` was recorded, if any was.
+    func firstComparison(routeID: String, since: Date) async throws -> Date?
+    /// Every route with a comparison since `since`.
+    func routeIDs(since: Date) async throws -> [String]
+    /// Up to `limit` of the newest stored differences at `pointer` on a route, with their requests.
+    func examples(routeID: String, since: Date, pointer: String, limit: Int) async throws -> [DifferenceExample]
+    /// How many differences of a route since `since` an accepted-difference pattern covers.
+    func coveredCount(routeID: String, since: Date, pattern: String) async throws -> Int
+}
+
+/// Differences reviewers have accepted: they excuse matching differences in gates, reports and
+/// the canary monitor until revoked or expired.
+public protocol AcceptedDifferenceStore: Sendable {
+    /// Records an accepted difference and returns its id.
+    func accept(routeID: String, pointer: String, reason: String, owner: String, until: Date?) async throws -> Int64
+    /// Revokes an accepted difference; false when no active one has that id.
+    func revokeAccepted(id: Int64, by owner: String) async throws -> Bool
+    /// Accepted differences, of one route or of all, oldest first; lapsed and revoked ones too
+    /// when `includeInactive`.
+    func acceptedDifferences(routeID: String?, includeInactive: Bool) async throws -> [AcceptedDifference]
+}
+
+extension AcceptedDifferenceStore {
+    /// Every active accepted difference, of every route.
+    public func acceptedDifferences() async throws -> [AcceptedDifference] {
+        try await acceptedDifferences(routeID: nil, includeInactive: false)
+    }
+}
+
+/// The audit trail: every route change, and every table version that went live, so that a
+/// change can be rolled back.
+public protocol RouteHistoryStore: Sendable {
+    /// Records changes, and the table content they produced, in one transaction; returns their ids.
+    func recordChanges(_ changes: [RouteChange], tableContent: Data?) async throws -> [Int64]
+    /// Removes changes recorded for an edit that then failed to reach the file, so the trail
+    /// never shows a change that did not happen.
+    func deleteChanges(ids: [Int64]) async throws
+    /// The newest changes first, of one route or of all.
+    func changes(routeID: String?, limit: Int) async throws -> [RouteChange]
+    /// Keeps a table's content by version, for rollback (once; the first sighting wins).
+    func saveTable(version: String, content: Data) async throws
+    /// A kept table version's content.
+    func tableContent(version: String) async throws -> Data?
+    /// Kept table versions starting with `prefix`.
+    func tableVersions(matching prefix: String) async throws -> [String]
+    /// The table version the audit trail last led to, else the last table kept.
+    func latestTableVersion() async throws -> String?
+}
+
+extension RouteHistoryStore {
+    /// The newest changes of every route, newest first.
+    public func changes(limit: Int) async throws -> [RouteChange] {
+        try await changes(routeID: nil, limit: limit)
+    }
+}
+
+/// Which side served each route's clients, per interval: the rule that a route stops being served
+/// by legacy before it is retired reads it.
+public protocol TrafficStore: Sendable {
+    /// Adds requests served to the route's counters for the minute of `at`.
+    func recordTraffic(_ samples: [RouteTraffic], at: Date) async throws
+    /// A route's served-by counts since `since`.
+    func traffic(routeID: String, since: Date) async throws -> RouteTraffic
+    /// The last minute in which legacy served the route, if any was recorded.
+    func lastLegacyTraffic(routeID: String) async throws -> Date?
+}
+
+extension TrafficStore {
+    /// Adds the served-by counts of one interval, recorded now.
+    public func recordTraffic(_ samples: [RouteTraffic]) async throws {
+        try await recordTraffic(samples, at: Date())
+    }
+}
+
+/// Everything the proxy keeps: comparisons and their evidence, accepted differences, the audit
+/// trail and traffic. Nothing outside the store module names an implementation's type or its
+/// database handle; ``SQLiteDiffStore`` is the embedded one.
+public protocol DiffStore: ComparisonWriter, EvidenceReader, AcceptedDifferenceStore, RouteHistoryStore, TrafficStore {
+    /// Where the store lives, for messages: a file path, or a database URL without its password.
+    var location: String { get }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Timeline widths that are prefixes of `2026-11-22T17:56:03.120Z`.
+public enum TimelineWidth: Int, CaseIterable, Sendable {
+    /// 10 seconds, a minute, 10 minutes, an hour, a day: the raw value is the width in seconds.
+    case tenSeconds = 10, minute = 60, tenMinutes = 600, hour = 3600, day = 86400
+
+    init?(seconds: Int) {
+        self.init(rawValue: seconds)
+    }
+
+    var prefixLength: Int {
+        switch self {
+        case .tenSeconds: 18
+        case .minute: 16
+        case .tenMinutes: 15
+        case .hour: 13
+        case .day: 10
+        }
+    }
+
+    /// The smallest width that draws `span` in at most `points` buckets.
+    public static func fitting(_ span: TimeInterval, points: Int = 200) -> TimelineWidth {
+        allCases.first { span / Double($0.rawValue) <= Double(points) } ?? .day
+    }
+
+    /// A bucket's prefix completed to a full timestamp.
+    static func complete(_ prefix: String) -> String {
+        let full = "0000-01-01T00:00:00.000Z"
+        return prefix + full.dropFirst(prefix.count)
+    }
+}
