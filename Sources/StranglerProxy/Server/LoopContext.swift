@@ -51,7 +51,11 @@ final class LoopContext {
         self.metrics = LoopMetrics(metrics: metrics)
         self.table = table
         self.deadlines = UpstreamDeadlines(eventLoop: eventLoop)
-        _ = install(Installation(table))
+        // Built off its loop, before the loop runs anything: the pools, which schedule on the
+        // loop, wait for ``openPools()``.
+        let installation = Installation(table)
+        self.routes = installation.routes
+        _ = traffic.install(installation.traffic)
     }
 
     /// Swaps in a table whose per-loop structures were built off the loop, so a reload costs
@@ -69,10 +73,17 @@ final class LoopContext {
             pool.retire()
             pools[name] = nil
         }
-        for (name, upstream) in installation.table.upstreams where pools[name] == nil {
+        openPools()
+        return replaced
+    }
+
+    /// Opens a pool for every upstream of the live table that has none; on the loop, before
+    /// the listener accepts, and after each install.
+    func openPools() {
+        eventLoop.assertInEventLoop()
+        for (name, upstream) in table.upstreams where pools[name] == nil {
             pools[name] = UpstreamPool(upstream: upstream, eventLoop: eventLoop)
         }
-        return replaced
     }
 
     /// A route table with the structures one event loop serves it from.

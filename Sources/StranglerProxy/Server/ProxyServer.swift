@@ -25,7 +25,7 @@ public final class ProxyServer: Sendable {
     public let metrics: ProxyMetrics
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
-    private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
+    private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>]
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
     /// Client connections open over all loops, against the cap.
     private let clientCount: ClientConnectionCount
@@ -57,31 +57,33 @@ public final class ProxyServer: Sendable {
         }
         let clientCount = ClientConnectionCount(limit: cap)
         self.clientCount = clientCount
-        var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
-        var slices: [EventLoopSlice.Outcome] = []
+        var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>] = [:]
         for eventLoop in group.makeIterator() {
-            // The slice is asked for on the loop's own thread, as it builds its context.
-            let (slice, bound) = try! eventLoop.submit {
-                (
-                    configuration.eventLoopSlice.map(EventLoopSlice.request),
-                    NIOLoopBound(
-                        LoopContext(
-                            eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
-                            shadowSink: shadowSink, clientCount: clientCount
-                        ),
-                        eventLoop: eventLoop
-                    )
-                )
-            }.wait()
-            if let slice { slices.append(slice) }
-            loops[ObjectIdentifier(eventLoop)] = bound
+            // Built here, before the loop has run anything, and sent to it: from now on only that
+            // loop touches it. No waiting on the loops, so an async caller is never blocked.
+            let context = LoopContext(
+                eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
+                shadowSink: shadowSink, clientCount: clientCount
+            )
+            loops[ObjectIdentifier(eventLoop)] = NIOLoopBoundBox.makeBoxSendingValue(context, eventLoop: eventLoop)
         }
-        Self.log(slices, requested: configuration.eventLoopSlice, logger)
         self.loops = loops
     }
 
     /// Binds the listener. Throws if the address is taken or invalid.
     public func start() async throws {
+        // Each loop opens its upstream pools (they schedule their sweeps there) and, as its own
+        // thread, asks for its scheduling slice: a scheduling attribute belongs to a thread.
+        var slices: [EventLoopSlice.Outcome] = []
+        for bound in loops.values {
+            let slice = configuration.eventLoopSlice
+            let outcome = try await bound.eventLoop.submit {
+                bound.value.openPools()
+                return slice.map(EventLoopSlice.request)
+            }.get()
+            if let outcome { slices.append(outcome) }
+        }
+        Self.log(slices, requested: configuration.eventLoopSlice, logger)
         let loops = self.loops
         let configuration = self.configuration
         let clientCount = self.clientCount
@@ -143,6 +145,7 @@ public final class ProxyServer: Sendable {
     /// A table with each event loop's structures already built for it, ready for
     /// ``apply(_:)-(PreparedTable)``.
     public struct PreparedTable: Sendable {
+        /// The table that goes live when this is applied.
         public let table: RouteTable
         fileprivate let installations: [ObjectIdentifier: LoopContext.Installation]
     }
