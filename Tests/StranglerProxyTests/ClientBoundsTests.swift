@@ -7,8 +7,8 @@ import StranglerTestSupport
 
 /// The proxy under clients that misbehave: slow readers and writers, silent and half-open
 /// connections, oversized requests sent whole before reading, and more connections than the
-/// cap (DESIGN.md §8). Every bound here is short so that it is the thing under test; nothing
-/// asserts how long anything took.
+/// cap (docs/reliability.md, "Client bounds"). Every bound here is short so that it is the
+/// thing under test; nothing asserts how long anything took.
 @Suite("Client bounds: timeouts, staged close, connection cap")
 struct ClientBoundsTests {
     // MARK: - Upstream timeout counts only time spent waiting on the upstream

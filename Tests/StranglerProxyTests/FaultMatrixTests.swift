@@ -5,7 +5,8 @@ import Testing
 import StranglerTestSupport
 
 
-/// One way an upstream can misbehave, and what the proxy must make of it (DESIGN.md §8).
+/// One way an upstream can misbehave, and what the proxy must make of it (docs/reliability.md,
+/// "Upstream faults").
 struct UpstreamFault: Sendable, CustomTestStringConvertible {
     enum Setup: Sendable {
         /// The fault is the answer to the request (`/p/<name>`).
@@ -202,8 +203,9 @@ struct FaultMatrixTests {
 
             if early {
                 // An answer before the request's end ends the connection in a staged close
-                // (DESIGN.md §8): the client reads the answer and the close, and the rest of its
-                // body is read and dropped rather than left stuck in its socket.
+                // (docs/reliability.md, "Staged close"): the client reads the answer and the
+                // close, and the rest of its body is read and dropped rather than left stuck in
+                // its socket.
                 #expect(!keptOpen, "an early answer went out without Connection: close")
                 #expect(await client.waitUntilClosed(seconds: 30), "the proxy announced a close but did not close")
                 let rest = Self.uploadLength - Self.uploadFirstPart

@@ -8,8 +8,9 @@ import StranglerProxy
 import Testing
 import StranglerTestSupport
 
-/// DESIGN.md §8, item by item, against a live proxy and scriptable upstreams.
-@Suite("HTTP correctness (DESIGN.md §8)")
+/// The HTTP rules the proxy keeps (README.md, "HTTP behaviour"; docs/reliability.md), item by
+/// item, against a live proxy and scriptable upstreams.
+@Suite("HTTP correctness (docs/reliability.md)")
 struct HTTPCorrectnessTests {
     @Test("hop-by-hop request headers are stripped; end-to-end ones and TE: trailers pass")
     func requestHopByHop() async throws {

@@ -5,9 +5,9 @@ import StranglerProxy
 import StranglerTestSupport
 
 /// Clients that attack or confuse the proxy on purpose, sent as raw bytes against a live proxy
-/// (DESIGN.md §8): request smuggling, malformed and ambiguous syntax, odd request forms,
-/// pipelining, `Expect: 100-continue`, slowloris and stalled bodies, and header names meant to
-/// pass for the proxy's own.
+/// (docs/reliability.md, "Hostile clients"): request smuggling, malformed and ambiguous syntax,
+/// odd request forms, pipelining, `Expect: 100-continue`, slowloris and stalled bodies, and
+/// header names meant to pass for the proxy's own.
 ///
 /// Every case checks four things: what the client is answered; that the upstreams saw exactly
 /// the requests they should (none for a refusal, never a request hidden in a body); that a

@@ -90,6 +90,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         code == .connectFailed || code == .connectTimeout || code == .poolExhausted
     }
 
+    /// The ``name`` and the ``detail``, as `name: detail`, for logs.
     public var description: String { "\(name): \(detail)" }
 
     /// The JSON body the client gets: `{"error", "message", "requestId", "upstream"?}`.

@@ -1,9 +1,9 @@
 import NIOCore
 
 /// The bounds a client connection is held to, by what the proxy is waiting for from the client
-/// (DESIGN.md §8): a pure state machine that takes the connection's events and says which bound
-/// runs and when it expires. ``ProxyHandler`` feeds it; the loop's ``ClientTimeoutSweeper``
-/// asks it, once per resolution, whether anything expired.
+/// (docs/reliability.md, "Client bounds"): a pure state machine that takes the connection's
+/// events and says which bound runs and when it expires. ``ProxyHandler`` feeds it; the loop's
+/// ``ClientConnections`` sweep asks it, once per resolution, whether anything expired.
 ///
 /// The bounds and their nginx counterparts:
 /// - `header` (`client_header_timeout`): the whole request head must arrive within it, counted

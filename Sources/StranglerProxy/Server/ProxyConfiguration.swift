@@ -65,6 +65,9 @@ public struct ProxyConfiguration: Sendable {
     /// keep the kernel's default.
     public var eventLoopSlice: TimeAmount?
 
+    /// Creates a configuration; every setting has a default suited to one host serving its
+    /// cores (127.0.0.1:8080, one event loop per core, 32 KiB heads, 10 MiB bodies, nginx-like
+    /// client timeouts, ambiguous paths refused).
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,

@@ -52,6 +52,9 @@ public final class ProxyMetrics: Sendable {
         }
     }
 
+    /// Creates the metrics in `registry`, with reload-duration buckets from 1 ms to 2 min.
+    /// - Parameter registry: Where the metrics live; a fresh one by default, so each proxy (and
+    ///   each test) has its own.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)

@@ -12,6 +12,10 @@ public struct ProxyService: Service {
         self.onStarted = onStarted
     }
 
+    /// Starts the server, reports its port, waits for graceful shutdown (or cancellation), then
+    /// shuts the server down, draining in-flight requests.
+    ///
+    /// - Throws: What ``ProxyServer/start()`` throws, when the listener cannot bind.
     public func run() async throws {
         try await server.start()
         onStarted(server.localPort ?? server.configuration.port)

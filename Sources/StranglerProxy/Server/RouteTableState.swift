@@ -18,7 +18,9 @@ public struct RouteTableStatus: Sendable {
 
     /// A rejected reload.
     public struct ReloadFailure: Sendable {
+        /// When the reload was rejected.
         public var at: Date
+        /// The rejected file's version (its content hash), or nil when the file could not be read.
         public var version: String?
         /// The first problems, at most ``RouteTableError/reportedLimit``.
         public var problems: [RouteTableError.Problem]
@@ -32,6 +34,10 @@ public struct RouteTableStatus: Sendable {
 public final class RouteTableState: Sendable {
     private let box: NIOLockedValueBox<RouteTableStatus>
 
+    /// Starts with `table` live, loaded now, counted as the first load.
+    /// - Parameters:
+    ///   - table: The table the server starts with.
+    ///   - source: Where it was read from, if from a file.
     public init(table: RouteTable, source: String?) {
         box = NIOLockedValueBox(RouteTableStatus(table: table, loadedAt: Date(), source: source, lastError: nil, loads: 1))
     }
@@ -40,9 +46,9 @@ public final class RouteTableState: Sendable {
     public var status: RouteTableStatus { box.withLockedValue { $0 } }
 
     /// Records `table` as live; called once every event loop serves it.
-    /// Records `table` as live. - Returns: the table it replaced, for the caller to release
-    /// where freeing a large table costs nothing that matters (not under the lock the admin API
-    /// reads with).
+    ///
+    /// - Returns: The table it replaced, for the caller to release where freeing a large table
+    ///   costs nothing that matters (not under the lock the admin API reads with).
     @discardableResult
     func recordLoaded(_ table: RouteTable) -> RouteTable {
         box.withLockedValue { status -> RouteTable in

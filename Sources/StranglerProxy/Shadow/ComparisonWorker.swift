@@ -66,6 +66,10 @@ public final class ComparisonWorker: Service, ShadowSink {
         }
     }
 
+    /// Queues `job` for comparison, waking the worker if it is idle. Called on the event loops;
+    /// it only appends under a short lock.
+    ///
+    /// - Returns: `false` when the queue already holds `capacity` jobs; the job is dropped.
     public func submit(_ job: ShadowJob) -> Bool {
         let (accepted, wakeWorker) = queue.withLockedValue { queue -> (Bool, Bool) in
             guard queue.jobs.count < capacity else { return (false, false) }
@@ -77,6 +81,8 @@ public final class ComparisonWorker: Service, ShadowSink {
         return accepted
     }
 
+    /// Compares queued jobs in batches until graceful shutdown, then works off what is still
+    /// queued before it returns.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             for await _ in self.wakeups {

@@ -11,8 +11,11 @@ public struct ShadowJob: Sendable {
     /// declared length), where name and value strings were three or more; the strings are made
     /// on the comparison worker (``headers``), and only for answers that are not identical.
     public struct Side: Sendable {
+        /// The name of the upstream that answered.
         public var upstream: String
+        /// The answer's status code; nil when no response head arrived (a timeout, a failure).
         public var status: Int?
+        /// How long the answer took, in milliseconds; nil when it did not complete.
         public var milliseconds: Double?
         /// The header block, then the body.
         private var capture = ByteBuffer()
@@ -21,6 +24,14 @@ public struct ShadowJob: Sendable {
         /// Whether a captured header is `Content-Encoding` (the body must be decoded to compare).
         private var hasContentEncoding = false
 
+        /// Creates a side from an answer already taken apart (comparisons run on their own, as
+        /// in tests); the data plane fills a side as the answer streams in instead.
+        /// - Parameters:
+        ///   - upstream: The name of the upstream that answered.
+        ///   - status: Its status code, if a head arrived.
+        ///   - headers: The header lines a comparison reads, in the order received.
+        ///   - body: The body as received (still content-coded, if it was).
+        ///   - milliseconds: How long the answer took.
         public init(
             upstream: String, status: Int? = nil, headers: [(name: String, value: String)] = [], body: ByteBuffer = ByteBuffer(),
             milliseconds: Double? = nil
@@ -143,12 +154,19 @@ public struct ShadowJob: Sendable {
     /// The route's id and its `compare` rules: all of the route a comparison reads. (The whole
     /// `Route` is a score of reference-counted fields, copied here and released on the worker.)
     public var routeID: String
+    /// The route's `compare` rules; nil compares with the defaults.
     public var compare: CompareSettings?
+    /// The version (content hash) of the route table the request was routed by.
     public var tableVersion: String
+    /// The request's `X-Request-Id`.
     public var requestID: String
+    /// The request method.
     public var method: String
+    /// The request target as the client sent it.
     public var uri: String
+    /// The answer from the upstream that served the client.
     public var primary: Side
+    /// The answer from the upstream that got the copy.
     public var candidate: Side
     /// A second answer from the primary upstream, when this request was a noise probe.
     public var noise: Side?

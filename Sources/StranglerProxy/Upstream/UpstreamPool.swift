@@ -7,7 +7,8 @@ import StranglerCore
 /// The keep-alive connections to one upstream that belong to one event loop.
 ///
 /// Everything here runs on `eventLoop`: no locks, no thread hops. A client connection on this
-/// loop only ever borrows upstream connections from this loop's pools (DESIGN.md §9).
+/// loop only ever borrows upstream connections from this loop's pools, so a request never
+/// changes threads (docs/architecture.md, "Upstream connections").
 final class UpstreamPool {
     let upstream: Upstream
     let eventLoop: EventLoop
