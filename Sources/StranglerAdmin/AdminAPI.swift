@@ -122,7 +122,7 @@ public enum AdminAPI {
         router.get("/api/changes") { request, _ -> Response in
             if let denied = deny(request, access: access, write: false).denied { return denied }
             guard let controller else { return noController() }
-            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            guard let limit = historyLimit(request) else { return badHistoryLimit() }
             return await answer { () async throws(RouteOperationError) in
                 ChangeListDocument(changes: try await controller.history(limit: limit).map(ChangeDocument.init))
             }
@@ -131,7 +131,7 @@ public enum AdminAPI {
             if let denied = deny(request, access: access, write: false).denied { return denied }
             guard let controller else { return noController() }
             let id = context.parameters.get("id") ?? ""
-            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            guard let limit = historyLimit(request) else { return badHistoryLimit() }
             return await answer { () async throws(RouteOperationError) in
                 ChangeListDocument(changes: try await controller.history(routeID: id, limit: limit).map(ChangeDocument.init))
             }
@@ -299,6 +299,21 @@ public enum AdminAPI {
 
     private static func noController() -> Response {
         error("unavailable", "the route controls need the diff store; this proxy was started without one", status: .serviceUnavailable)
+    }
+
+    /// The most audit-trail entries one page of `/api/changes` returns.
+    static let maxHistoryLimit = 1000
+
+    /// A history request's `limit`: 50 when absent, nil when it is not a whole number from 1 to
+    /// ``maxHistoryLimit`` (SQLite would read a negative limit as "no limit").
+    static func historyLimit(_ request: Request) -> Int? {
+        guard let text = request.uri.queryParameters.get("limit") else { return 50 }
+        guard let limit = Int(text), (1...maxHistoryLimit).contains(limit) else { return nil }
+        return limit
+    }
+
+    static func badHistoryLimit() -> Response {
+        error("bad_limit", "limit must be a whole number from 1 to \(maxHistoryLimit)", status: .badRequest)
     }
 
     static func error(_ name: String, _ message: String, status: HTTPResponse.Status) -> Response {

@@ -310,7 +310,7 @@ enum AdminOpenAPI {
         },
         "parameters": {
           "id": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
-          "limit": { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "default": 50 } }
+          "limit": { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "default": 50, "minimum": 1, "maximum": 1000 } }
         }
       },
       "paths": {
@@ -344,9 +344,9 @@ enum AdminOpenAPI {
           "200": { "description": "The route's status.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatus" } } } },
           "404": { "$ref": "#/components/responses/NotFound" } } } },
         "/api/changes": { "get": { "summary": "The audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/limit" }], "responses": {
-          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } } } } },
+          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } }, "400": { "$ref": "#/components/responses/BadRequest" } } } },
         "/api/routes/{id}/changes": { "get": { "summary": "One route's audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }, { "$ref": "#/components/parameters/limit" }], "responses": {
-          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } } } } },
+          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } }, "400": { "$ref": "#/components/responses/BadRequest" } } } },
         "/api/routes/{id}/mode": { "post": { "summary": "Set a route's mode (and canary share), with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
           "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ModeRequest" } } } },
           "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },

@@ -50,6 +50,8 @@ public actor CanaryMonitor: Service {
     private var excuseRefreshes = 0
     private var pending: [String: RouteTraffic] = [:]
     private var windows: [String: [CanaryCounts]] = [:]
+    /// Counts collected by ``flushNow()`` between ticks, which the next tick judges with its own.
+    private var carried: [String: CanaryCounts] = [:]
     private var lastFlush = ContinuousClock.now
     /// Auto-demotions done, for tests and the log.
     public private(set) var demotions: [String] = []
@@ -100,22 +102,25 @@ public actor CanaryMonitor: Service {
     /// Takes what the loops counted, writes it to the store, and returns once it is there.
     /// The route controller calls this before it checks legacy traffic for a retirement.
     public func flushNow() async {
-        await collect()
+        // What this collects is the canaries' evidence too: the next tick judges it.
+        for (route, counts) in await collect() { carried[route, default: CanaryCounts()] = carried[route, default: CanaryCounts()] + counts }
         await writePending()
     }
 
     /// One round: collect, judge the canaries, and write the traffic when it is time.
     func tick() async {
         if ContinuousClock.now - lastExcuseRefresh >= .seconds(5) { await refreshExcuses() }
-        let window = await collect()
+        var window = await collect()
+        for (route, counts) in carried { window[route, default: CanaryCounts()] = window[route, default: CanaryCounts()] + counts }
+        carried.removeAll(keepingCapacity: true)
         await judge(window)
         if ContinuousClock.now - lastFlush >= configuration.flushEvery {
             await writePending()
         }
     }
 
-    /// Adds the loops' counts to what is pending for the store and to the canary windows.
-    @discardableResult
+    /// Takes the counts since the last collection: the loops' traffic goes to what is pending for
+    /// the store, and both traffic and comparisons are returned for the canary windows.
     private func collect() async -> [String: CanaryCounts] {
         var buckets = comparisons.withLockedValue { current -> [String: CanaryCounts] in
             defer { current.removeAll(keepingCapacity: true) }

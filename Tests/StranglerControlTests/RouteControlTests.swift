@@ -206,6 +206,24 @@ struct RouteControlTests {
         }
     }
 
+    @Test("counts a flush takes between ticks (before a retirement check) still reach the canary's window")
+    func flushKeepsCanaryEvidence() async throws {
+        let routes = """
+            [{"id": "risky", "path": "/risky/**", "mode": "canary", "service": "service", "canary": {"percent": 50},
+              "gate": {"maxErrorRate": 0.05}}]
+            """
+        // Ticks far apart: this test drives the monitor itself.
+        let monitor = CanaryMonitor.Configuration(tick: .seconds(3600), flushEvery: .seconds(3600), window: .seconds(7200), minRequests: 10)
+        try await ControlledProxy.run(routes: routes, monitor: monitor) { proxy in
+            proxy.service.forcedStatus.withLockedValue { $0 = 503 }
+            // Half go to the failing service and fall back to legacy; enough for minRequests.
+            for index in 0..<60 { _ = try await RawConnection.get(port: proxy.port, "/risky/\(index)") }
+            await proxy.control.monitor.flushNow()
+            await proxy.control.monitor.tick()
+            #expect(await proxy.control.monitor.demotions == ["risky"], "the flushed service errors were judged")
+        }
+    }
+
     @Test("a canary whose only differences are accepted stays; revoking the acceptance demotes it")
     func acceptedDifferencesKeepACanary() async throws {
         let routes = """
