@@ -10,7 +10,11 @@ struct ResponseFraming: Equatable {
     var chunked: Bool
     /// The client connection closes after this response.
     var closeAfterResponse: Bool
+}
 
+extension ResponseFraming {
+    /// Frames a response with `statusCode` and the upstream's `contentLength` for the client.
+    ///
     /// - Parameters:
     ///   - closeAlready: the connection was already going to close (quiescing, a rejected
     ///     pipelined request).

@@ -22,6 +22,30 @@ struct RouteChoice: Equatable {
     /// Which side serves, for the route's traffic counts.
     var side: TrafficSide
 
+    /// Whether this request is in the canary's service share: by the sticky key's bucket when
+    /// the request has one, else by chance.
+    static func canaryServes(_ route: Route, head: ClientRequestHead, targetRouter: TargetRouter, sampler: inout Xorshift) -> Bool {
+        guard let canary = route.canary, canary.percent > 0 else { return false }
+        if canary.percent >= 100 { return true }
+        switch canary.stickyKey {
+        case .header(let name)?:
+            if let value = head.firstValue(named: name) {
+                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
+            }
+        case .param(let name)?:
+            if let value = CanarySplit.parameter(name, of: route.path, uri: targetRouter.routedPath(of: head.uri)) {
+                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
+            }
+        case nil:
+            break
+        }
+        return sampler.unit() * 100 < canary.percent
+    }
+}
+
+extension RouteChoice {
+    /// Chooses where a request matched by `route` goes.
+    ///
     /// - Parameters:
     ///   - targetRouter: gives the routed path a canary's sticky parameter is read from.
     ///   - sampler: decides a canary request without a sticky key.
@@ -47,25 +71,5 @@ struct RouteChoice: Equatable {
             if route.shadow != nil { shadowTarget = route.legacy }
         }
         side = upstream == route.legacy ? .legacy : .service
-    }
-
-    /// Whether this request is in the canary's service share: by the sticky key's bucket when
-    /// the request has one, else by chance.
-    static func canaryServes(_ route: Route, head: ClientRequestHead, targetRouter: TargetRouter, sampler: inout Xorshift) -> Bool {
-        guard let canary = route.canary, canary.percent > 0 else { return false }
-        if canary.percent >= 100 { return true }
-        switch canary.stickyKey {
-        case .header(let name)?:
-            if let value = head.firstValue(named: name) {
-                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
-            }
-        case .param(let name)?:
-            if let value = CanarySplit.parameter(name, of: route.path, uri: targetRouter.routedPath(of: head.uri)) {
-                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
-            }
-        case nil:
-            break
-        }
-        return sampler.unit() * 100 < canary.percent
     }
 }
