@@ -108,6 +108,7 @@ struct ExchangeStateMachine {
     private(set) var requestComplete = false
     /// The request may be sent again: idempotent, and its body still buffered.
     private(set) var replayable = false
+    /// Whether a failure may still be replayed on legacy.
     private(set) var fallback = Fallback.forbidden
     /// A stale keep-alive connection was already retried once.
     private(set) var retriedStale = false

@@ -464,11 +464,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
         let writes = safe ? ShadowWrites.mirror : (entry.route.shadow?.writes ?? .skip)
         if writes == .skip {
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: "write_skipped")
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: ShadowSkipReason.writeSkipped.rawValue)
             return nil
         }
         guard loop.shadowsInFlight < loop.configuration.maxShadowsPerLoop else {
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: "concurrency")
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: ShadowSkipReason.concurrency.rawValue)
             return nil
         }
         var copy = outbound
