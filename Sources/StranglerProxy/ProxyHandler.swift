@@ -15,6 +15,12 @@ import StranglerCore
 /// rejects, and closes idle connections when the server quiesces. It is also the delegate of the
 /// upstream connection it borrows, so an exchange allocates no object of its own.
 /// Backpressure: reads from one side are held back while the other side is not writable.
+///
+/// What happens to the upstream call (attempts, the fallback to legacy, the retry of a stale
+/// connection, timeouts, backpressure, the client leaving) is decided by
+/// ``ExchangeStateMachine``: the handler feeds it events and carries out the actions it returns.
+/// The heads and the route are computed by pure functions (``OutboundHead``,
+/// ``ResponseHeadRewrite``, ``RouteChoice``, ``ErrorAnswer``).
 final class ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -681,27 +687,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         abandonShadow()
         cancelTimeout()
         record.responseStatus = error.status.code
-        let body = error.jsonBody(
-            requestID: requestID.string, upstream: record.upstreamName.isEmpty ? nil : record.upstreamName, allocator: context.channel.allocator
-        )
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(body.readableBytes))
-        headers.add(name: "x-request-id", value: requestID.string)
-        if error.status == .methodNotAllowed {
-            // RFC 9110 §15.5.6: a 405 names what is allowed. The proxy forwards every method it
-            // knows except CONNECT; these are the common ones.
-            headers.add(name: "allow", value: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE")
-        }
         // If the client is still sending a body we will not read, the connection can't be reused.
-        if !machine.requestComplete || !clientKeepAlive {
-            record.closeAfterResponse = true
-            headers.add(name: "connection", value: "close")
-        }
+        let closing = !machine.requestComplete || !clientKeepAlive
+        if closing { record.closeAfterResponse = true }
         record.chunkedToClient = false
-        var response = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
-        response.writeHTTPResponseHead(HTTPResponseHead(version: clientVersion, status: error.status, headers: headers))
-        response.writeImmutableBuffer(body)
+        let response = ErrorAnswer.bytes(
+            for: error, requestID: requestID, upstream: record.upstreamName, clientVersion: clientVersion, closing: closing,
+            allocator: context.channel.allocator
+        )
         context.write(wrapOutboundOut(response), promise: nil)
         completeResponse(context: context)
     }

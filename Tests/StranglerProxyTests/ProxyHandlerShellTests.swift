@@ -204,4 +204,25 @@ struct ProxyHandlerShellTests {
         let legacy = Route(id: "l", path: path, mode: .legacy, legacy: "legacy")
         #expect(choice(legacy, head) == RouteChoice(upstream: "legacy", shadowTarget: nil, mayFallBack: false, side: .legacy))
     }
+
+    @Test("the proxy's own answer: status, JSON body, request id, Allow for a 405, Connection: close when closing")
+    func errorAnswer() {
+        let answer = ErrorAnswer.bytes(
+            for: .connectFailed("down"), requestID: .client("r1"), upstream: "legacy", clientVersion: .http1_1, closing: false,
+            allocator: ByteBufferAllocator()
+        )
+        let body = #"{"error":"upstream_unreachable","status":502,"message":"down","upstream":"legacy","requestId":"r1"}"# + "\n"
+        #expect(
+            String(buffer: answer)
+                == "HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nx-request-id: r1\r\n\r\n"
+                + body
+        )
+        let closing = ErrorAnswer.bytes(
+            for: .connectFailed("down"), requestID: .client("r1"), upstream: "", clientVersion: .http1_0, closing: true,
+            allocator: ByteBufferAllocator()
+        )
+        let text = String(buffer: closing)
+        #expect(text.hasPrefix("HTTP/1.0 502 Bad Gateway\r\n") && text.contains("connection: close\r\n"))
+        #expect(!text.contains("\"upstream\""))
+    }
 }
