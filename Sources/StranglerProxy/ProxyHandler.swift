@@ -460,22 +460,25 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: - Shadow
 
-    /// Decides whether this request gets a copy on the other side, and builds that copy.
-    /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
-    /// The route is read in place in its shared entry: a `Route` copy retains a score of fields.
+    /// Builds the copy for the other side that ``ShadowPlan`` decides this request gets, if any,
+    /// and counts a skip with its reason.
     private func makeShadow(entry: LoopContext.RouteEntry, candidate: String, client: ClientRequestHead) -> ShadowExchange? {
         guard let outbound = record.outbound else { return nil }
-        let rate = entry.route.shadow?.sampleRate ?? 1.0
-        if rate < 1.0, loop.sampler.unit() >= rate { return nil }
-        let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
-        let writes = safe ? ShadowWrites.mirror : (entry.route.shadow?.writes ?? .skip)
-        if writes == .skip {
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: ShadowSkipReason.writeSkipped.rawValue)
+        let plan = ShadowPlan(
+            entry: entry, method: client.method, servedBy: record.upstreamName, shadowsInFlight: loop.shadowsInFlight,
+            maxShadows: loop.configuration.maxShadowsPerLoop, noiseSampleRate: loop.configuration.noiseSampleRate, sampler: &loop.sampler
+        )
+        let writes: ShadowWrites
+        let probes: Bool
+        switch plan {
+        case .sampledOut:
             return nil
-        }
-        guard loop.shadowsInFlight < loop.configuration.maxShadowsPerLoop else {
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: ShadowSkipReason.concurrency.rawValue)
+        case .skipped(let reason):
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: reason.rawValue)
             return nil
+        case .copy(let planned, let probe):
+            writes = planned
+            probes = probe
         }
         var copy = outbound
         // The primary's copy has no marker of its own (a client's is dropped), so it is added.
@@ -484,9 +487,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             // Stable per request, so a retried dry run is recognisably the same one.
             copy.setHeader("Idempotency-Key", "strangler-" + requestID.string)
         }
-        // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
         var probe: OutboundRequest?
-        if safe, record.upstreamName == entry.route.legacy, entry.route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
+        if probes {
             probe = outbound
             probe?.appendHeader("X-Strangler-Shadow", "mirror")
         }

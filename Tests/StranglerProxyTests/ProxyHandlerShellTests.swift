@@ -225,4 +225,26 @@ struct ProxyHandlerShellTests {
         #expect(text.hasPrefix("HTTP/1.0 502 Bad Gateway\r\n") && text.contains("connection: close\r\n"))
         #expect(!text.contains("\"upstream\""))
     }
+
+    @Test("the shadow plan: safe requests mirror, writes follow the route's policy, the loop's cap skips, a sample rate of 0 samples out")
+    func shadowPlan() throws {
+        let path = try PathTemplate.parse("/o").get()
+        var sampler = Xorshift(seed: 7)
+        func plan(_ shadow: ShadowSettings, _ method: HTTPMethod, inFlight: Int = 0, learnNoise: Bool = false) -> ShadowPlan {
+            var compare = CompareSettings()
+            compare.learnNoise = learnNoise
+            let route = Route(id: "s", path: path, mode: .shadow, legacy: "legacy", service: "svc", shadow: shadow, compare: compare)
+            return ShadowPlan(
+                entry: LoopContext.RouteEntry(route), method: method, servedBy: "legacy", shadowsInFlight: inFlight, maxShadows: 2,
+                noiseSampleRate: 1.0, sampler: &sampler
+            )
+        }
+        #expect(plan(ShadowSettings(), .GET) == .copy(writes: .mirror, probe: false))
+        #expect(plan(ShadowSettings(), .GET, learnNoise: true) == .copy(writes: .mirror, probe: true))
+        #expect(plan(ShadowSettings(), .POST) == .skipped(.writeSkipped))
+        #expect(plan(ShadowSettings(writes: .dryRun), .POST) == .copy(writes: .dryRun, probe: false))
+        #expect(plan(ShadowSettings(writes: .dryRun), .POST, learnNoise: true) == .copy(writes: .dryRun, probe: false))
+        #expect(plan(ShadowSettings(), .GET, inFlight: 2) == .skipped(.concurrency))
+        #expect(plan(ShadowSettings(sampleRate: 0), .GET) == .sampledOut)
+    }
 }
