@@ -436,6 +436,26 @@ struct ExchangeStateMachineTests {
         #expect(machine.connection === first)
     }
 
+    @Test("forwarding: a pool failure for the attempt already connected is stale and changes nothing")
+    func forwardingIgnoresPoolFailure() {
+        var machine = forwarding(mayFallBack: true)
+        #expect(describe(machine.connectionFailed(attempt: 1, isConnectFailure: true)) == "none")
+        #expect(describe(machine) == "forwarding(first, sent: true, paused: false, awaited)" && machine.fallback == .permitted)
+    }
+
+    @Test("connecting and draining: head-written and body events have no response to act on")
+    func responseEventsWithoutResponse() {
+        var waiting = connecting()
+        waiting.responseHeadWritten()
+        #expect(describe(waiting.responseBodyForwarded()) == "none")
+        #expect(describe(waiting) == "connecting(1)")
+        var done = draining()
+        done.responseHeadWritten()
+        _ = done.clientWritabilityChanged(isWritable: false)
+        #expect(describe(done.responseBodyForwarded()) == "none")
+        #expect(describe(done) == "draining")
+    }
+
     // MARK: - Draining
 
     @Test("draining: the request's end finishes the exchange")
