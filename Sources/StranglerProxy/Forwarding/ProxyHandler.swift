@@ -15,72 +15,38 @@ import StranglerCore
 /// rejects, and closes idle connections when the server quiesces. It is also the delegate of the
 /// upstream connection it borrows, so an exchange allocates no object of its own.
 /// Backpressure: reads from one side are held back while the other side is not writable.
+///
+/// What happens to the upstream call (attempts, the fallback to legacy, the retry of a stale
+/// connection, timeouts, backpressure, the client leaving) is decided by
+/// ``ExchangeStateMachine``: the handler feeds it events and carries out the actions it returns.
+/// The heads and the route are computed by pure functions (``OutboundHead``,
+/// ``ResponseHeadRewrite``, ``RouteChoice``, ``ErrorAnswer``).
 final class ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    private enum Phase {
-        /// Between exchanges.
-        case idle
-        /// Waiting for an upstream connection (connect or pool).
-        case connecting
-        /// The request is going (or went) upstream; the response has not finished.
-        case forwarding
-        /// The response is finished (or the proxy answered itself); waiting for the request's end.
-        case draining
-    }
 
     private let loop: LoopContext
     private var context: ChannelHandlerContext?
     private var clientAddress = "unknown"
     private var clientTrusted = false
 
-    // One exchange's state. Flat fields rather than an object, reset per request.
-    private var phase = Phase.idle
-    /// Bumped per attempt so that a late pool callback for an abandoned attempt is recognised.
-    private var attempt = 0
+    /// The exchange's upstream side: attempts, connection, response progress, what a failure
+    /// may still do. Every decision about them is made there; this handler carries them out.
+    private var machine = ExchangeStateMachine()
+    /// The current exchange's route, upstream and response framing; fresh for each exchange.
+    private var record = ExchangeRecord(closeAfterResponse: false)
+    // The request's own facts, set per request head (a request refused before its head keeps
+    // the last one's: its answer goes in the version the client last spoke).
     private var requestID = RequestIDValue.client("")
-    /// The matched route, shared with the loop's table: holding it costs one reference, not a
-    /// copy of every field of the route.
-    private var matched: LoopContext.RouteEntry?
-    private var route: Route? { matched?.route }
-    private var routeID = "default"
-    /// The route's index in the table it was matched in, and that table's traffic generation.
-    private var routeIndex = -1
-    private var trafficGeneration = 0
-    private var upstreamName = ""
     private var method = HTTPMethod.GET
     /// The request target, for the access log; set only while it is on.
     private var uri = ""
-    private var outbound: OutboundRequest?
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
-    private var closeAfterResponse = false
     private var startTime = NIODeadline.now()
-    private var requestComplete = false
-    private var requestSentUpstream = false
-    private var bodyBytes = 0
     /// Body parts not yet written upstream, or all of them while the request is replayable.
     private var bufferedBody: [ByteBuffer] = []
-    private var replayable = false
-    private var canFallback = false
-    private var usedFallback = false
-    private var retriedStale = false
-    private var connection: UpstreamConnection?
-    private var connectionPool: UpstreamPool?
-    private var wroteUpstreamSinceFlush = false
-    private var responseStarted = false
-    private var responseStatus: UInt = 0
-    private var upstreamKeepAlive = true
-    /// The response goes to the client in chunked framing (its upstream sent no length).
-    private var chunkedToClient = false
-    /// The forwarded head, not written yet: body bytes read with it join it, so a small
-    /// response leaves as one buffer (one write, no vector) rather than two.
-    private var pendingHead: ByteBuffer?
-    /// Body bytes joined `pendingHead`; it is written when the read ends, so that a framing error
-    /// later in the same read still leaves the client a clean 502 rather than an unsent head.
-    private var pendingHeadHasBody = false
     /// The most body bytes copied into the head's buffer; larger parts go as their own slices.
     static let bodyBytesJoiningHead = 4096
     /// The last exchange's two head buffers, which the next exchange writes its heads into.
@@ -94,8 +60,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// keep-alive connection for the rest of its life.
     static let spareHeadCapacityLimit = 16 * 1024
     private var lastUpstreamActivity = NIODeadline.now()
-    /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
-    private var timeoutUpstream: Upstream?
     private var timeoutLimit = TimeAmount.zero
     var deadlineSlot = -1
     /// The copy to the other side, when this request is shadowed.
@@ -109,18 +73,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var counted = false
     /// The client's unsent response bytes when the send bound last saw them: less means progress.
     private var lastBufferedToClient = 0
-    /// Upstream reads are held back because the client is not taking the response: the
-    /// upstream timeout does not run meanwhile (the proxy, not the upstream, is waiting).
-    private var upstreamReadsPaused = false
-    /// The forwarded response head has been written to the client: after that, a failure can
-    /// only abort the connection.
-    private var responseHeadWritten = false
 
     // Backpressure on reads from the client.
     private var clientReadsPaused = false
-    /// The client channel's writability as its last change said; NIO reports each change
-    /// synchronously, and this saves an atomic load per response part.
-    private var clientWritable = true
     private var pendingClientRead = false
 
     private var requestParser: ClientRequestParser
@@ -210,17 +165,12 @@ final class ProxyHandler: ChannelDuplexHandler {
         // Always: the loop's deadline list holds armed handlers strongly.
         cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
-        if phase == .connecting || phase == .forwarding {
-            attempt += 1
-            if let connection {
-                self.connection = nil
-                connection.close()
-            }
+        if case .cancelCall(let closing, let responseStarted) = machine.clientClosed() {
+            closing?.close()
             abandonShadow()
-            if !responseStarted { responseStatus = 499 }
-            logExchange(outcome: "client_closed")
+            if !responseStarted { record.responseStatus = 499 }
+            logExchange(outcome: .clientClosed)
         }
-        phase = .idle
         context.fireChannelInactive()
     }
 
@@ -247,12 +197,12 @@ final class ProxyHandler: ChannelDuplexHandler {
     func quiesce() {
         guard let context else { return }
         quiescing = true
-        if phase == .idle {
+        if machine.isIdle {
             closeClient(context: context)
         } else {
             // The response says `Connection: close` if its head has not gone yet; either way the
             // connection closes once this exchange is done, and pipelined requests are dropped.
-            closeAfterResponse = true
+            record.closeAfterResponse = true
         }
     }
 
@@ -263,24 +213,35 @@ final class ProxyHandler: ChannelDuplexHandler {
         inputRejected = true
         inputClosed = true
         pipelined = nil
-        switch phase {
+        switch machine.state {
         case .idle:
             // A request that never became an exchange: answer it, then close.
-            resetExchange()
+            beginExchange()
             requestID = loop.requestIDs.nextValue()
             startTime = .now()
-            closeAfterResponse = true
+            record.closeAfterResponse = true
             respondWithError(error, context: context)
         case .connecting, .forwarding:
             // If the request is complete, a later pipelined one is broken: finish this one, then
             // close. Otherwise this request's own body is broken: abandon the upstream call.
-            closeAfterResponse = true
-            if !requestComplete { respondWithError(error, context: context) }
-        case .draining:
+            record.closeAfterResponse = true
+            if !machine.requestComplete { respondWithError(error, context: context) }
+        case .draining, .modifying:
             // The response is out; the rest of its request is unreadable.
-            closeAfterResponse = true
+            record.closeAfterResponse = true
             finishExchange(context: context)
         }
+    }
+
+    /// Starts an exchange from a fresh record and machine state, letting go of anything the
+    /// last one still held.
+    private func beginExchange() {
+        abandonShadow()
+        record = ExchangeRecord(closeAfterResponse: quiescing)
+        // Kept with its capacity: a body's parts are buffered again in the next exchange.
+        bufferedBody.removeAll(keepingCapacity: true)
+        machine.exchangeStarted()
+        cancelTimeout()
     }
 
     // MARK: - Client → proxy
@@ -299,7 +260,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
         var buffer = unwrapInboundIn(data)
-        if phase == .idle {
+        if machine.isIdle {
             // One clock read serves both this read and the head it completes (the sweep checks
             // bounds at a quarter of their length, so a read cycle's drift does not matter).
             readTime = .now()
@@ -317,7 +278,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// request that would start while the current exchange still runs are kept in `pipelined`.
     private func parseRequests(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         while !inputClosed {
-            if phase != .idle && requestComplete {
+            if !machine.isIdle && machine.requestComplete {
                 if buffer.readableBytes > 0 {
                     pipelined = buffer
                     pauseClientReads()
@@ -362,15 +323,14 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Request parts are written upstream as they arrive and flushed once per read cycle.
     private func flushUpstream() {
-        if wroteUpstreamSinceFlush, let connection {
-            wroteUpstreamSinceFlush = false
+        if record.wroteUpstreamSinceFlush, let connection = machine.connection {
+            record.wroteUpstreamSinceFlush = false
             connection.flush()
         }
     }
 
     private func receiveHead(_ head: ClientRequestHead, context: ChannelHandlerContext) {
-        resetExchange()
-        attempt += 1
+        beginExchange()
         // Only the access log reads them.
         if loop.configuration.accessLog {
             startTime = .now()
@@ -381,10 +341,17 @@ final class ProxyHandler: ChannelDuplexHandler {
         clientKeepAlive = head.isKeepAlive
         timeouts.headReceived(now: readTime, bodyFollows: head.isChunked || (head.contentLength ?? 0) > 0)
 
-        let (outbound, expectsContinue) = makeOutboundHead(from: head)
-        self.outbound = outbound
+        let rewritten = OutboundHead.make(
+            from: head, clientAddress: clientAddress, clientTrusted: clientTrusted,
+            buffer: Self.takeSpare(&spareRequestHead, capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
+            requestIDs: &loop.requestIDs
+        )
+        Self.keepSpare(rewritten.request.head, in: &spareRequestHead)
+        requestID = rewritten.requestID
+        record.outbound = rewritten.request
 
         var shadowTarget: String?
+        var mayFallBack = false
         // Routed on the target's normal path, so every spelling of a path takes its route; the
         // target still goes upstream as sent. What can't be routed safely gets 400.
         let index: Int?
@@ -399,11 +366,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         if let index {
             let entry = loop.routes[index]
-            matched = entry
-            shadowTarget = choose(entry, index: index, head: head)
+            record.matched = entry
+            let choice = choose(entry, index: index, head: head)
+            shadowTarget = choice.shadowTarget
+            mayFallBack = choice.mayFallBack
         } else {
-            routeID = "default"
-            upstreamName = loop.table.defaultUpstream
+            record.routeID = "default"
+            record.upstreamName = loop.table.defaultUpstream
         }
 
         if let length = head.contentLength, length > loop.configuration.maxBodyBytes {
@@ -416,44 +385,41 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
 
-        replayable = head.method.isIdempotent
-        if let matched, let shadowTarget, loop.shadowSink != nil {
+        if let matched = record.matched, let shadowTarget, loop.shadowSink != nil {
             shadow = makeShadow(entry: matched, candidate: shadowTarget, client: head)
         }
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
-        if expectsContinue {
+        if rewritten.expectsContinue {
             var interim = context.channel.allocator.buffer(capacity: 32)
             interim.writeHTTPResponseHead(HTTPResponseHead(version: head.version, status: .continue))
             context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
         }
-        startAttempt(fresh: false)
+        run(machine.startCalling(replayable: head.method.isIdempotent, mayFallBack: mayFallBack), context: context)
     }
 
     private func receiveBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
-        guard phase == .connecting || phase == .forwarding else { return }
+        guard machine.isCalling else { return }
         shadow?.requestBody(buffer)
         timeouts.bodyProgress(now: .now())
-        bodyBytes += buffer.readableBytes
-        if bodyBytes > loop.configuration.maxBodyBytes {
-            if let connection {
-                self.connection = nil
-                connection.close()
-            }
+        record.bodyBytes += buffer.readableBytes
+        if record.bodyBytes > loop.configuration.maxBodyBytes {
+            // The upstream call, if any, is closed with the answer.
             respondWithError(
                 .bodyTooLarge("the request body exceeded \(loop.configuration.maxBodyBytes) bytes, the most this proxy accepts"),
                 context: context
             )
             return
         }
-        if replayable, bodyBytes > loop.configuration.maxReplayBytes {
-            replayable = false
+        let connection = machine.connection
+        if machine.replayable, record.bodyBytes > loop.configuration.maxReplayBytes {
+            machine.stopReplaying()
             if connection != nil { bufferedBody.removeAll() }
         }
         if let connection {
             connection.writeRequestBody(buffer)
-            wroteUpstreamSinceFlush = true
-            if replayable { bufferedBody.append(buffer) }
+            record.wroteUpstreamSinceFlush = true
+            if machine.replayable { bufferedBody.append(buffer) }
         } else {
             bufferedBody.append(buffer)
             // Nothing to send it to yet: stop reading until the upstream connection is up.
@@ -462,218 +428,57 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func receiveEnd(context: ChannelHandlerContext) {
-        requestComplete = true
+        let action = machine.requestEnded()
         timeouts.requestEnded()
         shadow?.requestEnded()
-        switch phase {
-        case .forwarding:
-            if let connection, !requestSentUpstream {
-                // A body without chunks ends with nothing to write, and so nothing to flush.
-                if connection.writeRequestEnd() { wroteUpstreamSinceFlush = true }
-                requestSentUpstream = true
-                updateUpstreamTimer()
-            }
-        case .draining:
-            finishExchange(context: context)
-        case .connecting, .idle:
-            break
-        }
+        run(action, context: context)
     }
 
     /// Sets the exchange's route and upstream from the matched route (`entry`, at `index` in
-    /// the live table), counts its traffic, and returns the upstream that gets a shadow copy, if
-    /// any. The route is read in place in the loop's table (``LoopContext/routes``): the request
+    /// the live table), counts its traffic, and returns the choice (shadow target, fallback).
+    /// The route is read in place in the loop's table (``LoopContext/routes``): the request
     /// copies none of its fields.
-    private func choose(_ entry: LoopContext.RouteEntry, index: Int, head: ClientRequestHead) -> String? {
-        var shadowTarget: String?
-        routeID = entry.route.id
-        routeIndex = index
-        trafficGeneration = loop.traffic.generation
-        upstreamName = entry.route.primaryUpstream
-        canFallback = entry.route.fallsBackToLegacy && head.method.isIdempotent
-        switch entry.route.mode {
-        case .legacy, .retired:
-            break
-        case .shadow:
-            shadowTarget = entry.route.service
-        case .canary:
-            if let service = entry.route.service, canaryServes(entry.route, head: head) {
-                upstreamName = service
-                if entry.route.shadow != nil { shadowTarget = entry.route.legacy }
-            } else {
-                canFallback = false
-                if entry.route.shadow != nil { shadowTarget = entry.route.service }
-            }
-        case .service:
-            // Reverse shadow: legacy still gets a compared copy while the service serves.
-            if entry.route.shadow != nil { shadowTarget = entry.route.legacy }
-        }
-        let servedByLegacy = upstreamName == entry.route.legacy
+    private func choose(_ entry: LoopContext.RouteEntry, index: Int, head: ClientRequestHead) -> RouteChoice {
+        let choice = RouteChoice(route: entry.route, head: head, targetRouter: targetRouter, sampler: &loop.sampler)
+        record.routeID = entry.route.id
+        record.routeIndex = index
+        record.trafficGeneration = loop.traffic.generation
+        record.upstreamName = choice.upstream
+        let servedByLegacy = choice.side == .legacy
         loop.traffic.record(
-            route: index, routeID: entry.route.id, generation: trafficGeneration, legacy: servedByLegacy ? 1 : 0,
+            route: index, routeID: entry.route.id, generation: record.trafficGeneration, legacy: servedByLegacy ? 1 : 0,
             service: servedByLegacy ? 0 : 1
         )
-        return shadowTarget
-    }
-
-    /// Copies the client's head for the upstream in one pass over its header lines: same method,
-    /// same target byte for byte, the same lines byte for byte minus hop-by-hop ones, plus
-    /// forwarding headers and the request id. The same pass takes the request id (kept when
-    /// valid, else generated) and `Expect: 100-continue` (answered here, not forwarded).
-    private func makeOutboundHead(from head: ClientRequestHead) -> (request: OutboundRequest, expectsContinue: Bool) {
-        var out = Self.takeSpare(&spareRequestHead, capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count)
-        // The request line as upstreams without a base path get it: the client's own bytes
-        // when it spoke HTTP/1.1.
-        if head.version.minor == 1 {
-            head.bytes.withUnsafeReadableBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[head.requestLine])) }
-        } else {
-            OutboundRequest.writeRequestLine(method: head.method, basePath: "", target: head.targetBytes, into: &out)
-        }
-        let linesStart = out.readableBytes
-        var copier = HeadLineCopier()
-        var wantsTrailers = false
-        var expectsContinue = false
-        var incomingID: String?
-        var host: Range<Int>?
-        var trustedChain = ""
-        var trustedProto = false
-        var trustedForwardedHost = false
-        head.bytes.withUnsafeReadableBytes { raw in
-            for field in head.fields {
-                switch field.kind {
-                case .other, .xStranglerUpstream, .contentType, .contentEncoding:
-                    if head.isConnectionListed(field) { continue }
-                    copier.keep(field.line, from: raw, into: &out)
-                case .contentLength:
-                    copier.keep(field.line, from: raw, into: &out)
-                case .connection, .transferEncoding, .keepAlive, .proxyConnection, .proxyAuthenticate, .proxyAuthorization, .trailer,
-                    .upgrade:
-                    // Hop-by-hop; the body's framing is restated below.
-                    continue
-                case .underscored: continue  // dropped, as nginx does: see ProxyHeaderName.underscored
-                case .te:
-                    if HTTPHeadSyntax.tokens(raw, field.value).contains("trailers") { wantsTrailers = true }
-                case .xStranglerShadow:
-                    // Only the proxy marks a request as a shadow copy: an upstream may treat one
-                    // differently (a dry run skips its writes), so a client can't claim to be one.
-                    continue
-                case .host:
-                    host = field.value
-                    copier.keep(field.line, from: raw, into: &out)
-                case .expect:
-                    if HTTPHeadSyntax.matches(raw, field.value, "100-continue") {
-                        expectsContinue = true
-                    } else {
-                        copier.keep(field.line, from: raw, into: &out)
-                    }
-                case .xRequestID:
-                    if incomingID == nil { incomingID = head.string(at: field.value) }
-                // Forwarding headers: a trusted peer's are extended, anyone else's replaced.
-                case .xForwardedFor:
-                    if clientTrusted {
-                        let value = head.string(at: field.value)
-                        trustedChain += trustedChain.isEmpty ? value : ", " + value
-                    }
-                case .xForwardedProto:
-                    if clientTrusted {
-                        trustedProto = true
-                        copier.keep(field.line, from: raw, into: &out)
-                    }
-                case .xForwardedHost:
-                    if clientTrusted {
-                        trustedForwardedHost = true
-                        copier.keep(field.line, from: raw, into: &out)
-                    }
-                case .forwarded:
-                    if clientTrusted { copier.keep(field.line, from: raw, into: &out) }
-                }
-            }
-            copier.flush(raw, into: &out)
-            if !trustedForwardedHost, let host {
-                out.writeStaticString("X-Forwarded-Host: ")
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[host]))
-                out.writeStaticString("\r\n")
-            }
-        }
-        if let incomingID, RequestID.isValid(incomingID) {
-            requestID = .client(incomingID)
-        } else {
-            requestID = loop.requestIDs.nextValue()
-        }
-        out.writeStaticString("X-Forwarded-For: ")
-        if !trustedChain.isEmpty {
-            out.writeString(trustedChain)
-            out.writeStaticString(", ")
-        }
-        out.writeString(clientAddress)
-        if !trustedProto { out.writeStaticString("\r\nX-Forwarded-Proto: http") }
-        out.writeStaticString("\r\nX-Request-Id: ")
-        out.writeRequestID(requestID)
-        out.writeStaticString("\r\n")
-        if wantsTrailers { out.writeStaticString("te: trailers\r\n") }
-
-        // Framing: keep the client's, so a request without a body goes up without one.
-        if head.isChunked {
-            out.writeStaticString("transfer-encoding: chunked\r\n")
-        } else if head.contentLength == nil, head.method.framingAlwaysExpectsBody {
-            out.writeStaticString("content-length: 0\r\n")
-        }
-        out.writeStaticString("\r\n")
-
-        Self.keepSpare(out, in: &spareRequestHead)
-        // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
-        let outbound = OutboundRequest(
-            method: head.method, target: head.targetBytes, head: out, linesStart: linesStart, hasHost: host != nil, isChunked: head.isChunked
-        )
-        return (outbound, expectsContinue)
-    }
-
-    // MARK: - Canary
-
-    /// Whether this request is in the canary's service share: by the sticky key's bucket when
-    /// the request has one, else by chance.
-    private func canaryServes(_ route: Route, head: ClientRequestHead) -> Bool {
-        guard let canary = route.canary, canary.percent > 0 else { return false }
-        if canary.percent >= 100 { return true }
-        switch canary.stickyKey {
-        case .header(let name)?:
-            if let value = head.firstValue(named: name) {
-                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
-            }
-        case .param(let name)?:
-            if let value = CanarySplit.parameter(name, of: route.path, uri: targetRouter.routedPath(of: head.uri)) {
-                return CanarySplit.servesService(bucket: CanarySplit.bucket(of: value.utf8), percent: canary.percent)
-            }
-        case nil:
-            break
-        }
-        return loop.sampler.unit() * 100 < canary.percent
+        return choice
     }
 
     /// Counts a failed service answer for the route's traffic (auto-demote reads it).
     private func recordServiceError() {
-        guard let route, upstreamName == route.service, routeIndex >= 0 else { return }
-        loop.traffic.record(route: routeIndex, routeID: route.id, generation: trafficGeneration, serviceErrors: 1)
+        guard let route = record.route, record.upstreamName == route.service, record.routeIndex >= 0 else { return }
+        loop.traffic.record(route: record.routeIndex, routeID: route.id, generation: record.trafficGeneration, serviceErrors: 1)
     }
 
     // MARK: - Shadow
 
-    /// Decides whether this request gets a copy on the other side, and builds that copy.
-    /// Sampling is not a skip; everything else that prevents a shadow is counted with a reason.
-    /// The route is read in place in its shared entry: a `Route` copy retains a score of fields.
+    /// Builds the copy for the other side that ``ShadowPlan`` decides this request gets, if any,
+    /// and counts a skip with its reason.
     private func makeShadow(entry: LoopContext.RouteEntry, candidate: String, client: ClientRequestHead) -> ShadowExchange? {
-        guard let outbound else { return nil }
-        let rate = entry.route.shadow?.sampleRate ?? 1.0
-        if rate < 1.0, loop.sampler.unit() >= rate { return nil }
-        let safe = client.method == .GET || client.method == .HEAD || client.method == .OPTIONS
-        let writes = safe ? ShadowWrites.mirror : (entry.route.shadow?.writes ?? .skip)
-        if writes == .skip {
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: "write_skipped")
+        guard let outbound = record.outbound else { return nil }
+        let plan = ShadowPlan(
+            entry: entry, method: client.method, servedBy: record.upstreamName, shadowsInFlight: loop.shadowsInFlight,
+            maxShadows: loop.configuration.maxShadowsPerLoop, noiseSampleRate: loop.configuration.noiseSampleRate, sampler: &loop.sampler
+        )
+        let writes: ShadowWrites
+        let probes: Bool
+        switch plan {
+        case .sampledOut:
             return nil
-        }
-        guard loop.shadowsInFlight < loop.configuration.maxShadowsPerLoop else {
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: "concurrency")
+        case .skipped(let reason):
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: reason.rawValue)
             return nil
+        case .copy(let planned, let probe):
+            writes = planned
+            probes = probe
         }
         var copy = outbound
         // The primary's copy has no marker of its own (a client's is dropped), so it is added.
@@ -682,15 +487,14 @@ final class ProxyHandler: ChannelDuplexHandler {
             // Stable per request, so a retried dry run is recognisably the same one.
             copy.setHeader("Idempotency-Key", "strangler-" + requestID.string)
         }
-        // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
         var probe: OutboundRequest?
-        if safe, upstreamName == entry.route.legacy, entry.route.compare?.learnNoise == true, loop.sampler.unit() < loop.configuration.noiseSampleRate {
+        if probes {
             probe = outbound
             probe?.appendHeader("X-Strangler-Shadow", "mirror")
         }
         return ShadowExchange(
             loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: client.method,
-            uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: upstreamName, candidateUpstream: candidate
+            uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: record.upstreamName, candidateUpstream: candidate
         )
     }
 
@@ -702,127 +506,142 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    // MARK: - Attempts
+    // MARK: - Running the state machine's actions
 
-    private func startAttempt(fresh: Bool) {
-        guard let pool = loop.pool(named: upstreamName) else {
-            respondWithError(.connectFailed("no upstream named \"\(upstreamName)\" in the live route table"), context: context!)
-            return
-        }
-        phase = .connecting
-        connectionPool = pool
-        if !fresh, let connection = pool.takeIdle() {
-            attach(connection)
-            return
-        }
-        let thisAttempt = attempt
-        let callback: (UpstreamConnection?, ProxyError?) -> Void = { connection, error in
-            guard self.attempt == thisAttempt, self.phase == .connecting else {
-                // The exchange moved on (client left, or it was answered): give the connection back.
-                if let connection { pool.release(connection, reusable: true) }
-                return
-            }
-            if let connection {
-                self.attach(connection)
+    /// Carries out what the state machine decided. Failure actions that need to know their
+    /// cause (``ExchangeStateMachine/Action/fallBack(attempt:closing:)`` and the like) are
+    /// handled where their event is fed; reaching them here would be a bug, handled as safely
+    /// as the situation allows.
+    private func run(_ action: ExchangeStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .connect(let attempt, let fresh):
+            connect(attempt: attempt, fresh: fresh, context: context)
+        case .sendRequest(let connection, let ends, let pauseReads):
+            sendRequest(on: connection, ends: ends, pauseReads: pauseReads)
+        case .sendRequestEnd(let connection):
+            // A body without chunks ends with nothing to write, and so nothing to flush.
+            if connection.writeRequestEnd() { record.wroteUpstreamSinceFlush = true }
+            updateUpstreamTimer()
+        case .retryFresh(let attempt):
+            cancelTimeout()
+            connect(attempt: attempt, fresh: true, context: context)
+        case .pauseReads(let connection):
+            connection.pauseReads()
+            updateUpstreamTimer()
+        case .resumeReads(let connection):
+            connection.resumeReads()
+            updateUpstreamTimer()
+        case .releaseConnection(let connection, let reusable, let resumeReads):
+            // A connection whose reads were held back must read again before the pool has it,
+            // or its next answer (or its close while idle) would never be seen.
+            if resumeReads { connection.resumeReads() }
+            if let pool = record.connectionPool {
+                pool.release(connection, reusable: reusable)
             } else {
-                self.attemptFailed(error ?? .connectFailed("unknown connect failure"))
+                connection.close()
             }
+        case .finishExchange:
+            finishExchange(context: context)
+        case .closeClient:
+            closeClient(context: context)
+        case .forwardHead:
+            break
+        case .fallBack(_, let closing), .answerError(let closing), .abortClient(let closing), .cancelCall(let closing, _):
+            assertionFailure("\(action) needs its cause")
+            closing?.close()
+            abortClient(outcome: .error(.upstreamClosed("the exchange ended unexpectedly")))
         }
-        if fresh { pool.acquireFresh(callback) } else { pool.acquire(callback) }
     }
 
-    private func attach(_ connection: UpstreamConnection) {
-        guard let outbound, let pool = connectionPool else { return }
-        self.connection = connection
-        connection.begin(self, bodyless: method == .HEAD)
-        phase = .forwarding
-        connection.writeRequest(outbound, for: pool.upstream)
-        for part in bufferedBody {
-            connection.writeRequestBody(part)
+    // MARK: - Attempts
+
+    /// Takes or asks for a connection to the current upstream for `attempt`.
+    private func connect(attempt: Int, fresh: Bool, context: ChannelHandlerContext) {
+        guard let pool = loop.pool(named: record.upstreamName) else {
+            respondWithError(.connectFailed("no upstream named \"\(record.upstreamName)\" in the live route table"), context: context)
+            return
         }
-        if !replayable { bufferedBody.removeAll() }
-        if requestComplete {
-            connection.writeRequestEnd()
-            requestSentUpstream = true
+        record.connectionPool = pool
+        if let connection = UpstreamCall.connection(from: pool, fresh: fresh, for: self, attempt: attempt) {
+            run(machine.connectionReady(connection, attempt: attempt), context: context)
         }
-        connection.flush()
-        wroteUpstreamSinceFlush = false
-        timeoutUpstream = pool.upstream
+    }
+
+    /// Sends the request on the attempt's connection: head, the body buffered so far, and the
+    /// end if the client's request has ended.
+    private func sendRequest(on connection: UpstreamConnection, ends: Bool, pauseReads: Bool) {
+        guard let outbound = record.outbound, let pool = record.connectionPool else { return }
+        UpstreamCall.start(outbound, body: bufferedBody, ends: ends, on: connection, upstream: pool.upstream, for: self, deadlines: nil)
+        if !machine.replayable { bufferedBody.removeAll() }
+        record.wroteUpstreamSinceFlush = false
+        record.timeoutUpstream = pool.upstream
         timeoutLimit = .milliseconds(Int64(pool.upstream.timeoutMs))
-        upstreamReadsPaused = false
-        if !clientWritable { pauseUpstreamReads() }
+        if pauseReads { connection.pauseReads() }
         updateUpstreamTimer()
         if connection.isWritable { resumeClientReads() }
     }
 
-    /// The upstream could not be used before any of its response reached the client.
-    private func attemptFailed(_ error: ProxyError) {
-        connection = nil
+    /// The attempt failed before any of its response reached the client, with `error`; the
+    /// machine said what follows.
+    private func attemptFailed(_ error: ProxyError, then action: ExchangeStateMachine.Action, context: ChannelHandlerContext) {
         cancelTimeout()
-        loop.metrics.recordUpstreamError(upstream: upstreamName, kind: error.name)
+        loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: error.name)
         recordServiceError()
-        // After a connect failure nothing reached the upstream and the whole body is still
-        // buffered; after anything else only a replayable request may go again.
-        if canFallback, !usedFallback, replayable || error.isConnectFailure, let route {
-            fallBack(to: route.legacy, reason: error.description)
-            return
-        }
-        respondWithError(error, context: context!)
+        failed(error, then: action, reason: error.description, context: context)
     }
 
+    /// Carries out the end of a failed attempt: a replay on legacy, or the error as the answer.
+    private func failed(_ error: ProxyError, then action: ExchangeStateMachine.Action, reason: @autoclosure () -> String, context: ChannelHandlerContext) {
+        switch action {
+        case .fallBack(let attempt, let closing):
+            closing?.close()
+            if let route = record.route { fallBack(to: route.legacy, reason: reason()) }
+            connect(attempt: attempt, fresh: false, context: context)
+        case .answerError(let closing):
+            closing?.close()
+            writeErrorAnswer(error, context: context)
+        case .abortClient(let closing):
+            closing?.close()
+            abortClient(outcome: .error(error))
+        default:
+            run(action, context: context)
+        }
+    }
+
+    /// Moves the exchange to legacy after the service failed it (the machine already counted
+    /// the fallback as used and started the new attempt).
     private func fallBack(to legacy: String, reason: String) {
-        usedFallback = true
-        loop.metrics.recordFallback(route: routeID)
-        if routeIndex >= 0 {
-            loop.traffic.record(route: routeIndex, routeID: routeID, generation: trafficGeneration, legacy: 1)
+        loop.metrics.recordFallback(route: record.routeID)
+        if record.routeIndex >= 0 {
+            loop.traffic.record(route: record.routeIndex, routeID: record.routeID, generation: record.trafficGeneration, legacy: 1)
         }
         // A copy going to legacy would now compare legacy with itself.
         if shadow?.candidateUpstream == legacy { abandonShadow() }
         loop.logger.warning(
             "service failed; retrying on legacy",
-            metadata: ["request_id": "\(requestID.string)", "route": "\(routeID)", "from": "\(upstreamName)", "to": "\(legacy)", "reason": "\(reason)"]
+            metadata: [
+                "request_id": "\(requestID.string)", "route": "\(record.routeID)", "from": "\(record.upstreamName)", "to": "\(legacy)",
+                "reason": "\(reason)",
+            ]
         )
-        upstreamName = legacy
-        requestSentUpstream = false
-        attempt += 1
-        startAttempt(fresh: false)
+        record.upstreamName = legacy
     }
 
     // MARK: - Timeouts
 
-    /// Runs the upstream timeout only while the proxy waits on the upstream: for it to take
-    /// request bytes, or, once the request is all sent, for its response while the proxy is
-    /// reading. Time spent waiting on the client (more of its body, or room to write the
-    /// response) is the client's own bounds' business (DESIGN.md §8).
+    /// Runs the upstream timeout only while the proxy waits on the upstream (the machine says
+    /// when: ``ExchangeStateMachine/upstreamTimerRuns(upstreamWritable:)``).
     private func updateUpstreamTimer() {
-        guard phase == .forwarding, let connection else {
+        guard let connection = machine.connection, machine.upstreamTimerRuns(upstreamWritable: connection.isWritable) else {
             cancelTimeout()
             return
         }
-        let waitingOnUpstream = !connection.isWritable || (requestSentUpstream && !upstreamReadsPaused)
-        if waitingOnUpstream {
-            if deadlineSlot < 0 {
-                lastUpstreamActivity = .now()
-                loop.deadlines.arm(self)
-            }
-        } else {
-            cancelTimeout()
+        if deadlineSlot < 0 {
+            lastUpstreamActivity = .now()
+            loop.deadlines.arm(self)
         }
-    }
-
-    /// Holds back reads from the upstream while the client is not taking the response.
-    private func pauseUpstreamReads() {
-        guard let connection, !upstreamReadsPaused else { return }
-        upstreamReadsPaused = true
-        connection.pauseReads()
-        updateUpstreamTimer()
-    }
-
-    private func resumeUpstreamReads() {
-        guard let connection, upstreamReadsPaused else { return }
-        upstreamReadsPaused = false
-        connection.resumeReads()
-        updateUpstreamTimer()
     }
 
     private func cancelTimeout() {
@@ -831,70 +650,62 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// The upstream has been silent for `timeoutMs` (each read moves the deadline).
     func upstreamDeadlineReached() {
-        guard phase == .forwarding, let upstream = timeoutUpstream else { return }
+        guard let context, machine.connection != nil, let upstream = record.timeoutUpstream else { return }
         let error = ProxyError.upstreamTimeout(
             "upstream \"\(upstream.name)\" (\(upstream.authority)) sent nothing for \(upstream.timeoutMs) ms (timeoutMs)"
         )
-        if let connection {
-            self.connection = nil
-            connection.close()
-        }
-        if responseStarted {
-            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: error.name)
-            abortClient(outcome: "upstream_timeout_mid_body")
-        } else {
-            // A timed-out request may have had effects upstream: never replay it.
-            canFallback = false
-            attemptFailed(error)
+        switch machine.upstreamTimedOut() {
+        case .abortClient(let closing):
+            closing?.close()
+            loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: error.name)
+            abortClient(outcome: .upstreamTimeoutMidBody)
+        case let action:
+            // A timed-out request may have had effects upstream: the machine never replays it.
+            attemptFailed(error, then: action, context: context)
         }
     }
 
     // MARK: - Responses to the client
 
+    /// Answers the client with `error`, ending the upstream call if there is one; if a response
+    /// already started, the connection is aborted instead.
     private func respondWithError(_ error: ProxyError, context: ChannelHandlerContext) {
+        switch machine.answerWithError() {
+        case .abortClient(let closing):
+            abandonShadow()
+            cancelTimeout()
+            closing?.close()
+            abortClient(outcome: .error(error))
+        case .answerError(let closing):
+            closing?.close()
+            writeErrorAnswer(error, context: context)
+        case let action:
+            run(action, context: context)
+        }
+    }
+
+    /// Writes `error` as the response (the machine has moved to draining) and completes it.
+    private func writeErrorAnswer(_ error: ProxyError, context: ChannelHandlerContext) {
         abandonShadow()
         cancelTimeout()
-        if let connection {
-            self.connection = nil
-            connection.close()
-        }
-        guard !responseStarted else {
-            abortClient(outcome: error.name)
-            return
-        }
-        responseStarted = true
-        responseStatus = error.status.code
-        let body = error.jsonBody(
-            requestID: requestID.string, upstream: upstreamName.isEmpty ? nil : upstreamName, allocator: context.channel.allocator
-        )
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(body.readableBytes))
-        headers.add(name: "x-request-id", value: requestID.string)
-        if error.status == .methodNotAllowed {
-            // RFC 9110 §15.5.6: a 405 names what is allowed. The proxy forwards every method it
-            // knows except CONNECT; these are the common ones.
-            headers.add(name: "allow", value: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE")
-        }
+        record.responseStatus = error.status.code
         // If the client is still sending a body we will not read, the connection can't be reused.
-        if !requestComplete || !clientKeepAlive {
-            closeAfterResponse = true
-            headers.add(name: "connection", value: "close")
-        }
-        chunkedToClient = false
-        var response = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
-        response.writeHTTPResponseHead(HTTPResponseHead(version: clientVersion, status: error.status, headers: headers))
-        response.writeImmutableBuffer(body)
+        let closing = !machine.requestComplete || !clientKeepAlive
+        if closing { record.closeAfterResponse = true }
+        record.chunkedToClient = false
+        let response = ErrorAnswer.bytes(
+            for: error, requestID: requestID, upstream: record.upstreamName, clientVersion: clientVersion, closing: closing,
+            allocator: context.channel.allocator
+        )
         context.write(wrapOutboundOut(response), promise: nil)
         completeResponse(context: context)
     }
 
     /// The response has ended towards the client; the exchange finishes when the request has too.
     private func completeResponse(context: ChannelHandlerContext, trailers: ByteBuffer? = nil) {
-        phase = .draining
         // A chunked body ends with the last chunk and any trailers; other framings need nothing.
         var last: ByteBuffer?
-        if chunkedToClient {
+        if record.chunkedToClient {
             if let trailers {
                 var chunk = context.channel.allocator.buffer(capacity: 5 + trailers.readableBytes)
                 chunk.writeStaticString("0\r\n")
@@ -905,11 +716,11 @@ final class ProxyHandler: ChannelDuplexHandler {
                 last = ChannelHandlerContext.lastChunk
             }
         }
-        if closeAfterResponse && !requestComplete {
+        if record.closeAfterResponse && !machine.requestComplete {
             // Don't wait for a body we won't read: close once the answer is out, in stages, so
             // that the client reads the answer instead of a reset.
-            logExchange(outcome: "ok")
-            phase = .idle
+            logExchange(outcome: .ok)
+            machine.exchangeFinished()
             stagedClose(context: context, last: last)
             return
         }
@@ -918,14 +729,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             context.flush()
         }
-        if requestComplete { finishExchange(context: context) }
+        if machine.requestComplete { finishExchange(context: context) }
     }
 
     private func finishExchange(context: ChannelHandlerContext) {
-        logExchange(outcome: "ok")
-        phase = .idle
+        logExchange(outcome: .ok)
+        machine.exchangeFinished()
         // Quiescing sets closeAfterResponse too.
-        if closeAfterResponse {
+        if record.closeAfterResponse {
             if !quiescing && (pipelined != nil || inputRejected) {
                 // The client may still be sending (requests pipelined after this one, or the
                 // rest of a request the parser refused): let it read this answer before the
@@ -940,7 +751,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         timeouts.exchangeEnded(now: now, nextRequestWaiting: false)
         deliverPipelined(context: context)
         // Pipelined bytes that began a head (not just a stray CRLF) start its deadline.
-        if phase == .idle, requestParser.hasStartedMessage { timeouts.requestBytesArrived(now: now) }
+        if machine.isIdle, requestParser.hasStartedMessage { timeouts.requestBytesArrived(now: now) }
         resumeClientReads()
     }
 
@@ -973,12 +784,13 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     /// The response already started and can't be completed: closing the connection is the only
-    /// honest signal; ending it would make a short body look complete.
-    private func abortClient(outcome: String) {
+    /// honest signal; ending it would make a short body look complete. The machine has already
+    /// let go of the upstream call.
+    private func abortClient(outcome: ExchangeOutcome) {
         abandonShadow()
         cancelTimeout()
         logExchange(outcome: outcome)
-        phase = .idle
+        machine.exchangeFinished()
         if let context { closeClient(context: context) }
     }
 
@@ -1017,46 +829,43 @@ final class ProxyHandler: ChannelDuplexHandler {
             loop.metrics.recordClientTimeout("body")
             let error = ProxyError.requestTimeout(
                 "the client sent no request body bytes for \(Self.describe(limits.body))")
-            if responseStarted || phase == .draining {
-                abortExchange(outcome: "client_body_timeout")
+            if machine.responseStarted {
+                abortExchange(outcome: .clientBodyTimeout, context: context)
             } else {
                 answerTimeout(error, context: context)
             }
         case .send:
             // The client has stopped taking the response: close both sides.
             loop.metrics.recordClientTimeout("send")
-            abortExchange(outcome: "client_send_timeout")
+            abortExchange(outcome: .clientSendTimeout, context: context)
         }
     }
 
     /// Answers 408 for a request that did not arrive in time, then closes in stages.
     private func answerTimeout(_ error: ProxyError, context: ChannelHandlerContext) {
-        if phase == .idle {
-            resetExchange()
+        if machine.isIdle {
+            beginExchange()
             requestID = loop.requestIDs.nextValue()
             startTime = .now()
         }
         inputClosed = true
         pipelined = nil
-        closeAfterResponse = true
-        requestComplete = false
+        record.closeAfterResponse = true
+        machine.requestAbandoned()
         respondWithError(error, context: context)
     }
 
     /// Ends the exchange and the connection at once: the upstream call (if any) and the client.
-    private func abortExchange(outcome: String) {
-        attempt += 1
-        if let connection {
-            self.connection = nil
-            connection.close()
-        }
-        if phase == .idle || phase == .draining {
+    private func abortExchange(outcome: ExchangeOutcome, context: ChannelHandlerContext) {
+        switch machine.abort() {
+        case .abortClient(let closing):
+            closing?.close()
+            abortClient(outcome: outcome)
             timeouts.closed()
-            if let context { closeClient(context: context) }
-            return
+        case let action:
+            timeouts.closed()
+            run(action, context: context)
         }
-        abortClient(outcome: outcome)
-        timeouts.closed()
     }
 
     private static func describe(_ amount: TimeAmount) -> String {
@@ -1064,47 +873,18 @@ final class ProxyHandler: ChannelDuplexHandler {
         return millis % 1000 == 0 ? "\(millis / 1000) s" : "\(millis) ms"
     }
 
-    private func resetExchange() {
-        abandonShadow()
-        matched = nil
-        routeID = "default"
-        routeIndex = -1
-        upstreamName = ""
-        outbound = nil
-        closeAfterResponse = quiescing
-        requestComplete = false
-        requestSentUpstream = false
-        bodyBytes = 0
-        bufferedBody.removeAll(keepingCapacity: true)
-        replayable = false
-        canFallback = false
-        usedFallback = false
-        retriedStale = false
-        connection = nil
-        connectionPool = nil
-        wroteUpstreamSinceFlush = false
-        responseStarted = false
-        responseHeadWritten = false
-        upstreamReadsPaused = false
-        chunkedToClient = false
-        pendingHead = nil
-        responseStatus = 0
-        upstreamKeepAlive = true
-        cancelTimeout()
-    }
-
-    private func logExchange(outcome: String) {
-        loop.metrics.recordRequest(route: routeID, upstream: upstreamName, status: responseStatus)
+    private func logExchange(outcome: ExchangeOutcome) {
+        loop.metrics.recordRequest(route: record.routeID, upstream: record.upstreamName, status: record.responseStatus)
         guard loop.configuration.accessLog, loop.logger.logLevel <= .info else { return }
         let elapsed = NIODeadline.now() - startTime
         let millis = Double(elapsed.nanoseconds) / 1_000_000
         loop.logger.info(
-            "\(method.rawValue) \(uri) \(responseStatus)",
+            "\(method.rawValue) \(uri) \(record.responseStatus)",
             metadata: [
-                "request_id": "\(requestID.string)", "route": "\(routeID)", "mode": "\(route?.mode.rawValue ?? "default")",
-                "upstream": "\(upstreamName)", "status": "\(responseStatus)",
+                "request_id": "\(requestID.string)", "route": "\(record.routeID)", "mode": "\(record.route?.mode.rawValue ?? "default")",
+                "upstream": "\(record.upstreamName)", "status": "\(record.responseStatus)",
                 "ms": "\((millis * 100).rounded() / 100)", "client": "\(clientAddress)",
-                "outcome": "\(outcome)",
+                "outcome": "\(outcome.name)",
             ]
         )
     }
@@ -1120,17 +900,18 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        clientWritable = context.channel.isWritable
-        if clientWritable {
+        // NIO reports each change synchronously: the machine keeps the last one, which saves an
+        // atomic load per response part.
+        let isWritable = context.channel.isWritable
+        if isWritable {
             timeouts.sendStalled(false, now: .now())
-            resumeUpstreamReads()
         } else {
             // The client is behind: its send bound runs, and progress is judged by how many
             // bytes still wait for it.
             lastBufferedToClient = Self.bufferedBytes(context.channel)
             timeouts.sendStalled(true, now: .now())
-            pauseUpstreamReads()
         }
+        run(machine.clientWritabilityChanged(isWritable: isWritable), context: context)
         context.fireChannelWritabilityChanged()
     }
 
@@ -1172,86 +953,76 @@ extension ProxyHandler: UpstreamDeadlineClient {
     var upstreamDeadline: NIODeadline { lastUpstreamActivity + timeoutLimit }
 }
 
+extension ProxyHandler: UpstreamCaller {
+    func upstreamConnection(_ connection: UpstreamConnection?, error: ProxyError?, attempt: Int, from pool: UpstreamPool) {
+        guard let context else {
+            // The client connection is gone: nothing will use the connection.
+            if let connection { pool.release(connection, reusable: true) }
+            return
+        }
+        if let connection {
+            switch machine.connectionReady(connection, attempt: attempt) {
+            case .releaseConnection(let connection, let reusable, _):
+                // The exchange moved on (client left, or it was answered): give it back.
+                pool.release(connection, reusable: reusable)
+            case let action:
+                run(action, context: context)
+            }
+            return
+        }
+        let error = error ?? .connectFailed("unknown connect failure")
+        let action = machine.connectionFailed(attempt: attempt, isConnectFailure: error.isConnectFailure)
+        if case .none = action { return }
+        attemptFailed(error, then: action, context: context)
+    }
+}
+
 extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
         guard let context else { return }
         let code = head.statusCode
-        if canFallback, !usedFallback, code >= 500, replayable, let route {
+        switch machine.responseHeadReceived(status: code, keepAlive: head.isKeepAlive) {
+        case .forwardHead:
+            break
+        case .fallBack(let attempt, let closing):
             // Discard the service's error and replay on legacy; this connection's response is
             // abandoned, so it can't be reused.
-            if let connection {
-                self.connection = nil
-                connection.close()
-            }
+            closing?.close()
             cancelTimeout()
-            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "status_\(code)")
+            loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: "status_\(code)")
             recordServiceError()
-            fallBack(to: route.legacy, reason: "\(upstreamName) answered \(code)")
+            if let route = record.route { fallBack(to: route.legacy, reason: "\(record.upstreamName) answered \(code)") }
+            connect(attempt: attempt, fresh: false, context: context)
+            return
+        case let action:
+            run(action, context: context)
             return
         }
-        responseStarted = true
-        responseStatus = UInt(code)
-        upstreamKeepAlive = head.isKeepAlive
+        record.responseStatus = UInt(code)
         if code >= 500 { recordServiceError() }
 
-        // Framing towards the client: the upstream's length when it sent one; otherwise chunked,
-        // except that an HTTP/1.0 client can't take chunks, so its body ends at the close.
-        let bodyless = method == .HEAD || code == 204 || code == 304
-        let unframed = !bodyless && head.contentLength == nil
-        chunkedToClient = unframed && clientVersion.minor >= 1
-        // An answer before the request's end ends the connection (DESIGN.md §8): the rest of the
-        // body is read and dropped in a staged close, not waited for with reads paused.
-        if !clientKeepAlive || (clientVersion.minor == 0 && unframed) || !requestComplete {
-            closeAfterResponse = true
-        }
-
-        // One pass over the upstream's lines: hop-by-hop ones out (and a Content-Length that
-        // Transfer-Encoding overrode), ours replaced, the rest copied byte for byte.
+        let framing = ResponseFraming(
+            method: method, statusCode: code, contentLength: head.contentLength, clientVersion: clientVersion,
+            clientKeepAlive: clientKeepAlive, requestComplete: machine.requestComplete, closeAlready: record.closeAfterResponse
+        )
+        record.chunkedToClient = framing.chunked
+        record.closeAfterResponse = framing.closeAfterResponse
         let joining = min(head.contentLength ?? 0, Self.bodyBytesJoiningHead)
         var out = Self.takeSpare(
-            &spareResponseHead, capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + upstreamName.utf8.count + joining
+            &spareResponseHead, capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining
         )
-        out.writeStatusLineStart(version: clientVersion, code: code)
-        head.bytes.withUnsafeReadableBytes { raw in
-            // The reason phrase and its CRLF, then the kept lines, in runs.
-            var copier = HeadLineCopier()
-            copier.keep(head.reason.lowerBound..<(head.fields.first?.line.lowerBound ?? raw.count - 2), from: raw, into: &out)
-            for field in head.fields {
-                switch field.kind {
-                case .xRequestID, .xStranglerUpstream:
-                    continue
-                case .contentLength where head.contentLength == nil:
-                    continue
-                case let kind where kind.isHopByHop:
-                    continue
-                default:
-                    if head.isConnectionListed(field) { continue }
-                    copier.keep(field.line, from: raw, into: &out)
-                }
-            }
-            copier.flush(raw, into: &out)
-        }
-        out.writeStaticString("X-Request-Id: ")
-        out.writeRequestID(requestID)
-        out.writeStaticString("\r\nX-Strangler-Upstream: ")
-        out.writeString(upstreamName)
-        out.writeStaticString("\r\n")
-        if chunkedToClient { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if closeAfterResponse {
-            out.writeStaticString("Connection: close\r\n")
-        } else if clientVersion.minor == 0 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
-        pendingHead = out
-        pendingHeadHasBody = false
+        ResponseHeadRewrite.write(
+            head, clientVersion: clientVersion, requestID: requestID, upstreamName: record.upstreamName, framing: framing, into: &out
+        )
+        record.pendingHead = out
+        record.pendingHeadHasBody = false
         shadow?.primaryHead(head)
     }
 
     /// Writes the forwarded head if it is still waiting for body bytes.
     private func writePendingHead(_ context: ChannelHandlerContext) {
-        if let head = pendingHead {
-            pendingHead = nil
+        if let head = record.pendingHead {
+            record.pendingHead = nil
             writeHead(head, context)
         }
     }
@@ -1259,7 +1030,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
     /// Writes the forwarded head (with any body bytes that joined it), keeping its buffer for
     /// the next response's head.
     private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
-        responseHeadWritten = true
+        machine.responseHeadWritten()
         Self.keepSpare(head, in: &spareResponseHead)
         context.write(wrapOutboundOut(head), promise: nil)
     }
@@ -1280,15 +1051,15 @@ extension ProxyHandler: UpstreamResponseDelegate {
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
-        guard let context, responseStarted, buffer.readableBytes > 0 else { return }
-        if var head = pendingHead, !pendingHeadHasBody, buffer.readableBytes <= Self.bodyBytesJoiningHead {
-            pendingHead = nil
-            if chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
+        guard let context, machine.responseStarted, buffer.readableBytes > 0 else { return }
+        if var head = record.pendingHead, !record.pendingHeadHasBody, buffer.readableBytes <= Self.bodyBytesJoiningHead {
+            record.pendingHead = nil
+            if record.chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
             head.writeImmutableBuffer(buffer)
-            if chunkedToClient { head.writeStaticString("\r\n") }
-            pendingHead = head
-            pendingHeadHasBody = true
-        } else if chunkedToClient {
+            if record.chunkedToClient { head.writeStaticString("\r\n") }
+            record.pendingHead = head
+            record.pendingHeadHasBody = true
+        } else if record.chunkedToClient {
             writePendingHead(context)
             context.writeChunk(buffer)
         } else {
@@ -1296,64 +1067,54 @@ extension ProxyHandler: UpstreamResponseDelegate {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
         shadow?.primaryBody(buffer)
-        if !clientWritable { pauseUpstreamReads() }
+        run(machine.responseBodyForwarded(), context: context)
     }
 
     func upstreamDidReceiveEnd(_ trailers: ByteBuffer?) {
-        guard let context, responseStarted else { return }
+        guard let context, machine.responseStarted else { return }
         writePendingHead(context)
         cancelTimeout()
         if let shadow {
             self.shadow = nil
             // An answer before the request ended means the copy was never sent: nothing to compare.
-            if requestComplete { shadow.primaryEnded() } else { shadow.primaryFailed() }
+            if machine.requestComplete { shadow.primaryEnded() } else { shadow.primaryFailed() }
         }
-        if let connection, let pool = connectionPool {
-            self.connection = nil
-            // Reusable only if both messages ended cleanly on this connection.
-            pool.release(connection, reusable: upstreamKeepAlive && requestSentUpstream)
-        }
+        // Reusable only if both messages ended cleanly on this connection.
+        run(machine.responseEnded(), context: context)
         completeResponse(context: context, trailers: trailers)
     }
 
     func upstreamDidFail(_ error: Error) {
-        guard phase == .forwarding else { return }
-        let wasReused = (connection?.exchanges ?? 0) > 0
-        connection = nil
-        if responseHeadWritten {
-            loop.metrics.recordUpstreamError(upstream: upstreamName, kind: "closed_mid_body")
-            abortClient(outcome: "upstream_closed_mid_body")
-            return
-        }
-        if responseStarted {
-            // The head was read but none of it reached the client (the failure came in the same
-            // read, bad chunk framing say): the client still gets a clean 502.
-            responseStarted = false
-            pendingHead = nil
-            responseStatus = 0
-            chunkedToClient = false
-            let proxyError = error as? ProxyError ?? .invalidResponse("upstream \"\(upstreamName)\" failed in its response: \(error)")
-            canFallback = false
-            attemptFailed(proxyError)
-            return
-        }
-        // A keep-alive connection the upstream closed while it sat idle: the request never got
-        // there, so an idempotent one is retried once on a fresh connection.
-        if wasReused, !retriedStale, replayable {
-            retriedStale = true
-            cancelTimeout()
-            requestSentUpstream = false
-            attempt += 1
-            startAttempt(fresh: true)
-            return
-        }
+        guard let context, let connection = machine.connection else { return }
+        let wasReused = connection.exchanges > 0
+        let started = machine.responseStarted
         let proxyError: ProxyError
         if let known = error as? ProxyError {
             proxyError = known
+        } else if started {
+            proxyError = .invalidResponse("upstream \"\(record.upstreamName)\" failed in its response: \(error)")
         } else {
-            proxyError = .upstreamClosed("upstream \"\(upstreamName)\" failed before answering: \(error)")
+            proxyError = .upstreamClosed("upstream \"\(record.upstreamName)\" failed before answering: \(error)")
         }
-        attemptFailed(proxyError)
+        switch machine.upstreamFailed(wasReused: wasReused, isConnectFailure: proxyError.isConnectFailure) {
+        case .abortClient:
+            // The head reached the client: the connection failed us mid-body (it is already
+            // closing, and has let go of this exchange).
+            loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: "closed_mid_body")
+            abortClient(outcome: .upstreamClosedMidBody)
+        case .retryFresh(let attempt):
+            cancelTimeout()
+            connect(attempt: attempt, fresh: true, context: context)
+        case let action:
+            if started {
+                // The head was read but none of it reached the client (the failure came in the
+                // same read, bad chunk framing say): the client still gets a clean 502.
+                record.pendingHead = nil
+                record.responseStatus = 0
+                record.chunkedToClient = false
+            }
+            attemptFailed(proxyError, then: action, context: context)
+        }
     }
 
     func upstreamReadComplete() {

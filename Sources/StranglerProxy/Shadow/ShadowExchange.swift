@@ -27,9 +27,9 @@ final class ShadowExchange {
     private var primaryBytes = 0
     private var primaryDone = false
     private var skipReason: String?
-    private var candidate: SideCall!
+    private let candidate: SideCall
     /// Legacy called a second time, when this request is a noise probe.
-    private var noise: SideCall?
+    private let noise: SideCall?
     private let primaryStart: NIODeadline
     private var finished = false
 
@@ -59,12 +59,11 @@ final class ShadowExchange {
         let compared = entry.route.compare?.headers ?? []
         let timeoutMs = entry.route.shadow?.timeoutMs
         candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: timeoutMs, comparedHeaders: compared)
+        noise =
+            noiseRequest == nil
+            ? nil : SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: timeoutMs, comparedHeaders: compared)
         candidate.exchange = self
-        if noiseRequest != nil {
-            let noise = SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: timeoutMs, comparedHeaders: compared)
-            noise.exchange = self
-            self.noise = noise
-        }
+        noise?.exchange = self
     }
 
     #if DEBUG

@@ -8,8 +8,11 @@ import StranglerCore
 /// touches the client's channel.
 final class SideCall {
     private(set) var side: ShadowJob.Side
-    /// Why the call produced no usable answer (`candidate_timeout`, ...); nil when answered.
-    private(set) var failure: String?
+    /// Why the call produced no usable answer; nil when answered.
+    private var failed: Failure?
+    /// Why the call produced no usable answer, as comparison records name it
+    /// (`candidate_timeout`, ...); nil when answered.
+    var failure: String? { failed.map { $0.reason(role: role) } }
     private(set) var isDone = false
     private let loop: LoopContext
     private let role: String
@@ -31,6 +34,8 @@ final class SideCall {
     /// The copy and its body, kept while it may be sent once more: an idempotent copy whose
     /// pooled connection turned out closed before any answer (a stale keep-alive connection).
     private var replay: (request: OutboundRequest, body: [ByteBuffer])?
+    /// The copy and its body while the pool finds a connection for them.
+    private var waiting: (request: OutboundRequest, body: [ByteBuffer])?
     private var start = NIODeadline.now()
     private var timeout = TimeAmount.zero
     var deadlineSlot = -1
@@ -69,45 +74,30 @@ final class SideCall {
     func send(_ request: OutboundRequest, body: [ByteBuffer]) {
         guard !isDone else { return }
         guard let pool = loop.pool(named: side.upstream) else {
-            fail("\(role)_unknown")
+            fail(.unknownUpstream)
             return
         }
         self.pool = pool
         start = .now()
-        if let connection = pool.takeIdle() {
-            send(request, body: body, on: connection, from: pool)
-            return
-        }
         acquire(request, body: body, from: pool, fresh: false)
     }
 
     /// Sends on a connection from `pool`: any (an idle one, or a new one), or a `fresh` one.
     private func acquire(_ request: OutboundRequest, body: [ByteBuffer], from pool: UpstreamPool, fresh: Bool) {
-        let callback: (UpstreamConnection?, ProxyError?) -> Void = { connection, error in
-            guard let connection else {
-                self.fail(error?.isConnectFailure == true ? "\(self.role)_unreachable" : "\(self.role)_error")
-                return
-            }
-            guard !self.isDone else {
-                pool.release(connection, reusable: true)
-                return
-            }
-            self.send(request, body: body, on: connection, from: pool)
+        // Kept while the pool finds a connection; nothing is copied but references.
+        waiting = (request, body)
+        if let connection = UpstreamCall.connection(from: pool, fresh: fresh, for: self, attempt: 0) {
+            waiting = nil
+            send(request, body: body, on: connection, from: pool)
         }
-        if fresh { pool.acquireFresh(callback) } else { pool.acquire(callback) }
     }
 
     private func send(_ request: OutboundRequest, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
         self.connection = connection
         // A reused connection may turn out to have been closed by the upstream while it sat idle.
         replay = connection.exchanges > 0 && request.method.isIdempotent ? (request, body) : nil
-        connection.begin(self, bodyless: request.method == .HEAD)
-        connection.writeRequest(request, for: pool.upstream)
-        for part in body { connection.writeRequestBody(part) }
-        connection.writeRequestEnd()
-        connection.flush()
         timeout = .milliseconds(Int64(timeoutOverride ?? pool.upstream.timeoutMs))
-        loop.deadlines.arm(self)
+        UpstreamCall.start(request, body: body, ends: true, on: connection, upstream: pool.upstream, for: self, deadlines: loop.deadlines)
     }
 
     /// Ends the call without an answer and without reporting (the exchange no longer needs it).
@@ -118,10 +108,10 @@ final class SideCall {
         release(reusable: false)
     }
 
-    private func fail(_ reason: String) {
+    private func fail(_ reason: Failure) {
         guard !isDone else { return }
         isDone = true
-        failure = reason
+        failed = reason
         side.dropCapture()
         release(reusable: false)
         finished()
@@ -129,6 +119,7 @@ final class SideCall {
 
     private func release(reusable: Bool) {
         loop.deadlines.disarm(self)
+        waiting = nil
         if let connection {
             self.connection = nil
             if reusable, let pool { pool.release(connection, reusable: true) } else { connection.close() }
@@ -142,7 +133,7 @@ extension SideCall: UpstreamDeadlineClient {
     var upstreamDeadline: NIODeadline { start + timeout }
 
     func upstreamDeadlineReached() {
-        fail("\(role)_timeout")
+        fail(.timeout)
     }
 }
 
@@ -156,7 +147,7 @@ extension SideCall: UpstreamResponseDelegate {
         guard !isDone else { return }
         bytes += buffer.readableBytes
         if bytes > limit {
-            fail("body_too_large")
+            fail(.bodyTooLarge)
             return
         }
         side.append(buffer)
@@ -184,10 +175,60 @@ extension SideCall: UpstreamResponseDelegate {
         replay = nil
         // An answer that is not valid HTTP is a finding about the candidate, not a lost connection.
         let invalid = (error as? ProxyError)?.name == "upstream_invalid_response"
-        fail(invalid ? "\(role)_invalid_response" : "\(role)_closed")
+        fail(invalid ? .invalidResponse : .closed)
     }
 
     func upstreamReadComplete() {}
 
     func upstreamWritabilityChanged(isWritable: Bool) {}
+}
+
+extension SideCall: UpstreamCaller {
+    func upstreamConnection(_ connection: UpstreamConnection?, error: ProxyError?, attempt: Int, from pool: UpstreamPool) {
+        let waiting = self.waiting
+        self.waiting = nil
+        guard let connection else {
+            fail(error?.isConnectFailure == true ? .unreachable : .error)
+            return
+        }
+        guard !isDone, let waiting else {
+            pool.release(connection, reusable: true)
+            return
+        }
+        send(waiting.request, body: waiting.body, on: connection, from: pool)
+    }
+}
+
+extension SideCall {
+    /// Why a side call produced no usable answer.
+    enum Failure: Equatable {
+        /// The route table names no such upstream any more.
+        case unknownUpstream
+        /// No connection could be opened.
+        case unreachable
+        /// The pool could not provide a connection for another reason (too many waiting).
+        case error
+        /// The whole call took longer than its timeout.
+        case timeout
+        /// The connection closed before the answer was complete.
+        case closed
+        /// The answer was not valid HTTP: a finding about the upstream, not a lost connection.
+        case invalidResponse
+        /// The answer is larger than the capture limit.
+        case bodyTooLarge
+
+        /// The reason as comparison records and skip metrics name it: prefixed by the call's
+        /// role (`candidate_timeout`), except a body over the cap, which is the same for both.
+        func reason(role: String) -> String {
+            switch self {
+            case .unknownUpstream: role + "_unknown"
+            case .unreachable: role + "_unreachable"
+            case .error: role + "_error"
+            case .timeout: role + "_timeout"
+            case .closed: role + "_closed"
+            case .invalidResponse: role + "_invalid_response"
+            case .bodyTooLarge: "body_too_large"
+            }
+        }
+    }
 }

@@ -1,0 +1,49 @@
+import NIOCore
+import NIOHTTP1
+import StranglerCore
+
+/// What one exchange of a client connection has learned and holds besides its state machine:
+/// its route, its upstream, its outbound request, how its response is framed. Every exchange
+/// starts from a fresh record, so nothing of the last one can leak into the next through a
+/// field someone forgot to reset.
+///
+/// A value of a few words: starting a fresh one allocates nothing.
+struct ExchangeRecord {
+    /// The matched route, shared with the loop's table: holding it costs one reference, not a
+    /// copy of every field of the route.
+    var matched: LoopContext.RouteEntry?
+    var route: Route? { matched?.route }
+    var routeID = "default"
+    /// The route's index in the table it was matched in, and that table's traffic generation.
+    var routeIndex = -1
+    var trafficGeneration = 0
+    /// The upstream serving the request now (legacy after a fallback).
+    var upstreamName = ""
+    /// The request as upstreams get it.
+    var outbound: OutboundRequest?
+    /// The client connection closes once this exchange is done.
+    var closeAfterResponse: Bool
+    /// Request body bytes read so far, against `maxBodyBytes` and `maxReplayBytes`.
+    var bodyBytes = 0
+    /// The pool of the current attempt's upstream.
+    var connectionPool: UpstreamPool?
+    /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
+    var timeoutUpstream: Upstream?
+    /// Request parts were written upstream since the last flush.
+    var wroteUpstreamSinceFlush = false
+    /// The response goes to the client in chunked framing (its upstream sent no length).
+    var chunkedToClient = false
+    /// The forwarded head, not written yet: body bytes read with it join it, so a small
+    /// response leaves as one buffer (one write, no vector) rather than two.
+    var pendingHead: ByteBuffer?
+    /// Body bytes joined `pendingHead`; it is written when the read ends, so that a framing error
+    /// later in the same read still leaves the client a clean 502 rather than an unsent head.
+    var pendingHeadHasBody = false
+    /// The status the client got (or 499 when it left first), for metrics and the access log.
+    var responseStatus: UInt = 0
+
+    /// - Parameter closeAfterResponse: the connection is already closing (the server quiesces).
+    init(closeAfterResponse: Bool) {
+        self.closeAfterResponse = closeAfterResponse
+    }
+}
