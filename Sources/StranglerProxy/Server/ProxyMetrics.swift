@@ -147,15 +147,23 @@ public final class ProxyMetrics: Sendable {
     public struct ComparisonHandles: Sendable {
         let primaryLatency: CoreMetrics.Timer
         let candidateLatency: CoreMetrics.Timer
-        let outcomes: [String: CoreMetrics.Counter]
+        let outcomes: [ComparisonRecord.Outcome: CoreMetrics.Counter]
 
-        /// Records one side's latency (`primary` or `candidate`).
-        public func recordLatency(side: String, milliseconds: Double) {
-            (side == "primary" ? primaryLatency : candidateLatency).recordNanoseconds(Int64(milliseconds * 1_000_000))
+        /// The two answers a comparison has: the `side` label of `strangler_shadow_latency_seconds`.
+        public enum Side: String, Sendable {
+            /// The answer the client got.
+            case primary
+            /// The other side's answer, made for the comparison only.
+            case candidate
+        }
+
+        /// Records one side's latency.
+        public func recordLatency(_ side: Side, milliseconds: Double) {
+            (side == .primary ? primaryLatency : candidateLatency).recordNanoseconds(Int64(milliseconds * 1_000_000))
         }
 
         /// Counts a finished comparison by outcome.
-        public func recordOutcome(_ outcome: String) {
+        public func recordOutcome(_ outcome: ComparisonRecord.Outcome) {
             outcomes[outcome]?.increment()
         }
     }
@@ -163,11 +171,11 @@ public final class ProxyMetrics: Sendable {
     /// The comparison metrics of `route`.
     public func comparisonHandles(route: String) -> ComparisonHandles {
         ComparisonHandles(
-            primaryLatency: timer("strangler_shadow_latency_seconds", [("route", route), ("side", "primary")]),
-            candidateLatency: timer("strangler_shadow_latency_seconds", [("route", route), ("side", "candidate")]),
+            primaryLatency: timer("strangler_shadow_latency_seconds", [("route", route), ("side", ComparisonHandles.Side.primary.rawValue)]),
+            candidateLatency: timer("strangler_shadow_latency_seconds", [("route", route), ("side", ComparisonHandles.Side.candidate.rawValue)]),
             outcomes: Dictionary(
-                uniqueKeysWithValues: ["match", "mismatch", "uncomparable", "skipped"].map {
-                    ($0, counter("strangler_comparisons_total", [("route", route), ("outcome", $0)]))
+                uniqueKeysWithValues: ComparisonRecord.Outcome.allCases.map {
+                    ($0, counter("strangler_comparisons_total", [("route", route), ("outcome", $0.rawValue)]))
                 }
             )
         )

@@ -162,27 +162,28 @@ public final class ComparisonWorker: Service, ShadowSink {
             candidateMilliseconds: job.candidate.milliseconds, outcome: .skipped
         )
         if let milliseconds = job.primary.milliseconds {
-            routeMetrics.recordLatency(side: "primary", milliseconds: milliseconds)
+            routeMetrics.recordLatency(.primary, milliseconds: milliseconds)
         }
         if let milliseconds = job.candidate.milliseconds {
-            routeMetrics.recordLatency(side: "candidate", milliseconds: milliseconds)
+            routeMetrics.recordLatency(.candidate, milliseconds: milliseconds)
         }
         if let reason = job.skipReason {
             record.reason = reason
             metrics.recordSkip(route: job.routeID, reason: reason)
-            routeMetrics.recordOutcome("skipped")
+            routeMetrics.recordOutcome(.skipped)
             return record
         }
         // Found on the event loop: the usual answer of a finished migration, and a cheap one to
         // record, with nothing to copy, decode or parse.
         if job.identical {
             record.outcome = .match
-            routeMetrics.recordOutcome(record.outcome.rawValue)
+            routeMetrics.recordOutcome(record.outcome)
             return record
         }
         guard let capturedPrimary = job.primary.captured(), let capturedCandidate = job.candidate.captured() else {
             record.reason = "incomplete"
-            routeMetrics.recordOutcome("skipped")
+            metrics.recordSkip(route: job.routeID, reason: "incomplete")
+            routeMetrics.recordOutcome(.skipped)
             return record
         }
         let primary: CapturedResponse
@@ -194,7 +195,7 @@ public final class ComparisonWorker: Service, ShadowSink {
         case (.failure(let failure), _), (_, .failure(let failure)):
             record.outcome = .uncomparable
             record.reason = failure.reason
-            routeMetrics.recordOutcome("uncomparable")
+            routeMetrics.recordOutcome(.uncomparable)
             return record
         }
         let comparator = ResponseComparator(settings: job.compare ?? CompareSettings())
@@ -220,7 +221,7 @@ public final class ComparisonWorker: Service, ShadowSink {
         if comparison.omitted > 0 {
             record.reason = "\(comparison.omitted) more differences not kept"
         }
-        routeMetrics.recordOutcome(record.outcome.rawValue)
+        routeMetrics.recordOutcome(record.outcome)
         return record
     }
 }
