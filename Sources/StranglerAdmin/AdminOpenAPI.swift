@@ -1,9 +1,122 @@
+import Foundation
+
 /// The OpenAPI 3.1 description of the admin API, served at `/openapi.json`.
 ///
-/// Written by hand beside the handlers; a test sends every documented request and checks each
-/// answer against the schema named here, so the two can't drift apart silently.
+/// Its paths come from ``AdminEndpoint`` (the one definition the router and the CLI's client
+/// use too), each with its operation here. A test sends every documented request and checks
+/// each answer against the schema named here, so the two can't drift apart silently.
 enum AdminOpenAPI {
-    static let document = #"""
+    /// The whole document.
+    static let document: String = {
+        var paths: [String] = []
+        for endpoint in AdminEndpoint.all {
+            paths.append("\"\(endpoint.template)\": { \"\(endpoint.method.rawValue.lowercased())\": \(operations[endpoint] ?? "{}") }")
+        }
+        for asset in DashboardAssets.all {
+            paths.append("\"\(asset.path)\": { \"get\": \(dashboardOperations[asset.path] ?? "{}") }")
+        }
+        return String(head.dropLast(2)) + ",\n  \"paths\": {\n    " + paths.joined(separator: ",\n    ") + "\n  }\n}\n"
+    }()
+
+    /// Every documented endpoint's operation: summary, parameters, request body and answers.
+    static let operations: [AdminEndpoint: String] = [
+        .health: #"""
+            { "summary": "Liveness", "responses": { "200": { "description": "Up.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } }
+            """#,
+        .ready: #"""
+            { "summary": "Readiness: the proxy listener is bound", "responses": {
+            "200": { "description": "Ready.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } },
+            "503": { "description": "Starting.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } }
+            """#,
+        .metrics: #"""
+            { "summary": "Prometheus metrics", "responses": { "200": { "description": "Text exposition format.", "content": { "text/plain": { "schema": { "type": "string" } } } } } }
+            """#,
+        .openAPI: #"""
+            { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1.", "content": { "application/json": { "schema": { "type": "object" } } } } } }
+            """#,
+        .report: #"""
+            { "summary": "The diff report", "security": [{ "bearer": [] }],
+            "parameters": [
+              { "name": "since", "in": "query", "required": false, "schema": { "type": "string", "default": "24h" }, "description": "A duration back from now (15m, 24h, 7d) or an ISO 8601 time." },
+              { "name": "route", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Only this route; repeatable." },
+              { "name": "examples", "in": "query", "required": false, "schema": { "type": "integer", "default": 3 }, "description": "Examples per top pointer, 0-10." }
+            ],
+            "responses": {
+              "200": { "description": "The report.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Report" } } } },
+              "400": { "$ref": "#/components/responses/BadRequest" }, "401": { "$ref": "#/components/responses/Unauthorized" } } }
+            """#,
+        .routes: #"""
+            { "summary": "The live route table", "security": [{ "bearer": [] }], "responses": {
+            "200": { "description": "The table.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LiveTable" } } } },
+            "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" } } }
+            """#,
+        .route: #"""
+            { "summary": "One live route", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }], "responses": {
+            "200": { "description": "The route.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Route" } } } },
+            "404": { "$ref": "#/components/responses/NotFound" } } }
+            """#,
+        .stats: #"""
+            { "summary": "Every route of the file with its evidence and gate verdict", "security": [{ "bearer": [] }], "responses": {
+            "200": { "description": "Per route.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatusList" } } } } } }
+            """#,
+        .routeStats: #"""
+            { "summary": "A route's evidence, gate verdict and traffic", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }], "responses": {
+            "200": { "description": "The route's status.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatus" } } } },
+            "404": { "$ref": "#/components/responses/NotFound" } } }
+            """#,
+        .changes: #"""
+            { "summary": "The audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/limit" }], "responses": {
+            "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } }, "400": { "$ref": "#/components/responses/BadRequest" } } }
+            """#,
+        .routeChanges: #"""
+            { "summary": "One route's audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }, { "$ref": "#/components/parameters/limit" }], "responses": {
+            "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } }, "400": { "$ref": "#/components/responses/BadRequest" } } }
+            """#,
+        .setMode: #"""
+            { "summary": "Set a route's mode (and canary share), with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ModeRequest" } } } },
+            "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },
+              "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" },
+              "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" }, "422": { "$ref": "#/components/responses/Unprocessable" } } }
+            """#,
+        .promote: #"""
+            { "summary": "One step along legacy → shadow → canary → service → retired, with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
+            "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StepRequest" } } } },
+            "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },
+              "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" },
+              "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } }
+            """#,
+        .demote: #"""
+            { "summary": "One step back", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
+            "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StepRequest" } } } },
+            "responses": { "200": { "$ref": "#/components/responses/Operation" }, "401": { "$ref": "#/components/responses/Unauthorized" },
+              "403": { "$ref": "#/components/responses/Forbidden" }, "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } }
+            """#,
+        .rollback: #"""
+            { "summary": "Restore an earlier table version", "security": [{ "bearer": [] }],
+            "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RollbackRequest" } } } },
+            "responses": { "200": { "$ref": "#/components/responses/Operation" }, "401": { "$ref": "#/components/responses/Unauthorized" },
+              "403": { "$ref": "#/components/responses/Forbidden" }, "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } }
+            """#,
+    ]
+
+    /// The dashboard's files, by path.
+    static let dashboardOperations: [String: String] = [
+        "/": #"""
+            { "summary": "The dashboard (HTML; its data comes from /api/report)", "responses": { "200": { "description": "The page.", "content": { "text/html": { "schema": { "type": "string" } } } } } }
+            """#,
+        "/dashboard.css": #"""
+            { "summary": "The dashboard's style sheet", "responses": { "200": { "description": "CSS.", "content": { "text/css": { "schema": { "type": "string" } } } } } }
+            """#,
+        "/dashboard.js": #"""
+            { "summary": "The dashboard's script", "responses": { "200": { "description": "JavaScript.", "content": { "text/javascript": { "schema": { "type": "string" } } } } } }
+            """#,
+    ]
+
+    /// The document without its paths: the description, the security scheme, and the schemas
+    /// of every body the API reads or writes.
+    private static let head = #"""
+
     {
       "openapi": "3.1.0",
       "info": {
@@ -312,59 +425,6 @@ enum AdminOpenAPI {
           "id": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
           "limit": { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "default": 50, "minimum": 1, "maximum": 1000 } }
         }
-      },
-      "paths": {
-        "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "Up.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } } },
-        "/readyz": { "get": { "summary": "Readiness: the proxy listener is bound", "responses": {
-          "200": { "description": "Ready.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } },
-          "503": { "description": "Starting.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } } } } },
-        "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "Text exposition format.", "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
-        "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1.", "content": { "application/json": { "schema": { "type": "object" } } } } } } },
-        "/": { "get": { "summary": "The dashboard (HTML; its data comes from /api/report)", "responses": { "200": { "description": "The page.", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
-        "/dashboard.css": { "get": { "summary": "The dashboard's style sheet", "responses": { "200": { "description": "CSS.", "content": { "text/css": { "schema": { "type": "string" } } } } } } },
-        "/dashboard.js": { "get": { "summary": "The dashboard's script", "responses": { "200": { "description": "JavaScript.", "content": { "text/javascript": { "schema": { "type": "string" } } } } } } },
-        "/api/report": { "get": { "summary": "The diff report", "security": [{ "bearer": [] }],
-          "parameters": [
-            { "name": "since", "in": "query", "required": false, "schema": { "type": "string", "default": "24h" }, "description": "A duration back from now (15m, 24h, 7d) or an ISO 8601 time." },
-            { "name": "route", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Only this route; repeatable." },
-            { "name": "examples", "in": "query", "required": false, "schema": { "type": "integer", "default": 3 }, "description": "Examples per top pointer, 0-10." }
-          ],
-          "responses": {
-            "200": { "description": "The report.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Report" } } } },
-            "400": { "$ref": "#/components/responses/BadRequest" }, "401": { "$ref": "#/components/responses/Unauthorized" } } } },
-        "/api/routes": { "get": { "summary": "The live route table", "security": [{ "bearer": [] }], "responses": {
-          "200": { "description": "The table.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LiveTable" } } } },
-          "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" } } } },
-        "/api/routes/{id}": { "get": { "summary": "One live route", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }], "responses": {
-          "200": { "description": "The route.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Route" } } } },
-          "404": { "$ref": "#/components/responses/NotFound" } } } },
-        "/api/stats": { "get": { "summary": "Every route of the file with its evidence and gate verdict", "security": [{ "bearer": [] }], "responses": {
-          "200": { "description": "Per route.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatusList" } } } } } } },
-        "/api/routes/{id}/stats": { "get": { "summary": "A route's evidence, gate verdict and traffic", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }], "responses": {
-          "200": { "description": "The route's status.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteStatus" } } } },
-          "404": { "$ref": "#/components/responses/NotFound" } } } },
-        "/api/changes": { "get": { "summary": "The audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/limit" }], "responses": {
-          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } }, "400": { "$ref": "#/components/responses/BadRequest" } } } },
-        "/api/routes/{id}/changes": { "get": { "summary": "One route's audit trail, newest first", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }, { "$ref": "#/components/parameters/limit" }], "responses": {
-          "200": { "description": "Changes.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ChangeList" } } } }, "400": { "$ref": "#/components/responses/BadRequest" } } } },
-        "/api/routes/{id}/mode": { "post": { "summary": "Set a route's mode (and canary share), with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
-          "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ModeRequest" } } } },
-          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },
-            "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" },
-            "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" }, "422": { "$ref": "#/components/responses/Unprocessable" } } } },
-        "/api/routes/{id}/promote": { "post": { "summary": "One step along legacy → shadow → canary → service → retired, with the gates", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
-          "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StepRequest" } } } },
-          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "400": { "$ref": "#/components/responses/BadRequest" },
-            "401": { "$ref": "#/components/responses/Unauthorized" }, "403": { "$ref": "#/components/responses/Forbidden" },
-            "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } } },
-        "/api/routes/{id}/demote": { "post": { "summary": "One step back", "security": [{ "bearer": [] }], "parameters": [{ "$ref": "#/components/parameters/id" }],
-          "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StepRequest" } } } },
-          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "401": { "$ref": "#/components/responses/Unauthorized" },
-            "403": { "$ref": "#/components/responses/Forbidden" }, "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } } },
-        "/api/rollback": { "post": { "summary": "Restore an earlier table version", "security": [{ "bearer": [] }],
-          "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RollbackRequest" } } } },
-          "responses": { "200": { "$ref": "#/components/responses/Operation" }, "401": { "$ref": "#/components/responses/Unauthorized" },
-            "403": { "$ref": "#/components/responses/Forbidden" }, "404": { "$ref": "#/components/responses/NotFound" }, "409": { "$ref": "#/components/responses/Conflict" } } } }
       }
     }
     """#

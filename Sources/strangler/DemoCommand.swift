@@ -173,7 +173,7 @@ struct Demo: AsyncParsableCommand {
             StranglerFig demo is running. Ctrl-C stops it.
 
               proxy       \(proxy)        ← clients call this
-              admin       \(admin)        (GET /api/routes, /api/stats, /api/changes, /metrics, /openapi.json)
+              admin       \(admin)        (GET \(AdminEndpoint.routes.template), \(AdminEndpoint.stats.template), \(AdminEndpoint.changes.template), \(AdminEndpoint.metrics.template), \(AdminEndpoint.openAPI.template))
               admin token \(tokenFile)   (writes: Authorization: Bearer <the part after "demo:">)
               legacy OMS  http://\(host):\(ports["legacy"] ?? 0)
               inventory   http://\(host):\(ports["inventory"] ?? 0)   (extracted service)

@@ -104,53 +104,46 @@ struct RemoteRouteControls: RouteControls {
 
     func stats(routeID: String?) async throws(ControlFailure) -> [RouteStatusDocument] {
         if let routeID {
-            return [try await call(.GET, "/api/routes/\(escape(routeID))/stats", as: RouteStatusDocument.self)]
+            return [try await call(.routeStats, AdminEndpoint.routeStats.path(id: routeID), as: RouteStatusDocument.self)]
         }
-        return try await call(.GET, "/api/stats", as: [RouteStatusDocument].self)
+        return try await call(.stats, AdminEndpoint.stats.path(), as: [RouteStatusDocument].self)
     }
 
     func change(routeID: String, _ operation: RouteController.Operation, reason: String?, force: Bool) async throws(ControlFailure)
         -> OperationDocument
     {
-        var body: [String: JSONValue] = ["force": .bool(force)]
-        if let reason { body["reason"] = .string(reason) }
-        if let actor { body["actor"] = .string(actor) }
-        let path: String
+        var body = AdminWriteRequest(reason: reason, force: force, actor: actor)
+        let endpoint: AdminEndpoint
         switch operation {
         case .set(let mode, let percent):
-            body["mode"] = .string(mode.rawValue)
-            if let percent { body["percent"] = .number(percent) }
-            path = "/api/routes/\(escape(routeID))/mode"
-        case .promote: path = "/api/routes/\(escape(routeID))/promote"
-        case .demote: path = "/api/routes/\(escape(routeID))/demote"
+            body.mode = mode.rawValue
+            body.percent = percent
+            endpoint = .setMode
+        case .promote: endpoint = .promote
+        case .demote: endpoint = .demote
         }
-        return try await call(.POST, path, body: .object(body), as: OperationDocument.self)
+        return try await call(endpoint, endpoint.path(id: routeID), body: body, as: OperationDocument.self)
     }
 
     func rollback(to version: String?, reason: String?) async throws(ControlFailure) -> OperationDocument {
-        var body: [String: JSONValue] = [:]
-        if let version { body["to"] = .string(version) }
-        if let reason { body["reason"] = .string(reason) }
-        if let actor { body["actor"] = .string(actor) }
-        return try await call(.POST, "/api/rollback", body: .object(body), as: OperationDocument.self)
+        let body = AdminWriteRequest(reason: reason, actor: actor, to: version)
+        return try await call(.rollback, AdminEndpoint.rollback.path(), body: body, as: OperationDocument.self)
     }
 
     func history(routeID: String?, limit: Int) async throws(ControlFailure) -> [ChangeDocument] {
-        let path = routeID.map { "/api/routes/\(escape($0))/changes?limit=\(limit)" } ?? "/api/changes?limit=\(limit)"
-        return try await call(.GET, path, as: ChangeListDocument.self).changes
+        let endpoint: AdminEndpoint = routeID == nil ? .changes : .routeChanges
+        return try await call(endpoint, endpoint.path(id: routeID, query: [("limit", "\(limit)")]), as: ChangeListDocument.self).changes
     }
 
     func close() async {
         try? await client.shutdown()
     }
 
-    private func escape(_ id: String) -> String {
-        id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
-    }
-
-    private func call<T: Decodable>(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil, as type: T.Type) async throws(ControlFailure)
-        -> T
+    /// Calls `endpoint` at `path` (the endpoint's path with its id and query filled in).
+    private func call<T: Decodable>(_ endpoint: AdminEndpoint, _ path: String, body: AdminWriteRequest? = nil, as type: T.Type)
+        async throws(ControlFailure) -> T
     {
+        let method = HTTPMethod(rawValue: endpoint.method.rawValue)
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }

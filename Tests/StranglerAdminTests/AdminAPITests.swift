@@ -100,6 +100,22 @@ struct AdminAPITests {
         #expect(access.decide(authorization: "Bearer 0123456789abcdef012", write: true) == .wrong("the bearer token is not one this proxy accepts"))
     }
 
+    @Test("each endpoint is defined once: the router's path, the client's path and the document's come from it")
+    func endpointsDefinedOnce() throws {
+        #expect(Set(AdminEndpoint.all).count == AdminEndpoint.all.count)
+        for endpoint in AdminEndpoint.all {
+            #expect(AdminOpenAPI.operations[endpoint] != nil, "\(endpoint.method) \(endpoint.template) has no operation in the document")
+        }
+        #expect(AdminOpenAPI.operations.count == AdminEndpoint.all.count)
+        #expect(AdminEndpoint.routeChanges.routerPath == "/api/routes/:id/changes")
+        // An id is one path segment whatever it holds; query values are encoded.
+        #expect(AdminEndpoint.routeStats.path(id: "orders/by id") == "/api/routes/orders%2Fby%20id/stats")
+        #expect(AdminEndpoint.changes.path(query: [("limit", "5"), ("q", "a&b=c")]) == "/api/changes?limit=5&q=a%26b%3Dc")
+        let document = try JSONSerialization.jsonObject(with: Data(AdminOpenAPI.document.utf8)) as? [String: Any]
+        let paths = try #require(document?["paths"] as? [String: Any])
+        #expect(Set(paths.keys) == Set(AdminEndpoint.all.map(\.template) + DashboardAssets.all.map(\.path)))
+    }
+
     @Test("every answer of every documented endpoint matches its schema in /openapi.json")
     func openAPIDocumentMatchesAnswers() async throws {
         try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
