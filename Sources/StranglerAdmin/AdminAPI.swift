@@ -102,7 +102,7 @@ public enum AdminAPI {
         case .unknownRoute, .unknownVersion: .notFound
         case .invalidTable: .unprocessableContent
         case .gateRefused, .legacyStillServing, .noStep, .nothingToRollBack: .conflict
-        case .forceNeedsReason: .badRequest
+        case .forceNeedsReason, .badLimit: .badRequest
         case .fileFailed: .internalServerError
         case .storeFailed, .busy: .serviceUnavailable
         }

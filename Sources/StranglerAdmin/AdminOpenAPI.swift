@@ -130,7 +130,7 @@ enum AdminOpenAPI {
           "Error": {
             "type": "object", "additionalProperties": false, "required": ["error", "message"],
             "properties": {
-              "error": { "type": "string", "description": "Stable name: unauthorized, forbidden, unknown_route, gate_refused, legacy_still_serving, force_needs_reason, no_step, nothing_to_roll_back, unknown_version, invalid_table, bad_request, file_failed, store_failed, busy, unavailable." },
+              "error": { "type": "string", "description": "Stable name: unauthorized, forbidden, unknown_route, gate_refused, legacy_still_serving, force_needs_reason, no_step, nothing_to_roll_back, unknown_version, invalid_table, bad_request, file_failed, store_failed, busy, bad_limit, unavailable." },
               "message": { "type": "string", "description": "What is wrong and what to do." },
               "gate": { "$ref": "#/components/schemas/Verdict" },
               "evidence": { "$ref": "#/components/schemas/Evidence" }

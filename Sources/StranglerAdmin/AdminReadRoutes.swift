@@ -77,18 +77,14 @@ enum AdminReadRoutes {
         }
     }
 
-    /// The most audit-trail entries one page of the changes endpoints returns.
-    static let maxHistoryLimit = 1000
-
-    /// A history request's `limit`: 50 when absent, nil when it is not a whole number from 1 to
-    /// ``maxHistoryLimit`` (SQLite would read a negative limit as "no limit").
+    /// A history request's `limit`: the controller's default when absent, nil when it is not a
+    /// whole number (the controller judges its range).
     static func historyLimit(_ request: Request) -> Int? {
-        guard let text = request.uri.queryParameters.get("limit") else { return 50 }
-        guard let limit = Int(text), (1...maxHistoryLimit).contains(limit) else { return nil }
-        return limit
+        guard let text = request.uri.queryParameters.get("limit") else { return RouteController.defaultHistoryLimit }
+        return Int(text)
     }
 
     private static func badHistoryLimit() -> Response {
-        AdminAPI.error("bad_limit", "limit must be a whole number from 1 to \(maxHistoryLimit)", status: .badRequest)
+        AdminAPI.error("bad_limit", "limit must be a whole number from 1 to \(RouteController.maxHistoryLimit)", status: .badRequest)
     }
 }

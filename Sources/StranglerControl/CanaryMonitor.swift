@@ -151,8 +151,7 @@ public actor CanaryMonitor: Service {
                 let noise = try await store.noiseByRoute()
                 let accepted = Dictionary(grouping: try await store.acceptedDifferences(), by: \.routeID)
                 for id in canaries {
-                    fresh[id] = DifferenceExcuses(
-                        noise: Set((noise[id] ?? [:]).filter { $0.value > 0 }.keys), accepted: (accepted[id] ?? []).map { PointerPattern($0.pointer) })
+                    fresh[id] = DifferenceExcuses(noiseCounts: noise[id] ?? [:], acceptedPatterns: (accepted[id] ?? []).map(\.pointer))
                 }
             } catch {
                 // The excuses read last stay until a read succeeds.

@@ -70,18 +70,8 @@ extension PendingValue {
     /// threads (one per core), where signal handling and graceful shutdown also run.
     package static func onThread(named name: String, _ body: @escaping @Sendable () -> Value) -> PendingValue {
         let pending = PendingValue()
-        startThread(named: name) { pending.fulfill(body()) }
+        // Normal priority: it resumes the waiting tasks. Its CPU-heavy part goes to BackgroundWork.
+        BackgroundWork.start(named: name, priority: .normal) { pending.fulfill(body()) }
         return pending
     }
-}
-
-/// Starts `body` on a new thread. See ``PendingValue/onThread(named:_:)`` for why.
-///
-/// The thread runs at normal priority: it may resume tasks and so start threads of the
-/// concurrency pool, which would inherit a lower one. Its CPU-heavy part goes to
-/// ``BackgroundWork``. Names are at most 15 bytes, the most Linux keeps.
-package func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
-    thread.name = name
-    thread.start()
 }

@@ -144,8 +144,18 @@ public struct RouteController: Sendable {
         }
     }
 
+    /// How many changes a history page holds unless asked otherwise.
+    public static let defaultHistoryLimit = 50
+    /// The most changes one history page holds.
+    public static let maxHistoryLimit = 1000
+
     /// The audit trail, newest first.
-    public func history(routeID: String? = nil, limit: Int = 50) async throws(RouteOperationError) -> [RouteChange] {
+    /// - Throws: ``RouteOperationError/Code-swift.struct/badLimit`` for a `limit` outside
+    ///   1...``maxHistoryLimit`` (the store would read a negative one as no limit at all).
+    public func history(routeID: String? = nil, limit: Int = defaultHistoryLimit) async throws(RouteOperationError) -> [RouteChange] {
+        guard (1...Self.maxHistoryLimit).contains(limit) else {
+            throw RouteOperationError(.badLimit, "a history page holds 1 to \(Self.maxHistoryLimit) changes, not \(limit)")
+        }
         do {
             return try await store.changes(routeID: routeID, limit: limit)
         } catch {

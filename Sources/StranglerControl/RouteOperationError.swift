@@ -22,6 +22,7 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
             case fileFailed = "file_failed"
             case storeFailed = "store_failed"
             case busy = "busy"
+            case badLimit = "bad_limit"
         }
 
         package let base: Base
@@ -51,6 +52,8 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
         public static let storeFailed = Code(base: .storeFailed)
         /// Another change holds the routes file.
         public static let busy = Code(base: .busy)
+        /// A history page's size is outside what one page holds.
+        public static let badLimit = Code(base: .badLimit)
     }
 
     /// What kind of refusal or failure this is.

@@ -85,7 +85,7 @@ final class RouteTableReloader: Sendable {
     func look(force: Bool) -> PendingValue<Look> {
         let found = PendingValue<Look>()
         let detected = ContinuousClock.now
-        startThread(named: "routes-look") { [self] in
+        BackgroundWork.start(named: "routes-look", priority: .normal) { [self] in
             let (look, work) = lookNow(force: force)
             found.fulfill(look)
             if let work { validate(work, detected: detected) }

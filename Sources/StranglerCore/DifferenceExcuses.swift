@@ -18,6 +18,17 @@ public struct DifferenceExcuses: Sendable {
         self.accepted = accepted
     }
 
+    /// A route's excuses as the store keeps them: noise counts by pointer (a pointer is noise
+    /// once legacy differed from itself there at least once) and accepted-difference patterns.
+    public init(noiseCounts: [String: Int], acceptedPatterns: some Sequence<String>) {
+        self.init(noise: Set(noiseCounts.lazy.filter { $0.value > 0 }.map(\.key)), accepted: acceptedPatterns.map(PointerPattern.init))
+    }
+
+    /// Whether a body difference at `pointer` is excused, as noise or as accepted.
+    public func excuses(pointer: String) -> Bool {
+        isNoise(pointer) || isAccepted(pointer)
+    }
+
     /// Whether an accepted difference covers `pointer`.
     public func isAccepted(_ pointer: String) -> Bool {
         accepted.contains { $0.covers(pointer: pointer) }
@@ -32,7 +43,7 @@ public struct DifferenceExcuses: Sendable {
     public func excuses(_ difference: Difference) -> Bool {
         switch difference.kind {
         case .status, .header: false
-        default: isNoise(difference.pointer) || isAccepted(difference.pointer)
+        default: excuses(pointer: difference.pointer)
         }
     }
 

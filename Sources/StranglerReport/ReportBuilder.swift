@@ -59,7 +59,7 @@ public struct ReportBuilder: Sendable {
         // The most frequent real pointers; noise and accepted ones are reported apart.
         var top: [PointerReport] = []
         let excuses = breakdown.excuses
-        for item in breakdown.pointers where !excuses.isNoise(item.pointer) && !excuses.isAccepted(item.pointer) {
+        for item in breakdown.pointers where !excuses.excuses(pointer: item.pointer) {
             guard top.count < topPointers else { break }
             top.append(
                 PointerReport(

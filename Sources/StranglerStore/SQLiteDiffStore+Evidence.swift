@@ -52,7 +52,7 @@ public struct RouteBreakdown: Sendable {
 
     /// The route's noise and accepted differences as the one rule that excuses differences.
     public var excuses: DifferenceExcuses {
-        DifferenceExcuses(noise: Set(noise.filter { $0.value > 0 }.keys), accepted: accepted.map { PointerPattern($0.pointer) })
+        DifferenceExcuses(noiseCounts: noise, acceptedPatterns: accepted.map(\.pointer))
     }
 
     /// The gate's evidence: the buckets summed, with each side's percentiles.
@@ -110,7 +110,7 @@ extension SQLiteDiffStore {
             // Status and header differences are never excused (``DifferenceExcuses``); the query
             // looks these lists up for body differences only.
             let excuses = breakdown.excuses
-            let excusedPointers = pointers.map(\.pointer).filter { excuses.isNoise($0) || excuses.isAccepted($0) }
+            let excusedPointers = pointers.map(\.pointer).filter { excuses.excuses(pointer: $0) }
             let acceptedPointers = pointers.map(\.pointer).filter { excuses.isAccepted($0) }
             // Buckets are prefixes of the fixed-width timestamp text, so grouping parses no dates.
             let prefix = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }?.prefixLength ?? 0

@@ -258,7 +258,7 @@ extension Routes {
                 """
         )
         @Argument(help: "Only this route's changes.") var id: String?
-        @Option(help: "How many changes to show.") var limit = 50
+        @Option(help: "How many changes to show (1 to \(RouteController.maxHistoryLimit)).") var limit = RouteController.defaultHistoryLimit
         @OptionGroup var options: ControlOptions
 
         func run() async throws {

@@ -206,6 +206,22 @@ struct RouteControlTests {
         }
     }
 
+    @Test("a history page holds 1 to 1000 changes: the store would read a negative limit as none")
+    func historyLimit() async throws {
+        try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
+            for limit in [-1, 0, 1001] {
+                do {
+                    _ = try await proxy.controller.history(limit: limit)
+                    Issue.record("limit \(limit) was accepted")
+                } catch {
+                    #expect((error as? RouteOperationError)?.code == .badLimit)
+                }
+            }
+            // The largest page is a page.
+            _ = try await proxy.controller.history(limit: RouteController.maxHistoryLimit)
+        }
+    }
+
     @Test("counts a flush takes between ticks (before a retirement check) still reach the canary's window")
     func flushKeepsCanaryEvidence() async throws {
         let routes = """

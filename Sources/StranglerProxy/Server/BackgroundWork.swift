@@ -34,10 +34,20 @@ package enum BackgroundWork {
         return result.withLockedValue { $0.take()! }
     }
 
-    /// Starts `work` on a background thread without waiting for it.
-    package static func start(named name: String, _ work: @escaping @Sendable () -> Void) {
+    /// How a thread started here runs.
+    package enum Priority: Sendable {
+        /// At nice ``BackgroundWork/niceness``: pure computation only (see above).
+        case background
+        /// At the process's priority: for a thread that resumes tasks or starts threads, which
+        /// would inherit a lower one.
+        case normal
+    }
+
+    /// Starts `work` on a new thread without waiting for it. Names are at most 15 bytes, the
+    /// most Linux keeps.
+    package static func start(named name: String, priority: Priority = .background, _ work: @escaping @Sendable () -> Void) {
         let thread = Thread {
-            lowerPriority()
+            if priority == .background { lowerPriority() }
             work()
         }
         thread.name = name

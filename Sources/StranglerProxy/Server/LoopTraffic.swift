@@ -1,5 +1,4 @@
 import StranglerCore
-import StranglerStore
 
 /// Requests per route and side on one event loop, since the collector last took them.
 ///

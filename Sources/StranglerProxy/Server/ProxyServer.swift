@@ -4,7 +4,6 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import StranglerCore
-import StranglerStore
 
 /// The forwarding listener: a SwiftNIO HTTP/1.1 server whose connections forward to upstream
 /// pools on their own event loop.
@@ -26,7 +25,14 @@ public final class ProxyServer: Sendable {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>]
-    private let serverChannel = NIOLockedValueBox<Channel?>(nil)
+    /// The bound listener, and whether shutdown has begun: one lock, so a start that finishes
+    /// binding after shutdown began closes its listener instead of keeping it.
+    private let listener = NIOLockedValueBox(Listener())
+
+    private struct Listener {
+        var channel: Channel?
+        var stopping = false
+    }
     /// Client connections open over all loops, against the cap.
     private let clientCount: ClientConnectionCount
 
@@ -60,7 +66,9 @@ public final class ProxyServer: Sendable {
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>] = [:]
         for eventLoop in group.makeIterator() {
             // Built here, before the loop has run anything, and sent to it: from now on only that
-            // loop touches it. No waiting on the loops, so an async caller is never blocked.
+            // loop touches it. Nothing waits on the loops, so an async caller's thread is not held
+            // by them (building each loop's route structures still takes time here, on the
+            // caller's thread, once per loop).
             let context = LoopContext(
                 eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
                 shadowSink: shadowSink, clientCount: clientCount
@@ -76,6 +84,7 @@ public final class ProxyServer: Sendable {
         // thread, asks for its scheduling slice: a scheduling attribute belongs to a thread.
         var slices: [EventLoopSlice.Outcome] = []
         for bound in loops.values {
+            guard !listener.withLockedValue({ $0.stopping }) else { return }
             let slice = configuration.eventLoopSlice
             let outcome = try await bound.eventLoop.submit {
                 bound.value.openPools()
@@ -127,7 +136,14 @@ public final class ProxyServer: Sendable {
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
-        serverChannel.withLockedValue { $0 = channel }
+        let stopping = listener.withLockedValue { listener in
+            if !listener.stopping { listener.channel = channel }
+            return listener.stopping
+        }
+        if stopping {
+            try? await channel.close()
+            return
+        }
         logger.info(
             "proxy listening",
             metadata: [
@@ -139,7 +155,7 @@ public final class ProxyServer: Sendable {
 
     /// The bound port, once started.
     public var localPort: Int? {
-        serverChannel.withLockedValue { $0?.localAddress?.port }
+        listener.withLockedValue { $0.channel?.localAddress?.port }
     }
 
     /// A table with each event loop's structures already built for it, ready for
@@ -264,7 +280,11 @@ public final class ProxyServer: Sendable {
     /// Stops accepting, lets in-flight exchanges finish (up to the grace period), then closes
     /// everything and stops the event loops.
     public func shutdown() async {
-        if let channel = serverChannel.withLockedValue({ $0 }) {
+        let channel = listener.withLockedValue { listener in
+            listener.stopping = true
+            return listener.channel
+        }
+        if let channel {
             try? await channel.close()
         }
         for bound in loops.values {
