@@ -66,7 +66,7 @@ public struct RouteController: Sendable {
     public let configuration: Configuration
     private let beforeChange: @Sendable () async -> Void
     private let afterWrite: @Sendable () async -> Void
-    private let pendingTraffic: @Sendable () async -> Void
+    let pendingTraffic: @Sendable () async -> Void
     private let changed: @Sendable (RouteChange.Source) -> Void
 
     /// - Parameters:
@@ -129,7 +129,7 @@ public struct RouteController: Sendable {
         return result
     }
 
-    private func inspect(_ route: Route, json: String) async throws(RouteOperationError) -> RouteInspection {
+    func inspect(_ route: Route, json: String) async throws(RouteOperationError) -> RouteInspection {
         let since = Date().addingTimeInterval(-configuration.evidenceWindow)
         do {
             let evidence = try await store.evidence(routeID: route.id, serviceUpstream: route.service, since: since)
@@ -178,23 +178,7 @@ public struct RouteController: Sendable {
             guard let route = current.table.routes.first(where: { $0.id == routeID }) else {
                 throw unknownRoute(routeID, in: current)
             }
-            let target: RouteMode
-            var percent: Double?
-            switch operation {
-            case .set(let mode, let share):
-                target = mode
-                percent = share
-            case .promote:
-                guard let next = route.mode.promoted else {
-                    throw RouteOperationError(.noStep, "\(routeID) is already \(route.mode.rawValue): the last step; nothing to promote to")
-                }
-                target = next
-            case .demote:
-                guard let previous = route.mode.demoted else {
-                    throw RouteOperationError(.noStep, "\(routeID) is already \(route.mode.rawValue): the first step; nothing to demote to")
-                }
-                target = previous
-            }
+            let (target, percent) = try Self.target(of: operation, from: route)
             if percent != nil, target != .canary {
                 throw RouteOperationError(.invalidTable, "a canary percentage applies to mode canary only; \(routeID) would be \(target.rawValue)")
             }
@@ -213,42 +197,9 @@ public struct RouteController: Sendable {
             }
 
             // The rules, unless overridden.
-            var verdict: GateVerdict?
-            var evidence: RouteEvidence?
-            var overridden: [String] = []
-            if target > route.mode, target >= .canary, route.mode <= .canary, requester.source != .auto {
-                let inspection = try await inspect(route, json: "")
-                verdict = inspection.verdict
-                evidence = inspection.evidence
-                if !inspection.verdict.holds {
-                    let failed = inspection.verdict.checks.filter { !$0.passed }.map { "\($0.name) \($0.actual) vs \($0.limit)" }
-                    guard requester.force else {
-                        throw RouteOperationError(
-                            .gateRefused,
-                            "refused: \(routeID) \(route.mode.rawValue) → \(target.rawValue) needs its gate to hold over the comparisons since \(Self.timestamp(inspection.evidenceSince)); it does not. Gather more evidence, fix the service, or force the change with a reason.",
-                            verdict: inspection.verdict, evidence: inspection.evidence
-                        )
-                    }
-                    overridden.append("gate (\(failed.joined(separator: "; ")))")
-                }
-            }
-            if target == .retired, route.mode != .retired {
-                await pendingTraffic()
-                let last: Date?
-                do { last = try await store.lastLegacyTraffic(routeID: routeID) } catch {
-                    throw RouteOperationError(.storeFailed, "cannot read route traffic in \(store.location): \(error)")
-                }
-                if let last, last > Date().addingTimeInterval(-configuration.legacyQuietWindow - 60) {
-                    let window = Self.describe(seconds: configuration.legacyQuietWindow)
-                    guard requester.force else {
-                        throw RouteOperationError(
-                            .legacyStillServing,
-                            "refused: legacy served \(routeID) as late as the minute of \(Self.timestamp(last)); a route is retired only after legacy has served it nothing for \(window). Wait, find who still reaches legacy (fallbacks, another mode), or force the change with a reason."
-                        )
-                    }
-                    overridden.append("legacy traffic at \(Self.timestamp(last)) within \(window)")
-                }
-            }
+            let gate = try await checkGate(route, to: target, by: requester)
+            let quiet = try await checkLegacyQuiet(route, to: target, by: requester)
+            let overridden = [gate.overridden, quiet].compactMap { $0 }
 
             var reason = requester.reason
             if !overridden.isEmpty {
@@ -265,7 +216,7 @@ public struct RouteController: Sendable {
                 changed: true,
                 summary: "\(routeID): \(Self.describe(route)) → \(Self.describe(newRoute))\(overridden.isEmpty ? "" : " (forced)")",
                 tableVersionBefore: current.table.version, tableVersionAfter: change.tableVersionAfter, changes: stored,
-                verdict: verdict, evidence: evidence, forced: !overridden.isEmpty
+                verdict: gate.verdict, evidence: gate.evidence, forced: !overridden.isEmpty
             )
         }
     }
