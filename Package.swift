@@ -133,6 +133,7 @@ let package = Package(
         .executableTarget(
             name: "strangler",
             dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "StranglerCore",
                 "StranglerProxy",
                 "StranglerControl",
@@ -192,6 +193,8 @@ let package = Package(
         .testTarget(
             name: "StranglerProxyTests",
             dependencies: [
+                "CStranglerScheduling",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 "StranglerProxy",
                 "StranglerStore",
                 "StranglerCore",
@@ -210,6 +213,7 @@ let package = Package(
         .testTarget(
             name: "StranglerControlTests",
             dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
                 "StranglerCore",
                 "StranglerStore",
                 "StranglerProxy",
@@ -242,6 +246,7 @@ let package = Package(
         .testTarget(
             name: "StranglerIntegrationTests",
             dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "StranglerCore",
                 "StranglerStore",
                 "StranglerProxy",
