@@ -69,41 +69,24 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var timeouts: ClientTimeouts
     /// Position in the loop's ``ClientConnections``; -1 when not registered.
     var connectionSlot = -1
-    /// Whether this connection holds a place in the server's connection count.
-    private var counted = false
     /// The client's unsent response bytes when the send bound last saw them: less means progress.
     private var lastBufferedToClient = 0
 
-    // Backpressure on reads from the client.
-    private var clientReadsPaused = false
-    private var pendingClientRead = false
+    /// The client side of the connection: paused reads, pipelined bytes, the input's end, the
+    /// staged close. Every decision about them is made there; this handler carries them out.
+    private var clientSide: ClientConnectionStateMachine
 
     private var requestParser: ClientRequestParser
     /// Routes each request on its normal path; keeps the buffer an unusual path is normalised in.
     private var targetRouter: TargetRouter
-    /// Bytes of requests that arrived while the exchange before them was still running. They
-    /// wait unparsed, and reading stops until they have had their turn: what a pipelining
-    /// client makes the proxy hold is bounded by one read cycle (`maxMessagesPerRead` reads).
-    private var pipelined: ByteBuffer?
-    private var deliveringPipelined = false
-    /// Set once the connection is closing (or the client's bytes stopped making sense): nothing
-    /// more from it is parsed.
-    private var inputClosed = false
-    /// Set when the server shuts down: finish the current exchange, then close.
-    private var quiescing = false
-    /// Set when the parser refused the client's bytes: more of them may still be on the way.
-    private var inputRejected = false
-    /// Set by a staged close: what the client still sends is read and dropped.
-    private var discardingInput = false
-    /// Bytes dropped so far in a staged close, against `lingerMaxBytes`.
-    private var discarded = 0
     /// When the last read between exchanges began: the next head's bounds count from it.
     private var readTime = NIODeadline.now()
 
     /// - Parameter holdsConnectionPlace: the connection took a place in the server's count
     ///   (``ClientConnectionCount``), which the handler gives back when the connection closes.
     init(loop: LoopContext, holdsConnectionPlace: Bool = false) {
-        self.counted = holdsConnectionPlace
+        self.clientSide = ClientConnectionStateMachine(
+            holdsPlace: holdsConnectionPlace, discardBudget: loop.configuration.lingerMaxBytes)
         self.loop = loop
         self.requestParser = ClientRequestParser(maxHeadBytes: loop.configuration.maxHeaderBytes)
         self.timeouts = ClientTimeouts(limits: loop.configuration.clientTimeoutLimits)
@@ -135,10 +118,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Gives the connection's place in the server's count back, once.
     private func releaseConnectionPlace() {
-        if counted {
-            counted = false
-            loop.clientCount.closed()
-        }
+        if clientSide.releasePlace() { loop.clientCount.closed() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -158,10 +138,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.clients.unregister(self)
-        releaseConnectionPlace()
+        if clientSide.channelClosed() { loop.clientCount.closed() }
         timeouts.closed()
-        inputClosed = true
-        pipelined = nil
         // Always: the loop's deadline list holds armed handlers strongly.
         cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
@@ -180,8 +158,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Closes the client connection; nothing more it sent is read as a request.
     private func closeClient(context: ChannelHandlerContext) {
-        inputClosed = true
-        pipelined = nil
+        clientSide.closeInput()
         context.close(promise: nil)
     }
 
@@ -196,10 +173,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The server is shutting down: finish the current exchange, then close.
     func quiesce() {
         guard let context else { return }
-        quiescing = true
-        if machine.isIdle {
+        switch clientSide.quiesce(exchangeRunning: !machine.isIdle) {
+        case .close:
             closeClient(context: context)
-        } else {
+        case .closeAfterExchange:
             // The response says `Connection: close` if its head has not gone yet; either way the
             // connection closes once this exchange is done, and pipelined requests are dropped.
             record.closeAfterResponse = true
@@ -210,9 +187,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// nothing after it is read: where it ends is unknown.
     private func rejectRequest(_ failure: HTTPParseFailure, context: ChannelHandlerContext) {
         let error = ProxyError(rejecting: failure, maxHeaderBytes: loop.configuration.maxHeaderBytes)
-        inputRejected = true
-        inputClosed = true
-        pipelined = nil
+        clientSide.inputRejected()
         switch machine.state {
         case .idle:
             // A request that never became an exchange: answer it, then close.
@@ -237,7 +212,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// last one still held.
     private func beginExchange() {
         abandonShadow()
-        record = ExchangeRecord(closeAfterResponse: quiescing)
+        record = ExchangeRecord(closeAfterResponse: clientSide.quiescing)
         // Kept with its capacity: a body's parts are buffered again in the next exchange.
         bufferedBody.removeAll(keepingCapacity: true)
         machine.exchangeStarted()
@@ -247,42 +222,36 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if discardingInput {
+        var buffer = unwrapInboundIn(data)
+        switch clientSide.bytesArrived(&buffer) {
+        case .discarded:
             // A staged close: what the client still sends is read only to be discarded, up to a
             // limit, and each byte moves the linger's idle bound.
-            discarded += unwrapInboundIn(data).readableBytes
-            if discarded > loop.configuration.lingerMaxBytes {
-                timeouts.closed()
-                context.close(promise: nil)
-            } else {
-                timeouts.lingerRead(now: .now())
-            }
+            timeouts.lingerRead(now: .now())
             return
+        case .closeDiscarding:
+            timeouts.closed()
+            context.close(promise: nil)
+            return
+        case .parse:
+            break
         }
-        var buffer = unwrapInboundIn(data)
         if machine.isIdle {
             // One clock read serves both this read and the head it completes (the sweep checks
             // bounds at a quarter of their length, so a read cycle's drift does not matter).
             readTime = .now()
             if timeouts.idleSince != nil { timeouts.requestBytesArrived(now: readTime) }
         }
-        if var waiting = pipelined {
-            pipelined = nil
-            waiting.writeBuffer(&buffer)
-            buffer = waiting
-        }
         parseRequests(&buffer, context: context)
     }
 
     /// Hands the client's bytes to the exchange as request parts, one part at a time. Bytes of a
-    /// request that would start while the current exchange still runs are kept in `pipelined`.
+    /// request that would start while the current exchange still runs are held by the
+    /// connection's state machine until it has finished.
     private func parseRequests(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
-        while !inputClosed {
+        while clientSide.parsesInput {
             if !machine.isIdle && machine.requestComplete {
-                if buffer.readableBytes > 0 {
-                    pipelined = buffer
-                    pauseClientReads()
-                }
+                if buffer.readableBytes > 0, clientSide.holdPipelined(buffer) { clientReadsPausedChanged(true) }
                 return
             }
             if requestParser.isDone {
@@ -307,10 +276,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Parses waiting pipelined bytes once the exchange before them has finished.
     private func deliverPipelined(context: ChannelHandlerContext) {
-        guard !deliveringPipelined, var buffer = pipelined else { return }
-        pipelined = nil
-        deliveringPipelined = true
-        defer { deliveringPipelined = false }
+        guard var buffer = clientSide.startDelivering() else { return }
+        defer { clientSide.deliveryEnded() }
         parseRequests(&buffer, context: context)
         // No client read cycle follows to flush what these parts wrote upstream.
         flushUpstream()
@@ -423,7 +390,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             bufferedBody.append(buffer)
             // Nothing to send it to yet: stop reading until the upstream connection is up.
-            pauseClientReads()
+            if clientSide.pauseReads() { clientReadsPausedChanged(true) }
         }
     }
 
@@ -737,12 +704,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         machine.exchangeFinished()
         // Quiescing sets closeAfterResponse too.
         if record.closeAfterResponse {
-            if !quiescing && (pipelined != nil || inputRejected) {
+            switch clientSide.closeAfterExchange() {
+            case .staged:
                 // The client may still be sending (requests pipelined after this one, or the
                 // rest of a request the parser refused): let it read this answer before the
                 // close, rather than have unread bytes reset it.
                 stagedClose(context: context, last: nil)
-            } else {
+            case .immediate:
                 closeClient(context: context)
             }
             return
@@ -760,9 +728,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// discard until the client closes or the linger bounds expire. Closing with unread bytes
     /// would make the kernel send a reset, and the client's stack would drop the answer.
     private func stagedClose(context: ChannelHandlerContext, last: ByteBuffer?) {
-        inputClosed = true
-        pipelined = nil
-        discardingInput = true
+        // Nothing is parsed from here on, and what arrives is dropped; reads resume below.
+        let readPending = clientSide.stagedCloseStarted()
         // The linger's bounds start once the answer is out; until then a slow reader is held to
         // the send bound, so its answer is not cut short.
         timeouts.stopReadBounds()
@@ -776,11 +743,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         }
         // Keep reading, to discard: a full receive buffer would stall the client's send.
-        clientReadsPaused = false
-        if pendingClientRead {
-            pendingClientRead = false
-            context.read()
-        }
+        if readPending { context.read() }
     }
 
     /// The response already started and can't be completed: closing the connection is the only
@@ -848,8 +811,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             requestID = loop.requestIDs.nextValue()
             startTime = .now()
         }
-        inputClosed = true
-        pipelined = nil
+        clientSide.closeInput()
         record.closeAfterResponse = true
         machine.requestAbandoned()
         respondWithError(error, context: context)
@@ -892,11 +854,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Backpressure on client reads
 
     func read(context: ChannelHandlerContext) {
-        if clientReadsPaused {
-            pendingClientRead = true
-        } else {
-            context.read()
-        }
+        if clientSide.readRequested() { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -920,21 +878,17 @@ final class ProxyHandler: ChannelDuplexHandler {
         (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
-    private func pauseClientReads() {
-        guard !clientReadsPaused else { return }
-        clientReadsPaused = true
-        if timeouts.isReadingBody { timeouts.clientReadsPaused(true, now: .now()) }
+    /// The body bound does not count time the proxy itself holds the client back.
+    private func clientReadsPausedChanged(_ paused: Bool) {
+        if timeouts.isReadingBody { timeouts.clientReadsPaused(paused, now: .now()) }
     }
 
+    /// Lets reads from the client flow again (unless pipelined requests still wait for their
+    /// turn), issuing the read asked for while they were paused.
     private func resumeClientReads() {
-        // Pipelined requests are waiting: read no more until they have had their turn.
-        guard clientReadsPaused, pipelined == nil else { return }
-        clientReadsPaused = false
-        if timeouts.isReadingBody { timeouts.clientReadsPaused(false, now: .now()) }
-        if pendingClientRead, let context {
-            pendingClientRead = false
-            context.read()
-        }
+        guard case .resumed(let read) = clientSide.resumeReads() else { return }
+        clientReadsPausedChanged(false)
+        if read, let context { context.read() }
     }
 }
 
@@ -1128,7 +1082,11 @@ extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamWritabilityChanged(isWritable: Bool) {
         // The upstream took bytes: progress, so its timeout starts again.
         if isWritable { lastUpstreamActivity = .now() }
-        if isWritable { resumeClientReads() } else { pauseClientReads() }
+        if isWritable {
+            resumeClientReads()
+        } else if clientSide.pauseReads() {
+            clientReadsPausedChanged(true)
+        }
         updateUpstreamTimer()
     }
 }
