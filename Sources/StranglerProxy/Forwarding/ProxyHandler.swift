@@ -467,7 +467,20 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// The primary did not complete: the shadow has nothing to compare against.
     private func abandonShadow() {
-        if let shadow {
+        settleShadow(.primaryFailed)
+    }
+
+    /// Tells the shadow copy, if any, what became of the primary (``ShadowVerdict`` decides),
+    /// and lets go of it unless it carries on.
+    private func settleShadow(_ verdict: ShadowVerdict) {
+        guard let shadow else { return }
+        switch verdict {
+        case .keep:
+            return
+        case .primaryEnded:
+            self.shadow = nil
+            shadow.primaryEnded()
+        case .primaryFailed:
             self.shadow = nil
             shadow.primaryFailed()
         }
@@ -584,8 +597,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if record.routeIndex >= 0 {
             loop.traffic.record(route: record.routeIndex, routeID: record.routeID, generation: record.trafficGeneration, legacy: 1)
         }
-        // A copy going to legacy would now compare legacy with itself.
-        if shadow?.candidateUpstream == legacy { abandonShadow() }
+        if let shadow { settleShadow(.atFallback(candidate: shadow.candidateUpstream, legacy: legacy)) }
         loop.logger.warning(
             "service failed; retrying on legacy",
             metadata: [
@@ -1028,11 +1040,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard let context, machine.responseStarted else { return }
         writePendingHead(context)
         cancelTimeout()
-        if let shadow {
-            self.shadow = nil
-            // An answer before the request ended means the copy was never sent: nothing to compare.
-            if machine.requestComplete { shadow.primaryEnded() } else { shadow.primaryFailed() }
-        }
+        settleShadow(.atResponseEnd(requestComplete: machine.requestComplete))
         // Reusable only if both messages ended cleanly on this connection.
         run(machine.responseEnded(), context: context)
         completeResponse(context: context, trailers: trailers)
