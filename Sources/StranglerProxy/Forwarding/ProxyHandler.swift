@@ -47,8 +47,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var startTime = NIODeadline.now()
     /// Body parts not yet written upstream, or all of them while the request is replayable.
     private var bufferedBody: [ByteBuffer] = []
-    /// The most body bytes copied into the head's buffer; larger parts go as their own slices.
-    static let bodyBytesJoiningHead = 4096
     /// The last exchange's two head buffers, which the next exchange writes its heads into.
     /// Once the sockets have taken their bytes nothing else holds them, and `clear` reuses
     /// them: a fresh buffer costs two allocations (its storage object and its bytes). If a head
@@ -447,21 +445,11 @@ final class ProxyHandler: ChannelDuplexHandler {
             writes = planned
             probes = probe
         }
-        var copy = outbound
-        // The primary's copy has no marker of its own (a client's is dropped), so it is added.
-        copy.appendHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
-        if writes == .dryRun {
-            // Stable per request, so a retried dry run is recognisably the same one.
-            copy.setHeader("Idempotency-Key", "strangler-" + requestID.string)
-        }
-        var probe: OutboundRequest?
-        if probes {
-            probe = outbound
-            probe?.appendHeader("X-Strangler-Shadow", "mirror")
-        }
+        let requests = ShadowRequests(copying: outbound, writes: writes, probes: probes, requestID: requestID)
         return ShadowExchange(
             loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: client.method,
-            uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: record.upstreamName, candidateUpstream: candidate
+            uri: client.uri, candidateRequest: requests.candidate, noiseRequest: requests.noise, primaryUpstream: record.upstreamName,
+            candidateUpstream: candidate
         )
     }
 
@@ -682,19 +670,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// The response has ended towards the client; the exchange finishes when the request has too.
     private func completeResponse(context: ChannelHandlerContext, trailers: ByteBuffer? = nil) {
-        // A chunked body ends with the last chunk and any trailers; other framings need nothing.
-        var last: ByteBuffer?
-        if record.chunkedToClient {
-            if let trailers {
-                var chunk = context.channel.allocator.buffer(capacity: 5 + trailers.readableBytes)
-                chunk.writeStaticString("0\r\n")
-                chunk.writeImmutableBuffer(trailers)
-                chunk.writeStaticString("\r\n")
-                last = chunk
-            } else {
-                last = ChannelHandlerContext.lastChunk
-            }
-        }
+        let last = ResponseBodyWrite.end(chunked: record.chunkedToClient, trailers: trailers, allocator: context.channel.allocator)
         if record.closeAfterResponse && !machine.requestComplete {
             // Don't wait for a body we won't read: close once the answer is out, in stages, so
             // that the client reads the answer instead of a reset.
@@ -850,17 +826,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func logExchange(outcome: ExchangeOutcome) {
         loop.metrics.recordRequest(route: record.routeID, upstream: record.upstreamName, status: record.responseStatus)
         guard loop.configuration.accessLog, loop.logger.logLevel <= .info else { return }
-        let elapsed = NIODeadline.now() - startTime
-        let millis = Double(elapsed.nanoseconds) / 1_000_000
-        loop.logger.info(
-            "\(method.rawValue) \(uri) \(record.responseStatus)",
-            metadata: [
-                "request_id": "\(requestID.string)", "route": "\(record.routeID)", "mode": "\(record.route?.mode.rawValue ?? "default")",
-                "upstream": "\(record.upstreamName)", "status": "\(record.responseStatus)",
-                "ms": "\((millis * 100).rounded() / 100)", "client": "\(clientAddress)",
-                "outcome": "\(outcome.name)",
-            ]
-        )
+        let line = AccessLogLine(
+            method: method, uri: uri, record: record, requestID: requestID, client: clientAddress, outcome: outcome,
+            elapsed: NIODeadline.now() - startTime)
+        loop.logger.info(line.message, metadata: line.metadata)
     }
 
     // MARK: - Backpressure on client reads
@@ -973,7 +942,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         )
         record.chunkedToClient = framing.chunked
         record.closeAfterResponse = framing.closeAfterResponse
-        let joining = min(head.contentLength ?? 0, Self.bodyBytesJoiningHead)
+        let joining = min(head.contentLength ?? 0, ResponseBodyWrite.bytesJoiningHead)
         var out = Self.takeSpare(
             &spareResponseHead, capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining
         )
@@ -1018,17 +987,21 @@ extension ProxyHandler: UpstreamResponseDelegate {
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, machine.responseStarted, buffer.readableBytes > 0 else { return }
-        if var head = record.pendingHead, !record.pendingHeadHasBody, buffer.readableBytes <= Self.bodyBytesJoiningHead {
+        let write = ResponseBodyWrite.choose(
+            headWaiting: record.pendingHead != nil, headHasBody: record.pendingHeadHasBody, bytes: buffer.readableBytes,
+            chunked: record.chunkedToClient)
+        switch write {
+        case .joinHead:
+            // Taken out first, so that the head's buffer is uniquely held while it grows.
+            var head = record.pendingHead!
             record.pendingHead = nil
-            if record.chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
-            head.writeImmutableBuffer(buffer)
-            if record.chunkedToClient { head.writeStaticString("\r\n") }
+            ResponseBodyWrite.join(buffer, into: &head, chunked: record.chunkedToClient)
             record.pendingHead = head
             record.pendingHeadHasBody = true
-        } else if record.chunkedToClient {
+        case .chunk:
             writePendingHead(context)
             context.writeChunk(buffer)
-        } else {
+        case .asIs:
             writePendingHead(context)
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
@@ -1096,24 +1069,5 @@ extension ProxyHandler: UpstreamResponseDelegate {
             clientReadsPausedChanged(true)
         }
         updateUpstreamTimer()
-    }
-}
-
-extension HTTPMethod {
-    /// Methods whose requests normally carry a body: without one, the request says
-    /// `Content-Length: 0` rather than nothing, which some servers refuse (411).
-    var framingAlwaysExpectsBody: Bool {
-        switch self {
-        case .GET, .HEAD, .DELETE, .CONNECT, .TRACE: false
-        default: true
-        }
-    }
-
-    /// Methods whose repetition has no additional effect (RFC 9110 §9.2.2): safe to replay.
-    var isIdempotent: Bool {
-        switch self {
-        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
-        default: false
-        }
     }
 }

@@ -1,0 +1,35 @@
+import StranglerCore
+
+/// The requests a shadowed exchange sends besides the primary: the copy for the candidate and,
+/// when the plan probes for noise, a second copy for the primary's own upstream.
+///
+/// Built from the primary's outbound request, which goes upstream unchanged: the primary has no
+/// marker of its own (a client's is dropped), so each copy gets one.
+struct ShadowRequests {
+    /// The copy for the candidate, marked with how it may write.
+    let candidate: OutboundRequest
+    /// The copy for the primary's upstream that measures its noise, if the plan probes.
+    let noise: OutboundRequest?
+
+    /// - Parameters:
+    ///   - outbound: the primary's request as it goes upstream.
+    ///   - writes: whether the candidate's copy is a dry run or a mirror.
+    ///   - probes: a noise probe goes to the primary's upstream too.
+    ///   - requestID: the exchange's request ID; a dry run's idempotency key is made from it, so
+    ///     that a retried dry run is recognisably the same one.
+    init(copying outbound: OutboundRequest, writes: ShadowWrites, probes: Bool, requestID: RequestIDValue) {
+        var copy = outbound
+        copy.appendHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
+        if writes == .dryRun {
+            copy.setHeader("Idempotency-Key", "strangler-" + requestID.string)
+        }
+        candidate = copy
+        if probes {
+            var probe = outbound
+            probe.appendHeader("X-Strangler-Shadow", "mirror")
+            noise = probe
+        } else {
+            noise = nil
+        }
+    }
+}
