@@ -761,34 +761,19 @@ final class ProxyHandler: ChannelDuplexHandler {
             lastBufferedToClient = buffered
         }
         guard let expiry = timeouts.expired(now: now) else { return }
-        let limits = timeouts.limits
-        switch expiry {
-        case .linger:
+        switch ClientTimeoutAnswer.choose(expiry, limits: timeouts.limits, responseStarted: machine.responseStarted) {
+        case .closeLingering:
             timeouts.closed()
             context.close(promise: nil)
-        case .keepAlive, .header(partial: false):
-            // Nothing of a request arrived: close without an answer, as nginx does, since an
-            // answer could cross a request the client is sending just now.
-            loop.metrics.recordClientTimeout(expiry == .keepAlive ? "keepalive" : "header")
+        case .close(let kind):
+            loop.metrics.recordClientTimeout(kind)
             closeNow()
-        case .header(partial: true):
-            loop.metrics.recordClientTimeout("header")
-            answerTimeout(
-                .requestTimeout("the request head did not arrive within \(Self.describe(limits.header))"),
-                context: context)
-        case .body:
-            loop.metrics.recordClientTimeout("body")
-            let error = ProxyError.requestTimeout(
-                "the client sent no request body bytes for \(Self.describe(limits.body))")
-            if machine.responseStarted {
-                abortExchange(outcome: .clientBodyTimeout, context: context)
-            } else {
-                answerTimeout(error, context: context)
-            }
-        case .send:
-            // The client has stopped taking the response: close both sides.
-            loop.metrics.recordClientTimeout("send")
-            abortExchange(outcome: .clientSendTimeout, context: context)
+        case .answer(let kind, let error):
+            loop.metrics.recordClientTimeout(kind)
+            answerTimeout(error, context: context)
+        case .abort(let kind, let outcome):
+            loop.metrics.recordClientTimeout(kind)
+            abortExchange(outcome: outcome, context: context)
         }
     }
 
@@ -816,11 +801,6 @@ final class ProxyHandler: ChannelDuplexHandler {
             timeouts.closed()
             run(action, context: context)
         }
-    }
-
-    private static func describe(_ amount: TimeAmount) -> String {
-        let millis = amount.nanoseconds / 1_000_000
-        return millis % 1000 == 0 ? "\(millis / 1000) s" : "\(millis) ms"
     }
 
     private func logExchange(outcome: ExchangeOutcome) {
