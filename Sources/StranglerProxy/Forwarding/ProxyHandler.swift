@@ -47,16 +47,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var startTime = NIODeadline.now()
     /// Body parts not yet written upstream, or all of them while the request is replayable.
     private var bufferedBody: [ByteBuffer] = []
-    /// The last exchange's two head buffers, which the next exchange writes its heads into.
-    /// Once the sockets have taken their bytes nothing else holds them, and `clear` reuses
-    /// them: a fresh buffer costs two allocations (its storage object and its bytes). If a head
-    /// is still queued (a slow client), `clear` allocates, as a fresh buffer would.
-    private var spareRequestHead = ByteBuffer()
-    private var spareResponseHead = ByteBuffer()
-    /// The largest buffer kept as a spare. Heads are usually well under 1 KB (4 KB more when
-    /// body bytes join the response's); a rare large head should not stay with an idle
-    /// keep-alive connection for the rest of its life.
-    static let spareHeadCapacityLimit = 16 * 1024
+    /// The last exchange's two head buffers, reused for the next exchange's heads.
+    private var spareRequestHead = SpareHeadBuffer()
+    private var spareResponseHead = SpareHeadBuffer()
     private var lastUpstreamActivity = NIODeadline.now()
     private var timeoutLimit = TimeAmount.zero
     var deadlineSlot = -1
@@ -308,10 +301,10 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         let rewritten = OutboundHead.make(
             from: head, clientAddress: clientAddress, clientTrusted: clientTrusted,
-            buffer: Self.takeSpare(&spareRequestHead, capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
+            buffer: spareRequestHead.take(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
             requestIDs: &loop.requestIDs
         )
-        Self.keepSpare(rewritten.request.head, in: &spareRequestHead)
+        spareRequestHead.keep(rewritten.request.head)
         requestID = rewritten.requestID
         record.outbound = rewritten.request
 
@@ -351,7 +344,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
 
         if let matched = record.matched, let shadowTarget, loop.shadowSink != nil {
-            shadow = makeShadow(entry: matched, candidate: shadowTarget, client: head)
+            shadow = ShadowExchange.start(
+                for: head, outbound: record.outbound, entry: matched, servedBy: record.upstreamName, candidate: shadowTarget,
+                requestID: requestID, loop: loop)
         }
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
@@ -424,34 +419,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     // MARK: - Shadow
-
-    /// Builds the copy for the other side that ``ShadowPlan`` decides this request gets, if any,
-    /// and counts a skip with its reason.
-    private func makeShadow(entry: LoopContext.RouteEntry, candidate: String, client: ClientRequestHead) -> ShadowExchange? {
-        guard let outbound = record.outbound else { return nil }
-        let plan = ShadowPlan(
-            entry: entry, method: client.method, servedBy: record.upstreamName, shadowsInFlight: loop.shadowsInFlight,
-            maxShadows: loop.configuration.maxShadowsPerLoop, noiseSampleRate: loop.configuration.noiseSampleRate, sampler: &loop.sampler
-        )
-        let writes: ShadowWrites
-        let probes: Bool
-        switch plan {
-        case .sampledOut:
-            return nil
-        case .skipped(let reason):
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: reason.rawValue)
-            return nil
-        case .copy(let planned, let probe):
-            writes = planned
-            probes = probe
-        }
-        let requests = ShadowRequests(copying: outbound, writes: writes, probes: probes, requestID: requestID)
-        return ShadowExchange(
-            loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: client.method,
-            uri: client.uri, candidateRequest: requests.candidate, noiseRequest: requests.noise, primaryUpstream: record.upstreamName,
-            candidateUpstream: candidate
-        )
-    }
 
     /// The primary did not complete: the shadow has nothing to compare against.
     private func abandonShadow() {
@@ -923,9 +890,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
         record.chunkedToClient = framing.chunked
         record.closeAfterResponse = framing.closeAfterResponse
         let joining = min(head.contentLength ?? 0, ResponseBodyWrite.bytesJoiningHead)
-        var out = Self.takeSpare(
-            &spareResponseHead, capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining
-        )
+        var out = spareResponseHead.take(
+            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining)
         ResponseHeadRewrite.write(
             head, clientVersion: clientVersion, requestID: requestID, upstreamName: record.upstreamName, framing: framing, into: &out
         )
@@ -946,23 +912,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
     /// the next response's head.
     private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
         machine.responseHeadWritten()
-        Self.keepSpare(head, in: &spareResponseHead)
+        spareResponseHead.keep(head)
         context.write(wrapOutboundOut(head), promise: nil)
-    }
-
-    /// Keeps `buffer` as the next head's spare, unless it has grown past the limit.
-    private static func keepSpare(_ buffer: ByteBuffer, in spare: inout ByteBuffer) {
-        if buffer.capacity <= Self.spareHeadCapacityLimit { spare = buffer }
-    }
-
-    /// An emptied buffer of at least `capacity` bytes, made from `spare` (which is left empty,
-    /// so that the buffer is uniquely held and reused without allocating when nothing else
-    /// holds it).
-    private static func takeSpare(_ spare: inout ByteBuffer, capacity: Int) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        swap(&buffer, &spare)
-        buffer.clear(minimumCapacity: capacity)
-        return buffer
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {

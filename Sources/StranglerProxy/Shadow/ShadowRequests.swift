@@ -33,3 +33,40 @@ struct ShadowRequests {
         }
     }
 }
+
+extension ShadowExchange {
+    /// The shadow exchange that ``ShadowPlan`` decides a request gets, if any; a skip is
+    /// counted with its reason.
+    ///
+    /// - Parameters:
+    ///   - head: the client's request head.
+    ///   - outbound: the primary's request as it goes upstream (nil if none was made).
+    ///   - entry: the matched route.
+    ///   - servedBy: the upstream serving the primary.
+    ///   - candidate: the upstream the copy goes to.
+    ///   - requestID: the exchange's request ID.
+    static func start(
+        for head: ClientRequestHead, outbound: OutboundRequest?, entry: LoopContext.RouteEntry, servedBy: String, candidate: String,
+        requestID: RequestIDValue, loop: LoopContext
+    ) -> ShadowExchange? {
+        guard let outbound else { return nil }
+        let plan = ShadowPlan(
+            entry: entry, method: head.method, servedBy: servedBy, shadowsInFlight: loop.shadowsInFlight,
+            maxShadows: loop.configuration.maxShadowsPerLoop, noiseSampleRate: loop.configuration.noiseSampleRate, sampler: &loop.sampler
+        )
+        switch plan {
+        case .sampledOut:
+            return nil
+        case .skipped(let reason):
+            loop.metrics.recordShadowSkip(route: entry.route.id, reason: reason.rawValue)
+            return nil
+        case .copy(let writes, let probes):
+            let requests = ShadowRequests(copying: outbound, writes: writes, probes: probes, requestID: requestID)
+            return ShadowExchange(
+                loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: head.method,
+                uri: head.uri, candidateRequest: requests.candidate, noiseRequest: requests.noise, primaryUpstream: servedBy,
+                candidateUpstream: candidate
+            )
+        }
+    }
+}
