@@ -334,12 +334,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
 
         if let length = head.contentLength, length > loop.configuration.maxBodyBytes {
-            respondWithError(
-                .bodyTooLarge(
-                    "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes)"
-                ),
-                context: context
-            )
+            respondWithError(ProxyError(declaredBody: length, limit: loop.configuration.maxBodyBytes), context: context)
             return
         }
 
@@ -365,10 +360,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         record.bodyBytes += buffer.readableBytes
         if record.bodyBytes > loop.configuration.maxBodyBytes {
             // The upstream call, if any, is closed with the answer.
-            respondWithError(
-                .bodyTooLarge("the request body exceeded \(loop.configuration.maxBodyBytes) bytes, the most this proxy accepts"),
-                context: context
-            )
+            respondWithError(ProxyError(bodyOver: loop.configuration.maxBodyBytes), context: context)
             return
         }
         let connection = machine.connection
@@ -585,9 +577,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The upstream has been silent for `timeoutMs` (each read moves the deadline).
     func upstreamDeadlineReached() {
         guard let context, machine.connection != nil, let upstream = record.timeoutUpstream else { return }
-        let error = ProxyError.upstreamTimeout(
-            "upstream \"\(upstream.name)\" (\(upstream.authority)) sent nothing for \(upstream.timeoutMs) ms (timeoutMs)"
-        )
+        let error = ProxyError(silentUpstream: upstream)
         switch machine.upstreamTimedOut() {
         case .abortClient(let closing):
             closing?.close()
@@ -954,14 +944,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard let context, let connection = machine.connection else { return }
         let wasReused = connection.exchanges > 0
         let started = machine.responseStarted
-        let proxyError: ProxyError
-        if let known = error as? ProxyError {
-            proxyError = known
-        } else if started {
-            proxyError = .invalidResponse("upstream \"\(record.upstreamName)\" failed in its response: \(error)")
-        } else {
-            proxyError = .upstreamClosed("upstream \"\(record.upstreamName)\" failed before answering: \(error)")
-        }
+        let proxyError = ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started)
         switch machine.upstreamFailed(wasReused: wasReused, isConnectFailure: proxyError.isConnectFailure) {
         case .abortClient:
             // The head reached the client: the connection failed us mid-body (it is already
