@@ -37,7 +37,7 @@ struct ClientConnectionStateMachineTests {
                 _ = m.holdPipelined(bytes("XY"))
             case .closed: m.closeInput()
             case .rejected: m.inputRejected()
-            case .discarding: _ = m.stagedCloseStarted()
+            case .discarding: m.stagedCloseStarted()
             case .quiescing: _ = m.quiesce(exchangeRunning: true)
             case .released: _ = m.releasePlace()
             }
@@ -251,17 +251,36 @@ struct ClientConnectionStateMachineTests {
         }
     }
 
-    @Test("a staged close discards from zero and lets reads flow, issuing a kept read", arguments: Start.allCases)
+    @Test("a staged close discards from zero and leaves reads as they are", arguments: Start.allCases)
     func stagedCloseStarted(_ start: Start) {
         check(start, [
-            .open: "false → discarding(0) flowing", .paused: "false → discarding(0) flowing",
-            .pausedPending: "true → discarding(0) flowing",
-            .holding: "false → discarding(0) flowing", .holdingPending: "true → discarding(0) flowing",
-            .delivering: "false → discarding(0) flowing delivering", .deliveringHolding: "false → discarding(0) flowing delivering",
-            .closed: "false → discarding(0) flowing", .rejected: "false → discarding(0) flowing rejected",
-            .discarding: "false → discarding(0) flowing",
-            .quiescing: "false → discarding(0) flowing quiescing", .released: "false → discarding(0) flowing noPlace",
+            .open: "() → discarding(0) flowing", .paused: "() → discarding(0) paused",
+            .pausedPending: "() → discarding(0) paused+read",
+            .holding: "() → discarding(0) paused", .holdingPending: "() → discarding(0) paused+read",
+            .delivering: "() → discarding(0) paused delivering", .deliveringHolding: "() → discarding(0) paused delivering",
+            .closed: "() → discarding(0) flowing", .rejected: "() → discarding(0) flowing rejected",
+            .discarding: "() → discarding(0) flowing",
+            .quiescing: "() → discarding(0) flowing quiescing", .released: "() → discarding(0) flowing noPlace",
         ]) { $0.stagedCloseStarted() }
+    }
+
+    @Test("reads resume to discard only in a staged close", arguments: Start.allCases)
+    func resumeReadsToDiscard(_ start: Start) {
+        check(start, [
+            .open: "false → open flowing", .paused: "false → open paused", .pausedPending: "false → open paused+read",
+            .holding: "false → holding(3) paused", .holdingPending: "false → holding(3) paused+read",
+            .delivering: "false → open paused delivering", .deliveringHolding: "false → holding(2) paused delivering",
+            .closed: "false → closed flowing", .rejected: "false → closed flowing rejected", .discarding: "false → discarding(0) flowing",
+            .quiescing: "false → open flowing quiescing", .released: "false → open flowing noPlace",
+        ]) { $0.resumeReadsToDiscard() }
+    }
+
+    @Test("a staged close from paused reads lets them flow, issuing a kept read", arguments: [false, true])
+    func stagedCloseFromPausedReads(pending: Bool) {
+        var m = (pending ? Start.pausedPending : .paused).make()
+        m.stagedCloseStarted()
+        #expect(m.resumeReadsToDiscard() == pending)
+        #expect(Self.describe(m) == "discarding(0) flowing")
     }
 
     @Test("the channel's close ends the input and gives the place back once", arguments: Start.allCases)

@@ -219,11 +219,18 @@ struct ClientConnectionStateMachine {
         !quiescing && (holdsPipelined || rejected) ? .staged : .immediate
     }
 
-    /// A staged close begins: nothing is parsed, what arrives is dropped, and reads flow, since
-    /// a full receive buffer would stall the client's send. Returns whether a read asked for
-    /// while paused is issued now.
-    mutating func stagedCloseStarted() -> Bool {
+    /// A staged close begins: nothing is parsed, and what arrives from now on is dropped.
+    /// Reads resume separately (``resumeReadsToDiscard()``), once the answer's last bytes are
+    /// handed to the channel.
+    mutating func stagedCloseStarted() {
         input = .discarding(bytes: 0)
+    }
+
+    /// A staged close keeps reading, to discard: a full receive buffer would stall the client's
+    /// send. Returns whether a read asked for while paused is issued now. Nothing changes
+    /// outside a staged close.
+    mutating func resumeReadsToDiscard() -> Bool {
+        guard case .discarding = input else { return false }
         let pending = reads == .paused(pending: true)
         reads = .flowing
         return pending

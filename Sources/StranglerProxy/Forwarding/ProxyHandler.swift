@@ -673,8 +673,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// discard until the client closes or the linger bounds expire. Closing with unread bytes
     /// would make the kernel send a reset, and the client's stack would drop the answer.
     private func stagedClose(context: ChannelHandlerContext, last: ByteBuffer?) {
-        // Nothing is parsed from here on, and what arrives is dropped; reads resume below.
-        let readPending = clientSide.stagedCloseStarted()
+        clientSide.stagedCloseStarted()
         // The linger's bounds start once the answer is out; until then a slow reader is held to
         // the send bound, so its answer is not cut short.
         timeouts.stopReadBounds()
@@ -688,7 +687,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         }
         // Keep reading, to discard: a full receive buffer would stall the client's send.
-        if readPending { context.read() }
+        if clientSide.resumeReadsToDiscard() { context.read() }
     }
 
     /// The response already started and can't be completed: closing the connection is the only
