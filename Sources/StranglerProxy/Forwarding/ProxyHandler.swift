@@ -47,18 +47,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var startTime = NIODeadline.now()
     /// Body parts not yet written upstream, or all of them while the request is replayable.
     private var bufferedBody: [ByteBuffer] = []
-    /// The most body bytes copied into the head's buffer; larger parts go as their own slices.
-    static let bodyBytesJoiningHead = 4096
-    /// The last exchange's two head buffers, which the next exchange writes its heads into.
-    /// Once the sockets have taken their bytes nothing else holds them, and `clear` reuses
-    /// them: a fresh buffer costs two allocations (its storage object and its bytes). If a head
-    /// is still queued (a slow client), `clear` allocates, as a fresh buffer would.
-    private var spareRequestHead = ByteBuffer()
-    private var spareResponseHead = ByteBuffer()
-    /// The largest buffer kept as a spare. Heads are usually well under 1 KB (4 KB more when
-    /// body bytes join the response's); a rare large head should not stay with an idle
-    /// keep-alive connection for the rest of its life.
-    static let spareHeadCapacityLimit = 16 * 1024
+    /// The last exchange's two head buffers, reused for the next exchange's heads.
+    private var spareRequestHead = SpareHeadBuffer()
+    private var spareResponseHead = SpareHeadBuffer()
     private var lastUpstreamActivity = NIODeadline.now()
     private var timeoutLimit = TimeAmount.zero
     var deadlineSlot = -1
@@ -69,41 +60,24 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var timeouts: ClientTimeouts
     /// Position in the loop's ``ClientConnections``; -1 when not registered.
     var connectionSlot = -1
-    /// Whether this connection holds a place in the server's connection count.
-    private var counted = false
     /// The client's unsent response bytes when the send bound last saw them: less means progress.
     private var lastBufferedToClient = 0
 
-    // Backpressure on reads from the client.
-    private var clientReadsPaused = false
-    private var pendingClientRead = false
+    /// The client side of the connection: paused reads, pipelined bytes, the input's end, the
+    /// staged close. Every decision about them is made there; this handler carries them out.
+    private var clientSide: ClientConnectionStateMachine
 
     private var requestParser: ClientRequestParser
     /// Routes each request on its normal path; keeps the buffer an unusual path is normalised in.
     private var targetRouter: TargetRouter
-    /// Bytes of requests that arrived while the exchange before them was still running. They
-    /// wait unparsed, and reading stops until they have had their turn: what a pipelining
-    /// client makes the proxy hold is bounded by one read cycle (`maxMessagesPerRead` reads).
-    private var pipelined: ByteBuffer?
-    private var deliveringPipelined = false
-    /// Set once the connection is closing (or the client's bytes stopped making sense): nothing
-    /// more from it is parsed.
-    private var inputClosed = false
-    /// Set when the server shuts down: finish the current exchange, then close.
-    private var quiescing = false
-    /// Set when the parser refused the client's bytes: more of them may still be on the way.
-    private var inputRejected = false
-    /// Set by a staged close: what the client still sends is read and dropped.
-    private var discardingInput = false
-    /// Bytes dropped so far in a staged close, against `lingerMaxBytes`.
-    private var discarded = 0
     /// When the last read between exchanges began: the next head's bounds count from it.
     private var readTime = NIODeadline.now()
 
     /// - Parameter holdsConnectionPlace: the connection took a place in the server's count
     ///   (``ClientConnectionCount``), which the handler gives back when the connection closes.
     init(loop: LoopContext, holdsConnectionPlace: Bool = false) {
-        self.counted = holdsConnectionPlace
+        self.clientSide = ClientConnectionStateMachine(
+            holdsPlace: holdsConnectionPlace, discardBudget: loop.configuration.lingerMaxBytes)
         self.loop = loop
         self.requestParser = ClientRequestParser(maxHeadBytes: loop.configuration.maxHeaderBytes)
         self.timeouts = ClientTimeouts(limits: loop.configuration.clientTimeoutLimits)
@@ -135,10 +109,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Gives the connection's place in the server's count back, once.
     private func releaseConnectionPlace() {
-        if counted {
-            counted = false
-            loop.clientCount.closed()
-        }
+        if clientSide.releasePlace() { loop.clientCount.closed() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -158,10 +129,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.clients.unregister(self)
-        releaseConnectionPlace()
+        if clientSide.channelClosed() { loop.clientCount.closed() }
         timeouts.closed()
-        inputClosed = true
-        pipelined = nil
         // Always: the loop's deadline list holds armed handlers strongly.
         cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
@@ -180,8 +149,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Closes the client connection; nothing more it sent is read as a request.
     private func closeClient(context: ChannelHandlerContext) {
-        inputClosed = true
-        pipelined = nil
+        clientSide.closeInput()
         context.close(promise: nil)
     }
 
@@ -196,10 +164,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The server is shutting down: finish the current exchange, then close.
     func quiesce() {
         guard let context else { return }
-        quiescing = true
-        if machine.isIdle {
+        switch clientSide.quiesce(exchangeRunning: !machine.isIdle) {
+        case .close:
             closeClient(context: context)
-        } else {
+        case .closeAfterExchange:
             // The response says `Connection: close` if its head has not gone yet; either way the
             // connection closes once this exchange is done, and pipelined requests are dropped.
             record.closeAfterResponse = true
@@ -210,9 +178,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// nothing after it is read: where it ends is unknown.
     private func rejectRequest(_ failure: HTTPParseFailure, context: ChannelHandlerContext) {
         let error = ProxyError(rejecting: failure, maxHeaderBytes: loop.configuration.maxHeaderBytes)
-        inputRejected = true
-        inputClosed = true
-        pipelined = nil
+        clientSide.inputRejected()
         switch machine.state {
         case .idle:
             // A request that never became an exchange: answer it, then close.
@@ -237,7 +203,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// last one still held.
     private func beginExchange() {
         abandonShadow()
-        record = ExchangeRecord(closeAfterResponse: quiescing)
+        record = ExchangeRecord(closeAfterResponse: clientSide.quiescing)
         // Kept with its capacity: a body's parts are buffered again in the next exchange.
         bufferedBody.removeAll(keepingCapacity: true)
         machine.exchangeStarted()
@@ -247,42 +213,36 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if discardingInput {
+        var buffer = unwrapInboundIn(data)
+        switch clientSide.bytesArrived(&buffer) {
+        case .discarded:
             // A staged close: what the client still sends is read only to be discarded, up to a
             // limit, and each byte moves the linger's idle bound.
-            discarded += unwrapInboundIn(data).readableBytes
-            if discarded > loop.configuration.lingerMaxBytes {
-                timeouts.closed()
-                context.close(promise: nil)
-            } else {
-                timeouts.lingerRead(now: .now())
-            }
+            timeouts.lingerRead(now: .now())
             return
+        case .closeDiscarding:
+            timeouts.closed()
+            context.close(promise: nil)
+            return
+        case .parse:
+            break
         }
-        var buffer = unwrapInboundIn(data)
         if machine.isIdle {
             // One clock read serves both this read and the head it completes (the sweep checks
             // bounds at a quarter of their length, so a read cycle's drift does not matter).
             readTime = .now()
             if timeouts.idleSince != nil { timeouts.requestBytesArrived(now: readTime) }
         }
-        if var waiting = pipelined {
-            pipelined = nil
-            waiting.writeBuffer(&buffer)
-            buffer = waiting
-        }
         parseRequests(&buffer, context: context)
     }
 
     /// Hands the client's bytes to the exchange as request parts, one part at a time. Bytes of a
-    /// request that would start while the current exchange still runs are kept in `pipelined`.
+    /// request that would start while the current exchange still runs are held by the
+    /// connection's state machine until it has finished.
     private func parseRequests(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
-        while !inputClosed {
+        while clientSide.parsesInput {
             if !machine.isIdle && machine.requestComplete {
-                if buffer.readableBytes > 0 {
-                    pipelined = buffer
-                    pauseClientReads()
-                }
+                if buffer.readableBytes > 0, clientSide.holdPipelined(buffer) { clientReadsPausedChanged(true) }
                 return
             }
             if requestParser.isDone {
@@ -307,10 +267,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Parses waiting pipelined bytes once the exchange before them has finished.
     private func deliverPipelined(context: ChannelHandlerContext) {
-        guard !deliveringPipelined, var buffer = pipelined else { return }
-        pipelined = nil
-        deliveringPipelined = true
-        defer { deliveringPipelined = false }
+        guard var buffer = clientSide.startDelivering() else { return }
+        defer { clientSide.deliveryEnded() }
         parseRequests(&buffer, context: context)
         // No client read cycle follows to flush what these parts wrote upstream.
         flushUpstream()
@@ -343,10 +301,10 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         let rewritten = OutboundHead.make(
             from: head, clientAddress: clientAddress, clientTrusted: clientTrusted,
-            buffer: Self.takeSpare(&spareRequestHead, capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
+            buffer: spareRequestHead.take(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
             requestIDs: &loop.requestIDs
         )
-        Self.keepSpare(rewritten.request.head, in: &spareRequestHead)
+        spareRequestHead.keep(rewritten.request.head)
         requestID = rewritten.requestID
         record.outbound = rewritten.request
 
@@ -376,17 +334,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
 
         if let length = head.contentLength, length > loop.configuration.maxBodyBytes {
-            respondWithError(
-                .bodyTooLarge(
-                    "the request body is \(length) bytes; this proxy accepts at most \(loop.configuration.maxBodyBytes)"
-                ),
-                context: context
-            )
+            respondWithError(ProxyError(declaredBody: length, limit: loop.configuration.maxBodyBytes), context: context)
             return
         }
 
         if let matched = record.matched, let shadowTarget, loop.shadowSink != nil {
-            shadow = makeShadow(entry: matched, candidate: shadowTarget, client: head)
+            shadow = ShadowExchange.start(
+                for: head, outbound: record.outbound, entry: matched, servedBy: record.upstreamName, candidate: shadowTarget,
+                requestID: requestID, loop: loop)
         }
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
@@ -405,10 +360,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         record.bodyBytes += buffer.readableBytes
         if record.bodyBytes > loop.configuration.maxBodyBytes {
             // The upstream call, if any, is closed with the answer.
-            respondWithError(
-                .bodyTooLarge("the request body exceeded \(loop.configuration.maxBodyBytes) bytes, the most this proxy accepts"),
-                context: context
-            )
+            respondWithError(ProxyError(bodyOver: loop.configuration.maxBodyBytes), context: context)
             return
         }
         let connection = machine.connection
@@ -423,7 +375,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             bufferedBody.append(buffer)
             // Nothing to send it to yet: stop reading until the upstream connection is up.
-            pauseClientReads()
+            if clientSide.pauseReads() { clientReadsPausedChanged(true) }
         }
     }
 
@@ -460,47 +412,22 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: - Shadow
 
-    /// Builds the copy for the other side that ``ShadowPlan`` decides this request gets, if any,
-    /// and counts a skip with its reason.
-    private func makeShadow(entry: LoopContext.RouteEntry, candidate: String, client: ClientRequestHead) -> ShadowExchange? {
-        guard let outbound = record.outbound else { return nil }
-        let plan = ShadowPlan(
-            entry: entry, method: client.method, servedBy: record.upstreamName, shadowsInFlight: loop.shadowsInFlight,
-            maxShadows: loop.configuration.maxShadowsPerLoop, noiseSampleRate: loop.configuration.noiseSampleRate, sampler: &loop.sampler
-        )
-        let writes: ShadowWrites
-        let probes: Bool
-        switch plan {
-        case .sampledOut:
-            return nil
-        case .skipped(let reason):
-            loop.metrics.recordShadowSkip(route: entry.route.id, reason: reason.rawValue)
-            return nil
-        case .copy(let planned, let probe):
-            writes = planned
-            probes = probe
-        }
-        var copy = outbound
-        // The primary's copy has no marker of its own (a client's is dropped), so it is added.
-        copy.appendHeader("X-Strangler-Shadow", writes == .dryRun ? "dry-run" : "mirror")
-        if writes == .dryRun {
-            // Stable per request, so a retried dry run is recognisably the same one.
-            copy.setHeader("Idempotency-Key", "strangler-" + requestID.string)
-        }
-        var probe: OutboundRequest?
-        if probes {
-            probe = outbound
-            probe?.appendHeader("X-Strangler-Shadow", "mirror")
-        }
-        return ShadowExchange(
-            loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: client.method,
-            uri: client.uri, candidateRequest: copy, noiseRequest: probe, primaryUpstream: record.upstreamName, candidateUpstream: candidate
-        )
-    }
-
     /// The primary did not complete: the shadow has nothing to compare against.
     private func abandonShadow() {
-        if let shadow {
+        settleShadow(.primaryFailed)
+    }
+
+    /// Tells the shadow copy, if any, what became of the primary (``ShadowVerdict`` decides),
+    /// and lets go of it unless it carries on.
+    private func settleShadow(_ verdict: ShadowVerdict) {
+        guard let shadow else { return }
+        switch verdict {
+        case .keep:
+            return
+        case .primaryEnded:
+            self.shadow = nil
+            shadow.primaryEnded()
+        case .primaryFailed:
             self.shadow = nil
             shadow.primaryFailed()
         }
@@ -617,8 +544,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if record.routeIndex >= 0 {
             loop.traffic.record(route: record.routeIndex, routeID: record.routeID, generation: record.trafficGeneration, legacy: 1)
         }
-        // A copy going to legacy would now compare legacy with itself.
-        if shadow?.candidateUpstream == legacy { abandonShadow() }
+        if let shadow { settleShadow(.atFallback(candidate: shadow.candidateUpstream, legacy: legacy)) }
         loop.logger.warning(
             "service failed; retrying on legacy",
             metadata: [
@@ -651,9 +577,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The upstream has been silent for `timeoutMs` (each read moves the deadline).
     func upstreamDeadlineReached() {
         guard let context, machine.connection != nil, let upstream = record.timeoutUpstream else { return }
-        let error = ProxyError.upstreamTimeout(
-            "upstream \"\(upstream.name)\" (\(upstream.authority)) sent nothing for \(upstream.timeoutMs) ms (timeoutMs)"
-        )
+        let error = ProxyError(silentUpstream: upstream)
         switch machine.upstreamTimedOut() {
         case .abortClient(let closing):
             closing?.close()
@@ -703,19 +627,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// The response has ended towards the client; the exchange finishes when the request has too.
     private func completeResponse(context: ChannelHandlerContext, trailers: ByteBuffer? = nil) {
-        // A chunked body ends with the last chunk and any trailers; other framings need nothing.
-        var last: ByteBuffer?
-        if record.chunkedToClient {
-            if let trailers {
-                var chunk = context.channel.allocator.buffer(capacity: 5 + trailers.readableBytes)
-                chunk.writeStaticString("0\r\n")
-                chunk.writeImmutableBuffer(trailers)
-                chunk.writeStaticString("\r\n")
-                last = chunk
-            } else {
-                last = ChannelHandlerContext.lastChunk
-            }
-        }
+        let last = ResponseBodyWrite.end(chunked: record.chunkedToClient, trailers: trailers, allocator: context.channel.allocator)
         if record.closeAfterResponse && !machine.requestComplete {
             // Don't wait for a body we won't read: close once the answer is out, in stages, so
             // that the client reads the answer instead of a reset.
@@ -737,12 +649,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         machine.exchangeFinished()
         // Quiescing sets closeAfterResponse too.
         if record.closeAfterResponse {
-            if !quiescing && (pipelined != nil || inputRejected) {
+            switch clientSide.closeAfterExchange() {
+            case .staged:
                 // The client may still be sending (requests pipelined after this one, or the
                 // rest of a request the parser refused): let it read this answer before the
                 // close, rather than have unread bytes reset it.
                 stagedClose(context: context, last: nil)
-            } else {
+            case .immediate:
                 closeClient(context: context)
             }
             return
@@ -760,9 +673,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// discard until the client closes or the linger bounds expire. Closing with unread bytes
     /// would make the kernel send a reset, and the client's stack would drop the answer.
     private func stagedClose(context: ChannelHandlerContext, last: ByteBuffer?) {
-        inputClosed = true
-        pipelined = nil
-        discardingInput = true
+        clientSide.stagedCloseStarted()
         // The linger's bounds start once the answer is out; until then a slow reader is held to
         // the send bound, so its answer is not cut short.
         timeouts.stopReadBounds()
@@ -776,11 +687,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         }
         // Keep reading, to discard: a full receive buffer would stall the client's send.
-        clientReadsPaused = false
-        if pendingClientRead {
-            pendingClientRead = false
-            context.read()
-        }
+        if clientSide.resumeReadsToDiscard() { context.read() }
     }
 
     /// The response already started and can't be completed: closing the connection is the only
@@ -810,34 +717,19 @@ final class ProxyHandler: ChannelDuplexHandler {
             lastBufferedToClient = buffered
         }
         guard let expiry = timeouts.expired(now: now) else { return }
-        let limits = timeouts.limits
-        switch expiry {
-        case .linger:
+        switch ClientTimeoutAnswer.choose(expiry, limits: timeouts.limits, responseStarted: machine.responseStarted) {
+        case .closeLingering:
             timeouts.closed()
             context.close(promise: nil)
-        case .keepAlive, .header(partial: false):
-            // Nothing of a request arrived: close without an answer, as nginx does, since an
-            // answer could cross a request the client is sending just now.
-            loop.metrics.recordClientTimeout(expiry == .keepAlive ? "keepalive" : "header")
+        case .close(let kind):
+            loop.metrics.recordClientTimeout(kind)
             closeNow()
-        case .header(partial: true):
-            loop.metrics.recordClientTimeout("header")
-            answerTimeout(
-                .requestTimeout("the request head did not arrive within \(Self.describe(limits.header))"),
-                context: context)
-        case .body:
-            loop.metrics.recordClientTimeout("body")
-            let error = ProxyError.requestTimeout(
-                "the client sent no request body bytes for \(Self.describe(limits.body))")
-            if machine.responseStarted {
-                abortExchange(outcome: .clientBodyTimeout, context: context)
-            } else {
-                answerTimeout(error, context: context)
-            }
-        case .send:
-            // The client has stopped taking the response: close both sides.
-            loop.metrics.recordClientTimeout("send")
-            abortExchange(outcome: .clientSendTimeout, context: context)
+        case .answer(let kind, let error):
+            loop.metrics.recordClientTimeout(kind)
+            answerTimeout(error, context: context)
+        case .abort(let kind, let outcome):
+            loop.metrics.recordClientTimeout(kind)
+            abortExchange(outcome: outcome, context: context)
         }
     }
 
@@ -848,8 +740,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             requestID = loop.requestIDs.nextValue()
             startTime = .now()
         }
-        inputClosed = true
-        pipelined = nil
+        clientSide.closeInput()
         record.closeAfterResponse = true
         machine.requestAbandoned()
         respondWithError(error, context: context)
@@ -868,35 +759,19 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    private static func describe(_ amount: TimeAmount) -> String {
-        let millis = amount.nanoseconds / 1_000_000
-        return millis % 1000 == 0 ? "\(millis / 1000) s" : "\(millis) ms"
-    }
-
     private func logExchange(outcome: ExchangeOutcome) {
         loop.metrics.recordRequest(route: record.routeID, upstream: record.upstreamName, status: record.responseStatus)
         guard loop.configuration.accessLog, loop.logger.logLevel <= .info else { return }
-        let elapsed = NIODeadline.now() - startTime
-        let millis = Double(elapsed.nanoseconds) / 1_000_000
-        loop.logger.info(
-            "\(method.rawValue) \(uri) \(record.responseStatus)",
-            metadata: [
-                "request_id": "\(requestID.string)", "route": "\(record.routeID)", "mode": "\(record.route?.mode.rawValue ?? "default")",
-                "upstream": "\(record.upstreamName)", "status": "\(record.responseStatus)",
-                "ms": "\((millis * 100).rounded() / 100)", "client": "\(clientAddress)",
-                "outcome": "\(outcome.name)",
-            ]
-        )
+        let line = AccessLogLine(
+            method: method, uri: uri, record: record, requestID: requestID, client: clientAddress, outcome: outcome,
+            elapsed: NIODeadline.now() - startTime)
+        loop.logger.info(line.message, metadata: line.metadata)
     }
 
     // MARK: - Backpressure on client reads
 
     func read(context: ChannelHandlerContext) {
-        if clientReadsPaused {
-            pendingClientRead = true
-        } else {
-            context.read()
-        }
+        if clientSide.readRequested() { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -920,21 +795,17 @@ final class ProxyHandler: ChannelDuplexHandler {
         (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
-    private func pauseClientReads() {
-        guard !clientReadsPaused else { return }
-        clientReadsPaused = true
-        if timeouts.isReadingBody { timeouts.clientReadsPaused(true, now: .now()) }
+    /// The body bound does not count time the proxy itself holds the client back.
+    private func clientReadsPausedChanged(_ paused: Bool) {
+        if timeouts.isReadingBody { timeouts.clientReadsPaused(paused, now: .now()) }
     }
 
+    /// Lets reads from the client flow again (unless pipelined requests still wait for their
+    /// turn), issuing the read asked for while they were paused.
     private func resumeClientReads() {
-        // Pipelined requests are waiting: read no more until they have had their turn.
-        guard clientReadsPaused, pipelined == nil else { return }
-        clientReadsPaused = false
-        if timeouts.isReadingBody { timeouts.clientReadsPaused(false, now: .now()) }
-        if pendingClientRead, let context {
-            pendingClientRead = false
-            context.read()
-        }
+        guard case .resumed(let read) = clientSide.resumeReads() else { return }
+        clientReadsPausedChanged(false)
+        if read, let context { context.read() }
     }
 }
 
@@ -1007,10 +878,9 @@ extension ProxyHandler: UpstreamResponseDelegate {
         )
         record.chunkedToClient = framing.chunked
         record.closeAfterResponse = framing.closeAfterResponse
-        let joining = min(head.contentLength ?? 0, Self.bodyBytesJoiningHead)
-        var out = Self.takeSpare(
-            &spareResponseHead, capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining
-        )
+        let joining = min(head.contentLength ?? 0, ResponseBodyWrite.bytesJoiningHead)
+        var out = spareResponseHead.take(
+            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining)
         ResponseHeadRewrite.write(
             head, clientVersion: clientVersion, requestID: requestID, upstreamName: record.upstreamName, framing: framing, into: &out
         )
@@ -1031,38 +901,27 @@ extension ProxyHandler: UpstreamResponseDelegate {
     /// the next response's head.
     private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
         machine.responseHeadWritten()
-        Self.keepSpare(head, in: &spareResponseHead)
+        spareResponseHead.keep(head)
         context.write(wrapOutboundOut(head), promise: nil)
-    }
-
-    /// Keeps `buffer` as the next head's spare, unless it has grown past the limit.
-    private static func keepSpare(_ buffer: ByteBuffer, in spare: inout ByteBuffer) {
-        if buffer.capacity <= Self.spareHeadCapacityLimit { spare = buffer }
-    }
-
-    /// An emptied buffer of at least `capacity` bytes, made from `spare` (which is left empty,
-    /// so that the buffer is uniquely held and reused without allocating when nothing else
-    /// holds it).
-    private static func takeSpare(_ spare: inout ByteBuffer, capacity: Int) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        swap(&buffer, &spare)
-        buffer.clear(minimumCapacity: capacity)
-        return buffer
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, machine.responseStarted, buffer.readableBytes > 0 else { return }
-        if var head = record.pendingHead, !record.pendingHeadHasBody, buffer.readableBytes <= Self.bodyBytesJoiningHead {
+        let write = ResponseBodyWrite.choose(
+            headWaiting: record.pendingHead != nil, headHasBody: record.pendingHeadHasBody, bytes: buffer.readableBytes,
+            chunked: record.chunkedToClient)
+        switch write {
+        case .joinHead:
+            // Taken out first, so that the head's buffer is uniquely held while it grows.
+            var head = record.pendingHead!
             record.pendingHead = nil
-            if record.chunkedToClient { head.writeChunkSizeLine(buffer.readableBytes) }
-            head.writeImmutableBuffer(buffer)
-            if record.chunkedToClient { head.writeStaticString("\r\n") }
+            ResponseBodyWrite.join(buffer, into: &head, chunked: record.chunkedToClient)
             record.pendingHead = head
             record.pendingHeadHasBody = true
-        } else if record.chunkedToClient {
+        case .chunk:
             writePendingHead(context)
             context.writeChunk(buffer)
-        } else {
+        case .asIs:
             writePendingHead(context)
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
@@ -1074,11 +933,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard let context, machine.responseStarted else { return }
         writePendingHead(context)
         cancelTimeout()
-        if let shadow {
-            self.shadow = nil
-            // An answer before the request ended means the copy was never sent: nothing to compare.
-            if machine.requestComplete { shadow.primaryEnded() } else { shadow.primaryFailed() }
-        }
+        settleShadow(.atResponseEnd(requestComplete: machine.requestComplete))
         // Reusable only if both messages ended cleanly on this connection.
         run(machine.responseEnded(), context: context)
         completeResponse(context: context, trailers: trailers)
@@ -1088,14 +943,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard let context, let connection = machine.connection else { return }
         let wasReused = connection.exchanges > 0
         let started = machine.responseStarted
-        let proxyError: ProxyError
-        if let known = error as? ProxyError {
-            proxyError = known
-        } else if started {
-            proxyError = .invalidResponse("upstream \"\(record.upstreamName)\" failed in its response: \(error)")
-        } else {
-            proxyError = .upstreamClosed("upstream \"\(record.upstreamName)\" failed before answering: \(error)")
-        }
+        let proxyError = ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started)
         switch machine.upstreamFailed(wasReused: wasReused, isConnectFailure: proxyError.isConnectFailure) {
         case .abortClient:
             // The head reached the client: the connection failed us mid-body (it is already
@@ -1128,26 +976,11 @@ extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamWritabilityChanged(isWritable: Bool) {
         // The upstream took bytes: progress, so its timeout starts again.
         if isWritable { lastUpstreamActivity = .now() }
-        if isWritable { resumeClientReads() } else { pauseClientReads() }
+        if isWritable {
+            resumeClientReads()
+        } else if clientSide.pauseReads() {
+            clientReadsPausedChanged(true)
+        }
         updateUpstreamTimer()
-    }
-}
-
-extension HTTPMethod {
-    /// Methods whose requests normally carry a body: without one, the request says
-    /// `Content-Length: 0` rather than nothing, which some servers refuse (411).
-    var framingAlwaysExpectsBody: Bool {
-        switch self {
-        case .GET, .HEAD, .DELETE, .CONNECT, .TRACE: false
-        default: true
-        }
-    }
-
-    /// Methods whose repetition has no additional effect (RFC 9110 §9.2.2): safe to replay.
-    var isIdempotent: Bool {
-        switch self {
-        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
-        default: false
-        }
     }
 }

@@ -260,10 +260,9 @@ struct LoopMetrics {
         }
     }
 
-    /// A client connection closed by one of its own bounds (`header`, `body`, `send`, `keepalive`).
-    /// Rare, so no handle is cached.
-    func recordClientTimeout(_ kind: String) {
-        metrics.addToCounter("strangler_client_timeouts_total", labels: [("kind", kind)], 1)
+    /// A client connection closed by one of its own bounds. Rare, so no handle is cached.
+    func recordClientTimeout(_ kind: ClientTimeoutKind) {
+        metrics.addToCounter("strangler_client_timeouts_total", labels: [("kind", kind.rawValue)], 1)
     }
 
     /// Increments the cached counter for `key`, creating it (one registry lookup) the first time.
@@ -278,4 +277,17 @@ struct LoopMetrics {
             counter.increment()
         }
     }
+}
+
+/// Which of its own bounds closed a client connection; the raw value is the `kind` label of
+/// `strangler_client_timeouts_total`.
+enum ClientTimeoutKind: String {
+    /// A request head did not arrive in time.
+    case header
+    /// The client stopped sending the request body.
+    case body
+    /// The client stopped taking the response.
+    case send
+    /// The connection sat idle between requests.
+    case keepAlive = "keepalive"
 }

@@ -58,10 +58,10 @@ final class ShadowExchange {
         #endif
         let compared = entry.route.compare?.headers ?? []
         let timeoutMs = entry.route.shadow?.timeoutMs
-        candidate = SideCall(loop: loop, upstream: candidateUpstream, role: "candidate", timeoutMs: timeoutMs, comparedHeaders: compared)
+        candidate = SideCall(loop: loop, upstream: candidateUpstream, role: .candidate, timeoutMs: timeoutMs, comparedHeaders: compared)
         noise =
             noiseRequest == nil
-            ? nil : SideCall(loop: loop, upstream: primaryUpstream, role: "noise", timeoutMs: timeoutMs, comparedHeaders: compared)
+            ? nil : SideCall(loop: loop, upstream: primaryUpstream, role: .noise, timeoutMs: timeoutMs, comparedHeaders: compared)
         candidate.exchange = self
         noise?.exchange = self
     }

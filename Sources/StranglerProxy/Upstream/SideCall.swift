@@ -2,6 +2,16 @@ import NIOCore
 import NIOHTTP1
 import StranglerCore
 
+/// Which call of a shadowed request a ``SideCall`` is; its raw value prefixes the call's
+/// failure reasons in comparison records and metrics (`candidate_timeout`, `noise_closed`).
+enum ShadowRole: String {
+    /// The copy sent to the side being evaluated.
+    case candidate
+    /// The second call to the primary's own upstream, which measures how much its answers vary
+    /// on their own.
+    case noise
+}
+
 /// One extra call made for a shadowed request: the candidate, or legacy a second time to learn
 /// noise. It borrows a connection from the same event loop's pool, sends the copy, captures the
 /// answer up to a cap, and reports exactly once, answered or failed with a reason. It never
@@ -15,7 +25,7 @@ final class SideCall {
     var failure: String? { failed.map { $0.reason(role: role) } }
     private(set) var isDone = false
     private let loop: LoopContext
-    private let role: String
+    private let role: ShadowRole
     private let limit: Int
     private let timeoutOverride: Int?
     /// The route's `compare.headers`: with the body's type and encoding, all of the answer's
@@ -41,11 +51,11 @@ final class SideCall {
     var deadlineSlot = -1
 
     /// - Parameters:
-    ///   - role: names the call in failure reasons (`candidate`, `noise`).
+    ///   - role: which call this is; it names the call in failure reasons.
     ///   - timeoutMs: the call's own timeout; nil means the upstream's `timeoutMs`.
     ///   - comparedHeaders: the header names (lowercase) the comparison reads besides
     ///     `Content-Type` and `Content-Encoding`.
-    init(loop: LoopContext, upstream: String, role: String, timeoutMs: Int?, comparedHeaders: [String]) {
+    init(loop: LoopContext, upstream: String, role: ShadowRole, timeoutMs: Int?, comparedHeaders: [String]) {
         self.loop = loop
         self.side = ShadowJob.Side(upstream: upstream)
         self.role = role
@@ -219,8 +229,9 @@ extension SideCall {
 
         /// The reason as comparison records and skip metrics name it: prefixed by the call's
         /// role (`candidate_timeout`), except a body over the cap, which is the same for both.
-        func reason(role: String) -> String {
-            switch self {
+        func reason(role: ShadowRole) -> String {
+            let role = role.rawValue
+            return switch self {
             case .unknownUpstream: role + "_unknown"
             case .unreachable: role + "_unreachable"
             case .error: role + "_error"
