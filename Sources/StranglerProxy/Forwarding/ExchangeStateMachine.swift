@@ -150,7 +150,7 @@ struct ExchangeStateMachine {
     /// take request bytes, or, once the request is all sent, for its response while the proxy is
     /// reading. Time spent waiting on the client (more of its body, or room to write the
     /// response, when the proxy paused the upstream's reads itself) is the client's own bounds'
-    /// business (DESIGN.md §8).
+    /// business (docs/reliability.md, "The upstream timeout").
     func upstreamTimerRuns(upstreamWritable: Bool) -> Bool {
         guard case .forwarding(let forwarding) = state else { return false }
         return !upstreamWritable || (forwarding.requestSent && !forwarding.readsPaused)

@@ -27,10 +27,12 @@ struct OutboundHead {
     ///     head costs no allocation.
     ///   - requestIDs: generates the id when the client sent none (or an invalid one).
     static func make(
-        from head: ClientRequestHead, clientAddress: String, clientTrusted: Bool, buffer: ByteBuffer,
+        from head: ClientRequestHead, clientAddress: String, clientTrusted: Bool, buffer: consuming ByteBuffer,
         requestIDs: inout RequestIDGenerator
     ) -> OutboundHead {
-        var out = buffer
+        // Taken, not borrowed: a borrowed buffer stays held by the caller for the call, and the
+        // first write would copy it instead of reusing the spare's storage.
+        var out = consume buffer
         // The request line as upstreams without a base path get it: the client's own bytes
         // when it spoke HTTP/1.1.
         if head.version.minor == 1 {

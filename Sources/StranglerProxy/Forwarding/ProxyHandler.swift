@@ -943,8 +943,10 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard let context, let connection = machine.connection else { return }
         let wasReused = connection.exchanges > 0
         let started = machine.responseStarted
-        let proxyError = ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started)
-        switch machine.upstreamFailed(wasReused: wasReused, isConnectFailure: proxyError.isConnectFailure) {
+        // Only a connection's own error can say the request never left; the message is built
+        // only for the branch that reports it (a stale retry or an abort never shows it).
+        let isConnectFailure = (error as? ProxyError)?.isConnectFailure ?? false
+        switch machine.upstreamFailed(wasReused: wasReused, isConnectFailure: isConnectFailure) {
         case .abortClient:
             // The head reached the client: the connection failed us mid-body (it is already
             // closing, and has let go of this exchange).
@@ -961,7 +963,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
                 record.responseStatus = 0
                 record.chunkedToClient = false
             }
-            attemptFailed(proxyError, then: action, context: context)
+            attemptFailed(
+                ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started), then: action, context: context)
         }
     }
 

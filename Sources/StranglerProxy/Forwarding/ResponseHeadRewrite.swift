@@ -19,7 +19,7 @@ extension ResponseFraming {
     ///   - closeAlready: the connection was already going to close (quiescing, a rejected
     ///     pipelined request).
     ///   - requestComplete: the client's request has ended; an answer before its end ends the
-    ///     connection (DESIGN.md §8): the rest of the body is read and dropped in a staged
+    ///     connection (docs/reliability.md, "Staged close"): the rest of the body is read and dropped in a staged
     ///     close, not waited for with reads paused.
     init(
         method: HTTPMethod, statusCode code: Int, contentLength: Int?, clientVersion: HTTPVersion, clientKeepAlive: Bool,

@@ -41,7 +41,7 @@ enum ShadowPlan: Equatable {
             self = .skipped(.concurrency)
             return
         }
-        // Noise probe: a sampled safe request also goes to legacy a second time (DESIGN.md §4).
+        // Noise probe: a sampled safe request also goes to legacy a second time (README.md, the `compare` key's `learnNoise`).
         let probe =
             safe && servedBy == entry.route.legacy && entry.route.compare?.learnNoise == true && sampler.unit() < noiseSampleRate
         self = .copy(writes: writes, probe: probe)
