@@ -38,8 +38,10 @@ public enum ExtractedServices {
                         "sku": sku, "productName": name, "totalOnHand": onHand, "totalReserved": reserved,
                         "available": max(0, onHand - reserved),
                         "locations": rows.map { row -> [String: Any] in
-                            ["location": row["location"] as String, "onHand": row["on_hand"] as Int, "reserved": row["reserved"] as Int,
-                             "lastCount": row["last_count"] as String]
+                            [
+                                "location": row["location"] as String, "onHand": row["on_hand"] as Int, "reserved": row["reserved"] as Int,
+                                "lastCount": row["last_count"] as String,
+                            ]
                         },
                         "updatedAt": rows.map { $0["updated_at"] as String }.max() ?? OMSTime.nowISO(),
                     ])
@@ -116,8 +118,10 @@ public enum ExtractedServices {
             "createdAt": row["created_at"] as String, "updatedAt": row["updated_at"] as String,
             "shipZip": row["ship_zip"] as String, "currency": row["currency"] as String, "total": OMSMoney.decimal(total),
             "items": items.map { item -> [String: Any] in
-                ["line": item["line"] as Int, "sku": item["sku"] as String, "qty": item["qty"] as Int,
-                 "unitPrice": OMSMoney.decimal(item["unit_price_cents"])]
+                [
+                    "line": item["line"] as Int, "sku": item["sku"] as String, "qty": item["qty"] as Int,
+                    "unitPrice": OMSMoney.decimal(item["unit_price_cents"]),
+                ]
             },
         ]
     }
@@ -132,8 +136,10 @@ public enum ExtractedServices {
             "orderId": orderID, "carrier": shipment["carrier"] as String, "trackingNumber": number,
             "status": (shipment["status"] as String).lowercased(),
             "events": events.map { event -> [String: Any] in
-                ["seq": event["seq"] as Int, "ts": event["at"] as String, "code": event["code"] as String,
-                 "desc": event["description"] as String, "loc": event["location"] as String]
+                [
+                    "seq": event["seq"] as Int, "ts": event["at"] as String, "code": event["code"] as String,
+                    "desc": event["description"] as String, "loc": event["location"] as String,
+                ]
             },
             "lastUpdate": events.last.map { $0["at"] as String } ?? shipment["shipped_at"],
         ]
@@ -141,7 +147,11 @@ public enum ExtractedServices {
 
     /// A service as a runnable Hummingbird application.
     public static func makeApplication(
-        name: String, router: Router<BasicRequestContext>, host: String, port: Int, logger: Logger,
+        name: String,
+        router: Router<BasicRequestContext>,
+        host: String,
+        port: Int,
+        logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(

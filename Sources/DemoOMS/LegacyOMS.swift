@@ -144,7 +144,9 @@ public enum LegacyOMS {
                 let quotes = try OMSOperations.rates(zip: zip, weightGrams: weight)
                 return DemoJSON.encode([
                     "zip": zip, "weightGrams": weight,
-                    "rates": quotes.map { ["carrier": $0.carrier, "service": $0.service.uppercased(), "price": OMSMoney.legacyString($0.cents), "days": $0.days] },
+                    "rates": quotes.map {
+                        ["carrier": $0.carrier, "service": $0.service.uppercased(), "price": OMSMoney.legacyString($0.cents), "days": $0.days]
+                    },
                 ])
             }
         }
@@ -170,7 +172,11 @@ public enum LegacyOMS {
 
     /// The monolith as a runnable Hummingbird application.
     public static func makeApplication(
-        database: OMSDatabase, host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        database: OMSDatabase,
+        host: String,
+        port: Int,
+        logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: router(database: database),
@@ -192,13 +198,17 @@ public enum LegacyOMS {
     // MARK: - Legacy representations
 
     static func customer(_ row: Row) -> [String: Any] {
-        ["customerId": row["id"] as String, "name": row["name"] as String, "email": row["email"] as String,
-         "tier": (row["tier"] as String).uppercased(), "createdAt": OMSTime.legacy(row["created_at"])]
+        [
+            "customerId": row["id"] as String, "name": row["name"] as String, "email": row["email"] as String,
+            "tier": (row["tier"] as String).uppercased(), "createdAt": OMSTime.legacy(row["created_at"]),
+        ]
     }
 
     static func product(_ row: Row) -> [String: Any] {
-        ["sku": row["sku"] as String, "name": row["name"] as String, "price": OMSMoney.legacyString(row["price_cents"]),
-         "weightGrams": row["weight_grams"] as Int]
+        [
+            "sku": row["sku"] as String, "name": row["name"] as String, "price": OMSMoney.legacyString(row["price_cents"]),
+            "weightGrams": row["weight_grams"] as Int,
+        ]
     }
 
     static func inventory(_ db: Database, sku: String) throws -> [String: Any] {
@@ -213,8 +223,10 @@ public enum LegacyOMS {
             "totalOnHand": rows.reduce(0) { $0 + ($1["on_hand"] as Int) },
             "totalReserved": rows.reduce(0) { $0 + ($1["reserved"] as Int) },
             "locations": rows.map { row -> [String: Any] in
-                ["location": row["location"] as String, "onHand": row["on_hand"] as Int, "reserved": row["reserved"] as Int,
-                 "lastCount": OMSTime.legacy(row["last_count"])]
+                [
+                    "location": row["location"] as String, "onHand": row["on_hand"] as Int, "reserved": row["reserved"] as Int,
+                    "lastCount": OMSTime.legacy(row["last_count"]),
+                ]
             },
             "updatedAt": OMSTime.legacy(updated), "sysFlags": "0x00",
         ]
@@ -231,8 +243,10 @@ public enum LegacyOMS {
             "createdAt": OMSTime.legacy(row["created_at"]), "updatedAt": OMSTime.legacy(row["updated_at"]),
             "shipZip": row["ship_zip"] as String, "currency": row["currency"] as String, "total": OMSMoney.legacyString(total),
             "items": items.map { item -> [String: Any] in
-                ["line": item["line"] as Int, "sku": item["sku"] as String, "qty": item["qty"] as Int,
-                 "unitPrice": OMSMoney.legacyString(item["unit_price_cents"])]
+                [
+                    "line": item["line"] as Int, "sku": item["sku"] as String, "qty": item["qty"] as Int,
+                    "unitPrice": OMSMoney.legacyString(item["unit_price_cents"]),
+                ]
             },
             "LEGACY_ROW_ID": row["row_id"] as Int,
         ]
@@ -248,22 +262,28 @@ public enum LegacyOMS {
             "orderId": orderID, "carrier": shipment["carrier"] as String, "trackingNumber": number,
             "status": shipment["status"] as String,
             "events": events.map { event -> [String: Any] in
-                ["seq": event["seq"] as Int, "ts": OMSTime.legacy(event["at"]), "code": event["code"] as String,
-                 "desc": event["description"] as String, "loc": event["location"] as String]
+                [
+                    "seq": event["seq"] as Int, "ts": OMSTime.legacy(event["at"]), "code": event["code"] as String,
+                    "desc": event["description"] as String, "loc": event["location"] as String,
+                ]
             },
             "lastUpdate": OMSTime.legacy(events.last.map { $0["at"] as String } ?? shipment["shipped_at"]),
         ]
     }
 
     static func payment(_ row: Row) -> [String: Any] {
-        ["paymentId": row["id"] as String, "orderId": row["order_id"] as String, "status": row["status"] as String,
-         "amount": OMSMoney.legacyString(row["amount_cents"]), "cardLast4": row["card_last4"] as String,
-         "createdAt": OMSTime.legacy(row["created_at"])]
+        [
+            "paymentId": row["id"] as String, "orderId": row["order_id"] as String, "status": row["status"] as String,
+            "amount": OMSMoney.legacyString(row["amount_cents"]), "cardLast4": row["card_last4"] as String,
+            "createdAt": OMSTime.legacy(row["created_at"]),
+        ]
     }
 
     static func returnRecord(_ row: Row) -> [String: Any] {
-        ["returnId": row["id"] as String, "orderId": row["order_id"] as String, "status": row["status"] as String,
-         "reason": row["reason"] as String, "refund": OMSMoney.legacyString(row["refund_cents"]),
-         "createdAt": OMSTime.legacy(row["created_at"])]
+        [
+            "returnId": row["id"] as String, "orderId": row["order_id"] as String, "status": row["status"] as String,
+            "reason": row["reason"] as String, "refund": OMSMoney.legacyString(row["refund_cents"]),
+            "createdAt": OMSTime.legacy(row["created_at"]),
+        ]
     }
 }

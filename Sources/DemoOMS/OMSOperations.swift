@@ -27,9 +27,12 @@ enum OMSOperations {
             guard let price = try Int.fetchOne(db, sql: "SELECT price_cents FROM products WHERE sku = ?", arguments: [sku]) else {
                 throw DemoFailure(status: .unprocessableContent, code: "BAD_SKU", message: "SKU \(sku) NOT FOUND")
             }
-            guard let location = try String.fetchOne(
-                db, sql: "SELECT location FROM inventory WHERE sku = ? AND on_hand - reserved >= ? ORDER BY on_hand - reserved DESC LIMIT 1",
-                arguments: [sku, qty])
+            guard
+                let location = try String.fetchOne(
+                    db,
+                    sql: "SELECT location FROM inventory WHERE sku = ? AND on_hand - reserved >= ? ORDER BY on_hand - reserved DESC LIMIT 1",
+                    arguments: [sku, qty]
+                )
             else { throw DemoFailure(status: .conflict, code: "OUT_OF_STOCK", message: "SKU \(sku) HAS LESS THAN \(qty) AVAILABLE") }
             try db.execute(
                 sql: "UPDATE inventory SET reserved = reserved + ?, updated_at = ? WHERE sku = ? AND location = ?",
@@ -66,9 +69,15 @@ enum OMSOperations {
             try Bool.fetchOne(db, sql: "SELECT 1 FROM orders WHERE id = ?", arguments: [orderID]) == true
         else { throw DemoFailure(status: .unprocessableContent, code: "BAD_ORDER", message: "orderId MISSING OR UNKNOWN") }
         let card = (body["cardNumber"] as? String ?? "").filter(\.isNumber)
-        guard card.count >= 12 else { throw DemoFailure(status: .init(code: 402, reasonPhrase: "Payment Required"), code: "CARD_DECLINED", message: "CARD NUMBER INVALID") }
-        let total = try Int.fetchOne(
-            db, sql: "SELECT COALESCE(SUM(qty * unit_price_cents), 0) FROM order_items WHERE order_id = ?", arguments: [orderID]) ?? 0
+        guard card.count >= 12 else {
+            throw DemoFailure(status: .init(code: 402, reasonPhrase: "Payment Required"), code: "CARD_DECLINED", message: "CARD NUMBER INVALID")
+        }
+        let total =
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(qty * unit_price_cents), 0) FROM order_items WHERE order_id = ?",
+                arguments: [orderID]
+            ) ?? 0
         let next = (try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(CAST(SUBSTR(id, 5) AS INTEGER)), 500000) + 1 FROM payments")) ?? 500_001
         let id = "PAY-\(next)"
         try db.execute(
@@ -85,7 +94,11 @@ enum OMSOperations {
         let status: String = row["status"]
         let (from, to) = action == "capture" ? ("AUTHORIZED", "CAPTURED") : ("CAPTURED", "REFUNDED")
         guard status == from else {
-            throw DemoFailure(status: .conflict, code: "BAD_STATE", message: "PAYMENT \(paymentID) IS \(status); \(action.uppercased()) NEEDS \(from)")
+            throw DemoFailure(
+                status: .conflict,
+                code: "BAD_STATE",
+                message: "PAYMENT \(paymentID) IS \(status); \(action.uppercased()) NEEDS \(from)"
+            )
         }
         try db.execute(sql: "UPDATE payments SET status = ? WHERE id = ?", arguments: [to, paymentID])
         if to == "CAPTURED" {
@@ -126,10 +139,18 @@ enum OMSOperations {
             let status = try String.fetchOne(db, sql: "SELECT status FROM orders WHERE id = ?", arguments: [orderID])
         else { throw DemoFailure(status: .unprocessableContent, code: "BAD_ORDER", message: "orderId MISSING OR UNKNOWN") }
         guard status == "DELIVERED" else {
-            throw DemoFailure(status: .conflict, code: "NOT_RETURNABLE", message: "ORDER \(orderID) IS \(status); ONLY DELIVERED ORDERS CAN BE RETURNED")
+            throw DemoFailure(
+                status: .conflict,
+                code: "NOT_RETURNABLE",
+                message: "ORDER \(orderID) IS \(status); ONLY DELIVERED ORDERS CAN BE RETURNED"
+            )
         }
-        let total = try Int.fetchOne(
-            db, sql: "SELECT COALESCE(SUM(qty * unit_price_cents), 0) FROM order_items WHERE order_id = ?", arguments: [orderID]) ?? 0
+        let total =
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(qty * unit_price_cents), 0) FROM order_items WHERE order_id = ?",
+                arguments: [orderID]
+            ) ?? 0
         let next = (try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(CAST(SUBSTR(id, 5) AS INTEGER)), 3000) + 1 FROM returns")) ?? 3_001
         let id = "RMA-\(next)"
         try db.execute(

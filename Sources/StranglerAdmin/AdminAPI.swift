@@ -24,7 +24,10 @@ public enum AdminAPI {
     ///   - access: who may use the API.
     ///   - onRunning: called with the bound port once the listener is up.
     public static func listener(
-        host: String, port: Int, access: AdminAccess, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String,
+        port: Int,
+        access: AdminAccess,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> StranglerApplication.AdminFactory {
         { server, controller, logger in
             try makeApplication(server: server, controller: controller, access: access, host: host, port: port, logger: logger, onRunning: onRunning)
@@ -42,8 +45,14 @@ public enum AdminAPI {
     ///     abandoned connections can't pile up on the admin listener.
     /// - Throws: ``AdminAccessError`` for a non-loopback host without a token.
     public static func makeApplication(
-        server: ProxyServer, controller: RouteController? = nil, access: AdminAccess = AdminAccess(), host: String, port: Int,
-        idleTimeout: TimeAmount = .seconds(60), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        server: ProxyServer,
+        controller: RouteController? = nil,
+        access: AdminAccess = AdminAccess(),
+        host: String,
+        port: Int,
+        idleTimeout: TimeAmount = .seconds(60),
+        logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try access.checkBinding(host: host)
         let router = Router(context: AdminRequestContext.self)
@@ -69,8 +78,10 @@ public enum AdminAPI {
         for asset in DashboardAssets.all {
             router.get(RouterPath(stringLiteral: asset.path)) { _, _ -> Response in
                 Response(
-                    status: .ok, headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+                    status: .ok,
+                    headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes))
+                )
             }
         }
         router.addRoutes(AdminReadRoutes.collection(server: server, controller: controller, access: access))

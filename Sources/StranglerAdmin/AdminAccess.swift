@@ -73,7 +73,8 @@ public struct AdminAccess: Sendable {
         guard !name.isEmpty else { throw AdminAccessError("\(place): the token's name before \":\" is empty") }
         guard secret.count >= minimumSecretLength else {
             throw AdminAccessError(
-                "\(place): the token for \"\(name)\" is \(secret.count) characters; use at least \(minimumSecretLength) (for example `openssl rand -hex 32`)")
+                "\(place): the token for \"\(name)\" is \(secret.count) characters; use at least \(minimumSecretLength) (for example `openssl rand -hex 32`)"
+            )
         }
         return Token(name: name, secret: secret)
     }
@@ -85,7 +86,8 @@ public struct AdminAccess: Sendable {
     public func checkBinding(host: String) throws {
         guard tokens.isEmpty, !Self.isLoopback(host) else { return }
         throw AdminAccessError(
-            "refusing to bind the admin listener to \(host) without a token: anyone who can reach it could change routes. Pass --admin-token-file FILE (or set STRANGLER_ADMIN_TOKEN), or keep --admin-listen on 127.0.0.1")
+            "refusing to bind the admin listener to \(host) without a token: anyone who can reach it could change routes. Pass --admin-token-file FILE (or set STRANGLER_ADMIN_TOKEN), or keep --admin-listen on 127.0.0.1"
+        )
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -115,7 +117,8 @@ public struct AdminAccess: Sendable {
         else {
             if tokens.isEmpty {
                 return .missing(
-                    "admin writes need a bearer token, and this proxy has none configured; its operator must give it admin tokens")
+                    "admin writes need a bearer token, and this proxy has none configured; its operator must give it admin tokens"
+                )
             }
             return .missing("this endpoint needs `Authorization: Bearer <token>`")
         }

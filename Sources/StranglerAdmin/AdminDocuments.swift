@@ -161,8 +161,10 @@ public struct RouteStatusDocument: Codable, Sendable {
         gate = VerdictDocument(inspection.verdict)
         lastLegacyTraffic = inspection.lastLegacyTraffic
         recentTraffic = Traffic(
-            legacy: inspection.recentTraffic.legacy, service: inspection.recentTraffic.service,
-            serviceErrors: inspection.recentTraffic.serviceErrors)
+            legacy: inspection.recentTraffic.legacy,
+            service: inspection.recentTraffic.service,
+            serviceErrors: inspection.recentTraffic.serviceErrors
+        )
     }
 }
 

@@ -61,7 +61,10 @@ enum AdminReadRoutes {
         let sinceText = request.uri.queryParameters.get("since") ?? "24h"
         guard let since = ReportWindow.since(sinceText) else {
             return AdminAPI.error(
-                "bad_request", "since \"\(sinceText)\" must be a duration like 1h or 7d, or an ISO 8601 time", status: .badRequest)
+                "bad_request",
+                "since \"\(sinceText)\" must be a duration like 1h or 7d, or an ISO 8601 time",
+                status: .badRequest
+            )
         }
         let routes = request.uri.queryParameters.getAll("route").map { String($0) }
         var builder = ReportBuilder(store: controller.store, table: try? controller.document().table, routesFile: controller.routesPath)
@@ -73,7 +76,10 @@ enum AdminReadRoutes {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
         } catch {
             return AdminAPI.error(
-                "store_failed", "cannot build the report from \(controller.store.location): \(error)", status: .serviceUnavailable)
+                "store_failed",
+                "cannot build the report from \(controller.store.location): \(error)",
+                status: .serviceUnavailable
+            )
         }
     }
 

@@ -49,7 +49,9 @@ enum AdminWriteRoutes {
 
     /// Runs a write: read the body, name the requester, then `perform`.
     private static func write(
-        _ request: Request, _ context: AdminRequestContext, controller: RouteController?,
+        _ request: Request,
+        _ context: AdminRequestContext,
+        controller: RouteController?,
         perform: (AdminWriteRequest, RouteController.Requester, RouteController) async -> Response
     ) async -> Response {
         guard let controller else { return AdminAPI.noController() }
@@ -63,7 +65,11 @@ enum AdminWriteRoutes {
             return AdminAPI.error("bad_request", refusal, status: .badRequest)
         }
         let requester = RouteController.Requester(
-            actor: actor(body: body, token: context.tokenName), source: .admin, reason: body.reason, force: body.force ?? false)
+            actor: actor(body: body, token: context.tokenName),
+            source: .admin,
+            reason: body.reason,
+            force: body.force ?? false
+        )
         return await perform(body, requester, controller)
     }
 

@@ -19,7 +19,8 @@ enum DashboardAssets {
 
     private static func load(_ name: String, _ ext: String, at path: String, type: String) -> Asset {
         let url = Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Dashboard")
-        let bytes = url.flatMap { try? Data(contentsOf: $0) }.map { [UInt8]($0) }
+        let bytes =
+            url.flatMap { try? Data(contentsOf: $0) }.map { [UInt8]($0) }
             ?? Array("dashboard file \(name).\(ext) is missing from this build's resources".utf8)
         return Asset(path: path, contentType: type, bytes: bytes)
     }

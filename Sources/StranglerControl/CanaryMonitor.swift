@@ -68,8 +68,12 @@ public actor CanaryMonitor: Service {
     ///   - configuration: How the monitor samples and judges.
     ///   - logger: Where demotions and store failures are logged.
     public init(
-        server: ProxyServer, store: any DiffStore, controller: RouteController, worker: ComparisonWorker?,
-        configuration: Configuration = .init(), logger: Logger
+        server: ProxyServer,
+        store: any DiffStore,
+        controller: RouteController,
+        worker: ComparisonWorker?,
+        configuration: Configuration = .init(),
+        logger: Logger
     ) {
         self.server = server
         self.store = store
@@ -128,7 +132,10 @@ public actor CanaryMonitor: Service {
         }
         for item in await server.drainTraffic() {
             pending[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
-                legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
+                legacy: item.legacy,
+                service: item.service,
+                serviceErrors: item.serviceErrors
+            )
             buckets[item.routeID, default: CanaryCounts()].service += item.service
             buckets[item.routeID, default: CanaryCounts()].serviceErrors += item.serviceErrors
         }
@@ -197,8 +204,11 @@ public actor CanaryMonitor: Service {
     /// Why the window breaks the route's gate, or nil.
     func breach(of route: Route, in window: [CanaryCounts]) -> String? {
         CanaryBreach.reason(
-            gate: route.gate, window: window.reduce(CanaryCounts(), +), minRequests: configuration.minRequests,
-            windowSeconds: Int(configuration.window / .seconds(1)))
+            gate: route.gate,
+            window: window.reduce(CanaryCounts(), +),
+            minRequests: configuration.minRequests,
+            windowSeconds: Int(configuration.window / .seconds(1))
+        )
     }
 
     private func demote(_ route: Route, reason: String) async {
@@ -208,14 +218,17 @@ public actor CanaryMonitor: Service {
         )
         do {
             let result = try await controller.change(
-                routeID: route.id, .set(.shadow, percent: nil),
+                routeID: route.id,
+                .set(.shadow, percent: nil),
                 by: .init(actor: "auto-demote", source: .auto, reason: reason)
             )
             windows[route.id] = nil
             demotions.append(route.id)
             server.metrics.recordAutoDemote(route: route.id)
             logger.critical(
-                "AUTO-DEMOTE done: \(result.summary)", metadata: ["route": "\(route.id)", "version": "\(result.tableVersionAfter)"])
+                "AUTO-DEMOTE done: \(result.summary)",
+                metadata: ["route": "\(route.id)", "version": "\(result.tableVersionAfter)"]
+            )
         } catch {
             logger.critical(
                 "AUTO-DEMOTE FAILED: \(route.id) is still canary: \(error); demote it by hand with `strangler routes demote \(route.id)`",

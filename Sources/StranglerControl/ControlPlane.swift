@@ -22,8 +22,13 @@ public struct ControlPlane: Sendable {
 
     /// - Parameter transform: applied to every table before it goes live (the demo's ports).
     public init(
-        server: ProxyServer, routesPath: String, store: any DiffStore, worker: ComparisonWorker?, logger: Logger,
-        controllerConfiguration: RouteController.Configuration = .init(), monitorConfiguration: CanaryMonitor.Configuration = .init(),
+        server: ProxyServer,
+        routesPath: String,
+        store: any DiffStore,
+        worker: ComparisonWorker?,
+        logger: Logger,
+        controllerConfiguration: RouteController.Configuration = .init(),
+        monitorConfiguration: CanaryMonitor.Configuration = .init(),
         transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
     ) {
         self.routesPath = routesPath
@@ -35,7 +40,9 @@ public struct ControlPlane: Sendable {
         let monitorSlot = NIOLockedValueBox<CanaryMonitor?>(nil)
         let metrics = server.metrics
         controller = RouteController(
-            routesPath: routesPath, store: store, configuration: controllerConfiguration,
+            routesPath: routesPath,
+            store: store,
+            configuration: controllerConfiguration,
             beforeChange: {
                 await watcher.auditsSettled()
             },
@@ -48,7 +55,13 @@ public struct ControlPlane: Sendable {
             changed: { source in metrics.recordRouteChange(source: source) }
         )
         monitor = CanaryMonitor(
-            server: server, store: store, controller: controller, worker: worker, configuration: monitorConfiguration, logger: logger)
+            server: server,
+            store: store,
+            controller: controller,
+            worker: worker,
+            configuration: monitorConfiguration,
+            logger: logger
+        )
         monitorSlot.withLockedValue { $0 = monitor }
     }
 

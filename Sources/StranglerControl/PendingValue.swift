@@ -1,6 +1,6 @@
 import Foundation
-import StranglerProxy
 import NIOConcurrencyHelpers
+import StranglerProxy
 
 /// A value produced once, elsewhere, that any number of tasks can wait for. A waiter whose task
 /// is cancelled stops waiting at once; whatever produces the value carries on.

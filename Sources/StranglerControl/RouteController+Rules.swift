@@ -48,7 +48,8 @@ extension RouteController {
                 throw RouteOperationError(
                     .gateRefused,
                     "refused: \(route.id) \(route.mode.rawValue) → \(target.rawValue) needs its gate to hold over the comparisons since \(Self.timestamp(inspection.evidenceSince)); it does not. Gather more evidence, fix the service, or force the change with a reason.",
-                    verdict: inspection.verdict, evidence: inspection.evidence
+                    verdict: inspection.verdict,
+                    evidence: inspection.evidence
                 )
             }
             outcome.overridden = "gate (\(failed.joined(separator: "; ")))"

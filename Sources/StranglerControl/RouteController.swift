@@ -78,9 +78,12 @@ public struct RouteController: Sendable {
     ///     can write the traffic it has counted but not stored yet.
     ///   - changed: called after each change, with its source (for metrics).
     public init(
-        routesPath: String, store: any DiffStore, configuration: Configuration = .init(),
+        routesPath: String,
+        store: any DiffStore,
+        configuration: Configuration = .init(),
         beforeChange: @escaping @Sendable () async -> Void = {},
-        afterWrite: @escaping @Sendable () async -> Void = {}, pendingTraffic: @escaping @Sendable () async -> Void = {},
+        afterWrite: @escaping @Sendable () async -> Void = {},
+        pendingTraffic: @escaping @Sendable () async -> Void = {},
         changed: @escaping @Sendable (RouteChange.Source) -> Void = { _ in }
     ) {
         self.changed = changed
@@ -135,9 +138,14 @@ public struct RouteController: Sendable {
             let evidence = try await store.evidence(routeID: route.id, serviceUpstream: route.service, since: since)
             let traffic = try await store.traffic(routeID: route.id, since: Date().addingTimeInterval(-configuration.legacyQuietWindow))
             return RouteInspection(
-                route: route, json: json, evidence: evidence, gate: PromotionGate.effective(route.gate),
-                verdict: PromotionGate.evaluate(route.gate, evidence: evidence), evidenceSince: since,
-                lastLegacyTraffic: try await store.lastLegacyTraffic(routeID: route.id), recentTraffic: traffic
+                route: route,
+                json: json,
+                evidence: evidence,
+                gate: PromotionGate.effective(route.gate),
+                verdict: PromotionGate.evaluate(route.gate, evidence: evidence),
+                evidenceSince: since,
+                lastLegacyTraffic: try await store.lastLegacyTraffic(routeID: route.id),
+                recentTraffic: traffic
             )
         } catch {
             throw RouteOperationError(.storeFailed, "cannot read the diff store \(store.location): \(error)")
@@ -167,7 +175,9 @@ public struct RouteController: Sendable {
 
     /// Applies `operation` to one route, with the gates, and records it.
     public func change(
-        routeID: String, _ operation: Operation, by requester: Requester
+        routeID: String,
+        _ operation: Operation,
+        by requester: Requester
     ) async throws(RouteOperationError) -> RouteOperationResult {
         if requester.force, requester.reason == nil {
             throw RouteOperationError(.forceNeedsReason, "a forced change needs a reason: an override is recorded with why it was made")
@@ -191,8 +201,11 @@ public struct RouteController: Sendable {
             let after = edited.formatted
             guard after != data else {
                 return RouteOperationResult(
-                    changed: false, summary: "\(routeID) is already \(Self.describe(route)); nothing changed",
-                    tableVersionBefore: current.table.version, tableVersionAfter: current.table.version, changes: []
+                    changed: false,
+                    summary: "\(routeID) is already \(Self.describe(route)); nothing changed",
+                    tableVersionBefore: current.table.version,
+                    tableVersionAfter: current.table.version,
+                    changes: []
                 )
             }
 
@@ -206,17 +219,26 @@ public struct RouteController: Sendable {
                 reason = "FORCED past " + overridden.joined(separator: " and ") + "; reason: " + (requester.reason ?? "")
             }
             let change = RouteChange(
-                actor: requester.actor, source: requester.source, routeID: routeID, reason: reason,
-                before: current.routeJSON(id: routeID), after: edited.routeJSON(id: routeID),
-                tableVersionBefore: current.table.version, tableVersionAfter: ContentHash.hex(of: after)
+                actor: requester.actor,
+                source: requester.source,
+                routeID: routeID,
+                reason: reason,
+                before: current.routeJSON(id: routeID),
+                after: edited.routeJSON(id: routeID),
+                tableVersionBefore: current.table.version,
+                tableVersionAfter: ContentHash.hex(of: after)
             )
             let stored = try await write(after, replacing: data, changes: [change])
             let newRoute = edited.table.routes.first { $0.id == routeID }!
             return RouteOperationResult(
                 changed: true,
                 summary: "\(routeID): \(Self.describe(route)) → \(Self.describe(newRoute))\(overridden.isEmpty ? "" : " (forced)")",
-                tableVersionBefore: current.table.version, tableVersionAfter: change.tableVersionAfter, changes: stored,
-                verdict: gate.verdict, evidence: gate.evidence, forced: !overridden.isEmpty
+                tableVersionBefore: current.table.version,
+                tableVersionAfter: change.tableVersionAfter,
+                changes: stored,
+                verdict: gate.verdict,
+                evidence: gate.evidence,
+                forced: !overridden.isEmpty
             )
         }
     }
@@ -241,7 +263,8 @@ public struct RouteController: Sendable {
                         .unknownVersion,
                         matches.isEmpty
                             ? "no kept table version starts with \"\(version)\"; the audit trail lists them"
-                            : "\"\(version)\" is ambiguous: \(matches.joined(separator: ", ")); give more characters")
+                            : "\"\(version)\" is ambiguous: \(matches.joined(separator: ", ")); give more characters"
+                    )
                 }
                 return matches[0]
             }
@@ -250,7 +273,10 @@ public struct RouteController: Sendable {
             }
             let content = try await fromStore("table \(target)") { () async throws -> Data in
                 guard let kept = try await store.tableContent(version: target) else {
-                    throw RouteOperationError(.unknownVersion, "table version \(target) was not kept in \(store.location); roll back with git instead")
+                    throw RouteOperationError(
+                        .unknownVersion,
+                        "table version \(target) was not kept in \(store.location); roll back with git instead"
+                    )
                 }
                 return kept
             }
@@ -261,16 +287,28 @@ public struct RouteController: Sendable {
             let reason = "rollback to \(target)" + (requester.reason.map { ": \($0)" } ?? "")
             var changes = RouteTableDocument.differences(from: current, to: restored).map {
                 RouteChange(
-                    actor: requester.actor, source: requester.source, routeID: $0.routeID, reason: reason, before: $0.before,
-                    after: $0.after, tableVersionBefore: currentVersion, tableVersionAfter: target
+                    actor: requester.actor,
+                    source: requester.source,
+                    routeID: $0.routeID,
+                    reason: reason,
+                    before: $0.before,
+                    after: $0.after,
+                    tableVersionBefore: currentVersion,
+                    tableVersionAfter: target
                 )
             }
             if changes.isEmpty {
                 // Only layout differs; still one row, so the trail explains the new version.
                 changes = [
                     RouteChange(
-                        actor: requester.actor, source: requester.source, routeID: nil, reason: reason, before: nil, after: nil,
-                        tableVersionBefore: currentVersion, tableVersionAfter: target
+                        actor: requester.actor,
+                        source: requester.source,
+                        routeID: nil,
+                        reason: reason,
+                        before: nil,
+                        after: nil,
+                        tableVersionBefore: currentVersion,
+                        tableVersionAfter: target
                     )
                 ]
             }
@@ -279,7 +317,9 @@ public struct RouteController: Sendable {
             return RouteOperationResult(
                 changed: true,
                 summary: "rolled back to table \(target)" + (routes.isEmpty ? "" : "; changed: " + routes.joined(separator: ", ")),
-                tableVersionBefore: currentVersion, tableVersionAfter: target, changes: stored
+                tableVersionBefore: currentVersion,
+                tableVersionAfter: target,
+                changes: stored
             )
         }
     }
@@ -323,7 +363,9 @@ public struct RouteController: Sendable {
         } catch {
             staged.discard()
             throw RouteOperationError(
-                .storeFailed, "cannot record the change in \(store.location): \(error); \(routesPath) is unchanged, as every change must be audited")
+                .storeFailed,
+                "cannot record the change in \(store.location): \(error); \(routesPath) is unchanged, as every change must be audited"
+            )
         }
         do {
             try staged.commit()
@@ -341,7 +383,9 @@ public struct RouteController: Sendable {
 
     private func unknownRoute(_ id: String, in document: RouteTableDocument) -> RouteOperationError {
         RouteOperationError(
-            .unknownRoute, "no route with id \"\(id)\" in \(routesPath); known: \(document.table.routes.map(\.id).joined(separator: ", "))")
+            .unknownRoute,
+            "no route with id \"\(id)\" in \(routesPath); known: \(document.table.routes.map(\.id).joined(separator: ", "))"
+        )
     }
 
     /// `canary 10%`, `shadow`.

@@ -61,7 +61,9 @@ public struct RouteFileAuditor: Sendable {
             )
         } catch {
             logger.error(
-                "cannot record the route table change in the audit trail", metadata: ["version": "\(version)", "error": "\(error)"])
+                "cannot record the route table change in the audit trail",
+                metadata: ["version": "\(version)", "error": "\(error)"]
+            )
         }
     }
 
@@ -73,15 +75,27 @@ public struct RouteFileAuditor: Sendable {
         guard !differences.isEmpty else {
             return [
                 RouteChange(
-                    actor: "file", source: .file, routeID: nil, reason: "the file's layout changed outside strangler", before: nil,
-                    after: nil, tableVersionBefore: previousVersion, tableVersionAfter: version
+                    actor: "file",
+                    source: .file,
+                    routeID: nil,
+                    reason: "the file's layout changed outside strangler",
+                    before: nil,
+                    after: nil,
+                    tableVersionBefore: previousVersion,
+                    tableVersionAfter: version
                 )
             ]
         }
         return differences.map {
             RouteChange(
-                actor: "file", source: .file, routeID: $0.routeID, reason: "the file changed outside strangler", before: $0.before,
-                after: $0.after, tableVersionBefore: previousVersion, tableVersionAfter: version
+                actor: "file",
+                source: .file,
+                routeID: $0.routeID,
+                reason: "the file changed outside strangler",
+                before: $0.before,
+                after: $0.after,
+                tableVersionBefore: previousVersion,
+                tableVersionAfter: version
             )
         }
     }

@@ -66,7 +66,11 @@ final class RouteTableReloader: Sendable {
     private let audits = TaskChain()
 
     init(
-        path: String, server: ProxyServer, logger: Logger, auditor: RouteFileAuditor?, hooks: ReloadHooks,
+        path: String,
+        server: ProxyServer,
+        logger: Logger,
+        auditor: RouteFileAuditor?,
+        hooks: ReloadHooks,
         transform: @escaping @Sendable (RouteTable) -> RouteTable
     ) {
         self.path = path
@@ -164,8 +168,14 @@ final class RouteTableReloader: Sendable {
             }
         }
         let candidate = Candidate(
-            generation: work.generation, data: work.data, version: work.version, validated: validated, detected: detected,
-            validation: ContinuousClock.now - start, validatedRoutes: validatedRoutes)
+            generation: work.generation,
+            data: work.data,
+            version: work.version,
+            validated: validated,
+            detected: detected,
+            validation: ContinuousClock.now - start,
+            validatedRoutes: validatedRoutes
+        )
         Task {
             let wentLive = await finish(candidate)
             let outcome = state.withLockedValue { $0.pending.removeValue(forKey: work.generation) }
@@ -267,7 +277,10 @@ package struct ReloadHooks: Sendable {
     /// Called before a table that went live is audited, with its version.
     package var beforeAudit: @Sendable (String) async -> Void
 
-    package init(beforeValidation: @escaping @Sendable (String) -> Void = { _ in }, beforeAudit: @escaping @Sendable (String) async -> Void = { _ in }) {
+    package init(
+        beforeValidation: @escaping @Sendable (String) -> Void = { _ in },
+        beforeAudit: @escaping @Sendable (String) async -> Void = { _ in }
+    ) {
         self.beforeValidation = beforeValidation
         self.beforeAudit = beforeAudit
     }

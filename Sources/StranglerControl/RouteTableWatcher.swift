@@ -28,16 +28,25 @@ public struct RouteTableWatcher: Service {
     ///     starting a thread or resuming a task.
     ///   - auditor: records tables that went live from edits made outside strangler.
     public init(
-        path: String, server: ProxyServer, interval: Duration = .milliseconds(250), logger: Logger,
-        auditor: RouteFileAuditor? = nil, transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
+        path: String,
+        server: ProxyServer,
+        interval: Duration = .milliseconds(250),
+        logger: Logger,
+        auditor: RouteFileAuditor? = nil,
+        transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
     ) {
         self.init(path: path, server: server, interval: interval, logger: logger, auditor: auditor, hooks: ReloadHooks(), transform: transform)
     }
 
     /// - Parameter hooks: where tests hold a reload.
     init(
-        path: String, server: ProxyServer, interval: Duration = .milliseconds(250), logger: Logger,
-        auditor: RouteFileAuditor? = nil, hooks: ReloadHooks, transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
+        path: String,
+        server: ProxyServer,
+        interval: Duration = .milliseconds(250),
+        logger: Logger,
+        auditor: RouteFileAuditor? = nil,
+        hooks: ReloadHooks,
+        transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 }
     ) {
         self.reloader = RouteTableReloader(path: path, server: server, logger: logger, auditor: auditor, hooks: hooks, transform: transform)
         self.interval = interval

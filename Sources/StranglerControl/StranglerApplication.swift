@@ -35,16 +35,38 @@ public struct StranglerApplication: Sendable {
     ///   - logger: for the proxy and the control plane; `quietLogger` for the admin listener.
     /// - Throws: what `admin` throws (an admin address its access does not allow).
     public init(
-        configuration: ProxyConfiguration, table: RouteTable, routesPath: String, store: any DiffStore, recorder: DiffRecorder,
-        worker: ComparisonWorker, metrics: ProxyMetrics, admin: AdminFactory, controllerConfiguration: RouteController.Configuration = .init(),
-        monitorConfiguration: CanaryMonitor.Configuration = .init(), transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 },
-        logger: Logger, quietLogger: Logger? = nil, onProxyStarted: @escaping @Sendable (Int) -> Void = { _ in }
+        configuration: ProxyConfiguration,
+        table: RouteTable,
+        routesPath: String,
+        store: any DiffStore,
+        recorder: DiffRecorder,
+        worker: ComparisonWorker,
+        metrics: ProxyMetrics,
+        admin: AdminFactory,
+        controllerConfiguration: RouteController.Configuration = .init(),
+        monitorConfiguration: CanaryMonitor.Configuration = .init(),
+        transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 },
+        logger: Logger,
+        quietLogger: Logger? = nil,
+        onProxyStarted: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws {
         let server = ProxyServer(
-            configuration: configuration, table: table, source: routesPath, logger: logger, metrics: metrics, shadowSink: worker)
+            configuration: configuration,
+            table: table,
+            source: routesPath,
+            logger: logger,
+            metrics: metrics,
+            shadowSink: worker
+        )
         let control = ControlPlane(
-            server: server, routesPath: routesPath, store: store, worker: worker, logger: logger,
-            controllerConfiguration: controllerConfiguration, monitorConfiguration: monitorConfiguration, transform: transform
+            server: server,
+            routesPath: routesPath,
+            store: store,
+            worker: worker,
+            logger: logger,
+            controllerConfiguration: controllerConfiguration,
+            monitorConfiguration: monitorConfiguration,
+            transform: transform
         )
         self.admin = try admin(server, control.controller, quietLogger ?? logger)
         self.server = server
@@ -65,7 +87,8 @@ public struct StranglerApplication: Sendable {
             [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin, control.monitor, control.watcher]
             + after
         let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
         try await group.run()
     }
 }

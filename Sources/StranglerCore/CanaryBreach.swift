@@ -20,8 +20,11 @@ public struct CanaryCounts: Sendable, Equatable {
     /// Both stretches' counts together, field by field: ticks summed into a window.
     public static func + (a: CanaryCounts, b: CanaryCounts) -> CanaryCounts {
         CanaryCounts(
-            service: a.service + b.service, serviceErrors: a.serviceErrors + b.serviceErrors, compared: a.compared + b.compared,
-            mismatched: a.mismatched + b.mismatched)
+            service: a.service + b.service,
+            serviceErrors: a.serviceErrors + b.serviceErrors,
+            compared: a.compared + b.compared,
+            mismatched: a.mismatched + b.mismatched
+        )
     }
 }
 
@@ -38,13 +41,15 @@ public enum CanaryBreach {
         if let limit = gate.maxErrorRate, window.service >= minRequests, window.service > 0 {
             let rate = Double(window.serviceErrors) / Double(window.service)
             if rate > limit {
-                return "service error rate \(PromotionGate.percent(rate)) (\(window.serviceErrors) of \(window.service) answers in the last \(windowSeconds)s) breaks gate maxErrorRate \(PromotionGate.percent(limit))"
+                return
+                    "service error rate \(PromotionGate.percent(rate)) (\(window.serviceErrors) of \(window.service) answers in the last \(windowSeconds)s) breaks gate maxErrorRate \(PromotionGate.percent(limit))"
             }
         }
         if let limit = gate.maxMismatchRate, window.compared >= minRequests, window.compared > 0 {
             let rate = Double(window.mismatched) / Double(window.compared)
             if rate > limit {
-                return "mismatch rate \(PromotionGate.percent(rate)) (\(window.mismatched) of \(window.compared) comparisons in the last \(windowSeconds)s) breaks gate maxMismatchRate \(PromotionGate.percent(limit))"
+                return
+                    "mismatch rate \(PromotionGate.percent(rate)) (\(window.mismatched) of \(window.compared) comparisons in the last \(windowSeconds)s) breaks gate maxMismatchRate \(PromotionGate.percent(limit))"
             }
         }
         return nil

@@ -130,7 +130,9 @@ public enum JSONDocument: Sendable, Equatable {
     ///   - maxDepth: deepest nesting accepted; deeper input is an error, not a crash.
     ///   - duplicateKeys: whether an object keeps only the last of two equal member names.
     public static func parse(
-        _ bytes: some Collection<UInt8>, maxDepth: Int = 256, duplicateKeys: DuplicateKeys = .keepLast
+        _ bytes: some Collection<UInt8>,
+        maxDepth: Int = 256,
+        duplicateKeys: DuplicateKeys = .keepLast
     ) throws(ParseError) -> JSONDocument {
         var parser = Parser(bytes: Array(bytes), maxDepth: maxDepth, keepsDuplicates: duplicateKeys == .keepAll)
         parser.skipWhitespace()
@@ -200,9 +202,15 @@ public enum JSONDocument: Sendable, Equatable {
             case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
             case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
             case UInt8(ascii: "\""): return .string(try parseString())
-            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-            case UInt8(ascii: "n"): try expect("null"); return .null
+            case UInt8(ascii: "t"):
+                try expect("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try expect("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try expect("null")
+                return .null
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
             default: throw error("unexpected character")
             }

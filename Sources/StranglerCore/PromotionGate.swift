@@ -34,9 +34,19 @@ public struct RouteEvidence: Sendable, Hashable, Codable {
 
     /// Evidence from its figures; counts default to zero and latencies to unknown.
     public init(
-        samples: Int = 0, mismatches: Int = 0, noiseOnly: Int = 0, acceptedOnly: Int = 0, statusMismatches: Int = 0, headerMismatches: Int = 0,
-        bodyMismatches: Int = 0, uncomparable: Int = 0, skipped: [String: Int] = [:], legacyP50: Double? = nil,
-        legacyP99: Double? = nil, serviceP50: Double? = nil, serviceP99: Double? = nil
+        samples: Int = 0,
+        mismatches: Int = 0,
+        noiseOnly: Int = 0,
+        acceptedOnly: Int = 0,
+        statusMismatches: Int = 0,
+        headerMismatches: Int = 0,
+        bodyMismatches: Int = 0,
+        uncomparable: Int = 0,
+        skipped: [String: Int] = [:],
+        legacyP50: Double? = nil,
+        legacyP99: Double? = nil,
+        serviceP50: Double? = nil,
+        serviceP99: Double? = nil
     ) {
         self.samples = samples
         self.mismatches = mismatches
@@ -125,14 +135,19 @@ public enum PromotionGate {
             checks.append(
                 .init(
                     name: "maxMismatchRate",
-                    actual: rate.map { "\(percent($0)) (\(evidence.mismatches) of \(evidence.samples), noise and accepted excluded)" } ?? "no samples",
-                    limit: "≤ \(percent(limit))", passed: rate.map { $0 <= limit } ?? false
+                    actual: rate.map { "\(percent($0)) (\(evidence.mismatches) of \(evidence.samples), noise and accepted excluded)" }
+                        ?? "no samples",
+                    limit: "≤ \(percent(limit))",
+                    passed: rate.map { $0 <= limit } ?? false
                 )
             )
         }
         checks.append(
             .init(
-                name: "statusMismatches", actual: "\(evidence.statusMismatches)", limit: "= 0", passed: evidence.statusMismatches == 0
+                name: "statusMismatches",
+                actual: "\(evidence.statusMismatches)",
+                limit: "= 0",
+                passed: evidence.statusMismatches == 0
             )
         )
         if let limit = gate.maxLatencyRatio {
@@ -142,7 +157,9 @@ public enum PromotionGate {
             }
             checks.append(
                 .init(
-                    name: "maxLatencyRatio", actual: figures ?? "no latencies", limit: String(format: "≤ %.2f×", limit),
+                    name: "maxLatencyRatio",
+                    actual: figures ?? "no latencies",
+                    limit: String(format: "≤ %.2f×", limit),
                     passed: ratio.map { $0 <= limit } ?? false
                 )
             )

@@ -48,7 +48,7 @@ public struct Redactor: Sendable {
                     digits.append(digit)
                     cursor += 1
                     end = cursor
-                } else if (character == " " || character == "-"), cursor + 1 < characters.count,
+                } else if character == " " || character == "-", cursor + 1 < characters.count,
                     characters[cursor + 1].isASCII, characters[cursor + 1].isNumber, !digits.isEmpty
                 {
                     cursor += 1

@@ -30,7 +30,8 @@ public enum RequestTarget {
                 throw PathRefusal(.unsupportedForm, "CONNECT (a tunnel to host:port) is not supported by this proxy")
             }
             throw PathRefusal(
-                .unsupportedForm, #"the request target must be a path starting with "/" or an absolute http:// or https:// URL"#
+                .unsupportedForm,
+                #"the request target must be a path starting with "/" or an absolute http:// or https:// URL"#
             )
         }
         var index = authorityStart

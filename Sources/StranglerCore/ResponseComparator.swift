@@ -49,8 +49,11 @@ public struct ResponseComparator: Sendable {
         for (label, response) in [("primary", primary), ("candidate", candidate)] {
             if let encoding = response.header("content-encoding")?.lowercased(), encoding != "identity" {
                 return Comparison(
-                    outcome: .uncomparable("the \(label) body is still \(encoding)-encoded; the comparator takes decoded bodies (the comparison worker decodes gzip and deflate)"),
-                    differences: collector.differences, omitted: collector.omitted
+                    outcome: .uncomparable(
+                        "the \(label) body is still \(encoding)-encoded; the comparator takes decoded bodies (the comparison worker decodes gzip and deflate)"
+                    ),
+                    differences: collector.differences,
+                    omitted: collector.omitted
                 )
             }
         }
@@ -93,7 +96,9 @@ public struct ResponseComparator: Sendable {
         }
         guard let a = String(validatingUTF8Bytes: primary.body), let b = String(validatingUTF8Bytes: candidate.body) else {
             collector.add(
-                .bytes, pointer: "", "\(primary.body.count) bytes, hash \(ContentHash.hex(of: primary.body))",
+                .bytes,
+                pointer: "",
+                "\(primary.body.count) bytes, hash \(ContentHash.hex(of: primary.body))",
                 "\(candidate.body.count) bytes, hash \(ContentHash.hex(of: candidate.body))"
             )
             return nil
@@ -102,7 +107,8 @@ public struct ResponseComparator: Sendable {
         let linesB = b.split(separator: "\n", omittingEmptySubsequences: false)
         let firstDifferent = zip(linesA, linesB).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(linesA.count, linesB.count)
         collector.add(
-            .text, pointer: "line \(firstDifferent + 1)",
+            .text,
+            pointer: "line \(firstDifferent + 1)",
             firstDifferent < linesA.count ? String(linesA[firstDifferent]) : nil,
             firstDifferent < linesB.count ? String(linesB[firstDifferent]) : nil
         )
@@ -174,8 +180,10 @@ public struct ResponseComparator: Sendable {
     /// Compares two sets of named members (object members, or array elements by their key):
     /// matching names recurse, the rest are `missing` or `added`.
     private func compareMembers(
-        _ membersA: [(key: String, value: JSONDocument)], _ membersB: [(key: String, value: JSONDocument)],
-        path: inout [String], into collector: inout Collector
+        _ membersA: [(key: String, value: JSONDocument)],
+        _ membersB: [(key: String, value: JSONDocument)],
+        path: inout [String],
+        into collector: inout Collector
     ) {
         // Both sides usually list the same keys in the same order: then members pair up by
         // position, with no lookups.
@@ -244,7 +252,9 @@ public struct ResponseComparator: Sendable {
         var isFull: Bool { differences.count >= limit }
 
         mutating func add(
-            _ kind: DifferenceKind, pointer: @autoclosure () -> String, _ primary: @autoclosure () -> String?,
+            _ kind: DifferenceKind,
+            pointer: @autoclosure () -> String,
+            _ primary: @autoclosure () -> String?,
             _ candidate: @autoclosure () -> String?
         ) {
             guard !isFull else {

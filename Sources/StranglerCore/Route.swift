@@ -26,9 +26,17 @@ public struct Route: Sendable, Hashable {
     /// A route from its parts, as the validator builds it from `routes.json`. `legacy` is the
     /// resolved upstream name: the table's `defaultUpstream` when the route sets none.
     public init(
-        id: String, methods: [String] = [], path: PathTemplate, mode: RouteMode, legacy: String,
-        service: String? = nil, fallback: Bool = false, shadow: ShadowSettings? = nil,
-        canary: CanarySettings? = nil, compare: CompareSettings? = nil, gate: GateSettings? = nil
+        id: String,
+        methods: [String] = [],
+        path: PathTemplate,
+        mode: RouteMode,
+        legacy: String,
+        service: String? = nil,
+        fallback: Bool = false,
+        shadow: ShadowSettings? = nil,
+        canary: CanarySettings? = nil,
+        compare: CompareSettings? = nil,
+        gate: GateSettings? = nil
     ) {
         self.id = id
         self.methods = methods
@@ -146,7 +154,10 @@ public struct GateSettings: Sendable, Hashable, Codable {
     /// A gate from its limits. A nil limit is filled from ``PromotionGate/defaults`` when the gate
     /// is applied; `maxLatencyRatio` has no default, so nil there means no latency check.
     public init(
-        minSamples: Int? = nil, maxMismatchRate: Double? = nil, maxLatencyRatio: Double? = nil, maxErrorRate: Double? = nil
+        minSamples: Int? = nil,
+        maxMismatchRate: Double? = nil,
+        maxLatencyRatio: Double? = nil,
+        maxErrorRate: Double? = nil
     ) {
         self.minSamples = minSamples
         self.maxMismatchRate = maxMismatchRate

@@ -51,7 +51,10 @@ public struct RouteTable: Sendable {
     }
 
     private static func validate(
-        _ data: Data, reusing basis: RouteTableBasis?, keepingBasis: Bool, version: String? = nil
+        _ data: Data,
+        reusing basis: RouteTableBasis?,
+        keepingBasis: Bool,
+        version: String? = nil
     ) throws(RouteTableError) -> Validation {
         let document = try RouteTableJSON.read(data)
         let located = keepingBasis ? data.withUnsafeBytes { JSONRouteRanges.locate(in: $0) } : nil
@@ -71,7 +74,9 @@ public struct RouteTable: Sendable {
         let table: RouteTable
         do {
             table = try RouteTable(
-                upstreams: parts.upstreams, defaultUpstream: parts.defaultUpstream, routes: parts.routes,
+                upstreams: parts.upstreams,
+                defaultUpstream: parts.defaultUpstream,
+                routes: parts.routes,
                 version: version ?? ContentHash.hex(of: data)
             )
         } catch let error as RouteTableError {

@@ -37,7 +37,10 @@ public struct RouteTableDocument: Sendable {
     /// - Throws: ``RouteTableError`` naming the problem if the route is unknown or the edited
     ///   table would not validate; the document is then unchanged.
     public mutating func setMode(
-        _ mode: RouteMode, percent: Double? = nil, route id: String, defaultCanaryPercent: Double = 5
+        _ mode: RouteMode,
+        percent: Double? = nil,
+        route id: String,
+        defaultCanaryPercent: Double = 5
     ) throws(RouteTableError) {
         guard let (index, member) = routeMember(id: id), case .object(var fields) = member.value else {
             throw RouteTableError(problems: [.init(path: "routes", message: "no route with id \"\(id)\"; known: \(knownIDs)")])

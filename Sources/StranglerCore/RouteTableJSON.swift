@@ -61,7 +61,8 @@ enum RouteTableJSON {
             let byte = data[data.startIndex + error.offset]
             if reason == "unexpected character" || reason == "expected a member name" {
                 if byte >= 0x80 {
-                    reason += " (byte 0x\(String(byte, radix: 16, uppercase: true)), which is not ASCII; only strings may hold other characters, as UTF-8)"
+                    reason +=
+                        " (byte 0x\(String(byte, radix: 16, uppercase: true)), which is not ASCII; only strings may hold other characters, as UTF-8)"
                 } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
                     reason += " (a trailing comma before \"\(Character(Unicode.Scalar(byte)))\"?)"
                 } else if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "#") {

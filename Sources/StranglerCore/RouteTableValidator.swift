@@ -146,7 +146,10 @@ struct RouteTableValidator {
     // MARK: - Routes
 
     private mutating func validateRoute(
-        _ json: JSONValue, at path: String, upstreams: [String: Upstream], defaultUpstream: String
+        _ json: JSONValue,
+        at path: String,
+        upstreams: [String: Upstream],
+        defaultUpstream: String
     ) -> Route? {
         guard case .object(let fields) = json else {
             problem(path, "must be a route object with \"id\", \"path\" and \"mode\"; found \(json.kindName)")
@@ -234,8 +237,17 @@ struct RouteTableValidator {
 
         guard problemCount == before, let template else { return nil }
         return Route(
-            id: id, methods: methods, path: template, mode: mode, legacy: legacy, service: service,
-            fallback: fallback, shadow: shadow, canary: canary, compare: compare, gate: gate
+            id: id,
+            methods: methods,
+            path: template,
+            mode: mode,
+            legacy: legacy,
+            service: service,
+            fallback: fallback,
+            shadow: shadow,
+            canary: canary,
+            compare: compare,
+            gate: gate
         )
     }
 
@@ -487,7 +499,10 @@ struct RouteTableValidator {
     }
 
     private mutating func requireString(
-        _ fields: [String: JSONValue], _ key: String, at path: String, maxLength: Int = maxTextLength
+        _ fields: [String: JSONValue],
+        _ key: String,
+        at path: String,
+        maxLength: Int = maxTextLength
     ) -> String? {
         switch fields[key] {
         case .string(let value)? where !value.isEmpty:
@@ -565,7 +580,10 @@ struct RouteTableValidator {
     private mutating func pointerList(_ fields: [String: JSONValue], _ key: String, at path: String) -> [String] {
         let list = stringList(fields, key, at: path)
         for (index, pointer) in list.enumerated() where !Self.isPointer(pointer) {
-            problem("\(path).\(key)[\(index)]", "\(Self.shown(pointer)) is not a JSON pointer (RFC 6901 pointers start with \"/\", \"*\" matches one segment)")
+            problem(
+                "\(path).\(key)[\(index)]",
+                "\(Self.shown(pointer)) is not a JSON pointer (RFC 6901 pointers start with \"/\", \"*\" matches one segment)"
+            )
         }
         return list
     }
@@ -573,9 +591,10 @@ struct RouteTableValidator {
     static func isPointer(_ text: String) -> Bool { text.hasPrefix("/") }
 
     static func isIdentifier(_ text: String) -> Bool {
-        !text.isEmpty && text.unicodeScalars.allSatisfy { scalar in
-            (scalar.isASCII && (CharacterSetASCII.isAlnum(scalar) || scalar == "-" || scalar == "_" || scalar == "."))
-        }
+        !text.isEmpty
+            && text.unicodeScalars.allSatisfy { scalar in
+                (scalar.isASCII && (CharacterSetASCII.isAlnum(scalar) || scalar == "-" || scalar == "_" || scalar == "."))
+            }
     }
 
     static func isTokenCharacter(_ character: Character) -> Bool {

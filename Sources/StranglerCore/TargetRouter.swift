@@ -83,7 +83,10 @@ public struct TargetRouter: Sendable {
     /// or one is refused. The literal reading goes last, so that it is the one left in the
     /// buffer: the path of a `{param}` is read from it.
     private mutating func agreedIndex(
-        in matcher: RouteMatcher, method: String, path: UnsafeRawBufferPointer, found: PathAmbiguity
+        in matcher: RouteMatcher,
+        method: String,
+        path: UnsafeRawBufferPointer,
+        found: PathAmbiguity
     ) throws(PathRefusal) -> Int? {
         var agreed: Int??
         // Every subset of `found`, from `found` itself down to the empty set.

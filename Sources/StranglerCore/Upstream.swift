@@ -33,7 +33,11 @@ public struct Upstream: Sendable, Hashable {
     /// An upstream from its parsed URL and settings; the settings default as in `routes.json`.
     /// The validator parses and checks the URL before this.
     public init(
-        name: String, url: String, host: String, port: Int, basePath: String = "",
+        name: String,
+        url: String,
+        host: String,
+        port: Int,
+        basePath: String = "",
         connectTimeoutMs: Int = Upstream.defaultConnectTimeoutMs,
         timeoutMs: Int = Upstream.defaultTimeoutMs,
         maxConnectionsPerLoop: Int = Upstream.defaultMaxConnectionsPerLoop,

@@ -111,7 +111,8 @@ struct UpstreamURL {
                 continue
             }
             if !isPathCharacter(byte) {
-                return "the path has \"\(Character(Unicode.Scalar(byte)))\", which must be percent-encoded (%\(String(byte, radix: 16, uppercase: true)))"
+                return
+                    "the path has \"\(Character(Unicode.Scalar(byte)))\", which must be percent-encoded (%\(String(byte, radix: 16, uppercase: true)))"
             }
             index += 1
         }

@@ -46,7 +46,6 @@ public struct ReportBuilder: Sendable {
         return Report(generatedAt: now, since: since, store: store.location, routesFile: routesFile, routes: routes)
     }
 
-
     private func route(_ id: String, since: Date, now: Date) async throws -> RouteReport {
         let route = table?.routes.first { $0.id == id }
         // The chart spans the data, not the whole window, so a young route still gets a line.
@@ -63,8 +62,11 @@ public struct ReportBuilder: Sendable {
             guard top.count < topPointers else { break }
             top.append(
                 PointerReport(
-                    pointer: item.pointer, kinds: item.kinds, count: item.count,
-                    share: evidence.samples > 0 ? Double(item.count) / Double(evidence.samples) : 0, firstSeen: item.firstSeen,
+                    pointer: item.pointer,
+                    kinds: item.kinds,
+                    count: item.count,
+                    share: evidence.samples > 0 ? Double(item.count) / Double(evidence.samples) : 0,
+                    firstSeen: item.firstSeen,
                     lastSeen: item.lastSeen,
                     examples: examplesPerPointer == 0
                         ? [] : try await store.examples(routeID: id, since: first, pointer: item.pointer, limit: examplesPerPointer)
@@ -75,33 +77,58 @@ public struct ReportBuilder: Sendable {
             let pattern = PointerPattern(item.pointer)
             let covered = breakdown.pointers.filter { pattern.covers(pointer: $0.pointer) }
             return AcceptedReport(
-                id: item.id, pointer: item.pointer, reason: item.reason, owner: item.owner, acceptedAt: item.acceptedAt, until: item.until,
-                differences: covered.reduce(0) { $0 + $1.count })
+                id: item.id,
+                pointer: item.pointer,
+                reason: item.reason,
+                owner: item.owner,
+                acceptedAt: item.acceptedAt,
+                until: item.until,
+                differences: covered.reduce(0) { $0 + $1.count }
+            )
         }
         let counts = Dictionary(breakdown.pointers.map { ($0.pointer, $0.count) }, uniquingKeysWith: +)
         let matches = evidence.samples - evidence.mismatches
         return RouteReport(
-            id: id, mode: route?.mode.rawValue ?? "unknown", path: route?.path.description, methods: route?.methods,
-            legacy: route?.legacy, service: route?.service, samples: evidence.samples, matches: matches,
-            mismatches: evidence.mismatches, noiseOnly: evidence.noiseOnly, acceptedOnly: evidence.acceptedOnly,
-            uncomparable: evidence.uncomparable, matchRate: evidence.samples > 0 ? Double(matches) / Double(evidence.samples) : nil,
+            id: id,
+            mode: route?.mode.rawValue ?? "unknown",
+            path: route?.path.description,
+            methods: route?.methods,
+            legacy: route?.legacy,
+            service: route?.service,
+            samples: evidence.samples,
+            matches: matches,
+            mismatches: evidence.mismatches,
+            noiseOnly: evidence.noiseOnly,
+            acceptedOnly: evidence.acceptedOnly,
+            uncomparable: evidence.uncomparable,
+            matchRate: evidence.samples > 0 ? Double(matches) / Double(evidence.samples) : nil,
             matchRateInterval: ConfidenceInterval.wilson(successes: matches, trials: evidence.samples),
             mismatchesByKind: .init(status: evidence.statusMismatches, header: evidence.headerMismatches, body: evidence.bodyMismatches),
             skipped: evidence.skipped,
             latency: .init(
                 legacy: .init(p50: evidence.legacyP50, p99: evidence.legacyP99),
-                service: .init(p50: evidence.serviceP50, p99: evidence.serviceP99)),
+                service: .init(p50: evidence.serviceP50, p99: evidence.serviceP99)
+            ),
             gate: .init(holds: verdict.holds, checks: verdict.checks, settings: PromotionGate.effective(route?.gate)),
             topDifferences: top,
             noise: breakdown.noise.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map {
                 NoiseReport(
-                    pointer: $0.key, noisy: $0.value,
+                    pointer: $0.key,
+                    noisy: $0.value,
                     share: breakdown.noiseProbes > 0 ? Double($0.value) / Double(breakdown.noiseProbes) : 0,
-                    differences: counts[$0.key] ?? 0)
+                    differences: counts[$0.key] ?? 0
+                )
             },
-            noiseProbes: breakdown.noiseProbes, accepted: accepted,
+            noiseProbes: breakdown.noiseProbes,
+            accepted: accepted,
             timeline: breakdown.buckets.map {
-                TimelineBucket(start: $0.start, samples: $0.samples, mismatches: $0.mismatches, legacyMeanMs: $0.legacyMeanMs, serviceMeanMs: $0.serviceMeanMs)
+                TimelineBucket(
+                    start: $0.start,
+                    samples: $0.samples,
+                    mismatches: $0.mismatches,
+                    legacyMeanMs: $0.legacyMeanMs,
+                    serviceMeanMs: $0.serviceMeanMs
+                )
             },
             bucketSeconds: bucket
         )

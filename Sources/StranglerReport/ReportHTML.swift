@@ -41,25 +41,33 @@ public struct HTMLReportRenderer: Sendable {
             <ul class="gate">
             """
         for check in route.gate.checks {
-            html += "<li class=\"\(check.passed ? "ok" : "bad")\">\(check.passed ? "✓" : "✗") <code>\(Self.escape(check.name))</code> \(Self.escape(check.actual)) (gate \(Self.escape(check.limit)))</li>"
+            html +=
+                "<li class=\"\(check.passed ? "ok" : "bad")\">\(check.passed ? "✓" : "✗") <code>\(Self.escape(check.name))</code> \(Self.escape(check.actual)) (gate \(Self.escape(check.limit)))</li>"
         }
         html += "</ul>"
         if !route.topDifferences.isEmpty {
-            html += "<h3>Top differences</h3><table><thead><tr><th>pointer</th><th>kind</th><th class=n>count</th><th class=n>share</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"
+            html +=
+                "<h3>Top differences</h3><table><thead><tr><th>pointer</th><th>kind</th><th class=n>count</th><th class=n>share</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"
             for item in route.topDifferences {
-                html += "<tr><td><code>\(Self.escape(item.pointer.isEmpty ? "(status)" : item.pointer))</code></td><td>\(Self.escape(item.kinds.joined(separator: ", ")))</td><td class=n>\(item.count)</td><td class=n>\(ReportFormatting.percent(item.share))</td><td>\(ReportFormatting.time(item.firstSeen))</td><td>\(ReportFormatting.time(item.lastSeen))</td></tr>"
+                html +=
+                    "<tr><td><code>\(Self.escape(item.pointer.isEmpty ? "(status)" : item.pointer))</code></td><td>\(Self.escape(item.kinds.joined(separator: ", ")))</td><td class=n>\(item.count)</td><td class=n>\(ReportFormatting.percent(item.share))</td><td>\(ReportFormatting.time(item.firstSeen))</td><td>\(ReportFormatting.time(item.lastSeen))</td></tr>"
             }
-            html += "</tbody></table><h3>Examples</h3><table class=examples><thead><tr><th>pointer</th><th>request</th><th>legacy</th><th>service</th></tr></thead><tbody>"
+            html +=
+                "</tbody></table><h3>Examples</h3><table class=examples><thead><tr><th>pointer</th><th>request</th><th>legacy</th><th>service</th></tr></thead><tbody>"
             for item in route.topDifferences {
                 for example in item.examples {
-                    html += "<tr><td><code>\(Self.escape(item.pointer))</code></td><td><code>\(Self.escape(example.requestID))</code><br>\(Self.escape(example.method)) \(Self.escape(example.path))</td><td class=legacy><code>\(Self.escape(example.legacy ?? "∅"))</code></td><td class=service><code>\(Self.escape(example.service ?? "∅"))</code></td></tr>"
+                    html +=
+                        "<tr><td><code>\(Self.escape(item.pointer))</code></td><td><code>\(Self.escape(example.requestID))</code><br>\(Self.escape(example.method)) \(Self.escape(example.path))</td><td class=legacy><code>\(Self.escape(example.legacy ?? "∅"))</code></td><td class=service><code>\(Self.escape(example.service ?? "∅"))</code></td></tr>"
                 }
             }
             html += "</tbody></table>"
         }
         if !route.noise.isEmpty {
-            html += "<h3>Learned noise</h3><p class=note>Legacy differs from itself here, in \(route.noiseProbes) probes; these differences are excused.</p><ul>"
-            html += route.noise.map { "<li><code>\(Self.escape($0.pointer))</code> in \(ReportFormatting.percent($0.share)) of probes, \($0.differences) differences excused</li>" }.joined()
+            html +=
+                "<h3>Learned noise</h3><p class=note>Legacy differs from itself here, in \(route.noiseProbes) probes; these differences are excused.</p><ul>"
+            html += route.noise.map {
+                "<li><code>\(Self.escape($0.pointer))</code> in \(ReportFormatting.percent($0.share)) of probes, \($0.differences) differences excused</li>"
+            }.joined()
             html += "</ul>"
         }
         if !route.accepted.isEmpty {
@@ -84,8 +92,12 @@ public struct HTMLReportRenderer: Sendable {
             bucket.samples > 0 ? (bucket.start, Double(bucket.samples - bucket.mismatches) / Double(bucket.samples)) : nil
         }
         return chart(
-            title: "match rate over time", series: [("match rate", "#2f7d32", points)], yMax: 1,
-            yLabel: { "\(Int(($0 * 100).rounded()))%" }, route: route)
+            title: "match rate over time",
+            series: [("match rate", "#2f7d32", points)],
+            yMax: 1,
+            yLabel: { "\(Int(($0 * 100).rounded()))%" },
+            route: route
+        )
     }
 
     /// Mean latency per bucket, legacy and service.
@@ -94,17 +106,26 @@ public struct HTMLReportRenderer: Sendable {
         let service = route.timeline.compactMap { bucket in bucket.serviceMeanMs.map { (bucket.start, $0) } }
         let top = max(1, (legacy + service).map(\.1).max() ?? 1) * 1.1
         return chart(
-            title: "mean latency (ms)", series: [("legacy", "#6d4c41", legacy), ("service", "#1565c0", service)], yMax: top,
-            yLabel: { String(format: $0 < 10 ? "%.1f" : "%.0f", $0) }, route: route)
+            title: "mean latency (ms)",
+            series: [("legacy", "#6d4c41", legacy), ("service", "#1565c0", service)],
+            yMax: top,
+            yLabel: { String(format: $0 < 10 ? "%.1f" : "%.0f", $0) },
+            route: route
+        )
     }
 
     static func chart(
-        title: String, series: [(String, String, [(Date, Double)])], yMax: Double, yLabel: (Double) -> String, route: RouteReport
+        title: String,
+        series: [(String, String, [(Date, Double)])],
+        yMax: Double,
+        yLabel: (Double) -> String,
+        route: RouteReport
     ) -> String {
         let plotWidth = width - inset.left - inset.right
         let plotHeight = height - inset.top - inset.bottom
         let times = series.flatMap { $0.2.map(\.0) }
-        var svg = "<figure><svg class=\"chart\" role=\"img\" aria-label=\"\(escape(title)) for \(escape(route.id))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" xmlns=\"http://www.w3.org/2000/svg\">"
+        var svg =
+            "<figure><svg class=\"chart\" role=\"img\" aria-label=\"\(escape(title)) for \(escape(route.id))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" xmlns=\"http://www.w3.org/2000/svg\">"
         svg += "<text x=\"\(inset.left)\" y=\"12\" class=\"title\">\(escape(title))</text>"
         for step in 0...4 {
             let value = yMax * Double(step) / 4
@@ -119,15 +140,19 @@ public struct HTMLReportRenderer: Sendable {
         func x(_ date: Date) -> Double { inset.left + plotWidth * date.timeIntervalSince(first) / span }
         func y(_ value: Double) -> Double { inset.top + plotHeight * (1 - min(value, yMax) / yMax) }
         svg += "<text x=\"\(inset.left)\" y=\"\(f(height - 6))\" class=\"axis\">\(escape(ReportFormatting.time(first)))</text>"
-        svg += "<text x=\"\(width - inset.right)\" y=\"\(f(height - 6))\" class=\"axis\" text-anchor=\"end\">\(escape(ReportFormatting.time(last)))</text>"
+        svg +=
+            "<text x=\"\(width - inset.right)\" y=\"\(f(height - 6))\" class=\"axis\" text-anchor=\"end\">\(escape(ReportFormatting.time(last)))</text>"
         for (index, (name, colour, points)) in series.enumerated() where !points.isEmpty {
             let path = points.map { "\(f(x($0.0))),\(f(y($0.1)))" }.joined(separator: " ")
-            svg += "<polyline class=\"series\" data-series=\"\(escape(name))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(path)\"/>"
+            svg +=
+                "<polyline class=\"series\" data-series=\"\(escape(name))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(path)\"/>"
             for point in points {
-                svg += "<circle cx=\"\(f(x(point.0)))\" cy=\"\(f(y(point.1)))\" r=\"2.5\" fill=\"\(colour)\"><title>\(escape(name)) \(escape(yLabel(point.1))) at \(escape(ReportFormatting.time(point.0)))</title></circle>"
+                svg +=
+                    "<circle cx=\"\(f(x(point.0)))\" cy=\"\(f(y(point.1)))\" r=\"2.5\" fill=\"\(colour)\"><title>\(escape(name)) \(escape(yLabel(point.1))) at \(escape(ReportFormatting.time(point.0)))</title></circle>"
             }
             if series.count > 1 {
-                svg += "<text x=\"\(f(width - inset.right - 60 * Double(series.count - index)))\" y=\"12\" fill=\"\(colour)\" class=\"legend\">● \(escape(name))</text>"
+                svg +=
+                    "<text x=\"\(f(width - inset.right - 60 * Double(series.count - index)))\" y=\"12\" fill=\"\(colour)\" class=\"legend\">● \(escape(name))</text>"
             }
         }
         return svg + "</svg></figure>"

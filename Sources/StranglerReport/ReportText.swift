@@ -19,7 +19,9 @@ public enum ReportFormatting {
 
     /// `2026-11-22T18:10:51` (UTC, to the second).
     public static func time(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+        date.formatted(
+            Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon)
+        )
     }
 
     /// A value for a table cell: absent values are `∅`, long ones cut.
@@ -55,7 +57,8 @@ public struct TextReportRenderer: Sendable {
     /// counts, gate checks, top differences with examples, noise and accepted differences.
     public func render(_ report: Report) -> String {
         var out = [
-            paint("Diff report", "1") + " — comparisons since \(ReportFormatting.time(report.since)) (UTC), generated \(ReportFormatting.time(report.generatedAt))",
+            paint("Diff report", "1")
+                + " — comparisons since \(ReportFormatting.time(report.since)) (UTC), generated \(ReportFormatting.time(report.generatedAt))",
             "store \(TerminalText.escape(report.store))" + (report.routesFile.map { ", routes \(TerminalText.escape($0))" } ?? ""),
             "",
         ]
@@ -107,7 +110,8 @@ public struct TextReportRenderer: Sendable {
             for item in route.topDifferences {
                 for example in item.examples {
                     examples.append([
-                        item.pointer.isEmpty ? "(status)" : item.pointer, example.requestID, example.method, ReportFormatting.value(example.path, width: 32),
+                        item.pointer.isEmpty ? "(status)" : item.pointer, example.requestID, example.method,
+                        ReportFormatting.value(example.path, width: 32),
                         ReportFormatting.value(example.legacy), ReportFormatting.value(example.service),
                     ])
                 }
@@ -116,7 +120,9 @@ public struct TextReportRenderer: Sendable {
         }
         if !route.noise.isEmpty {
             lines.append("  Learned noise (legacy differs from itself; excused), \(route.noiseProbes) probes:")
-            lines += route.noise.map { "    \(shown($0.pointer))  in \(ReportFormatting.percent($0.share)) of probes, \($0.differences) differences excused" }
+            lines += route.noise.map {
+                "    \(shown($0.pointer))  in \(ReportFormatting.percent($0.share)) of probes, \($0.differences) differences excused"
+            }
         }
         if !route.accepted.isEmpty {
             lines.append("  Accepted differences (excused):")
@@ -167,7 +173,9 @@ public struct MarkdownReportRenderer: Sendable {
                 "\(Self.cell(route.mode))\(route.service.map { " → \(Self.cell($0))" } ?? ""), \(route.samples) samples, match rate \(ReportFormatting.percent(route.matchRate)) (95% CI \(ReportFormatting.interval(route.matchRateInterval))); \(route.noiseOnly) only noise, \(route.acceptedOnly) only accepted, \(route.uncomparable) uncomparable; skipped: \(ReportFormatting.skipped(route.skipped)). Latency p50/p99 ms: legacy \(ReportFormatting.millis(route.latency.legacy.p50))/\(ReportFormatting.millis(route.latency.legacy.p99)), service \(ReportFormatting.millis(route.latency.service.p50))/\(ReportFormatting.millis(route.latency.service.p99))."
             )
             out.append("")
-            out += route.gate.checks.map { "- \($0.passed ? "✅" : "❌") `\(Self.cell($0.name))`: \(Self.cell($0.actual)) (gate \(Self.cell($0.limit)))" }
+            out += route.gate.checks.map {
+                "- \($0.passed ? "✅" : "❌") `\(Self.cell($0.name))`: \(Self.cell($0.actual)) (gate \(Self.cell($0.limit)))"
+            }
             if !route.topDifferences.isEmpty {
                 out += ["", "| pointer | kind | count | share | first seen | last seen |", "|---|---|---:|---:|---|---|"]
                 for item in route.topDifferences {
@@ -175,7 +183,10 @@ public struct MarkdownReportRenderer: Sendable {
                         "| \(Self.code(item.pointer.isEmpty ? "(status)" : item.pointer)) | \(Self.cell(item.kinds.joined(separator: ", "))) | \(item.count) | \(ReportFormatting.percent(item.share)) | \(ReportFormatting.time(item.firstSeen)) | \(ReportFormatting.time(item.lastSeen)) |"
                     )
                 }
-                out += ["", "<details><summary>Examples</summary>", "", "| pointer | request | request line | legacy | service |", "|---|---|---|---|---|"]
+                out += [
+                    "", "<details><summary>Examples</summary>", "", "| pointer | request | request line | legacy | service |",
+                    "|---|---|---|---|---|",
+                ]
                 for item in route.topDifferences {
                     for example in item.examples {
                         out.append(
@@ -186,11 +197,18 @@ public struct MarkdownReportRenderer: Sendable {
                 out += ["", "</details>"]
             }
             if !route.noise.isEmpty {
-                out += ["", "Learned noise (excused): " + route.noise.map { "\(Self.code($0.pointer)) (\(ReportFormatting.percent($0.share)) of \(route.noiseProbes) probes)" }.joined(separator: ", ")]
+                out += [
+                    "",
+                    "Learned noise (excused): "
+                        + route.noise.map { "\(Self.code($0.pointer)) (\(ReportFormatting.percent($0.share)) of \(route.noiseProbes) probes)" }
+                        .joined(separator: ", "),
+                ]
             }
             if !route.accepted.isEmpty {
                 out += ["", "Accepted differences (excused):"]
-                out += route.accepted.map { "- \(Self.code($0.pointer)): \($0.differences) differences. \(Self.cell($0.reason)) (\(Self.cell($0.owner))\($0.until.map { ", until \(ReportFormatting.time($0))" } ?? ""))" }
+                out += route.accepted.map {
+                    "- \(Self.code($0.pointer)): \($0.differences) differences. \(Self.cell($0.reason)) (\(Self.cell($0.owner))\($0.until.map { ", until \(ReportFormatting.time($0))" } ?? ""))"
+                }
             }
         }
         return out.joined(separator: "\n") + "\n"

@@ -50,9 +50,20 @@ public struct ComparisonRecord: Sendable {
     /// A record from its parts. ``noisePointers`` is set afterwards, when the request was also a
     /// noise probe.
     public init(
-        routeID: String, requestID: String, method: String, path: String, recordedAt: Date = Date(), tableVersion: String,
-        primaryUpstream: String, candidateUpstream: String, primaryStatus: Int? = nil, candidateStatus: Int? = nil,
-        primaryMilliseconds: Double? = nil, candidateMilliseconds: Double? = nil, outcome: Outcome, reason: String? = nil,
+        routeID: String,
+        requestID: String,
+        method: String,
+        path: String,
+        recordedAt: Date = Date(),
+        tableVersion: String,
+        primaryUpstream: String,
+        candidateUpstream: String,
+        primaryStatus: Int? = nil,
+        candidateStatus: Int? = nil,
+        primaryMilliseconds: Double? = nil,
+        candidateMilliseconds: Double? = nil,
+        outcome: Outcome,
+        reason: String? = nil,
         differences: [Difference] = []
     ) {
         self.routeID = routeID

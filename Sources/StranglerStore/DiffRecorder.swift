@@ -66,8 +66,12 @@ public final class DiffRecorder: Service, Sendable {
     ///   - interval: how often the queue is written.
     ///   - retention: what to prune, in the background.
     public init(
-        store: any DiffStore, capacity: Int = 10_000, batchSize: Int = DiffRecorder.defaultBatchSize, interval: Duration = .milliseconds(200),
-        retention: Retention = Retention(), logger: Logger
+        store: any DiffStore,
+        capacity: Int = 10_000,
+        batchSize: Int = DiffRecorder.defaultBatchSize,
+        interval: Duration = .milliseconds(200),
+        retention: Retention = Retention(),
+        logger: Logger
     ) {
         self.store = store
         self.capacity = capacity

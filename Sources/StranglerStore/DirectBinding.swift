@@ -27,7 +27,10 @@ struct DirectBinding {
         // Nothing may still point into an arena from an earlier use of this cached statement.
         sqlite3_clear_bindings(statement.sqliteStatement)
         guard code == SQLITE_OK else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement.sqliteStatement))))
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: code),
+                message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement.sqliteStatement)))
+            )
         }
     }
 

@@ -40,8 +40,16 @@ public struct RouteChange: Sendable, Hashable, Codable {
     /// A change from its parts; `id` stays nil until
     /// ``SQLiteDiffStore/recordChanges(_:tableContent:)`` stores it.
     public init(
-        id: Int64? = nil, changedAt: Date = Date(), actor: String, source: Source, routeID: String?, reason: String?,
-        before: String?, after: String?, tableVersionBefore: String?, tableVersionAfter: String
+        id: Int64? = nil,
+        changedAt: Date = Date(),
+        actor: String,
+        source: Source,
+        routeID: String?,
+        reason: String?,
+        before: String?,
+        after: String?,
+        tableVersionBefore: String?,
+        tableVersionAfter: String
     ) {
         self.id = id
         self.changedAt = changedAt

@@ -45,9 +45,15 @@ extension SQLiteDiffStore {
             }
             return try Row.fetchAll(db, sql: sql + " ORDER BY id", arguments: arguments).map { row in
                 AcceptedDifference(
-                    id: row["id"], routeID: row["route_id"], pointer: row["pointer"], reason: row["reason"], owner: row["owner"],
-                    acceptedAt: Self.parse(row["accepted_at"]) ?? Date(timeIntervalSince1970: 0), until: Self.parse(row["until"]),
-                    revokedAt: Self.parse(row["revoked_at"]), revokedBy: row["revoked_by"]
+                    id: row["id"],
+                    routeID: row["route_id"],
+                    pointer: row["pointer"],
+                    reason: row["reason"],
+                    owner: row["owner"],
+                    acceptedAt: Self.parse(row["accepted_at"]) ?? Date(timeIntervalSince1970: 0),
+                    until: Self.parse(row["until"]),
+                    revokedAt: Self.parse(row["revoked_at"]),
+                    revokedBy: row["revoked_by"]
                 )
             }
         }

@@ -103,7 +103,13 @@ extension SQLiteDiffStore {
         return try await pool.read { db in
             let pointers = try Self.pointerCounts(db, routeID: routeID, from: from, since: since)
             var breakdown = RouteBreakdown(
-                pointers: pointers, noise: noise, noiseProbes: probes, accepted: accepted, buckets: [], skipped: [:], uncomparable: 0,
+                pointers: pointers,
+                noise: noise,
+                noiseProbes: probes,
+                accepted: accepted,
+                buckets: [],
+                skipped: [:],
+                uncomparable: 0,
                 legacyLatency: try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: false),
                 serviceLatency: try Self.latencyHistogram(db, routeID: routeID, from: from, serviceUpstream: service, serviceSide: true)
             )
@@ -148,7 +154,10 @@ extension SQLiteDiffStore {
                 }
                 let flags: Int = row["flags"] ?? 0
                 let count: Int = row["n"]
-                let mismatch = flags & 1 != 0, status = flags & 2 != 0, header = flags & 4 != 0, body = flags & 8 != 0
+                let mismatch = flags & 1 != 0
+                let status = flags & 2 != 0
+                let header = flags & 4 != 0
+                let body = flags & 8 != 0
                 let accepted = flags & 16 != 0
                 let last = buckets.count - 1
                 buckets[last].bucket.samples += count
@@ -181,8 +190,8 @@ extension SQLiteDiffStore {
                     SELECT outcome, skip_reason, COUNT(*) AS n FROM comparisons
                     WHERE route_id = ? AND outcome IN ('skipped', 'uncomparable') AND recorded_at >= ? GROUP BY outcome, skip_reason
                     """,
-                arguments: [routeID, from])
-            {
+                arguments: [routeID, from]
+            ) {
                 if row["outcome"] == "uncomparable" {
                     breakdown.uncomparable += row["n"] as Int
                 } else {
@@ -211,8 +220,11 @@ extension SQLiteDiffStore {
             arguments: [routeID, from]
         ).map { row in
             PointerCount(
-                pointer: row["pointer"], kinds: ((row["kinds"] as String?) ?? "").split(separator: ",").map(String.init).sorted(),
-                count: row["n"], firstSeen: parse(row["first_seen"]) ?? since, lastSeen: parse(row["last_seen"]) ?? since
+                pointer: row["pointer"],
+                kinds: ((row["kinds"] as String?) ?? "").split(separator: ",").map(String.init).sorted(),
+                count: row["n"],
+                firstSeen: parse(row["first_seen"]) ?? since,
+                lastSeen: parse(row["last_seen"]) ?? since
             )
         }
     }
@@ -239,10 +251,17 @@ struct LatencyHistogram: Sendable {
 extension SQLiteDiffStore {
     /// One side's latencies of a route's compared requests since `from`. The service's side is
     /// whichever upstream column holds `serviceUpstream`.
-    static func latencyHistogram(_ db: Database, routeID: String, from: String, serviceUpstream: String, serviceSide: Bool) throws
+    static func latencyHistogram(
+        _ db: Database,
+        routeID: String,
+        from: String,
+        serviceUpstream: String,
+        serviceSide: Bool
+    ) throws
         -> LatencyHistogram
     {
-        let column = serviceSide
+        let column =
+            serviceSide
             ? "CASE WHEN candidate_upstream = ? THEN candidate_ms ELSE primary_ms END"
             : "CASE WHEN candidate_upstream = ? THEN primary_ms ELSE candidate_ms END"
         let rows = try Row.fetchAll(

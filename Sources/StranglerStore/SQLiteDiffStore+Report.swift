@@ -61,7 +61,10 @@ extension SQLiteDiffStore {
     public func routeIDs(since: Date) async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(
-                db, sql: "SELECT DISTINCT route_id FROM comparisons WHERE recorded_at >= ? ORDER BY route_id", arguments: [Self.format(since)])
+                db,
+                sql: "SELECT DISTINCT route_id FROM comparisons WHERE recorded_at >= ? ORDER BY route_id",
+                arguments: [Self.format(since)]
+            )
         }
     }
 
@@ -80,8 +83,12 @@ extension SQLiteDiffStore {
                 arguments: [pointer, routeID, Self.format(since), limit]
             ).map { row in
                 DifferenceExample(
-                    requestID: row["request_id"], method: row["method"], path: row["path"],
-                    recordedAt: Self.parse(row["recorded_at"]) ?? since, legacy: row["primary_value"], service: row["candidate_value"]
+                    requestID: row["request_id"],
+                    method: row["method"],
+                    path: row["path"],
+                    recordedAt: Self.parse(row["recorded_at"]) ?? since,
+                    legacy: row["primary_value"],
+                    service: row["candidate_value"]
                 )
             }
         }
@@ -95,7 +102,8 @@ extension SQLiteDiffStore {
         }
         return try await pool.read { db in
             try String.fetchOne(
-                db, sql: "SELECT MIN(first) FROM (\(perOutcome.joined(separator: " UNION ALL ")))",
+                db,
+                sql: "SELECT MIN(first) FROM (\(perOutcome.joined(separator: " UNION ALL ")))",
                 arguments: [routeID, Self.format(since)]
             ).flatMap(Self.parse)
         }

@@ -39,7 +39,10 @@ extension SQLiteDiffStore {
     public func deleteChanges(ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM route_changes WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))", arguments: StatementArguments(ids))
+            try db.execute(
+                sql: "DELETE FROM route_changes WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                arguments: StatementArguments(ids)
+            )
         }
     }
 
@@ -66,7 +69,10 @@ extension SQLiteDiffStore {
     public func tableVersions(matching prefix: String) async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(
-                db, sql: "SELECT version FROM route_tables WHERE substr(version, 1, ?) = ? ORDER BY first_seen", arguments: [prefix.count, prefix])
+                db,
+                sql: "SELECT version FROM route_tables WHERE substr(version, 1, ?) = ? ORDER BY first_seen",
+                arguments: [prefix.count, prefix]
+            )
         }
     }
 
@@ -94,15 +100,24 @@ extension SQLiteDiffStore {
             let rows: [Row]
             if let routeID {
                 rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM route_changes WHERE route_id = ? ORDER BY id DESC LIMIT ?", arguments: [routeID, limit])
+                    db,
+                    sql: "SELECT * FROM route_changes WHERE route_id = ? ORDER BY id DESC LIMIT ?",
+                    arguments: [routeID, limit]
+                )
             } else {
                 rows = try Row.fetchAll(db, sql: "SELECT * FROM route_changes ORDER BY id DESC LIMIT ?", arguments: [limit])
             }
             return rows.map { row in
                 RouteChange(
-                    id: row["id"], changedAt: Self.parse(row["changed_at"]) ?? Date(timeIntervalSince1970: 0), actor: row["actor"],
-                    source: RouteChange.Source(rawValue: row["source"]) ?? .file, routeID: row["route_id"], reason: row["reason"],
-                    before: row["before_json"], after: row["after_json"], tableVersionBefore: row["table_version_before"],
+                    id: row["id"],
+                    changedAt: Self.parse(row["changed_at"]) ?? Date(timeIntervalSince1970: 0),
+                    actor: row["actor"],
+                    source: RouteChange.Source(rawValue: row["source"]) ?? .file,
+                    routeID: row["route_id"],
+                    reason: row["reason"],
+                    before: row["before_json"],
+                    after: row["after_json"],
+                    tableVersionBefore: row["table_version_before"],
                     tableVersionAfter: row["table_version_after"]
                 )
             }

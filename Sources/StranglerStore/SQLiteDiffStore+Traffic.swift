@@ -25,8 +25,12 @@ extension SQLiteDiffStore {
     /// The last minute in which legacy served the route, if any was recorded.
     public func lastLegacyTraffic(routeID: String) async throws -> Date? {
         try await pool.read { db in
-            guard let minute = try String.fetchOne(
-                db, sql: "SELECT MAX(minute) FROM route_traffic WHERE route_id = ? AND legacy > 0", arguments: [routeID])
+            guard
+                let minute = try String.fetchOne(
+                    db,
+                    sql: "SELECT MAX(minute) FROM route_traffic WHERE route_id = ? AND legacy > 0",
+                    arguments: [routeID]
+                )
             else { return nil }
             return Self.parse(minute + ":00.000Z")
         }

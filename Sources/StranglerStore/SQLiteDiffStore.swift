@@ -83,11 +83,14 @@ public final class SQLiteDiffStore: DiffStore {
     private static let comparisonInsertSQL: [Int: String] = Dictionary(
         uniqueKeysWithValues: comparisonInsertSizes.map { rows in
             let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            return (rows, """
+            return (
+                rows,
+                """
                 INSERT INTO comparisons (route_id, request_id, method, path, recorded_at, table_version, primary_upstream,
                     candidate_upstream, primary_status, candidate_status, primary_ms, candidate_ms, outcome, skip_reason, difference_count)
                 VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
-                """)
+                """
+            )
         }
     )
 
@@ -150,9 +153,10 @@ public final class SQLiteDiffStore: DiffStore {
         try await pool.read { db in
             var result: [String: Int] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT pointer, noisy FROM noise WHERE route_id = ? AND pointer <> ?",
-                arguments: [route, Self.probesPointer])
-            {
+                db,
+                sql: "SELECT pointer, noisy FROM noise WHERE route_id = ? AND pointer <> ?",
+                arguments: [route, Self.probesPointer]
+            ) {
                 result[row["pointer"]] = row["noisy"]
             }
             return result
@@ -175,7 +179,10 @@ public final class SQLiteDiffStore: DiffStore {
     public func noiseProbes(route: String) async throws -> Int {
         try await pool.read { db in
             try Int.fetchOne(
-                db, sql: "SELECT observations FROM noise WHERE route_id = ? AND pointer = ?", arguments: [route, Self.probesPointer]) ?? 0
+                db,
+                sql: "SELECT observations FROM noise WHERE route_id = ? AND pointer = ?",
+                arguments: [route, Self.probesPointer]
+            ) ?? 0
         }
     }
 
@@ -224,7 +231,9 @@ public final class SQLiteDiffStore: DiffStore {
                 arguments: [requestID]
             ).map { row in
                 Difference(
-                    kind: DifferenceKind(rawValue: row["kind"]) ?? .changed, pointer: row["pointer"], primary: row["primary_value"],
+                    kind: DifferenceKind(rawValue: row["kind"]) ?? .changed,
+                    pointer: row["pointer"],
+                    primary: row["primary_value"],
                     candidate: row["candidate_value"]
                 )
             }

@@ -3,7 +3,11 @@ import Foundation
 /// Timeline widths that are prefixes of `2026-11-22T17:56:03.120Z`.
 public enum TimelineWidth: Int, CaseIterable, Sendable {
     /// 10 seconds, a minute, 10 minutes, an hour, a day: the raw value is the width in seconds.
-    case tenSeconds = 10, minute = 60, tenMinutes = 600, hour = 3600, day = 86400
+    case tenSeconds = 10
+    case minute = 60
+    case tenMinutes = 600
+    case hour = 3600
+    case day = 86400
 
     init?(seconds: Int) {
         self.init(rawValue: seconds)

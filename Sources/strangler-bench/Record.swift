@@ -17,13 +17,23 @@ func runRecordBenchmark(rows: Int, migrations directory: String) async throws {
         (start..<min(start + batchSize, rows)).map { index in
             let mismatch = index % 20 == 0
             return ComparisonRecord(
-                routeID: routes[index % routes.count], requestID: requestID(index), method: "GET",
-                path: "/orders/ORD-\(100_000 + index % 5000)", tableVersion: "v-bench", primaryUpstream: "legacy",
-                candidateUpstream: "orders-svc", primaryStatus: 200, candidateStatus: 200, primaryMilliseconds: 1.25,
-                candidateMilliseconds: 0.75, outcome: mismatch ? .mismatch : .match,
+                routeID: routes[index % routes.count],
+                requestID: requestID(index),
+                method: "GET",
+                path: "/orders/ORD-\(100_000 + index % 5000)",
+                tableVersion: "v-bench",
+                primaryUpstream: "legacy",
+                candidateUpstream: "orders-svc",
+                primaryStatus: 200,
+                candidateStatus: 200,
+                primaryMilliseconds: 1.25,
+                candidateMilliseconds: 0.75,
+                outcome: mismatch ? .mismatch : .match,
                 differences: mismatch
-                    ? [Difference(kind: .changed, pointer: "/total", primary: "12.5", candidate: "12.50"),
-                       Difference(kind: .missing, pointer: "/lines/0/sku", primary: "\"A-1\"", candidate: nil)] : []
+                    ? [
+                        Difference(kind: .changed, pointer: "/total", primary: "12.5", candidate: "12.50"),
+                        Difference(kind: .missing, pointer: "/lines/0/sku", primary: "\"A-1\"", candidate: nil),
+                    ] : []
             )
         }
     }
@@ -46,8 +56,16 @@ func runRecordBenchmark(rows: Int, migrations directory: String) async throws {
     let cpu = processCPUSeconds() - cpuBefore
     let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     // Building the records is part of the loop; measured alone it is a small fraction of a µs.
-    print(String(format: "record: %d comparisons in batches of %d: %.2f us wall, %.2f us CPU per row (%d rows in the store)",
-                 rows, batchSize, wall * 1e6 / Double(rows), cpu * 1e6 / Double(rows), try await store.comparisonCount()))
+    print(
+        String(
+            format: "record: %d comparisons in batches of %d: %.2f us wall, %.2f us CPU per row (%d rows in the store)",
+            rows,
+            batchSize,
+            wall * 1e6 / Double(rows),
+            cpu * 1e6 / Double(rows),
+            try await store.comparisonCount()
+        )
+    )
 }
 
 /// User + system CPU seconds of this process, all threads.

@@ -49,7 +49,8 @@ func table(routes count: Int) throws -> RouteTable {
         default: routes.append(#"{"id": "r\#(index)", "path": "/svc\#(group)/items/{id}/notes/**", "mode": "legacy"}"#)
         }
     }
-    let json = #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}}, "defaultUpstream": "legacy", "routes": [\#(routes.joined(separator: ","))]}"#
+    let json =
+        #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}}, "defaultUpstream": "legacy", "routes": [\#(routes.joined(separator: ","))]}"#
     return try RouteTable.parse(Data(json.utf8))
 }
 
@@ -78,7 +79,15 @@ case "match":
         }
         return found
     }
-    print(String(format: "match: %d routes, %.0f ns per lookup (median of 7 rounds of %d; checksum %d)", count, result.nanoseconds, lookups, result.checksum))
+    print(
+        String(
+            format: "match: %d routes, %.0f ns per lookup (median of 7 rounds of %d; checksum %d)",
+            count,
+            result.nanoseconds,
+            lookups,
+            result.checksum
+        )
+    )
 case "target":
     // Routing a request target as the proxy does (TargetRouter), against the matcher on the raw
     // bytes: the cost of the one-pass normal-form check, and of normalising unusual targets.
@@ -113,7 +122,8 @@ case "target":
                 var found = 0
                 for index in 0..<lookups {
                     let target = UnsafeRawBufferPointer(rebasing: raw[set.ranges[index & 4095]])
-                    let route = router
+                    let route =
+                        router
                         ? try? targetRouter.matchIndex(in: routes.matcher, method: "GET", target: target)
                         : routes.matcher.matchIndex(method: "GET", target: target)
                     if let route { found &+= route }
@@ -143,10 +153,12 @@ case "compare":
     let comparisons = argument("--comparisons", default: 20_000)
     let order = Array(
         #"{"orderId":"ORD-100001","customerId":"CUST-0005","status":"SHIPPED","currency":"USD","createdAt":"20260920 22:14:40","updatedAt":"20260920 22:14:40","shipZip":"98101","total":"443.58","items":[{"line":1,"sku":"SKU-1022","qty":1,"unitPrice":"89.04","name":"Trail Runner Shoe v3"},{"line":2,"sku":"SKU-1012","qty":1,"unitPrice":"184.44","name":"Rain Shell Jacket v2"},{"line":3,"sku":"SKU-1013","qty":3,"unitPrice":"56.70","name":"Merino Base Layer v2"}],"shipping":{"carrier":"UPS","service":"GROUND","trackingNumber":"UP900007919"},"LEGACY_ROW_ID":70013}"#
-            .utf8)
+            .utf8
+    )
     let reordered = Array(
         #"{"LEGACY_ROW_ID":70013,"shipping":{"trackingNumber":"UP900007919","service":"GROUND","carrier":"UPS"},"items":[{"name":"Trail Runner Shoe v3","unitPrice":"89.04","qty":1,"sku":"SKU-1022","line":1},{"name":"Rain Shell Jacket v2","unitPrice":"184.44","qty":1,"sku":"SKU-1012","line":2},{"name":"Merino Base Layer v2","unitPrice":"56.70","qty":3,"sku":"SKU-1013","line":3}],"total":"443.58","shipZip":"98101","updatedAt":"20260920 22:14:40","createdAt":"20260920 22:14:40","currency":"USD","status":"SHIPPED","customerId":"CUST-0005","orderId":"ORD-100001"}"#
-            .utf8)
+            .utf8
+    )
     let headers = [(name: "Content-Type", value: "application/json")]
     let primary = CapturedResponse(status: 200, headers: headers, body: order)
     let candidate = CapturedResponse(status: 200, headers: headers, body: reordered)
@@ -158,17 +170,32 @@ case "compare":
         for _ in 0..<comparisons { differences &+= comparator.compare(primary: primary, candidate: candidate).differences.count + 1 }
         return differences
     }
-    print(String(format: "compare: a %d-byte order JSON against its keys reordered, %.2f us per comparison (checksum %d)",
-                 order.count, result.nanoseconds / 1000, result.checksum))
+    print(
+        String(
+            format: "compare: a %d-byte order JSON against its keys reordered, %.2f us per comparison (checksum %d)",
+            order.count,
+            result.nanoseconds / 1000,
+            result.checksum
+        )
+    )
     // One value changed: the answer a reviewer reads, with the difference found by parsing.
-    let changed = CapturedResponse(status: 200, headers: headers, body: Array(String(decoding: reordered, as: UTF8.self).replacingOccurrences(of: "443.58", with: "443.59").utf8))
+    let changed = CapturedResponse(
+        status: 200,
+        headers: headers,
+        body: Array(String(decoding: reordered, as: UTF8.self).replacingOccurrences(of: "443.58", with: "443.59").utf8)
+    )
     let mismatch = measure(operations: comparisons) {
         var differences = 0
         for _ in 0..<comparisons { differences &+= comparator.compare(primary: primary, candidate: changed).differences.count }
         return differences
     }
-    print(String(format: "compare: the same with one value changed (one difference found), %.2f us per comparison (checksum %d)",
-                 mismatch.nanoseconds / 1000, mismatch.checksum))
+    print(
+        String(
+            format: "compare: the same with one value changed (one difference found), %.2f us per comparison (checksum %d)",
+            mismatch.nanoseconds / 1000,
+            mismatch.checksum
+        )
+    )
 case "record":
     let arguments = CommandLine.arguments
     let migrations = arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? "migrations"
@@ -177,6 +204,10 @@ case "relay":
     try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
     FileHandle.standardError.write(
-        Data("usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | relay [--listen-port P] [--upstream-port P]\n".utf8))
+        Data(
+            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | relay [--listen-port P] [--upstream-port P]\n"
+                .utf8
+        )
+    )
     exit(2)
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 
 /// Admin access and route-control options shared by `serve` and `demo`.
@@ -41,7 +41,9 @@ struct AdminOptions: ParsableArguments {
 
     var monitorConfiguration: CanaryMonitor.Configuration {
         CanaryMonitor.Configuration(
-            window: .milliseconds(Int64((DurationText.seconds(canaryWindow) ?? 60) * 1000)), minRequests: canaryMinRequests)
+            window: .milliseconds(Int64((DurationText.seconds(canaryWindow) ?? 60) * 1000)),
+            minRequests: canaryMinRequests
+        )
     }
 }
 
@@ -61,6 +63,8 @@ struct RouteRuleOptions: ParsableArguments {
 
     var configuration: RouteController.Configuration {
         RouteController.Configuration(
-            evidenceWindow: DurationText.seconds(evidenceWindow) ?? 86400, legacyQuietWindow: DurationText.seconds(legacyQuiet) ?? 86400)
+            evidenceWindow: DurationText.seconds(evidenceWindow) ?? 86400,
+            legacyQuietWindow: DurationText.seconds(legacyQuiet) ?? 86400
+        )
     }
 }

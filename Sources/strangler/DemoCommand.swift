@@ -5,9 +5,9 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerStore
 
@@ -102,8 +102,10 @@ struct Demo: AsyncParsableCommand {
         let pipeline: StoreOptions.Pipeline
         do {
             pipeline = try storeOptions.makePipeline(
-                routes: routes, defaultStore: URL(fileURLWithPath: dataDir).appendingPathComponent("strangler.sqlite").path,
-                metrics: metrics, logger: quiet
+                routes: routes,
+                defaultStore: URL(fileURLWithPath: dataDir).appendingPathComponent("strangler.sqlite").path,
+                metrics: metrics,
+                logger: quiet
             )
         } catch {
             printError("cannot open the diff store: \(error)")
@@ -117,11 +119,18 @@ struct Demo: AsyncParsableCommand {
         do {
             application = try StranglerApplication(
                 configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
-                table: table, routesPath: routes, store: pipeline.store, recorder: pipeline.recorder, worker: pipeline.worker,
+                table: table,
+                routesPath: routes,
+                store: pipeline.store,
+                recorder: pipeline.recorder,
+                worker: pipeline.worker,
                 metrics: metrics,
                 admin: AdminAPI.listener(host: host, port: adminPort, access: access) { await banner.started("admin", $0) },
-                controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
-                transform: transform, logger: logger, quietLogger: quiet
+                controllerConfiguration: adminOptions.rules.configuration,
+                monitorConfiguration: adminOptions.monitorConfiguration,
+                transform: transform,
+                logger: logger,
+                quietLogger: quiet
             ) { port in Task { await banner.started("proxy", port) } }
         } catch {
             printError("\(error)")
@@ -133,21 +142,36 @@ struct Demo: AsyncParsableCommand {
                 await banner.started("legacy", $0)
             },
             ExtractedServices.makeApplication(
-                name: "inventory-service", router: ExtractedServices.inventoryRouter(database: database), host: host,
-                port: inventoryPort, logger: quiet
+                name: "inventory-service",
+                router: ExtractedServices.inventoryRouter(database: database),
+                host: host,
+                port: inventoryPort,
+                logger: quiet
             ) { await banner.started("inventory", $0) },
             ExtractedServices.makeApplication(
-                name: "tracking-service", router: ExtractedServices.trackingRouter(database: database), host: host,
-                port: trackingPort, logger: quiet
+                name: "tracking-service",
+                router: ExtractedServices.trackingRouter(database: database),
+                host: host,
+                port: trackingPort,
+                logger: quiet
             ) { await banner.started("tracking", $0) },
             ExtractedServices.makeApplication(
-                name: "orders-service", router: ExtractedServices.ordersRouter(database: database), host: host,
-                port: ordersPort, logger: quiet
+                name: "orders-service",
+                router: ExtractedServices.ordersRouter(database: database),
+                host: host,
+                port: ordersPort,
+                logger: quiet
             ) { await banner.started("orders", $0) },
         ]
-        let demoTraffic: [any Service] = traffic ? [DemoTraffic(
-            proxyURL: { [port] in "http://\(host):\(server.localPort ?? port)" }, requestsPerSecond: trafficRate, logger: quiet
-        )] : []
+        let demoTraffic: [any Service] =
+            traffic
+            ? [
+                DemoTraffic(
+                    proxyURL: { [port] in "http://\(host):\(server.localPort ?? port)" },
+                    requestsPerSecond: trafficRate,
+                    logger: quiet
+                )
+            ] : []
         try await application.run(before: upstreams, after: demoTraffic, logger: quiet)
         print("demo stopped")
     }
@@ -156,7 +180,9 @@ struct Demo: AsyncParsableCommand {
     static func demoToken(at path: String) throws -> [AdminAccess.Token] {
         if !FileManager.default.fileExists(atPath: path) {
             try FileManager.default.createDirectory(
-                atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+                atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                withIntermediateDirectories: true
+            )
             var generator = SystemRandomNumberGenerator()
             let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
             FileManager.default.createFile(atPath: path, contents: Data("demo:\(secret)\n".utf8), attributes: [.posixPermissions: 0o600])

@@ -29,7 +29,8 @@ struct DemoTraffic: Service {
         case 0..<45: return Call(method: .GET, path: "/inventory/\(sku)")
         case 45..<75: return Call(method: .GET, path: "/orders/\(order)")
         case 75..<90: return Call(method: .GET, path: "/orders/\(order)/tracking")
-        case 90..<95: return Call(method: .GET, path: "/shipping/rates?zip=\(["10001", "94105", "60601"].randomElement(using: &random)!)&weightGrams=1200")
+        case 90..<95:
+            return Call(method: .GET, path: "/shipping/rates?zip=\(["10001", "94105", "60601"].randomElement(using: &random)!)&weightGrams=1200")
         default:
             let customer = String(format: "CUST-%04d", 1 + Int.random(in: 0..<25, using: &random))
             return Call(method: .POST, path: "/orders", body: #"{"customerId": "\#(customer)", "items": [{"sku": "\#(sku)", "qty": 1}]}"#)

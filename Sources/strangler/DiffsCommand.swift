@@ -58,9 +58,16 @@ struct Diffs: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let id = try await store.accept(
-                routeID: route, pointer: pointer, reason: reason, owner: owner ?? OperatingUser.name, until: until.flatMap { ReportWindow.since($0) })
+                routeID: route,
+                pointer: pointer,
+                reason: reason,
+                owner: owner ?? OperatingUser.name,
+                until: until.flatMap { ReportWindow.since($0) }
+            )
             let covered = try await store.coveredCount(routeID: route, since: Date().addingTimeInterval(-86400), pattern: pointer)
-            print("accepted #\(id): \(TerminalText.escape(route)) \(TerminalText.escape(pointer)) — covers \(covered) differences of the last 24h; they no longer count as mismatches")
+            print(
+                "accepted #\(id): \(TerminalText.escape(route)) \(TerminalText.escape(pointer)) — covers \(covered) differences of the last 24h; they no longer count as mismatches"
+            )
         }
     }
 

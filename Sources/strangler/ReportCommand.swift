@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerReport
 import StranglerStore
@@ -71,7 +71,9 @@ struct ReportCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let elapsed = ContinuousClock.now - start
-            printError("wrote \(output): \(report.routes.count) routes, \(report.routes.reduce(0) { $0 + $1.samples }) samples, in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))")
+            printError(
+                "wrote \(output): \(report.routes.count) routes, \(report.routes.reduce(0) { $0 + $1.samples }) samples, in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))"
+            )
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }

@@ -2,9 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerStore
 
@@ -16,7 +16,12 @@ import Glibc
 /// admin API (`--admin URL`). Both answer with the admin API's documents.
 protocol RouteControls: Sendable {
     func stats(routeID: String?) async throws(ControlFailure) -> [RouteStatusDocument]
-    func change(routeID: String, _ operation: RouteController.Operation, reason: String?, force: Bool) async throws(ControlFailure)
+    func change(
+        routeID: String,
+        _ operation: RouteController.Operation,
+        reason: String?,
+        force: Bool
+    ) async throws(ControlFailure)
         -> OperationDocument
     func rollback(to version: String?, reason: String?) async throws(ControlFailure) -> OperationDocument
     func history(routeID: String?, limit: Int) async throws(ControlFailure) -> [ChangeDocument]
@@ -57,12 +62,18 @@ struct LocalRouteControls: RouteControls {
         }
     }
 
-    func change(routeID: String, _ operation: RouteController.Operation, reason: String?, force: Bool) async throws(ControlFailure)
+    func change(
+        routeID: String,
+        _ operation: RouteController.Operation,
+        reason: String?,
+        force: Bool
+    ) async throws(ControlFailure)
         -> OperationDocument
     {
         do {
             return OperationDocument(
-                try await controller.change(routeID: routeID, operation, by: .init(actor: actor, source: .cli, reason: reason, force: force)))
+                try await controller.change(routeID: routeID, operation, by: .init(actor: actor, source: .cli, reason: reason, force: force))
+            )
         } catch {
             throw ControlFailure(error)
         }
@@ -109,7 +120,12 @@ struct RemoteRouteControls: RouteControls {
         return try await call(.stats, AdminEndpoint.stats.path(), as: [RouteStatusDocument].self)
     }
 
-    func change(routeID: String, _ operation: RouteController.Operation, reason: String?, force: Bool) async throws(ControlFailure)
+    func change(
+        routeID: String,
+        _ operation: RouteController.Operation,
+        reason: String?,
+        force: Bool
+    ) async throws(ControlFailure)
         -> OperationDocument
     {
         var body = AdminWriteRequest(reason: reason, force: force, actor: actor)
@@ -140,7 +156,12 @@ struct RemoteRouteControls: RouteControls {
     }
 
     /// Calls `endpoint` at `path` (the endpoint's path with its id and query filled in).
-    private func call<T: Decodable>(_ endpoint: AdminEndpoint, _ path: String, body: AdminWriteRequest? = nil, as type: T.Type)
+    private func call<T: Decodable>(
+        _ endpoint: AdminEndpoint,
+        _ path: String,
+        body: AdminWriteRequest? = nil,
+        as type: T.Type
+    )
         async throws(ControlFailure) -> T
     {
         let method = HTTPMethod(rawValue: endpoint.method.rawValue)
@@ -170,12 +191,16 @@ struct RemoteRouteControls: RouteControls {
             }
             // Not one of our documents: whatever answered, shown escaped on one line.
             throw ControlFailure(
-                message: "the admin API answered \(status) to \(method) \(path): \(TerminalText.escape(String(decoding: bytes.prefix(4096), as: UTF8.self)))")
+                message:
+                    "the admin API answered \(status) to \(method) \(path): \(TerminalText.escape(String(decoding: bytes.prefix(4096), as: UTF8.self)))"
+            )
         }
         do {
             return try decoder.decode(T.self, from: bytes)
         } catch {
-            throw ControlFailure(message: "the admin API's answer to \(path) is not what this strangler expects (\(error)); are both the same version?")
+            throw ControlFailure(
+                message: "the admin API's answer to \(path) is not what this strangler expects (\(error)); are both the same version?"
+            )
         }
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerStore
 
@@ -54,7 +54,8 @@ struct ControlOptions: ParsableArguments {
             let opened = try StoreLocation.open(path: path, migrations: migrations)
             return LocalRouteControls(
                 controller: RouteController(routesPath: routes, store: opened, configuration: rules.configuration),
-                actor: actor ?? OperatingUser.name)
+                actor: actor ?? OperatingUser.name
+            )
         } catch {
             printError("cannot open the diff store \(path): \(error)")
             throw ExitCode(1)
@@ -80,7 +81,8 @@ struct ControlOptions: ParsableArguments {
             if let gate = error.gate {
                 printError(RoutesOutput.gateLines(gate).map { "  " + $0 }.joined(separator: "\n"))
             }
-            if error.name == RouteOperationError.Code.gateRefused.description || error.name == RouteOperationError.Code.legacyStillServing.description {
+            if error.name == RouteOperationError.Code.gateRefused.description || error.name == RouteOperationError.Code.legacyStillServing.description
+            {
                 printError("To override: --force --reason TEXT (recorded in the audit trail).")
             }
             throw ExitCode(1)

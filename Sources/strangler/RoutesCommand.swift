@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerReport
 

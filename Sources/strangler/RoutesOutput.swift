@@ -1,7 +1,7 @@
 import Foundation
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerReport
 
@@ -65,7 +65,9 @@ enum RoutesOutput {
     static func operation(_ result: OperationDocument) -> String {
         var lines = [TerminalText.escape(result.summary)]
         if result.changed {
-            lines.append("table \(short(result.tableVersionBefore)) → \(short(result.tableVersionAfter)); recorded as change \(result.changes.compactMap(\.id).map(String.init).joined(separator: ", "))")
+            lines.append(
+                "table \(short(result.tableVersionBefore)) → \(short(result.tableVersionAfter)); recorded as change \(result.changes.compactMap(\.id).map(String.init).joined(separator: ", "))"
+            )
         }
         if let gate = result.gate {
             lines.append("gate \(gate.holds ? "holds" : "does not hold")\(result.forced ? "; overridden with --force" : ""):")

@@ -3,9 +3,9 @@ import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 import StranglerStore
 
@@ -72,10 +72,16 @@ struct Serve: AsyncParsableCommand {
         let application: StranglerApplication
         do {
             application = try StranglerApplication(
-                configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog), table: table, routesPath: routes,
-                store: pipeline.store, recorder: pipeline.recorder, worker: pipeline.worker, metrics: metrics,
+                configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
+                table: table,
+                routesPath: routes,
+                store: pipeline.store,
+                recorder: pipeline.recorder,
+                worker: pipeline.worker,
+                metrics: metrics,
                 admin: AdminAPI.listener(host: adminListen.host, port: adminListen.port, access: access),
-                controllerConfiguration: adminOptions.rules.configuration, monitorConfiguration: adminOptions.monitorConfiguration,
+                controllerConfiguration: adminOptions.rules.configuration,
+                monitorConfiguration: adminOptions.monitorConfiguration,
                 logger: logger
             )
         } catch {
@@ -103,28 +109,40 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "A peer whose X-Forwarded-* headers are trusted and extended (repeatable).")
     var trustedProxy: [String] = []
 
-    @Option(help: ArgumentHelp(
-        "A client's whole request head must arrive within this (like nginx's client_header_timeout); 408 otherwise.",
-        discussion: "Counted from the connection's start, or from the first byte of a later request. A deadline, not an idle timer.",
-        valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "A client's whole request head must arrive within this (like nginx's client_header_timeout); 408 otherwise.",
+            discussion: "Counted from the connection's start, or from the first byte of a later request. A deadline, not an idle timer.",
+            valueName: "duration"
+        )
+    )
     var clientHeaderTimeout = DurationArgument(.seconds(60), text: "60s")
 
-    @Option(help: ArgumentHelp(
-        "Longest a client may send no request body bytes while the proxy reads them (like client_body_timeout); 408 otherwise.",
-        valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Longest a client may send no request body bytes while the proxy reads them (like client_body_timeout); 408 otherwise.",
+            valueName: "duration"
+        )
+    )
     var clientBodyTimeout = DurationArgument(.seconds(60), text: "60s")
 
-    @Option(help: ArgumentHelp(
-        "Longest a client may take no response bytes while some wait to be written (like send_timeout); then it is closed.",
-        valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Longest a client may take no response bytes while some wait to be written (like send_timeout); then it is closed.",
+            valueName: "duration"
+        )
+    )
     var clientSendTimeout = DurationArgument(.seconds(60), text: "60s")
 
     @Option(help: ArgumentHelp("How long an idle client connection stays open between requests (like keepalive_timeout).", valueName: "duration"))
     var keepaliveTimeout = DurationArgument(.seconds(75), text: "75s")
 
-    @Option(help: ArgumentHelp(
-        "Most client connections open at once. At the cap the longest-idle connection is closed to make room, or the new one is refused.",
-        discussion: "Lowered to fit the open-file limit if that is too low (a warning names the limit to raise)."))
+    @Option(
+        help: ArgumentHelp(
+            "Most client connections open at once. At the cap the longest-idle connection is closed to make room, or the new one is refused.",
+            discussion: "Lowered to fit the open-file limit if that is too low (a warning names the limit to raise)."
+        )
+    )
     var maxClientConnections = 10_000
 
     @Option(
@@ -152,7 +170,9 @@ struct ProxyOptions: ParsableArguments {
                 audits, comparisons, store writes), so that work does not add milliseconds to \
                 requests. Older kernels refuse it, and the log says so.
                 """,
-            valueName: "duration|default"))
+            valueName: "duration|default"
+        )
+    )
     var eventLoopSlice = SliceArgument.slice(DurationArgument(EventLoopSlice.standard, text: "100us"))
 
     func validate() throws {
@@ -167,12 +187,21 @@ struct ProxyOptions: ParsableArguments {
 
     func configuration(listen: HostPort, accessLog: Bool) -> ProxyConfiguration {
         ProxyConfiguration(
-            host: listen.host, port: listen.port, threads: threads, maxHeaderBytes: maxHeaderBytes,
-            maxBodyBytes: maxBodyBytes, trustedProxies: Set(trustedProxy), accessLog: accessLog, maxCaptureBytes: maxCaptureBytes,
-            clientHeaderTimeout: clientHeaderTimeout.amount, clientBodyTimeout: clientBodyTimeout.amount,
-            clientSendTimeout: clientSendTimeout.amount, keepAliveTimeout: keepaliveTimeout.amount,
+            host: listen.host,
+            port: listen.port,
+            threads: threads,
+            maxHeaderBytes: maxHeaderBytes,
+            maxBodyBytes: maxBodyBytes,
+            trustedProxies: Set(trustedProxy),
+            accessLog: accessLog,
+            maxCaptureBytes: maxCaptureBytes,
+            clientHeaderTimeout: clientHeaderTimeout.amount,
+            clientBodyTimeout: clientBodyTimeout.amount,
+            clientSendTimeout: clientSendTimeout.amount,
+            keepAliveTimeout: keepaliveTimeout.amount,
             maxClientConnections: maxClientConnections,
-            ambiguousPaths: ambiguousPaths, eventLoopSlice: eventLoopSlice.amount
+            ambiguousPaths: ambiguousPaths,
+            eventLoopSlice: eventLoopSlice.amount
         )
     }
 }

@@ -38,7 +38,9 @@ struct StoreOptions: ParsableArguments {
         let path = store ?? defaultStore ?? storePath(routes: routes)
         let store = try openStore(path: path)
         let recorder = DiffRecorder(
-            store: store, retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows), logger: logger
+            store: store,
+            retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows),
+            logger: logger
         )
         return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)
     }

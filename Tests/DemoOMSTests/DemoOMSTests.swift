@@ -1,10 +1,10 @@
 import DemoOMS
 import Foundation
+import GRDB
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
-import GRDB
-import HTTPTypes
 
 @Suite("Demo OMS: legacy monolith and extracted services")
 struct DemoOMSTests {
@@ -152,7 +152,10 @@ struct DemoOrdersServiceTests {
         let router = ExtractedServices.ordersRouter(database: database)
         let (dryStatus, dryHeader, dryBody) = try await Application(router: router).test(.router) { client in
             try await client.execute(
-                uri: "/orders", method: .post, headers: [HTTPField.Name("X-Strangler-Shadow")!: "dry-run"], body: ByteBuffer(string: order)
+                uri: "/orders",
+                method: .post,
+                headers: [HTTPField.Name("X-Strangler-Shadow")!: "dry-run"],
+                body: ByteBuffer(string: order)
             ) { ($0.status, $0.headers[HTTPField.Name("X-Dry-Run")!], Data(buffer: $0.body)) }
         }
         #expect(dryStatus == .created)

@@ -1,12 +1,13 @@
 import Foundation
 import Logging
-import StranglerCore
-import StranglerStore
-import Testing
-@testable import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
+import StranglerStore
 import StranglerTestSupport
+import Testing
+
+@testable import StranglerAdmin
 
 @Suite("Admin API: tokens and the OpenAPI document")
 struct AdminAPITests {
@@ -56,7 +57,8 @@ struct AdminAPITests {
     @Test("--admin-open-reads opens reads only; writes still need the token")
     func openReads() async throws {
         try await ControlledProxy.run(
-            routes: ControlledProxy.walkRoute, access: AdminAccess(tokens: [ControlledProxy.token], openReads: true)
+            routes: ControlledProxy.walkRoute,
+            access: AdminAccess(tokens: [ControlledProxy.token], openReads: true)
         ) { (proxy: ControlledProxy) async throws in
             #expect(try await proxy.admin("GET", "/api/stats", token: nil).status == 200)
             #expect(try await proxy.admin("POST", "/api/routes/walk/promote", token: nil, body: [:]).status == 401)
@@ -65,7 +67,9 @@ struct AdminAPITests {
 
     @Test("an admin listener off loopback without a token is refused at start, saying what to do")
     func nonLoopbackNeedsToken() async throws {
-        let table = try RouteTable.parse(Data(#"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9"}}, "defaultUpstream": "legacy", "routes": []}"#.utf8))
+        let table = try RouteTable.parse(
+            Data(#"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9"}}, "defaultUpstream": "legacy", "routes": []}"#.utf8)
+        )
         let server = ProxyServer(configuration: ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 1), table: table, logger: Logger(label: "t"))
         #expect {
             _ = try AdminAPI.makeApplication(server: server, host: "0.0.0.0", port: 0, logger: Logger(label: "t"))
@@ -73,7 +77,12 @@ struct AdminAPITests {
             "\(error)".contains("refusing to bind the admin listener to 0.0.0.0 without a token") && "\(error)".contains("--admin-token-file")
         }
         _ = try AdminAPI.makeApplication(
-            server: server, access: AdminAccess(tokens: [ControlledProxy.token]), host: "0.0.0.0", port: 0, logger: Logger(label: "t"))
+            server: server,
+            access: AdminAccess(tokens: [ControlledProxy.token]),
+            host: "0.0.0.0",
+            port: 0,
+            logger: Logger(label: "t")
+        )
         _ = try AdminAPI.makeApplication(server: server, host: "127.0.0.1", port: 0, logger: Logger(label: "t"))
     }
 
@@ -82,10 +91,12 @@ struct AdminAPITests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString)").path
         try "# ops tokens\nalice:0123456789abcdef0123\n\n  fedcba9876543210fedc  \n".write(toFile: path, atomically: true, encoding: .utf8)
         let tokens = try AdminAccess.load(file: path, environment: ["STRANGLER_ADMIN_TOKEN": "ci:ffffffffffffffffffff"])
-        #expect(tokens == [
-            .init(name: "alice", secret: "0123456789abcdef0123"), .init(name: "admin", secret: "fedcba9876543210fedc"),
-            .init(name: "ci", secret: "ffffffffffffffffffff"),
-        ])
+        #expect(
+            tokens == [
+                .init(name: "alice", secret: "0123456789abcdef0123"), .init(name: "admin", secret: "fedcba9876543210fedc"),
+                .init(name: "ci", secret: "ffffffffffffffffffff"),
+            ]
+        )
         try "bob:short\n".write(toFile: path, atomically: true, encoding: .utf8)
         #expect {
             _ = try AdminAccess.load(file: path, environment: [:])
@@ -125,10 +136,23 @@ struct AdminAPITests {
             _ = try await RawConnection.get(port: proxy.port, "/walk/echo")
 
             var checked = Set<String>()
-            func check(_ method: String, _ template: String, _ path: String, token: String? = ControlledProxy.token.secret, body: [String: Any]? = nil, expect status: Int) async throws {
+            func check(
+                _ method: String,
+                _ template: String,
+                _ path: String,
+                token: String? = ControlledProxy.token.secret,
+                body: [String: Any]? = nil,
+                expect status: Int
+            ) async throws {
                 let answer = try await proxy.admin(method, path, token: token, body: body)
                 #expect(answer.status == status, "\(method) \(path): \(String(decoding: answer.data, as: UTF8.self))")
-                let problems = validator.validate(answer: answer.data, contentType: answer.headers["content-type"] ?? "", method: method, path: template, status: answer.status)
+                let problems = validator.validate(
+                    answer: answer.data,
+                    contentType: answer.headers["content-type"] ?? "",
+                    method: method,
+                    path: template,
+                    status: answer.status
+                )
                 #expect(problems.isEmpty, "\(method) \(path) \(answer.status): \(problems)")
                 checked.insert("\(method) \(template)")
             }
@@ -144,7 +168,13 @@ struct AdminAPITests {
             try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", body: [:], expect: 409)
             try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", body: ["force": true], expect: 400)
             try await check("POST", "/api/routes/{id}/promote", "/api/routes/walk/promote", token: "wrong-wrong-wrong-wrong", body: [:], expect: 403)
-            try await check("POST", "/api/routes/{id}/mode", "/api/routes/walk/mode", body: ["mode": "canary", "percent": 20, "force": true, "reason": "r"], expect: 200)
+            try await check(
+                "POST",
+                "/api/routes/{id}/mode",
+                "/api/routes/walk/mode",
+                body: ["mode": "canary", "percent": 20, "force": true, "reason": "r"],
+                expect: 200
+            )
             try await check("POST", "/api/routes/{id}/mode", "/api/routes/walk/mode", body: ["mode": "sideways"], expect: 400)
             try await check("POST", "/api/routes/{id}/demote", "/api/routes/walk/demote", body: [:], expect: 200)
             try await check("POST", "/api/routes/{id}/demote", "/api/routes/nope/demote", body: [:], expect: 404)

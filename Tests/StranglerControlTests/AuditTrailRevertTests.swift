@@ -2,10 +2,11 @@ import Foundation
 import Logging
 import StranglerCore
 import StranglerStore
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Audit trail: hand reverts to a version seen before")
 struct AuditTrailRevertTests {
@@ -58,7 +59,10 @@ struct AuditTrailRevertTests {
                     #expect(newest.modes.after == run.liveMode("rev")?.rawValue, "cycle \(cycle)")
                 }
                 let result = try await run.control.controller.change(
-                    routeID: "rev", .demote, by: .init(actor: "ops", source: .admin, reason: "cycle \(cycle)"))
+                    routeID: "rev",
+                    .demote,
+                    by: .init(actor: "ops", source: .admin, reason: "cycle \(cycle)")
+                )
                 #expect(result.changed)
                 #expect(run.liveMode("rev") == .legacy)
             }

@@ -3,10 +3,11 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import StranglerCore
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Hot reload of routes.json")
 struct HotReloadTests {

@@ -1,7 +1,8 @@
 import Foundation
+import StranglerTestSupport
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 /// One malformed `routes.json`: its bytes, and where and why it must be rejected.
 struct MalformedTable: Sendable {
@@ -97,19 +98,34 @@ struct MalformedTableCases {
             MalformedTable("a truncated UTF-8 sequence", withBytes([0xE2, 0x82]), at: "$", says: ["UTF-8"]),
             MalformedTable(
                 "10,000 nested arrays in a route's description",
-                route(#"{"id": "good", "path": "/good/**", "mode": "service", "service": "service", "description": "#
-                    + String(repeating: "[", count: deep) + String(repeating: "]", count: deep) + "}"),
-                at: "$", says: ["nesting"]),
+                route(
+                    #"{"id": "good", "path": "/good/**", "mode": "service", "service": "service", "description": "#
+                        + String(repeating: "[", count: deep) + String(repeating: "]", count: deep) + "}"
+                ),
+                at: "$",
+                says: ["nesting"]
+            ),
             MalformedTable(
-                "10,000 nested arrays at the top", String(repeating: "[", count: deep) + String(repeating: "]", count: deep), at: "$",
-                says: ["nesting"]),
+                "10,000 nested arrays at the top",
+                String(repeating: "[", count: deep) + String(repeating: "]", count: deep),
+                at: "$",
+                says: ["nesting"]
+            ),
             MalformedTable(
-                "10,000 nested objects at the top", String(repeating: #"{"a": "#, count: deep) + "1" + String(repeating: "}", count: deep),
-                at: "$", says: ["nesting"]),
+                "10,000 nested objects at the top",
+                String(repeating: #"{"a": "#, count: deep) + "1" + String(repeating: "}", count: deep),
+                at: "$",
+                says: ["nesting"]
+            ),
             MalformedTable(
                 "a 10 MB route id",
-                route(#"{"id": ""# + String(repeating: "a", count: 10 * 1024 * 1024) + #"", "path": "/good/**", "mode": "service", "service": "service"}"#),
-                at: "routes[0].id", says: ["256"]),
+                route(
+                    #"{"id": ""# + String(repeating: "a", count: 10 * 1024 * 1024)
+                        + #"", "path": "/good/**", "mode": "service", "service": "service"}"#
+                ),
+                at: "routes[0].id",
+                says: ["256"]
+            ),
         ]
     }
 
@@ -150,11 +166,17 @@ struct MalformedTableCases {
             MalformedTable("an upstream url that is a number", service(#"{"url": 9000}"#), at: "upstreams.service.url", says: ["string"]),
             MalformedTable("an empty upstream url", serviceURL(""), at: "upstreams.service.url", says: ["empty"]),
             MalformedTable(
-                "an unknown key in an upstream", service(#"{"url": "\#(serviceURL)", "timeout": 100}"#), at: "upstreams.service.timeout",
-                says: ["unknown key"]),
+                "an unknown key in an upstream",
+                service(#"{"url": "\#(serviceURL)", "timeout": 100}"#),
+                at: "upstreams.service.timeout",
+                says: ["unknown key"]
+            ),
             MalformedTable(
-                "a duplicate url in an upstream", service(#"{"url": "\#(serviceURL)", "url": "\#(legacyURL)"}"#), at: "upstreams.service.url",
-                says: ["duplicate key"]),
+                "a duplicate url in an upstream",
+                service(#"{"url": "\#(serviceURL)", "url": "\#(legacyURL)"}"#),
+                at: "upstreams.service.url",
+                says: ["duplicate key"]
+            ),
         ]
     }
 
@@ -189,15 +211,26 @@ struct MalformedTableCases {
         for key in ["timeoutMs", "connectTimeoutMs"] {
             for value in ["0", "-1", "1.5", "1e12", #""100""#, "true"] {
                 cases.append(
-                    MalformedTable("\(key) \(value)", service(#"{"url": "\#(serviceURL)", "\#(key)": \#(value)}"#), at: "upstreams.service.\(key)"))
+                    MalformedTable("\(key) \(value)", service(#"{"url": "\#(serviceURL)", "\#(key)": \#(value)}"#), at: "upstreams.service.\(key)")
+                )
             }
         }
         cases += [
-            MalformedTable("maxConnectionsPerLoop 0", service(#"{"url": "\#(serviceURL)", "maxConnectionsPerLoop": 0}"#), at: "upstreams.service.maxConnectionsPerLoop"),
-            MalformedTable("idleTimeoutMs null", service(#"{"url": "\#(serviceURL)", "idleTimeoutMs": null}"#), at: "upstreams.service.idleTimeoutMs"),
             MalformedTable(
-                "shadow.timeoutMs 0", route(#"{"id": "good", "path": "/good/**", "mode": "shadow", "service": "service", "shadow": {"timeoutMs": 0}}"#),
-                at: "routes[0].shadow.timeoutMs"),
+                "maxConnectionsPerLoop 0",
+                service(#"{"url": "\#(serviceURL)", "maxConnectionsPerLoop": 0}"#),
+                at: "upstreams.service.maxConnectionsPerLoop"
+            ),
+            MalformedTable(
+                "idleTimeoutMs null",
+                service(#"{"url": "\#(serviceURL)", "idleTimeoutMs": null}"#),
+                at: "upstreams.service.idleTimeoutMs"
+            ),
+            MalformedTable(
+                "shadow.timeoutMs 0",
+                route(#"{"id": "good", "path": "/good/**", "mode": "shadow", "service": "service", "shadow": {"timeoutMs": 0}}"#),
+                at: "routes[0].shadow.timeoutMs"
+            ),
         ]
         return cases
     }
@@ -213,9 +246,24 @@ struct MalformedTableCases {
         let good = Self.goodRoute
         return [
             MalformedTable("a route that is a string", document(routes: #"["good"]"#), at: "routes[0]", says: ["object"]),
-            MalformedTable("mode is a number", route(#"{"id": "good", "path": "/good/**", "mode": 3, "service": "service"}"#), at: "routes[0].mode", says: ["string"]),
-            MalformedTable("an unknown mode", route(#"{"id": "good", "path": "/good/**", "mode": "shadowed", "service": "service"}"#), at: "routes[0].mode", says: ["unknown mode"]),
-            MalformedTable("mode is missing", route(#"{"id": "good", "path": "/good/**", "service": "service"}"#), at: "routes[0].mode", says: ["missing"]),
+            MalformedTable(
+                "mode is a number",
+                route(#"{"id": "good", "path": "/good/**", "mode": 3, "service": "service"}"#),
+                at: "routes[0].mode",
+                says: ["string"]
+            ),
+            MalformedTable(
+                "an unknown mode",
+                route(#"{"id": "good", "path": "/good/**", "mode": "shadowed", "service": "service"}"#),
+                at: "routes[0].mode",
+                says: ["unknown mode"]
+            ),
+            MalformedTable(
+                "mode is missing",
+                route(#"{"id": "good", "path": "/good/**", "service": "service"}"#),
+                at: "routes[0].mode",
+                says: ["missing"]
+            ),
             MalformedTable("a duplicate mode key", self.good(adding: #""mode": "legacy""#), at: "routes[0].mode", says: ["duplicate key"]),
             MalformedTable("methods is a string", self.good(adding: #""methods": "GET""#), at: "routes[0].methods", says: ["array"]),
             MalformedTable("a method that is a number", self.good(adding: #""methods": [1]"#), at: "routes[0].methods[0]"),
@@ -223,28 +271,97 @@ struct MalformedTableCases {
             MalformedTable("an empty methods list", self.good(adding: #""methods": []"#), at: "routes[0].methods", says: ["empty"]),
             MalformedTable("fallback is \"yes\"", self.good(adding: #""fallback": "yes""#), at: "routes[0].fallback", says: ["true or false"]),
             MalformedTable("an unknown key in a route", self.good(adding: #""methd": ["GET"]"#), at: "routes[0].methd", says: ["unknown key"]),
-            MalformedTable("id is missing", route(#"{"path": "/good/**", "mode": "service", "service": "service"}"#), at: "routes[0].id", says: ["missing"]),
-            MalformedTable("id is a number", route(#"{"id": 7, "path": "/good/**", "mode": "service", "service": "service"}"#), at: "routes[0].id", says: ["string"]),
-            MalformedTable("a space in an id", route(#"{"id": "good one", "path": "/good/**", "mode": "service", "service": "service"}"#), at: "routes[0].id"),
-            MalformedTable("ESC in an id", route(#"{"id": "good\u001b[2J", "path": "/good/**", "mode": "service", "service": "service"}"#), at: "routes[0].id"),
-            MalformedTable("a 300-character id", route(#"{"id": "\#(String(repeating: "x", count: 300))", "path": "/good/**", "mode": "service", "service": "service"}"#), at: "routes[0].id", says: ["256"]),
-            MalformedTable("a duplicate id", document(routes: #"[\#(good), {"id": "good", "path": "/other", "mode": "legacy"}]"#), at: "routes[1].id", says: ["duplicate id"]),
-            MalformedTable("path is missing", route(#"{"id": "good", "mode": "service", "service": "service"}"#), at: "routes[0].path", says: ["missing"]),
-            MalformedTable("a path without a leading slash", route(#"{"id": "good", "path": "good/**", "mode": "service", "service": "service"}"#), at: "routes[0].path"),
-            MalformedTable("** before the end of a path", route(#"{"id": "good", "path": "/good/**/x", "mode": "service", "service": "service"}"#), at: "routes[0].path"),
-            MalformedTable("a query in a path", route(#"{"id": "good", "path": "/good?x=1", "mode": "service", "service": "service"}"#), at: "routes[0].path"),
+            MalformedTable(
+                "id is missing",
+                route(#"{"path": "/good/**", "mode": "service", "service": "service"}"#),
+                at: "routes[0].id",
+                says: ["missing"]
+            ),
+            MalformedTable(
+                "id is a number",
+                route(#"{"id": 7, "path": "/good/**", "mode": "service", "service": "service"}"#),
+                at: "routes[0].id",
+                says: ["string"]
+            ),
+            MalformedTable(
+                "a space in an id",
+                route(#"{"id": "good one", "path": "/good/**", "mode": "service", "service": "service"}"#),
+                at: "routes[0].id"
+            ),
+            MalformedTable(
+                "ESC in an id",
+                route(#"{"id": "good\u001b[2J", "path": "/good/**", "mode": "service", "service": "service"}"#),
+                at: "routes[0].id"
+            ),
+            MalformedTable(
+                "a 300-character id",
+                route(#"{"id": "\#(String(repeating: "x", count: 300))", "path": "/good/**", "mode": "service", "service": "service"}"#),
+                at: "routes[0].id",
+                says: ["256"]
+            ),
+            MalformedTable(
+                "a duplicate id",
+                document(routes: #"[\#(good), {"id": "good", "path": "/other", "mode": "legacy"}]"#),
+                at: "routes[1].id",
+                says: ["duplicate id"]
+            ),
+            MalformedTable(
+                "path is missing",
+                route(#"{"id": "good", "mode": "service", "service": "service"}"#),
+                at: "routes[0].path",
+                says: ["missing"]
+            ),
+            MalformedTable(
+                "a path without a leading slash",
+                route(#"{"id": "good", "path": "good/**", "mode": "service", "service": "service"}"#),
+                at: "routes[0].path"
+            ),
+            MalformedTable(
+                "** before the end of a path",
+                route(#"{"id": "good", "path": "/good/**/x", "mode": "service", "service": "service"}"#),
+                at: "routes[0].path"
+            ),
+            MalformedTable(
+                "a query in a path",
+                route(#"{"id": "good", "path": "/good?x=1", "mode": "service", "service": "service"}"#),
+                at: "routes[0].path"
+            ),
             MalformedTable(
                 "ambiguous parameters",
-                document(routes: #"[\#(good), {"id": "a", "path": "/orders/{id}", "methods": ["GET"], "mode": "legacy"}, {"id": "b", "path": "/orders/{x}", "methods": ["GET"], "mode": "legacy"}]"#),
-                at: "routes[2].path", says: ["ambiguous"]),
+                document(
+                    routes:
+                        #"[\#(good), {"id": "a", "path": "/orders/{id}", "methods": ["GET"], "mode": "legacy"}, {"id": "b", "path": "/orders/{x}", "methods": ["GET"], "mode": "legacy"}]"#
+                ),
+                at: "routes[2].path",
+                says: ["ambiguous"]
+            ),
             MalformedTable(
                 "ambiguous: every method against GET",
-                document(routes: #"[{"id": "a", "path": "/good/{id}", "mode": "legacy"}, {"id": "b", "path": "/good/{x}", "methods": ["GET"], "mode": "legacy"}, \#(good)]"#),
-                at: "routes[1].path", says: ["ambiguous"]),
-            MalformedTable("an unknown service upstream", route(#"{"id": "good", "path": "/good/**", "mode": "service", "service": "servce"}"#), at: "routes[0].service", says: ["unknown upstream"]),
-            MalformedTable("an unknown legacy upstream", self.good(adding: #""legacy": "legacyy""#), at: "routes[0].legacy", says: ["unknown upstream"]),
+                document(
+                    routes:
+                        #"[{"id": "a", "path": "/good/{id}", "mode": "legacy"}, {"id": "b", "path": "/good/{x}", "methods": ["GET"], "mode": "legacy"}, \#(good)]"#
+                ),
+                at: "routes[1].path",
+                says: ["ambiguous"]
+            ),
+            MalformedTable(
+                "an unknown service upstream",
+                route(#"{"id": "good", "path": "/good/**", "mode": "service", "service": "servce"}"#),
+                at: "routes[0].service",
+                says: ["unknown upstream"]
+            ),
+            MalformedTable(
+                "an unknown legacy upstream",
+                self.good(adding: #""legacy": "legacyy""#),
+                at: "routes[0].legacy",
+                says: ["unknown upstream"]
+            ),
             MalformedTable("shadow mode without a service", route(#"{"id": "good", "path": "/good/**", "mode": "shadow"}"#), at: "routes[0].service"),
-            MalformedTable("a service that is also legacy", route(#"{"id": "good", "path": "/good/**", "mode": "service", "service": "legacy"}"#), at: "routes[0].service"),
+            MalformedTable(
+                "a service that is also legacy",
+                route(#"{"id": "good", "path": "/good/**", "mode": "service", "service": "legacy"}"#),
+                at: "routes[0].service"
+            ),
         ]
     }
 
@@ -255,24 +372,75 @@ struct MalformedTableCases {
             route(#"{"id": "good", "path": "/good/{sku}", "mode": "canary", "service": "service", "canary": \#(block)}"#)
         }
         return [
-            MalformedTable("canary mode without a canary block", route(#"{"id": "good", "path": "/good/**", "mode": "canary", "service": "service"}"#), at: "routes[0].canary"),
-            MalformedTable("canary without percent", canary(#"{"stickyKey": "header:X-Customer"}"#), at: "routes[0].canary.percent", says: ["missing"]),
+            MalformedTable(
+                "canary mode without a canary block",
+                route(#"{"id": "good", "path": "/good/**", "mode": "canary", "service": "service"}"#),
+                at: "routes[0].canary"
+            ),
+            MalformedTable(
+                "canary without percent",
+                canary(#"{"stickyKey": "header:X-Customer"}"#),
+                at: "routes[0].canary.percent",
+                says: ["missing"]
+            ),
             MalformedTable("canary.percent is a string", canary(#"{"percent": "10"}"#), at: "routes[0].canary.percent", says: ["number"]),
             MalformedTable("canary.percent 150", canary(#"{"percent": 150}"#), at: "routes[0].canary.percent", says: ["100"]),
-            MalformedTable("a stickyKey that is neither header nor param", canary(#"{"percent": 10, "stickyKey": "cookie:x"}"#), at: "routes[0].canary.stickyKey"),
-            MalformedTable("a stickyKey param the path lacks", canary(#"{"percent": 10, "stickyKey": "param:id"}"#), at: "routes[0].canary.stickyKey"),
-            MalformedTable("an unknown key in canary", canary(#"{"percent": 10, "weight": 3}"#), at: "routes[0].canary.weight", says: ["unknown key"]),
+            MalformedTable(
+                "a stickyKey that is neither header nor param",
+                canary(#"{"percent": 10, "stickyKey": "cookie:x"}"#),
+                at: "routes[0].canary.stickyKey"
+            ),
+            MalformedTable(
+                "a stickyKey param the path lacks",
+                canary(#"{"percent": 10, "stickyKey": "param:id"}"#),
+                at: "routes[0].canary.stickyKey"
+            ),
+            MalformedTable(
+                "an unknown key in canary",
+                canary(#"{"percent": 10, "weight": 3}"#),
+                at: "routes[0].canary.weight",
+                says: ["unknown key"]
+            ),
             MalformedTable("shadow is an array", good(adding: #""shadow": []"#), at: "routes[0].shadow", says: ["object"]),
-            MalformedTable("shadow.sampleRate 2", good(adding: #""shadow": {"sampleRate": 2}"#), at: "routes[0].shadow.sampleRate", says: ["between 0 and 1"]),
+            MalformedTable(
+                "shadow.sampleRate 2",
+                good(adding: #""shadow": {"sampleRate": 2}"#),
+                at: "routes[0].shadow.sampleRate",
+                says: ["between 0 and 1"]
+            ),
             MalformedTable("an unknown shadow.writes", good(adding: #""shadow": {"writes": "always"}"#), at: "routes[0].shadow.writes"),
             MalformedTable("an unknown key in shadow", good(adding: #""shadow": {"rate": 1}"#), at: "routes[0].shadow.rate", says: ["unknown key"]),
-            MalformedTable("an unknown key in compare", good(adding: #""compare": {"ignored": ["/a"]}"#), at: "routes[0].compare.ignored", says: ["unknown key"]),
-            MalformedTable("compare.ignore that is not a pointer", good(adding: #""compare": {"ignore": ["updatedAt"]}"#), at: "routes[0].compare.ignore[0]", says: ["pointer"]),
+            MalformedTable(
+                "an unknown key in compare",
+                good(adding: #""compare": {"ignored": ["/a"]}"#),
+                at: "routes[0].compare.ignored",
+                says: ["unknown key"]
+            ),
+            MalformedTable(
+                "compare.ignore that is not a pointer",
+                good(adding: #""compare": {"ignore": ["updatedAt"]}"#),
+                at: "routes[0].compare.ignore[0]",
+                says: ["pointer"]
+            ),
             MalformedTable("compare.headers is a string", good(adding: #""compare": {"headers": "content-type"}"#), at: "routes[0].compare.headers"),
-            MalformedTable("a negative compare.numericTolerance", good(adding: #""compare": {"numericTolerance": -1}"#), at: "routes[0].compare.numericTolerance"),
-            MalformedTable("an unknown key in gate", good(adding: #""gate": {"minSample": 5}"#), at: "routes[0].gate.minSample", says: ["unknown key"]),
+            MalformedTable(
+                "a negative compare.numericTolerance",
+                good(adding: #""compare": {"numericTolerance": -1}"#),
+                at: "routes[0].compare.numericTolerance"
+            ),
+            MalformedTable(
+                "an unknown key in gate",
+                good(adding: #""gate": {"minSample": 5}"#),
+                at: "routes[0].gate.minSample",
+                says: ["unknown key"]
+            ),
             MalformedTable("gate.minSamples 0", good(adding: #""gate": {"minSamples": 0}"#), at: "routes[0].gate.minSamples"),
-            MalformedTable("gate.maxMismatchRate 2", good(adding: #""gate": {"maxMismatchRate": 2}"#), at: "routes[0].gate.maxMismatchRate", says: ["between 0 and 1"]),
+            MalformedTable(
+                "gate.maxMismatchRate 2",
+                good(adding: #""gate": {"maxMismatchRate": 2}"#),
+                at: "routes[0].gate.maxMismatchRate",
+                says: ["between 0 and 1"]
+            ),
         ]
     }
 
@@ -281,7 +449,10 @@ struct MalformedTableCases {
     var hostile: MalformedTable {
         let routes = (0..<2000).map { #"{"id": "dup\#($0)", "path": "/dup/{x}", "methods": ["GET"], "mode": "legacy"}"# }
         return MalformedTable(
-            "2,000 pairwise-ambiguous routes", document(routes: "[" + ([Self.goodRoute] + routes).joined(separator: ",\n") + "]"),
-            at: "routes[2].path", says: ["ambiguous"])
+            "2,000 pairwise-ambiguous routes",
+            document(routes: "[" + ([Self.goodRoute] + routes).joined(separator: ",\n") + "]"),
+            at: "routes[2].path",
+            says: ["ambiguous"]
+        )
     }
 }

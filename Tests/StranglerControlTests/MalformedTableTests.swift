@@ -1,9 +1,10 @@
 import Foundation
 import StranglerCore
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 /// Every malformed table in ``MalformedTableCases``, applied by hot reload to one running proxy
 /// (a routes file, the watcher, the admin API, an upstream): each must be rejected with its JSON
@@ -43,7 +44,12 @@ struct MalformedTableTests {
             let answer = try await proxy.admin("GET", "/api/routes")
             let spec = try JSONDocument.parse(try #require(try await proxy.admin("GET", "/openapi.json", token: nil).data))
             let schemaProblems = SchemaValidator(spec: spec).validate(
-                answer: answer.data, contentType: answer.headers["content-type"] ?? "", method: "GET", path: "/api/routes", status: answer.status)
+                answer: answer.data,
+                contentType: answer.headers["content-type"] ?? "",
+                method: "GET",
+                path: "/api/routes",
+                status: answer.status
+            )
             #expect(schemaProblems.isEmpty, "\(schemaProblems)")
 
             // The watcher is not stuck: a valid edit still goes live.
@@ -108,7 +114,8 @@ struct MalformedTableFixture {
         for fragment in item.says {
             #expect(
                 atPath.contains { $0.localizedCaseInsensitiveContains(fragment) },
-                "\(item.name): \(item.path) does not say \"\(fragment)\": \(atPath.joined(separator: "; ").prefix(600))")
+                "\(item.name): \(item.path) does not say \"\(fragment)\": \(atPath.joined(separator: "; ").prefix(600))"
+            )
         }
 
         // A real request still goes where the good table sends it.

@@ -1,8 +1,9 @@
 import Foundation
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("PendingValue: waiting for work that shutdown does not wait for")
 struct PendingValueTests {

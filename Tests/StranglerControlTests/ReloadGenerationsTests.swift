@@ -1,7 +1,8 @@
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Reload generations: the latest look at the routes file wins")
 struct ReloadGenerationsTests {

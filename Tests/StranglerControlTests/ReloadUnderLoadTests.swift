@@ -3,10 +3,11 @@ import Logging
 import ServiceLifecycle
 import StranglerCore
 import StranglerStore
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Hot reload of large tables, overlapping edits and shutdown mid-reload")
 struct ReloadUnderLoadTests {
@@ -57,7 +58,12 @@ struct ReloadUnderLoadTests {
             hold.holdValidation(of: version)
             defer { hold.releaseValidation(of: version) }
             let watcher = RouteTableWatcher(
-                path: path, server: proxy.server, interval: .seconds(3600), logger: HotReloadTests.logger, hooks: hold.hooks)
+                path: path,
+                server: proxy.server,
+                interval: .seconds(3600),
+                logger: HotReloadTests.logger,
+                hooks: hold.hooks
+            )
             let group = ServiceGroup(services: [watcher], logger: HotReloadTests.logger)
             let running = Task { try await group.run() }
             // The watcher's first look finds the file differs from the live table.
@@ -84,8 +90,13 @@ struct ReloadUnderLoadTests {
             let path = HotReloadTests.tempFile()
             let hold = ReloadHold()
             let watcher = RouteTableWatcher(
-                path: path, server: proxy.server, interval: .seconds(3600), logger: HotReloadTests.logger, auditor: auditor,
-                hooks: hold.hooks)
+                path: path,
+                server: proxy.server,
+                interval: .seconds(3600),
+                logger: HotReloadTests.logger,
+                auditor: auditor,
+                hooks: hold.hooks
+            )
             let start = try Self.write(proxy, mode: "legacy", to: path)
             #expect(await watcher.reloadIfChanged(force: false))
             await watcher.auditsSettled()

@@ -2,10 +2,11 @@ import Foundation
 import GRDB
 import StranglerCore
 import StranglerStore
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Route controls: promote, canary, auto-demote, rollback, audit")
 struct RouteControlTests {
@@ -120,7 +121,10 @@ struct RouteControlTests {
             #expect((noReason.json as? [String: Any])?["error"] as? String == "force_needs_reason")
 
             let forced = try await proxy.admin(
-                "POST", "/api/routes/inv/promote", body: ["force": true, "reason": "differences reviewed in PR 42", "actor": "jane"])
+                "POST",
+                "/api/routes/inv/promote",
+                body: ["force": true, "reason": "differences reviewed in PR 42", "actor": "jane"]
+            )
             #expect(forced.status == 200)
             #expect(proxy.liveMode("inv") == .canary)
             let change = try #require(try await proxy.store.changes(routeID: "inv").first)

@@ -1,9 +1,10 @@
 import Foundation
 import StranglerCore
+import StranglerTestSupport
 import Testing
+
 @testable import StranglerControl
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Reading a route table file")
 struct RouteTableLoaderTests {

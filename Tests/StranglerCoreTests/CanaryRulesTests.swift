@@ -31,7 +31,11 @@ struct CanaryRulesTests {
         #expect(errors?.contains("service error rate 6") == true)
         #expect(errors?.contains("6 of 100 answers in the last 60s") == true)
         let mismatches = CanaryBreach.reason(
-            gate: gate, window: CanaryCounts(service: 100, compared: 40, mismatched: 5), minRequests: 20, windowSeconds: 30)
+            gate: gate,
+            window: CanaryCounts(service: 100, compared: 40, mismatched: 5),
+            minRequests: 20,
+            windowSeconds: 30
+        )
         #expect(mismatches?.contains("5 of 40 comparisons in the last 30s") == true)
         #expect(mismatches?.contains("maxMismatchRate") == true)
         let summed = CanaryCounts(service: 1, serviceErrors: 1) + CanaryCounts(service: 2, compared: 3, mismatched: 1)

@@ -7,7 +7,8 @@ import Testing
 /// what the refusal says stays small.
 @Suite("Hostile route tables")
 struct HostileTableTests {
-    static let upstreams = #""upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "svc": {"url": "http://127.0.0.1:9101"}}, "defaultUpstream": "legacy""#
+    static let upstreams =
+        #""upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "svc": {"url": "http://127.0.0.1:9101"}}, "defaultUpstream": "legacy""#
 
     func error(_ text: String) -> RouteTableError? {
         error(Data(text.utf8))
@@ -70,7 +71,8 @@ struct HostileTableTests {
         let top = #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}}, "defaultUpstream": "legacy", "routes": [], "routes": []}"#
         #expect(error(top)?.problems.map(\.path) == ["routes"])
 
-        let inUpstream = #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000", "url": "http://10.0.0.1:1"}}, "defaultUpstream": "legacy", "routes": []}"#
+        let inUpstream =
+            #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000", "url": "http://10.0.0.1:1"}}, "defaultUpstream": "legacy", "routes": []}"#
         #expect(error(inUpstream)?.problems.map(\.path) == ["upstreams.legacy.url"])
     }
 

@@ -16,7 +16,8 @@ struct JSONQuickEqualityTests {
             switch depth > 3 ? random.below(4) : random.below(6) {
             case 0: return .scalar(["true", "false", "null"][random.below(3)])
             case 1: return .scalar(String(random.below(100_000)) + (random.below(2) == 0 ? "" : ".25"))
-            case 2, 3: return .scalar("\"" + String(repeating: ["a", "b", "c", "d", "e", "f", "g", "h"][random.below(8)], count: random.below(20)) + "\"")
+            case 2, 3:
+                return .scalar("\"" + String(repeating: ["a", "b", "c", "d", "e", "f", "g", "h"][random.below(8)], count: random.below(20)) + "\"")
             case 4: return .array((0..<random.below(5)).map { _ in Value.random(&random, depth: depth + 1) })
             default:
                 let keys = Set((0..<random.below(7)).map { _ in "k\(random.below(30))" })
@@ -83,13 +84,20 @@ struct JSONQuickEqualityTests {
             #expect(Self.fullMatch(compact, reordered), "round \(round)")
             // A changed scalar: a digit or letter swapped somewhere.
             var bytes = Array(compact.utf8)
-            let positions = bytes.indices.filter { bytes[$0] >= UInt8(ascii: "0") && bytes[$0] <= UInt8(ascii: "9") || bytes[$0] == UInt8(ascii: "a") }
+            let positions = bytes.indices.filter {
+                bytes[$0] >= UInt8(ascii: "0") && bytes[$0] <= UInt8(ascii: "9") || bytes[$0] == UInt8(ascii: "a")
+            }
             if !positions.isEmpty {
                 let position = positions[random.below(positions.count)]
-                bytes[position] = bytes[position] == UInt8(ascii: "a") ? UInt8(ascii: "b") : (bytes[position] == UInt8(ascii: "9") ? UInt8(ascii: "8") : bytes[position] + 1)
+                bytes[position] =
+                    bytes[position] == UInt8(ascii: "a")
+                    ? UInt8(ascii: "b") : (bytes[position] == UInt8(ascii: "9") ? UInt8(ascii: "8") : bytes[position] + 1)
                 // Every such edit changes a number, a string or a key, or breaks a literal.
                 #expect(!Self.oracleEqual(Array(compact.utf8), bytes))
-                #expect(!JSONQuickEquality.provesEqual(Array(compact.utf8), bytes), "round \(round): \(compact) vs \(String(decoding: bytes, as: UTF8.self))")
+                #expect(
+                    !JSONQuickEquality.provesEqual(Array(compact.utf8), bytes),
+                    "round \(round): \(compact) vs \(String(decoding: bytes, as: UTF8.self))"
+                )
             }
         }
     }
@@ -111,7 +119,10 @@ struct JSONQuickEqualityTests {
             }
             if JSONQuickEquality.provesEqual(original, edited) {
                 proven += 1
-                #expect(Self.oracleEqual(original, edited), "\(String(decoding: original, as: UTF8.self)) vs \(String(decoding: edited, as: UTF8.self))")
+                #expect(
+                    Self.oracleEqual(original, edited),
+                    "\(String(decoding: original, as: UTF8.self)) vs \(String(decoding: edited, as: UTF8.self))"
+                )
             }
         }
         // Some edits are harmless (a space in the right place); the check above must have run.

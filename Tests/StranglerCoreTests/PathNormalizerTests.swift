@@ -213,7 +213,8 @@ struct PathNormalizerTests {
 /// Random paths and spellings of paths, for the seeded property tests.
 enum PathSpelling {
     /// A reading for each subset of kinds that matter on their own, plus none and all.
-    static let readings: [PathAmbiguity] = [[], .all] + PathAmbiguity.kinds + [[.encodedSlash, .encodedDot], [.backslash, .dotDotAfterEmptySegment]]
+    static let readings: [PathAmbiguity] =
+        [[], .all] + PathAmbiguity.kinds + [[.encodedSlash, .encodedDot], [.backslash, .dotDotAfterEmptySegment]]
 
     static let names = ["inventory", "SKU-1", "a", "b.c", "x~y", "caf%C3%A9", "a%20b", "...", ".x", "v1"]
 

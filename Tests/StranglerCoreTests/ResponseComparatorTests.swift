@@ -1,10 +1,15 @@
 import Foundation
-@testable import StranglerCore
 import Testing
+
+@testable import StranglerCore
 
 @Suite("Response comparator")
 struct ResponseComparatorTests {
-    static func json(_ text: String, status: Int = 200, headers: [(name: String, value: String)] = [("content-type", "application/json")])
+    static func json(
+        _ text: String,
+        status: Int = 200,
+        headers: [(name: String, value: String)] = [("content-type", "application/json")]
+    )
         -> CapturedResponse
     {
         CapturedResponse(status: status, headers: headers, body: Array(text.utf8))
@@ -42,7 +47,8 @@ struct ResponseComparatorTests {
                     Difference(kind: .type, pointer: "/k1", primary: "\"k1\"", candidate: "2"),
                     Difference(kind: .missing, pointer: "/k0", primary: "\"k0\"", candidate: nil),
                     Difference(kind: .added, pointer: "/extra", primary: nil, candidate: "\"extra\""),
-                ], "\(count) edited"
+                ],
+                "\(count) edited"
             )
         }
     }
@@ -118,8 +124,10 @@ struct ResponseComparatorTests {
 
     @Test("arrays keyed by a field compare as sets; pointers name the key")
     func keyedArrays() {
-        let a = #"{"locations": [{"location": "STORE-NYC", "onHand": 38}, {"location": "DC-EAST", "onHand": 4}, {"location": "DC-WEST", "onHand": 35}]}"#
-        let b = #"{"locations": [{"location": "DC-EAST", "onHand": 4}, {"location": "DC-WEST", "onHand": 30}, {"location": "DC-NORTH", "onHand": 1}]}"#
+        let a =
+            #"{"locations": [{"location": "STORE-NYC", "onHand": 38}, {"location": "DC-EAST", "onHand": 4}, {"location": "DC-WEST", "onHand": 35}]}"#
+        let b =
+            #"{"locations": [{"location": "DC-EAST", "onHand": 4}, {"location": "DC-WEST", "onHand": 30}, {"location": "DC-NORTH", "onHand": 1}]}"#
         let keyed = Self.compare(a, b) { $0.arrays = ["/locations": "location"] }
         #expect(
             Set(keyed.differences) == [
@@ -176,7 +184,11 @@ struct ResponseComparatorTests {
         #expect(reason.contains("nesting deeper than 256"))
 
         let invalidUTF8 = ResponseComparator().compare(
-            primary: CapturedResponse(status: 200, headers: [("content-type", "application/json")], body: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D]),
+            primary: CapturedResponse(
+                status: 200,
+                headers: [("content-type", "application/json")],
+                body: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D]
+            ),
             candidate: Self.json(#"{"a": "x"}"#)
         )
         guard case .uncomparable(let utf8Reason) = invalidUTF8.outcome else {
@@ -206,21 +218,29 @@ struct ResponseComparatorTests {
         let one = Self.compare("[" + items.joined(separator: ",") + "]", "[" + changed.joined(separator: ",") + "]")
         #expect(one.differences == [Difference(kind: .changed, pointer: "/4321/nested/deep/v", primary: "4321", candidate: "-1")])
 
-        let many = Self.compare("[" + (0..<500).map(String.init).joined(separator: ",") + "]", "[" + (0..<500).map { String($0 + 1) }.joined(separator: ",") + "]")
+        let many = Self.compare(
+            "[" + (0..<500).map(String.init).joined(separator: ",") + "]",
+            "[" + (0..<500).map { String($0 + 1) }.joined(separator: ",") + "]"
+        )
         #expect(many.differences.count == 100)
         #expect(many.omitted == 400)
     }
 
     @Test("the demo's legacy and modern inventory answers differ at exactly the expected pointers under routes.json's rules")
     func demoPair() throws {
-        let legacy = #"{"locations":[{"lastCount":"20261117 11:06:40","location":"STORE-SEA","onHand":44,"reserved":4},{"lastCount":"20261107 11:06:40","location":"DC-EAST","onHand":4,"reserved":0}],"productName":"Trail Runner Shoe","sku":"SKU-1001","sysFlags":"0x00","totalOnHand":48,"totalReserved":4,"updatedAt":"20261119 01:20:40"}"#
-        let modern = #"{"available":0,"locations":[{"lastCount":"2026-11-07T11:06:40Z","location":"DC-EAST","onHand":4,"reserved":0},{"lastCount":"2026-11-17T11:06:40Z","location":"STORE-SEA","onHand":44,"reserved":4}],"productName":"Trail Runner Shoe","sku":"SKU-1001","totalOnHand":4,"totalReserved":4,"updatedAt":"2026-11-19T01:20:40Z"}"#
+        let legacy =
+            #"{"locations":[{"lastCount":"20261117 11:06:40","location":"STORE-SEA","onHand":44,"reserved":4},{"lastCount":"20261107 11:06:40","location":"DC-EAST","onHand":4,"reserved":0}],"productName":"Trail Runner Shoe","sku":"SKU-1001","sysFlags":"0x00","totalOnHand":48,"totalReserved":4,"updatedAt":"20261119 01:20:40"}"#
+        let modern =
+            #"{"available":0,"locations":[{"lastCount":"2026-11-07T11:06:40Z","location":"DC-EAST","onHand":4,"reserved":0},{"lastCount":"2026-11-17T11:06:40Z","location":"STORE-SEA","onHand":44,"reserved":4}],"productName":"Trail Runner Shoe","sku":"SKU-1001","totalOnHand":4,"totalReserved":4,"updatedAt":"2026-11-19T01:20:40Z"}"#
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../routes.json")
         let table = try RouteTable.parse(try Data(contentsOf: url))
         let settings = try #require(table.routes.first { $0.id == "inventory-read" }?.compare)
         let result = ResponseComparator(settings: settings).compare(primary: Self.json(legacy), candidate: Self.json(modern))
         #expect(Set(result.differences.map(\.pointer)) == ["/available", "/sysFlags", "/totalOnHand"])
-        #expect(result.differences.first { $0.pointer == "/totalOnHand" } == Difference(kind: .changed, pointer: "/totalOnHand", primary: "48", candidate: "4"))
+        #expect(
+            result.differences.first { $0.pointer == "/totalOnHand" }
+                == Difference(kind: .changed, pointer: "/totalOnHand", primary: "48", candidate: "4")
+        )
     }
 
     @Test("long values are truncated")

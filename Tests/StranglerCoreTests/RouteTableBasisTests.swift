@@ -124,7 +124,8 @@ struct RouteTableBasisTests {
             #"{"id":"c","path":"/c","mode":"legacy","compare":{"ignore":["/x"],"arrays":{"/items":{"key":"sku"}}}}"#,
             #"{"id": "d", "path": "/d", "mode": "legacy", "description": "\u005d\u007d"}"#,
         ]
-        let text = #"{"defaultUpstream": "legacy", "upstreams": {"legacy": {"url": "http://127.0.0.1:9000", "timeoutMs": 2000}},"#
+        let text =
+            #"{"defaultUpstream": "legacy", "upstreams": {"legacy": {"url": "http://127.0.0.1:9000", "timeoutMs": 2000}},"#
             + "\n \"routes\" : [ " + routes.joined(separator: " ,\n\t") + " ] }"
         let data = Data(text.utf8)
         let found = try #require(data.withUnsafeBytes { JSONRouteRanges.find(in: $0) })
@@ -142,7 +143,10 @@ struct RouteTableBasisTests {
         let pieces = [#""plain""#, #""with \"quote\"""#, #""]}""#, "12.5e-3", "true", "null", "[1, [2, {\"k\": \"]\"}]]", #"{"a": {}}"#]
         for _ in 0..<200 {
             let routes = (0..<random.below(6)).map { _ in
-                "{" + (0..<random.below(4)).map { field in "\"f\(field)\":" + String(repeating: " ", count: random.below(3)) + pieces[random.below(pieces.count)] }
+                "{"
+                    + (0..<random.below(4)).map { field in
+                        "\"f\(field)\":" + String(repeating: " ", count: random.below(3)) + pieces[random.below(pieces.count)]
+                    }
                     .joined(separator: ",") + "}"
             }
             let before = random.below(2) == 0 ? #""upstreams": {"x": ["]"]}, "# : ""

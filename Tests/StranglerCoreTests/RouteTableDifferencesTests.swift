@@ -5,7 +5,12 @@ import Testing
 @Suite("Route table differences, for the audit trail")
 struct RouteTableDifferencesTests {
     /// A table with routes `ids`, each `{"id", "path", "mode", "service"}`, modes overridden by id.
-    static func table(_ ids: some Sequence<Int>, modes: [Int: String] = [:], paths: [Int: String] = [:], serviceURL: String = "http://127.0.0.1:9101")
+    static func table(
+        _ ids: some Sequence<Int>,
+        modes: [Int: String] = [:],
+        paths: [Int: String] = [:],
+        serviceURL: String = "http://127.0.0.1:9101"
+    )
         -> String
     {
         let routes = ids.map { index in
@@ -13,7 +18,8 @@ struct RouteTableDifferencesTests {
             let mode = modes[index] ?? "legacy"
             return #"{"id": "r\#(index)", "path": "\#(path)", "mode": "\#(mode)", "service": "svc"}"#
         }
-        return #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "svc": {"url": "\#(serviceURL)"}}, "defaultUpstream": "legacy", "routes": ["#
+        return
+            #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "svc": {"url": "\#(serviceURL)"}}, "defaultUpstream": "legacy", "routes": ["#
             + routes.joined(separator: ",\n") + "]}"
     }
 
@@ -23,9 +29,13 @@ struct RouteTableDifferencesTests {
         let new = try JSONDocument.parse(
             Data(
                 Self.table(
-                    Array(0..<19_999).filter { $0 != 7 } + [20_000], modes: [5: "shadow", 19_998: "service"], paths: [100: "/moved/{id}"],
+                    Array(0..<19_999).filter { $0 != 7 } + [20_000],
+                    modes: [5: "shadow", 19_998: "service"],
+                    paths: [100: "/moved/{id}"],
                     serviceURL: "http://127.0.0.1:9102"
-                ).utf8))
+                ).utf8
+            )
+        )
         let differences = RouteTableDocument.differences(from: old, to: new)
         #expect(differences.map(\.routeID) == ["r5", "r100", "r19998", "r20000", "r7", "r19999", nil])
         let byID = Dictionary(differences.map { ($0.routeID ?? "-", $0) }, uniquingKeysWith: { first, _ in first })
@@ -44,9 +54,13 @@ struct RouteTableDifferencesTests {
         let oldText = Self.table(0..<6)
         let newText = Self.table([0, 1, 3, 4, 5, 6], modes: [4: "service"], serviceURL: "http://127.0.0.1:9102")
         let documents = RouteTableDocument.differences(
-            from: try RouteTableDocument(data: Data(oldText.utf8)), to: try RouteTableDocument(data: Data(newText.utf8)))
+            from: try RouteTableDocument(data: Data(oldText.utf8)),
+            to: try RouteTableDocument(data: Data(newText.utf8))
+        )
         let files = RouteTableDocument.differences(
-            from: try JSONDocument.parse(Data(oldText.utf8)), to: try JSONDocument.parse(Data(newText.utf8)))
+            from: try JSONDocument.parse(Data(oldText.utf8)),
+            to: try JSONDocument.parse(Data(newText.utf8))
+        )
         #expect(documents == files)
         #expect(documents.map(\.routeID) == ["r4", "r6", "r2", nil])
         let document = try RouteTableDocument(data: Data(newText.utf8))
@@ -77,7 +91,11 @@ struct RouteTableDifferencesTests {
         #expect(spaced != old)
         #expect(try Self.fileDifferences(old, spaced).isEmpty)
         // An upstream edit: compared whole, the change outside the routes included.
-        #expect(try Self.fileDifferences(old, Self.table(0..<300, modes: [3: "service"], serviceURL: "http://127.0.0.1:9102")).map(\.routeID) == ["r3", nil])
+        #expect(
+            try Self.fileDifferences(old, Self.table(0..<300, modes: [3: "service"], serviceURL: "http://127.0.0.1:9102")).map(\.routeID) == [
+                "r3", nil,
+            ]
+        )
         // A route moved to another id: the old id removed, the new one added.
         let renamed = old.replacingOccurrences(of: #""id": "r5""#, with: #""id": "r5b""#)
         #expect(try Self.fileDifferences(old, renamed).map(\.routeID) == ["r5b", "r5"])

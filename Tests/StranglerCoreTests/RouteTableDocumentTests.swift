@@ -32,7 +32,8 @@ struct RouteTableDocumentTests {
           ]
         }
 
-        """.utf8)
+        """.utf8
+    )
 
     @Test("the repository's routes.json is already in the canonical layout, so edits diff by line")
     func repositoryIsCanonical() throws {
@@ -89,7 +90,8 @@ struct RouteTableDocumentTests {
         let data = Data(
             """
             {"upstreams":{"legacy":{"url":"http://127.0.0.1:9000"}},"defaultUpstream":"legacy","routes":[{"id":"x","path":"/x","mode":"legacy","compare":{"ignore":[\(ignores)],"headers":["content-type"]}}]}
-            """.utf8)
+            """.utf8
+        )
         let text = String(decoding: try RouteTableDocument(data: data).formatted, as: UTF8.self)
         #expect(text.contains("      \"compare\": {\n        \"ignore\": [\n          \"/field0/with/a/long/name\",\n"))
         #expect(text.contains(#"        "headers": ["content-type"]"#))

@@ -90,7 +90,8 @@ struct RouteTableValidationTests {
     func unknownKeys() {
         let found = problems(
             #"[{"id": "a", "path": "/a", "mode": "shadow", "service": "inventory", "shadw": {}, "shadow": {"rate": 1}}]"#,
-            upstreams: #""upstreams": {"legacy": {"url": "http://127.0.0.1:1", "timeout": 5}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy", "extra": true"#
+            upstreams:
+                #""upstreams": {"legacy": {"url": "http://127.0.0.1:1", "timeout": 5}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy", "extra": true"#
         )
         #expect(Set(found.map(\.path)) == ["extra", "upstreams.legacy.timeout", "routes[0].shadw", "routes[0].shadow.rate"])
     }
@@ -110,7 +111,8 @@ struct RouteTableValidationTests {
              {"id": "j", "path": "/j", "mode": "service", "service": "legacy"},
              {"id": "k", "path": "/k", "mode": "legacy", "compare": {"ignore": ["updatedAt"]}, "gate": {"minSamples": -1}}]
             """,
-            upstreams: #""upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "inventory": {"url": "https://inv.internal"}, "bad": {"url": "not a url"}}, "defaultUpstream": "legacy""#
+            upstreams:
+                #""upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "inventory": {"url": "https://inv.internal"}, "bad": {"url": "not a url"}}, "defaultUpstream": "legacy""#
         )
         let paths = Set(found.map(\.path))
         for expected in [
@@ -127,13 +129,15 @@ struct RouteTableValidationTests {
     func underscoredStickyHeader() {
         let found = problems(
             #"[{"id": "a", "path": "/a", "mode": "canary", "service": "inventory", "canary": {"percent": 10, "stickyKey": "header:X_Customer"}}]"#,
-            upstreams: #""upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy""#
+            upstreams:
+                #""upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy""#
         )
         #expect(found.map(\.path) == ["routes[0].canary.stickyKey"])
         #expect(found.first?.message.contains("\"X-Customer\"") == true, "\(found)")
         let fine = problems(
             #"[{"id": "a", "path": "/a", "mode": "canary", "service": "inventory", "canary": {"percent": 10, "stickyKey": "header:X-Customer"}}]"#,
-            upstreams: #""upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy""#
+            upstreams:
+                #""upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "inventory": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy""#
         )
         #expect(fine.isEmpty, "\(fine)")
     }

@@ -15,7 +15,9 @@ struct TargetRouterTests {
                {"id": "files", "path": "/files/**", "mode": "legacy"},
                {"id": "root", "path": "/", "mode": "legacy"}
              ]}
-            """.utf8))
+            """.utf8
+        )
+    )
 
     enum Outcome: Equatable, CustomStringConvertible {
         case route(String)
@@ -109,7 +111,8 @@ struct TargetRouterTests {
             ("/%2e/inventory/SKU-1", .ambiguous(.encodedDot)), ("/inventory/%2E%2E/x", .ambiguous(.encodedDot)),
             ("/inventory\\SKU-1", .ambiguous(.backslash)), ("/inventory%5cSKU-1", .ambiguous(.backslash)),
             ("/inventory;x/SKU-1", .ambiguous(.segmentParameter)), ("/x/..;/inventory/SKU-1", .ambiguous(.segmentParameter)),
-            ("/../inventory/SKU-1", .aboveRoot), ("/inventory/..%2f..", .ambiguous(.encodedSlash)), ("/inventory/SKU-1%2f..", .ambiguous(.encodedSlash)),
+            ("/../inventory/SKU-1", .aboveRoot), ("/inventory/..%2f..", .ambiguous(.encodedSlash)),
+            ("/inventory/SKU-1%2f..", .ambiguous(.encodedSlash)),
             ("/x//../inventory/SKU-1", .ambiguous(.dotDotAfterEmptySegment)), ("/inventory/%zz", .invalidEscape),
             ("/inventory/SKU-1%00", .encodedNul), ("/inventory/SKU-1#x", .fragment), ("inventory/SKU-1", .unsupportedForm),
         ]

@@ -4,12 +4,13 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
-import StranglerCore
-import Testing
 import StranglerAdmin
 import StranglerControl
-@testable import StranglerProxy
+import StranglerCore
 import StranglerTestSupport
+import Testing
+
+@testable import StranglerProxy
 
 /// The demo's pieces on port 0 behind the proxy, routed by the repository's own routes.json.
 @Suite("Demo end to end")
@@ -73,7 +74,10 @@ struct DemoEndToEndTests {
                 try FileManager.default.copyItem(atPath: Self.repositoryRoutes, toPath: routesPath)
                 let table = transform(try RouteTableLoader.load(path: routesPath))
                 let server = ProxyServer(
-                    configuration: .init(port: 0, threads: 2, accessLog: false), table: table, source: routesPath, logger: logger
+                    configuration: .init(port: 0, threads: 2, accessLog: false),
+                    table: table,
+                    source: routesPath,
+                    logger: logger
                 )
                 try await server.start()
                 let adminPort = NIOLockedValueBox<Int?>(nil)
@@ -140,9 +144,15 @@ struct DemoEndToEndTests {
                         var upstream = $0
                         upstream.timeoutMs = 30_000
                         return upstream
-                    }, defaultUpstream: loaded.defaultUpstream, routes: loaded.routes, version: loaded.version)
+                    },
+                    defaultUpstream: loaded.defaultUpstream,
+                    routes: loaded.routes,
+                    version: loaded.version
+                )
                 let server = ProxyServer(
-                    configuration: .init(port: 0, threads: 2, accessLog: false), table: table, logger: Self.logger,
+                    configuration: .init(port: 0, threads: 2, accessLog: false),
+                    table: table,
+                    logger: Self.logger,
                     shadowSink: pipeline.worker
                 )
                 try await server.start()

@@ -1,11 +1,12 @@
 import Foundation
-import StranglerCore
-import StranglerStore
-import Testing
 import StranglerAdmin
 import StranglerControl
-@testable import StranglerProxy
+import StranglerCore
+import StranglerStore
 import StranglerTestSupport
+import Testing
+
+@testable import StranglerProxy
 
 /// `strangler routes ...` as a user runs it: the built executable, its output and exit codes.
 @Suite("strangler routes commands")
@@ -36,7 +37,11 @@ struct RoutesCommandTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     @Test("promote is refused with the figures, --force needs a reason, the override is recorded, rollback undoes it")
@@ -45,7 +50,8 @@ struct RoutesCommandTests {
         let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         let routes = folder.appendingPathComponent("routes.json").path
         try ControlledProxy.routesFile(
-            legacyPort: 9, servicePort: 10,
+            legacyPort: 9,
+            servicePort: 10,
             routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
         ).write(to: URL(fileURLWithPath: routes))
         let original = try Data(contentsOf: URL(fileURLWithPath: routes))
@@ -98,7 +104,9 @@ struct RoutesCommandTests {
         let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         let routes = folder.appendingPathComponent("routes.json").path
         try ControlledProxy.routesFile(
-            legacyPort: 9, servicePort: 10, routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
+            legacyPort: 9,
+            servicePort: 10,
+            routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
         ).write(to: URL(fileURLWithPath: routes))
         try await store.insert(
             (0..<4).map { index in
@@ -106,7 +114,8 @@ struct RoutesCommandTests {
                 record.outcome = .mismatch
                 record.differences = [Difference(kind: .added, pointer: "/available", primary: nil, candidate: "\(index)")]
                 return record
-            })
+            }
+        )
         let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
 
         var run = try Self.strangler(["diffs", "accept", "inv", "available", "--reason", "x"] + common)
@@ -116,7 +125,9 @@ struct RoutesCommandTests {
         #expect(run.status == 1)
         #expect(run.stderr.contains("no route \"nope\""))
 
-        run = try Self.strangler(["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita", "--until", "2099-01-01"] + common)
+        run = try Self.strangler(
+            ["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita", "--until", "2099-01-01"] + common
+        )
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("accepted #1: inv /available — covers 4 differences"))
         run = try Self.strangler(["diffs", "list"] + common)
@@ -170,8 +181,18 @@ struct RoutesCommandTests {
 enum RouteHistoryFixtures {
     static func match(_ id: String) -> ComparisonRecord {
         ComparisonRecord(
-            routeID: "inv", requestID: id, method: "GET", path: "/inv/1", tableVersion: "v1", primaryUpstream: "legacy",
-            candidateUpstream: "service", primaryStatus: 200, candidateStatus: 200, primaryMilliseconds: 1, candidateMilliseconds: 1,
-            outcome: .match)
+            routeID: "inv",
+            requestID: id,
+            method: "GET",
+            path: "/inv/1",
+            tableVersion: "v1",
+            primaryUpstream: "legacy",
+            candidateUpstream: "service",
+            primaryStatus: 200,
+            candidateStatus: 200,
+            primaryMilliseconds: 1,
+            candidateMilliseconds: 1,
+            outcome: .match
+        )
     }
 }

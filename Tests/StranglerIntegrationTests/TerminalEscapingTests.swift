@@ -1,11 +1,12 @@
 import Foundation
-import StranglerCore
-import StranglerStore
-import Testing
 import StranglerAdmin
 import StranglerControl
-@testable import StranglerProxy
+import StranglerCore
+import StranglerStore
 import StranglerTestSupport
+import Testing
+
+@testable import StranglerProxy
 
 /// Values from data never reach an operator's terminal raw: the CLI escapes them, and the admin
 /// API refuses control characters in what it would store.
@@ -35,16 +36,26 @@ struct TerminalEscapingTests {
         let store = try makeTestStore("escape")
         let routes = routesFilePath(beside: store)
         try ControlledProxy.routesFile(
-            legacyPort: 9, servicePort: 10, routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
+            legacyPort: 9,
+            servicePort: 10,
+            routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
         ).write(to: URL(fileURLWithPath: routes))
         // Straight into the store: the admin API would refuse these values now.
         _ = try await store.recordChanges(
             [
                 RouteChange(
-                    actor: Self.hostileActor, source: .admin, routeID: "inv", reason: Self.hostileReason,
-                    before: #"{"id": "inv", "mode": "legacy"}"#, after: #"{"id": "inv", "mode": "shadow"}"#,
-                    tableVersionBefore: "aaa\u{1B}[5m", tableVersionAfter: "bbbbbbbb")
-            ], tableContent: nil)
+                    actor: Self.hostileActor,
+                    source: .admin,
+                    routeID: "inv",
+                    reason: Self.hostileReason,
+                    before: #"{"id": "inv", "mode": "legacy"}"#,
+                    after: #"{"id": "inv", "mode": "shadow"}"#,
+                    tableVersionBefore: "aaa\u{1B}[5m",
+                    tableVersionAfter: "bbbbbbbb"
+                )
+            ],
+            tableContent: nil
+        )
         let common = ["--routes", routes, "--store", store.path, "--migrations", RoutesCommandTests.root.appendingPathComponent("migrations").path]
 
         for command in [["routes", "history"], ["routes", "history", "inv"], ["routes", "show", "inv"]] {

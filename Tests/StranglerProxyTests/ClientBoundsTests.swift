@@ -1,9 +1,9 @@
 import Foundation
 import NIOCore
-import Testing
-@testable import StranglerProxy
 import StranglerTestSupport
+import Testing
 
+@testable import StranglerProxy
 
 /// The proxy under clients that misbehave: slow readers and writers, silent and half-open
 /// connections, oversized requests sent whole before reading, and more connections than the
@@ -127,7 +127,8 @@ struct ClientBoundsTests {
             let tail = String(repeating: "0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n", count: 30_000)
             let connection = try await RawConnection.connect(port: proxy.port)
             try await connection.send(
-                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\(tail)")
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\(tail)"
+            )
             let response = try await connection.readResponse()
             #expect(response.status == 400)
             #expect(await connection.waitUntilClosed())

@@ -1,10 +1,10 @@
 import NIOCore
 import NIOHTTP1
+import StranglerCore
+import StranglerTestSupport
 import Testing
 
 @testable import StranglerProxy
-import StranglerCore
-import StranglerTestSupport
 
 /// The client request parser on its own: request lines, framing, de-chunking, reads split
 /// anywhere, several requests in one buffer, and the malformed or ambiguous requests it must
@@ -42,10 +42,16 @@ struct ClientRequestParserTests {
                 guard let event = try parser.next(&buffer) else { break }
                 switch event {
                 case .head(let head):
-                    requests.append(Parsed(
-                        method: head.method, uri: head.uri, target: String(buffer: head.targetBytes), minor: head.version.minor,
-                        headers: head.headers, keepAlive: head.isKeepAlive
-                    ))
+                    requests.append(
+                        Parsed(
+                            method: head.method,
+                            uri: head.uri,
+                            target: String(buffer: head.targetBytes),
+                            minor: head.version.minor,
+                            headers: head.headers,
+                            keepAlive: head.isKeepAlive
+                        )
+                    )
                 case .body(let part):
                     requests[requests.count - 1].body += part.readableBytesView
                 case .end:
@@ -110,7 +116,8 @@ struct ClientRequestParserTests {
 
     @Test("pipelined requests in one buffer come out one after another, bodies and all")
     func pipelined() throws {
-        let text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcDELETE /c HTTP/1.1\r\nHost: x\r\n\r\n"
+        let text =
+            "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcDELETE /c HTTP/1.1\r\nHost: x\r\n\r\n"
         for split in [nil, 1, 4, 13] {
             let requests = try parse(text, split: split)
             #expect(requests.map(\.uri) == ["/a", "/b", "/c"])
@@ -128,8 +135,10 @@ struct ClientRequestParserTests {
 
     @Test("methods: common ones without allocating, registered ones as RAW; others refused, and case matters")
     func methods() throws {
-        for (text, method) in [("GET", HTTPMethod.GET), ("HEAD", .HEAD), ("OPTIONS", .OPTIONS), ("PATCH", .PATCH), ("PROPFIND", .PROPFIND),
-                               ("M-SEARCH", .RAW(value: "M-SEARCH")), ("QUERY", .RAW(value: "QUERY")), ("PURGE", .PURGE)] {
+        for (text, method) in [
+            ("GET", HTTPMethod.GET), ("HEAD", .HEAD), ("OPTIONS", .OPTIONS), ("PATCH", .PATCH), ("PROPFIND", .PROPFIND),
+            ("M-SEARCH", .RAW(value: "M-SEARCH")), ("QUERY", .RAW(value: "QUERY")), ("PURGE", .PURGE),
+        ] {
             let request = try #require(try parse("\(text) / HTTP/1.1\r\nHost: x\r\n\r\n").first)
             #expect(request.method == method)
             #expect(request.method.rawValue == text)
@@ -198,9 +207,11 @@ struct ClientRequestParserTests {
                 #expect(request.body == Array("hello".utf8) && request.ended, "\(line)")
             }
         }
-        for (line, reason) in [("5 ", "whitespace"), ("5\t", "whitespace"), ("5 ;a", "whitespace"), ("5; a", "no name"), ("5;a =b", "whitespace"),
-                               ("5;", "cut short"), ("5;=b", "no name"), ("5;a=", "cut short"), ("5;a=\"open", "cut short"), ("5;a b", "whitespace"),
-                               ("5;a=b c", "whitespace"), ("5;\u{e9}", "no name"), ("5;a=\"\u{1}\"", "control byte"), ("5x", "not part of")] {
+        for (line, reason) in [
+            ("5 ", "whitespace"), ("5\t", "whitespace"), ("5 ;a", "whitespace"), ("5; a", "no name"), ("5;a =b", "whitespace"),
+            ("5;", "cut short"), ("5;=b", "no name"), ("5;a=", "cut short"), ("5;a=\"open", "cut short"), ("5;a b", "whitespace"),
+            ("5;a=b c", "whitespace"), ("5;\u{e9}", "no name"), ("5;a=\"\u{1}\"", "control byte"), ("5x", "not part of"),
+        ] {
             let text = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(line)\r\nhello\r\n0\r\n\r\n"
             let error = #expect(throws: HTTPParseFailure.self, "\(line)") { try parse(text) }
             #expect(error?.reason.contains(reason) == true, "\(line): \(error?.reason ?? "accepted")")
@@ -265,8 +276,10 @@ struct ClientRequestParserTests {
 
     @Test(
         "a Host that is not a host name or address with an optional port is refused",
-        arguments: ["a b/c", "shop/evil", "user@shop", "shop\\evil", "shop?x", "shop#x", "caf\u{e9}.example", "a\tb", "shop:80x",
-                    "shop:80:81", "[::1", "[]", "[::1]x", "%4", "%zz", "\"shop\"", "<shop>"]
+        arguments: [
+            "a b/c", "shop/evil", "user@shop", "shop\\evil", "shop?x", "shop#x", "caf\u{e9}.example", "a\tb", "shop:80x",
+            "shop:80:81", "[::1", "[]", "[::1]x", "%4", "%zz", "\"shop\"", "<shop>",
+        ]
     )
     func invalidHost(host: String) throws {
         let error = #expect(throws: HTTPParseFailure.self) { try parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n") }
@@ -277,8 +290,10 @@ struct ClientRequestParserTests {
 
     @Test(
         "host names, addresses, IP literals and ports are valid Host values, as is an empty one",
-        arguments: ["shop.example", "shop.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8443", "[v1.fe80::a+en1]",
-                    "xn--caf-dma.example", "my_host.local", "a-b~c!$&'()*+,;=", "%41shop", "shop:", ""]
+        arguments: [
+            "shop.example", "shop.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8443", "[v1.fe80::a+en1]",
+            "xn--caf-dma.example", "my_host.local", "a-b~c!$&'()*+,;=", "%41shop", "shop:", "",
+        ]
     )
     func validHost(host: String) throws {
         let request = try #require(try parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n").first)
@@ -352,7 +367,8 @@ struct ClientRequestParserTests {
                 var value = [UInt8](repeating: UInt8(ascii: "v"), count: 24)
                 value[offset] = good
                 // Whitespace at the value's ends is not part of it.
-                let kept = good == 0x09 || good == 0x20 ? (offset == 0 ? Array(value.dropFirst()) : offset == 23 ? Array(value.dropLast()) : value) : value
+                let kept =
+                    good == 0x09 || good == 0x20 ? (offset == 0 ? Array(value.dropFirst()) : offset == 23 ? Array(value.dropLast()) : value) : value
                 #expect(try parsedValue(value) == kept, "byte \(good) at \(offset)")
             }
         }
@@ -386,8 +402,12 @@ struct ClientRequestParserTests {
             ("/o", "/base/o"),
         ] {
             let request = OutboundRequest(
-                method: .OPTIONS, target: ByteBuffer(string: target), lines: ByteBuffer(string: "Host: shop\r\n"), hasHost: true,
-                isChunked: false)
+                method: .OPTIONS,
+                target: ByteBuffer(string: target),
+                lines: ByteBuffer(string: "Host: shop\r\n"),
+                hasHost: true,
+                isChunked: false
+            )
             let line = String(buffer: request.encoded(for: upstream, allocator: ByteBufferAllocator())).components(separatedBy: "\r\n").first
             #expect(line == "OPTIONS \(expected) HTTP/1.1", "\(target)")
         }
@@ -396,14 +416,16 @@ struct ClientRequestParserTests {
     @Test("setting a header drops every line of that name, whatever its case, and only those")
     func setHeaderReplaces() throws {
         let lines = ByteBuffer(
-            string: "X-Strangler-Shadow: a\r\nHost: shop\r\nx-strangler-shadow-id: keep\r\nX-STRANGLER-SHADOW: b\r\nAccept: */*\r\n")
+            string: "X-Strangler-Shadow: a\r\nHost: shop\r\nx-strangler-shadow-id: keep\r\nX-STRANGLER-SHADOW: b\r\nAccept: */*\r\n"
+        )
         var request = OutboundRequest(method: .POST, target: ByteBuffer(string: "/o"), lines: lines, hasHost: true, isChunked: false)
         request.setHeader("X-Strangler-Shadow", "dry-run")
         request.setHeader("Idempotency-Key", "strangler-1")
         #expect(
             String(buffer: request.head)
                 == "POST /o HTTP/1.1\r\nHost: shop\r\nx-strangler-shadow-id: keep\r\nAccept: */*\r\n"
-                + "X-Strangler-Shadow: dry-run\r\nIdempotency-Key: strangler-1\r\n\r\n")
+                + "X-Strangler-Shadow: dry-run\r\nIdempotency-Key: strangler-1\r\n\r\n"
+        )
         var bare = OutboundRequest(method: .GET, target: ByteBuffer(string: "/"), lines: ByteBuffer(), hasHost: false, isChunked: false)
         bare.setHeader("X-Strangler-Shadow", "mirror")
         #expect(String(buffer: bare.head) == "GET / HTTP/1.1\r\nX-Strangler-Shadow: mirror\r\n\r\n")

@@ -1,14 +1,20 @@
 import NIOCore
-@testable import StranglerProxy
 import Testing
+
+@testable import StranglerProxy
 
 /// What each expired client bound does, the label it is counted under, and the shadow roles'
 /// names in failure reasons.
 @Suite("Client timeout answer")
 struct ClientTimeoutAnswerTests {
     let limits = ClientTimeouts.Limits(
-        header: .seconds(10), body: .milliseconds(1500), send: .seconds(30), keepAlive: .seconds(60),
-        lingerTotal: .seconds(5), lingerIdle: .seconds(1))
+        header: .seconds(10),
+        body: .milliseconds(1500),
+        send: .seconds(30),
+        keepAlive: .seconds(60),
+        lingerTotal: .seconds(5),
+        lingerIdle: .seconds(1)
+    )
 
     /// The answer as text: its kind's label, and its error's status or its outcome.
     func describe(_ answer: ClientTimeoutAnswer) -> String {

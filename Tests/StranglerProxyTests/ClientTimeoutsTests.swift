@@ -1,15 +1,19 @@
 import NIOCore
+import StranglerTestSupport
 import Testing
 
 @testable import StranglerProxy
-import StranglerTestSupport
 
 /// The client bounds' state machine on its own: events in, the expired bound out, on a clock
 /// the test moves by hand.
 @Suite("Client timeouts state machine")
 struct ClientTimeoutsTests {
     static let limits = ClientTimeouts.Limits(
-        header: .seconds(60), body: .seconds(30), send: .seconds(20), keepAlive: .seconds(75), lingerTotal: .seconds(30),
+        header: .seconds(60),
+        body: .seconds(30),
+        send: .seconds(20),
+        keepAlive: .seconds(75),
+        lingerTotal: .seconds(30),
         lingerIdle: .seconds(5)
     )
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)

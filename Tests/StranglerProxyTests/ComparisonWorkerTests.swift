@@ -1,14 +1,14 @@
 import CompressNIO
 import Foundation
 import Logging
-import ServiceLifecycle
 import NIOCore
+import ServiceLifecycle
 import StranglerCore
 import StranglerStore
+import StranglerTestSupport
 import Testing
 
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Comparison worker")
 struct ComparisonWorkerTests {
@@ -22,12 +22,18 @@ struct ComparisonWorkerTests {
         let table = try RouteTable.parse(
             Data(
                 #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:1"}, "svc": {"url": "http://127.0.0.1:2"}}, "defaultUpstream": "legacy", "routes": [{"id": "r", "path": "/r", "mode": "shadow", "service": "svc"}]}"#
-                    .utf8)
+                    .utf8
+            )
         )
         var primaryHeaders: [(name: String, value: String)] = [("content-type", "application/json")]
         if let primaryEncoding { primaryHeaders.append(("Content-Encoding", primaryEncoding)) }
         return ShadowJob(
-            routeID: table.routes[0].id, compare: table.routes[0].compare, tableVersion: table.version, requestID: "w-1", method: "GET", uri: "/r",
+            routeID: table.routes[0].id,
+            compare: table.routes[0].compare,
+            tableVersion: table.version,
+            requestID: "w-1",
+            method: "GET",
+            uri: "/r",
             primary: .init(upstream: "legacy", status: 200, headers: primaryHeaders, body: ByteBuffer(bytes: primary)),
             candidate: .init(upstream: "svc", status: 200, headers: [("content-type", "application/json")], body: ByteBuffer(bytes: candidate)),
             skipReason: nil
@@ -43,7 +49,11 @@ struct ComparisonWorkerTests {
     func capturedSideRoundTrip() {
         let long = String(repeating: "x", count: 70_000)
         var side = ShadowJob.Side(
-            upstream: "svc", status: 200, headers: [("Content-Type", "application/json"), (long, long)], body: ByteBuffer(string: "{}"))
+            upstream: "svc",
+            status: 200,
+            headers: [("Content-Type", "application/json"), (long, long)],
+            body: ByteBuffer(string: "{}")
+        )
         #expect(side.headers.map(\.name) == ["Content-Type", long])
         #expect(side.headers.map(\.value) == ["application/json", long])
         #expect(side.body == ByteBuffer(string: "{}"))
@@ -105,7 +115,9 @@ struct ComparisonWorkerTests {
             let same = worker.record(for: try Self.job(primary: try Self.compressed(json, algorithm), primaryEncoding: encoding, candidate: json))
             #expect(same.outcome == .match, "\(encoding): \(same.reason ?? "")")
             let changed = Array(#"{"sku": "SKU-1", "onHand": 5}"#.utf8)
-            let differs = worker.record(for: try Self.job(primary: try Self.compressed(json, algorithm), primaryEncoding: encoding, candidate: changed))
+            let differs = worker.record(
+                for: try Self.job(primary: try Self.compressed(json, algorithm), primaryEncoding: encoding, candidate: changed)
+            )
             #expect(differs.differences.map(\.pointer) == ["/onHand"])
         }
     }

@@ -1,8 +1,8 @@
 import Foundation
 import StranglerCore
 import StranglerProxy
-import Testing
 import StranglerTestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -84,7 +84,8 @@ struct ConnectTimeoutTests {
         let blackhole = try FullBacklogListener()
         try await withProxy(
             routes: #"[{"id": "slow", "path": "/slow/**", "mode": "service", "service": "service"}]"#,
-            upstreamExtra: #", "connectTimeoutMs": 200"#, servicePort: blackhole.port
+            upstreamExtra: #", "connectTimeoutMs": 200"#,
+            servicePort: blackhole.port
         ) { proxy in
             let response = try await RawConnection.get(port: proxy.port, "/slow/x")
             #expect(response.status == 504)

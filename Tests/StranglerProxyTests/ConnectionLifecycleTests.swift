@@ -1,8 +1,9 @@
 import Foundation
 import NIOCore
-import Testing
-@testable import StranglerProxy
 import StranglerTestSupport
+import Testing
+
+@testable import StranglerProxy
 
 /// What the client connection handler does without NIO's pipelining and error handlers in
 /// front of it: pipelined requests in order, quiescing on shutdown, parser errors.
@@ -38,7 +39,9 @@ struct ConnectionLifecycleTests {
     func malformedBehindGood() async throws {
         try await withProxy { proxy in
             let connection = try await RawConnection.connect(port: proxy.port)
-            try await connection.send("GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg")
+            try await connection.send(
+                "GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg"
+            )
             let first = try await connection.readResponse()
             #expect(first.status == 200)
             #expect(first.json()["slow"] as? Bool == true)

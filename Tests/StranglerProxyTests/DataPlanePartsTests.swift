@@ -1,8 +1,9 @@
 import NIOCore
 import NIOEmbedded
-@testable import StranglerProxy
-import Testing
 import StranglerTestSupport
+import Testing
+
+@testable import StranglerProxy
 
 /// The small pieces the forwarding path is built from, each checked on its own.
 @Suite("Data plane parts")

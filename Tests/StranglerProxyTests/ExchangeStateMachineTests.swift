@@ -1,5 +1,6 @@
-@testable import StranglerProxy
 import Testing
+
+@testable import StranglerProxy
 
 /// Every transition of ``ExchangeStateMachine``, with no sockets: each event in each phase, and
 /// the interleavings of failure paths that once met through flags.

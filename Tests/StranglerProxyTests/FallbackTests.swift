@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import StranglerCore
-import Testing
 import StranglerProxy
 import StranglerTestSupport
+import Testing
 
 @Suite("Service mode fallback to legacy")
 struct FallbackTests {
@@ -32,7 +32,8 @@ struct FallbackTests {
             #expect(get.header("x-strangler-upstream") == "legacy")
 
             let put = try await RawConnection.exchange(
-                port: proxy.port, "PUT /svc/b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello there"
+                port: proxy.port,
+                "PUT /svc/b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello there"
             )
             #expect(put.status == 200)
             #expect(put.json()["body"] as? String == "hello there")
@@ -67,7 +68,8 @@ struct FallbackTests {
                         {"id": "gone", "path": "/gone/**", "mode": "service", "service": "down", "fallback": true}]}
             """
         let server = ProxyServer(
-            configuration: .init(port: 0, threads: 1, accessLog: false), table: try RouteTable.parse(Data(json.utf8)),
+            configuration: .init(port: 0, threads: 1, accessLog: false),
+            table: try RouteTable.parse(Data(json.utf8)),
             logger: Logger(label: "test.basepath")
         )
         try await server.start()

@@ -1,9 +1,9 @@
 import Foundation
 import NIOConcurrencyHelpers
-import Testing
-@testable import StranglerProxy
 import StranglerTestSupport
+import Testing
 
+@testable import StranglerProxy
 
 /// One way an upstream can misbehave, and what the proxy must make of it (docs/reliability.md,
 /// "Upstream faults").
@@ -59,8 +59,11 @@ struct UpstreamFault: Sendable, CustomTestStringConvertible {
     /// the shadow side, and the connection never reused.
     static func invalidResponse(_ name: String) -> UpstreamFault {
         .init(
-            name: name, client: .error(502, "upstream_invalid_response"), candidate: .skipped("candidate_invalid_response"),
-            reusable: false)
+            name: name,
+            client: .error(502, "upstream_invalid_response"),
+            candidate: .skipped("candidate_invalid_response"),
+            reusable: false
+        )
     }
 }
 
@@ -83,14 +86,24 @@ struct FaultMatrixTests {
     static let faults: [UpstreamFault] = [
         .init(name: "refused", setup: .refused, client: .error(502, "upstream_unreachable"), candidate: .skipped("candidate_unreachable")),
         .init(
-            name: "accept-then-close", setup: .onAccept(.close), client: .error(502, "upstream_closed"),
-            candidate: .skipped("candidate_closed")),
+            name: "accept-then-close",
+            setup: .onAccept(.close),
+            client: .error(502, "upstream_closed"),
+            candidate: .skipped("candidate_closed")
+        ),
         .init(
-            name: "accept-then-reset", setup: .onAccept(.reset), client: .error(502, "upstream_closed", or: "upstream_unreachable"),
-            candidate: .skipped("candidate_closed", or: "candidate_unreachable")),
+            name: "accept-then-reset",
+            setup: .onAccept(.reset),
+            client: .error(502, "upstream_closed", or: "upstream_unreachable"),
+            candidate: .skipped("candidate_closed", or: "candidate_unreachable")
+        ),
         .init(
-            name: "hang-head", timeoutUnderTest: true, client: .error(504, "upstream_timeout"), candidate: .skipped("candidate_timeout"),
-            reusable: false),
+            name: "hang-head",
+            timeoutUnderTest: true,
+            client: .error(504, "upstream_timeout"),
+            candidate: .skipped("candidate_timeout"),
+            reusable: false
+        ),
         .init(name: "head-hang", timeoutUnderTest: true, client: .aborted, candidate: .skipped("candidate_timeout"), reusable: false),
         .init(name: "slow-drip", client: .relayed(200, "drip"), candidate: .answered(200), reusable: true),
         .init(name: "short-body", client: .aborted, candidate: .skipped("candidate_closed")),
@@ -108,7 +121,12 @@ struct FaultMatrixTests {
         .invalidResponse("chunk-no-crlf"),
         // The same bad chunk size after the head and a first chunk reached the client.
         .init(
-            name: "chunk-nonhex-late", gated: true, client: .aborted, candidate: .skipped("candidate_invalid_response"), reusable: false),
+            name: "chunk-nonhex-late",
+            gated: true,
+            client: .aborted,
+            candidate: .skipped("candidate_invalid_response"),
+            reusable: false
+        ),
         .invalidResponse("huge-head"),
         .init(name: "interim-100", client: .relayed(200, "final"), candidate: .answered(200), reusable: true),
         .init(name: "interim-103", client: .relayed(200, "final"), candidate: .answered(200), reusable: true),
@@ -153,7 +171,9 @@ struct FaultMatrixTests {
         let refusing = fault.setup.isRefused ? try RefusingPort() : nil
         defer { withExtendedLifetime(refusing) {} }
         try await withProxy(
-            routes: Self.routes, upstreamExtra: Self.upstreamExtra(fault, primary: true), servicePort: refusing?.port ?? upstream.port,
+            routes: Self.routes,
+            upstreamExtra: Self.upstreamExtra(fault, primary: true),
+            servicePort: refusing?.port ?? upstream.port,
             configure: { $0.threads = 1 }  // one loop, one pool: a connection kept in it is the one the next request gets
         ) { proxy in
             if case .onAccept(let mode) = fault.setup { upstream.onAccept = mode }
@@ -288,8 +308,11 @@ struct FaultMatrixTests {
         defer { withExtendedLifetime(refusing) {} }
         let sink = RecordingShadowSink()
         try await withProxy(
-            routes: Self.routes, upstreamExtra: Self.upstreamExtra(fault, primary: false), servicePort: refusing?.port ?? upstream.port,
-            shadowSink: sink, configure: { $0.threads = 1 }
+            routes: Self.routes,
+            upstreamExtra: Self.upstreamExtra(fault, primary: false),
+            servicePort: refusing?.port ?? upstream.port,
+            shadowSink: sink,
+            configure: { $0.threads = 1 }
         ) { proxy in
             if case .onAccept(let mode) = fault.setup { upstream.onAccept = mode }
             let prefix = fault.timeoutUnderTest ? "/sht" : "/sh"
@@ -324,7 +347,9 @@ struct FaultMatrixTests {
                 #expect(await upstream.wait { $0.isClosed(faultConnection) })
             }
             let next = try await Self.exchange(
-                proxy.port, "GET /sh/ok/big?bytes=2000 HTTP/1.1\r\nHost: shop.example\r\nX-Request-Id: \(id)-next\r\n\r\n")
+                proxy.port,
+                "GET /sh/ok/big?bytes=2000 HTTP/1.1\r\nHost: shop.example\r\nX-Request-Id: \(id)-next\r\n\r\n"
+            )
             Self.expectLegacyAnswer(next, head: false)
             let nextJob = try #require(await sink.job(requestID: "\(id)-next"), "no shadow job was recorded")
             if fault.setup.isRefused {
@@ -373,7 +398,10 @@ struct FaultMatrixTests {
         let upstream = try FaultUpstream()
         defer { upstream.stop() }
         try await withProxy(
-            routes: Self.routes, upstreamExtra: #", "timeoutMs": 30000"#, servicePort: upstream.port, configure: { $0.threads = 1 }
+            routes: Self.routes,
+            upstreamExtra: #", "timeoutMs": 30000"#,
+            servicePort: upstream.port,
+            configure: { $0.threads = 1 }
         ) { proxy in
             let client = try await RawConnection.connect(port: proxy.port)
             try await client.send("GET /p/stale-close HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -391,17 +419,22 @@ struct FaultMatrixTests {
 
     @Test(
         "bytes after a bodyless answer: a request pipelined behind it does not go on that connection",
-        arguments: [("HEAD", "head-body"), ("GET", "no-content-body"), ("GET", "not-modified-body")])
+        arguments: [("HEAD", "head-body"), ("GET", "no-content-body"), ("GET", "not-modified-body")]
+    )
     func pipelinedAfterStrayBody(_ method: String, _ fault: String) async throws {
         let upstream = try FaultUpstream()
         defer { upstream.stop() }
         try await withProxy(
-            routes: Self.routes, upstreamExtra: #", "timeoutMs": 30000"#, servicePort: upstream.port, configure: { $0.threads = 1 }
+            routes: Self.routes,
+            upstreamExtra: #", "timeoutMs": 30000"#,
+            servicePort: upstream.port,
+            configure: { $0.threads = 1 }
         ) { proxy in
             let client = try await RawConnection.connect(port: proxy.port)
             // Both requests in one write: the second is waiting when the first's answer ends.
             try await client.send(
-                "\(method) /p/\(fault) HTTP/1.1\r\nHost: x\r\n\r\nPOST /p/ok HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody")
+                "\(method) /p/\(fault) HTTP/1.1\r\nHost: x\r\n\r\nPOST /p/ok HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
+            )
             let first = try await client.readResponse(noBody: true)
             #expect(first.status != 502)
             let second = try await client.readResponse()
@@ -423,7 +456,9 @@ struct FaultMatrixTests {
         let length = 48 * 1024 * 1024
         let piece = String(repeating: "u", count: 256 * 1024)
         try await withProxy(
-            routes: Self.routes, upstreamExtra: #", "timeoutMs": 30000"#, servicePort: upstream.port,
+            routes: Self.routes,
+            upstreamExtra: #", "timeoutMs": 30000"#,
+            servicePort: upstream.port,
             configure: {
                 $0.threads = 1
                 $0.maxBodyBytes = 64 * 1024 * 1024

@@ -1,12 +1,13 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import NIOCore
 import StranglerCore
 import StranglerProxy
-import Testing
 import StranglerTestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// The HTTP rules the proxy keeps (README.md, "HTTP behaviour"; docs/reliability.md), item by
 /// item, against a live proxy and scriptable upstreams.
@@ -46,7 +47,9 @@ struct HTTPCorrectnessTests {
     func forwardedUntrusted() async throws {
         try await withProxy { proxy in
             let response = try await RawConnection.get(
-                port: proxy.port, "/echo", headers: ["X-Forwarded-For: 6.6.6.6", "X-Forwarded-Proto: https", "X-Forwarded-Host: evil.example"]
+                port: proxy.port,
+                "/echo",
+                headers: ["X-Forwarded-For: 6.6.6.6", "X-Forwarded-Proto: https", "X-Forwarded-Host: evil.example"]
             )
             #expect(response.echoedHeader("x-forwarded-for") == "127.0.0.1")
             #expect(response.echoedHeader("x-forwarded-proto") == "http")
@@ -59,7 +62,9 @@ struct HTTPCorrectnessTests {
     func forwardedTrusted() async throws {
         try await withProxy(configure: { $0.trustedProxies = ["127.0.0.1"] }) { proxy in
             let response = try await RawConnection.get(
-                port: proxy.port, "/echo", headers: ["X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https"]
+                port: proxy.port,
+                "/echo",
+                headers: ["X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https"]
             )
             #expect(response.echoedHeader("x-forwarded-for") == "203.0.113.7, 127.0.0.1")
             #expect(response.echoedHeader("x-forwarded-proto") == "https")
@@ -120,13 +125,15 @@ struct HTTPCorrectnessTests {
     func requestBodies() async throws {
         try await withProxy { proxy in
             let sized = try await RawConnection.exchange(
-                port: proxy.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"qty\": 12.5}"
+                port: proxy.port,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"qty\": 12.5}"
             )
             #expect(sized.json()["body"] as? String == "{\"qty\": 12.5}")
             #expect(sized.echoedHeader("content-length") == "13")
 
             let chunked = try await RawConnection.exchange(
-                port: proxy.port, "PUT /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n"
+                port: proxy.port,
+                "PUT /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n"
             )
             #expect(chunked.json()["body"] as? String == "abcdefg")
             #expect(chunked.echoedHeader("transfer-encoding") == "chunked")
@@ -269,7 +276,8 @@ struct HTTPCorrectnessTests {
         defer { withExtendedLifetime(refusing) {} }
         let dead = refusing.port
         try await withProxy(
-            routes: #"[{"id": "down", "path": "/down/**", "mode": "service", "service": "service"}]"#, servicePort: dead
+            routes: #"[{"id": "down", "path": "/down/**", "mode": "service", "service": "service"}]"#,
+            servicePort: dead
         ) { proxy in
             let response = try await RawConnection.get(port: proxy.port, "/down/1")
             #expect(response.status == 502)
@@ -319,7 +327,8 @@ struct HTTPCorrectnessTests {
     func payloadTooLarge() async throws {
         try await withProxy(configure: { $0.maxBodyBytes = 1024 }) { proxy in
             let declared = try await RawConnection.exchange(
-                port: proxy.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+                port: proxy.port,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
             )
             #expect(declared.status == 413)
             #expect(declared.json()["error"] as? String == "body_too_large")
@@ -354,7 +363,8 @@ struct HTTPCorrectnessTests {
             )
             #expect(both.status == 400)
             let twoLengths = try await RawConnection.exchange(
-                port: proxy.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg"
+                port: proxy.port,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg"
             )
             #expect(twoLengths.status == 400)
             #expect(proxy.legacy.requests.isEmpty)

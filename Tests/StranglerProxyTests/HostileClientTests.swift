@@ -1,8 +1,8 @@
 import Foundation
 import NIOCore
-import Testing
 import StranglerProxy
 import StranglerTestSupport
+import Testing
 
 /// Clients that attack or confuse the proxy on purpose, sent as raw bytes against a live proxy
 /// (docs/reliability.md, "Hostile clients"): request smuggling, malformed and ambiguous syntax,
@@ -78,19 +78,27 @@ struct HostileClientTests {
         Refusal("obfuscated TE: 'xchunked', and Content-Length", lengthThenEncoding("Transfer-Encoding: xchunked")),
         Refusal("obfuscated TE: 'chunked, identity', and Content-Length", lengthThenEncoding("Transfer-Encoding: chunked, identity")),
         Refusal("obfuscated TE: a space and a tab before the value, and Content-Length", lengthThenEncoding("Transfer-Encoding: \tchunked")),
-        Refusal("obfuscated TE: 'Transfer-Encoding:\\tchunked' (tab, no space), and Content-Length", lengthThenEncoding("Transfer-Encoding:\tchunked")),
+        Refusal(
+            "obfuscated TE: 'Transfer-Encoding:\\tchunked' (tab, no space), and Content-Length",
+            lengthThenEncoding("Transfer-Encoding:\tchunked")
+        ),
         Refusal(
             "two Transfer-Encoding headers (chunked, then identity), no Content-Length",
-            bytes("POST /echo HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n\(smuggled)")),
+            bytes(
+                "POST /echo HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n\(smuggled)"
+            )
+        ),
         Refusal("conflicting Content-Length headers (5, then 50)", lengths("Content-Length: 5\r\nContent-Length: 50")),
         Refusal("Content-Length with a list value (5, 5)", lengths("Content-Length: 5, 5")),
         Refusal("Content-Length with a sign (+5)", lengths("Content-Length: +5")),
         Refusal(
             "a chunk size that is not hexadecimal",
-            bytes("POST /echo HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n\(smuggled)")),
+            bytes("POST /echo HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n\(smuggled)")
+        ),
         Refusal(
             "a chunk size too large for any body (17 hex digits)",
-            bytes("POST /echo HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000f\r\nhello\r\n0\r\n\r\n")),
+            bytes("POST /echo HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000f\r\nhello\r\n0\r\n\r\n")
+        ),
 
         // Header syntax two parsers could read differently.
         Refusal("obs-fold (a header line continued on the next)", bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX-Note: a\r\n folded\r\n\r\n")),
@@ -104,29 +112,46 @@ struct HostileClientTests {
         Refusal(
             "a request line longer than --max-header-bytes (40 KiB target)",
             bytes("GET /echo?\(String(repeating: "a", count: 40 * 1024)) HTTP/1.1\r\nHost: shop.example\r\n\r\n"),
-            status: 431, error: "headers_too_large"),
+            status: 431,
+            error: "headers_too_large"
+        ),
         Refusal(
             "10,000 header lines",
             bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\n" + (0..<10_000).map { "X-H\($0): \($0)\r\n" }.joined() + "\r\n"),
-            status: 431, error: "headers_too_large"),
+            status: 431,
+            error: "headers_too_large"
+        ),
 
         // Request forms the proxy does not serve.
         Refusal(
-            "CONNECT shop.example:443", bytes("CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n"),
-            status: 405, error: "method_not_allowed"),
+            "CONNECT shop.example:443",
+            bytes("CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n"),
+            status: 405,
+            error: "method_not_allowed"
+        ),
         Refusal(
-            "HTTP/1.1 without Host", bytes("GET /echo HTTP/1.1\r\nAccept: */*\r\n\r\n")),
+            "HTTP/1.1 without Host",
+            bytes("GET /echo HTTP/1.1\r\nAccept: */*\r\n\r\n")
+        ),
         Refusal(
-            "an invalid Host value (a space in it)", bytes("GET /echo HTTP/1.1\r\nHost: shop example\r\n\r\n")),
+            "an invalid Host value (a space in it)",
+            bytes("GET /echo HTTP/1.1\r\nHost: shop example\r\n\r\n")
+        ),
         Refusal(
-            "HTTP/0.9 (GET / and CRLF, nothing more)", bytes("GET /\r\n")),
+            "HTTP/0.9 (GET / and CRLF, nothing more)",
+            bytes("GET /\r\n")
+        ),
         Refusal("the HTTP/2 connection preface", bytes("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")),
 
         // Paths that route one way and may be read another upstream.
         Refusal(
-            "an encoded slash in the path (/svc%2Fecho)", bytes("GET /svc%2Fecho HTTP/1.1\r\nHost: shop.example\r\n\r\n")),
+            "an encoded slash in the path (/svc%2Fecho)",
+            bytes("GET /svc%2Fecho HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+        ),
         Refusal(
-            "an encoded dot-dot segment (/svc/%2e%2e/admin)", bytes("GET /svc/%2e%2e/admin HTTP/1.1\r\nHost: shop.example\r\n\r\n")),
+            "an encoded dot-dot segment (/svc/%2e%2e/admin)",
+            bytes("GET /svc/%2e%2e/admin HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+        ),
     ]
 
     @Test("refused: the proxy answers itself, closes cleanly, and forwards nothing", arguments: refusalCases)
@@ -167,35 +192,58 @@ struct HostileClientTests {
 
     static let servedCases: [Served] = [
         Served(
-            name: "Content-Length with leading zeros (005) is five bytes", request: lengths("Content-Length: 005", then: ""),
-            upstream: "legacy", method: "POST", targets: ["/echo"], body: "hello"),
+            name: "Content-Length with leading zeros (005) is five bytes",
+            request: lengths("Content-Length: 005", then: ""),
+            upstream: "legacy",
+            method: "POST",
+            targets: ["/echo"],
+            body: "hello"
+        ),
         Served(
             name: "absolute-form target (GET http://x/echo) reaches the upstream",
-            request: bytes("GET http://shop.example/echo?abs HTTP/1.1\r\nHost: shop.example\r\n\r\n"), upstream: "legacy",
-            targets: ["/echo?abs", "http://shop.example/echo?abs"]),
+            request: bytes("GET http://shop.example/echo?abs HTTP/1.1\r\nHost: shop.example\r\n\r\n"),
+            upstream: "legacy",
+            targets: ["/echo?abs", "http://shop.example/echo?abs"]
+        ),
         Served(
             name: "absolute-form target routes by its path (http://x/svc/echo goes to the service)",
-            request: bytes("GET http://shop.example/svc/echo?abs HTTP/1.1\r\nHost: shop.example\r\n\r\n"), upstream: "service",
-            targets: ["/svc/echo?abs", "http://shop.example/svc/echo?abs"]),
+            request: bytes("GET http://shop.example/svc/echo?abs HTTP/1.1\r\nHost: shop.example\r\n\r\n"),
+            upstream: "service",
+            targets: ["/svc/echo?abs", "http://shop.example/svc/echo?abs"]
+        ),
         Served(
             name: "dot segments route by the normal path (/legacy/../svc/echo goes to the service)",
-            request: bytes("GET /legacy/../svc/echo?dots HTTP/1.1\r\nHost: shop.example\r\n\r\n"), upstream: "service",
-            targets: ["/legacy/../svc/echo?dots", "/svc/echo?dots"]),
+            request: bytes("GET /legacy/../svc/echo?dots HTTP/1.1\r\nHost: shop.example\r\n\r\n"),
+            upstream: "service",
+            targets: ["/legacy/../svc/echo?dots", "/svc/echo?dots"]
+        ),
         Served(
-            name: "HTTP/1.0 without Host is accepted", request: bytes("GET /echo?v=10 HTTP/1.0\r\n\r\n"), upstream: "legacy",
-            targets: ["/echo?v=10"]),
+            name: "HTTP/1.0 without Host is accepted",
+            request: bytes("GET /echo?v=10 HTTP/1.0\r\n\r\n"),
+            upstream: "legacy",
+            targets: ["/echo?v=10"]
+        ),
         Served(
             name: "X_Forwarded_For (underscores) does not reach the upstream",
-            request: bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n"), upstream: "legacy",
-            targets: ["/echo"], headers: ["x_forwarded_for": [], "x-forwarded-for": ["127.0.0.1"]]),
+            request: bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n"),
+            upstream: "legacy",
+            targets: ["/echo"],
+            headers: ["x_forwarded_for": [], "x-forwarded-for": ["127.0.0.1"]]
+        ),
         Served(
             name: "X_Strangler_Shadow: dry-run (underscores) does not reach the upstream",
-            request: bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX_Strangler_Shadow: dry-run\r\n\r\n"), upstream: "legacy",
-            targets: ["/echo"], headers: ["x_strangler_shadow": [], "x-strangler-shadow": []]),
+            request: bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX_Strangler_Shadow: dry-run\r\n\r\n"),
+            upstream: "legacy",
+            targets: ["/echo"],
+            headers: ["x_strangler_shadow": [], "x-strangler-shadow": []]
+        ),
         Served(
             name: "X-Strangler-Shadow from a client does not reach the upstream",
-            request: bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX-Strangler-Shadow: dry-run\r\n\r\n"), upstream: "legacy",
-            targets: ["/echo"], headers: ["x-strangler-shadow": []]),
+            request: bytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nX-Strangler-Shadow: dry-run\r\n\r\n"),
+            upstream: "legacy",
+            targets: ["/echo"],
+            headers: ["x-strangler-shadow": []]
+        ),
     ]
 
     @Test("served: forwarded once, to the right upstream, with nothing hidden in it", arguments: servedCases)
@@ -223,8 +271,10 @@ struct HostileClientTests {
             }
             await connection.close()
             try await Self.expectStillServing(
-                proxy, legacy: served.upstream == "legacy" ? seen.map(\.uri) : [],
-                service: served.upstream == "service" ? seen.map(\.uri) : [])
+                proxy,
+                legacy: served.upstream == "legacy" ? seen.map(\.uri) : [],
+                service: served.upstream == "service" ? seen.map(\.uri) : []
+            )
         }
     }
 
@@ -262,7 +312,8 @@ struct HostileClientTests {
             let connection = try await RawConnection.connect(port: proxy.port)
             try await connection.send(
                 "GET /echo?ws HTTP/1.1\r\nHost: shop.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
             let response = try await connection.readResponse()
             #expect(response.status == 200)
             #expect(response.header("upgrade") == nil)
@@ -314,7 +365,8 @@ struct HostileClientTests {
             let body = (0..<size).map { UInt8(ascii: "a") + UInt8($0 % 26) }
             let connection = try await RawConnection.connect(port: proxy.port)
             try await connection.send(
-                "POST /echo?expect HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue\r\nContent-Length: \(size)\r\n\r\n")
+                "POST /echo?expect HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue\r\nContent-Length: \(size)\r\n\r\n"
+            )
             let interim = try await connection.readRaw(until: "\r\n\r\n")
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim.prefix(200))")
             #expect(proxy.legacy.requests.isEmpty, "the upstream had a complete request before the body was sent")
@@ -387,7 +439,10 @@ struct HostileClientTests {
     /// A plain GET on a fresh connection still works, and the upstreams saw exactly `legacy`
     /// and `service` (by target) before it, and nothing else: no request smuggled in a body.
     static func expectStillServing(
-        _ proxy: ProxyHarness, legacy: [String] = [], service: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+        _ proxy: ProxyHarness,
+        legacy: [String] = [],
+        service: [String] = [],
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
         let probe = try await RawConnection.get(port: proxy.port, "/echo?still-serving")
         #expect(probe.status == 200, "the proxy stopped serving", sourceLocation: sourceLocation)

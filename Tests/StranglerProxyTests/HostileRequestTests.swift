@@ -1,8 +1,8 @@
 import NIOCore
 import StranglerCore
 import StranglerProxy
-import Testing
 import StranglerTestSupport
+import Testing
 
 /// Requests a client should not be able to get past the proxy, against a live proxy: what the
 /// client is answered, and that the upstream never sees them.
@@ -21,8 +21,11 @@ struct HostileRequestTests {
         "refused requests get their status, a named cause and a closed connection, and are never forwarded",
         arguments: [
             Refusal(
-                request: "CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n", status: 405, error: "method_not_allowed",
-                message: "CONNECT method is not supported"),
+                request: "CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n",
+                status: 405,
+                error: "method_not_allowed",
+                message: "CONNECT method is not supported"
+            ),
             Refusal(request: "GET /echo HTTP/1.1\r\nAccept: */*\r\n\r\n", status: 400, error: "bad_request", message: "without a Host header"),
             Refusal(request: "GET /echo HTTP/1.1\r\nHost: a b/c\r\n\r\n", status: 400, error: "bad_request", message: "Host header is not"),
             Refusal(request: "GET /echo HTTP/1.1\r\nHost: user@shop\r\n\r\n", status: 400, error: "bad_request", message: "Host header is not"),

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import StranglerTestSupport
 
 @testable import StranglerProxy
-import StranglerTestSupport
 
 /// One message as a parser read it, in terms both parsers can state.
 struct ReadMessage: Equatable {
@@ -122,8 +122,13 @@ enum OurReader {
                     case .head(let head):
                         outcome.messages.append(
                             ReadMessage(
-                                method: head.method.rawValue, target: head.uri, version: "1.\(head.version.minor)",
-                                headers: head.headers.map { .init(name: $0.0, value: $0.1) }, keepAlive: head.isKeepAlive))
+                                method: head.method.rawValue,
+                                target: head.uri,
+                                version: "1.\(head.version.minor)",
+                                headers: head.headers.map { .init(name: $0.0, value: $0.1) },
+                                keepAlive: head.isKeepAlive
+                            )
+                        )
                     case .body(let part):
                         outcome.messages[outcome.messages.count - 1].body += part.readableBytesView
                     case .end(let trailers):
@@ -180,8 +185,12 @@ enum OurReader {
         case .head(let head):
             outcome.messages.append(
                 ReadMessage(
-                    status: head.statusCode, version: "1.\(head.version.minor)", headers: head.headers.map { .init(name: $0.0, value: $0.1) },
-                    keepAlive: head.isKeepAlive))
+                    status: head.statusCode,
+                    version: "1.\(head.version.minor)",
+                    headers: head.headers.map { .init(name: $0.0, value: $0.1) },
+                    keepAlive: head.isKeepAlive
+                )
+            )
         case .body(let part):
             outcome.messages[outcome.messages.count - 1].body += part.readableBytesView
         case .end(let trailers):
@@ -203,7 +212,9 @@ enum OurReader {
                 fields.append(
                     .init(
                         name: String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.name]), as: UTF8.self),
-                        value: String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)))
+                        value: String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.value]), as: UTF8.self)
+                    )
+                )
             }
             return fields
         }
@@ -222,8 +233,13 @@ enum LLHTTPReader {
                 case .head(let head):
                     outcome.messages.append(
                         ReadMessage(
-                            method: head.method.rawValue, target: head.uri, version: "\(head.version.major).\(head.version.minor)",
-                            headers: head.headers.map { .init(name: $0.name, value: $0.value) }, keepAlive: head.isKeepAlive))
+                            method: head.method.rawValue,
+                            target: head.uri,
+                            version: "\(head.version.major).\(head.version.minor)",
+                            headers: head.headers.map { .init(name: $0.name, value: $0.value) },
+                            keepAlive: head.isKeepAlive
+                        )
+                    )
                 case .body(let part):
                     outcome.messages[outcome.messages.count - 1].body += part.readableBytesView
                 case .end(let trailers):
@@ -240,7 +256,8 @@ enum LLHTTPReader {
         let channel = EmbeddedChannel()
         defer { _ = try? channel.finish() }
         try! channel.pipeline.syncOperations.addHandler(
-            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop)))
+            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop))
+        )
         for method in input.methods {
             try! channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/")))
         }
@@ -250,8 +267,12 @@ enum LLHTTPReader {
                 case .head(let head):
                     outcome.messages.append(
                         ReadMessage(
-                            status: Int(head.status.code), version: "\(head.version.major).\(head.version.minor)",
-                            headers: head.headers.map { .init(name: $0.name, value: $0.value) }, keepAlive: head.isKeepAlive))
+                            status: Int(head.status.code),
+                            version: "\(head.version.major).\(head.version.minor)",
+                            headers: head.headers.map { .init(name: $0.name, value: $0.value) },
+                            keepAlive: head.isKeepAlive
+                        )
+                    )
                 case .body(let part):
                     outcome.messages[outcome.messages.count - 1].body += part.readableBytesView
                 case .end(let trailers):
@@ -264,7 +285,9 @@ enum LLHTTPReader {
 
     /// Feeds the reads, then the close, collecting parts as they come; the first error ends it.
     private static func read(
-        _ input: CrossCheckInput, on channel: EmbeddedChannel, collect: (EmbeddedChannel, inout ReadOutcome) throws -> Void
+        _ input: CrossCheckInput,
+        on channel: EmbeddedChannel,
+        collect: (EmbeddedChannel, inout ReadOutcome) throws -> Void
     ) -> ReadOutcome {
         var outcome = ReadOutcome()
         do {
@@ -358,7 +381,8 @@ enum CrossCheck {
         if ours.messages.count > shared {
             if llhttpUpgraded { return .benign(upgradeClass) }
             return .violation(
-                "ours read \(ours.messages.count) messages, llhttp \(shared): \(llhttp.refusal ?? "llhttp saw no more")")
+                "ours read \(ours.messages.count) messages, llhttp \(shared): \(llhttp.refusal ?? "llhttp saw no more")"
+            )
         }
         if llhttp.messages.count > shared {
             if ours.ending == .stopped {

@@ -51,20 +51,36 @@ enum CrossCheckGen {
 
     static func request(_ draw: inout Draw) -> [UInt8] {
         let method = draw.mutation([
-            (90, draw.weighted([
-                (90, draw.pick(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])),
-                (10, draw.pick(["TRACE", "PROPFIND", "M-SEARCH", "PURGE", "QUERY", "MKCALENDAR", "SOURCE"])),
-            ])),
+            (
+                90,
+                draw.weighted([
+                    (90, draw.pick(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])),
+                    (10, draw.pick(["TRACE", "PROPFIND", "M-SEARCH", "PURGE", "QUERY", "MKCALENDAR", "SOURCE"])),
+                ])
+            ),
             (4, "CONNECT"),
             (3, draw.pick(["BREW", "FOO", "GETS", "PRI"])),
             (3, draw.pick(["get", "Get", "post", "G@T", "GET\t", ""])),
         ])
         let target = draw.mutation([
-            (90, draw.weighted([
-                (90, draw.pick(["/", "/orders/42", "/a/b?c=d&e=f", "/inv/SKU-1?x=1", "/%7Euser", "/a;p=1", "/a#frag", "//x", "/a{b}|c"])),
-                (10, draw.pick(["http://shop.example/x", "https://shop.example:8443/y?z", "HTTP://SHOP/", "http://[::1]:80/a", "http://a?x", "http://a"])),
-            ])),
-            (4, draw.pick(["http://a@b/", "http:/x", "ftp://a/x", "http://a b/", "http://a/\u{e9}", "h2c://a/", "http://:80/", "shop.example:443", "*"])),
+            (
+                90,
+                draw.weighted([
+                    (90, draw.pick(["/", "/orders/42", "/a/b?c=d&e=f", "/inv/SKU-1?x=1", "/%7Euser", "/a;p=1", "/a#frag", "//x", "/a{b}|c"])),
+                    (
+                        10,
+                        draw.pick([
+                            "http://shop.example/x", "https://shop.example:8443/y?z", "HTTP://SHOP/", "http://[::1]:80/a", "http://a?x", "http://a",
+                        ])
+                    ),
+                ])
+            ),
+            (
+                4,
+                draw.pick([
+                    "http://a@b/", "http:/x", "ftp://a/x", "http://a b/", "http://a/\u{e9}", "h2c://a/", "http://:80/", "shop.example:443", "*",
+                ])
+            ),
             (6, draw.pick(["/caf\u{e9}", "/a\u{7F}", "/a\u{1}", "/a\tb", "/a\\b", "/a?b=c d", "/\u{0}", "/a\"b", ""])),
         ])
         let version = draw.mutation([
@@ -96,15 +112,18 @@ enum CrossCheckGen {
     static func response(for method: HTTPMethod, _ draw: inout Draw) -> [UInt8] {
         var bytes: [UInt8] = []
         if draw.chance(0.1) {
-            bytes += draw.pick([
-                "HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", "HTTP/1.1 102 Processing\r\n\r\n",
-            ]).utf8
+            bytes +=
+                draw.pick([
+                    "HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+                    "HTTP/1.1 102 Processing\r\n\r\n",
+                ]).utf8
         }
         if draw.mutationChance(0.05) {
-            bytes += draw.pick([
-                "HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n", "HTTP/1.1 199 Odd\r\nTransfer-Encoding: chunked\r\n\r\n",
-                "HTTP/1.1 100 Continue\r\nBad Header: x\r\n\r\n", "HTTP/1.0 100 Continue\r\n\r\n", "HTTP/1.1 100 Continue\r\n",
-            ]).utf8
+            bytes +=
+                draw.pick([
+                    "HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n", "HTTP/1.1 199 Odd\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    "HTTP/1.1 100 Continue\r\nBad Header: x\r\n\r\n", "HTTP/1.0 100 Continue\r\n\r\n", "HTTP/1.1 100 Continue\r\n",
+                ]).utf8
         }
         let version = draw.mutation([
             (95, draw.weighted([(85, "HTTP/1.1"), (15, "HTTP/1.0")])),
@@ -146,13 +165,20 @@ enum CrossCheckGen {
                     (6, (request ? "User-Agent" : "Server", "cross/1.0")),
                     (6, ("X-Trace", draw.pick(["abc", "", "  padded  ", "a\tb", "\u{e9}"]))),
                     (4, (request ? "Cookie" : "Set-Cookie", "a=b; c=d")),
-                    (6, ("Connection", draw.pick(["keep-alive", "close", "Upgrade", "keep-alive, Upgrade", "close, x-hop", "Keep-Alive", "upgrade, close"]))),
+                    (
+                        6,
+                        (
+                            "Connection",
+                            draw.pick(["keep-alive", "close", "Upgrade", "keep-alive, Upgrade", "close, x-hop", "Keep-Alive", "upgrade, close"])
+                        )
+                    ),
                     (2, ("Upgrade", draw.pick(["websocket", "h2c"]))),
                     (2, ("Expect", "100-continue")),
                     (2, ("TE", "trailers")),
                     (2, ("Keep-Alive", "timeout=5")),
                     (2, (draw.pick(["X_Under", "Content_Length", "Transfer_Encoding"]), "1")),
-                ]))
+                ])
+            )
         }
         return fields
     }
@@ -187,21 +213,29 @@ enum CrossCheckGen {
     static func contentLength(_ length: Int, _ draw: inout Draw) -> String {
         draw.mutation([
             (85, String(length)),
-            (15, draw.pick([
-                "0\(length)", "+\(length)", "-\(length)", " \(length) ", "\(length), \(length)", "\(length),\(length)", "\(length), \(length + 1)",
-                "\(length) \(length)", "0x\(String(length, radix: 16))", "\(length).0", "", "99999999999999999999", "\(length)\t",
-                "1e1", "\(length);", "\t\(length)", "000000000000000000\(length)",
-            ])),
+            (
+                15,
+                draw.pick([
+                    "0\(length)", "+\(length)", "-\(length)", " \(length) ", "\(length), \(length)", "\(length),\(length)",
+                    "\(length), \(length + 1)",
+                    "\(length) \(length)", "0x\(String(length, radix: 16))", "\(length).0", "", "99999999999999999999", "\(length)\t",
+                    "1e1", "\(length);", "\t\(length)", "000000000000000000\(length)",
+                ])
+            ),
         ])
     }
 
     static func transferEncoding(_ draw: inout Draw) -> String {
         draw.mutation([
             (75, draw.weighted([(90, "chunked"), (10, draw.pick(["Chunked", "CHUNKED", " chunked", "chunked "]))])),
-            (25, draw.pick([
-                "chunked\t", "\tchunked", "xchunked", "chunkedx", "chunked, gzip", "gzip, chunked", "gzip,chunked", "gzip", "identity", "chunked;q=0",
-                "chunked,", ",chunked", "chun ked", "chunked, chunked", "\u{0B}chunked", "", "chunked\r\n\tgzip",
-            ])),
+            (
+                25,
+                draw.pick([
+                    "chunked\t", "\tchunked", "xchunked", "chunkedx", "chunked, gzip", "gzip, chunked", "gzip,chunked", "gzip", "identity",
+                    "chunked;q=0",
+                    "chunked,", ",chunked", "chun ked", "chunked, chunked", "\u{0B}chunked", "", "chunked\r\n\tgzip",
+                ])
+            ),
         ])
     }
 
@@ -209,7 +243,10 @@ enum CrossCheckGen {
     static func payload(_ draw: inout Draw) -> [UInt8] {
         let count = draw.weighted([(3, 0), (10, Int.random(in: 1...12, using: &draw.rng)), (4, Int.random(in: 13...40, using: &draw.rng))])
         return (0..<count).map { _ in
-            draw.weighted([(20, UInt8.random(in: 0x61...0x7A, using: &draw.rng)), (2, draw.pick([0x0D, 0x0A, 0x30])), (1, UInt8.random(in: 0...255, using: &draw.rng))])
+            draw.weighted([
+                (20, UInt8.random(in: 0x61...0x7A, using: &draw.rng)), (2, draw.pick([0x0D, 0x0A, 0x30])),
+                (1, UInt8.random(in: 0...255, using: &draw.rng)),
+            ])
         }
     }
 
@@ -235,7 +272,9 @@ enum CrossCheckGen {
             bytes += Array(draw.mutation([(97, "\r\n"), (3, draw.pick(["\n", "", "\r", "X\r\n"]))]).utf8)
             offset += size
         }
-        bytes += Array((draw.mutation([(90, draw.pick(["0", "00"])), (10, draw.pick(["000000000000000000", "0 ", "0x0", " 0"]))]) + chunkExtension(&draw)).utf8)
+        bytes += Array(
+            (draw.mutation([(90, draw.pick(["0", "00"])), (10, draw.pick(["000000000000000000", "0 ", "0x0", " 0"]))]) + chunkExtension(&draw)).utf8
+        )
         bytes += lineEnd(&draw)
         if draw.chance(0.15) { bytes += Array(draw.pick(["X-Checksum: 42\r\n", "X-A: 1\r\nX-B: 2\r\n", "x-t:\tv \r\n"]).utf8) }
         if draw.mutationChance(0.08) {
@@ -249,14 +288,22 @@ enum CrossCheckGen {
         let hex = String(size, radix: 16, uppercase: draw.chance(0.3))
         return draw.mutation([
             (90, draw.weighted([(90, hex), (10, "0\(hex)")])),
-            (10, draw.pick(["00000000000000000\(hex)", "0x\(hex)", "+\(hex)", "-\(hex)", " \(hex)", "\(hex) ", "\(hex)\t", "\(hex)g", "ffffffffffffffffff"])),
+            (
+                10,
+                draw.pick([
+                    "00000000000000000\(hex)", "0x\(hex)", "+\(hex)", "-\(hex)", " \(hex)", "\(hex) ", "\(hex)\t", "\(hex)g", "ffffffffffffffffff",
+                ])
+            ),
         ])
     }
 
     static func chunkExtension(_ draw: inout Draw) -> String {
         draw.mutation([
             (95, draw.weighted([(85, ""), (15, draw.pick([";a", ";a=b", ";a=\"q s\"", ";a=b;c=d", ";name=value", ";a=\"\\\"\""]))])),
-            (5, draw.pick([" ;a", "\t;a", "; a", ";a =b", ";", ";=b", ";a=", ";a=\"open", ";a b", ";a=\u{1}", ";a=b c", ";\u{e9}", ";a=\"\u{e9}\""])),
+            (
+                5,
+                draw.pick([" ;a", "\t;a", "; a", ";a =b", ";", ";=b", ";a=", ";a=\"open", ";a b", ";a=\u{1}", ";a=b c", ";\u{e9}", ";a=\"\u{e9}\""])
+            ),
         ])
     }
 

@@ -1,8 +1,8 @@
 import Foundation
 import StranglerCore
-import Testing
 import StranglerProxy
 import StranglerTestSupport
+import Testing
 
 /// A retired route must not be reachable on legacy through another spelling of its path.
 @Suite("Every spelling of a routed path")

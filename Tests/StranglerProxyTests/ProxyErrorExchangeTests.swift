@@ -1,5 +1,6 @@
-@testable import StranglerProxy
 import Testing
+
+@testable import StranglerProxy
 
 /// How an exchange's failures become the proxy's errors.
 @Suite("Proxy errors of an exchange")

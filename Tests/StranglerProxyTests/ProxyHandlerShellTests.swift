@@ -3,8 +3,9 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import StranglerCore
-@testable import StranglerProxy
 import Testing
+
+@testable import StranglerProxy
 
 /// The handler shell on an `EmbeddedChannel`, with no sockets: the answers it gives itself (a
 /// refused request, an upstream missing from the live table) and how each exchange hands over
@@ -16,8 +17,12 @@ struct ProxyHandlerShellTests {
     static func makeLoop(_ eventLoop: EmbeddedEventLoop, maxBodyBytes: Int = 1024) throws -> LoopContext {
         let table = try RouteTable(upstreams: [:], defaultUpstream: "legacy", routes: [], version: "test")
         return LoopContext(
-            eventLoop: eventLoop, configuration: ProxyConfiguration(port: 0, threads: 1, maxBodyBytes: maxBodyBytes, accessLog: false),
-            table: table, logger: Logger(label: "test.shell"), metrics: ProxyMetrics(), shadowSink: nil,
+            eventLoop: eventLoop,
+            configuration: ProxyConfiguration(port: 0, threads: 1, maxBodyBytes: maxBodyBytes, accessLog: false),
+            table: table,
+            logger: Logger(label: "test.shell"),
+            metrics: ProxyMetrics(),
+            shadowSink: nil,
             clientCount: ClientConnectionCount(limit: 10)
         )
     }
@@ -143,24 +148,54 @@ struct ProxyHandlerShellTests {
     @Test("the response framing: the upstream's length kept, else chunks for HTTP/1.1 and the close for HTTP/1.0")
     func responseFraming() {
         let framed = ResponseFraming(
-            method: .GET, statusCode: 200, contentLength: 5, clientVersion: .http1_1, clientKeepAlive: true, requestComplete: true,
-            closeAlready: false)
+            method: .GET,
+            statusCode: 200,
+            contentLength: 5,
+            clientVersion: .http1_1,
+            clientKeepAlive: true,
+            requestComplete: true,
+            closeAlready: false
+        )
         #expect(framed == ResponseFraming(chunked: false, closeAfterResponse: false))
         let unframed = ResponseFraming(
-            method: .GET, statusCode: 200, contentLength: nil, clientVersion: .http1_1, clientKeepAlive: true, requestComplete: true,
-            closeAlready: false)
+            method: .GET,
+            statusCode: 200,
+            contentLength: nil,
+            clientVersion: .http1_1,
+            clientKeepAlive: true,
+            requestComplete: true,
+            closeAlready: false
+        )
         #expect(unframed == ResponseFraming(chunked: true, closeAfterResponse: false))
         let old = ResponseFraming(
-            method: .GET, statusCode: 200, contentLength: nil, clientVersion: .http1_0, clientKeepAlive: true, requestComplete: true,
-            closeAlready: false)
+            method: .GET,
+            statusCode: 200,
+            contentLength: nil,
+            clientVersion: .http1_0,
+            clientKeepAlive: true,
+            requestComplete: true,
+            closeAlready: false
+        )
         #expect(old == ResponseFraming(chunked: false, closeAfterResponse: true))
         let head = ResponseFraming(
-            method: .HEAD, statusCode: 200, contentLength: nil, clientVersion: .http1_1, clientKeepAlive: true, requestComplete: true,
-            closeAlready: false)
+            method: .HEAD,
+            statusCode: 200,
+            contentLength: nil,
+            clientVersion: .http1_1,
+            clientKeepAlive: true,
+            requestComplete: true,
+            closeAlready: false
+        )
         #expect(head == ResponseFraming(chunked: false, closeAfterResponse: false))
         let early = ResponseFraming(
-            method: .POST, statusCode: 200, contentLength: 0, clientVersion: .http1_1, clientKeepAlive: true, requestComplete: false,
-            closeAlready: false)
+            method: .POST,
+            statusCode: 200,
+            contentLength: 0,
+            clientVersion: .http1_1,
+            clientKeepAlive: true,
+            requestComplete: false,
+            closeAlready: false
+        )
         #expect(early.closeAfterResponse)
     }
 
@@ -170,8 +205,14 @@ struct ProxyHandlerShellTests {
             "HTTP/1.1 200 Fine\r\nConnection: keep-alive\r\nX-Request-Id: theirs\r\nX-Strangler-Upstream: theirs\r\nx-custom:  kept \r\nContent-Length: 2\r\n\r\n"
         )
         let framing = ResponseFraming(
-            method: .GET, statusCode: 200, contentLength: head.contentLength, clientVersion: .http1_1, clientKeepAlive: true,
-            requestComplete: true, closeAlready: false)
+            method: .GET,
+            statusCode: 200,
+            contentLength: head.contentLength,
+            clientVersion: .http1_1,
+            clientKeepAlive: true,
+            requestComplete: true,
+            closeAlready: false
+        )
         var out = ByteBuffer()
         ResponseHeadRewrite.write(head, clientVersion: .http1_1, requestID: .client("mine"), upstreamName: "legacy", framing: framing, into: &out)
         #expect(
@@ -208,7 +249,11 @@ struct ProxyHandlerShellTests {
     @Test("the proxy's own answer: status, JSON body, request id, Allow for a 405, Connection: close when closing")
     func errorAnswer() {
         let answer = ErrorAnswer.bytes(
-            for: .connectFailed("down"), requestID: .client("r1"), upstream: "legacy", clientVersion: .http1_1, closing: false,
+            for: .connectFailed("down"),
+            requestID: .client("r1"),
+            upstream: "legacy",
+            clientVersion: .http1_1,
+            closing: false,
             allocator: ByteBufferAllocator()
         )
         let body = #"{"error":"upstream_unreachable","status":502,"message":"down","upstream":"legacy","requestId":"r1"}"# + "\n"
@@ -218,7 +263,11 @@ struct ProxyHandlerShellTests {
                 + body
         )
         let closing = ErrorAnswer.bytes(
-            for: .connectFailed("down"), requestID: .client("r1"), upstream: "", clientVersion: .http1_0, closing: true,
+            for: .connectFailed("down"),
+            requestID: .client("r1"),
+            upstream: "",
+            clientVersion: .http1_0,
+            closing: true,
             allocator: ByteBufferAllocator()
         )
         let text = String(buffer: closing)
@@ -235,8 +284,13 @@ struct ProxyHandlerShellTests {
             compare.learnNoise = learnNoise
             let route = Route(id: "s", path: path, mode: .shadow, legacy: "legacy", service: "svc", shadow: shadow, compare: compare)
             return ShadowPlan(
-                entry: LoopContext.RouteEntry(route), method: method, servedBy: "legacy", shadowsInFlight: inFlight, maxShadows: 2,
-                noiseSampleRate: 1.0, sampler: &sampler
+                entry: LoopContext.RouteEntry(route),
+                method: method,
+                servedBy: "legacy",
+                shadowsInFlight: inFlight,
+                maxShadows: 2,
+                noiseSampleRate: 1.0,
+                sampler: &sampler
             )
         }
         #expect(plan(ShadowSettings(), .GET) == .copy(writes: .mirror, probe: false))

@@ -1,6 +1,7 @@
 import NIOCore
-@testable import StranglerProxy
 import Testing
+
+@testable import StranglerProxy
 
 /// How response body parts go to the client: into the waiting head, as chunks, or as they came.
 @Suite("Response body write")
@@ -33,6 +34,7 @@ struct ResponseBodyWriteTests {
         let trailers = ByteBuffer(string: "X-Sum: 1\r\n")
         #expect(
             ResponseBodyWrite.end(chunked: true, trailers: trailers, allocator: allocator).map { String(buffer: $0) }
-                == "0\r\nX-Sum: 1\r\n\r\n")
+                == "0\r\nX-Sum: 1\r\n\r\n"
+        )
     }
 }

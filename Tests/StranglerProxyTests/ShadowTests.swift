@@ -3,11 +3,11 @@ import GRDB
 import Logging
 import ServiceLifecycle
 import StranglerCore
-@testable import StranglerProxy
-import StranglerTestSupport
 import StranglerStore
+import StranglerTestSupport
 import Testing
 
+@testable import StranglerProxy
 
 @Suite("Shadow mode")
 struct ShadowTests {
@@ -77,7 +77,10 @@ struct ShadowTests {
         try await ShadowPipeline.run { pipeline in
             try await withProxy(routes: Self.routes(), shadowSink: pipeline.worker) { proxy in
                 let response = try await RawConnection.get(
-                    port: proxy.port, "/inv/SKU-1", headers: ["X-Strangler-Shadow: dry-run", "x-strangler-shadow: mirror", "X-Request-Id: marker-1"])
+                    port: proxy.port,
+                    "/inv/SKU-1",
+                    headers: ["X-Strangler-Shadow: dry-run", "x-strangler-shadow: mirror", "X-Request-Id: marker-1"]
+                )
                 #expect(response.status == 200)
                 #expect(try await pipeline.waitForComparisons(1) == 1)
                 let primary = try #require(proxy.legacy.requests.first)
@@ -153,7 +156,8 @@ struct ShadowTests {
             }
             try await withProxy(routes: Self.routes(writes: "dry-run"), shadowSink: pipeline.worker) { proxy in
                 _ = try await RawConnection.exchange(
-                    port: proxy.port, "POST /inv/orders HTTP/1.1\r\nHost: x\r\nX-Request-Id: w-1\r\nContent-Length: 9\r\n\r\n{\"qty\":1}"
+                    port: proxy.port,
+                    "POST /inv/orders HTTP/1.1\r\nHost: x\r\nX-Request-Id: w-1\r\nContent-Length: 9\r\n\r\n{\"qty\":1}"
                 )
                 #expect(try await pipeline.waitForComparisons(1) == 1)
                 let copy = try #require(proxy.service.requests.first)
@@ -166,7 +170,8 @@ struct ShadowTests {
 
     @Test("with learnNoise a probe calls legacy twice; what differs legacy-to-legacy is stored as noise")
     func learnsNoise() async throws {
-        let routes = #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "compare": {"ignore": ["/headers"], "learnNoise": true}}]"#
+        let routes =
+            #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "compare": {"ignore": ["/headers"], "learnNoise": true}}]"#
         try await ShadowPipeline.run { pipeline in
             try await withProxy(routes: routes, shadowSink: pipeline.worker, configure: { $0.noiseSampleRate = 1.0 }) { proxy in
                 let response = try await RawConnection.get(port: proxy.port, "/inv/noisy", headers: ["X-Request-Id: noise-1"])

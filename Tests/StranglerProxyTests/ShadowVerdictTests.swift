@@ -1,5 +1,6 @@
-@testable import StranglerProxy
 import Testing
+
+@testable import StranglerProxy
 
 /// What the shadow copy is told about the primary, for each point the handler asks.
 @Suite("Shadow verdict")

@@ -1,10 +1,10 @@
 import CStranglerScheduling
 import Foundation
 import NIOConcurrencyHelpers
+import StranglerTestSupport
 import Testing
 
 @testable import StranglerProxy
-import StranglerTestSupport
 
 @Suite("Thread scheduling: event loops ahead of background work")
 struct ThreadSchedulingTests {

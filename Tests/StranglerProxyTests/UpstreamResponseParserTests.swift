@@ -1,8 +1,8 @@
 import NIOCore
+import StranglerTestSupport
 import Testing
 
 @testable import StranglerProxy
-import StranglerTestSupport
 
 /// The upstream response parser on its own: framing, de-chunking, reads split anywhere, and the
 /// malformed responses it must refuse rather than guess at.
@@ -59,7 +59,8 @@ struct UpstreamResponseParserTests {
 
     @Test("a Content-Length body, read whole and split at every size: same head, body and end")
     func contentLength() throws {
-        let text = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n{\"ok\":true}"
+        let text =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n{\"ok\":true}"
         for split in [nil, 1, 2, 3, 7, 16, 64] {
             let parsed = try parse(text, split: split)
             #expect(parsed.status == 200)
@@ -72,7 +73,8 @@ struct UpstreamResponseParserTests {
 
     @Test("chunked bodies are de-chunked, with extensions skipped and trailers kept, split anywhere")
     func chunked() throws {
-        let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Checksum: 42\r\n\r\n"
+        let text =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Checksum: 42\r\n\r\n"
         for split in [nil, 1, 2, 5, 9] {
             let parsed = try parse(text, split: split)
             #expect(String(decoding: parsed.body, as: UTF8.self) == "helloabcdefghijklmnopqrstuvwxyz")
@@ -106,8 +108,10 @@ struct UpstreamResponseParserTests {
 
     @Test("a response with both Content-Length and Transfer-Encoding is refused, as llhttp and nginx refuse it")
     func bothFramingsRefused() throws {
-        for text in ["HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
-                     "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n"] {
+        for text in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n",
+        ] {
             let error = #expect(throws: HTTPParseFailure.self) { try parse(text) }
             #expect(error?.reason.contains("both Content-Length and Transfer-Encoding") == true)
         }
@@ -158,13 +162,16 @@ struct UpstreamResponseParserTests {
         #expect(noContent.ended && noContent.status == 204)
         let notModified = try parse("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
         #expect(notModified.ended && notModified.status == 304)
-        let interim = try parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        let interim = try parse(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+        )
         #expect(interim.status == 201 && interim.ended)
     }
 
     @Test("a comparison captures only Content-Type, Content-Encoding and the route's compared headers; lookups ignore ASCII case only")
     func comparedHeaders() throws {
-        let text = "HTTP/1.1 200 OK\r\nDate: x\r\nContent-Type: application/json\r\nX-Version: 2\r\nX-Version: 3\r\n"
+        let text =
+            "HTTP/1.1 200 OK\r\nDate: x\r\nContent-Type: application/json\r\nX-Version: 2\r\nX-Version: 3\r\n"
             + "Content-Encoding: gzip\r\nX_Version: no\r\nContent-Length: 0\r\n\r\n"
         var parser = UpstreamResponseParser()
         parser.expectResponse(bodyless: false)

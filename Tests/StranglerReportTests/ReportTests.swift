@@ -15,7 +15,9 @@ struct ReportTests {
              "defaultUpstream": "legacy",
              "routes": [{"id": "inv", "path": "/inventory/{sku}", "mode": "shadow", "service": "inventory",
                          "gate": {"minSamples": 10, "maxMismatchRate": 0.05}}]}
-            """.utf8))
+            """.utf8
+        )
+    )
 
     /// 20 comparisons on "inv": 10 match; 6 differ at /qty; 4 differ at /updatedAt (learned
     /// noise) and /flags/0 (to be accepted); one status mismatch among the /qty ones.
@@ -26,10 +28,21 @@ struct ReportTests {
         var records: [ComparisonRecord] = []
         func record(_ index: Int, _ differences: [Difference], status: Int = 200) -> ComparisonRecord {
             ComparisonRecord(
-                routeID: "inv", requestID: "req-\(index)", method: "GET", path: "/inventory/SKU-\(index)",
-                recordedAt: now.addingTimeInterval(Double(index - 20) * 60), tableVersion: "v1", primaryUpstream: "legacy",
-                candidateUpstream: "inventory", primaryStatus: 200, candidateStatus: status, primaryMilliseconds: Double(index + 1),
-                candidateMilliseconds: Double(2 * (index + 1)), outcome: differences.isEmpty ? .match : .mismatch, differences: differences)
+                routeID: "inv",
+                requestID: "req-\(index)",
+                method: "GET",
+                path: "/inventory/SKU-\(index)",
+                recordedAt: now.addingTimeInterval(Double(index - 20) * 60),
+                tableVersion: "v1",
+                primaryUpstream: "legacy",
+                candidateUpstream: "inventory",
+                primaryStatus: 200,
+                candidateStatus: status,
+                primaryMilliseconds: Double(index + 1),
+                candidateMilliseconds: Double(2 * (index + 1)),
+                outcome: differences.isEmpty ? .match : .mismatch,
+                differences: differences
+            )
         }
         for index in 0..<10 { records.append(record(index, [])) }
         for index in 10..<16 {
@@ -39,18 +52,32 @@ struct ReportTests {
         }
         for index in 16..<20 {
             records.append(
-                record(index, [
-                    Difference(kind: .changed, pointer: "/updatedAt", primary: "a", candidate: "b"),
-                    Difference(kind: .added, pointer: "/flags/0", primary: nil, candidate: "\"x\""),
-                ]))
+                record(
+                    index,
+                    [
+                        Difference(kind: .changed, pointer: "/updatedAt", primary: "a", candidate: "b"),
+                        Difference(kind: .added, pointer: "/flags/0", primary: nil, candidate: "\"x\""),
+                    ]
+                )
+            )
         }
         var probe = record(99, [])
         probe.noisePointers = ["/updatedAt"]
         records.append(probe)
         records.append(
             ComparisonRecord(
-                routeID: "inv", requestID: "slow", method: "GET", path: "/inventory/SKU-9", recordedAt: now, tableVersion: "v1",
-                primaryUpstream: "legacy", candidateUpstream: "inventory", outcome: .skipped, reason: "candidate_timeout"))
+                routeID: "inv",
+                requestID: "slow",
+                method: "GET",
+                path: "/inventory/SKU-9",
+                recordedAt: now,
+                tableVersion: "v1",
+                primaryUpstream: "legacy",
+                candidateUpstream: "inventory",
+                outcome: .skipped,
+                reason: "candidate_timeout"
+            )
+        )
         try await store.insert(records)
         return store
     }
@@ -61,7 +88,9 @@ struct ReportTests {
         try await store.accept(routeID: "inv", pointer: "/flags", reason: "new flags list", owner: "rita", until: nil)
         let lapsed = try await store.accept(routeID: "inv", pointer: "/qty", reason: "lapsed", owner: "rita", until: Date().addingTimeInterval(-1))
         _ = lapsed
-        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(since: Date().addingTimeInterval(-3600))
+        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(
+            since: Date().addingTimeInterval(-3600)
+        )
         let route = try #require(report.routes.first)
         #expect(report.routes.count == 1)
         #expect(route.mode == "shadow" && route.service == "inventory")
@@ -95,7 +124,9 @@ struct ReportTests {
     @Test("text aligns and colours only when asked; markdown, JSON and self-contained HTML carry the same facts")
     func renders() async throws {
         let store = try await Self.store()
-        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(since: Date().addingTimeInterval(-3600))
+        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(
+            since: Date().addingTimeInterval(-3600)
+        )
         let plain = ReportFormat.text.render(report, colour: false)
         #expect(!plain.contains("\u{1B}["))
         #expect(plain.contains("inv    shadow  21       52.4%"))
@@ -129,18 +160,31 @@ struct ReportTests {
     func escapesValues() async throws {
         let store = try await Self.store()
         var hostile = ComparisonRecord(
-            routeID: "inv", requestID: "req-\u{1B}]0;x\u{7}", method: "GET", path: "/inventory/\u{1B}[2J", tableVersion: "v1",
-            primaryUpstream: "legacy", candidateUpstream: "inventory", primaryStatus: 200, candidateStatus: 200, primaryMilliseconds: 1,
-            candidateMilliseconds: 1, outcome: .mismatch)
+            routeID: "inv",
+            requestID: "req-\u{1B}]0;x\u{7}",
+            method: "GET",
+            path: "/inventory/\u{1B}[2J",
+            tableVersion: "v1",
+            primaryUpstream: "legacy",
+            candidateUpstream: "inventory",
+            primaryStatus: 200,
+            candidateStatus: 200,
+            primaryMilliseconds: 1,
+            candidateMilliseconds: 1,
+            outcome: .mismatch
+        )
         hostile.differences = [Difference(kind: .changed, pointer: "/note\u{9B}", primary: "\"a\u{202E}b\"", candidate: "\"\u{1B}[31mred\"")]
         try await store.insert([hostile])
         try await store.accept(routeID: "inv", pointer: "/flags", reason: "ok\u{1B}[2J\rforged", owner: "rita\u{7F}", until: nil)
-        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(since: Date().addingTimeInterval(-3600))
+        let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(
+            since: Date().addingTimeInterval(-3600)
+        )
         for (name, text) in [
             ("text", ReportFormat.text.render(report, colour: false)), ("markdown", ReportFormat.markdown.render(report, colour: false)),
         ] {
             let raw = text.unicodeScalars.filter { scalar in
-                scalar != "\n" && ((0...0x1F).contains(scalar.value) || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value))
+                scalar != "\n"
+                    && ((0...0x1F).contains(scalar.value) || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value))
             }
             #expect(raw.isEmpty, "\(name) printed \(raw.map { TerminalText.codePoint($0) })")
             #expect(text.contains(#"/note\u{9B}"#), "\(name)")

@@ -17,9 +17,20 @@ struct DiffStoreTests {
 
     static func record(_ id: String, at date: Date = Date(), differences: [Difference] = []) -> ComparisonRecord {
         ComparisonRecord(
-            routeID: "inventory-read", requestID: id, method: "GET", path: "/inventory/SKU-1001", recordedAt: date, tableVersion: "v1",
-            primaryUpstream: "legacy", candidateUpstream: "inventory", primaryStatus: 200, candidateStatus: 200,
-            primaryMilliseconds: 2.5, candidateMilliseconds: 3.1, outcome: differences.isEmpty ? .match : .mismatch, differences: differences
+            routeID: "inventory-read",
+            requestID: id,
+            method: "GET",
+            path: "/inventory/SKU-1001",
+            recordedAt: date,
+            tableVersion: "v1",
+            primaryUpstream: "legacy",
+            candidateUpstream: "inventory",
+            primaryStatus: 200,
+            candidateStatus: 200,
+            primaryMilliseconds: 2.5,
+            candidateMilliseconds: 3.1,
+            outcome: differences.isEmpty ? .match : .mismatch,
+            differences: differences
         )
     }
 

@@ -50,7 +50,10 @@ struct MigrationRunnerTests {
     func failures() throws {
         let directory = try Self.tempDirectory()
         try "CREATE TABLE ok (x INTEGER); CREATE TABLE ok (x INTEGER);".write(
-            toFile: directory + "/0001_broken.sql", atomically: true, encoding: .utf8)
+            toFile: directory + "/0001_broken.sql",
+            atomically: true,
+            encoding: .utf8
+        )
         let store = directory + "/store.sqlite"
         do {
             _ = try MigrationRunner(migrations: try Migration.load(directory: directory)).migrate(sqliteAt: store)
@@ -59,8 +62,10 @@ struct MigrationRunnerTests {
             #expect(error.description.contains("0001_broken.sql"))
         }
         let leftovers = try DatabaseQueue(path: store).read { db in
-            (try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE name = 'ok'"),
-             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM schema_migrations") ?? -1)
+            (
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE name = 'ok'"),
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM schema_migrations") ?? -1
+            )
         }
         #expect(leftovers.0.isEmpty)
         #expect(leftovers.1 == 0)

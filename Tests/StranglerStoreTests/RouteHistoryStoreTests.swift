@@ -6,14 +6,32 @@ import Testing
 @Suite("Route evidence, traffic and history in the store")
 struct RouteHistoryStoreTests {
     static func record(
-        _ id: String, route: String = "inv", at date: Date = Date(), statuses: (Int, Int) = (200, 200), ms: (Double, Double) = (10, 20),
-        serviceIsCandidate: Bool = true, differences: [Difference] = [], outcome: ComparisonRecord.Outcome? = nil, reason: String? = nil
+        _ id: String,
+        route: String = "inv",
+        at date: Date = Date(),
+        statuses: (Int, Int) = (200, 200),
+        ms: (Double, Double) = (10, 20),
+        serviceIsCandidate: Bool = true,
+        differences: [Difference] = [],
+        outcome: ComparisonRecord.Outcome? = nil,
+        reason: String? = nil
     ) -> ComparisonRecord {
         ComparisonRecord(
-            routeID: route, requestID: id, method: "GET", path: "/inv/1", recordedAt: date, tableVersion: "v1",
-            primaryUpstream: serviceIsCandidate ? "legacy" : "inventory", candidateUpstream: serviceIsCandidate ? "inventory" : "legacy",
-            primaryStatus: statuses.0, candidateStatus: statuses.1, primaryMilliseconds: ms.0, candidateMilliseconds: ms.1,
-            outcome: outcome ?? (differences.isEmpty ? .match : .mismatch), reason: reason, differences: differences
+            routeID: route,
+            requestID: id,
+            method: "GET",
+            path: "/inv/1",
+            recordedAt: date,
+            tableVersion: "v1",
+            primaryUpstream: serviceIsCandidate ? "legacy" : "inventory",
+            candidateUpstream: serviceIsCandidate ? "inventory" : "legacy",
+            primaryStatus: statuses.0,
+            candidateStatus: statuses.1,
+            primaryMilliseconds: ms.0,
+            candidateMilliseconds: ms.1,
+            outcome: outcome ?? (differences.isEmpty ? .match : .mismatch),
+            reason: reason,
+            differences: differences
         )
     }
 
@@ -29,10 +47,16 @@ struct RouteHistoryStoreTests {
             Self.record("body", differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "2")]),
             Self.record("status", statuses: (200, 500), differences: [.init(kind: .status, pointer: "", primary: "200", candidate: "500")]),
             Self.record(
-                "header", differences: [.init(kind: .header, pointer: "content-type", primary: "application/json", candidate: "text/plain")]),
+                "header",
+                differences: [.init(kind: .header, pointer: "content-type", primary: "application/json", candidate: "text/plain")]
+            ),
             Self.record("timeout", outcome: .skipped, reason: "candidate_timeout"),
             Self.record("bad", outcome: .uncomparable, reason: "invalid JSON"),
-            Self.record("old", at: Date().addingTimeInterval(-3 * 86400), differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "3")]),
+            Self.record(
+                "old",
+                at: Date().addingTimeInterval(-3 * 86400),
+                differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "3")]
+            ),
             Self.record("other", route: "other", differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "3")]),
         ]
         try await store.insert(records)
@@ -60,8 +84,11 @@ struct RouteHistoryStoreTests {
     func acceptedDifferencesExcuse() async throws {
         let store = try DiffStoreTests.store()
         try await store.insert(
-            (0..<10).map { Self.record("a\($0)", differences: [.init(kind: .changed, pointer: "/items/\($0 % 3)/name", primary: "a", candidate: "b")]) }
-                + (0..<2).map { Self.record("b\($0)", differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "2")]) })
+            (0..<10).map {
+                Self.record("a\($0)", differences: [.init(kind: .changed, pointer: "/items/\($0 % 3)/name", primary: "a", candidate: "b")])
+            }
+                + (0..<2).map { Self.record("b\($0)", differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "2")]) }
+        )
         let since = Date().addingTimeInterval(-60)
         var evidence = try await store.evidence(routeID: "inv", serviceUpstream: "inventory", since: since)
         #expect(evidence.samples == 12 && evidence.mismatches == 12)
@@ -105,12 +132,31 @@ struct RouteHistoryStoreTests {
     func history() async throws {
         let store = try DiffStoreTests.store()
         let first = RouteChange(
-            actor: "alice", source: .cli, routeID: "inv", reason: "start", before: #"{"mode":"legacy"}"#, after: #"{"mode":"shadow"}"#,
-            tableVersionBefore: "v0", tableVersionAfter: "v1")
+            actor: "alice",
+            source: .cli,
+            routeID: "inv",
+            reason: "start",
+            before: #"{"mode":"legacy"}"#,
+            after: #"{"mode":"shadow"}"#,
+            tableVersionBefore: "v0",
+            tableVersionAfter: "v1"
+        )
         try await store.recordChanges([first], tableContent: Data("table one".utf8))
         let ids = try await store.recordChanges(
-            [RouteChange(actor: "bob", source: .admin, routeID: "inv", reason: nil, before: nil, after: nil, tableVersionBefore: "v1", tableVersionAfter: "v2")],
-            tableContent: nil)
+            [
+                RouteChange(
+                    actor: "bob",
+                    source: .admin,
+                    routeID: "inv",
+                    reason: nil,
+                    before: nil,
+                    after: nil,
+                    tableVersionBefore: "v1",
+                    tableVersionAfter: "v2"
+                )
+            ],
+            tableContent: nil
+        )
         #expect(try await store.changes().map(\.actor) == ["bob", "alice"])
         #expect(try await store.latestTableVersion() == "v2")
         try await store.deleteChanges(ids: ids)

@@ -9,7 +9,9 @@ import Testing
 /// (StoredTimestamp): both must store exactly what GRDB and Foundation would have.
 @Suite("Stored comparison rows")
 struct StoredRowTests {
-    @Test("timestamps match ISO 8601 with milliseconds, and text order is time order (2,000 random dates 1970-2100, edges; a failure names its value)")
+    @Test(
+        "timestamps match ISO 8601 with milliseconds, and text order is time order (2,000 random dates 1970-2100, edges; a failure names its value)"
+    )
     func timestamps() throws {
         let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         var generator = SystemRandomNumberGenerator()
@@ -30,9 +32,20 @@ struct StoredRowTests {
     func columns() async throws {
         let store = try DiffStoreTests.store()
         var record = ComparisonRecord(
-            routeID: "r-ü", requestID: "", method: "GET", path: "/caf\u{e9}?q=1", recordedAt: Date(timeIntervalSince1970: 1_795_363_200.25),
-            tableVersion: "v9", primaryUpstream: "legacy", candidateUpstream: "svc", primaryStatus: 200, candidateStatus: nil,
-            primaryMilliseconds: 1.5, candidateMilliseconds: nil, outcome: .skipped, reason: "candidate_timeout"
+            routeID: "r-ü",
+            requestID: "",
+            method: "GET",
+            path: "/caf\u{e9}?q=1",
+            recordedAt: Date(timeIntervalSince1970: 1_795_363_200.25),
+            tableVersion: "v9",
+            primaryUpstream: "legacy",
+            candidateUpstream: "svc",
+            primaryStatus: 200,
+            candidateStatus: nil,
+            primaryMilliseconds: 1.5,
+            candidateMilliseconds: nil,
+            outcome: .skipped,
+            reason: "candidate_timeout"
         )
         record.differences = [Difference(kind: .missing, pointer: "/a", primary: "", candidate: nil)]
         try await store.insert([record])
@@ -51,7 +64,9 @@ struct StoredRowTests {
         #expect(try await store.differences(requestID: "") == record.differences)
     }
 
-    @Test("a batch mixing plain comparisons (stored many rows per statement) with ones that have differences keeps its order, every column, and each difference with its comparison")
+    @Test(
+        "a batch mixing plain comparisons (stored many rows per statement) with ones that have differences keeps its order, every column, and each difference with its comparison"
+    )
     func mixedBatch() async throws {
         let store = try DiffStoreTests.store()
         // Runs of every length up to 100 between comparisons with differences, so each size of
@@ -61,7 +76,12 @@ struct StoredRowTests {
         while batch.count < 600 {
             for _ in 0..<run { batch.append(DiffStoreTests.record("plain-\(batch.count)")) }
             let index = batch.count
-            batch.append(DiffStoreTests.record("diff-\(index)", differences: [Difference(kind: .changed, pointer: "/n/\(index)", primary: "1", candidate: "2")]))
+            batch.append(
+                DiffStoreTests.record(
+                    "diff-\(index)",
+                    differences: [Difference(kind: .changed, pointer: "/n/\(index)", primary: "1", candidate: "2")]
+                )
+            )
             run = (run * 7 + 3) % 101
         }
         batch[1].primaryMilliseconds = nil
@@ -79,7 +99,9 @@ struct StoredRowTests {
         }
     }
 
-    @Test("text bound from the arena survives chunk boundaries: a batch of long, empty and non-ASCII values, many chunks per statement, stored exactly")
+    @Test(
+        "text bound from the arena survives chunk boundaries: a batch of long, empty and non-ASCII values, many chunks per statement, stored exactly"
+    )
     func longTextAcrossChunks() async throws {
         let store = try DiffStoreTests.store()
         // 64 plain comparisons go in one statement: with ~40 KB paths that is about 40 chunks of

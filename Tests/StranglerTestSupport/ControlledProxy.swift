@@ -1,15 +1,15 @@
 import Foundation
 import Hummingbird
 import Logging
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 import ServiceLifecycle
-import StranglerCore
-import StranglerStore
-import Testing
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
+import StranglerStore
+import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -49,9 +49,11 @@ package struct ControlledProxy {
 
     /// Runs `body` with everything started, then shuts it all down gracefully.
     package static func run(
-        routes: String, access: AdminAccess = AdminAccess(tokens: [token]),
+        routes: String,
+        access: AdminAccess = AdminAccess(tokens: [token]),
         monitor: CanaryMonitor.Configuration = .init(tick: .milliseconds(50), flushEvery: .milliseconds(200), window: .seconds(3), minRequests: 10),
-        rules: RouteController.Configuration = .init(), adminIdleTimeout: TimeAmount = .seconds(60),
+        rules: RouteController.Configuration = .init(),
+        adminIdleTimeout: TimeAmount = .seconds(60),
         _ body: (ControlledProxy) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test.control")
@@ -68,20 +70,36 @@ package struct ControlledProxy {
         let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
         let server = ProxyServer(
             configuration: ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 2, shutdownGracePeriod: .seconds(2), accessLog: false),
-            table: table, source: routesPath, logger: logger, metrics: metrics, shadowSink: worker
+            table: table,
+            source: routesPath,
+            logger: logger,
+            metrics: metrics,
+            shadowSink: worker
         )
         let control = ControlPlane(
-            server: server, routesPath: routesPath, store: store, worker: worker, logger: logger, controllerConfiguration: rules,
+            server: server,
+            routesPath: routesPath,
+            store: store,
+            worker: worker,
+            logger: logger,
+            controllerConfiguration: rules,
             monitorConfiguration: monitor
         )
         let adminPort = NIOLockedValueBox<Int?>(nil)
         let admin = try AdminAPI.makeApplication(
-            server: server, controller: control.controller, access: access, host: "127.0.0.1", port: 0,
-            idleTimeout: adminIdleTimeout, logger: logger
+            server: server,
+            controller: control.controller,
+            access: access,
+            host: "127.0.0.1",
+            port: 0,
+            idleTimeout: adminIdleTimeout,
+            logger: logger
         ) { port in adminPort.withLockedValue { $0 = port } }
         await control.recordStartingTable()
         let group = ServiceGroup(
-            services: [recorder, worker, ProxyService(server: server), admin, control.monitor, control.watcher], logger: logger)
+            services: [recorder, worker, ProxyService(server: server), admin, control.monitor, control.watcher],
+            logger: logger
+        )
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
@@ -89,7 +107,12 @@ package struct ControlledProxy {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 let fixture = ControlledProxy(
-                    legacy: legacy, service: service, server: server, store: store, control: control, routesPath: routesPath,
+                    legacy: legacy,
+                    service: service,
+                    server: server,
+                    store: store,
+                    control: control,
+                    routesPath: routesPath,
                     adminPort: try #require(adminPort.withLockedValue { $0 })
                 )
                 try await body(fixture)
@@ -108,7 +131,12 @@ package struct ControlledProxy {
     }
 
     /// An admin API call through URLSession (libcurl on Linux): a second HTTP stack.
-    package func admin(_ method: String, _ path: String, token: String? = ControlledProxy.token.secret, body: [String: Any]? = nil) async throws
+    package func admin(
+        _ method: String,
+        _ path: String,
+        token: String? = ControlledProxy.token.secret,
+        body: [String: Any]? = nil
+    ) async throws
         -> (status: Int, json: Any?, headers: [String: String], data: Data)
     {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(adminPort)\(path)")!)
@@ -160,7 +188,9 @@ package final class TrafficLoop: Sendable {
                                 try await connection!.send("GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\r\n")
                                 let response = try await connection!.readResponse()
                                 counts.withLockedValue {
-                                    if response.status == 200 { $0.ok += 1 } else {
+                                    if response.status == 200 {
+                                        $0.ok += 1
+                                    } else {
                                         $0.failed += 1
                                         $0.failures.append("status \(response.status)")
                                     }

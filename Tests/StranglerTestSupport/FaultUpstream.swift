@@ -375,7 +375,9 @@ package final class FaultUpstream: @unchecked Sendable {
             // body piling up unread meanwhile), reads none of the body, and keeps the connection
             // open without reading (an upstream that has moved on).
             if request.fault.hasSuffix("-late") { _ = gate.wait(timeout: .now() + 20) }
-            send(Self.ok.replacingOccurrences(of: "200 OK", with: "413 Payload Too Large") + "Connection: close\r\nContent-Length: 9\r\n\r\ntoo large")
+            send(
+                Self.ok.replacingOccurrences(of: "200 OK", with: "413 Payload Too Large") + "Connection: close\r\nContent-Length: 9\r\n\r\ntoo large"
+            )
             return .holdWithoutReading
         case "early-400":
             // Answers as soon as the head is in, then closes in stages, reading and discarding.

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import NIOCore
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 
 /// A proxy on port 0 in front of two scriptable upstreams, "legacy" and "service".
@@ -29,13 +29,19 @@ package struct ProxyHarness {
     }
 
     package static func start(
-        routes: String = "[]", upstreamExtra: String = "", servicePort: Int? = nil, shadowSink: ShadowSink? = nil,
+        routes: String = "[]",
+        upstreamExtra: String = "",
+        servicePort: Int? = nil,
+        shadowSink: ShadowSink? = nil,
         configure: (inout ProxyConfiguration) -> Void = { _ in }
     ) async throws -> ProxyHarness {
         let legacy = try await TestUpstream(name: "legacy")
         let service = try await TestUpstream(name: "service")
         let table = try table(
-            legacyPort: legacy.port, servicePort: servicePort ?? service.port, routes: routes, upstreamExtra: upstreamExtra
+            legacyPort: legacy.port,
+            servicePort: servicePort ?? service.port,
+            routes: routes,
+            upstreamExtra: upstreamExtra
         )
         var configuration = ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 2, shutdownGracePeriod: .seconds(2), accessLog: false)
         configure(&configuration)
@@ -55,12 +61,19 @@ package struct ProxyHarness {
 
 /// Runs `body` with a started harness and always stops it.
 package func withProxy(
-    routes: String = "[]", upstreamExtra: String = "", servicePort: Int? = nil, shadowSink: ShadowSink? = nil,
+    routes: String = "[]",
+    upstreamExtra: String = "",
+    servicePort: Int? = nil,
+    shadowSink: ShadowSink? = nil,
     configure: (inout ProxyConfiguration) -> Void = { _ in },
     _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let harness = try await ProxyHarness.start(
-        routes: routes, upstreamExtra: upstreamExtra, servicePort: servicePort, shadowSink: shadowSink, configure: configure
+        routes: routes,
+        upstreamExtra: upstreamExtra,
+        servicePort: servicePort,
+        shadowSink: shadowSink,
+        configure: configure
     )
     do {
         try await body(harness)

@@ -23,7 +23,9 @@ package final class RawConnection: Sendable {
 
     package struct ClosedEarly: Error, CustomStringConvertible {
         package var received: [UInt8]
-        package var description: String { "connection closed after \(received.count) bytes: \(String(decoding: received.prefix(300), as: UTF8.self))" }
+        package var description: String {
+            "connection closed after \(received.count) bytes: \(String(decoding: received.prefix(300), as: UTF8.self))"
+        }
     }
 
     package struct TimedOut: Error {}
@@ -33,7 +35,8 @@ package final class RawConnection: Sendable {
         /// `changes` counts arrivals, so a reader can wait for "anything after what I saw"
         /// without missing bytes that land between its check and its wait.
         package let state = NIOLockedValueBox<(bytes: [UInt8], closed: Bool, changes: Int, waiters: [CheckedContinuation<Void, Never>])>(
-            ([], false, 0, []))
+            ([], false, 0, [])
+        )
         /// Errors the connection reported (a reset shows as ECONNRESET here).
         package let errors = NIOLockedValueBox<[String]>([])
 

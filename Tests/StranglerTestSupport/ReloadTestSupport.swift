@@ -2,12 +2,12 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
-import StranglerCore
-import StranglerStore
-import Testing
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
+import StranglerStore
+import Testing
 
 /// Holds chosen route table versions at the reload hooks until released, and tells a test when
 /// a reload got there: the order of overlapping reloads is then set by the test, not by timing.
@@ -90,7 +90,9 @@ package struct TimedOut: Error, CustomStringConvertible {
 /// work takes on a loaded machine. On a hang `body` is left running.
 @discardableResult
 package func finishes<T: Sendable>(
-    within limit: Duration, sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping @Sendable () async throws -> T
+    within limit: Duration,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let result = PendingValue<Result<T, any Error>>()
     Task {
@@ -121,12 +123,17 @@ package struct ServeRun {
         let table = try await offPool { try RouteTableLoader.load(path: routesPath) }
         let server = ProxyServer(
             configuration: ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 2, shutdownGracePeriod: .seconds(2), accessLog: false),
-            table: table, source: routesPath, logger: logger)
+            table: table,
+            source: routesPath,
+            logger: logger
+        )
         let control = ControlPlane(server: server, routesPath: routesPath, store: store, worker: nil, logger: logger)
         await control.recordStartingTable()
         let started = PendingValue<Void>()
         let group = ServiceGroup(
-            services: [ProxyService(server: server) { _ in started.fulfill(()) }, control.watcher], logger: logger)
+            services: [ProxyService(server: server) { _ in started.fulfill(()) }, control.watcher],
+            logger: logger
+        )
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {

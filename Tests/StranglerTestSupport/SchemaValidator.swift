@@ -1,7 +1,7 @@
 import Foundation
-import StranglerCore
 import StranglerAdmin
 import StranglerControl
+import StranglerCore
 import StranglerProxy
 
 /// Checks an answer against an OpenAPI 3.1 document: the subset of JSON Schema the admin API's

@@ -93,9 +93,14 @@ package final class TestUpstream: Sendable {
     /// the machine's speed.
     package func releaseHeld() {
         let body = "{\"upstream\":\"\(name)\",\"held\":true}"
-        for channel in held.withLockedValue({ list in defer { list = [] }; return list }) {
+        for channel in held.withLockedValue({ list in
+            defer { list = [] }
+            return list
+        }) {
             channel.writeAndFlush(
-                channel.allocator.buffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"), promise: nil)
+                channel.allocator.buffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"),
+                promise: nil
+            )
         }
     }
 
@@ -178,7 +183,10 @@ package final class TestUpstreamHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             let seen = TestUpstream.SeenRequest(
-                method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body
+                method: head.method.rawValue,
+                uri: head.uri,
+                headers: head.headers.map { ($0.name, $0.value) },
+                body: body
             )
             upstream.record(seen)
             respond(to: seen, context: context)
@@ -199,7 +207,8 @@ package final class TestUpstreamHandler: ChannelInboundHandler {
     private func respond(to request: TestUpstream.SeenRequest, context: ChannelHandlerContext) {
         let fullPath = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
         // Behaviour is chosen by the last segment, so a route prefix (/svc/slow, /inv/big) works.
-        let path = fullPath.contains("/status/")
+        let path =
+            fullPath.contains("/status/")
             ? String(fullPath[fullPath.range(of: "/status/")!.lowerBound...])
             : "/" + (fullPath.split(separator: "/").last.map(String.init) ?? "")
         if upstream.hangs.withLockedValue({ $0 }) { return }
@@ -217,7 +226,8 @@ package final class TestUpstreamHandler: ChannelInboundHandler {
             }
         case "/cookies":
             simple(
-                "200 OK", body: "{}",
+                "200 OK",
+                body: "{}",
                 extra: "Set-Cookie: a=1; Path=/\r\nSet-Cookie: b=2; HttpOnly\r\nSet-Cookie: c=3, d=4; Expires=Wed, 21 Oct 2015 07:28:00 GMT\r\n",
                 context: context
             )
@@ -225,7 +235,8 @@ package final class TestUpstreamHandler: ChannelInboundHandler {
             simple("302 Found", body: "{}", extra: "Location: http://example.invalid/elsewhere\r\n", context: context)
         case "/hop":
             simple(
-                "200 OK", body: "{\"hop\":true}",
+                "200 OK",
+                body: "{\"hop\":true}",
                 extra:
                     "Connection: X-Hop-Custom\r\nX-Hop-Custom: secret\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\nTrailer: X-Checksum\r\nX-End-To-End: kept\r\n",
                 context: context
@@ -268,7 +279,9 @@ package final class TestUpstreamHandler: ChannelInboundHandler {
             context.eventLoop.scheduleTask(in: .milliseconds(milliseconds)) {
                 let body = "{\"upstream\":\"\(name)\",\"slow\":true}"
                 channel.writeAndFlush(
-                    channel.allocator.buffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"), promise: nil)
+                    channel.allocator.buffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"),
+                    promise: nil
+                )
             }
         case "/stall-body":
             write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", context: context)

@@ -14,8 +14,13 @@ struct AccessLogLine {
     let metadata: Logger.Metadata
 
     init(
-        method: HTTPMethod, uri: String, record: ExchangeRecord, requestID: RequestIDValue, client: String,
-        outcome: ExchangeOutcome, elapsed: TimeAmount
+        method: HTTPMethod,
+        uri: String,
+        record: ExchangeRecord,
+        requestID: RequestIDValue,
+        client: String,
+        outcome: ExchangeOutcome,
+        elapsed: TimeAmount
     ) {
         let millis = Double(elapsed.nanoseconds) / 1_000_000
         message = "\(method.rawValue) \(uri) \(record.responseStatus)"

@@ -13,7 +13,11 @@ enum ErrorAnswer {
     ///   - clientVersion: the HTTP version the status line speaks (the client's).
     ///   - closing: the connection closes after this answer, which the head says.
     static func bytes(
-        for error: ProxyError, requestID: RequestIDValue, upstream: String, clientVersion: HTTPVersion, closing: Bool,
+        for error: ProxyError,
+        requestID: RequestIDValue,
+        upstream: String,
+        clientVersion: HTTPVersion,
+        closing: Bool,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         let body = error.jsonBody(requestID: requestID.string, upstream: upstream.isEmpty ? nil : upstream, allocator: allocator)

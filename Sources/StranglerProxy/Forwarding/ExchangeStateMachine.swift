@@ -267,7 +267,9 @@ struct ExchangeStateMachine {
         }
         state = .draining
         return .releaseConnection(
-            forwarding.connection, reusable: keepAlive && forwarding.requestSent, resumeReads: forwarding.readsPaused
+            forwarding.connection,
+            reusable: keepAlive && forwarding.requestSent,
+            resumeReads: forwarding.readsPaused
         )
     }
 

@@ -27,7 +27,10 @@ struct OutboundHead {
     ///     head costs no allocation.
     ///   - requestIDs: generates the id when the client sent none (or an invalid one).
     static func make(
-        from head: ClientRequestHead, clientAddress: String, clientTrusted: Bool, buffer: consuming ByteBuffer,
+        from head: ClientRequestHead,
+        clientAddress: String,
+        clientTrusted: Bool,
+        buffer: consuming ByteBuffer,
         requestIDs: inout RequestIDGenerator
     ) -> OutboundHead {
         // Taken, not borrowed: a borrowed buffer stays held by the caller for the call, and the
@@ -134,7 +137,12 @@ struct OutboundHead {
 
         // Upstream-specific parts (base path, a missing Host) are added per attempt, as encoded.
         let request = OutboundRequest(
-            method: head.method, target: head.targetBytes, head: out, linesStart: linesStart, hasHost: host != nil, isChunked: head.isChunked
+            method: head.method,
+            target: head.targetBytes,
+            head: out,
+            linesStart: linesStart,
+            hasHost: host != nil,
+            isChunked: head.isChunked
         )
         return OutboundHead(request: request, expectsContinue: expectsContinue, requestID: requestID)
     }

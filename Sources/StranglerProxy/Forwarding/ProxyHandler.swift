@@ -77,7 +77,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     ///   (``ClientConnectionCount``), which the handler gives back when the connection closes.
     init(loop: LoopContext, holdsConnectionPlace: Bool = false) {
         self.clientSide = ClientConnectionStateMachine(
-            holdsPlace: holdsConnectionPlace, discardBudget: loop.configuration.lingerMaxBytes)
+            holdsPlace: holdsConnectionPlace,
+            discardBudget: loop.configuration.lingerMaxBytes
+        )
         self.loop = loop
         self.requestParser = ClientRequestParser(maxHeadBytes: loop.configuration.maxHeaderBytes)
         self.timeouts = ClientTimeouts(limits: loop.configuration.clientTimeoutLimits)
@@ -300,7 +302,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         timeouts.headReceived(now: readTime, bodyFollows: head.isChunked || (head.contentLength ?? 0) > 0)
 
         let rewritten = OutboundHead.make(
-            from: head, clientAddress: clientAddress, clientTrusted: clientTrusted,
+            from: head,
+            clientAddress: clientAddress,
+            clientTrusted: clientTrusted,
             buffer: spareRequestHead.take(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
             requestIDs: &loop.requestIDs
         )
@@ -316,7 +320,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         do {
             index = try head.bytes.withUnsafeReadableBytes { raw in
                 try targetRouter.matchIndex(
-                    in: loop.table.matcher, method: head.method.rawValue, target: UnsafeRawBufferPointer(rebasing: raw[head.target]))
+                    in: loop.table.matcher,
+                    method: head.method.rawValue,
+                    target: UnsafeRawBufferPointer(rebasing: raw[head.target])
+                )
             }
         } catch {
             respondWithError(ProxyError(refusingTarget: error), context: context)
@@ -340,8 +347,14 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         if let matched = record.matched, let shadowTarget, loop.shadowSink != nil {
             shadow = ShadowExchange.start(
-                for: head, outbound: record.outbound, entry: matched, servedBy: record.upstreamName, candidate: shadowTarget,
-                requestID: requestID, loop: loop)
+                for: head,
+                outbound: record.outbound,
+                entry: matched,
+                servedBy: record.upstreamName,
+                candidate: shadowTarget,
+                requestID: requestID,
+                loop: loop
+            )
         }
         // Expect: 100-continue is answered here so the client starts sending while the upstream
         // connection is set up; the upstream gets the body without the expectation.
@@ -398,7 +411,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         record.upstreamName = choice.upstream
         let servedByLegacy = choice.side == .legacy
         loop.traffic.record(
-            route: index, routeID: entry.route.id, generation: record.trafficGeneration, legacy: servedByLegacy ? 1 : 0,
+            route: index,
+            routeID: entry.route.id,
+            generation: record.trafficGeneration,
+            legacy: servedByLegacy ? 1 : 0,
             service: servedByLegacy ? 0 : 1
         )
         return choice
@@ -520,7 +536,12 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     /// Carries out the end of a failed attempt: a replay on legacy, or the error as the answer.
-    private func failed(_ error: ProxyError, then action: ExchangeStateMachine.Action, reason: @autoclosure () -> String, context: ChannelHandlerContext) {
+    private func failed(
+        _ error: ProxyError,
+        then action: ExchangeStateMachine.Action,
+        reason: @autoclosure () -> String,
+        context: ChannelHandlerContext
+    ) {
         switch action {
         case .fallBack(let attempt, let closing):
             closing?.close()
@@ -618,7 +639,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         if closing { record.closeAfterResponse = true }
         record.chunkedToClient = false
         let response = ErrorAnswer.bytes(
-            for: error, requestID: requestID, upstream: record.upstreamName, clientVersion: clientVersion, closing: closing,
+            for: error,
+            requestID: requestID,
+            upstream: record.upstreamName,
+            clientVersion: clientVersion,
+            closing: closing,
             allocator: context.channel.allocator
         )
         context.write(wrapOutboundOut(response), promise: nil)
@@ -763,8 +788,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         loop.metrics.recordRequest(route: record.routeID, upstream: record.upstreamName, status: record.responseStatus)
         guard loop.configuration.accessLog, loop.logger.logLevel <= .info else { return }
         let line = AccessLogLine(
-            method: method, uri: uri, record: record, requestID: requestID, client: clientAddress, outcome: outcome,
-            elapsed: NIODeadline.now() - startTime)
+            method: method,
+            uri: uri,
+            record: record,
+            requestID: requestID,
+            client: clientAddress,
+            outcome: outcome,
+            elapsed: NIODeadline.now() - startTime
+        )
         loop.logger.info(line.message, metadata: line.metadata)
     }
 
@@ -873,16 +904,27 @@ extension ProxyHandler: UpstreamResponseDelegate {
         if code >= 500 { recordServiceError() }
 
         let framing = ResponseFraming(
-            method: method, statusCode: code, contentLength: head.contentLength, clientVersion: clientVersion,
-            clientKeepAlive: clientKeepAlive, requestComplete: machine.requestComplete, closeAlready: record.closeAfterResponse
+            method: method,
+            statusCode: code,
+            contentLength: head.contentLength,
+            clientVersion: clientVersion,
+            clientKeepAlive: clientKeepAlive,
+            requestComplete: machine.requestComplete,
+            closeAlready: record.closeAfterResponse
         )
         record.chunkedToClient = framing.chunked
         record.closeAfterResponse = framing.closeAfterResponse
         let joining = min(head.contentLength ?? 0, ResponseBodyWrite.bytesJoiningHead)
         var out = spareResponseHead.take(
-            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining)
+            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining
+        )
         ResponseHeadRewrite.write(
-            head, clientVersion: clientVersion, requestID: requestID, upstreamName: record.upstreamName, framing: framing, into: &out
+            head,
+            clientVersion: clientVersion,
+            requestID: requestID,
+            upstreamName: record.upstreamName,
+            framing: framing,
+            into: &out
         )
         record.pendingHead = out
         record.pendingHeadHasBody = false
@@ -908,8 +950,11 @@ extension ProxyHandler: UpstreamResponseDelegate {
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, machine.responseStarted, buffer.readableBytes > 0 else { return }
         let write = ResponseBodyWrite.choose(
-            headWaiting: record.pendingHead != nil, headHasBody: record.pendingHeadHasBody, bytes: buffer.readableBytes,
-            chunked: record.chunkedToClient)
+            headWaiting: record.pendingHead != nil,
+            headHasBody: record.pendingHeadHasBody,
+            bytes: buffer.readableBytes,
+            chunked: record.chunkedToClient
+        )
         switch write {
         case .joinHead:
             // Taken out first, so that the head's buffer is uniquely held while it grows.
@@ -964,7 +1009,10 @@ extension ProxyHandler: UpstreamResponseDelegate {
                 record.chunkedToClient = false
             }
             attemptFailed(
-                ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started), then: action, context: context)
+                ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started),
+                then: action,
+                context: context
+            )
         }
     }
 

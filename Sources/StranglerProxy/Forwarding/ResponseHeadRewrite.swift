@@ -22,8 +22,13 @@ extension ResponseFraming {
     ///     connection (docs/reliability.md, "Staged close"): the rest of the body is read and dropped in a staged
     ///     close, not waited for with reads paused.
     init(
-        method: HTTPMethod, statusCode code: Int, contentLength: Int?, clientVersion: HTTPVersion, clientKeepAlive: Bool,
-        requestComplete: Bool, closeAlready: Bool
+        method: HTTPMethod,
+        statusCode code: Int,
+        contentLength: Int?,
+        clientVersion: HTTPVersion,
+        clientKeepAlive: Bool,
+        requestComplete: Bool,
+        closeAlready: Bool
     ) {
         // The upstream's length when it sent one; otherwise chunked, except that an HTTP/1.0
         // client can't take chunks, so its body ends at the close.
@@ -41,8 +46,12 @@ enum ResponseHeadRewrite {
     /// (and a Content-Length that Transfer-Encoding overrode), the proxy's own replaced, the
     /// rest copied byte for byte; then the request id, the upstream's name and the framing.
     static func write(
-        _ head: UpstreamResponseHead, clientVersion: HTTPVersion, requestID: RequestIDValue, upstreamName: String,
-        framing: ResponseFraming, into out: inout ByteBuffer
+        _ head: UpstreamResponseHead,
+        clientVersion: HTTPVersion,
+        requestID: RequestIDValue,
+        upstreamName: String,
+        framing: ResponseFraming,
+        into out: inout ByteBuffer
     ) {
         out.writeStatusLineStart(version: clientVersion, code: head.statusCode)
         head.bytes.withUnsafeReadableBytes { raw in

@@ -38,11 +38,18 @@ final class LoopContext {
     let clientCount: ClientConnectionCount
 
     init(
-        eventLoop: EventLoop, configuration: ProxyConfiguration, table: RouteTable, logger: Logger, metrics: ProxyMetrics,
-        shadowSink: ShadowSink?, clientCount: ClientConnectionCount
+        eventLoop: EventLoop,
+        configuration: ProxyConfiguration,
+        table: RouteTable,
+        logger: Logger,
+        metrics: ProxyMetrics,
+        shadowSink: ShadowSink?,
+        clientCount: ClientConnectionCount
     ) {
         self.clients = ClientConnections(
-            eventLoop: eventLoop, resolution: ClientConnections.resolution(for: configuration.clientTimeoutLimits))
+            eventLoop: eventLoop,
+            resolution: ClientConnections.resolution(for: configuration.clientTimeoutLimits)
+        )
         self.clientCount = clientCount
         self.eventLoop = eventLoop
         self.shadowSink = shadowSink

@@ -56,7 +56,10 @@ struct LoopTraffic {
         for index in counts.indices where counts[index].legacy + counts[index].service + counts[index].serviceErrors > 0 {
             let item = counts[index]
             carried[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
-                legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
+                legacy: item.legacy,
+                service: item.service,
+                serviceErrors: item.serviceErrors
+            )
             counts[index] = RouteTraffic(routeID: item.routeID)
         }
     }

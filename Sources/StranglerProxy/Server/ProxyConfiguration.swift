@@ -53,8 +53,12 @@ public struct ProxyConfiguration: Sendable {
     /// The client-side bounds as one value.
     var clientTimeoutLimits: ClientTimeouts.Limits {
         .init(
-            header: clientHeaderTimeout, body: clientBodyTimeout, send: clientSendTimeout, keepAlive: keepAliveTimeout,
-            lingerTotal: lingerTime, lingerIdle: lingerTimeout
+            header: clientHeaderTimeout,
+            body: clientBodyTimeout,
+            send: clientSendTimeout,
+            keepAlive: keepAliveTimeout,
+            lingerTotal: lingerTime,
+            lingerIdle: lingerTimeout
         )
     }
     /// What happens to a request path that upstreams read in different ways (an encoded `/`, a

@@ -67,7 +67,10 @@ public final class ProxyMetrics: Sendable {
         self.reloadsOK = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "ok")], factory: factory)
         self.reloadsFailed = CoreMetrics.Counter(label: "strangler_route_reloads_total", dimensions: [("result", "rejected")], factory: factory)
         self.reloadsSuperseded = CoreMetrics.Counter(
-            label: "strangler_route_reloads_total", dimensions: [("result", "superseded")], factory: factory)
+            label: "strangler_route_reloads_total",
+            dimensions: [("result", "superseded")],
+            factory: factory
+        )
     }
 
     private static let reloadSeconds = "strangler_route_table_reload_seconds"
@@ -130,13 +133,17 @@ public final class ProxyMetrics: Sendable {
 
     func upstreamErrorCounter(upstream: String, kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
-            label: "strangler_upstream_errors_total", dimensions: [("upstream", upstream), ("error", kind)], factory: factory
+            label: "strangler_upstream_errors_total",
+            dimensions: [("upstream", upstream), ("error", kind)],
+            factory: factory
         )
     }
 
     func shadowSkipCounter(route: String, reason: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
-            label: "strangler_shadow_skipped_total", dimensions: [("route", route), ("reason", reason)], factory: factory
+            label: "strangler_shadow_skipped_total",
+            dimensions: [("route", route), ("reason", reason)],
+            factory: factory
         )
     }
 
@@ -267,7 +274,9 @@ struct LoopMetrics {
 
     /// Increments the cached counter for `key`, creating it (one registry lookup) the first time.
     private static func increment<Key: Hashable>(
-        _ cache: inout [Key: CoreMetrics.Counter], _ key: Key, make: () -> CoreMetrics.Counter
+        _ cache: inout [Key: CoreMetrics.Counter],
+        _ key: Key,
+        make: () -> CoreMetrics.Counter
     ) {
         if let counter = cache[key] {
             counter.increment()

@@ -40,8 +40,12 @@ public final class ProxyServer: Sendable {
     /// - Parameter shadowSink: where shadow comparisons go; without one, shadow routes are
     ///   served by legacy and not compared.
     public init(
-        configuration: ProxyConfiguration, table: RouteTable, source: String? = nil, logger: Logger,
-        metrics: ProxyMetrics = ProxyMetrics(), shadowSink: ShadowSink? = nil
+        configuration: ProxyConfiguration,
+        table: RouteTable,
+        source: String? = nil,
+        logger: Logger,
+        metrics: ProxyMetrics = ProxyMetrics(),
+        shadowSink: ShadowSink? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -56,7 +60,8 @@ public final class ProxyServer: Sendable {
                     "the open-file limit allows fewer client connections than --max-client-connections; using the lower cap",
                     metadata: [
                         "requested": "\(configuration.maxClientConnections)", "cap": "\(cap)", "nofile": "\(descriptors)",
-                        "fix": "raise the nofile limit (ulimit -n, LimitNOFILE=) to at least \(2 * configuration.maxClientConnections + FileDescriptorLimit.reserved)",
+                        "fix":
+                            "raise the nofile limit (ulimit -n, LimitNOFILE=) to at least \(2 * configuration.maxClientConnections + FileDescriptorLimit.reserved)",
                     ]
                 )
             }
@@ -70,8 +75,13 @@ public final class ProxyServer: Sendable {
             // by them (building each loop's route structures still takes time here, on the
             // caller's thread, once per loop).
             let context = LoopContext(
-                eventLoop: eventLoop, configuration: configuration, table: table, logger: logger, metrics: metrics,
-                shadowSink: shadowSink, clientCount: clientCount
+                eventLoop: eventLoop,
+                configuration: configuration,
+                table: table,
+                logger: logger,
+                metrics: metrics,
+                shadowSink: shadowSink,
+                clientCount: clientCount
             )
             loops[ObjectIdentifier(eventLoop)] = NIOLoopBoundBox.makeBoxSendingValue(context, eventLoop: eventLoop)
         }
@@ -204,18 +214,21 @@ public final class ProxyServer: Sendable {
         case .granted(let nanoseconds):
             logger.info(
                 "event loops run with short scheduling slices, so they preempt background work when they wake",
-                metadata: ["requested_us": "\(requested.nanoseconds / 1000)", "granted_us": "\(nanoseconds / 1000)"])
+                metadata: ["requested_us": "\(requested.nanoseconds / 1000)", "granted_us": "\(nanoseconds / 1000)"]
+            )
         case .ignored:
             logger.notice(
                 "the kernel has no custom scheduling slices (they need Linux 6.12 or later); event loops use its default",
-                metadata: ["requested_us": "\(requested.nanoseconds / 1000)"])
+                metadata: ["requested_us": "\(requested.nanoseconds / 1000)"]
+            )
         case .refused(let errno):
             logger.notice(
                 "the kernel refused the event loops' scheduling slice; they use its default",
                 metadata: [
                     "requested_us": "\(requested.nanoseconds / 1000)", "errno": "\(errno)",
                     "cause": "\(errno == EPERM ? "the proxy runs with a real-time or idle policy (chrt)" : "not supported here")",
-                ])
+                ]
+            )
         }
     }
 
@@ -232,7 +245,10 @@ public final class ProxyServer: Sendable {
             let items = (try? await bound.eventLoop.submit { bound.value.traffic.drain() }.get()) ?? []
             for item in items {
                 merged[item.routeID, default: RouteTraffic(routeID: item.routeID)].add(
-                    legacy: item.legacy, service: item.service, serviceErrors: item.serviceErrors)
+                    legacy: item.legacy,
+                    service: item.service,
+                    serviceErrors: item.serviceErrors
+                )
             }
         }
         return Array(merged.values)
@@ -243,9 +259,10 @@ public final class ProxyServer: Sendable {
     func liveShadowObjects() async -> (exchanges: Int, sideCalls: Int) {
         var total = (exchanges: 0, sideCalls: 0)
         for bound in loops.values {
-            let live = (try? await bound.eventLoop.submit {
-                (bound.value.live.shadowExchanges.load(ordering: .relaxed), bound.value.live.sideCalls.load(ordering: .relaxed))
-            }.get()) ?? (0, 0)
+            let live =
+                (try? await bound.eventLoop.submit {
+                    (bound.value.live.shadowExchanges.load(ordering: .relaxed), bound.value.live.sideCalls.load(ordering: .relaxed))
+                }.get()) ?? (0, 0)
             total.exchanges += live.0
             total.sideCalls += live.1
         }

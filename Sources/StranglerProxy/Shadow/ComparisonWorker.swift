@@ -38,7 +38,10 @@ public final class ComparisonWorker: Service, ShadowSink {
     ///   the event loops wake it about once per interval rather than once per shadowed request
     ///   (each wake-up is a futex call and a context switch, which cost more than a comparison).
     public init(
-        recorder: DiffRecorder, metrics: ProxyMetrics, capacity: Int = 10_000, batchInterval: Duration = .milliseconds(5),
+        recorder: DiffRecorder,
+        metrics: ProxyMetrics,
+        capacity: Int = 10_000,
+        batchInterval: Duration = .milliseconds(5),
         logger: Logger
     ) {
         self.recorder = recorder
@@ -60,9 +63,15 @@ public final class ComparisonWorker: Service, ShadowSink {
             }
             metrics.addToCounter("strangler_diff_records_total", labels: [("result", "stored")], statistics.recorded - previous.recorded)
             metrics.addToCounter(
-                "strangler_diff_records_total", labels: [("result", "dropped_queue_full")], statistics.droppedQueueFull - previous.queueFull)
+                "strangler_diff_records_total",
+                labels: [("result", "dropped_queue_full")],
+                statistics.droppedQueueFull - previous.queueFull
+            )
             metrics.addToCounter(
-                "strangler_diff_records_total", labels: [("result", "dropped_store_error")], statistics.droppedStoreError - previous.storeError)
+                "strangler_diff_records_total",
+                labels: [("result", "dropped_store_error")],
+                statistics.droppedStoreError - previous.storeError
+            )
         }
     }
 
@@ -156,10 +165,18 @@ public final class ComparisonWorker: Service, ShadowSink {
     /// Compares one job (or records why it could not be compared).
     func record(for job: ShadowJob, metrics routeMetrics: ProxyMetrics.ComparisonHandles) -> ComparisonRecord {
         var record = ComparisonRecord(
-            routeID: job.routeID, requestID: job.requestID, method: job.method, path: job.uri, tableVersion: job.tableVersion,
-            primaryUpstream: job.primary.upstream, candidateUpstream: job.candidate.upstream, primaryStatus: job.primary.status,
-            candidateStatus: job.candidate.status, primaryMilliseconds: job.primary.milliseconds,
-            candidateMilliseconds: job.candidate.milliseconds, outcome: .skipped
+            routeID: job.routeID,
+            requestID: job.requestID,
+            method: job.method,
+            path: job.uri,
+            tableVersion: job.tableVersion,
+            primaryUpstream: job.primary.upstream,
+            candidateUpstream: job.candidate.upstream,
+            primaryStatus: job.primary.status,
+            candidateStatus: job.candidate.status,
+            primaryMilliseconds: job.primary.milliseconds,
+            candidateMilliseconds: job.candidate.milliseconds,
+            outcome: .skipped
         )
         if let milliseconds = job.primary.milliseconds {
             routeMetrics.recordLatency(.primary, milliseconds: milliseconds)
@@ -203,7 +220,8 @@ public final class ComparisonWorker: Service, ShadowSink {
         // A noise probe: what differs between two answers of the same legacy is noise.
         if let probe = job.noise?.captured(), case .success(let decodedProbe) = ContentDecoding.decode(probe, side: "noise") {
             let noise = comparator.compare(primary: primary, candidate: decodedProbe)
-            if case .uncomparable = noise.outcome {} else {
+            if case .uncomparable = noise.outcome {
+            } else {
                 // Only body pointers: a status or header difference is never excused
                 // (``DifferenceExcuses``), and a status's or a byte difference's pointer is "".
                 record.noisePointers = noise.differences.filter { $0.kind != .status && $0.kind != .header }.map(\.pointer)

@@ -36,8 +36,16 @@ final class ShadowExchange {
     /// - Parameter noiseRequest: when set, the request also goes to the primary upstream a second
     ///   time, to learn which pointers differ between two answers of the same legacy.
     init(
-        loop: LoopContext, route entry: LoopContext.RouteEntry, tableVersion: String, requestID: String, method: HTTPMethod, uri: String,
-        candidateRequest: OutboundRequest, noiseRequest: OutboundRequest?, primaryUpstream: String, candidateUpstream: String
+        loop: LoopContext,
+        route entry: LoopContext.RouteEntry,
+        tableVersion: String,
+        requestID: String,
+        method: HTTPMethod,
+        uri: String,
+        candidateRequest: OutboundRequest,
+        noiseRequest: OutboundRequest?,
+        primaryUpstream: String,
+        candidateUpstream: String
     ) {
         self.loop = loop
         self.routeID = entry.route.id
@@ -143,8 +151,16 @@ final class ShadowExchange {
         // A failed noise probe only loses the probe; the comparison still counts.
         let probe = noise.flatMap { $0.failure == nil ? $0.side : nil }
         var job = ShadowJob(
-            routeID: routeID, compare: compare, tableVersion: tableVersion, requestID: requestID, method: method.rawValue, uri: uri,
-            primary: primary, candidate: candidate.side, noise: probe, skipReason: skipReason ?? candidate.failure
+            routeID: routeID,
+            compare: compare,
+            tableVersion: tableVersion,
+            requestID: requestID,
+            method: method.rawValue,
+            uri: uri,
+            primary: primary,
+            candidate: candidate.side,
+            noise: probe,
+            skipReason: skipReason ?? candidate.failure
         )
         if job.skipReason == nil, noise == nil, job.primary.isIdentical(to: job.candidate) {
             job.identical = true

@@ -33,7 +33,10 @@ public struct ShadowJob: Sendable {
         ///   - body: The body as received (still content-coded, if it was).
         ///   - milliseconds: How long the answer took.
         public init(
-            upstream: String, status: Int? = nil, headers: [(name: String, value: String)] = [], body: ByteBuffer = ByteBuffer(),
+            upstream: String,
+            status: Int? = nil,
+            headers: [(name: String, value: String)] = [],
+            body: ByteBuffer = ByteBuffer(),
             milliseconds: Double? = nil
         ) {
             self.upstream = upstream
@@ -102,8 +105,10 @@ public struct ShadowJob: Sendable {
                 for field in head.fields where Self.isCompared(field, in: raw, names: names) {
                     if field.kind == .contentEncoding { hasContentEncoding = true }
                     Self.writeHeader(
-                        name: UnsafeRawBufferPointer(rebasing: raw[field.name]), value: UnsafeRawBufferPointer(rebasing: raw[field.value]),
-                        into: &block)
+                        name: UnsafeRawBufferPointer(rebasing: raw[field.name]),
+                        value: UnsafeRawBufferPointer(rebasing: raw[field.value]),
+                        into: &block
+                    )
                 }
             }
             headerBytes = block.readableBytes

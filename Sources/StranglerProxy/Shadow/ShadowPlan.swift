@@ -23,8 +23,13 @@ enum ShadowPlan: Equatable {
     ///   - shadowsInFlight: copies in flight on this loop, against `maxShadows`.
     ///   - noiseSampleRate: the share of safe legacy requests that are noise probes.
     init(
-        entry: LoopContext.RouteEntry, method: HTTPMethod, servedBy: String, shadowsInFlight: Int, maxShadows: Int,
-        noiseSampleRate: Double, sampler: inout Xorshift
+        entry: LoopContext.RouteEntry,
+        method: HTTPMethod,
+        servedBy: String,
+        shadowsInFlight: Int,
+        maxShadows: Int,
+        noiseSampleRate: Double,
+        sampler: inout Xorshift
     ) {
         let rate = entry.route.shadow?.sampleRate ?? 1.0
         if rate < 1.0, sampler.unit() >= rate {

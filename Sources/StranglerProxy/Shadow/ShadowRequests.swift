@@ -46,13 +46,23 @@ extension ShadowExchange {
     ///   - candidate: the upstream the copy goes to.
     ///   - requestID: the exchange's request ID.
     static func start(
-        for head: ClientRequestHead, outbound: OutboundRequest?, entry: LoopContext.RouteEntry, servedBy: String, candidate: String,
-        requestID: RequestIDValue, loop: LoopContext
+        for head: ClientRequestHead,
+        outbound: OutboundRequest?,
+        entry: LoopContext.RouteEntry,
+        servedBy: String,
+        candidate: String,
+        requestID: RequestIDValue,
+        loop: LoopContext
     ) -> ShadowExchange? {
         guard let outbound else { return nil }
         let plan = ShadowPlan(
-            entry: entry, method: head.method, servedBy: servedBy, shadowsInFlight: loop.shadowsInFlight,
-            maxShadows: loop.configuration.maxShadowsPerLoop, noiseSampleRate: loop.configuration.noiseSampleRate, sampler: &loop.sampler
+            entry: entry,
+            method: head.method,
+            servedBy: servedBy,
+            shadowsInFlight: loop.shadowsInFlight,
+            maxShadows: loop.configuration.maxShadowsPerLoop,
+            noiseSampleRate: loop.configuration.noiseSampleRate,
+            sampler: &loop.sampler
         )
         switch plan {
         case .sampledOut:
@@ -63,8 +73,15 @@ extension ShadowExchange {
         case .copy(let writes, let probes):
             let requests = ShadowRequests(copying: outbound, writes: writes, probes: probes, requestID: requestID)
             return ShadowExchange(
-                loop: loop, route: entry, tableVersion: loop.table.version, requestID: requestID.string, method: head.method,
-                uri: head.uri, candidateRequest: requests.candidate, noiseRequest: requests.noise, primaryUpstream: servedBy,
+                loop: loop,
+                route: entry,
+                tableVersion: loop.table.version,
+                requestID: requestID.string,
+                method: head.method,
+                uri: head.uri,
+                candidateRequest: requests.candidate,
+                noiseRequest: requests.noise,
+                primaryUpstream: servedBy,
                 candidateUpstream: candidate
             )
         }

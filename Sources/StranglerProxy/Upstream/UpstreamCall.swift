@@ -38,8 +38,13 @@ enum UpstreamCall {
     /// - Parameter deadlines: arms the caller's deadline here when given. The primary passes
     ///   nil: its timeout runs only while it waits on the upstream, which it decides itself.
     static func start(
-        _ request: OutboundRequest, body: [ByteBuffer], ends: Bool, on connection: UpstreamConnection, upstream: Upstream,
-        for caller: some UpstreamCaller, deadlines: UpstreamDeadlines?
+        _ request: OutboundRequest,
+        body: [ByteBuffer],
+        ends: Bool,
+        on connection: UpstreamConnection,
+        upstream: Upstream,
+        for caller: some UpstreamCaller,
+        deadlines: UpstreamDeadlines?
     ) {
         connection.begin(caller, bodyless: request.method == .HEAD)
         connection.writeRequest(request, for: upstream)

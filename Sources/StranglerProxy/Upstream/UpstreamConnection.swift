@@ -84,7 +84,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 failure = "the upstream closed the connection"
             } catch {
-                failure = started ? "the upstream closed the connection in the middle of its response" : "the upstream closed the connection before answering"
+                failure =
+                    started
+                    ? "the upstream closed the connection in the middle of its response" : "the upstream closed the connection before answering"
             }
             if let delegate {
                 self.delegate = nil

@@ -59,7 +59,12 @@ final class UpstreamPool {
         } else if waiters.count < maxWaiters {
             waiters.append(callback)
         } else {
-            callback(nil, .poolExhausted("upstream \"\(upstream.name)\" (\(upstream.authority)) has \(total) busy connections on this thread and \(waiters.count) requests waiting; raise maxConnectionsPerLoop or add capacity"))
+            callback(
+                nil,
+                .poolExhausted(
+                    "upstream \"\(upstream.name)\" (\(upstream.authority)) has \(total) busy connections on this thread and \(waiters.count) requests waiting; raise maxConnectionsPerLoop or add capacity"
+                )
+            )
         }
     }
 

@@ -50,7 +50,9 @@ struct ClientRequestHead: ParsedHTTPHead {
     /// CONNECT is refused with its own kind (405): the proxy opens no tunnels, and another
     /// parser would read what follows its head as tunnel bytes rather than a request.
     static func parse(
-        _ bytes: ByteBuffer, expecting: Void, fieldStorage: inout [HTTPHeadField]
+        _ bytes: ByteBuffer,
+        expecting: Void,
+        fieldStorage: inout [HTTPHeadField]
     ) throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? {
         try bytes.withUnsafeReadableBytes { raw throws -> (head: ClientRequestHead, framing: HTTPBodyFraming)? in
             let line = try RequestLine(raw)
@@ -85,9 +87,16 @@ struct ClientRequestHead: ParsedHTTPHead {
             // closes after it (RFC 9112 §6.1).
             let persistent = section.isPersistent(minor: minor) && !(minor == 0 && transferEncoding)
             let head = ClientRequestHead(
-                bytes: bytes, method: line.method, target: line.target, requestLine: 0..<line.end,
-                version: HTTPVersion(major: 1, minor: minor), fields: section.fields, contentLength: contentLength,
-                isChunked: transferEncoding, isKeepAlive: persistent, connectionListed: section.connectionListed
+                bytes: bytes,
+                method: line.method,
+                target: line.target,
+                requestLine: 0..<line.end,
+                version: HTTPVersion(major: 1, minor: minor),
+                fields: section.fields,
+                contentLength: contentLength,
+                isChunked: transferEncoding,
+                isKeepAlive: persistent,
+                connectionListed: section.connectionListed
             )
             let framing: HTTPBodyFraming = transferEncoding ? .chunked : .length(contentLength ?? 0)
             return (head, framing)

@@ -170,7 +170,10 @@ enum HTTPHeadSyntax {
 
     /// Whether two byte ranges are equal, ignoring ASCII case only (two host names, say).
     static func equalIgnoringCase(
-        _ left: UnsafeRawBufferPointer, _ leftRange: Range<Int>, _ right: UnsafeRawBufferPointer, _ rightRange: Range<Int>
+        _ left: UnsafeRawBufferPointer,
+        _ leftRange: Range<Int>,
+        _ right: UnsafeRawBufferPointer,
+        _ rightRange: Range<Int>
     ) -> Bool {
         guard leftRange.count == rightRange.count else { return false }
         for offset in 0..<leftRange.count where lowercased(left[leftRange.lowerBound + offset]) != lowercased(right[rightRange.lowerBound + offset]) {
@@ -195,7 +198,11 @@ enum HTTPHeadSyntax {
     /// `Connection`'s options (RFC 9110 §7.6.1): `close`, `keep-alive`, and the other names it
     /// lists, which are hop-by-hop for this message. The usual values cost no allocation.
     static func connectionOptions(
-        _ raw: UnsafeRawBufferPointer, _ range: Range<Int>, close: inout Bool, keepAlive: inout Bool, listed: inout [String]
+        _ raw: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        close: inout Bool,
+        keepAlive: inout Bool,
+        listed: inout [String]
     ) {
         if matches(raw, range, "keep-alive") {
             keepAlive = true
@@ -333,7 +340,9 @@ protocol ParsedHTTPHead {
     /// `fieldStorage`: an array whose capacity the head's ``fields`` may take over (see
     /// ``HeadFieldSection``).
     static func parse(
-        _ bytes: ByteBuffer, expecting: Expectation, fieldStorage: inout [HTTPHeadField]
+        _ bytes: ByteBuffer,
+        expecting: Expectation,
+        fieldStorage: inout [HTTPHeadField]
     ) throws -> (head: Self, framing: HTTPBodyFraming)?
 }
 

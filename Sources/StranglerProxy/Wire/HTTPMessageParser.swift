@@ -235,7 +235,9 @@ struct HTTPMessageParser<Head: ParsedHTTPHead> {
             // byte-by-byte loop cost more than the rest of finding its end.
             while index < raw.count, let hit = memchr(base + index, 0x0A, raw.count - index) {
                 index = base.distance(to: UnsafeRawPointer(hit))
-                guard index > 0, raw[index - 1] == 0x0D else { throw HTTPParseFailure("a line of the \(what) ends with a bare LF; lines end with CRLF") }
+                guard index > 0, raw[index - 1] == 0x0D else {
+                    throw HTTPParseFailure("a line of the \(what) ends with a bare LF; lines end with CRLF")
+                }
                 if index >= 3, raw[index - 2] == 0x0A { return index + 1 }
                 index += 1
             }
@@ -330,7 +332,8 @@ private struct ChunkExtensionReader {
             } else {
                 throw HTTPParseFailure(
                     byte == 0x20 || byte == 0x09
-                        ? "a chunk-size line has whitespace in it" : "a chunk-size line has a byte that is not part of a size or extension")
+                        ? "a chunk-size line has whitespace in it" : "a chunk-size line has a byte that is not part of a size or extension"
+                )
             }
         case .nameStart:
             guard HTTPHeadSyntax.isTokenByte(byte) else { throw HTTPParseFailure("a chunk extension has no name") }

@@ -33,7 +33,9 @@ struct UpstreamResponseHead: ParsedHTTPHead {
     /// HEAD, so the response has no body whatever its headers say. Interim (1xx) responses are
     /// skipped; a 101 is refused, as the proxy does not switch protocols.
     static func parse(
-        _ bytes: ByteBuffer, expecting bodyless: Bool, fieldStorage: inout [HTTPHeadField]
+        _ bytes: ByteBuffer,
+        expecting bodyless: Bool,
+        fieldStorage: inout [HTTPHeadField]
     ) throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? {
         try bytes.withUnsafeReadableBytes { raw throws -> (head: UpstreamResponseHead, framing: HTTPBodyFraming)? in
             // "HTTP/1.x SP 3DIGIT [SP reason] CRLF"
@@ -87,9 +89,16 @@ struct UpstreamResponseHead: ParsedHTTPHead {
             let closeDelimited = hasBody && !section.isChunked && contentLength == nil
             let persistent = section.isPersistent(minor: minor)
             let head = UpstreamResponseHead(
-                bytes: bytes, version: HTTPVersion(major: 1, minor: minor), statusCode: code, reason: reason, fields: section.fields,
-                contentLength: contentLength, isChunked: hasBody && section.isChunked, isCloseDelimited: closeDelimited,
-                isKeepAlive: persistent && !closeDelimited, connectionListed: section.connectionListed
+                bytes: bytes,
+                version: HTTPVersion(major: 1, minor: minor),
+                statusCode: code,
+                reason: reason,
+                fields: section.fields,
+                contentLength: contentLength,
+                isChunked: hasBody && section.isChunked,
+                isCloseDelimited: closeDelimited,
+                isKeepAlive: persistent && !closeDelimited,
+                connectionListed: section.connectionListed
             )
             let framing: HTTPBodyFraming =
                 !hasBody ? .none : head.isChunked ? .chunked : closeDelimited ? .untilClose : .length(contentLength ?? 0)
