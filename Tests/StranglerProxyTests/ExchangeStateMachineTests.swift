@@ -1,3 +1,5 @@
+import NIOPosix
+import StranglerCore
 import Testing
 
 @testable import StranglerProxy
@@ -25,18 +27,62 @@ struct ExchangeStateMachineTests {
         case .connect(let attempt, let fresh): "connect(\(attempt), fresh: \(fresh))"
         case .sendRequest(let c, let ends, let pause): "sendRequest(\(name(c)), ends: \(ends), pauseReads: \(pause))"
         case .sendRequestEnd(let c): "sendRequestEnd(\(name(c)))"
-        case .fallBack(let attempt, let c): "fallBack(\(attempt), closing: \(name(c)))"
-        case .retryFresh(let attempt): "retryFresh(\(attempt))"
-        case .answerError(let c): "answerError(closing: \(name(c)))"
-        case .abortClient(let c): "abortClient(closing: \(name(c)))"
-        case .forwardHead: "forwardHead"
         case .pauseReads(let c): "pauseReads(\(name(c)))"
         case .resumeReads(let c): "resumeReads(\(name(c)))"
-        case .releaseConnection(let c, let reusable, let resume): "release(\(name(c)), reusable: \(reusable), resumeReads: \(resume))"
+        case .releaseConnection(let c, let reusable): "release(\(name(c)), reusable: \(reusable))"
         case .finishExchange: "finishExchange"
-        case .cancelCall(let c, let started): "cancelCall(closing: \(name(c)), responseStarted: \(started))"
-        case .closeClient: "closeClient"
         }
+    }
+
+    /// A failed attempt's end as text; "none" when the failure was for an abandoned attempt.
+    func describe(_ end: ExchangeStateMachine.AttemptEnd?) -> String {
+        switch end {
+        case nil: "none"
+        case .fallBack(let attempt, let c): "fallBack(\(attempt), closing: \(name(c)))"
+        case .answerError(let c): "answerError(closing: \(name(c)))"
+        }
+    }
+
+    /// An upstream failure's outcome as text.
+    func describe(_ failure: ExchangeStateMachine.UpstreamFailure) -> String {
+        switch failure {
+        case .ignore: "none"
+        case .abortClient: "abortClient(closing: nil)"
+        case .retryFresh(let attempt): "retryFresh(\(attempt))"
+        case .attemptEnded(let end): describe(end)
+        }
+    }
+
+    /// How an exchange ends as text; "none" when there was nothing to end.
+    func describe(_ ending: ExchangeStateMachine.Ending?) -> String {
+        switch ending {
+        case nil: "none"
+        case .answerError(let c): "answerError(closing: \(name(c)))"
+        case .abortClient(let c): "abortClient(closing: \(name(c)))"
+        }
+    }
+
+    /// What an abort closes as text.
+    func describe(_ abort: ExchangeStateMachine.Abort) -> String {
+        switch abort {
+        case .exchange(let c): "abortClient(closing: \(name(c)))"
+        case .connection: "closeClient"
+        }
+    }
+
+    /// A response head's verdict as text.
+    func describe(_ verdict: ExchangeStateMachine.HeadVerdict) -> String {
+        switch verdict {
+        case .ignore: "none"
+        case .forward: "forwardHead"
+        case .fallBack(let attempt, let c): "fallBack(\(attempt), closing: \(name(c)))"
+        }
+    }
+
+    /// A cancelled call as text; "none" when no call was running.
+    func describe(_ cancel: ExchangeStateMachine.Cancel?) -> String {
+        guard let cancel else { return "none" }
+        return "cancelCall(closing: \(name(cancel.closing)), responseStarted: \(cancel.responseStarted))"
     }
 
     /// The machine's state as text.
@@ -120,7 +166,7 @@ struct ExchangeStateMachineTests {
     @Test("idle: a connection that arrives for no attempt goes back to the pool, reusable")
     func idleReleasesLateConnection() {
         var machine = ExchangeStateMachine()
-        #expect(describe(machine.connectionReady(first, attempt: 1)) == "release(first, reusable: true, resumeReads: false)")
+        #expect(describe(machine.connectionReady(first, attempt: 1)) == "release(first, reusable: true)")
         #expect(machine.isIdle)
     }
 
@@ -181,7 +227,7 @@ struct ExchangeStateMachineTests {
     @Test("connecting: a connection for an abandoned attempt goes back to the pool and the wait goes on")
     func connectingStaleAttempt() {
         var machine = connecting()
-        #expect(describe(machine.connectionReady(second, attempt: 0)) == "release(second, reusable: true, resumeReads: false)")
+        #expect(describe(machine.connectionReady(second, attempt: 0)) == "release(second, reusable: true)")
         #expect(describe(machine) == "connecting(1)")
         #expect(describe(machine.connectionFailed(attempt: 0, isConnectFailure: true)) == "none")
         #expect(describe(machine) == "connecting(1)")
@@ -248,7 +294,7 @@ struct ExchangeStateMachineTests {
         #expect(describe(answered.answerWithError()) == "answerError(closing: nil)")
         #expect(describe(answered) == "draining")
         // The pool's late answer for the abandoned attempt is given back.
-        #expect(describe(answered.connectionReady(first, attempt: 1)) == "release(first, reusable: true, resumeReads: false)")
+        #expect(describe(answered.connectionReady(first, attempt: 1)) == "release(first, reusable: true)")
 
         var aborted = connecting()
         #expect(describe(aborted.abort()) == "abortClient(closing: nil)")
@@ -257,7 +303,7 @@ struct ExchangeStateMachineTests {
         var closed = connecting()
         #expect(describe(closed.clientClosed()) == "cancelCall(closing: nil, responseStarted: false)")
         #expect(closed.isIdle)
-        #expect(describe(closed.connectionReady(first, attempt: 1)) == "release(first, reusable: true, resumeReads: false)")
+        #expect(describe(closed.connectionReady(first, attempt: 1)) == "release(first, reusable: true)")
     }
 
     // MARK: - Forwarding
@@ -308,15 +354,15 @@ struct ExchangeStateMachineTests {
     @Test("forwarding: the response's end releases the connection, reusable only if both messages ended cleanly")
     func forwardingEnd() {
         var clean = headWritten()
-        #expect(describe(clean.responseEnded()) == "release(first, reusable: true, resumeReads: false)")
+        #expect(describe(clean.responseEnded()) == "release(first, reusable: true)")
         #expect(describe(clean) == "draining" && clean.connection == nil)
 
         var closing = headWritten(keepAlive: false)
-        #expect(describe(closing.responseEnded()) == "release(first, reusable: false, resumeReads: false)")
+        #expect(describe(closing.responseEnded()) == "release(first, reusable: false)")
 
         // An answer before the request's end: the request was not all sent on this connection.
         var early = headRead(complete: false)
-        #expect(describe(early.responseEnded()) == "release(first, reusable: false, resumeReads: false)")
+        #expect(describe(early.responseEnded()) == "release(first, reusable: false)")
 
         var noHead = forwarding()
         #expect(describe(noHead.responseEnded()) == "none")
@@ -433,7 +479,7 @@ struct ExchangeStateMachineTests {
     @Test("forwarding: a second connection for the same attempt is not taken")
     func forwardingRejectsSecondConnection() {
         var machine = forwarding()
-        #expect(describe(machine.connectionReady(second, attempt: 1)) == "release(second, reusable: true, resumeReads: false)")
+        #expect(describe(machine.connectionReady(second, attempt: 1)) == "release(second, reusable: true)")
         #expect(machine.connection === first)
     }
 
@@ -471,7 +517,7 @@ struct ExchangeStateMachineTests {
     func drainingEvents() {
         var machine = draining()
         #expect(machine.responseStarted && !machine.isCalling)
-        #expect(describe(machine.connectionReady(first, attempt: 1)) == "release(first, reusable: true, resumeReads: false)")
+        #expect(describe(machine.connectionReady(first, attempt: 1)) == "release(first, reusable: true)")
         #expect(describe(machine.connectionFailed(attempt: 1, isConnectFailure: true)) == "none")
         #expect(describe(machine.responseHeadReceived(status: 200, keepAlive: true)) == "none")
         #expect(describe(machine.responseEnded()) == "none")
@@ -489,10 +535,27 @@ struct ExchangeStateMachineTests {
     // MARK: - Interleavings behind earlier bugs
 
     @Test("backpressure with the response's end: a paused connection is resumed before it goes back to the pool")
-    func pausedConnectionNeverPooledPaused() {
+    func pausedConnectionNeverPooledPaused() async throws {
         var machine = headWritten()
         #expect(describe(machine.clientWritabilityChanged(isWritable: false)) == "pauseReads(first)")
-        #expect(describe(machine.responseEnded()) == "release(first, reusable: true, resumeReads: true)")
+        #expect(describe(machine.responseEnded()) == "release(first, reusable: true)")
+        // The pool resumes what it is given back, for every borrower.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let resumed = try await loop.submit {
+            let upstream = Upstream(name: "svc", url: "http://127.0.0.1:9", host: "127.0.0.1", port: 9, basePath: "")
+            let pool = UpstreamPool(upstream: upstream, eventLoop: loop)
+            defer { pool.retire() }
+            let pooled = UpstreamConnection()
+            let closed = UpstreamConnection()
+            pooled.pauseReads()
+            closed.pauseReads()
+            pool.release(pooled, reusable: true)
+            pool.release(closed, reusable: false)
+            return !pooled.readsPaused && !closed.readsPaused
+        }.get()
+        #expect(resumed)
+        try await group.shutdownGracefully()
         // The machine holds nothing that a later writability change could pause.
         #expect(describe(machine.clientWritabilityChanged(isWritable: true)) == "none")
         #expect(describe(machine.clientWritabilityChanged(isWritable: false)) == "none")
@@ -537,7 +600,7 @@ struct ExchangeStateMachineTests {
         #expect(machine.isIdle)
         #expect(describe(machine.upstreamFailed(wasReused: false, isConnectFailure: false)) == "none")
         #expect(describe(machine.responseEnded()) == "none")
-        #expect(describe(machine.connectionReady(second, attempt: 1)) == "release(second, reusable: true, resumeReads: false)")
+        #expect(describe(machine.connectionReady(second, attempt: 1)) == "release(second, reusable: true)")
     }
 
     @Test("a timeout on the legacy attempt after a fallback is answered, not replayed again")

@@ -60,7 +60,10 @@ struct ExchangeStateMachine {
         case used
     }
 
-    /// What the handler does after an event.
+    /// What the handler does after an event: each case is carried out as it stands, with
+    /// nothing but what it carries. Outcomes that need their cause (an error, the reason a
+    /// client is cut off) come back in their own types (``AttemptEnd``, ``UpstreamFailure``,
+    /// ``Ending``, ``Abort``, ``HeadVerdict``, ``Cancel``) from the event that has the cause.
     enum Action {
         /// Nothing.
         case none
@@ -72,33 +75,71 @@ struct ExchangeStateMachine {
         case sendRequest(UpstreamConnection, ends: Bool, pauseReads: Bool)
         /// Write the request's end on `connection`.
         case sendRequestEnd(UpstreamConnection)
-        /// The attempt failed before any of its response reached the client: close `closing`,
-        /// if any, and replay on legacy as `attempt`.
-        case fallBack(attempt: Int, closing: UpstreamConnection?)
-        /// The connection was a stale keep-alive one: try again on a fresh connection as `attempt`.
-        case retryFresh(attempt: Int)
-        /// The attempt failed and nothing may go again: close `closing`, if any, and answer the
-        /// client with the error.
-        case answerError(closing: UpstreamConnection?)
-        /// The response had started towards the client and can't be completed: close
-        /// `closing`, if any, and the client connection.
-        case abortClient(closing: UpstreamConnection?)
-        /// Forward the upstream's response head.
-        case forwardHead
         /// Hold back reads from `connection`.
         case pauseReads(UpstreamConnection)
         /// Resume reads from `connection`.
         case resumeReads(UpstreamConnection)
-        /// Give `connection` back to its pool; `resumeReads` first when its reads were held back,
-        /// so that a pooled connection always reads (and sees its next answer or its close).
-        case releaseConnection(UpstreamConnection, reusable: Bool, resumeReads: Bool)
+        /// Give `connection` back to its pool. Reads held back on it are resumed by the pool
+        /// (``UpstreamPool/release(_:reusable:)``), which owns that for every borrower.
+        case releaseConnection(UpstreamConnection, reusable: Bool)
         /// Both messages are done: finish the exchange.
         case finishExchange
-        /// The client left during an upstream call: close `closing`, if any, and record the
-        /// exchange as cut short (`responseStarted` says whether it had a status of its own).
-        case cancelCall(closing: UpstreamConnection?, responseStarted: Bool)
-        /// Close the client connection (no exchange to abort).
-        case closeClient
+    }
+
+    /// What follows an attempt that failed before any of its response reached the client.
+    enum AttemptEnd {
+        /// Close `closing`, if any, and replay on legacy as `attempt`.
+        case fallBack(attempt: Int, closing: UpstreamConnection?)
+        /// Nothing may go again: close `closing`, if any, and answer the client with the error.
+        case answerError(closing: UpstreamConnection?)
+    }
+
+    /// What follows a failure of the attempt's upstream connection.
+    enum UpstreamFailure {
+        /// No attempt is forwarding: the failure is for one the exchange abandoned.
+        case ignore
+        /// The response had started towards the client: close the client connection.
+        case abortClient
+        /// The connection was a stale keep-alive one: try again on a fresh connection as `attempt`.
+        case retryFresh(attempt: Int)
+        /// Nothing of the response reached the client: fall back or answer.
+        case attemptEnded(AttemptEnd)
+    }
+
+    /// How an exchange the proxy can't complete normally ends towards the client.
+    enum Ending {
+        /// Nothing of a response has gone: close `closing`, if any, and answer with the error.
+        case answerError(closing: UpstreamConnection?)
+        /// The response had started and can't be completed: close `closing`, if any, and the
+        /// client connection.
+        case abortClient(closing: UpstreamConnection?)
+    }
+
+    /// What a client bound that expired past the point of an answer closes.
+    enum Abort {
+        /// An upstream call was running: close `closing`, if any, and record the exchange as cut short.
+        case exchange(closing: UpstreamConnection?)
+        /// No exchange to abort: close the client connection.
+        case connection
+    }
+
+    /// What becomes of the upstream's response head.
+    enum HeadVerdict {
+        /// No attempt is forwarding: the head is for one the exchange abandoned.
+        case ignore
+        /// Forward it to the client.
+        case forward
+        /// Discard the service's error and replay on legacy as `attempt`; `closing`'s response
+        /// is abandoned, so it is closed.
+        case fallBack(attempt: Int, closing: UpstreamConnection)
+    }
+
+    /// The upstream call the client left during.
+    struct Cancel {
+        /// The connection to close, if one was in use.
+        var closing: UpstreamConnection?
+        /// The response had started: it has a status of its own.
+        var responseStarted: Bool
     }
 
     private(set) var state = State.idle
@@ -213,7 +254,7 @@ struct ExchangeStateMachine {
     mutating func connectionReady(_ connection: UpstreamConnection, attempt: Int) -> Action {
         guard case .connecting(let current) = state, current == attempt else {
             // The exchange moved on (the client left, or it was answered): give it back.
-            return .releaseConnection(connection, reusable: true, resumeReads: false)
+            return .releaseConnection(connection, reusable: true)
         }
         let paused = !clientWritable
         state = .forwarding(Forwarding(connection: connection, requestSent: requestComplete, readsPaused: paused, response: .awaited))
@@ -221,16 +262,16 @@ struct ExchangeStateMachine {
     }
 
     /// No connection could be had for `attempt`.
-    mutating func connectionFailed(attempt: Int, isConnectFailure: Bool) -> Action {
-        guard case .connecting(let current) = state, current == attempt else { return .none }
+    mutating func connectionFailed(attempt: Int, isConnectFailure: Bool) -> AttemptEnd? {
+        guard case .connecting(let current) = state, current == attempt else { return nil }
         return attemptFailed(closing: nil, isConnectFailure: isConnectFailure)
     }
 
     // MARK: - The upstream's response
 
     /// The upstream's response head arrived with `status`.
-    mutating func responseHeadReceived(status: Int, keepAlive: Bool) -> Action {
-        guard case .forwarding(var forwarding) = state else { return .none }
+    mutating func responseHeadReceived(status: Int, keepAlive: Bool) -> HeadVerdict {
+        guard case .forwarding(var forwarding) = state else { return .ignore }
         if fallback == .permitted, status >= 500, replayable {
             // Discard the service's error and replay on legacy; this connection's response is
             // abandoned, so it can't be reused.
@@ -240,7 +281,7 @@ struct ExchangeStateMachine {
         state = .modifying
         forwarding.response = .headRead(keepAlive: keepAlive)
         state = .forwarding(forwarding)
-        return .forwardHead
+        return .forward
     }
 
     /// The forwarded head was written to the client.
@@ -266,11 +307,7 @@ struct ExchangeStateMachine {
         case .headRead(let alive), .headWritten(let alive): keepAlive = alive
         }
         state = .draining
-        return .releaseConnection(
-            forwarding.connection,
-            reusable: keepAlive && forwarding.requestSent,
-            resumeReads: forwarding.readsPaused
-        )
+        return .releaseConnection(forwarding.connection, reusable: keepAlive && forwarding.requestSent)
     }
 
     /// The upstream connection failed. It has already let go of the exchange; it is not closed
@@ -280,18 +317,18 @@ struct ExchangeStateMachine {
     ///   - wasReused: the connection had carried an earlier exchange (it may have been closed
     ///     by the upstream while idle).
     ///   - isConnectFailure: the error says the request never reached the upstream.
-    mutating func upstreamFailed(wasReused: Bool, isConnectFailure: Bool) -> Action {
-        guard case .forwarding(let forwarding) = state else { return .none }
+    mutating func upstreamFailed(wasReused: Bool, isConnectFailure: Bool) -> UpstreamFailure {
+        guard case .forwarding(let forwarding) = state else { return .ignore }
         switch forwarding.response {
         case .headWritten:
             state = .idle
-            return .abortClient(closing: nil)
+            return .abortClient
         case .headRead:
             // The head was read but none of it reached the client (the failure came in the same
             // read, bad chunk framing say): the client still gets a clean 502, but this request
             // is not replayed.
             fallback = .forbidden
-            return attemptFailed(closing: nil, isConnectFailure: isConnectFailure)
+            return .attemptEnded(attemptFailed(closing: nil, isConnectFailure: isConnectFailure))
         case .awaited:
             // A keep-alive connection the upstream closed while it sat idle: the request never
             // got there, so an idempotent one is retried once on a fresh connection.
@@ -299,20 +336,22 @@ struct ExchangeStateMachine {
                 retriedStale = true
                 return .retryFresh(attempt: startAttempt())
             }
-            return attemptFailed(closing: nil, isConnectFailure: isConnectFailure)
+            return .attemptEnded(attemptFailed(closing: nil, isConnectFailure: isConnectFailure))
         }
     }
 
-    /// The upstream has been silent for its timeout.
-    mutating func upstreamTimedOut() -> Action {
-        guard case .forwarding(let forwarding) = state else { return .none }
+    /// The upstream has been silent for its timeout; nil when no attempt is forwarding. A
+    /// timed-out request may have had effects upstream: it is never replayed, only answered
+    /// (or, once its response started, cut off).
+    mutating func upstreamTimedOut() -> Ending? {
+        guard case .forwarding(let forwarding) = state else { return nil }
         if forwarding.response != .awaited {
             state = .idle
             return .abortClient(closing: forwarding.connection)
         }
-        // A timed-out request may have had effects upstream: never replay it.
         fallback = .forbidden
-        return attemptFailed(closing: forwarding.connection, isConnectFailure: false)
+        state = .draining
+        return .answerError(closing: forwarding.connection)
     }
 
     // MARK: - The client
@@ -324,9 +363,9 @@ struct ExchangeStateMachine {
     }
 
     /// The proxy answers the client itself (a refusal, a failure, a timeout): the upstream call,
-    /// if any, ends. Returns ``Action/answerError(closing:)`` when nothing of a response has gone
-    /// yet, else ``Action/abortClient(closing:)``.
-    mutating func answerWithError() -> Action {
+    /// if any, ends. Returns ``Ending/answerError(closing:)`` when nothing of a response has gone
+    /// yet, else ``Ending/abortClient(closing:)``.
+    mutating func answerWithError() -> Ending {
         let closing = connection
         if responseStarted {
             state = .idle
@@ -337,27 +376,27 @@ struct ExchangeStateMachine {
     }
 
     /// A client bound expired past the point of an answer: the exchange and the connection end.
-    mutating func abort() -> Action {
+    mutating func abort() -> Abort {
         switch state {
         case .connecting, .forwarding:
             let closing = connection
             state = .idle
-            return .abortClient(closing: closing)
+            return .exchange(closing: closing)
         case .idle, .draining:
-            return .closeClient
+            return .connection
         case .modifying:
             preconditionFailure("invalid state: \(state)")
         }
     }
 
-    /// The client connection closed.
-    mutating func clientClosed() -> Action {
-        let action: Action
+    /// The client connection closed; returns the upstream call it cut short, if one was running.
+    mutating func clientClosed() -> Cancel? {
+        let action: Cancel?
         switch state {
         case .connecting, .forwarding:
-            action = .cancelCall(closing: connection, responseStarted: responseStarted)
+            action = Cancel(closing: connection, responseStarted: responseStarted)
         case .idle, .draining:
-            action = .none
+            action = nil
         case .modifying:
             preconditionFailure("invalid state: \(state)")
         }
@@ -387,7 +426,7 @@ struct ExchangeStateMachine {
     /// The attempt could not be used before any of its response reached the client. After a
     /// connect failure nothing reached the upstream and the whole body is still buffered; after
     /// anything else only a replayable request may go again.
-    private mutating func attemptFailed(closing: UpstreamConnection?, isConnectFailure: Bool) -> Action {
+    private mutating func attemptFailed(closing: UpstreamConnection?, isConnectFailure: Bool) -> AttemptEnd {
         if fallback == .permitted, replayable || isConnectFailure {
             fallback = .used
             return .fallBack(attempt: startAttempt(), closing: closing)

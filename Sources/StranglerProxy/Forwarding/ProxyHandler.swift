@@ -136,10 +136,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         // Always: the loop's deadline list holds armed handlers strongly.
         cancelTimeout()
         // The client is gone: cancel the upstream call rather than finish it for nobody.
-        if case .cancelCall(let closing, let responseStarted) = machine.clientClosed() {
-            closing?.close()
+        if let cancel = machine.clientClosed() {
+            cancel.closing?.close()
             abandonShadow()
-            if !responseStarted { record.responseStatus = 499 }
+            if !cancel.responseStarted { record.responseStatus = 499 }
             logExchange(outcome: .clientClosed)
         }
         context.fireChannelInactive()
@@ -451,10 +451,9 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: - Running the state machine's actions
 
-    /// Carries out what the state machine decided. Failure actions that need to know their
-    /// cause (``ExchangeStateMachine/Action/fallBack(attempt:closing:)`` and the like) are
-    /// handled where their event is fed; reaching them here would be a bug, handled as safely
-    /// as the situation allows.
+    /// Carries out what the state machine decided. Outcomes that need their cause (a failure's
+    /// error, why the client is cut off) are not actions: they are handled where their event is
+    /// fed, which has the cause.
     private func run(_ action: ExchangeStateMachine.Action, context: ChannelHandlerContext) {
         switch action {
         case .none:
@@ -467,19 +466,14 @@ final class ProxyHandler: ChannelDuplexHandler {
             // A body without chunks ends with nothing to write, and so nothing to flush.
             if connection.writeRequestEnd() { record.wroteUpstreamSinceFlush = true }
             updateUpstreamTimer()
-        case .retryFresh(let attempt):
-            cancelTimeout()
-            connect(attempt: attempt, fresh: true, context: context)
         case .pauseReads(let connection):
             connection.pauseReads()
             updateUpstreamTimer()
         case .resumeReads(let connection):
             connection.resumeReads()
             updateUpstreamTimer()
-        case .releaseConnection(let connection, let reusable, let resumeReads):
-            // A connection whose reads were held back must read again before the pool has it,
-            // or its next answer (or its close while idle) would never be seen.
-            if resumeReads { connection.resumeReads() }
+        case .releaseConnection(let connection, let reusable):
+            // Reads held back on it are resumed by the pool; a connection with no pool is closed.
             if let pool = record.connectionPool {
                 pool.release(connection, reusable: reusable)
             } else {
@@ -487,14 +481,6 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         case .finishExchange:
             finishExchange(context: context)
-        case .closeClient:
-            closeClient(context: context)
-        case .forwardHead:
-            break
-        case .fallBack(_, let closing), .answerError(let closing), .abortClient(let closing), .cancelCall(let closing, _):
-            assertionFailure("\(action) needs its cause")
-            closing?.close()
-            abortClient(outcome: .error(.upstreamClosed("the exchange ended unexpectedly")))
         }
     }
 
@@ -527,39 +513,36 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     /// The attempt failed before any of its response reached the client, with `error`; the
-    /// machine said what follows.
-    private func attemptFailed(_ error: ProxyError, then action: ExchangeStateMachine.Action, context: ChannelHandlerContext) {
-        cancelTimeout()
-        loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: error.name)
-        recordServiceError()
-        failed(error, then: action, reason: error.description, context: context)
-    }
-
-    /// Carries out the end of a failed attempt: a replay on legacy, or the error as the answer.
-    private func failed(
-        _ error: ProxyError,
-        then action: ExchangeStateMachine.Action,
-        reason: @autoclosure () -> String,
-        context: ChannelHandlerContext
-    ) {
-        switch action {
+    /// machine said what follows: a replay on legacy, or the error as the answer.
+    private func attemptFailed(_ error: ProxyError, then end: ExchangeStateMachine.AttemptEnd, context: ChannelHandlerContext) {
+        countFailedAttempt(kind: error.name)
+        switch end {
         case .fallBack(let attempt, let closing):
-            closing?.close()
-            if let route = record.route { fallBack(to: route.legacy, reason: reason()) }
-            connect(attempt: attempt, fresh: false, context: context)
+            replayOnLegacy(attempt: attempt, closing: closing, reason: error.description, context: context)
         case .answerError(let closing):
             closing?.close()
             writeErrorAnswer(error, context: context)
-        case .abortClient(let closing):
-            closing?.close()
-            abortClient(outcome: .error(error))
-        default:
-            run(action, context: context)
         }
     }
 
-    /// Moves the exchange to legacy after the service failed it (the machine already counted
-    /// the fallback as used and started the new attempt).
+    /// A failed attempt ends: its timer stops, and the error is counted (as `kind`) for the
+    /// upstream and, when the service failed, for the route's traffic.
+    private func countFailedAttempt(kind: String) {
+        cancelTimeout()
+        loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: kind)
+        recordServiceError()
+    }
+
+    /// Replays the request on legacy as `attempt` after the service failed it (the machine
+    /// already counted the fallback as used and started the attempt): closes `closing`, if any,
+    /// moves the exchange to legacy, logging `reason`, and asks for a connection.
+    private func replayOnLegacy(attempt: Int, closing: UpstreamConnection?, reason: String, context: ChannelHandlerContext) {
+        closing?.close()
+        if let route = record.route { fallBack(to: route.legacy, reason: reason) }
+        connect(attempt: attempt, fresh: false, context: context)
+    }
+
+    /// Moves the exchange to legacy after the service failed it.
     private func fallBack(to legacy: String, reason: String) {
         loop.metrics.recordFallback(route: record.routeID)
         if record.routeIndex >= 0 {
@@ -600,13 +583,15 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard let context, machine.connection != nil, let upstream = record.timeoutUpstream else { return }
         let error = ProxyError(silentUpstream: upstream)
         switch machine.upstreamTimedOut() {
+        case nil:
+            break
         case .abortClient(let closing):
             closing?.close()
             loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: error.name)
             abortClient(outcome: .upstreamTimeoutMidBody)
-        case let action:
+        case .answerError(let closing):
             // A timed-out request may have had effects upstream: the machine never replays it.
-            attemptFailed(error, then: action, context: context)
+            attemptFailed(error, then: .answerError(closing: closing), context: context)
         }
     }
 
@@ -624,8 +609,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .answerError(let closing):
             closing?.close()
             writeErrorAnswer(error, context: context)
-        case let action:
-            run(action, context: context)
         }
     }
 
@@ -774,13 +757,13 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Ends the exchange and the connection at once: the upstream call (if any) and the client.
     private func abortExchange(outcome: ExchangeOutcome, context: ChannelHandlerContext) {
         switch machine.abort() {
-        case .abortClient(let closing):
+        case .exchange(let closing):
             closing?.close()
             abortClient(outcome: outcome)
             timeouts.closed()
-        case let action:
+        case .connection:
             timeouts.closed()
-            run(action, context: context)
+            closeClient(context: context)
         }
     }
 
@@ -864,7 +847,7 @@ extension ProxyHandler: UpstreamCaller {
         }
         if let connection {
             switch machine.connectionReady(connection, attempt: attempt) {
-            case .releaseConnection(let connection, let reusable, _):
+            case .releaseConnection(let connection, let reusable):
                 // The exchange moved on (client left, or it was answered): give it back.
                 pool.release(connection, reusable: reusable)
             case let action:
@@ -873,9 +856,8 @@ extension ProxyHandler: UpstreamCaller {
             return
         }
         let error = error ?? .connectFailed("unknown connect failure")
-        let action = machine.connectionFailed(attempt: attempt, isConnectFailure: error.isConnectFailure)
-        if case .none = action { return }
-        attemptFailed(error, then: action, context: context)
+        guard let end = machine.connectionFailed(attempt: attempt, isConnectFailure: error.isConnectFailure) else { return }
+        attemptFailed(error, then: end, context: context)
     }
 }
 
@@ -884,20 +866,15 @@ extension ProxyHandler: UpstreamResponseDelegate {
         guard let context else { return }
         let code = head.statusCode
         switch machine.responseHeadReceived(status: code, keepAlive: head.isKeepAlive) {
-        case .forwardHead:
+        case .forward:
             break
+        case .ignore:
+            return
         case .fallBack(let attempt, let closing):
             // Discard the service's error and replay on legacy; this connection's response is
             // abandoned, so it can't be reused.
-            closing?.close()
-            cancelTimeout()
-            loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: "status_\(code)")
-            recordServiceError()
-            if let route = record.route { fallBack(to: route.legacy, reason: "\(record.upstreamName) answered \(code)") }
-            connect(attempt: attempt, fresh: false, context: context)
-            return
-        case let action:
-            run(action, context: context)
+            countFailedAttempt(kind: "status_\(code)")
+            replayOnLegacy(attempt: attempt, closing: closing, reason: "\(record.upstreamName) answered \(code)", context: context)
             return
         }
         record.responseStatus = UInt(code)
@@ -958,11 +935,12 @@ extension ProxyHandler: UpstreamResponseDelegate {
         switch write {
         case .joinHead:
             // Taken out first, so that the head's buffer is uniquely held while it grows.
-            var head = record.pendingHead!
-            record.pendingHead = nil
-            ResponseBodyWrite.join(buffer, into: &head, chunked: record.chunkedToClient)
-            record.pendingHead = head
-            record.pendingHeadHasBody = true
+            if var head = record.pendingHead {
+                record.pendingHead = nil
+                ResponseBodyWrite.join(buffer, into: &head, chunked: record.chunkedToClient)
+                record.pendingHead = head
+                record.pendingHeadHasBody = true
+            }
         case .chunk:
             writePendingHead(context)
             context.writeChunk(buffer)
@@ -992,6 +970,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
         // only for the branch that reports it (a stale retry or an abort never shows it).
         let isConnectFailure = (error as? ProxyError)?.isConnectFailure ?? false
         switch machine.upstreamFailed(wasReused: wasReused, isConnectFailure: isConnectFailure) {
+        case .ignore:
+            break
         case .abortClient:
             // The head reached the client: the connection failed us mid-body (it is already
             // closing, and has let go of this exchange).
@@ -1000,7 +980,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
         case .retryFresh(let attempt):
             cancelTimeout()
             connect(attempt: attempt, fresh: true, context: context)
-        case let action:
+        case .attemptEnded(let end):
             if started {
                 // The head was read but none of it reached the client (the failure came in the
                 // same read, bad chunk framing say): the client still gets a clean 502.
@@ -1010,7 +990,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
             }
             attemptFailed(
                 ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started),
-                then: action,
+                then: end,
                 context: context
             )
         }

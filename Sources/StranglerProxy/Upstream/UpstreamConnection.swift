@@ -42,7 +42,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The channel's writability as its last change said (NIO reports each change synchronously).
     private(set) var isWritable = true
-    private var readsPaused = false
+    /// Reads are held back for backpressure.
+    private(set) var readsPaused = false
     private var pendingRead = false
     private var parser = UpstreamResponseParser()
     /// Whether the current request's body goes in chunked framing.

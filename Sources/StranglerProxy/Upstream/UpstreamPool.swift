@@ -102,7 +102,8 @@ final class UpstreamPool {
         connection.exchanges += 1
         // Backpressure may have paused its reads while the last parts of a response were
         // already decoded; a pooled connection must read again, or the next exchange on it
-        // (and the close of an idle one) would never be seen.
+        // (and the close of an idle one) would never be seen. Resuming here, and only here,
+        // covers every borrower (the proxy handler and side calls alike).
         connection.resumeReads()
         if reusable, connection.isActive, connection.isBetweenExchanges, !isRetired {
             if let waiter = waiters.popFirst() {
