@@ -423,6 +423,15 @@ struct ExchangeStateMachineTests {
         #expect(describe(post.upstreamFailed(wasReused: true, isConnectFailure: false)) == "answerError(closing: nil)")
     }
 
+    @Test("the stale-retry rule: a reused connection, no answer yet, a replayable request, not retried yet")
+    func staleRetryRule() {
+        #expect(ExchangeStateMachine.retriesStale(wasReused: true, answerBegun: false, replayable: true, retriedAlready: false))
+        #expect(!ExchangeStateMachine.retriesStale(wasReused: false, answerBegun: false, replayable: true, retriedAlready: false))
+        #expect(!ExchangeStateMachine.retriesStale(wasReused: true, answerBegun: true, replayable: true, retriedAlready: false))
+        #expect(!ExchangeStateMachine.retriesStale(wasReused: true, answerBegun: false, replayable: false, retriedAlready: false))
+        #expect(!ExchangeStateMachine.retriesStale(wasReused: true, answerBegun: false, replayable: true, retriedAlready: true))
+    }
+
     @Test("forwarding: a failure after the head was read but not written is a clean answer, never a replay")
     func forwardingFailureAfterHeadRead() {
         var machine = headRead(mayFallBack: true)

@@ -19,6 +19,14 @@ struct ProxyErrorExchangeTests {
         #expect(beforeAnswer == .upstreamClosed("upstream \"svc\" failed before answering: broken"))
     }
 
+    @Test("only an invalid response is one; its name stays what clients read")
+    func invalidResponse() {
+        let invalid = ProxyError.invalidResponse("bad framing")
+        #expect(invalid.isInvalidResponse && invalid.name == "upstream_invalid_response")
+        #expect(!ProxyError.upstreamClosed("gone").isInvalidResponse)
+        #expect(!ProxyError.connectFailed("refused").isInvalidResponse)
+    }
+
     @Test("bodies over the limit are refused with 413")
     func bodyTooLarge() {
         #expect(ProxyError(declaredBody: 11, limit: 10).status.code == 413)

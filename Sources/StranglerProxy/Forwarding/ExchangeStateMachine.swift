@@ -332,7 +332,7 @@ struct ExchangeStateMachine {
         case .awaited:
             // A keep-alive connection the upstream closed while it sat idle: the request never
             // got there, so an idempotent one is retried once on a fresh connection.
-            if wasReused, !retriedStale, replayable {
+            if Self.retriesStale(wasReused: wasReused, answerBegun: false, replayable: replayable, retriedAlready: retriedStale) {
                 retriedStale = true
                 return .retryFresh(attempt: startAttempt())
             }
@@ -410,6 +410,14 @@ struct ExchangeStateMachine {
     }
 
     // MARK: - Helpers
+
+    /// Whether a failed connection is retried once on a fresh one: a keep-alive connection the
+    /// upstream closed while it sat idle fails before any answer, and the request never got
+    /// there, so one that may be sent again goes once more. Shared by every upstream call (the
+    /// exchange here, ``SideCall``), so that they retry alike.
+    static func retriesStale(wasReused: Bool, answerBegun: Bool, replayable: Bool, retriedAlready: Bool) -> Bool {
+        wasReused && !answerBegun && replayable && !retriedAlready
+    }
 
     /// Moves to a new attempt and says to connect for it.
     private mutating func nextAttempt(fresh: Bool) -> Action {

@@ -90,6 +90,10 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         code == .connectFailed || code == .connectTimeout || code == .poolExhausted
     }
 
+    /// The upstream's response was not valid HTTP/1.1 (or went on past its end): a finding
+    /// about the upstream, not a lost connection.
+    var isInvalidResponse: Bool { code == .invalidResponse }
+
     /// The ``name`` and the ``detail``, as `name: detail`, for logs.
     public var description: String { "\(name): \(detail)" }
 

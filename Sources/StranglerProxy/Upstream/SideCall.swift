@@ -44,6 +44,8 @@ final class SideCall {
     /// The copy and its body, kept while it may be sent once more: an idempotent copy whose
     /// pooled connection turned out closed before any answer (a stale keep-alive connection).
     private var replay: (request: OutboundRequest, body: [ByteBuffer])?
+    /// The copy already went once more after a stale connection.
+    private var retriedStale = false
     /// The copy and its body while the pool finds a connection for them.
     private var waiting: (request: OutboundRequest, body: [ByteBuffer])?
     private var start = NIODeadline.now()
@@ -104,7 +106,8 @@ final class SideCall {
 
     private func send(_ request: OutboundRequest, body: [ByteBuffer], on connection: UpstreamConnection, from pool: UpstreamPool) {
         self.connection = connection
-        // A reused connection may turn out to have been closed by the upstream while it sat idle.
+        // A reused connection may turn out to have been closed by the upstream while it sat idle;
+        // the copy is kept only when the stale-retry rule could send it again.
         replay = connection.exchanges > 0 && request.method.isIdempotent ? (request, body) : nil
         timeout = .milliseconds(Int64(timeoutOverride ?? pool.upstream.timeoutMs))
         UpstreamCall.start(request, body: body, ends: true, on: connection, upstream: pool.upstream, for: self, deadlines: loop.deadlines)
@@ -173,18 +176,27 @@ extension SideCall: UpstreamResponseDelegate {
     }
 
     func upstreamDidFail(_ error: Error) {
+        let wasReused = (connection?.exchanges ?? 0) > 0
         connection = nil
         // A pooled connection the upstream had closed while it sat idle, found out before any
-        // answer: the copy goes once more on a fresh connection, as the primary's request does.
+        // answer: the copy goes once more on a fresh connection, by the primary's rule.
         // The call's deadline keeps running from the first attempt.
-        if let replay, !isDone, side.status == nil, let pool {
+        if let replay, !isDone, let pool,
+            ExchangeStateMachine.retriesStale(
+                wasReused: wasReused,
+                answerBegun: side.status != nil,
+                replayable: replay.request.method.isIdempotent,
+                retriedAlready: retriedStale
+            )
+        {
+            retriedStale = true
             self.replay = nil
             acquire(replay.request, body: replay.body, from: pool, fresh: true)
             return
         }
         replay = nil
         // An answer that is not valid HTTP is a finding about the candidate, not a lost connection.
-        let invalid = (error as? ProxyError)?.name == "upstream_invalid_response"
+        let invalid = (error as? ProxyError)?.isInvalidResponse ?? false
         fail(invalid ? .invalidResponse : .closed)
     }
 
