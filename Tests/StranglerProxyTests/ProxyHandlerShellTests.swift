@@ -246,6 +246,23 @@ struct ProxyHandlerShellTests {
         #expect(choice(legacy, head) == RouteChoice(upstream: "legacy", shadowTarget: nil, mayFallBack: false, side: .legacy))
     }
 
+    @Test("the record's traffic: the chosen side counted, only the service's failures, a fallback counted for legacy")
+    func recordTraffic() throws {
+        let path = try PathTemplate.parse("/o").get()
+        let route = Route(id: "v", path: path, mode: .service, legacy: "legacy", service: "svc", fallback: true)
+        var traffic = LoopTraffic()
+        var record = ExchangeRecord(closeAfterResponse: false)
+        let choice = RouteChoice(upstream: "svc", shadowTarget: nil, mayFallBack: true, side: .service)
+        record.take(LoopContext.RouteEntry(route), index: 0, choice: choice, traffic: &traffic)
+        #expect(record.routeID == "v" && record.routeIndex == 0 && record.upstreamName == "svc" && record.route?.id == "v")
+        record.recordServiceError(in: &traffic)
+        record.fallBack(to: "legacy", traffic: &traffic)
+        #expect(record.upstreamName == "legacy")
+        // Legacy's own failure is not the service's.
+        record.recordServiceError(in: &traffic)
+        #expect(traffic.drain() == [RouteTraffic(routeID: "v", legacy: 1, service: 1, serviceErrors: 1)])
+    }
+
     @Test("the proxy's own answer: status, JSON body, request id, Allow for a 405, Connection: close when closing")
     func errorAnswer() {
         let answer = ErrorAnswer.bytes(

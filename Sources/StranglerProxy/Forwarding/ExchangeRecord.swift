@@ -7,7 +7,8 @@ import StranglerCore
 /// starts from a fresh record, so nothing of the last one can leak into the next through a
 /// field someone forgot to reset.
 ///
-/// A value of a few words: starting a fresh one allocates nothing.
+/// A value of plain fields, optionals, strings and references, held inline: starting a fresh
+/// one allocates nothing.
 struct ExchangeRecord {
     /// The matched route, shared with the loop's table: holding it costs one reference, not a
     /// copy of every field of the route.
@@ -25,10 +26,10 @@ struct ExchangeRecord {
     var closeAfterResponse: Bool
     /// Request body bytes read so far, against `maxBodyBytes` and `maxReplayBytes`.
     var bodyBytes = 0
-    /// The pool of the current attempt's upstream.
+    /// The pool of the current attempt's upstream. While the upstream timeout is armed its
+    /// `upstream` is the one whose `timeoutMs` applies: the pool changes only when a new
+    /// attempt starts, and the timer runs only once that attempt has its connection.
     var connectionPool: UpstreamPool?
-    /// The upstream whose `timeoutMs` applies while armed in the loop's ``UpstreamDeadlines``.
-    var timeoutUpstream: Upstream?
     /// Request parts were written upstream since the last flush.
     var wroteUpstreamSinceFlush = false
     /// The response goes to the client in chunked framing (its upstream sent no length).

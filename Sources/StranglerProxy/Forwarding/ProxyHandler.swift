@@ -331,8 +331,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         if let index {
             let entry = loop.routes[index]
-            record.matched = entry
-            let choice = choose(entry, index: index, head: head)
+            let choice = RouteChoice(route: entry.route, head: head, targetRouter: targetRouter, sampler: &loop.sampler)
+            record.take(entry, index: index, choice: choice, traffic: &loop.traffic)
             shadowTarget = choice.shadowTarget
             mayFallBack = choice.mayFallBack
         } else {
@@ -397,33 +397,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         timeouts.requestEnded()
         shadow?.requestEnded()
         run(action, context: context)
-    }
-
-    /// Sets the exchange's route and upstream from the matched route (`entry`, at `index` in
-    /// the live table), counts its traffic, and returns the choice (shadow target, fallback).
-    /// The route is read in place in the loop's table (``LoopContext/routes``): the request
-    /// copies none of its fields.
-    private func choose(_ entry: LoopContext.RouteEntry, index: Int, head: ClientRequestHead) -> RouteChoice {
-        let choice = RouteChoice(route: entry.route, head: head, targetRouter: targetRouter, sampler: &loop.sampler)
-        record.routeID = entry.route.id
-        record.routeIndex = index
-        record.trafficGeneration = loop.traffic.generation
-        record.upstreamName = choice.upstream
-        let servedByLegacy = choice.side == .legacy
-        loop.traffic.record(
-            route: index,
-            routeID: entry.route.id,
-            generation: record.trafficGeneration,
-            legacy: servedByLegacy ? 1 : 0,
-            service: servedByLegacy ? 0 : 1
-        )
-        return choice
-    }
-
-    /// Counts a failed service answer for the route's traffic (auto-demote reads it).
-    private func recordServiceError() {
-        guard let route = record.route, record.upstreamName == route.service, record.routeIndex >= 0 else { return }
-        loop.traffic.record(route: record.routeIndex, routeID: route.id, generation: record.trafficGeneration, serviceErrors: 1)
     }
 
     // MARK: - Shadow
@@ -505,7 +478,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         UpstreamCall.start(outbound, body: bufferedBody, ends: ends, on: connection, upstream: pool.upstream, for: self, deadlines: nil)
         if !machine.replayable { bufferedBody.removeAll() }
         record.wroteUpstreamSinceFlush = false
-        record.timeoutUpstream = pool.upstream
         timeoutLimit = .milliseconds(Int64(pool.upstream.timeoutMs))
         if pauseReads { connection.pauseReads() }
         updateUpstreamTimer()
@@ -530,7 +502,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func countFailedAttempt(kind: String) {
         cancelTimeout()
         loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: kind)
-        recordServiceError()
+        record.recordServiceError(in: &loop.traffic)
     }
 
     /// Replays the request on legacy as `attempt` after the service failed it (the machine
@@ -545,9 +517,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Moves the exchange to legacy after the service failed it.
     private func fallBack(to legacy: String, reason: String) {
         loop.metrics.recordFallback(route: record.routeID)
-        if record.routeIndex >= 0 {
-            loop.traffic.record(route: record.routeIndex, routeID: record.routeID, generation: record.trafficGeneration, legacy: 1)
-        }
         if let shadow { settleShadow(.atFallback(candidate: shadow.candidateUpstream, legacy: legacy)) }
         loop.logger.warning(
             "service failed; retrying on legacy",
@@ -556,7 +525,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 "reason": "\(reason)",
             ]
         )
-        record.upstreamName = legacy
+        record.fallBack(to: legacy, traffic: &loop.traffic)
     }
 
     // MARK: - Timeouts
@@ -580,7 +549,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// The upstream has been silent for `timeoutMs` (each read moves the deadline).
     func upstreamDeadlineReached() {
-        guard let context, machine.connection != nil, let upstream = record.timeoutUpstream else { return }
+        guard let context, machine.connection != nil, let upstream = record.connectionPool?.upstream else { return }
         let error = ProxyError(silentUpstream: upstream)
         switch machine.upstreamTimedOut() {
         case nil:
@@ -878,7 +847,7 @@ extension ProxyHandler: UpstreamResponseDelegate {
             return
         }
         record.responseStatus = UInt(code)
-        if code >= 500 { recordServiceError() }
+        if code >= 500 { record.recordServiceError(in: &loop.traffic) }
 
         let framing = ResponseFraming(
             method: method,
