@@ -5,8 +5,9 @@ import NIOCore
 /// stale keep-alive connection once).
 ///
 /// A value type with no I/O: ``ProxyHandler`` feeds it events (a connection arrived, the
-/// response's head, a failure, the client's writability) and carries out the ``Action`` each
-/// returns. Failure paths that used to meet through flags meet here, in one switch per event,
+/// response's head, a failure, the client's writability) and carries out what each returns:
+/// an ``Action`` it runs as is, or, from an event that has a cause (an error, a head, an
+/// expired bound), an outcome the handler completes with that cause. Failure paths that used to meet through flags meet here, in one switch per event,
 /// which the tests drive without sockets.
 ///
 /// Hot-path cost: the state is a few words (one connection reference, a few flags), mutated in
