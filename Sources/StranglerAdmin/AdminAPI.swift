@@ -96,33 +96,7 @@ public enum AdminAPI {
         )
     }
 
-    /// Runs an operation and answers with its document, or with the error mapped to a status.
-    static func answer(_ body: () async throws(RouteOperationError) -> some Encodable) async -> Response {
-        do {
-            return jsonResponse(try await body())
-        } catch {
-            return jsonResponse(
-                ErrorDocument(error: error.name, message: error.message, gate: error.verdict.map(VerdictDocument.init), evidence: error.evidence),
-                status: status(for: error)
-            )
-        }
-    }
-
-    static func status(for error: RouteOperationError) -> HTTPResponse.Status {
-        switch error.code.base {
-        case .unknownRoute, .unknownVersion: .notFound
-        case .invalidTable: .unprocessableContent
-        case .gateRefused, .legacyStillServing, .noStep, .nothingToRollBack: .conflict
-        case .forceNeedsReason, .badLimit: .badRequest
-        case .fileFailed: .internalServerError
-        case .storeFailed, .busy: .serviceUnavailable
-        }
-    }
-
-    static func noController() -> Response {
-        error("unavailable", "the route controls need the diff store; this proxy was started without one", status: .serviceUnavailable)
-    }
-
+    /// An ``ErrorDocument`` answer, for the auth middleware, which answers rather than throws.
     static func error(_ name: String, _ message: String, status: HTTPResponse.Status) -> Response {
         jsonResponse(ErrorDocument(error: name, message: message), status: status)
     }

@@ -14,8 +14,8 @@ enum AdminReadRoutes {
     static func collection(server: ProxyServer, controller: RouteController?, access: AdminAccess) -> RouteCollection<AdminRequestContext> {
         let routes = RouteCollection(context: AdminRequestContext.self).add(middleware: AdminAuthMiddleware(access: access))
         routes.on(.report) { request, _ in
-            guard let controller else { return AdminAPI.noController() }
-            return await report(request, controller: controller)
+            guard let controller else { throw AdminAPIError.noController }
+            return try await report(request, controller: controller)
         }
         routes.on(.routes) { _, _ in
             AdminAPI.jsonResponse(LiveTableDocument(status: server.state.status))
@@ -24,43 +24,41 @@ enum AdminReadRoutes {
             let id = context.parameters.get("id") ?? ""
             let status = server.state.status
             guard let route = status.table.routes.first(where: { $0.id == id }) else {
-                return AdminAPI.error("unknown_route", "no route \"\(id)\" in the live table (version \(status.table.version))", status: .notFound)
+                throw AdminAPIError("unknown_route", "no route \"\(id)\" in the live table (version \(status.table.version))", status: .notFound)
             }
             return AdminAPI.jsonResponse(RouteDocument(route))
         }
         routes.on(.stats) { _, _ in
-            guard let controller else { return AdminAPI.noController() }
-            return await AdminAPI.answer { () async throws(RouteOperationError) in try await controller.inspectAll().map(RouteStatusDocument.init) }
+            guard let controller else { throw AdminAPIError.noController }
+            return AdminAPI.jsonResponse(try await controller.inspectAll().map(RouteStatusDocument.init))
         }
         routes.on(.routeStats) { _, context in
-            guard let controller else { return AdminAPI.noController() }
+            guard let controller else { throw AdminAPIError.noController }
             let id = context.parameters.get("id") ?? ""
-            return await AdminAPI.answer { () async throws(RouteOperationError) in RouteStatusDocument(try await controller.inspect(routeID: id)) }
+            return AdminAPI.jsonResponse(RouteStatusDocument(try await controller.inspect(routeID: id)))
         }
         routes.on(.changes) { request, _ in
-            guard let controller else { return AdminAPI.noController() }
-            guard let limit = historyLimit(request) else { return badHistoryLimit() }
-            return await AdminAPI.answer { () async throws(RouteOperationError) in
-                ChangeListDocument(changes: try await controller.history(limit: limit).map(ChangeDocument.init))
-            }
+            guard let controller else { throw AdminAPIError.noController }
+            guard let limit = historyLimit(request) else { throw badHistoryLimit }
+            return AdminAPI.jsonResponse(ChangeListDocument(changes: try await controller.history(limit: limit).map(ChangeDocument.init)))
         }
         routes.on(.routeChanges) { request, context in
-            guard let controller else { return AdminAPI.noController() }
+            guard let controller else { throw AdminAPIError.noController }
             let id = context.parameters.get("id") ?? ""
-            guard let limit = historyLimit(request) else { return badHistoryLimit() }
-            return await AdminAPI.answer { () async throws(RouteOperationError) in
+            guard let limit = historyLimit(request) else { throw badHistoryLimit }
+            return AdminAPI.jsonResponse(
                 ChangeListDocument(changes: try await controller.history(routeID: id, limit: limit).map(ChangeDocument.init))
-            }
+            )
         }
         return routes
     }
 
     /// The diff report over `since` (a duration back from now, or an ISO 8601 time), for the
     /// `route`s asked for or all, with up to `examples` examples per top pointer.
-    private static func report(_ request: Request, controller: RouteController) async -> Response {
+    private static func report(_ request: Request, controller: RouteController) async throws -> Response {
         let sinceText = request.uri.queryParameters.get("since") ?? "24h"
         guard let since = ReportWindow.since(sinceText) else {
-            return AdminAPI.error(
+            throw AdminAPIError(
                 "bad_request",
                 "since \"\(sinceText)\" must be a duration like 1h or 7d, or an ISO 8601 time",
                 status: .badRequest
@@ -75,7 +73,7 @@ enum AdminReadRoutes {
             buffer.writeString("\n")
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
         } catch {
-            return AdminAPI.error(
+            throw AdminAPIError(
                 "store_failed",
                 "cannot build the report from \(controller.store.location): \(error)",
                 status: .serviceUnavailable
@@ -90,7 +88,9 @@ enum AdminReadRoutes {
         return Int(text)
     }
 
-    private static func badHistoryLimit() -> Response {
-        AdminAPI.error("bad_limit", "limit must be a whole number from 1 to \(RouteController.maxHistoryLimit)", status: .badRequest)
-    }
+    private static let badHistoryLimit = AdminAPIError(
+        "bad_limit",
+        "limit must be a whole number from 1 to \(RouteController.maxHistoryLimit)",
+        status: .badRequest
+    )
 }

@@ -13,33 +13,29 @@ enum AdminWriteRoutes {
         let routes = RouteCollection(context: AdminRequestContext.self).add(middleware: AdminAuthMiddleware(access: access))
         routes.on(.setMode) { request, context in
             let id = context.parameters.get("id") ?? ""
-            return await write(request, context, controller: controller) { body, requester, controller in
+            return try await write(request, context, controller: controller) { body, requester, controller in
                 guard let text = body.mode else {
-                    return AdminAPI.error("bad_request", "the body needs \"mode\": one of \(modeList)", status: .badRequest)
+                    throw AdminAPIError("bad_request", "the body needs \"mode\": one of \(modeList)", status: .badRequest)
                 }
                 guard let mode = RouteMode(rawValue: text) else {
-                    return AdminAPI.error("bad_request", "unknown mode \"\(text)\"; one of \(modeList)", status: .badRequest)
+                    throw AdminAPIError("bad_request", "unknown mode \"\(text)\"; one of \(modeList)", status: .badRequest)
                 }
-                return await AdminAPI.answer { () async throws(RouteOperationError) in
+                return AdminAPI.jsonResponse(
                     OperationDocument(try await controller.change(routeID: id, .set(mode, percent: body.percent), by: requester))
-                }
+                )
             }
         }
         for (endpoint, operation) in [(AdminEndpoint.promote, RouteController.Operation.promote), (.demote, .demote)] {
             routes.on(endpoint) { request, context in
                 let id = context.parameters.get("id") ?? ""
-                return await write(request, context, controller: controller) { _, requester, controller in
-                    await AdminAPI.answer { () async throws(RouteOperationError) in
-                        OperationDocument(try await controller.change(routeID: id, operation, by: requester))
-                    }
+                return try await write(request, context, controller: controller) { _, requester, controller in
+                    AdminAPI.jsonResponse(OperationDocument(try await controller.change(routeID: id, operation, by: requester)))
                 }
             }
         }
         routes.on(.rollback) { request, context in
-            await write(request, context, controller: controller) { body, requester, controller in
-                await AdminAPI.answer { () async throws(RouteOperationError) in
-                    OperationDocument(try await controller.rollback(to: body.to, by: requester))
-                }
+            try await write(request, context, controller: controller) { body, requester, controller in
+                AdminAPI.jsonResponse(OperationDocument(try await controller.rollback(to: body.to, by: requester)))
             }
         }
         return routes
@@ -47,22 +43,23 @@ enum AdminWriteRoutes {
 
     private static let modeList = RouteMode.allCases.map(\.rawValue).joined(separator: ", ")
 
-    /// Runs a write: read the body, name the requester, then `perform`.
+    /// Runs a write: read the body, name the requester, then `perform`. Refusals are thrown
+    /// (``AdminAPIError``, ``RouteOperationError``) and answered by the router.
     private static func write(
         _ request: Request,
         _ context: AdminRequestContext,
         controller: RouteController?,
-        perform: (AdminWriteRequest, RouteController.Requester, RouteController) async -> Response
-    ) async -> Response {
-        guard let controller else { return AdminAPI.noController() }
+        perform: (AdminWriteRequest, RouteController.Requester, RouteController) async throws -> Response
+    ) async throws -> Response {
+        guard let controller else { throw AdminAPIError.noController }
         let body: AdminWriteRequest
         do {
             body = try await readBody(request)
         } catch let failure {
-            return AdminAPI.error("bad_request", failure.message, status: .badRequest)
+            throw AdminAPIError("bad_request", failure.message, status: .badRequest)
         }
         if let refusal = refusePlainText(body) {
-            return AdminAPI.error("bad_request", refusal, status: .badRequest)
+            throw AdminAPIError("bad_request", refusal, status: .badRequest)
         }
         let requester = RouteController.Requester(
             actor: actor(body: body, token: context.tokenName),
@@ -70,7 +67,7 @@ enum AdminWriteRoutes {
             reason: body.reason,
             force: body.force ?? false
         )
-        return await perform(body, requester, controller)
+        return try await perform(body, requester, controller)
     }
 
     /// The actor recorded for an admin write: the token's name, and who the caller says they
