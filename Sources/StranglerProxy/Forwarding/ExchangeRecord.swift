@@ -3,7 +3,7 @@ import NIOHTTP1
 import StranglerCore
 
 /// What one exchange of a client connection has learned and holds besides its state machine:
-/// its route, its upstream, its outbound request, how its response is framed. Every exchange
+/// its route, its upstream, its outbound request, the status it answered. Every exchange
 /// starts from a fresh record, so nothing of the last one can leak into the next through a
 /// field someone forgot to reset.
 ///
@@ -32,14 +32,6 @@ struct ExchangeRecord {
     var connectionPool: UpstreamPool?
     /// Request parts were written upstream since the last flush.
     var wroteUpstreamSinceFlush = false
-    /// The response goes to the client in chunked framing (its upstream sent no length).
-    var chunkedToClient = false
-    /// The forwarded head, not written yet: body bytes read with it join it, so a small
-    /// response leaves as one buffer (one write, no vector) rather than two.
-    var pendingHead: ByteBuffer?
-    /// Body bytes joined `pendingHead`; it is written when the read ends, so that a framing error
-    /// later in the same read still leaves the client a clean 502 rather than an unsent head.
-    var pendingHeadHasBody = false
     /// The status the client got (or 499 when it left first), for metrics and the access log.
     var responseStatus: UInt = 0
 

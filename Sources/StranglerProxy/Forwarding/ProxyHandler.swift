@@ -34,7 +34,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// The exchange's upstream side: attempts, connection, response progress, what a failure
     /// may still do. Every decision about them is made there; this handler carries them out.
     private var machine = ExchangeStateMachine()
-    /// The current exchange's route, upstream and response framing; fresh for each exchange.
+    /// The current exchange's route, upstream and outbound request; fresh for each exchange.
     private var record = ExchangeRecord(closeAfterResponse: false)
     // The request's own facts, set per request head (a request refused before its head keeps
     // the last one's: its answer goes in the version the client last spoke).
@@ -49,7 +49,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var bufferedBody: [ByteBuffer] = []
     /// The last exchange's two head buffers, reused for the next exchange's heads.
     private var spareRequestHead = SpareHeadBuffer()
-    private var spareResponseHead = SpareHeadBuffer()
+    /// The response on its way to the client: the held head and the body's framing.
+    private var response = ClientResponseWriter()
     private var lastUpstreamActivity = NIODeadline.now()
     private var timeoutLimit = TimeAmount.zero
     var deadlineSlot = -1
@@ -206,6 +207,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func beginExchange() {
         abandonShadow()
         record = ExchangeRecord(closeAfterResponse: clientSide.quiescing)
+        response.reset()
         // Kept with its capacity: a body's parts are buffered again in the next exchange.
         bufferedBody.removeAll(keepingCapacity: true)
         machine.exchangeStarted()
@@ -589,7 +591,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         // If the client is still sending a body we will not read, the connection can't be reused.
         let closing = !machine.requestComplete || !clientKeepAlive
         if closing { record.closeAfterResponse = true }
-        record.chunkedToClient = false
+        response.reset()
         let response = ErrorAnswer.bytes(
             for: error,
             requestID: requestID,
@@ -604,7 +606,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// The response has ended towards the client; the exchange finishes when the request has too.
     private func completeResponse(context: ChannelHandlerContext, trailers: ByteBuffer? = nil) {
-        let last = ResponseBodyWrite.end(chunked: record.chunkedToClient, trailers: trailers, allocator: context.channel.allocator)
+        let last = response.end(trailers: trailers, allocator: context.channel.allocator)
         if record.closeAfterResponse && !machine.requestComplete {
             // Don't wait for a body we won't read: close once the answer is out, in stages, so
             // that the client reads the answer instead of a reset.
@@ -858,64 +860,32 @@ extension ProxyHandler: UpstreamResponseDelegate {
             requestComplete: machine.requestComplete,
             closeAlready: record.closeAfterResponse
         )
-        record.chunkedToClient = framing.chunked
         record.closeAfterResponse = framing.closeAfterResponse
-        let joining = min(head.contentLength ?? 0, ResponseBodyWrite.bytesJoiningHead)
-        var out = spareResponseHead.take(
-            capacity: head.bytes.readableBytes + 96 + requestID.utf8Count + record.upstreamName.utf8.count + joining
-        )
-        ResponseHeadRewrite.write(
-            head,
-            clientVersion: clientVersion,
-            requestID: requestID,
-            upstreamName: record.upstreamName,
-            framing: framing,
-            into: &out
-        )
-        record.pendingHead = out
-        record.pendingHeadHasBody = false
+        response.holdHead(head, clientVersion: clientVersion, requestID: requestID, upstreamName: record.upstreamName, framing: framing)
         shadow?.primaryHead(head)
     }
 
     /// Writes the forwarded head if it is still waiting for body bytes.
     private func writePendingHead(_ context: ChannelHandlerContext) {
-        if let head = record.pendingHead {
-            record.pendingHead = nil
-            writeHead(head, context)
-        }
+        if let head = response.takeHead() { writeHead(head, context) }
     }
 
-    /// Writes the forwarded head (with any body bytes that joined it), keeping its buffer for
-    /// the next response's head.
     private func writeHead(_ head: ByteBuffer, _ context: ChannelHandlerContext) {
         machine.responseHeadWritten()
-        spareResponseHead.keep(head)
         context.write(wrapOutboundOut(head), promise: nil)
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard let context, machine.responseStarted, buffer.readableBytes > 0 else { return }
-        let write = ResponseBodyWrite.choose(
-            headWaiting: record.pendingHead != nil,
-            headHasBody: record.pendingHeadHasBody,
-            bytes: buffer.readableBytes,
-            chunked: record.chunkedToClient
-        )
-        switch write {
-        case .joinHead:
-            // Taken out first, so that the head's buffer is uniquely held while it grows.
-            if var head = record.pendingHead {
-                record.pendingHead = nil
-                ResponseBodyWrite.join(buffer, into: &head, chunked: record.chunkedToClient)
-                record.pendingHead = head
-                record.pendingHeadHasBody = true
-            }
-        case .chunk:
-            writePendingHead(context)
-            context.writeChunk(buffer)
-        case .asIs:
-            writePendingHead(context)
-            context.write(wrapOutboundOut(buffer), promise: nil)
+        switch response.body(buffer) {
+        case .joinedHead:
+            break
+        case .chunk(let head, let part):
+            if let head { writeHead(head, context) }
+            context.writeChunk(part)
+        case .asIs(let head, let part):
+            if let head { writeHead(head, context) }
+            context.write(wrapOutboundOut(part), promise: nil)
         }
         shadow?.primaryBody(buffer)
         run(machine.responseBodyForwarded(), context: context)
@@ -953,9 +923,8 @@ extension ProxyHandler: UpstreamResponseDelegate {
             if started {
                 // The head was read but none of it reached the client (the failure came in the
                 // same read, bad chunk framing say): the client still gets a clean 502.
-                record.pendingHead = nil
+                response.reset()
                 record.responseStatus = 0
-                record.chunkedToClient = false
             }
             attemptFailed(
                 ProxyError(upstreamFailure: error, upstream: record.upstreamName, responseStarted: started),
