@@ -136,8 +136,8 @@ public final class DiffRecorder: Service, Sendable {
     }
 
     /// Runs the recorder as a service: prunes by the retention policy, then writes the queue every
-    /// `interval` and prunes again hourly. On graceful shutdown it writes everything queued, and
-    /// then returns.
+    /// `interval` and prunes again hourly. On graceful shutdown it writes everything queued,
+    /// checkpoints the store (``checkpoint()``), and then returns.
     public func run() async throws {
         let interval = self.interval
         await applyRetention()
@@ -153,6 +153,18 @@ public final class DiffRecorder: Service, Sendable {
             }
         }
         await flush()
+        await checkpoint()
+    }
+
+    /// Empties the store's write-ahead log after the last write, so the files a graceful stop
+    /// leaves are the store's real size. A failure is logged: the data is safe in the log, and
+    /// the next open moves it.
+    public func checkpoint() async {
+        do {
+            try await store.checkpoint()
+        } catch {
+            logger.warning("diff store checkpoint failed; its write-ahead log stays until the next start", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Writes everything queued, including what arrives while it writes.

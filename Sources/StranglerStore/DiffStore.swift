@@ -9,9 +9,16 @@ public protocol ComparisonWriter: Sendable {
     /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
     /// Returns how many comparisons were deleted.
     func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
+    /// Moves everything written into the store's main file, so that the files a graceful stop
+    /// leaves behind are the store's real size (SQLite's write-ahead log is emptied). Called
+    /// once the last write is done; a store without such a log does nothing.
+    func checkpoint() async throws
 }
 
 extension ComparisonWriter {
+    /// Nothing to move: the store keeps no log of its own beside its data.
+    public func checkpoint() async throws {}
+
     /// Writes a batch in one transaction: all of it or none of it.
     public func insert(_ batch: [ComparisonRecord]) async throws {
         try await insert(batch[...])

@@ -208,6 +208,15 @@ public final class SQLiteDiffStore: DiffStore {
         }
     }
 
+    /// Copies the write-ahead log into the database file and truncates the log to nothing, so
+    /// the store's size on disk is the database file's. Readers still open may make SQLite
+    /// leave part of the log; the caller logs that and carries on.
+    public func checkpoint() async throws {
+        try await pool.writeWithoutTransaction { db in
+            try db.checkpoint(.truncate)
+        }
+    }
+
     /// Number of stored comparisons, optionally for one route.
     public func comparisonCount(route: String? = nil) async throws -> Int {
         try await pool.read { db in

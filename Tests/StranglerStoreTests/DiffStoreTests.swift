@@ -105,6 +105,12 @@ struct DiffStoreTests {
         #expect(try await store.comparisonCount() == 1_000)
         #expect(recorder.statistics.recorded == 1_000)
         #expect(recorder.statistics.batches == 10)
+        // The write-ahead log is emptied at the stop, so the files left are the store's size.
+        let wal = store.path + "-wal"
+        let walSize = try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int
+        #expect(walSize == 0, "the WAL is checkpointed into the database at a graceful stop")
+        let databaseSize = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+        #expect(databaseSize > 1_000 * 50, "the comparisons are in the database file itself")
     }
 
     @Test("one round of the recorder writes everything queued, a batch per transaction, not just one batch")
