@@ -29,7 +29,8 @@ public struct InstanceIdentity: Sendable, Equatable, CustomStringConvertible {
     public var description: String { id }
 
     /// The name kept in `file`, made and kept there first if the file does not exist yet.
-    public static func load(from file: String, hostName: String = ProcessInfo.processInfo.hostName) throws(InstanceIdentityError) -> InstanceIdentity {
+    public static func load(from file: String, hostName: String = ProcessInfo.processInfo.hostName) throws(InstanceIdentityError) -> InstanceIdentity
+    {
         let manager = FileManager.default
         if manager.fileExists(atPath: file) {
             let text: String
