@@ -1,0 +1,221 @@
+import Foundation
+import GRDB
+import StranglerCore
+
+/// Rollups in SQLite: written by adding to what a minute already holds, read back per route and
+/// window. Five tables hold one rollup (migrations/0005_rollups.sql): the counts, the reasons,
+/// the pointers, the mismatch signatures and the latencies.
+extension SQLiteDiffStore {
+    /// Adds `rollups` to the minutes they name, in one transaction: counts add, first and last
+    /// sightings widen, and latency histograms merge. Writing the same open minute again with
+    /// only what arrived since (as the recorder does every few seconds) is therefore exact.
+    public func addRollups(_ rollups: [RouteMinuteRollup]) async throws {
+        guard !rollups.isEmpty else { return }
+        try await pool.write { db in
+            for rollup in rollups { try Self.add(rollup, db) }
+        }
+    }
+
+    static func add(_ rollup: RouteMinuteRollup, _ db: Database) throws {
+        let key: [any DatabaseValueConvertible] = [rollup.key.routeID, format(rollup.key.minute), rollup.key.instanceID]
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO rollups (route_id, minute, instance_id, matches, mismatches, status_mismatches, header_mismatches,
+                    body_mismatches, legacy_served, service_served, service_errors, dropped)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (route_id, minute, instance_id) DO UPDATE SET
+                    matches = matches + excluded.matches, mismatches = mismatches + excluded.mismatches,
+                    status_mismatches = status_mismatches + excluded.status_mismatches,
+                    header_mismatches = header_mismatches + excluded.header_mismatches,
+                    body_mismatches = body_mismatches + excluded.body_mismatches,
+                    legacy_served = legacy_served + excluded.legacy_served, service_served = service_served + excluded.service_served,
+                    service_errors = service_errors + excluded.service_errors, dropped = dropped + excluded.dropped
+                """
+        ).execute(
+            arguments: StatementArguments(
+                key + [
+                    rollup.matches, rollup.mismatches, rollup.statusMismatches, rollup.headerMismatches, rollup.bodyMismatches,
+                    rollup.legacyServed, rollup.serviceServed, rollup.serviceErrors, rollup.dropped,
+                ]
+            )
+        )
+        let reason = try db.cachedStatement(
+            sql: """
+                INSERT INTO rollup_reasons (route_id, minute, instance_id, outcome, reason, count) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (route_id, minute, instance_id, outcome, reason) DO UPDATE SET count = count + excluded.count
+                """
+        )
+        for (outcome, counts) in [("uncomparable", rollup.uncomparable), ("skipped", rollup.skipped)] {
+            for (text, count) in counts { try reason.execute(arguments: StatementArguments(key + [outcome, text, count])) }
+        }
+        let pointer = try db.cachedStatement(
+            sql: """
+                INSERT INTO rollup_pointers (route_id, minute, instance_id, pointer, kind, count, first_seen, last_seen)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (route_id, minute, instance_id, pointer, kind) DO UPDATE SET count = count + excluded.count,
+                    first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)
+                """
+        )
+        for (where_, tally) in rollup.pointers {
+            try pointer.execute(
+                arguments: StatementArguments(
+                    key + [where_.pointer, where_.kind.rawValue, tally.count, format(tally.firstSeen), format(tally.lastSeen)]
+                )
+            )
+        }
+        let signature = try db.cachedStatement(
+            sql: """
+                INSERT INTO rollup_signatures (route_id, minute, instance_id, signature, count) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (route_id, minute, instance_id, signature) DO UPDATE SET count = count + excluded.count
+                """
+        )
+        for (what, count) in rollup.signatures {
+            try signature.execute(arguments: StatementArguments(key + [what.canonicalText, count]))
+        }
+        // Histograms merge in Swift: the minute's stored pair is read, merged and written back
+        // (one writer per store file, inside the write transaction).
+        for (pair, latency) in rollup.latency {
+            let pairKey = key + [pair.primary, pair.candidate]
+            var merged = latency
+            if let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT primary_histogram, candidate_histogram FROM rollup_latencies
+                    WHERE route_id = ? AND minute = ? AND instance_id = ? AND primary_upstream = ? AND candidate_upstream = ?
+                    """,
+                arguments: StatementArguments(pairKey)
+            ) {
+                merged.primary.merge(try LatencyDistribution(serialized: row["primary_histogram"] as Data))
+                merged.candidate.merge(try LatencyDistribution(serialized: row["candidate_histogram"] as Data))
+            }
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO rollup_latencies (route_id, minute, instance_id, primary_upstream, candidate_upstream,
+                        primary_histogram, candidate_histogram) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: StatementArguments(pairKey + [Data(merged.primary.serialized()), Data(merged.candidate.serialized())]))
+        }
+        if rollup.samples > 0 || !rollup.uncomparable.isEmpty || !rollup.skipped.isEmpty {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO route_first_compared (route_id, first_compared) VALUES (?, ?)
+                    ON CONFLICT (route_id) DO UPDATE SET first_compared = min(first_compared, excluded.first_compared)
+                    """
+            ).execute(arguments: [rollup.key.routeID, format(rollup.key.minute)])
+        }
+    }
+
+    /// A route's rollups for the minutes from `from`'s minute up to (not including) `to`, every
+    /// instance's, oldest first.
+    public func rollups(routeID: String, from: Date, to: Date? = nil) async throws -> [RouteMinuteRollup] {
+        try await pool.read { db in try Self.rollups(db, routeID: routeID, from: from, to: to) }
+    }
+
+    static func rollups(_ db: Database, routeID: String, from: Date, to: Date?) throws -> [RouteMinuteRollup] {
+        let start = format(RouteMinuteRollup.minute(of: from))
+        // No end: the far future, in the same fixed-width text.
+        let end = to.map(format) ?? "9999-12-31T23:59:59.999Z"
+        let range: StatementArguments = [routeID, start, end]
+        var byKey: [RouteMinuteRollup.Key: RouteMinuteRollup] = [:]
+        func key(_ row: Row) -> RouteMinuteRollup.Key {
+            RouteMinuteRollup.Key(routeID: routeID, minute: parse(row["minute"]) ?? from, instanceID: row["instance_id"])
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT * FROM rollups WHERE route_id = ? AND minute >= ? AND minute < ?",
+            arguments: range
+        ) {
+            var rollup = RouteMinuteRollup(key: key(row))
+            rollup.matches = row["matches"]
+            rollup.mismatches = row["mismatches"]
+            rollup.statusMismatches = row["status_mismatches"]
+            rollup.headerMismatches = row["header_mismatches"]
+            rollup.bodyMismatches = row["body_mismatches"]
+            rollup.legacyServed = row["legacy_served"]
+            rollup.serviceServed = row["service_served"]
+            rollup.serviceErrors = row["service_errors"]
+            rollup.dropped = row["dropped"]
+            byKey[rollup.key] = rollup
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT minute, instance_id, outcome, reason, count FROM rollup_reasons WHERE route_id = ? AND minute >= ? AND minute < ?",
+            arguments: range
+        ) {
+            let key = key(row)
+            let outcome: String = row["outcome"]
+            if outcome == "skipped" {
+                byKey[key, default: RouteMinuteRollup(key: key)].skipped[row["reason"], default: 0] += row["count"] as Int
+            } else {
+                byKey[key, default: RouteMinuteRollup(key: key)].uncomparable[row["reason"], default: 0] += row["count"] as Int
+            }
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT minute, instance_id, pointer, kind, count, first_seen, last_seen FROM rollup_pointers
+                WHERE route_id = ? AND minute >= ? AND minute < ?
+                """,
+            arguments: range
+        ) {
+            guard let kind = DifferenceKind(rawValue: row["kind"]) else { continue }
+            let key = key(row)
+            let tally = RouteMinuteRollup.PointerTally(
+                count: row["count"],
+                firstSeen: parse(row["first_seen"]) ?? key.minute,
+                lastSeen: parse(row["last_seen"]) ?? key.minute
+            )
+            byKey[key, default: RouteMinuteRollup(key: key)].pointers[.init(pointer: row["pointer"], kind: kind)] = tally
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT minute, instance_id, signature, count FROM rollup_signatures WHERE route_id = ? AND minute >= ? AND minute < ?",
+            arguments: range
+        ) {
+            guard let signature = MismatchSignature(canonicalText: row["signature"]) else {
+                throw RollupStorageError.unreadableSignature(routeID: routeID, text: row["signature"])
+            }
+            let key = key(row)
+            byKey[key, default: RouteMinuteRollup(key: key)].signatures[signature, default: 0] += row["count"] as Int
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT minute, instance_id, primary_upstream, candidate_upstream, primary_histogram, candidate_histogram
+                FROM rollup_latencies WHERE route_id = ? AND minute >= ? AND minute < ?
+                """,
+            arguments: range
+        ) {
+            let key = key(row)
+            var latency = RouteMinuteRollup.PairLatency()
+            latency.primary = try LatencyDistribution(serialized: row["primary_histogram"] as Data)
+            latency.candidate = try LatencyDistribution(serialized: row["candidate_histogram"] as Data)
+            let pair = RouteMinuteRollup.UpstreamPair(primary: row["primary_upstream"], candidate: row["candidate_upstream"])
+            byKey[key, default: RouteMinuteRollup(key: key)].latency[pair] = latency
+        }
+        return byKey.values.sorted {
+            ($0.key.minute, $0.key.instanceID) < ($1.key.minute, $1.key.instanceID)
+        }
+    }
+
+    /// When a route was first compared, kept even after retention removed that minute.
+    public func firstCompared(routeID: String) async throws -> Date? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT first_compared FROM route_first_compared WHERE route_id = ?", arguments: [routeID])
+                .flatMap { Self.parse($0) }
+        }
+    }
+}
+
+/// A stored rollup that can't be read back.
+public enum RollupStorageError: Error, CustomStringConvertible {
+    /// A mismatch signature's text is not one the store writes.
+    case unreadableSignature(routeID: String, text: String)
+
+    public var description: String {
+        switch self {
+        case .unreadableSignature(let routeID, let text):
+            return "route \(routeID): a stored mismatch signature is unreadable (\(text)); the rollup tables were edited by hand or damaged"
+        }
+    }
+}
