@@ -3,11 +3,15 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// Takes comparisons from the shadow path and writes them to a ``DiffStore`` in batches.
+/// Takes comparisons from the shadow path and writes them to a ``DiffStore`` in batches, and
+/// counts every one in its route's per-minute rollup.
 ///
-/// `submit` never waits: a full queue drops the record and counts it. A failing store (disk
-/// full, locked) drops the batch and counts it; the recorder keeps going and the proxy keeps
-/// serving. On graceful shutdown everything already queued is written before `run` returns.
+/// `submit` never waits: a full queue drops the record and counts it, in the rollup of its
+/// minute too, so a window knows it is missing evidence. A failing store (disk full, locked)
+/// drops the batch's detail rows and counts them; rollups that fail to write are kept and
+/// written with the next ones. The recorder keeps going and the proxy keeps serving. Rollups
+/// reach the store every `rollupInterval` (2 s unless told otherwise). On graceful shutdown
+/// everything already queued is written, rollups included, before `run` returns.
 public final class DiffRecorder: Service, Sendable {
     /// Counters, for `/metrics` and tests.
     public struct Statistics: Sendable, Equatable {
@@ -23,11 +27,26 @@ public final class DiffRecorder: Service, Sendable {
         public var queued = 0
         /// The store's last write error; nil if no write ever failed.
         public var lastError: String?
+        /// Rollup writes, a transaction each.
+        public var rollupWrites = 0
+        /// Rollup writes that failed; their counts were kept for the next write.
+        public var rollupWriteFailures = 0
     }
 
     private struct State {
         var queue: [ComparisonRecord] = []
         var statistics = Statistics()
+        /// Records the full queue dropped since the last drain, by route: counted in rollups.
+        var droppedByRoute: [String: Int] = [:]
+    }
+
+    /// The rollups being counted, touched only by the draining task (its lock is never
+    /// contended by `submit`).
+    private struct Rollups {
+        var open: RollupAccumulator
+        /// Rollups whose write failed, to be added to the next write.
+        var unwritten: [RouteMinuteRollup.Key: RouteMinuteRollup] = [:]
+        var lastWrite = ContinuousClock.now
     }
 
     private let store: any DiffStore
@@ -37,6 +56,8 @@ public final class DiffRecorder: Service, Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let retention: Retention
+    private let rollups: NIOLockedValueBox<Rollups>
+    private let rollupInterval: Duration
 
     /// How long comparisons are kept (README.md, "`strangler serve`": `--retention-days`,
     /// `--retention-rows`). Applied at start and then hourly.
@@ -65,14 +86,21 @@ public final class DiffRecorder: Service, Sendable {
     ///   - batchSize: most records per transaction.
     ///   - interval: how often the queue is written.
     ///   - retention: what to prune, in the background.
+    ///   - instanceID: the name this instance's rollups are kept under (``InstanceIdentity``).
+    ///   - rollupInterval: how often rollups are written; the dashboard and gates see a
+    ///     comparison at most this long (plus `interval`) after it was made.
     public init(
         store: any DiffStore,
         capacity: Int = 10_000,
         batchSize: Int = DiffRecorder.defaultBatchSize,
         interval: Duration = .milliseconds(200),
         retention: Retention = Retention(),
+        instanceID: String = "local",
+        rollupInterval: Duration = .seconds(2),
         logger: Logger
     ) {
+        self.rollups = NIOLockedValueBox(Rollups(open: RollupAccumulator(instanceID: instanceID)))
+        self.rollupInterval = rollupInterval
         self.store = store
         self.capacity = capacity
         self.batchSize = batchSize
@@ -99,6 +127,7 @@ public final class DiffRecorder: Service, Sendable {
         state.withLockedValue { state in
             guard state.queue.count < capacity else {
                 state.statistics.droppedQueueFull += 1
+                state.droppedByRoute[record.routeID, default: 0] += 1
                 return false
             }
             state.queue.append(record)
@@ -122,6 +151,7 @@ public final class DiffRecorder: Service, Sendable {
             }
             state.queue.append(contentsOf: records.prefix(room))
             state.statistics.droppedQueueFull += records.count - room
+            for record in records.dropFirst(room) { state.droppedByRoute[record.routeID, default: 0] += 1 }
             return room
         }
     }
@@ -167,9 +197,10 @@ public final class DiffRecorder: Service, Sendable {
         }
     }
 
-    /// Writes everything queued, including what arrives while it writes.
+    /// Writes everything queued, including what arrives while it writes, and then every rollup.
     public func flush() async {
         while await drainQueued() > 0 {}
+        await writeRollups()
     }
 
     /// Takes what is queued now and writes it, a transaction per `batchSize` records; returns
@@ -181,11 +212,20 @@ public final class DiffRecorder: Service, Sendable {
     /// under load.
     @discardableResult
     public func drainQueued() async -> Int {
-        let taken = state.withLockedValue { state -> [ComparisonRecord] in
+        let (taken, dropped) = state.withLockedValue { state -> ([ComparisonRecord], [String: Int]) in
             var taken: [ComparisonRecord] = []
             swap(&taken, &state.queue)
             state.queue.reserveCapacity(min(taken.count, capacity))
-            return taken
+            var dropped: [String: Int] = [:]
+            swap(&dropped, &state.droppedByRoute)
+            return (taken, dropped)
+        }
+        // Counted before the detail rows are written: a comparison is in its minute's rollup
+        // whether or not its row is kept.
+        let now = Date()
+        rollups.withLockedValue { rollups in
+            for record in taken { rollups.open.add(record) }
+            for (route, count) in dropped { rollups.open.addDropped(routeID: route, at: now, count: count) }
         }
         var start = 0
         while start < taken.count {
@@ -193,7 +233,53 @@ public final class DiffRecorder: Service, Sendable {
             start = batch.endIndex
             await write(batch)
         }
+        if ContinuousClock.now - rollups.withLockedValue({ $0.lastWrite }) >= rollupInterval { await writeRollups() }
         return taken.count
+    }
+
+    /// Writes the rollups counted since the last write (and any whose write failed), adding them
+    /// to their minutes. A failed write keeps them for the next one, so no count is lost while
+    /// the store is away.
+    public func writeRollups() async {
+        let pending = rollups.withLockedValue { rollups -> [RouteMinuteRollup] in
+            rollups.lastWrite = .now
+            var pending = rollups.unwritten
+            rollups.unwritten = [:]
+            for rollup in rollups.open.takeAll() {
+                if pending[rollup.key] == nil {
+                    pending[rollup.key] = rollup
+                } else {
+                    pending[rollup.key]!.merge(rollup)
+                }
+            }
+            return pending.values.sorted { ($0.key.minute, $0.key.routeID) < ($1.key.minute, $1.key.routeID) }
+        }
+        guard !pending.isEmpty else { return }
+        do {
+            try await store.addRollups(pending)
+            state.withLockedValue { $0.statistics.rollupWrites += 1 }
+        } catch {
+            let failures = state.withLockedValue { state -> Int in
+                state.statistics.rollupWriteFailures += 1
+                state.statistics.lastError = "\(error)"
+                return state.statistics.rollupWriteFailures
+            }
+            rollups.withLockedValue { rollups in
+                for rollup in pending {
+                    if rollups.unwritten[rollup.key] == nil {
+                        rollups.unwritten[rollup.key] = rollup
+                    } else {
+                        rollups.unwritten[rollup.key]!.merge(rollup)
+                    }
+                }
+            }
+            if failures == 1 || failures % 100 == 0 {
+                logger.error(
+                    "diff store rollup write failed; counts kept in memory and retried",
+                    metadata: ["rollups": "\(pending.count)", "error": "\(error)"]
+                )
+            }
+        }
     }
 
     private func write(_ batch: ArraySlice<ComparisonRecord>) async {

@@ -13,6 +13,9 @@ public protocol ComparisonWriter: Sendable {
     /// leaves behind are the store's real size (SQLite's write-ahead log is emptied). Called
     /// once the last write is done; a store without such a log does nothing.
     func checkpoint() async throws
+    /// Adds rollup increments to the minutes they name, in one transaction: counts add, so the
+    /// open minute can be written again with only what arrived since.
+    func addRollups(_ rollups: [RouteMinuteRollup]) async throws
 }
 
 extension ComparisonWriter {

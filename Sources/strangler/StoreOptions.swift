@@ -14,6 +14,15 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the one beside the executable's checkout).")
     var migrations: String?
 
+    @Option(
+        name: .customLong("instance-id"),
+        help: """
+            This instance's name in the rollups it writes (letters, digits, '.', '_', '-'). By default one is made from the \
+            host name once and kept in STORE.instance, so a restart continues its rows.
+            """
+    )
+    var instanceID: String?
+
     @Option(help: "Delete comparisons older than this many days.")
     var retentionDays = 14
 
@@ -37,9 +46,13 @@ struct StoreOptions: ParsableArguments {
     func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) throws -> Pipeline {
         let path = store ?? defaultStore ?? storePath(routes: routes)
         let store = try openStore(path: path)
+        let instance =
+            try instanceID.map { id throws(InstanceIdentityError) in try InstanceIdentity(id: id) }
+            ?? InstanceIdentity.load(from: InstanceIdentity.file(besideSQLiteStore: path))
         let recorder = DiffRecorder(
             store: store,
             retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows),
+            instanceID: instance.id,
             logger: logger
         )
         return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)

@@ -166,5 +166,33 @@ struct DiffStoreTests {
         await recorder.flush()
         #expect(recorder.statistics.recorded == 2)
         #expect(try await store.comparisonCount() == 2)
+        // The rollups that failed with the rows were kept and written once the store came back:
+        // the lost rows' comparisons are still counted.
+        #expect(recorder.statistics.rollupWriteFailures == 1)
+        let rollups = try await store.rollups(routeID: "inventory-read", from: Date().addingTimeInterval(-3600))
+        #expect(rollups.reduce(0) { $0 + $1.samples + $1.uncomparable.values.reduce(0, +) + $1.skipped.values.reduce(0, +) } == 4)
+    }
+
+    @Test("every comparison is counted in its minute's rollup, and a full queue's drops are counted there too")
+    func rollupsCountEverything() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, capacity: 10, instanceID: "proxy-a", logger: Self.logger)
+        let records = (0..<12).map { index in
+            Self.record("c\(index)", differences: index % 3 == 0 ? [Difference(kind: .changed, pointer: "/total", primary: "1", candidate: "2")] : [])
+        }
+        #expect(recorder.submit(contentsOf: records) == 10)
+        await recorder.flush()
+        var expected = RollupAccumulator(instanceID: "proxy-a")
+        for record in records.prefix(10) { expected.add(record) }
+        let stored = try await store.rollups(routeID: "inventory-read", from: Date().addingTimeInterval(-3600))
+        var total = RouteMinuteRollup(routeID: "inventory-read", minute: Date(), instanceID: "proxy-a")
+        for rollup in stored { total.mergeCounts(rollup) }
+        var counted = RouteMinuteRollup(routeID: "inventory-read", minute: Date(), instanceID: "proxy-a")
+        for rollup in expected.takeAll() { counted.mergeCounts(rollup) }
+        #expect(total.samples == 10)
+        #expect(total.signatures == counted.signatures)
+        #expect(total.dropped == 2, "the two records the full queue refused are counted as missing evidence")
+        #expect(Set(stored.map(\.key.instanceID)) == ["proxy-a"])
+        #expect(recorder.statistics.rollupWrites >= 1)
     }
 }
