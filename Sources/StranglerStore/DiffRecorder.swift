@@ -88,7 +88,8 @@ public final class DiffRecorder: Service, Sendable {
     ///   - retention: what to prune, in the background.
     ///   - instanceID: the name this instance's rollups are kept under (``InstanceIdentity``).
     ///   - rollupInterval: how often rollups are written; the dashboard and gates see a
-    ///     comparison at most this long (plus `interval`) after it was made.
+    ///     comparison at most this long (plus `interval`) after it was made. Zero writes them
+    ///     with every round.
     public init(
         store: any DiffStore,
         capacity: Int = 10_000,
@@ -227,13 +228,16 @@ public final class DiffRecorder: Service, Sendable {
             for record in taken { rollups.open.add(record) }
             for (route, count) in dropped { rollups.open.addDropped(routeID: route, at: now, count: count) }
         }
+        // Due rollups ride with the first batch, in its transaction: whoever sees a comparison's
+        // row also finds it counted.
+        var rollupsDue = ContinuousClock.now - rollups.withLockedValue({ $0.lastWrite }) >= rollupInterval
         var start = 0
-        while start < taken.count {
+        while start < taken.count || rollupsDue {
             let batch = taken[start..<min(start + batchSize, taken.count)]
             start = batch.endIndex
-            await write(batch)
+            await write(batch, rollups: rollupsDue ? takeRollups() : [])
+            rollupsDue = false
         }
-        if ContinuousClock.now - rollups.withLockedValue({ $0.lastWrite }) >= rollupInterval { await writeRollups() }
         return taken.count
     }
 
@@ -241,7 +245,13 @@ public final class DiffRecorder: Service, Sendable {
     /// to their minutes. A failed write keeps them for the next one, so no count is lost while
     /// the store is away.
     public func writeRollups() async {
-        let pending = rollups.withLockedValue { rollups -> [RouteMinuteRollup] in
+        await write([], rollups: takeRollups())
+    }
+
+    /// The rollups to write now: those counted since the last write, merged with any whose write
+    /// failed.
+    private func takeRollups() -> [RouteMinuteRollup] {
+        rollups.withLockedValue { rollups -> [RouteMinuteRollup] in
             rollups.lastWrite = .now
             var pending = rollups.unwritten
             rollups.unwritten = [:]
@@ -254,15 +264,29 @@ public final class DiffRecorder: Service, Sendable {
             }
             return pending.values.sorted { ($0.key.minute, $0.key.routeID) < ($1.key.minute, $1.key.routeID) }
         }
-        guard !pending.isEmpty else { return }
+    }
+
+    /// Writes a batch of rows and any rollups in one transaction. A failure drops the rows
+    /// (counted) and keeps the rollups for the next write.
+    private func write(_ batch: ArraySlice<ComparisonRecord>, rollups pending: [RouteMinuteRollup]) async {
+        guard !batch.isEmpty || !pending.isEmpty else { return }
         do {
-            try await store.addRollups(pending)
-            state.withLockedValue { $0.statistics.rollupWrites += 1 }
+            try await store.write(batch, rollups: pending)
+            state.withLockedValue {
+                if !batch.isEmpty {
+                    $0.statistics.recorded += batch.count
+                    $0.statistics.batches += 1
+                }
+                if !pending.isEmpty { $0.statistics.rollupWrites += 1 }
+            }
         } catch {
-            let failures = state.withLockedValue { state -> Int in
-                state.statistics.rollupWriteFailures += 1
-                state.statistics.lastError = "\(error)"
-                return state.statistics.rollupWriteFailures
+            let firstFailure = state.withLockedValue { state -> Bool in
+                defer {
+                    state.statistics.droppedStoreError += batch.count
+                    if !pending.isEmpty { state.statistics.rollupWriteFailures += 1 }
+                    state.statistics.lastError = "\(error)"
+                }
+                return state.statistics.lastError == nil
             }
             rollups.withLockedValue { rollups in
                 for rollup in pending {
@@ -273,35 +297,11 @@ public final class DiffRecorder: Service, Sendable {
                     }
                 }
             }
-            if failures == 1 || failures % 100 == 0 {
-                logger.error(
-                    "diff store rollup write failed; counts kept in memory and retried",
-                    metadata: ["rollups": "\(pending.count)", "error": "\(error)"]
-                )
-            }
-        }
-    }
-
-    private func write(_ batch: ArraySlice<ComparisonRecord>) async {
-        do {
-            try await store.insert(batch)
-            state.withLockedValue {
-                $0.statistics.recorded += batch.count
-                $0.statistics.batches += 1
-            }
-        } catch {
-            let firstFailure = state.withLockedValue { state -> Bool in
-                defer {
-                    state.statistics.droppedStoreError += batch.count
-                    state.statistics.lastError = "\(error)"
-                }
-                return state.statistics.lastError == nil
-            }
             // Log the first failure loudly and then every 100th batch, not every batch.
             if firstFailure || statistics.droppedStoreError % (100 * batchSize) < batch.count {
                 logger.error(
-                    "diff store write failed; comparisons dropped, serving continues",
-                    metadata: ["dropped": "\(batch.count)", "error": "\(error)"]
+                    "diff store write failed; comparison rows dropped (their counts are kept and retried), serving continues",
+                    metadata: ["dropped": "\(batch.count)", "rollups": "\(pending.count)", "error": "\(error)"]
                 )
             }
         }

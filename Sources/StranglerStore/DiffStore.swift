@@ -3,9 +3,11 @@ import StranglerCore
 
 /// Where ``DiffRecorder`` writes comparisons: what the recorder needs of a store, and no more.
 public protocol ComparisonWriter: Sendable {
-    /// Writes a batch in one transaction: all of it or none of it. A slice, so the recorder
-    /// writes its queue in batches without copying them out.
-    func insert(_ batch: ArraySlice<ComparisonRecord>) async throws
+    /// Writes comparison rows and rollup increments in one transaction: all of it or none of
+    /// it, so a reader that sees a comparison's row also finds it counted. A slice, so the
+    /// recorder writes its queue in batches without copying them out. Rollups add to the
+    /// minutes they name, so the open minute can be written again with only what arrived since.
+    func write(_ batch: ArraySlice<ComparisonRecord>, rollups: [RouteMinuteRollup]) async throws
     /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
     /// Returns how many comparisons were deleted.
     func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
@@ -13,12 +15,28 @@ public protocol ComparisonWriter: Sendable {
     /// leaves behind are the store's real size (SQLite's write-ahead log is emptied). Called
     /// once the last write is done; a store without such a log does nothing.
     func checkpoint() async throws
-    /// Adds rollup increments to the minutes they name, in one transaction: counts add, so the
-    /// open minute can be written again with only what arrived since.
-    func addRollups(_ rollups: [RouteMinuteRollup]) async throws
 }
 
 extension ComparisonWriter {
+    /// Stores `records` whole and counts every one in its minute's rollup under `instanceID`:
+    /// what the recorder does for a comparison it keeps as an example, for all of them at once.
+    /// For importing comparisons made elsewhere, and for tests that need both rows and rollups.
+    public func insertCounted(_ records: [ComparisonRecord], instanceID: String = "local") async throws {
+        var rollups = RollupAccumulator(instanceID: instanceID)
+        for record in records { rollups.add(record) }
+        try await write(records[...], rollups: rollups.takeAll())
+    }
+
+    /// Writes comparison rows in one transaction, counting nothing in the rollups.
+    public func insert(_ batch: ArraySlice<ComparisonRecord>) async throws {
+        try await write(batch, rollups: [])
+    }
+
+    /// Adds rollup increments to the minutes they name, in one transaction.
+    public func addRollups(_ rollups: [RouteMinuteRollup]) async throws {
+        try await write([], rollups: rollups)
+    }
+
     /// Nothing to move: the store keeps no log of its own beside its data.
     public func checkpoint() async throws {}
 

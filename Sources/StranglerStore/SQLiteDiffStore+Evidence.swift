@@ -88,13 +88,36 @@ extension SQLiteDiffStore {
         try await breakdown(routeID: routeID, serviceUpstream: serviceUpstream, since: since, bucketSeconds: nil).evidence
     }
 
-    /// A route's comparisons since `since`, in buckets of `bucketSeconds` from `since` (one
-    /// bucket when nil).
+    /// A route's comparisons since `since`, read from its per-minute rollups, in buckets of
+    /// `bucketSeconds` aligned on UTC (one bucket from `since` when nil or not a
+    /// ``TimelineWidth``). Rollups are per minute, so buckets are at least a minute wide, and a
+    /// window that starts inside a minute counts that whole minute.
     ///
-    /// The pointers that differed are read first (one grouped query) and sorted into noise,
-    /// accepted and real in Swift; the comparisons are then counted per bucket in one grouped
-    /// query that takes the excused pointers as a JSON list, so nothing is matched row by row.
+    /// A mismatch whose every body difference is learned noise or accepted counts as a match
+    /// (``RollupEvidence``), judged with the noise and accepted differences known now: the
+    /// rollups count mismatches by the set of pointers they differed in, so this is exact.
     public func breakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
+        let noise = try await self.noise(route: routeID)
+        let probes = try await noiseProbes(route: routeID)
+        let accepted = try await acceptedDifferences(routeID: routeID)
+        let rollups = try await self.rollups(routeID: routeID, from: since)
+        // Ten-second buckets would need finer rollups; a minute is the finest there is.
+        let width = bucketSeconds.map { $0 < TimelineWidth.minute.rawValue && TimelineWidth(seconds: $0) != nil ? TimelineWidth.minute.rawValue : $0 }
+        return try RouteBreakdown(
+            rollups: rollups,
+            noise: noise,
+            noiseProbes: probes,
+            accepted: accepted,
+            serviceUpstream: serviceUpstream,
+            since: since,
+            bucketSeconds: width
+        )
+    }
+
+    /// The same breakdown computed from the stored comparison rows, as it was before rollups:
+    /// kept to check the rollups against (the parity tests) and to fold rows recorded before
+    /// rollups existed. On a store whose rows are sampled examples it undercounts.
+    func rowBreakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
         let from = Self.format(since)
         let service = serviceUpstream ?? ""
         let noise = try await self.noise(route: routeID)

@@ -57,13 +57,19 @@ public struct TimelineBucket: Sendable, Hashable, Codable {
 }
 
 extension SQLiteDiffStore {
-    /// Route ids with comparisons since `since`.
+    /// Route ids with comparisons since `since`, from the rollups: one index seek per route the
+    /// store has ever compared.
     public func routeIDs(since: Date) async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(
                 db,
-                sql: "SELECT DISTINCT route_id FROM comparisons WHERE recorded_at >= ? ORDER BY route_id",
-                arguments: [Self.format(since)]
+                sql: """
+                    SELECT r.route_id FROM route_first_compared r
+                    WHERE EXISTS (SELECT 1 FROM rollups u WHERE u.route_id = r.route_id AND u.minute >= ?1 AND u.matches + u.mismatches > 0)
+                        OR EXISTS (SELECT 1 FROM rollup_reasons u WHERE u.route_id = r.route_id AND u.minute >= ?1)
+                    ORDER BY r.route_id
+                    """,
+                arguments: [Self.format(RouteMinuteRollup.minute(of: since))]
             )
         }
     }
@@ -94,28 +100,36 @@ extension SQLiteDiffStore {
         }
     }
 
-    /// When the route's first comparison since `since` was recorded, if any.
+    /// When the route's first comparison since `since` was recorded, if any, to the minute
+    /// (rollups know the minute): the start of its minute, or `since` if that is later.
     public func firstComparison(routeID: String, since: Date) async throws -> Date? {
-        // The earliest per outcome, each one seek in comparisons_by_route_outcome_time.
-        let perOutcome = ComparisonRecord.Outcome.allCases.map {
-            "SELECT MIN(recorded_at) AS first FROM comparisons WHERE route_id = ?1 AND outcome = '\($0.rawValue)' AND recorded_at >= ?2"
-        }
-        return try await pool.read { db in
+        let from = Self.format(RouteMinuteRollup.minute(of: since))
+        let first = try await pool.read { db in
             try String.fetchOne(
                 db,
-                sql: "SELECT MIN(first) FROM (\(perOutcome.joined(separator: " UNION ALL ")))",
-                arguments: [routeID, Self.format(since)]
+                sql: """
+                    SELECT MIN(first) FROM (
+                        SELECT MIN(minute) AS first FROM rollups WHERE route_id = ?1 AND minute >= ?2 AND matches + mismatches > 0
+                        UNION ALL SELECT MIN(minute) FROM rollup_reasons WHERE route_id = ?1 AND minute >= ?2)
+                    """,
+                arguments: [routeID, from]
             ).flatMap(Self.parse)
         }
+        return first.map { max($0, since) }
     }
 
     /// Differences covered by an accepted-difference pattern on a route since `since`: the
-    /// route's pointers counted in SQL, matched against the pattern in Swift (as reports do).
+    /// route's pointers counted from the rollups in SQL, matched against the pattern in Swift
+    /// (as reports do).
     public func coveredCount(routeID: String, since: Date, pattern: String) async throws -> Int {
         let pattern = PointerPattern(pattern)
         let counts = try await pool.read { db in
-            try Self.pointerCounts(db, routeID: routeID, from: Self.format(since), since: since)
+            try Row.fetchAll(
+                db,
+                sql: "SELECT pointer, SUM(count) AS n FROM rollup_pointers WHERE route_id = ? AND minute >= ? GROUP BY pointer",
+                arguments: [routeID, Self.format(RouteMinuteRollup.minute(of: since))]
+            )
         }
-        return counts.filter { pattern.covers(pointer: $0.pointer) }.reduce(0) { $0 + $1.count }
+        return counts.filter { pattern.covers(pointer: $0["pointer"]) }.reduce(0) { $0 + ($1["n"] as Int) }
     }
 }

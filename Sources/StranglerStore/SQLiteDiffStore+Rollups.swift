@@ -6,16 +6,10 @@ import StranglerCore
 /// window. Five tables hold one rollup (migrations/0005_rollups.sql): the counts, the reasons,
 /// the pointers, the mismatch signatures and the latencies.
 extension SQLiteDiffStore {
-    /// Adds `rollups` to the minutes they name, in one transaction: counts add, first and last
-    /// sightings widen, and latency histograms merge. Writing the same open minute again with
-    /// only what arrived since (as the recorder does every few seconds) is therefore exact.
-    public func addRollups(_ rollups: [RouteMinuteRollup]) async throws {
-        guard !rollups.isEmpty else { return }
-        try await pool.write { db in
-            for rollup in rollups { try Self.add(rollup, db) }
-        }
-    }
-
+    /// Adds one rollup to the minute it names, inside the caller's transaction: counts add,
+    /// first and last sightings widen, and latency histograms merge. Writing the same open
+    /// minute again with only what arrived since (as the recorder does every few seconds) is
+    /// therefore exact.
     static func add(_ rollup: RouteMinuteRollup, _ db: Database) throws {
         let key: [any DatabaseValueConvertible] = [rollup.key.routeID, format(rollup.key.minute), rollup.key.instanceID]
         try db.cachedStatement(
@@ -195,6 +189,18 @@ extension SQLiteDiffStore {
         }
         return byKey.values.sorted {
             ($0.key.minute, $0.key.instanceID) < ($1.key.minute, $1.key.instanceID)
+        }
+    }
+
+    /// Comparisons counted in the rollups, of one route or of all: every comparison the
+    /// recorder took, whether or not its row was kept as an example.
+    public func comparisonsCounted(route: String? = nil) async throws -> Int {
+        try await pool.read { db in
+            let filter = route == nil ? "" : " WHERE route_id = ?"
+            let arguments: StatementArguments = route.map { [$0] } ?? []
+            let compared = try Int.fetchOne(db, sql: "SELECT SUM(matches + mismatches) FROM rollups" + filter, arguments: arguments) ?? 0
+            let other = try Int.fetchOne(db, sql: "SELECT SUM(count) FROM rollup_reasons" + filter, arguments: arguments) ?? 0
+            return compared + other
         }
     }
 

@@ -31,11 +31,14 @@ public final class SQLiteDiffStore: DiffStore {
         text.flatMap(StoredTimestamp.parse)
     }
 
-    /// Writes a batch in one transaction: all of it or none of it. Comparisons without differences
-    /// go in multi-row inserts; a noise probe's result also updates the route's learned noise.
-    public func insert(_ batch: ArraySlice<ComparisonRecord>) async throws {
-        guard !batch.isEmpty else { return }
+    /// Writes comparison rows and rollup increments in one transaction: all of it or none of it.
+    /// Comparisons without differences go in multi-row inserts; a noise probe's result also
+    /// updates the route's learned noise.
+    public func write(_ batch: ArraySlice<ComparisonRecord>, rollups: [RouteMinuteRollup]) async throws {
+        guard !batch.isEmpty || !rollups.isEmpty else { return }
         try await pool.write { db in
+            for rollup in rollups { try Self.add(rollup, db) }
+            guard !batch.isEmpty else { return }
             let arena = BindingArena()
             let difference = try db.cachedStatement(
                 sql: "INSERT INTO differences (comparison_id, pointer, kind, primary_value, candidate_value) VALUES (?, ?, ?, ?, ?)"

@@ -192,7 +192,7 @@ struct AdminAPITests {
             try await check("POST", "/api/rollback", "/api/rollback", body: ["to": "0000000000"], expect: 404)
             // Give the report comparisons, differences, examples and an accepted difference to show.
             for index in 0..<8 { _ = try await RawConnection.get(port: proxy.port, "/walk/echo?n=\(index)") }
-            for _ in 0..<400 where try await proxy.store.comparisonCount(route: "walk") < 8 {
+            for _ in 0..<400 where try await proxy.store.comparisonsCounted(route: "walk") < 8 {
                 try await Task.sleep(for: .milliseconds(20))
             }
             try await proxy.store.accept(routeID: "walk", pointer: "/upstream", reason: "names differ on purpose", owner: "test", until: nil)

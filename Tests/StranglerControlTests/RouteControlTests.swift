@@ -30,7 +30,7 @@ struct RouteControlTests {
             #expect(proxy.liveMode("walk") == .shadow)
             #expect(try await proxy.servedBy("/walk/echo") == "legacy")
             // Evidence accumulates from the shadow copies.
-            for _ in 0..<400 where try await proxy.store.comparisonCount(route: "walk") < 10 {
+            for _ in 0..<400 where try await proxy.store.comparisonsCounted(route: "walk") < 10 {
                 try await Task.sleep(for: .milliseconds(20))
             }
             try await traffic.waitForMore(20)
@@ -99,7 +99,7 @@ struct RouteControlTests {
             for index in 0..<12 {
                 _ = try await RawConnection.get(port: proxy.port, "/inv/echo?n=\(index)")
             }
-            for _ in 0..<400 where try await proxy.store.comparisonCount(route: "inv") < 12 {
+            for _ in 0..<400 where try await proxy.store.comparisonsCounted(route: "inv") < 12 {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let refused = try await proxy.admin("POST", "/api/routes/inv/promote", body: ["reason": "looks fine"])
@@ -257,10 +257,10 @@ struct RouteControlTests {
             // The monitor rereads acceptances every 5 s; its first read may have come before these.
             await proxy.control.monitor.refreshExcuses()
             let traffic = TrafficLoop(port: proxy.port, target: "/acc/echo")
-            for _ in 0..<750 where try await proxy.store.comparisonCount(route: "acc") < 60 {
+            for _ in 0..<750 where try await proxy.store.comparisonsCounted(route: "acc") < 60 {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(try await proxy.store.comparisonCount(route: "acc") >= 60)
+            #expect(try await proxy.store.comparisonsCounted(route: "acc") >= 60)
             #expect(proxy.liveMode("acc") == .canary, "accepted differences are not mismatches")
             #expect(await proxy.control.monitor.demotions.isEmpty)
 

@@ -55,7 +55,7 @@ struct RoutesCommandTests {
             routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
         ).write(to: URL(fileURLWithPath: routes))
         let original = try Data(contentsOf: URL(fileURLWithPath: routes))
-        try await store.insert((0..<4).map { RouteHistoryFixtures.match("m\($0)") })
+        try await store.insertCounted((0..<4).map { RouteHistoryFixtures.match("m\($0)") })
         let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
 
         var run = try Self.strangler(["routes", "promote", "inv"] + common)
@@ -108,7 +108,7 @@ struct RoutesCommandTests {
             servicePort: 10,
             routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"}]"#
         ).write(to: URL(fileURLWithPath: routes))
-        try await store.insert(
+        try await store.insertCounted(
             (0..<4).map { index in
                 var record = RouteHistoryFixtures.match("d\(index)")
                 record.outcome = .mismatch

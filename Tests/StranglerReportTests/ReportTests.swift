@@ -78,7 +78,7 @@ struct ReportTests {
                 reason: "candidate_timeout"
             )
         )
-        try await store.insert(records)
+        try await store.insertCounted(records)
         return store
     }
 
@@ -174,7 +174,7 @@ struct ReportTests {
             outcome: .mismatch
         )
         hostile.differences = [Difference(kind: .changed, pointer: "/note\u{9B}", primary: "\"a\u{202E}b\"", candidate: "\"\u{1B}[31mred\"")]
-        try await store.insert([hostile])
+        try await store.insertCounted([hostile])
         try await store.accept(routeID: "inv", pointer: "/flags", reason: "ok\u{1B}[2J\rforged", owner: "rita\u{7F}", until: nil)
         let report = try await ReportBuilder(store: store, table: Self.table, routesFile: "routes.json").build(
             since: Date().addingTimeInterval(-3600)

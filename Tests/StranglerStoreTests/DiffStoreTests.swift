@@ -47,7 +47,7 @@ struct DiffStoreTests {
             Difference(kind: .changed, pointer: "/totalOnHand", primary: "121", candidate: "39"),
             Difference(kind: .added, pointer: "/available", primary: nil, candidate: "31"),
         ]
-        try await store.insert([Self.record("r1", differences: differences), Self.record("r2")])
+        try await store.insertCounted([Self.record("r1", differences: differences), Self.record("r2")])
         #expect(try await store.comparisonCount() == 2)
         #expect(try await store.differences(requestID: "r1") == differences)
         #expect(try await store.differences(requestID: "r2").isEmpty)
@@ -58,8 +58,8 @@ struct DiffStoreTests {
         let store = try Self.store()
         let old = Date().addingTimeInterval(-10 * 86_400)
         let diff = [Difference(kind: .changed, pointer: "/a", primary: "1", candidate: "2")]
-        try await store.insert((0..<5).map { Self.record("old\($0)", at: old, differences: diff) })
-        try await store.insert((0..<20).map { Self.record("new\($0)", differences: diff) })
+        try await store.insertCounted((0..<5).map { Self.record("old\($0)", at: old, differences: diff) })
+        try await store.insertCounted((0..<20).map { Self.record("new\($0)", differences: diff) })
         #expect(try await store.prune(recordedBefore: Date().addingTimeInterval(-7 * 86_400), maxRows: nil) == 5)
         #expect(try await store.comparisonCount() == 20)
         #expect(try await store.prune(recordedBefore: nil, maxRows: 8) == 12)
@@ -81,7 +81,7 @@ struct DiffStoreTests {
         quiet.noisePointers = []
         var again = Self.record("p3")
         again.noisePointers = ["/servedAt"]
-        try await store.insert([probe, quiet, again, Self.record("no-probe")])
+        try await store.insertCounted([probe, quiet, again, Self.record("no-probe")])
         #expect(try await store.noiseProbes(route: "inventory-read") == 3)
         #expect(try await store.noise(route: "inventory-read") == ["/servedAt": 2, "/traceId": 1])
         #expect(try await store.noiseByRoute() == ["inventory-read": ["/servedAt": 2, "/traceId": 1]], "every route's, probes left out")

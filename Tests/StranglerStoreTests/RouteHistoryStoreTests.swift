@@ -59,7 +59,7 @@ struct RouteHistoryStoreTests {
             ),
             Self.record("other", route: "other", differences: [.init(kind: .changed, pointer: "/qty", primary: "1", candidate: "3")]),
         ]
-        try await store.insert(records)
+        try await store.insertCounted(records)
         let evidence = try await store.evidence(routeID: "inv", serviceUpstream: "inventory", since: Date().addingTimeInterval(-86400))
         #expect(evidence.samples == 101, "97 matches (the probe included) and 4 mismatches in the window")
         #expect(evidence.mismatches == 3)
@@ -75,7 +75,7 @@ struct RouteHistoryStoreTests {
         #expect(try #require(evidence.legacyP99) >= 90)
 
         // Reverse shadow: the service served and legacy got the copy.
-        try await store.insert((0..<10).map { Self.record("r\($0)", route: "rev", ms: (50, 5), serviceIsCandidate: false) })
+        try await store.insertCounted((0..<10).map { Self.record("r\($0)", route: "rev", ms: (50, 5), serviceIsCandidate: false) })
         let reverse = try await store.evidence(routeID: "rev", serviceUpstream: "inventory", since: Date().addingTimeInterval(-60))
         #expect(reverse.serviceP99 == 50 && reverse.legacyP99 == 5)
     }
@@ -83,7 +83,7 @@ struct RouteHistoryStoreTests {
     @Test("an accepted difference leaves the mismatch count and the gate; a lapsed or revoked one does not")
     func acceptedDifferencesExcuse() async throws {
         let store = try DiffStoreTests.store()
-        try await store.insert(
+        try await store.insertCounted(
             (0..<10).map {
                 Self.record("a\($0)", differences: [.init(kind: .changed, pointer: "/items/\($0 % 3)/name", primary: "a", candidate: "b")])
             }

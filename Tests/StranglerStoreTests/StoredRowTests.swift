@@ -48,7 +48,7 @@ struct StoredRowTests {
             reason: "candidate_timeout"
         )
         record.differences = [Difference(kind: .missing, pointer: "/a", primary: "", candidate: nil)]
-        try await store.insert([record])
+        try await store.insertCounted([record])
         let row = try #require(try await store.pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM comparisons") })
         #expect(row["route_id"] as String == "r-ü")
         #expect(row["request_id"] as String == "")
@@ -86,7 +86,7 @@ struct StoredRowTests {
         }
         batch[1].primaryMilliseconds = nil
         batch[2].reason = "note"
-        try await store.insert(batch)
+        try await store.insertCounted(batch)
         let rows = try await store.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT request_id, primary_ms, skip_reason, difference_count FROM comparisons ORDER BY id")
         }
@@ -111,7 +111,7 @@ struct StoredRowTests {
             record.path = "/long/\(index)/" + String(repeating: "\u{1F600}x", count: 8_000 + index)
             return record
         }
-        try await store.insert(batch)
+        try await store.insertCounted(batch)
         let rows = try await store.pool.read { db in try Row.fetchAll(db, sql: "SELECT request_id, path, route_id FROM comparisons ORDER BY id") }
         #expect(rows.map { $0["request_id"] as String } == batch.map(\.requestID))
         #expect(rows.map { $0["path"] as String } == batch.map(\.path))
@@ -144,7 +144,7 @@ struct StoredRowTests {
         let store = try DiffStoreTests.store()
         let far = Date(timeIntervalSince1970: 253_402_300_800.5)  // 10000-01-01T00:00:00.500Z
         let near = Date(timeIntervalSince1970: 1_795_363_200.25)
-        try await store.insert([DiffStoreTests.record("far", at: far), DiffStoreTests.record("near", at: near)])
+        try await store.insertCounted([DiffStoreTests.record("far", at: far), DiffStoreTests.record("near", at: near)])
         let stored = try await store.pool.read { db in try String.fetchAll(db, sql: "SELECT recorded_at FROM comparisons ORDER BY id") }
         #expect(stored == [Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(far), "2026-11-22T16:00:00.250Z"])
     }

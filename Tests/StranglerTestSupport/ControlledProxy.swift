@@ -66,7 +66,7 @@ package struct ControlledProxy {
         let table = try RouteTableLoader.load(path: routesPath)
 
         let metrics = ProxyMetrics()
-        let recorder = DiffRecorder(store: store, interval: .milliseconds(20), logger: logger)
+        let recorder = DiffRecorder(store: store, interval: .milliseconds(20), rollupInterval: .zero, logger: logger)
         let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
         let server = ProxyServer(
             configuration: ProxyConfiguration(host: "127.0.0.1", port: 0, threads: 2, shutdownGracePeriod: .seconds(2), accessLog: false),

@@ -29,7 +29,7 @@ package struct ShadowPipeline {
         var logger = Logger(label: "test.shadow")
         logger.logLevel = .critical
         let store = try makeTestStore("shadow")
-        let recorder = DiffRecorder(store: store, interval: .milliseconds(20), logger: logger)
+        let recorder = DiffRecorder(store: store, interval: .milliseconds(20), rollupInterval: .zero, logger: logger)
         let metrics = ProxyMetrics()
         let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
         // Order matters: shutdown runs in reverse, so the worker drains into a live recorder.
@@ -50,11 +50,11 @@ package struct ShadowPipeline {
     /// Waits (bounded) until the store holds `count` comparisons.
     package func waitForComparisons(_ count: Int) async throws -> Int {
         for _ in 0..<400 {
-            let stored = try await store.comparisonCount()
+            let stored = try await store.comparisonsCounted()
             if stored >= count { return stored }
             try await Task.sleep(for: .milliseconds(25))
         }
-        return try await store.comparisonCount()
+        return try await store.comparisonsCounted()
     }
 
     package func row(requestID: String) async throws -> Row? {
