@@ -15,7 +15,7 @@ struct LatencyDistributionTests {
     /// 0.1 ms unit has its own counter.
     static let exactRange = Gen.int(in: 0...320_000).map { Double($0) / 100 }
 
-    @Test("an empty distribution has no percentiles, no mean and a three-byte blob")
+    @Test("an empty distribution has no percentiles, no mean and a two-byte blob")
     func empty() throws {
         let empty = LatencyDistribution()
         #expect(empty.percentile(0.5) == nil)
@@ -51,6 +51,22 @@ struct LatencyDistributionTests {
         #expect(Self.distribution([3276.7]).percentile(0.5) == 3276.7, "the last exact unit")
     }
 
+    @Test("counters: each unit below the exact limit is its own; above, a counter's range is under 1/16384 of its value")
+    func counters() async {
+        #expect(LatencyDistribution.counter(ofTenths: 32_767) == 32_767)
+        #expect(LatencyDistribution.counter(ofTenths: 32_769) == 32_768)
+        await propertyCheck(input: Gen.uint64(in: 0...(UInt64.max / 4))) { tenths in
+            let counter = LatencyDistribution.counter(ofTenths: tenths)
+            #expect(counter <= tenths)
+            #expect(LatencyDistribution.counter(ofTenths: counter) == counter)
+            if tenths < LatencyDistribution.exactLimitTenths {
+                #expect(counter == tenths)
+            } else {
+                #expect(Double(tenths - counter) / Double(tenths) < 1.0 / 16_384)
+            }
+        }
+    }
+
     @Test("malformed blobs are refused")
     func malformed() throws {
         #expect(throws: LatencyDistribution.DecodingError.truncated) { try LatencyDistribution(serialized: [UInt8]()) }
@@ -58,6 +74,10 @@ struct LatencyDistributionTests {
         #expect(throws: LatencyDistribution.DecodingError.truncated) { try LatencyDistribution(serialized: [1, 0, 5]) }
         #expect(throws: LatencyDistribution.DecodingError.truncated) { try LatencyDistribution(serialized: [1, 0x80]) }
         #expect(throws: LatencyDistribution.DecodingError.notCanonical) { try LatencyDistribution(serialized: [1, 0, 5, 0]) }
+        #expect(throws: LatencyDistribution.DecodingError.notCanonical, "32 769 shares the counter of 32 768") {
+            try LatencyDistribution(serialized: [1, 0, 0x81, 0x80, 0x02, 1])
+        }
+        #expect(try LatencyDistribution(serialized: [1, 0, 0x80, 0x80, 0x02, 1]).buckets.map(\.tenths) == [32_768])
         let decoded = try LatencyDistribution(serialized: [1, 0, 5, 2, 0, 1])
         #expect(decoded.buckets.map(\.tenths) == [5, 6])
         #expect(decoded.buckets.map(\.count) == [2, 1])
