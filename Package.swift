@@ -33,7 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        // Tests only: generators for the parser cross-check against NIOHTTP1's decoder.
+        // Tests only: generators for the parser cross-check against NIOHTTP1's decoder and for the
+        // evidence rollups' properties.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         // Mergeable latency histograms for the per-minute evidence rollups.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),

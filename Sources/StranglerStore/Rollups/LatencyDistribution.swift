@@ -1,42 +1,42 @@
 import Foundation
 import Histogram
 
-/// One side's latencies in a rollup: an HdrHistogram of 0.1 ms units and the exact sum, so
-/// minutes merge without loss and windows read the same percentiles and means as the per-row
-/// store.
+/// One side's latencies in a rollup: counts per HdrHistogram counter of 0.1 ms units, and the
+/// exact sum, so minutes merge without loss and windows read the same percentiles and means as
+/// the per-row store.
 ///
 /// Precision: values are counted in 0.1 ms units truncated as the per-row store truncates them
-/// (`CAST(ms * 10 AS INTEGER)`), in an HdrHistogram of four significant digits. Every unit below
-/// 32 768 (3 276.7 ms) has its own counter, so percentiles up to 3.27 s are exactly the per-row
-/// ones. Above that, HdrHistogram shares a counter among 2^k neighbouring units (0.2 ms from
-/// 3.28 s, 0.4 ms from 6.55 s...), a relative resolution finer than 1/16 384 (0.0062 %); a
-/// percentile that falls there reads the lowest value of its shared range, at most that much
-/// below the per-row figure.
+/// (`CAST(ms * 10 AS INTEGER)`), on the counters of an HdrHistogram of four significant digits.
+/// Every unit below 32 768 (3 276.7 ms) has its own counter, so percentiles up to 3.27 s are
+/// exactly the per-row ones. Above that HdrHistogram shares a counter among 2^k neighbouring
+/// units (0.2 ms from 3.28 s, 0.4 ms from 6.55 s...), a relative resolution finer than 1/16 384
+/// (0.0062 %); a percentile that falls there reads the lowest value of its shared range, at most
+/// that much below the per-row figure.
 ///
-/// HdrHistogram rather than a hand-made bucket map: its merge is an element-wise sum of counts
-/// (exact), its layout bounds the number of distinct counters whatever the latencies, and its
-/// precision above the exact range is a documented property rather than a choice made here.
-/// The cost is memory while a side is live: four significant digits need 32 768 counters
-/// (256 KiB) per histogram, which is why a side allocates its histogram on its first latency and
-/// storage keeps only the non-zero counters (``serialized()``).
+/// HdrHistogram decides which values share a counter: its layout bounds the number of counters
+/// whatever the latencies (about 16 384 per doubling of the value), and the precision above the
+/// exact range is its documented property rather than a choice made here. The counts themselves
+/// are kept sparse, only the counters in use, rather than in HdrHistogram's dense array: four
+/// significant digits need 32 768 counters (256 KiB of `UInt64`) per histogram, and a rollup
+/// holds two per pair of upstreams for every route and minute, where a minute's latencies
+/// typically touch a few hundred counters. Merging stays exact (counts add per counter).
 public struct LatencyDistribution: Sendable {
-    /// Significant digits of the histogram: four is the least that gives every 0.1 ms unit up to
-    /// 1 s (10 000 units) its own counter.
-    static let significantDigits = SignificantDigits.four
+    /// The histogram whose layout gives the counters. Only its value-to-counter arithmetic is
+    /// used, never its counts: its array stays at the minimum (32 KiB of `UInt8`, once).
+    private static let layout = Histogram<UInt8>(numberOfSignificantValueDigits: .four)
     /// Values below this many 0.1 ms units are counted exactly.
     public static let exactLimitTenths: UInt64 = 32_768
 
-    /// nil until a latency is recorded, so sides and minutes without latencies cost nothing.
-    private var histogram: Histogram<UInt64>?
+    /// Count per counter, keyed by the counter's lowest value in 0.1 ms units.
+    private var counts: [UInt64: UInt64] = [:]
     /// The sum of the recorded latencies in nanoseconds: integers add exactly and in any order,
     /// where a sum of doubles would depend on the order minutes are merged in.
     public private(set) var totalNanoseconds: Int = 0
+    /// How many latencies were recorded.
+    public private(set) var count: Int = 0
 
     /// An empty distribution.
     public init() {}
-
-    /// How many latencies were recorded.
-    public var count: Int { Int(histogram?.totalCount ?? 0) }
 
     /// Whether no latency was recorded.
     public var isEmpty: Bool { count == 0 }
@@ -56,51 +56,49 @@ public struct LatencyDistribution: Sendable {
         return scaled >= Double(UInt64.max / 4) ? UInt64.max / 4 : UInt64(scaled)
     }
 
+    /// The lowest value of the counter `tenths` is counted under: `tenths` itself below
+    /// ``exactLimitTenths``.
+    public static func counter(ofTenths tenths: UInt64) -> UInt64 {
+        tenths < exactLimitTenths ? tenths : layout.lowestEquivalentForValue(tenths)
+    }
+
     /// Counts one latency in milliseconds; a non-finite one is not counted (SQLite stores NaN as
     /// NULL, which the per-row reading skips).
     public mutating func record(milliseconds: Double) {
         guard let tenths = Self.tenths(ofMilliseconds: milliseconds) else { return }
         let nanoseconds = (milliseconds * 1_000_000).rounded()
         let clamped = nanoseconds <= 0 ? 0 : (nanoseconds >= Double(Int.max / 4) ? Int.max / 4 : Int(nanoseconds))
-        record(tenths: tenths, count: 1)
+        record(counter: Self.counter(ofTenths: tenths), count: 1)
         totalNanoseconds &+= clamped
     }
 
-    /// Counts `count` latencies of `tenths` 0.1 ms units without touching the sum (for decoding).
-    private mutating func record(tenths: UInt64, count: UInt64) {
+    /// Counts `count` latencies at a counter without touching the sum (for decoding).
+    private mutating func record(counter: UInt64, count: UInt64) {
         guard count > 0 else { return }
-        if histogram == nil {
-            histogram = Histogram<UInt64>(numberOfSignificantValueDigits: Self.significantDigits)
-        }
-        histogram!.record(tenths, count: count)
+        counts[counter, default: 0] &+= count
+        self.count &+= Int(truncatingIfNeeded: count)
     }
 
     /// Adds another distribution's latencies: counts and sums add, so merging is exact,
     /// commutative and associative.
     public mutating func merge(_ other: LatencyDistribution) {
         totalNanoseconds &+= other.totalNanoseconds
-        guard let theirs = other.histogram, theirs.totalCount > 0 else { return }
-        if histogram == nil {
-            histogram = theirs
-        } else {
-            histogram!.add(theirs)
-        }
+        count &+= other.count
+        counts.merge(other.counts, uniquingKeysWith: &+)
     }
 
-    /// The non-zero counters, lowest first: each counter's lowest value in 0.1 ms units (the value
+    /// The counters in use, lowest first: each counter's lowest value in 0.1 ms units (the value
     /// itself below ``exactLimitTenths``) and its count.
     public var buckets: [(tenths: UInt64, count: UInt64)] {
-        guard let histogram, histogram.totalCount > 0 else { return [] }
-        return histogram.recordedValues().map { (histogram.lowestEquivalentForValue($0.value), UInt64($0.count)) }
+        counts.sorted { $0.key < $1.key }.map { (tenths: $0.key, count: $0.value) }
     }
 
     /// The smallest counted value at or below which `fraction` of the latencies fall, in ms: the
     /// per-row store's rule (rank = ceil(total × fraction), at least 1). nil without latencies.
     public func percentile(_ fraction: Double) -> Double? {
+        guard count > 0 else { return nil }
         let buckets = buckets
-        let total = buckets.reduce(0) { $0 + $1.count }
-        guard total > 0 else { return nil }
-        let rank = max(1, UInt64((Double(total) * fraction).rounded(.up)))
+        let rank = max(1, UInt64((Double(count) * fraction).rounded(.up)))
         var seen: UInt64 = 0
         for bucket in buckets {
             seen += bucket.count
@@ -111,10 +109,9 @@ public struct LatencyDistribution: Sendable {
 }
 
 extension LatencyDistribution: Equatable {
-    /// Equal when they hold the same counts and the same sum; how the histogram grew does not
-    /// matter.
+    /// Equal when they hold the same counts and the same sum.
     public static func == (lhs: LatencyDistribution, rhs: LatencyDistribution) -> Bool {
-        lhs.totalNanoseconds == rhs.totalNanoseconds && lhs.buckets.elementsEqual(rhs.buckets) { $0 == $1 }
+        lhs.totalNanoseconds == rhs.totalNanoseconds && lhs.count == rhs.count && lhs.counts == rhs.counts
     }
 }
 
@@ -127,8 +124,8 @@ extension LatencyDistribution {
         case unknownVersion(UInt8)
         /// The blob ends inside a number, or a number overflows.
         case truncated
-        /// A counter's value is not above the previous one, or its count is zero: not a blob this
-        /// type wrote.
+        /// A counter's value is not above the previous one or not a counter's lowest value, or its
+        /// count is zero: not a blob this type wrote.
         case notCanonical
     }
 
@@ -140,9 +137,9 @@ extension LatencyDistribution {
     ///
     /// Binary rather than JSON pairs: latencies cluster, so most gaps and counts take one byte
     /// and a counter costs two or three bytes where `[1234,5]` text costs eight or more; the
-    /// rollups are written every minute for every route and kept for the whole retention. Only
-    /// non-zero counters are written, so an idle side is three bytes whatever the histogram's
-    /// width. The encoding is canonical (values strictly increasing, counts non-zero), so equal
+    /// rollups are written every minute for every route and kept for the whole retention. Only the
+    /// counters in use are written, so an empty side is two bytes and a quiet one a few. The
+    /// encoding is canonical (values strictly increasing, counts non-zero), so equal
     /// distributions give equal blobs.
     public func serialized() -> [UInt8] {
         var out: [UInt8] = [Self.formatVersion]
@@ -170,8 +167,10 @@ extension LatencyDistribution {
         while let gap = try Self.getVarint(&iterator) {
             guard let count = try Self.getVarint(&iterator) else { throw DecodingError.truncated }
             let (afterPrevious, overflow) = (previous.map { $0 + 1 } ?? 0).addingReportingOverflow(gap)
-            guard !overflow, count > 0, afterPrevious <= UInt64.max / 4 else { throw DecodingError.notCanonical }
-            record(tenths: afterPrevious, count: count)
+            guard !overflow, count > 0, afterPrevious <= UInt64.max / 4, Self.counter(ofTenths: afterPrevious) == afterPrevious else {
+                throw DecodingError.notCanonical
+            }
+            record(counter: afterPrevious, count: count)
             previous = afterPrevious
         }
     }
