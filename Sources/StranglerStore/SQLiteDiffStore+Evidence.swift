@@ -117,7 +117,7 @@ extension SQLiteDiffStore {
     /// The same breakdown computed from the stored comparison rows, as it was before rollups:
     /// kept to check the rollups against (the parity tests) and to fold rows recorded before
     /// rollups existed. On a store whose rows are sampled examples it undercounts.
-    func rowBreakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
+    package func rowBreakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
         let from = Self.format(since)
         let service = serviceUpstream ?? ""
         let noise = try await self.noise(route: routeID)

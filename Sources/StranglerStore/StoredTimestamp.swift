@@ -72,6 +72,20 @@ enum StoredTimestamp {
     }
 
     static func parse(_ text: String) -> Date? {
-        try? style.parse(text)
+        guard let parsed = try? style.parse(text) else { return nil }
+        // A parsed time can land a hair below its millisecond (a double can't hold .120
+        // exactly), and formatting truncates, so it would write back as the millisecond
+        // before. Nudged up a unit in the last place at a time (the larger of the seconds since
+        // 2001 that `Date` holds and the seconds since 1970 that formatting reads, so each step
+        // moves both), a stored time formats back to its own text, and reading then writing it
+        // again (as rollups do) changes nothing.
+        var date = parsed
+        var nudges = 0
+        while nudges < 64, format(date) < text {
+            let step = max(date.timeIntervalSinceReferenceDate.ulp, date.timeIntervalSince1970.ulp)
+            date = Date(timeIntervalSinceReferenceDate: date.timeIntervalSinceReferenceDate + step)
+            nudges += 1
+        }
+        return date
     }
 }

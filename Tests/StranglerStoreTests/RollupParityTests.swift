@@ -33,6 +33,8 @@ struct RollupParityTests {
         let rollups =
             RollupFixtures.rollups(records.enumerated().filter { $0.offset % 3 == 0 }.map(\.element), instanceID: "a")
             + RollupFixtures.rollups(records.enumerated().filter { $0.offset % 3 != 0 }.map(\.element), instanceID: "b")
+        // The same rollups through the store's tables, for the store's own reading.
+        try await store.addRollups(rollups)
         return (store, rollups)
     }
 
@@ -73,7 +75,7 @@ struct RollupParityTests {
         for since in windows {
             for width in [nil, 60, 300, 600, 3600, 86_400] as [Int?] {
                 for service in [RollupFixtures.service, "legacy", nil] as [String?] {
-                    let rows = try await store.breakdown(routeID: RollupFixtures.route, serviceUpstream: service, since: since, bucketSeconds: width)
+                    let rows = try await store.rowBreakdown(routeID: RollupFixtures.route, serviceUpstream: service, since: since, bucketSeconds: width)
                     let fromRollups = try RouteBreakdown(
                         rollups: rollups,
                         noise: noise,
@@ -83,6 +85,9 @@ struct RollupParityTests {
                         since: since,
                         bucketSeconds: width
                     )
+                    // The store's reading: rollups written to and read back from its tables.
+                    let stored = try await store.breakdown(routeID: RollupFixtures.route, serviceUpstream: service, since: since, bucketSeconds: width)
+                    compare(rows, stored, meansExact: latencies == .dyadic, "stored rollups, since \(since), width \(width.map(String.init) ?? "none")")
                     compare(
                         rows,
                         fromRollups,
@@ -94,7 +99,7 @@ struct RollupParityTests {
             }
         }
         // The traffic is what the test says it is: every outcome and excuse occurs.
-        let all = try await store.breakdown(
+        let all = try await store.rowBreakdown(
             routeID: RollupFixtures.route,
             serviceUpstream: RollupFixtures.service,
             since: windows[0],

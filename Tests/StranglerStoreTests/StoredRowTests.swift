@@ -24,6 +24,7 @@ struct StoredRowTests {
             #expect(text == style.format(date), "\(value)")
             #expect(text >= previous)
             #expect(StoredTimestamp.parse(text).map { abs($0.timeIntervalSince1970 - value) < 0.001 } == true)
+            #expect(StoredTimestamp.parse(text).map(StoredTimestamp.format) == text, "a stored time reads back as itself: \(text)")
             previous = text
         }
     }
