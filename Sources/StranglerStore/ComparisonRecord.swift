@@ -46,6 +46,20 @@ public struct ComparisonRecord: Sendable {
     /// When this request was a noise probe: the pointers that differed between two answers of
     /// the same legacy upstream (empty when none did). nil when there was no probe.
     public var noisePointers: [String]?
+    /// Whether the comparison's row is kept as an example, and as which kind. The recorder's
+    /// sampler (``ExampleSampler``) sets it; a record made elsewhere keeps its row.
+    public var row: StoredRow = .kept(reason: nil)
+
+    /// What becomes of a comparison's detail row. Its rollup counts it either way.
+    public enum StoredRow: Sendable, Equatable {
+        /// No row: only a noise probe's observation, if any, is stored.
+        case notKept
+        /// A row, with why it was kept (stored in `comparisons.example_reason`; nil for a row
+        /// kept without sampling).
+        case kept(reason: String?)
+        /// A row in a reservoir slot of its route and hour, replacing the example that held it.
+        case reservoir(slot: Int)
+    }
 
     /// A record from its parts. ``noisePointers`` is set afterwards, when the request was also a
     /// noise probe.

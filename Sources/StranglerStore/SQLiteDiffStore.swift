@@ -47,11 +47,12 @@ public final class SQLiteDiffStore: DiffStore {
             // Comparisons without differences (most of them, on a healthy route) go in
             // multi-row statements: a statement's run has a fixed cost (cursors on the table and
             // its indexes, the program's setup) that one row per run paid every time. A
-            // comparison with differences goes alone, for its row id.
+            // comparison with differences goes alone, for its row id, as does one that replaces a
+            // reservoir example or keeps no row.
             var start = batch.startIndex
             while start < batch.endIndex {
                 var plain = start
-                while plain < batch.endIndex, batch[plain].differences.isEmpty, batch[plain].noisePointers == nil { plain += 1 }
+                while plain < batch.endIndex, Self.isPlain(batch[plain]) { plain += 1 }
                 while plain - start >= 1 {
                     let rows = Self.comparisonInsertSizes.first { $0 <= plain - start }!
                     var statement = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: rows)), arena: arena)
@@ -61,6 +62,21 @@ public final class SQLiteDiffStore: DiffStore {
                 }
                 guard start < batch.endIndex else { break }
                 let record = batch[start]
+                switch record.row {
+                case .notKept:
+                    if let pointers = record.noisePointers {
+                        try Self.recordNoise(db, route: record.routeID, pointers: pointers, at: Self.format(record.recordedAt))
+                    }
+                    start += 1
+                    continue
+                case .reservoir(let slot):
+                    let hour = ExampleSampler<SystemRandomNumberGenerator>.hour(of: record.recordedAt)
+                    try db.cachedStatement(
+                        sql: "DELETE FROM comparisons WHERE route_id = ? AND reservoir_slot = ? AND recorded_at >= ? AND recorded_at < ?"
+                    ).execute(arguments: [record.routeID, slot, Self.format(hour), Self.format(hour.addingTimeInterval(3600))])
+                case .kept:
+                    break
+                }
                 var row = try DirectBinding(db.cachedStatement(sql: Self.comparisonInsert(rows: 1)), arena: arena)
                 Self.bind(record, to: &row)
                 try row.step()
@@ -82,15 +98,23 @@ public final class SQLiteDiffStore: DiffStore {
     }
 
     /// Rows per multi-row insert, largest first; a run of plain comparisons is cut greedily.
+    /// A row that can go in a multi-row insert: kept outside the reservoir, with nothing else to
+    /// write beside it.
+    private static func isPlain(_ record: ComparisonRecord) -> Bool {
+        guard case .kept = record.row else { return false }
+        return record.differences.isEmpty && record.noisePointers == nil
+    }
+
     static let comparisonInsertSizes = [64, 16, 4, 1]
     private static let comparisonInsertSQL: [Int: String] = Dictionary(
         uniqueKeysWithValues: comparisonInsertSizes.map { rows in
-            let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             return (
                 rows,
                 """
                 INSERT INTO comparisons (route_id, request_id, method, path, recorded_at, table_version, primary_upstream,
-                    candidate_upstream, primary_status, candidate_status, primary_ms, candidate_ms, outcome, skip_reason, difference_count)
+                    candidate_upstream, primary_status, candidate_status, primary_ms, candidate_ms, outcome, skip_reason, difference_count,
+                    example_reason, reservoir_slot)
                 VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
                 """
             )
@@ -117,6 +141,17 @@ public final class SQLiteDiffStore: DiffStore {
         row.bind(record.outcome.rawValue)
         row.bind(record.reason)
         row.bind(record.differences.count)
+        switch record.row {
+        case .kept(let reason):
+            row.bind(reason)
+            row.bind(nil as Int?)
+        case .reservoir(let slot):
+            row.bind("reservoir")
+            row.bind(slot)
+        case .notKept:
+            row.bind(nil as String?)
+            row.bind(nil as Int?)
+        }
     }
 
     /// The row that counts a route's noise probes; `#` can't start a JSON pointer.
