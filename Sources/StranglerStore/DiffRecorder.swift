@@ -15,7 +15,9 @@ import ServiceLifecycle
 public final class DiffRecorder: Service, Sendable {
     /// Counters, for `/metrics` and tests.
     public struct Statistics: Sendable, Equatable {
-        /// Records written to the store.
+        /// Comparisons counted in the rollups: every one taken off the queue.
+        public var counted = 0
+        /// Rows written to the store: comparisons kept as examples (``ExampleSampler``).
         public var recorded = 0
         /// Records dropped because the queue was full.
         public var droppedQueueFull = 0
@@ -44,6 +46,8 @@ public final class DiffRecorder: Service, Sendable {
     /// contended by `submit`).
     private struct Rollups {
         var open: RollupAccumulator
+        /// Which comparisons keep their row as an example.
+        var examples: ExampleSampler<SystemRandomNumberGenerator>
         /// Rollups whose write failed, to be added to the next write.
         var unwritten: [RouteMinuteRollup.Key: RouteMinuteRollup] = [:]
         var lastWrite = ContinuousClock.now
@@ -87,6 +91,8 @@ public final class DiffRecorder: Service, Sendable {
     ///   - interval: how often the queue is written.
     ///   - retention: what to prune, in the background.
     ///   - instanceID: the name this instance's rollups are kept under (``InstanceIdentity``).
+    ///   - examples: how many comparisons keep their row as an example (``ExampleSampler``); the
+    ///     rest are only counted in the rollups.
     ///   - rollupInterval: how often rollups are written; the dashboard and gates see a
     ///     comparison at most this long (plus `interval`) after it was made. Zero writes them
     ///     with every round.
@@ -98,9 +104,12 @@ public final class DiffRecorder: Service, Sendable {
         retention: Retention = Retention(),
         instanceID: String = "local",
         rollupInterval: Duration = .seconds(2),
+        examples: ExampleSampler<SystemRandomNumberGenerator>.Configuration = .init(),
         logger: Logger
     ) {
-        self.rollups = NIOLockedValueBox(Rollups(open: RollupAccumulator(instanceID: instanceID)))
+        self.rollups = NIOLockedValueBox(
+            Rollups(open: RollupAccumulator(instanceID: instanceID), examples: ExampleSampler(configuration: examples))
+        )
         self.rollupInterval = rollupInterval
         self.store = store
         self.capacity = capacity
@@ -213,7 +222,7 @@ public final class DiffRecorder: Service, Sendable {
     /// under load.
     @discardableResult
     public func drainQueued() async -> Int {
-        let (taken, dropped) = state.withLockedValue { state -> ([ComparisonRecord], [String: Int]) in
+        var (taken, dropped) = state.withLockedValue { state -> ([ComparisonRecord], [String: Int]) in
             var taken: [ComparisonRecord] = []
             swap(&taken, &state.queue)
             state.queue.reserveCapacity(min(taken.count, capacity))
@@ -221,13 +230,24 @@ public final class DiffRecorder: Service, Sendable {
             swap(&dropped, &state.droppedByRoute)
             return (taken, dropped)
         }
-        // Counted before the detail rows are written: a comparison is in its minute's rollup
-        // whether or not its row is kept.
+        // Every comparison is counted in its minute's rollup; only sampled ones keep a row.
         let now = Date()
         rollups.withLockedValue { rollups in
-            for record in taken { rollups.open.add(record) }
+            for index in taken.indices {
+                rollups.open.add(taken[index])
+                switch rollups.examples.decide(taken[index]) {
+                case .drop: taken[index].row = .notKept
+                case .keep(let reason): taken[index].row = .kept(reason: reason.rawValue)
+                case .keepInReservoir(let slot): taken[index].row = .reservoir(slot: slot)
+                }
+            }
             for (route, count) in dropped { rollups.open.addDropped(routeID: route, at: now, count: count) }
+            rollups.examples.release(before: now.addingTimeInterval(-3600))
         }
+        state.withLockedValue { $0.statistics.counted += taken.count }
+        let takenCount = taken.count
+        // Rows kept are written; of the others only noise probes have anything to store.
+        taken.removeAll { $0.row == .notKept && $0.noisePointers == nil }
         // Due rollups ride with the first batch, in its transaction: whoever sees a comparison's
         // row also finds it counted.
         var rollupsDue = ContinuousClock.now - rollups.withLockedValue({ $0.lastWrite }) >= rollupInterval
@@ -238,7 +258,7 @@ public final class DiffRecorder: Service, Sendable {
             await write(batch, rollups: rollupsDue ? takeRollups() : [])
             rollupsDue = false
         }
-        return taken.count
+        return takenCount
     }
 
     /// Writes the rollups counted since the last write (and any whose write failed), adding them

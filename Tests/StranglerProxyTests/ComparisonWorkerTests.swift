@@ -142,7 +142,7 @@ struct ComparisonWorkerTests {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-        #expect(try await store.comparisonCount() == 500)
+        #expect(try await store.comparisonsCounted() == 500)
     }
 
     @Test("a decompression bomb, a broken stream and an unknown encoding are uncomparable with a reason")

@@ -15,6 +15,12 @@ struct DiffStoreTests {
         return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: migrations))
     }
 
+    /// A mismatch at a pointer of its own, so the recorder's sampler keeps its row (the first
+    /// at a pointer always is).
+    static func kept(_ id: String) -> ComparisonRecord {
+        record(id, differences: [Difference(kind: .changed, pointer: "/\(id)", primary: "1", candidate: "2")])
+    }
+
     static func record(_ id: String, at date: Date = Date(), differences: [Difference] = []) -> ComparisonRecord {
         ComparisonRecord(
             routeID: "inventory-read",
@@ -98,7 +104,7 @@ struct DiffStoreTests {
         let group = ServiceGroup(services: [recorder], logger: Self.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            for index in 0..<1_000 { #expect(recorder.submit(Self.record("q\(index)"))) }
+            for index in 0..<1_000 { #expect(recorder.submit(Self.kept("q\(index)"))) }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -117,7 +123,7 @@ struct DiffStoreTests {
     func roundWritesAllQueued() async throws {
         let store = try Self.store()
         let recorder = DiffRecorder(store: store, batchSize: 100, interval: .seconds(3600), logger: Self.logger)
-        for index in 0..<1050 { #expect(recorder.submit(Self.record("q\(index)"))) }
+        for index in 0..<1050 { #expect(recorder.submit(Self.kept("q\(index)"))) }
         #expect(await recorder.drainQueued() == 1050)
         #expect(recorder.statistics.recorded == 1050)
         #expect(recorder.statistics.batches == 11)
@@ -128,7 +134,7 @@ struct DiffStoreTests {
     @Test("a full queue drops and counts; submit never waits")
     func queueFull() async throws {
         let recorder = DiffRecorder(store: try Self.store(), capacity: 10, logger: Self.logger)
-        let accepted = (0..<15).filter { recorder.submit(Self.record("f\($0)")) }.count
+        let accepted = (0..<15).filter { recorder.submit(Self.kept("f\($0)")) }.count
         #expect(accepted == 10)
         #expect(recorder.statistics.droppedQueueFull == 5)
         #expect(recorder.statistics.queued == 10)
@@ -138,8 +144,8 @@ struct DiffStoreTests {
     func batchSubmit() async throws {
         let store = try Self.store()
         let recorder = DiffRecorder(store: store, capacity: 10, batchSize: 4, logger: Self.logger)
-        #expect(recorder.submit(contentsOf: (0..<4).map { Self.record("a\($0)") }) == 4)
-        #expect(recorder.submit(contentsOf: (0..<9).map { Self.record("b\($0)") }) == 6)
+        #expect(recorder.submit(contentsOf: (0..<4).map { Self.kept("a\($0)") }) == 4)
+        #expect(recorder.submit(contentsOf: (0..<9).map { Self.kept("b\($0)") }) == 6)
         #expect(recorder.statistics.droppedQueueFull == 3)
         #expect(recorder.statistics.queued == 10)
         #expect(await recorder.drainQueued() == 10)
@@ -152,17 +158,17 @@ struct DiffStoreTests {
     func storeFailure() async throws {
         let store = try Self.store()
         let recorder = DiffRecorder(store: store, logger: Self.logger)
-        recorder.submit(Self.record("before"))
+        recorder.submit(Self.kept("before"))
         await recorder.flush()
         // A real SQLite failure: the writer connection refuses writes.
         try await store.pool.write { db in try db.execute(sql: "PRAGMA query_only = 1") }
-        recorder.submit(Self.record("lost1"))
-        recorder.submit(Self.record("lost2"))
+        recorder.submit(Self.kept("lost1"))
+        recorder.submit(Self.kept("lost2"))
         await recorder.flush()
         #expect(recorder.statistics.droppedStoreError == 2)
         #expect(recorder.statistics.lastError?.lowercased().contains("readonly") == true)
         try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
-        recorder.submit(Self.record("after"))
+        recorder.submit(Self.kept("after"))
         await recorder.flush()
         #expect(recorder.statistics.recorded == 2)
         #expect(try await store.comparisonCount() == 2)
@@ -194,5 +200,45 @@ struct DiffStoreTests {
         #expect(total.dropped == 2, "the two records the full queue refused are counted as missing evidence")
         #expect(Set(stored.map(\.key.instanceID)) == ["proxy-a"])
         #expect(recorder.statistics.rollupWrites >= 1)
+    }
+
+    @Test("matches keep no row and mismatches keep sampled examples; the rollups count all of them, and the store stays small")
+    func sampledExamples() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, capacity: 50_000, batchSize: 2_000, interval: .seconds(3600), instanceID: "p", logger: Self.logger)
+        let group = ServiceGroup(services: [recorder], logger: Self.logger)
+        let mismatch = [Difference(kind: .changed, pointer: "/total", primary: "1", candidate: "2")]
+        // One time for all: the sampler's limits are per hour, and a test must not straddle one.
+        let now = Date()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for round in 0..<10 {
+                let records = (0..<2_000).map { index in
+                    Self.record("r\(round)-\(index)", at: now, differences: index % 100 == 0 ? mismatch : [])
+                }
+                #expect(recorder.submit(contentsOf: records) == 2_000)
+                await recorder.drainQueued()
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        // 20,000 comparisons, 200 of them mismatches at one pointer: the first 5 of the hour are
+        // kept for the pointer, and the reservoir holds 20 more.
+        #expect(recorder.statistics.counted == 20_000)
+        #expect(try await store.comparisonsCounted() == 20_000)
+        let rows = try await store.comparisonCount()
+        #expect(rows == 25, "5 first at the pointer and 20 in the reservoir; no match keeps a row")
+        let reasons = try await store.pool.read { db in
+            try String?.fetchAll(db, sql: "SELECT example_reason FROM comparisons ORDER BY example_reason")
+        }
+        #expect(Set(reasons.compactMap { $0 }) == ["firstAtPointer", "reservoir"])
+        let evidence = try await store.evidence(routeID: "inventory-read", serviceUpstream: nil, since: now.addingTimeInterval(-3600))
+        #expect(evidence.samples == 20_000 && evidence.mismatches == 200 && evidence.bodyMismatches == 200)
+        // The files a graceful stop leaves: the database (WAL checkpointed) holds rollups and
+        // 25 examples, not 20,000 rows.
+        let bytes = try [store.path, store.path + "-wal"].reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+        }
+        #expect(bytes < 400_000, "\(bytes) bytes on disk")
     }
 }
