@@ -33,6 +33,8 @@ public final class DiffRecorder: Service, Sendable {
         public var rollupWrites = 0
         /// Rollup writes that failed; their counts were kept for the next write.
         public var rollupWriteFailures = 0
+        /// Example rows deleted because the row cap (`maxRows`) was reached, not their age.
+        public var rowCapDeletions = 0
     }
 
     private struct State {
@@ -63,19 +65,26 @@ public final class DiffRecorder: Service, Sendable {
     private let rollups: NIOLockedValueBox<Rollups>
     private let rollupInterval: Duration
 
-    /// How long comparisons are kept (README.md, "`strangler serve`": `--retention-days`,
-    /// `--retention-rows`). Applied at start and then hourly.
+    /// How long evidence is kept (README.md, "`strangler serve`": `--retention-days`,
+    /// `--rollup-retention-days`, `--retention-rows`). Retention is by time; applied at start
+    /// and then hourly.
     public struct Retention: Sendable {
-        /// Comparisons older than this many days are deleted (`--retention-days`); nil keeps them
-        /// however old.
+        /// Example rows older than this many days are deleted (`--retention-days`); nil keeps
+        /// them however old.
         public var maxAgeDays: Int?
-        /// Only the newest this many comparisons are kept (`--retention-rows`); nil for no limit.
+        /// Only the newest this many example rows are kept (`--retention-rows`); nil for no
+        /// limit. A safety net: sampling keeps the rows few, so when it fires it is logged as an
+        /// error and counted, because the examples then cover less time than `maxAgeDays`.
         public var maxRows: Int?
+        /// Rollups of minutes older than this many days are deleted (`--rollup-retention-days`);
+        /// nil keeps them however old. Windows reaching past it report the gap.
+        public var rollupDays: Int?
 
-        /// A policy from both limits; the default prunes nothing.
-        public init(maxAgeDays: Int? = nil, maxRows: Int? = nil) {
+        /// A policy from the limits; the default prunes nothing.
+        public init(maxAgeDays: Int? = nil, maxRows: Int? = nil, rollupDays: Int? = nil) {
             self.maxAgeDays = maxAgeDays
             self.maxRows = maxRows
+            self.rollupDays = rollupDays
         }
     }
 
@@ -119,13 +128,29 @@ public final class DiffRecorder: Service, Sendable {
         self.logger = logger
     }
 
-    /// Prunes by the retention policy; failures are logged, never fatal.
+    /// Prunes by the retention policy: examples and rollups by age, then examples beyond the
+    /// row cap. Failures are logged, never fatal.
     public func applyRetention() async {
-        guard retention.maxAgeDays != nil || retention.maxRows != nil else { return }
-        let cutoff = retention.maxAgeDays.map { Date().addingTimeInterval(-Double($0) * 86_400) }
+        let now = Date()
         do {
-            let deleted = try await store.prune(recordedBefore: cutoff, maxRows: retention.maxRows)
-            if deleted > 0 { logger.info("retention pruned comparisons", metadata: ["deleted": "\(deleted)"]) }
+            if let days = retention.maxAgeDays {
+                let deleted = try await store.prune(recordedBefore: now.addingTimeInterval(-Double(days) * 86_400), maxRows: nil)
+                if deleted > 0 { logger.info("retention pruned examples", metadata: ["deleted": "\(deleted)", "days": "\(days)"]) }
+            }
+            if let days = retention.rollupDays {
+                let deleted = try await store.pruneRollups(before: now.addingTimeInterval(-Double(days) * 86_400))
+                if deleted > 0 { logger.info("retention pruned rollup minutes", metadata: ["deleted": "\(deleted)", "days": "\(days)"]) }
+            }
+            if let rows = retention.maxRows {
+                let deleted = try await store.prune(recordedBefore: nil, maxRows: rows)
+                if deleted > 0 {
+                    state.withLockedValue { $0.statistics.rowCapDeletions += deleted }
+                    logger.error(
+                        "example row cap reached: oldest examples deleted before their retention age; raise --retention-rows or lower --retention-days",
+                        metadata: ["deleted": "\(deleted)", "cap": "\(rows)"]
+                    )
+                }
+            }
         } catch {
             logger.error("retention failed; will retry", metadata: ["error": "\(error)"])
         }

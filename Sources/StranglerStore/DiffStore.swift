@@ -11,6 +11,9 @@ public protocol ComparisonWriter: Sendable {
     /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
     /// Returns how many comparisons were deleted.
     func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
+    /// Deletes rollups of minutes before `cutoff`, and remembers that evidence before it is
+    /// gone, so windows reaching further report the gap. Returns how many minutes' rows went.
+    func pruneRollups(before cutoff: Date) async throws -> Int
     /// Moves everything written into the store's main file, so that the files a graceful stop
     /// leaves behind are the store's real size (SQLite's write-ahead log is emptied). Called
     /// once the last write is done; a store without such a log does nothing.

@@ -204,6 +204,34 @@ extension SQLiteDiffStore {
         }
     }
 
+    /// Deletes every rollup table's rows of minutes before `cutoff`'s minute, and records the
+    /// cutoff as `rollups_retained_from` (it only moves forward). Returns the rollup rows deleted.
+    public func pruneRollups(before cutoff: Date) async throws -> Int {
+        let minute = Self.format(RouteMinuteRollup.minute(of: cutoff))
+        return try await pool.write { db in
+            var deleted = 0
+            for table in ["rollups", "rollup_reasons", "rollup_pointers", "rollup_signatures", "rollup_latencies"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE minute < ?", arguments: [minute])
+                if table == "rollups" { deleted = db.changesCount }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO store_facts (name, value) VALUES ('rollups_retained_from', ?)
+                    ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)
+                    """,
+                arguments: [minute]
+            )
+            return deleted
+        }
+    }
+
+    /// The oldest minute retention still keeps rollups for; nil when none was ever pruned.
+    public func rollupsRetainedFrom() async throws -> Date? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM store_facts WHERE name = 'rollups_retained_from'").flatMap { Self.parse($0) }
+        }
+    }
+
     /// When a route was first compared, kept even after retention removed that minute.
     public func firstCompared(routeID: String) async throws -> Date? {
         try await pool.read { db in

@@ -23,11 +23,39 @@ struct StoreOptions: ParsableArguments {
     )
     var instanceID: String?
 
-    @Option(help: "Delete comparisons older than this many days.")
+    @Option(help: "Delete example comparisons (the sampled detail rows) older than this many days.")
     var retentionDays = 14
 
-    @Option(help: "Keep at most this many comparisons.")
+    @Option(help: "Delete per-minute rollups (the evidence gates and reports read) older than this many days.")
+    var rollupRetentionDays = 400
+
+    @Option(help: "A safety net: keep at most this many example rows. Reaching it is logged as an error.")
     var retentionRows = 1_000_000
+
+    @Option(help: "Example rows kept per route, pointer and kind each hour.")
+    var examplesPerPointer = 5
+
+    @Option(help: "Status-mismatch example rows kept per route each hour.")
+    var exampleStatusCap = 100
+
+    @Option(help: "Reservoir example rows per route each hour (a uniform sample of the other mismatches, uncomparable and skipped).")
+    var exampleReservoir = 20
+
+    mutating func validate() throws {
+        let limits: [(String, Int, Int)] = [
+            ("--retention-days", retentionDays, 1), ("--rollup-retention-days", rollupRetentionDays, 1),
+            ("--retention-rows", retentionRows, 1), ("--examples-per-pointer", examplesPerPointer, 0),
+            ("--example-status-cap", exampleStatusCap, 0), ("--example-reservoir", exampleReservoir, 0),
+        ]
+        for (name, value, minimum) in limits where value < minimum {
+            throw ValidationError("\(name) must be at least \(minimum), got \(value)")
+        }
+        if rollupRetentionDays < retentionDays {
+            throw ValidationError(
+                "--rollup-retention-days (\(rollupRetentionDays)) is shorter than --retention-days (\(retentionDays)): examples would outlive the evidence they illustrate"
+            )
+        }
+    }
 
     /// The store path for a routes file.
     func storePath(routes: String) -> String {
@@ -51,8 +79,9 @@ struct StoreOptions: ParsableArguments {
             ?? InstanceIdentity.load(from: InstanceIdentity.file(besideSQLiteStore: path))
         let recorder = DiffRecorder(
             store: store,
-            retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows),
+            retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows, rollupDays: rollupRetentionDays),
             instanceID: instance.id,
+            examples: .init(firstPerPointer: examplesPerPointer, statusCap: exampleStatusCap, reservoirSize: exampleReservoir),
             logger: logger
         )
         return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)

@@ -3,8 +3,9 @@ import GRDB
 import Logging
 import ServiceLifecycle
 import StranglerCore
-import StranglerStore
 import Testing
+
+@testable import StranglerStore
 
 @Suite("Diff store and recorder")
 struct DiffStoreTests {
@@ -76,6 +77,43 @@ struct DiffStoreTests {
         #expect(orphans == 0)
         #expect(try await store.differences(requestID: "new19").count == 1)
         #expect(try await store.differences(requestID: "new0").isEmpty)
+    }
+
+    @Test("rollup retention deletes whole minutes by age and remembers how far back evidence reaches; examples and rollups age apart")
+    func rollupRetention() async throws {
+        let store = try Self.store()
+        let old = Date().addingTimeInterval(-500 * 86_400)
+        let diff = [Difference(kind: .changed, pointer: "/a", primary: "1", candidate: "2")]
+        try await store.insertCounted((0..<5).map { Self.record("old\($0)", at: old, differences: diff) })
+        try await store.insertCounted((0..<20).map { Self.record("new\($0)", differences: diff) })
+        #expect(try await store.rollupsRetainedFrom() == nil, "nothing pruned yet: no retention gap")
+        let recorder = DiffRecorder(store: store, retention: .init(maxAgeDays: 14, rollupDays: 400), logger: Self.logger)
+        await recorder.applyRetention()
+        let everything = try await store.rollups(routeID: "inventory-read", from: old.addingTimeInterval(-86_400))
+        #expect(everything.reduce(0) { $0 + $1.samples } == 20, "the minute 500 days ago is gone, today's stays")
+        let pointers = try await store.pool.read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM rollup_pointers WHERE minute < ?",
+                arguments: [StoredTimestamp.format(Date().addingTimeInterval(-400 * 86_400))]
+            )
+        }
+        #expect(pointers == 0, "every rollup table is pruned, not only the counts")
+        let retainedFrom = try #require(try await store.rollupsRetainedFrom())
+        #expect(abs(retainedFrom.timeIntervalSinceNow + 400 * 86_400) < 120)
+        #expect(try await store.firstCompared(routeID: "inventory-read")! < retainedFrom, "when the route was first compared outlives its minutes")
+        #expect(try await store.comparisonCount() == 20, "examples older than 14 days went too")
+    }
+
+    @Test("the example row cap is a safety net: reaching it deletes the oldest rows and is counted")
+    func rowCap() async throws {
+        let store = try Self.store()
+        try await store.insertCounted((0..<12).map { Self.kept("k\($0)") })
+        let recorder = DiffRecorder(store: store, retention: .init(maxRows: 10), logger: Self.logger)
+        await recorder.applyRetention()
+        #expect(try await store.comparisonCount() == 10)
+        #expect(recorder.statistics.rowCapDeletions == 2)
+        #expect(try await store.comparisonsCounted() == 12, "the cap prunes examples, never the counts")
     }
 
     @Test("noise probes count per route; pointers count how often they differed")
