@@ -140,6 +140,9 @@ public struct RouteStatusDocument: Codable, Sendable {
     public var route: RouteDocument
     /// Start of the evidence window.
     public var evidenceSince: Date
+    /// How much of the evidence window the evidence covers, with its gaps; a gate does not
+    /// pass while there are any.
+    public var coverage: EvidenceCoverage
     /// The route's comparisons in the evidence window.
     public var evidence: RouteEvidence
     /// Share of samples that matched once noise and accepted differences are excused, 0...1;
@@ -156,6 +159,7 @@ public struct RouteStatusDocument: Codable, Sendable {
     public init(_ inspection: RouteInspection) {
         route = RouteDocument(inspection.route)
         evidenceSince = inspection.evidenceSince
+        coverage = inspection.coverage
         evidence = inspection.evidence
         matchRate = inspection.evidence.mismatchRate.map { 1 - $0 }
         gate = VerdictDocument(inspection.verdict)

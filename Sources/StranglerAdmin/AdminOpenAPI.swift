@@ -229,12 +229,32 @@ enum AdminOpenAPI {
                   }
                 }
               },
+              "Coverage": {
+                "type": "object", "additionalProperties": false,
+                "description": "How much of the evidence window the evidence covers. The span to cover starts at the later of the window's start and the route's first comparison; minutes retention removed, or in which the recorder dropped comparisons, are gaps. A gate does not pass while there are any.",
+                "required": ["from", "to", "windowSeconds", "coveredSeconds", "complete", "gaps"],
+                "properties": {
+                  "from": { "type": "string", "format": "date-time" }, "to": { "type": "string", "format": "date-time" },
+                  "windowSeconds": { "type": "number" }, "coveredSeconds": { "type": "number" }, "complete": { "type": "boolean" },
+                  "gaps": {
+                    "type": "array",
+                    "items": {
+                      "type": "object", "additionalProperties": false, "required": ["from", "to", "reason"],
+                      "properties": {
+                        "from": { "type": "string", "format": "date-time" }, "to": { "type": "string", "format": "date-time" },
+                        "reason": { "type": "string", "enum": ["retention", "dropped"] }
+                      }
+                    }
+                  }
+                }
+              },
               "RouteStatus": {
                 "type": "object", "additionalProperties": false,
-                "required": ["route", "evidenceSince", "evidence", "gate", "recentTraffic"],
+                "required": ["route", "evidenceSince", "coverage", "evidence", "gate", "recentTraffic"],
                 "properties": {
                   "route": { "$ref": "#/components/schemas/Route" },
                   "evidenceSince": { "type": "string", "format": "date-time" },
+                  "coverage": { "$ref": "#/components/schemas/Coverage" },
                   "evidence": { "$ref": "#/components/schemas/Evidence" },
                   "matchRate": { "type": "number" },
                   "gate": { "$ref": "#/components/schemas/Verdict" },
@@ -259,7 +279,7 @@ enum AdminOpenAPI {
               },
               "RouteReport": {
                 "type": "object", "additionalProperties": false,
-                "required": ["id", "mode", "samples", "matches", "mismatches", "noiseOnly", "acceptedOnly", "uncomparable", "mismatchesByKind", "skipped", "latency", "gate", "topDifferences", "noise", "noiseProbes", "accepted", "timeline", "bucketSeconds"],
+                "required": ["id", "mode", "samples", "matches", "mismatches", "noiseOnly", "acceptedOnly", "uncomparable", "mismatchesByKind", "skipped", "latency", "gate", "coverage", "topDifferences", "noise", "noiseProbes", "accepted", "timeline", "bucketSeconds"],
                 "properties": {
                   "id": { "type": "string" },
                   "mode": { "type": "string", "enum": ["legacy", "shadow", "canary", "service", "retired", "unknown"] },
@@ -289,6 +309,7 @@ enum AdminOpenAPI {
                       "settings": { "$ref": "#/components/schemas/GateSettings" }
                     }
                   },
+                  "coverage": { "$ref": "#/components/schemas/Coverage" },
                   "topDifferences": {
                     "type": "array",
                     "items": {

@@ -133,17 +133,20 @@ public struct RouteController: Sendable {
     }
 
     func inspect(_ route: Route, json: String) async throws(RouteOperationError) -> RouteInspection {
-        let since = Date().addingTimeInterval(-configuration.evidenceWindow)
+        let now = Date()
+        let since = now.addingTimeInterval(-configuration.evidenceWindow)
         do {
             let evidence = try await store.evidence(routeID: route.id, serviceUpstream: route.service, since: since)
+            let coverage = try await store.coverage(routeID: route.id, from: since, to: now)
             let traffic = try await store.traffic(routeID: route.id, since: Date().addingTimeInterval(-configuration.legacyQuietWindow))
             return RouteInspection(
                 route: route,
                 json: json,
                 evidence: evidence,
                 gate: PromotionGate.effective(route.gate),
-                verdict: PromotionGate.evaluate(route.gate, evidence: evidence),
+                verdict: PromotionGate.evaluate(route.gate, evidence: evidence).requiring(coverage),
                 evidenceSince: since,
+                coverage: coverage,
                 lastLegacyTraffic: try await store.lastLegacyTraffic(routeID: route.id),
                 recentTraffic: traffic
             )
@@ -419,6 +422,8 @@ public struct RouteInspection: Sendable {
     public var verdict: GateVerdict
     /// Start of the evidence window.
     public var evidenceSince: Date
+    /// How much of the evidence window the evidence covers, with its gaps.
+    public var coverage: EvidenceCoverage
     /// The last minute legacy served the route, if recorded.
     public var lastLegacyTraffic: Date?
     /// Requests in the legacy quiet window, by side.

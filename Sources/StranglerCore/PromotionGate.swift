@@ -88,6 +88,14 @@ public struct GateVerdict: Sendable, Hashable, Codable {
         public var limit: String
         /// Whether the figure is within the limit.
         public var passed: Bool
+
+        /// A check from its parts.
+        public init(name: String, actual: String, limit: String, passed: Bool) {
+            self.name = name
+            self.actual = actual
+            self.limit = limit
+            self.passed = passed
+        }
     }
 
     /// The checks, in the order ``PromotionGate/evaluate(_:evidence:)`` makes them: `minSamples`,

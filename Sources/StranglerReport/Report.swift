@@ -85,8 +85,11 @@ public struct RouteReport: Sendable, Codable {
     public var skipped: [String: Int]
     /// p50 and p99 of each side over the samples, whichever side served the client.
     public var latency: Latency
-    /// The route's gate over this window's evidence.
+    /// The route's gate over this window's evidence; its `coverage` check fails while the
+    /// evidence has gaps.
     public var gate: Gate
+    /// How much of the window the evidence covers, with its gaps (retention, dropped minutes).
+    public var coverage: EvidenceCoverage
     /// The pointers that differed most, noise and accepted ones left out (they are listed apart).
     public var topDifferences: [PointerReport]
     /// Pointers learned to differ between two answers of legacy itself.

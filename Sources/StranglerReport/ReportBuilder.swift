@@ -53,7 +53,9 @@ public struct ReportBuilder: Sendable {
         let bucket = TimelineWidth.fitting(now.timeIntervalSince(first)).rawValue
         let breakdown = try await store.breakdown(routeID: id, serviceUpstream: route?.service, since: first, bucketSeconds: bucket)
         let evidence = breakdown.evidence
-        let verdict = PromotionGate.evaluate(route?.gate, evidence: evidence)
+        // Coverage is judged over the whole window asked for, not only the span with data.
+        let coverage = try await store.coverage(routeID: id, from: since, to: now)
+        let verdict = PromotionGate.evaluate(route?.gate, evidence: evidence).requiring(coverage)
 
         // The most frequent real pointers; noise and accepted ones are reported apart.
         var top: [PointerReport] = []
@@ -110,6 +112,7 @@ public struct ReportBuilder: Sendable {
                 service: .init(p50: evidence.serviceP50, p99: evidence.serviceP99)
             ),
             gate: .init(holds: verdict.holds, checks: verdict.checks, settings: PromotionGate.effective(route?.gate)),
+            coverage: coverage,
             topDifferences: top,
             noise: breakdown.noise.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map {
                 NoiseReport(

@@ -65,6 +65,10 @@ public protocol EvidenceReader: Sendable {
     func routeIDs(since: Date) async throws -> [String]
     /// Up to `limit` of the newest stored differences at `pointer` on a route, with their requests.
     func examples(routeID: String, since: Date, pointer: String, limit: Int) async throws -> [DifferenceExample]
+    /// How much of the window from `from` to `to` the route's evidence covers: the span from
+    /// the later of `from` and the route's first comparison, less the minutes retention removed
+    /// or the recorder dropped comparisons in.
+    func coverage(routeID: String, from: Date, to: Date) async throws -> EvidenceCoverage
     /// How many differences of a route since `since` an accepted-difference pattern covers.
     func coveredCount(routeID: String, since: Date, pattern: String) async throws -> Int
 }

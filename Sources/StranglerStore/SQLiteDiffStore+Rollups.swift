@@ -225,6 +225,20 @@ extension SQLiteDiffStore {
         }
     }
 
+    /// How much of the window the route's evidence covers (``EvidenceCoverage``).
+    public func coverage(routeID: String, from: Date, to: Date) async throws -> EvidenceCoverage {
+        let first = try await firstCompared(routeID: routeID)
+        let retained = try await rollupsRetainedFrom()
+        let dropped = try await pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT minute FROM rollups WHERE route_id = ? AND minute >= ? AND minute < ? AND dropped > 0",
+                arguments: [routeID, Self.format(RouteMinuteRollup.minute(of: from)), Self.format(to)]
+            ).compactMap { Self.parse($0) }
+        }
+        return EvidenceCoverage(from: from, to: to, firstCompared: first, retainedFrom: retained, droppedMinutes: dropped)
+    }
+
     /// The oldest minute retention still keeps rollups for; nil when none was ever pruned.
     public func rollupsRetainedFrom() async throws -> Date? {
         try await pool.read { db in

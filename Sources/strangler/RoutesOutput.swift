@@ -41,6 +41,7 @@ enum RoutesOutput {
         lines += [
             "",
             "Evidence since \(ReportFormatting.time(status.evidenceSince)):",
+            "  coverage           \(status.coverage.summary)",
             "  samples            \(evidence.samples)",
             "  match rate         \(status.matchRate.map { PromotionGate.percent($0) } ?? "-") (\(evidence.mismatches) mismatches; \(evidence.noiseOnly) differed only in learned noise)",
             "  by kind            status \(evidence.statusMismatches), header \(evidence.headerMismatches), body \(evidence.bodyMismatches)",

@@ -336,4 +336,77 @@ struct RouteControlTests {
             #expect(forced?.message.contains("--") == false, "the library names no CLI flag: \(forced?.message ?? "")")
         }
     }
+
+    @Test(
+        "a gate does not pass on evidence with gaps: retention removed part of the window, so promotion is refused with the coverage stated, unless forced"
+    )
+    func coverageGap() async throws {
+        let routes = """
+            [{"id": "cov", "path": "/cov/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 5, "maxMismatchRate": 0.01}}]
+            """
+        try await ControlledProxy.run(routes: routes) { proxy in
+            func match(_ id: String, at date: Date) -> ComparisonRecord {
+                ComparisonRecord(
+                    routeID: "cov",
+                    requestID: id,
+                    method: "GET",
+                    path: "/cov/\(id)",
+                    recordedAt: date,
+                    tableVersion: "t",
+                    primaryUpstream: "legacy",
+                    candidateUpstream: "service",
+                    primaryStatus: 200,
+                    candidateStatus: 200,
+                    outcome: .match
+                )
+            }
+            let now = Date()
+            // Compared for three days, but retention has removed all but the last two hours.
+            try await proxy.store.insertCounted((0..<5).map { match("old\($0)", at: now.addingTimeInterval(-3 * 86_400)) })
+            try await proxy.store.insertCounted((0..<20).map { match("new\($0)", at: now.addingTimeInterval(-600)) })
+            _ = try await proxy.store.pruneRollups(before: now.addingTimeInterval(-2 * 3600))
+
+            let refused = try await proxy.admin("POST", "/api/routes/cov/promote", body: ["reason": "enough samples"])
+            #expect(refused.status == 409)
+            let checks = try #require(((refused.json as? [String: Any])?["gate"] as? [String: Any])?["checks"] as? [[String: Any]])
+            let coverage = try #require(checks.first { $0["name"] as? String == "coverage" })
+            #expect(coverage["passed"] as? Bool == false)
+            let stated = coverage["actual"] as? String ?? ""
+            // Two hours kept (plus the part of a minute retention rounds to), of a 24-hour window.
+            #expect(stated.hasPrefix("evidence covers 2h") && stated.contains(" of 24h (21h5") && stated.hasSuffix("before retention)"), "\(stated)")
+            #expect(checks.filter { $0["name"] as? String != "coverage" }.allSatisfy { $0["passed"] as? Bool == true }, "only coverage fails")
+
+            let stats = try await proxy.admin("GET", "/api/routes/cov/stats")
+            let document = try #require((stats.json as? [String: Any])?["coverage"] as? [String: Any])
+            #expect(document["complete"] as? Bool == false)
+            let gaps = try #require(document["gaps"] as? [[String: Any]])
+            #expect(gaps.map { $0["reason"] as? String } == ["retention"])
+
+            let forced = try await proxy.admin("POST", "/api/routes/cov/promote", body: ["reason": "reviewed the last two hours", "force": true])
+            #expect(forced.status == 200)
+            #expect(proxy.liveMode("cov") == .canary)
+        }
+    }
+
+    @Test("a young route is not blocked for a whole window: coverage starts at its first comparison")
+    func youngRouteCoverage() async throws {
+        let routes = """
+            [{"id": "young", "path": "/young/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 5, "maxMismatchRate": 1.0}}]
+            """
+        try await ControlledProxy.run(routes: routes) { proxy in
+            for index in 0..<6 {
+                _ = try await RawConnection.get(port: proxy.port, "/young/echo?n=\(index)")
+            }
+            for _ in 0..<400 where try await proxy.store.comparisonsCounted(route: "young") < 6 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let stats = try await proxy.admin("GET", "/api/routes/young/stats")
+            let coverage = try #require((stats.json as? [String: Any])?["coverage"] as? [String: Any])
+            #expect(coverage["complete"] as? Bool == true)
+            #expect((coverage["windowSeconds"] as? Double ?? 0) == 86_400)
+            #expect((coverage["coveredSeconds"] as? Double ?? .infinity) < 3600, "only the minutes since its first comparison must be covered")
+            let promoted = try await proxy.admin("POST", "/api/routes/young/promote", body: ["reason": "young and clean"])
+            #expect(promoted.status == 200)
+        }
+    }
 }
