@@ -24,10 +24,16 @@ extension ComparisonWriter {
     /// Stores `records` whole and counts every one in its minute's rollup under `instanceID`:
     /// what the recorder does for a comparison it keeps as an example, for all of them at once.
     /// For importing comparisons made elsewhere, and for tests that need both rows and rollups.
+    /// Their rows say `imported` as the reason they were kept, so they are never mistaken for
+    /// rows recorded before rollups and counted again.
     public func insertCounted(_ records: [ComparisonRecord], instanceID: String = "local") async throws {
         var rollups = RollupAccumulator(instanceID: instanceID)
-        for record in records { rollups.add(record) }
-        try await write(records[...], rollups: rollups.takeAll())
+        var rows = records
+        for index in rows.indices {
+            rollups.add(rows[index])
+            if rows[index].row == .kept(reason: nil) { rows[index].row = .kept(reason: "imported") }
+        }
+        try await write(rows[...], rollups: rollups.takeAll())
     }
 
     /// Writes comparison rows in one transaction, counting nothing in the rollups.

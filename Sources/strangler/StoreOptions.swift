@@ -77,6 +77,7 @@ struct StoreOptions: ParsableArguments {
         let instance =
             try instanceID.map { id throws(InstanceIdentityError) in try InstanceIdentity(id: id) }
             ?? InstanceIdentity.load(from: InstanceIdentity.file(besideSQLiteStore: path))
+        try foldRows(of: store, instanceID: instance.id, logger: logger)
         let recorder = DiffRecorder(
             store: store,
             retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows, rollupDays: rollupRetentionDays),
@@ -85,6 +86,25 @@ struct StoreOptions: ParsableArguments {
             logger: logger
         )
         return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)
+    }
+
+    /// Counts the comparisons recorded before rollups existed into rollups, once, reporting
+    /// progress on a large store.
+    private func foldRows(of store: SQLiteDiffStore, instanceID: String, logger: Logger) throws {
+        let started = ContinuousClock.now
+        let folded = try store.foldRowsIntoRollups(instanceID: instanceID) { progress in
+            guard progress.total > SQLiteDiffStore.foldStep else { return }
+            logger.info(
+                "folding recorded comparisons into rollups",
+                metadata: ["folded": "\(progress.folded)", "of": "\(progress.total)", "store": "\(store.path)"]
+            )
+        }
+        if folded > 0 {
+            logger.notice(
+                "recorded comparisons folded into rollups; their rows stay as examples",
+                metadata: ["comparisons": "\(folded)", "took": "\(ContinuousClock.now - started)", "store": "\(store.path)"]
+            )
+        }
     }
 
     /// Opens the store at `path`, applying pending migrations.

@@ -75,7 +75,12 @@ struct RollupParityTests {
         for since in windows {
             for width in [nil, 60, 300, 600, 3600, 86_400] as [Int?] {
                 for service in [RollupFixtures.service, "legacy", nil] as [String?] {
-                    let rows = try await store.rowBreakdown(routeID: RollupFixtures.route, serviceUpstream: service, since: since, bucketSeconds: width)
+                    let rows = try await store.rowBreakdown(
+                        routeID: RollupFixtures.route,
+                        serviceUpstream: service,
+                        since: since,
+                        bucketSeconds: width
+                    )
                     let fromRollups = try RouteBreakdown(
                         rollups: rollups,
                         noise: noise,
@@ -86,8 +91,18 @@ struct RollupParityTests {
                         bucketSeconds: width
                     )
                     // The store's reading: rollups written to and read back from its tables.
-                    let stored = try await store.breakdown(routeID: RollupFixtures.route, serviceUpstream: service, since: since, bucketSeconds: width)
-                    compare(rows, stored, meansExact: latencies == .dyadic, "stored rollups, since \(since), width \(width.map(String.init) ?? "none")")
+                    let stored = try await store.breakdown(
+                        routeID: RollupFixtures.route,
+                        serviceUpstream: service,
+                        since: since,
+                        bucketSeconds: width
+                    )
+                    compare(
+                        rows,
+                        stored,
+                        meansExact: latencies == .dyadic,
+                        "stored rollups, since \(since), width \(width.map(String.init) ?? "none")"
+                    )
                     compare(
                         rows,
                         fromRollups,
@@ -119,5 +134,54 @@ struct RollupParityTests {
     @Test("with latencies as clocks give them, percentiles stay exact and means agree to rounding")
     func parityDecimalLatencies() async throws {
         try await Self.check(latencies: .decimal)
+    }
+}
+
+/// A store recorded before rollups existed: its rows are folded into rollups once, at start,
+/// and every figure stays what the rows gave.
+@Suite("Folding recorded rows into rollups")
+struct RollupFoldTests {
+    @Test("the fold counts every pre-rollup row once, with progress, and the store's figures do not change")
+    func foldKeepsFigures() async throws {
+        let records = RollupParityTests.traffic(latencies: .dyadic)
+        let store = try DiffStoreTests.store()
+        // Rows as the recorder wrote them before rollups: no example reason, no rollups.
+        for batch in stride(from: 0, to: records.count, by: 100) {
+            try await store.insert(records[batch..<min(batch + 100, records.count)])
+        }
+        #expect(try await store.comparisonsCounted() == 0)
+        var reports: [SQLiteDiffStore.FoldProgress] = []
+        let folded = try store.foldRowsIntoRollups(instanceID: "upgraded") { reports.append($0) }
+        #expect(folded == records.count)
+        #expect(reports.last?.folded == records.count && reports.last?.total == records.count)
+        #expect(try await store.comparisonsCounted() == records.count)
+        let since = RollupFixtures.hour.addingTimeInterval(-1800)
+        for width in [nil, 60, 3600] as [Int?] {
+            let rows = try await store.rowBreakdown(
+                routeID: RollupFixtures.route,
+                serviceUpstream: RollupFixtures.service,
+                since: since,
+                bucketSeconds: width
+            )
+            let rolled = try await store.breakdown(
+                routeID: RollupFixtures.route,
+                serviceUpstream: RollupFixtures.service,
+                since: since,
+                bucketSeconds: width
+            )
+            RollupParityTests.compare(rows, rolled, meansExact: true, "folded, width \(width.map(String.init) ?? "none")")
+        }
+        #expect(try store.foldRowsIntoRollups(instanceID: "upgraded") == 0, "a second start folds nothing")
+        #expect(try await store.comparisonsCounted() == records.count)
+        #expect(try await store.comparisonCount() == records.count, "the rows stay, as examples")
+    }
+
+    @Test("rows recorded after rollups are never folded: a new store marks its fold done, and imported rows say so")
+    func newRowsNotFolded() async throws {
+        let store = try DiffStoreTests.store()
+        #expect(try store.foldRowsIntoRollups(instanceID: "fresh") == 0)
+        try await store.insertCounted([DiffStoreTests.kept("a"), DiffStoreTests.kept("b")])
+        #expect(try store.foldRowsIntoRollups(instanceID: "fresh") == 0)
+        #expect(try await store.comparisonsCounted() == 2)
     }
 }
