@@ -71,7 +71,14 @@ public struct ReportBuilder: Sendable {
                     firstSeen: item.firstSeen,
                     lastSeen: item.lastSeen,
                     examples: examplesPerPointer == 0
-                        ? [] : try await store.examples(routeID: id, since: first, pointer: item.pointer, limit: examplesPerPointer)
+                        ? []
+                        : try await store.examples(
+                            routeID: id,
+                            serviceUpstream: route?.service,
+                            since: first,
+                            pointer: item.pointer,
+                            limit: examplesPerPointer
+                        )
                 )
             )
         }

@@ -35,6 +35,9 @@ public final class DiffRecorder: Service, Sendable {
         public var rollupWriteFailures = 0
         /// Example rows deleted because the row cap (`maxRows`) was reached, not their age.
         public var rowCapDeletions = 0
+
+        /// All zero: what a reader that has seen nothing yet compares against.
+        public init() {}
     }
 
     private struct State {

@@ -69,8 +69,9 @@ public protocol EvidenceReader: Sendable {
     func firstComparison(routeID: String, since: Date) async throws -> Date?
     /// Every route with a comparison since `since`.
     func routeIDs(since: Date) async throws -> [String]
-    /// Up to `limit` of the newest stored differences at `pointer` on a route, with their requests.
-    func examples(routeID: String, since: Date, pointer: String, limit: Int) async throws -> [DifferenceExample]
+    /// Up to `limit` of the newest example differences at `pointer` on a route, with their
+    /// requests, each side's value under its name (`serviceUpstream` tells them apart).
+    func examples(routeID: String, serviceUpstream: String?, since: Date, pointer: String, limit: Int) async throws -> [DifferenceExample]
     /// How much of the window from `from` to `to` the route's evidence covers: the span from
     /// the later of `from` and the route's first comparison, less the minutes retention removed
     /// or the recorder dropped comparisons in.

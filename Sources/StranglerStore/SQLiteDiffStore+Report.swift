@@ -75,7 +75,10 @@ extension SQLiteDiffStore {
     }
 
     /// The newest stored differences at `pointer` on a route, with their requests.
-    public func examples(routeID: String, since: Date, pointer: String, limit: Int) async throws -> [DifferenceExample] {
+    ///
+    /// The sides are told apart by `serviceUpstream`: when the service served the client (a
+    /// canary's share, or a route in service mode shadowing legacy) its value is the primary's.
+    public func examples(routeID: String, serviceUpstream: String?, since: Date, pointer: String, limit: Int) async throws -> [DifferenceExample] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
@@ -88,13 +91,18 @@ extension SQLiteDiffStore {
                     """,
                 arguments: [pointer, routeID, Self.format(since), limit]
             ).map { row in
-                DifferenceExample(
+                let serviceServed =
+                    serviceUpstream != nil && (row["primary_upstream"] as String) == serviceUpstream
+                    && (row["candidate_upstream"] as String) != serviceUpstream
+                let primary: String? = row["primary_value"]
+                let candidate: String? = row["candidate_value"]
+                return DifferenceExample(
                     requestID: row["request_id"],
                     method: row["method"],
                     path: row["path"],
                     recordedAt: Self.parse(row["recorded_at"]) ?? since,
-                    legacy: row["primary_value"],
-                    service: row["candidate_value"]
+                    legacy: serviceServed ? candidate : primary,
+                    service: serviceServed ? primary : candidate
                 )
             }
         }

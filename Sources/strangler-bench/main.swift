@@ -10,6 +10,8 @@ import StranglerCore
 //   strangler-bench compare [--comparisons 20000]                         (the comparator on two JSON bodies)
 //   strangler-bench relay [--listen-port 18007] [--upstream-port 18001]   (a server: see Relay.swift)
 //   strangler-bench record [--rows 200000] [--migrations migrations]      (the diff store: see Record.swift)
+//   strangler-bench store-growth [--comparisons 1000000] [--rate 5000] [--mix identical|realistic] [--migrations migrations]
+//                                                                          (store size and recorder CPU: see StoreGrowth.swift)
 
 func argument(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -200,12 +202,23 @@ case "record":
     let arguments = CommandLine.arguments
     let migrations = arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? "migrations"
     try await runRecordBenchmark(rows: argument("--rows", default: 200_000), migrations: migrations)
+case "store-growth":
+    let arguments = CommandLine.arguments
+    func text(_ name: String, _ fallback: String) -> String {
+        arguments.firstIndex(of: name).flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? fallback
+    }
+    try await runStoreGrowthBenchmark(
+        comparisons: argument("--comparisons", default: 1_000_000),
+        rate: argument("--rate", default: 5000),
+        mix: text("--mix", "identical"),
+        migrations: text("--migrations", "migrations")
+    )
 case "relay":
     try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | relay [--listen-port P] [--upstream-port P]\n"
+            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] | relay [--listen-port P] [--upstream-port P]\n"
                 .utf8
         )
     )

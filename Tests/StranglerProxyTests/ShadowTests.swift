@@ -61,8 +61,15 @@ struct ShadowTests {
                 )
                 let row = try #require(try await pipeline.row(requestID: "shadow-1"))
                 #expect(row["outcome"] as String == "mismatch")
-                let exposition = pipeline.metrics.render()
+                // The recorder updates its statistics just after its write commits: wait for them.
+                let stored = #"strangler_diff_records_total{result="stored"} 1"#
+                var exposition = pipeline.metrics.render()
+                for _ in 0..<500 where !exposition.contains(stored) {
+                    try await Task.sleep(for: .milliseconds(10))
+                    exposition = pipeline.metrics.render()
+                }
                 #expect(exposition.contains(#"strangler_comparisons_total{route="inv",outcome="mismatch"} 1"#))
+                #expect(exposition.contains(#"strangler_diff_records_total{result="counted"} 1"#))
                 #expect(exposition.contains(#"strangler_shadow_latency_seconds_count{route="inv",side="candidate"} 1"#))
                 #expect(exposition.contains(#"strangler_diff_records_total{result="stored"} 1"#))
                 #expect(exposition.contains("strangler_comparison_queue_depth 0"))

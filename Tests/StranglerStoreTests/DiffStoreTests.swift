@@ -279,4 +279,31 @@ struct DiffStoreTests {
         }
         #expect(bytes < 400_000, "\(bytes) bytes on disk")
     }
+
+    @Test("an example names each side's value by side: when the service served the client, its value is the primary's")
+    func exampleSides() async throws {
+        let store = try Self.store()
+        var shadowed = Self.record("shadowed", differences: [Difference(kind: .changed, pointer: "/total", primary: "\"leg\"", candidate: "\"svc\"")])
+        shadowed.primaryUpstream = "legacy"
+        shadowed.candidateUpstream = "orders"
+        var canaryShare = Self.record(
+            "canary",
+            differences: [Difference(kind: .changed, pointer: "/total", primary: "\"svc\"", candidate: "\"leg\"")]
+        )
+        canaryShare.primaryUpstream = "orders"
+        canaryShare.candidateUpstream = "legacy"
+        try await store.insertCounted([shadowed, canaryShare])
+        let examples = try await store.examples(
+            routeID: "inventory-read",
+            serviceUpstream: "orders",
+            since: Date().addingTimeInterval(-60),
+            pointer: "/total",
+            limit: 5
+        )
+        #expect(examples.count == 2)
+        #expect(
+            examples.allSatisfy { $0.legacy == "\"leg\"" && $0.service == "\"svc\"" },
+            "\(examples.map { ($0.requestID, $0.legacy, $0.service) })"
+        )
+    }
 }

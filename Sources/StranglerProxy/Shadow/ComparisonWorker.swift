@@ -52,25 +52,37 @@ public final class ComparisonWorker: Service, ShadowSink {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // Queue depths and the recorder's drops are read at scrape time; drops become counters
         // by adding what changed since the last scrape.
-        let reported = NIOLockedValueBox((queueFull: 0, storeError: 0, recorded: 0))
+        let reported = NIOLockedValueBox(DiffRecorder.Statistics())
         metrics.onScrape { [queue] metrics in
             let statistics = recorder.statistics
             metrics.setGauge("strangler_comparison_queue_depth", to: Double(queue.withLockedValue { $0.jobs.count }))
             metrics.setGauge("strangler_diff_recorder_queue_depth", to: Double(statistics.queued))
-            let previous = reported.withLockedValue { last -> (queueFull: Int, storeError: Int, recorded: Int) in
-                defer { last = (statistics.droppedQueueFull, statistics.droppedStoreError, statistics.recorded) }
+            let previous = reported.withLockedValue { last -> DiffRecorder.Statistics in
+                defer { last = statistics }
                 return last
             }
-            metrics.addToCounter("strangler_diff_records_total", labels: [("result", "stored")], statistics.recorded - previous.recorded)
+            // `counted`: in the rollups (every comparison the recorder took); `stored`: kept as
+            // an example row.
+            let records: [(String, KeyPath<DiffRecorder.Statistics, Int>)] = [
+                ("counted", \.counted), ("stored", \.recorded), ("dropped_queue_full", \.droppedQueueFull),
+                ("dropped_store_error", \.droppedStoreError),
+            ]
+            for (result, path) in records {
+                metrics.addToCounter(
+                    "strangler_diff_records_total",
+                    labels: [("result", result)],
+                    statistics[keyPath: path] - previous[keyPath: path]
+                )
+            }
             metrics.addToCounter(
-                "strangler_diff_records_total",
-                labels: [("result", "dropped_queue_full")],
-                statistics.droppedQueueFull - previous.queueFull
+                "strangler_diff_rollup_write_failures_total",
+                labels: [],
+                statistics.rollupWriteFailures - previous.rollupWriteFailures
             )
             metrics.addToCounter(
-                "strangler_diff_records_total",
-                labels: [("result", "dropped_store_error")],
-                statistics.droppedStoreError - previous.storeError
+                "strangler_diff_example_rows_capped_total",
+                labels: [],
+                statistics.rowCapDeletions - previous.rowCapDeletions
             )
         }
     }
