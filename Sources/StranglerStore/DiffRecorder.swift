@@ -43,6 +43,9 @@ public final class DiffRecorder: Service, Sendable {
     private struct State {
         var queue: [ComparisonRecord] = []
         var statistics = Statistics()
+        /// The store is failing writes now; when the failure was last logged.
+        var failingSince: ContinuousClock.Instant?
+        var lastFailureLog: ContinuousClock.Instant?
         /// Records the full queue dropped since the last drain, by route: counted in rollups.
         var droppedByRoute: [String: Int] = [:]
     }
@@ -149,7 +152,7 @@ public final class DiffRecorder: Service, Sendable {
                 if deleted > 0 {
                     state.withLockedValue { $0.statistics.rowCapDeletions += deleted }
                     logger.error(
-                        "example row cap reached: oldest examples deleted before their retention age; raise --retention-rows or lower --retention-days",
+                        "example row cap reached: oldest examples deleted before their retention age; raise --retention-rows or lower --retention-days (rows recorded before rollups count too, until they age out)",
                         metadata: ["deleted": "\(deleted)", "cap": "\(rows)"]
                     )
                 }
@@ -221,6 +224,13 @@ public final class DiffRecorder: Service, Sendable {
             }
         }
         await flush()
+        let unwritten = rollups.withLockedValue { $0.unwritten.count }
+        if unwritten > 0 {
+            logger.error(
+                "diff store unavailable at shutdown: rollups not written are lost, and their minutes will read as missing",
+                metadata: ["rollups": "\(unwritten)", "error": "\(statistics.lastError ?? "unknown")"]
+            )
+        }
         await checkpoint()
     }
 
@@ -278,7 +288,9 @@ public final class DiffRecorder: Service, Sendable {
         taken.removeAll { $0.row == .notKept && $0.noisePointers == nil }
         // Due rollups ride with the first batch, in its transaction: whoever sees a comparison's
         // row also finds it counted.
-        var rollupsDue = ContinuousClock.now - rollups.withLockedValue({ $0.lastWrite }) >= rollupInterval
+        // Rows to write bring the rollups with them (they are few once sampled), so a row is
+        // never seen before its comparison is counted.
+        var rollupsDue = !taken.isEmpty || ContinuousClock.now - rollups.withLockedValue({ $0.lastWrite }) >= rollupInterval
         var start = 0
         while start < taken.count || rollupsDue {
             let batch = taken[start..<min(start + batchSize, taken.count)]
@@ -320,21 +332,29 @@ public final class DiffRecorder: Service, Sendable {
         guard !batch.isEmpty || !pending.isEmpty else { return }
         do {
             try await store.write(batch, rollups: pending)
-            state.withLockedValue {
+            let recovered = state.withLockedValue { state -> ContinuousClock.Instant? in
                 if !batch.isEmpty {
-                    $0.statistics.recorded += batch.count
-                    $0.statistics.batches += 1
+                    state.statistics.recorded += batch.count
+                    state.statistics.batches += 1
                 }
-                if !pending.isEmpty { $0.statistics.rollupWrites += 1 }
+                if !pending.isEmpty { state.statistics.rollupWrites += 1 }
+                defer { state.failingSince = nil }
+                return state.failingSince
+            }
+            if let recovered {
+                logger.notice("diff store writes work again", metadata: ["failing_for": "\(ContinuousClock.now - recovered)"])
             }
         } catch {
-            let firstFailure = state.withLockedValue { state -> Bool in
-                defer {
-                    state.statistics.droppedStoreError += batch.count
-                    if !pending.isEmpty { state.statistics.rollupWriteFailures += 1 }
-                    state.statistics.lastError = "\(error)"
-                }
-                return state.statistics.lastError == nil
+            let now = ContinuousClock.now
+            // Logged when the store starts failing, then at most once a minute while it fails.
+            let log = state.withLockedValue { state -> Bool in
+                state.statistics.droppedStoreError += batch.count
+                if !pending.isEmpty { state.statistics.rollupWriteFailures += 1 }
+                state.statistics.lastError = "\(error)"
+                if state.failingSince == nil { state.failingSince = now }
+                guard state.lastFailureLog.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+                state.lastFailureLog = now
+                return true
             }
             rollups.withLockedValue { rollups in
                 for rollup in pending {
@@ -345,11 +365,12 @@ public final class DiffRecorder: Service, Sendable {
                     }
                 }
             }
-            // Log the first failure loudly and then every 100th batch, not every batch.
-            if firstFailure || statistics.droppedStoreError % (100 * batchSize) < batch.count {
+            if log {
                 logger.error(
-                    "diff store write failed; comparison rows dropped (their counts are kept and retried), serving continues",
-                    metadata: ["dropped": "\(batch.count)", "rollups": "\(pending.count)", "error": "\(error)"]
+                    "diff store write failed; example rows dropped, counts kept in memory and retried; serving continues",
+                    metadata: [
+                        "dropped_rows": "\(batch.count)", "rollups_waiting": "\(rollups.withLockedValue { $0.unwritten.count })", "error": "\(error)",
+                    ]
                 )
             }
         }

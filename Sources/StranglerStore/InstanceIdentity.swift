@@ -83,6 +83,8 @@ public enum InstanceIdentityError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .invalid(let id, let source) where source == "the given instance id":
+            return "instance id \"\(id)\" is not valid: use 1 to 64 letters, digits, '.', '_' or '-', or leave it out to have one made"
         case .invalid(let id, let source):
             return
                 "instance id \"\(id)\" from \(source) is not valid: use 1 to 64 letters, digits, '.', '_' or '-' (delete the file to have a new id made)"

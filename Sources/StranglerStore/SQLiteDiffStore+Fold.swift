@@ -14,8 +14,13 @@ extension SQLiteDiffStore {
         public var total: Int
     }
 
-    /// Rows read per step: bounded memory, and a progress report per step.
+    /// Rows read per step, and a progress report per step. Each step's rollups are added to
+    /// the store before the next is read, so memory holds one step.
     public static let foldStep = 50_000
+
+    /// The instance name folded rows are counted under: they were recorded before instances
+    /// were told apart.
+    public static let foldedInstanceID = "before-rollups"
 
     /// Folds every comparison recorded before rollups (rows with no example reason) into
     /// rollups under `instanceID`, once: the store remembers it did (`rollups_folded`), so a
@@ -80,10 +85,12 @@ extension SQLiteDiffStore {
                         )
                     )
                 }
+                // Added now rather than at the end: a rollup adds to what its minute holds, so the
+                // result is the same, and memory holds one step.
+                for rollup in rollups.takeAll() { try Self.add(rollup, db) }
                 folded += rows.count
                 progress(FoldProgress(folded: folded, total: total))
             }
-            for rollup in rollups.takeAll() { try Self.add(rollup, db) }
             try db.execute(
                 sql: "INSERT INTO store_facts (name, value) VALUES ('rollups_folded', ?)",
                 arguments: [Self.format(Date()) + " (\(folded) comparisons)"]

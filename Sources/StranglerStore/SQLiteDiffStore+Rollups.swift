@@ -79,8 +79,11 @@ extension SQLiteDiffStore {
                     """,
                 arguments: StatementArguments(pairKey)
             ) {
-                merged.primary.merge(try LatencyDistribution(serialized: row["primary_histogram"] as Data))
-                merged.candidate.merge(try LatencyDistribution(serialized: row["candidate_histogram"] as Data))
+                // A stored histogram that can't be read (damaged, or a format from a newer
+                // version) is replaced by the new one rather than failing every later write:
+                // that minute loses its earlier latencies, and its counts stay exact.
+                if let stored = try? LatencyDistribution(serialized: row["primary_histogram"] as Data) { merged.primary.merge(stored) }
+                if let stored = try? LatencyDistribution(serialized: row["candidate_histogram"] as Data) { merged.candidate.merge(stored) }
             }
             try db.cachedStatement(
                 sql: """
@@ -210,8 +213,13 @@ extension SQLiteDiffStore {
         let minute = Self.format(RouteMinuteRollup.minute(of: cutoff))
         return try await pool.write { db in
             var deleted = 0
+            // Route by route, so each delete is a range of the primary key (route_id, minute, ...)
+            // rather than a scan of the whole table.
             for table in ["rollups", "rollup_reasons", "rollup_pointers", "rollup_signatures", "rollup_latencies"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE minute < ?", arguments: [minute])
+                try db.execute(
+                    sql: "DELETE FROM \(table) WHERE route_id IN (SELECT route_id FROM route_first_compared) AND minute < ?",
+                    arguments: [minute]
+                )
                 if table == "rollups" { deleted = db.changesCount }
             }
             try db.execute(

@@ -77,7 +77,6 @@ struct StoreOptions: ParsableArguments {
         let instance =
             try instanceID.map { id throws(InstanceIdentityError) in try InstanceIdentity(id: id) }
             ?? InstanceIdentity.load(from: InstanceIdentity.file(besideSQLiteStore: path))
-        try foldRows(of: store, instanceID: instance.id, logger: logger)
         let recorder = DiffRecorder(
             store: store,
             retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows, rollupDays: rollupRetentionDays),
@@ -86,25 +85,6 @@ struct StoreOptions: ParsableArguments {
             logger: logger
         )
         return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)
-    }
-
-    /// Counts the comparisons recorded before rollups existed into rollups, once, reporting
-    /// progress on a large store.
-    private func foldRows(of store: SQLiteDiffStore, instanceID: String, logger: Logger) throws {
-        let started = ContinuousClock.now
-        let folded = try store.foldRowsIntoRollups(instanceID: instanceID) { progress in
-            guard progress.total > SQLiteDiffStore.foldStep else { return }
-            logger.info(
-                "folding recorded comparisons into rollups",
-                metadata: ["folded": "\(progress.folded)", "of": "\(progress.total)", "store": "\(store.path)"]
-            )
-        }
-        if folded > 0 {
-            logger.notice(
-                "recorded comparisons folded into rollups; their rows stay as examples",
-                metadata: ["comparisons": "\(folded)", "took": "\(ContinuousClock.now - started)", "store": "\(store.path)"]
-            )
-        }
     }
 
     /// Opens the store at `path`, applying pending migrations.
@@ -121,9 +101,28 @@ enum StoreLocation {
             ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
     }
 
+    /// Opens the store, applying pending migrations; a store written before rollups existed
+    /// has its comparison rows folded into rollups then, once, whichever command opens it
+    /// first, with progress on standard error for a large store.
     static func open(path: String, migrations: String?) throws -> SQLiteDiffStore {
         let directory = try MigrationsLocator.find(explicit: migrations)
-        return try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
+        let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
+        let started = ContinuousClock.now
+        let folded = try store.foldRowsIntoRollups(instanceID: SQLiteDiffStore.foldedInstanceID) { progress in
+            guard progress.total > SQLiteDiffStore.foldStep else { return }
+            FileHandle.standardError.write(
+                Data("folding comparisons recorded before rollups into rollups: \(progress.folded) of \(progress.total)\n".utf8)
+            )
+        }
+        if folded > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    "folded \(folded) comparisons recorded before rollups into rollups in \(ContinuousClock.now - started); their rows stay as examples\n"
+                        .utf8
+                )
+            )
+        }
+        return store
     }
 }
 

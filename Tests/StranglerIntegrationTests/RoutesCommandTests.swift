@@ -44,6 +44,27 @@ struct RoutesCommandTests {
         )
     }
 
+    @Test("a store written before rollups is folded by the first command that opens it: routes show counts its rows, once")
+    func foldOnFirstOpen() async throws {
+        let store = try makeTestStore("fold")
+        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        let routes = folder.appendingPathComponent("routes.json").path
+        try ControlledProxy.routesFile(
+            legacyPort: 9,
+            servicePort: 10,
+            routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
+        ).write(to: URL(fileURLWithPath: routes))
+        // Rows as an older version recorded them: no rollups, no example reason.
+        try await store.insert((0..<7).map { RouteHistoryFixtures.match("old\($0)") })
+        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
+        for _ in 0..<2 {
+            let run = try Self.strangler(["routes", "show", "inv"] + common)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("  samples            7"), "\(run.stdout)")
+        }
+        #expect(try await store.comparisonsCounted(route: "inv") == 7, "folded once, not once per command")
+    }
+
     @Test("promote is refused with the figures, --force needs a reason, the override is recorded, rollback undoes it")
     func localGateAndForce() async throws {
         let store = try makeTestStore("cli")

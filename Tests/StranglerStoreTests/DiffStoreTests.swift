@@ -212,7 +212,7 @@ struct DiffStoreTests {
         #expect(try await store.comparisonCount() == 2)
         // The rollups that failed with the rows were kept and written once the store came back:
         // the lost rows' comparisons are still counted.
-        #expect(recorder.statistics.rollupWriteFailures == 1)
+        #expect(recorder.statistics.rollupWriteFailures >= 1)
         let rollups = try await store.rollups(routeID: "inventory-read", from: Date().addingTimeInterval(-3600))
         #expect(rollups.reduce(0) { $0 + $1.samples + $1.uncomparable.values.reduce(0, +) + $1.skipped.values.reduce(0, +) } == 4)
     }

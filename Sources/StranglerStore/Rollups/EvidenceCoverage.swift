@@ -13,7 +13,7 @@ public struct EvidenceCoverage: Codable, Sendable, Equatable {
     public enum GapReason: String, Codable, Sendable, Equatable {
         /// Retention deleted the rollups.
         case retention
-        /// The recorder dropped comparisons (queue full, failed write).
+        /// The recorder dropped comparisons (its queue was full), so they are not counted.
         case dropped
     }
 

@@ -137,8 +137,8 @@ public struct RouteMinuteRollup: Sendable, Equatable {
     public var serviceServed = 0
     /// Of those, answers that failed: 5xx, connect failure or timeout.
     public var serviceErrors = 0
-    /// Comparisons the recorder dropped in the minute (queue full, failed write): a window with
-    /// drops is missing evidence, and says so.
+    /// Comparisons the recorder dropped in the minute because its queue was full (a failed write
+    /// keeps its counts and retries them): a window with drops is missing evidence, and says so.
     public var dropped = 0
 
     /// An empty rollup for a route, minute and instance.
