@@ -160,6 +160,7 @@ let package = Package(
             dependencies: [
                 "StranglerCore",
                 "StranglerStore",
+                "StranglerReport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -12,6 +12,7 @@ import StranglerCore
 //   strangler-bench record [--rows 200000] [--migrations migrations]      (the diff store: see Record.swift)
 //   strangler-bench store-growth [--comparisons 1000000] [--rate 5000] [--mix identical|realistic] [--migrations migrations]
 //                                                                          (store size and recorder CPU: see StoreGrowth.swift)
+//   strangler-bench report-time [--days 30] [--routes 5] [--rate 5000]     (report and gate time over rollups: see ReportTime.swift)
 
 func argument(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -213,12 +214,21 @@ case "store-growth":
         mix: text("--mix", "identical"),
         migrations: text("--migrations", "migrations")
     )
+case "report-time":
+    let arguments = CommandLine.arguments
+    try await runReportTimeBenchmark(
+        days: argument("--days", default: 30),
+        routes: argument("--routes", default: 5),
+        rate: argument("--rate", default: 5000),
+        migrations: arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+            ?? "migrations"
+    )
 case "relay":
     try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] | relay [--listen-port P] [--upstream-port P]\n"
+            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] | report-time [--days N] [--routes N] [--rate R] | relay [--listen-port P] [--upstream-port P]\n"
                 .utf8
         )
     )
