@@ -48,7 +48,8 @@ func runReportTimeBenchmark(days: Int, routes routeCount: Int, rate: Int, migrat
         return rollup
     }
     print(
-        "report-time: \(days) days × \(routeCount) routes of minute rollups at \(rate) shadowed req/s (\(Int64(rate) * Int64(minutes) * 60) comparisons)"
+        "report-time: \(days) days × \(routeCount) routes of minute rollups at \(rate) shadowed req/s "
+            + "(\(Int64(rate) * Int64(minutes) * 60) comparisons)"
     )
     let generateStart = ContinuousClock.now
     for route in routes {
@@ -90,8 +91,8 @@ func runReportTimeBenchmark(days: Int, routes routeCount: Int, rate: Int, migrat
         let gateWhole = seconds(ContinuousClock.now - clock)
         print(
             String(
-                format:
-                    "  round %d: whole report %.3f s (%d routes, %lld samples); one route's gate over 24 h %.1f ms (%d samples), over %d days %.1f ms",
+                format: "  round %d: whole report %.3f s (%d routes, %lld samples); "
+                    + "one route's gate over 24 h %.1f ms (%d samples), over %d days %.1f ms",
                 round,
                 reportTime,
                 report.routes.count,
