@@ -57,22 +57,41 @@ public struct RouteBreakdown: Sendable {
 
     /// The gate's evidence: the buckets summed, with each side's percentiles.
     public var evidence: RouteEvidence {
-        var evidence = RouteEvidence(skipped: skipped)
-        evidence.uncomparable = uncomparable
+        RouteEvidence(
+            buckets: buckets,
+            skipped: skipped,
+            uncomparable: uncomparable,
+            legacy: legacyLatency.percentile,
+            service: serviceLatency.percentile
+        )
+    }
+}
+
+extension RouteEvidence {
+    /// The gate's evidence from a breakdown's parts (per-row or from rollups): the buckets
+    /// summed, with each side's p50 and p99 from its percentile function.
+    init(
+        buckets: [RouteBreakdown.Bucket],
+        skipped: [String: Int],
+        uncomparable: Int,
+        legacy: (Double) -> Double?,
+        service: (Double) -> Double?
+    ) {
+        self.init(skipped: skipped)
+        self.uncomparable = uncomparable
         for bucket in buckets {
-            evidence.samples += bucket.samples
-            evidence.mismatches += bucket.mismatches
-            evidence.noiseOnly += bucket.noiseOnly
-            evidence.acceptedOnly += bucket.acceptedOnly
-            evidence.statusMismatches += bucket.status
-            evidence.headerMismatches += bucket.header
-            evidence.bodyMismatches += bucket.body
+            samples += bucket.samples
+            mismatches += bucket.mismatches
+            noiseOnly += bucket.noiseOnly
+            acceptedOnly += bucket.acceptedOnly
+            statusMismatches += bucket.status
+            headerMismatches += bucket.header
+            bodyMismatches += bucket.body
         }
-        evidence.legacyP50 = legacyLatency.percentile(0.5)
-        evidence.legacyP99 = legacyLatency.percentile(0.99)
-        evidence.serviceP50 = serviceLatency.percentile(0.5)
-        evidence.serviceP99 = serviceLatency.percentile(0.99)
-        return evidence
+        legacyP50 = legacy(0.5)
+        legacyP99 = legacy(0.99)
+        serviceP50 = service(0.5)
+        serviceP99 = service(0.99)
     }
 }
 

@@ -44,19 +44,24 @@ struct RoutesCommandTests {
         )
     }
 
-    @Test("a store written before rollups is folded by the first command that opens it: routes show counts its rows, once")
-    func foldOnFirstOpen() async throws {
-        let store = try makeTestStore("fold")
-        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
-        let routes = folder.appendingPathComponent("routes.json").path
+    /// A test store beside a routes file with one shadowed route `inv` gated at 10 samples, and
+    /// the options that point the CLI at both.
+    static func gatedInventoryStore(_ name: String) throws -> (store: SQLiteDiffStore, routes: String, common: [String]) {
+        let store = try makeTestStore(name)
+        let routes = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
         try ControlledProxy.routesFile(
             legacyPort: 9,
             servicePort: 10,
             routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
         ).write(to: URL(fileURLWithPath: routes))
+        return (store, routes, ["--routes", routes, "--store", store.path, "--migrations", root.appendingPathComponent("migrations").path])
+    }
+
+    @Test("a store written before rollups is folded by the first command that opens it: routes show counts its rows, once")
+    func foldOnFirstOpen() async throws {
+        let (store, _, common) = try Self.gatedInventoryStore("fold")
         // Rows as an older version recorded them: no rollups, no example reason.
         try await store.insert((0..<7).map { RouteHistoryFixtures.match("old\($0)") })
-        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
         for _ in 0..<2 {
             let run = try Self.strangler(["routes", "show", "inv"] + common)
             #expect(run.status == 0, "\(run.stderr)")
@@ -67,17 +72,9 @@ struct RoutesCommandTests {
 
     @Test("promote is refused with the figures, --force needs a reason, the override is recorded, rollback undoes it")
     func localGateAndForce() async throws {
-        let store = try makeTestStore("cli")
-        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent()
-        let routes = folder.appendingPathComponent("routes.json").path
-        try ControlledProxy.routesFile(
-            legacyPort: 9,
-            servicePort: 10,
-            routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
-        ).write(to: URL(fileURLWithPath: routes))
+        let (store, routes, common) = try Self.gatedInventoryStore("cli")
         let original = try Data(contentsOf: URL(fileURLWithPath: routes))
         try await store.insertCounted((0..<4).map { RouteHistoryFixtures.match("m\($0)") })
-        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
 
         var run = try Self.strangler(["routes", "promote", "inv"] + common)
         #expect(run.status == 1)

@@ -20,22 +20,13 @@ public struct RollupBreakdown: Sendable {
 
     /// The gate's evidence: the buckets summed, with each side's percentiles.
     public var evidence: RouteEvidence {
-        var evidence = RouteEvidence(skipped: skipped)
-        evidence.uncomparable = uncomparable
-        for bucket in buckets {
-            evidence.samples += bucket.samples
-            evidence.mismatches += bucket.mismatches
-            evidence.noiseOnly += bucket.noiseOnly
-            evidence.acceptedOnly += bucket.acceptedOnly
-            evidence.statusMismatches += bucket.status
-            evidence.headerMismatches += bucket.header
-            evidence.bodyMismatches += bucket.body
-        }
-        evidence.legacyP50 = legacyLatency.percentile(0.5)
-        evidence.legacyP99 = legacyLatency.percentile(0.99)
-        evidence.serviceP50 = serviceLatency.percentile(0.5)
-        evidence.serviceP99 = serviceLatency.percentile(0.99)
-        return evidence
+        RouteEvidence(
+            buckets: buckets,
+            skipped: skipped,
+            uncomparable: uncomparable,
+            legacy: legacyLatency.percentile,
+            service: serviceLatency.percentile
+        )
     }
 }
 
