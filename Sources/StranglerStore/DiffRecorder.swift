@@ -56,8 +56,6 @@ public final class DiffRecorder: Service, Sendable {
         var open: RollupAccumulator
         /// Which comparisons keep their row as an example.
         var examples: ExampleSampler<SystemRandomNumberGenerator>
-        /// Rollups whose write failed, to be added to the next write.
-        var unwritten: [RouteMinuteRollup.Key: RouteMinuteRollup] = [:]
         var lastWrite = ContinuousClock.now
     }
 
@@ -224,7 +222,8 @@ public final class DiffRecorder: Service, Sendable {
             }
         }
         await flush()
-        let unwritten = rollups.withLockedValue { $0.unwritten.count }
+        // A flush that could not write leaves its rollups open.
+        let unwritten = rollups.withLockedValue { $0.open.count }
         if unwritten > 0 {
             logger.error(
                 "diff store unavailable at shutdown: rollups not written are lost, and their minutes will read as missing",
@@ -308,21 +307,12 @@ public final class DiffRecorder: Service, Sendable {
         await write([], rollups: takeRollups())
     }
 
-    /// The rollups to write now: those counted since the last write, merged with any whose write
-    /// failed.
+    /// The rollups to write now: everything counted since the last write, with whatever a
+    /// failed write put back.
     private func takeRollups() -> [RouteMinuteRollup] {
-        rollups.withLockedValue { rollups -> [RouteMinuteRollup] in
+        rollups.withLockedValue { rollups in
             rollups.lastWrite = .now
-            var pending = rollups.unwritten
-            rollups.unwritten = [:]
-            for rollup in rollups.open.takeAll() {
-                if pending[rollup.key] == nil {
-                    pending[rollup.key] = rollup
-                } else {
-                    pending[rollup.key]!.merge(rollup)
-                }
-            }
-            return pending.values.sorted { ($0.key.minute, $0.key.routeID) < ($1.key.minute, $1.key.routeID) }
+            return rollups.open.takeAll()
         }
     }
 
@@ -356,20 +346,15 @@ public final class DiffRecorder: Service, Sendable {
                 state.lastFailureLog = now
                 return true
             }
-            rollups.withLockedValue { rollups in
-                for rollup in pending {
-                    if rollups.unwritten[rollup.key] == nil {
-                        rollups.unwritten[rollup.key] = rollup
-                    } else {
-                        rollups.unwritten[rollup.key]!.merge(rollup)
-                    }
-                }
+            let waiting = rollups.withLockedValue { rollups in
+                rollups.open.restore(pending)
+                return rollups.open.count
             }
             if log {
                 logger.error(
                     "diff store write failed; example rows dropped, counts kept in memory and retried; serving continues",
                     metadata: [
-                        "dropped_rows": "\(batch.count)", "rollups_waiting": "\(rollups.withLockedValue { $0.unwritten.count })", "error": "\(error)",
+                        "dropped_rows": "\(batch.count)", "rollups_waiting": "\(waiting)", "error": "\(error)",
                     ]
                 )
             }

@@ -20,6 +20,9 @@ public struct RollupAccumulator: Sendable {
     /// Whether no minute is open.
     public var isEmpty: Bool { open.isEmpty }
 
+    /// How many route-minutes are open.
+    public var count: Int { open.count }
+
     /// The open rollups, oldest minute first, then by route.
     public var pending: [RouteMinuteRollup] { Self.ordered(Array(open.values)) }
 
@@ -61,7 +64,20 @@ public struct RollupAccumulator: Sendable {
         return Self.ordered(taken)
     }
 
-    /// Takes every open rollup, oldest first (on shutdown).
+    /// Puts taken rollups back (their write failed), adding each to its minute if that minute
+    /// has counted more since: nothing is lost and nothing counted twice.
+    public mutating func restore(_ rollups: [RouteMinuteRollup]) {
+        for rollup in rollups {
+            precondition(rollup.key.instanceID == instanceID, "a rollup of another instance")
+            if open[rollup.key] == nil {
+                open[rollup.key] = rollup
+            } else {
+                open[rollup.key]!.merge(rollup)
+            }
+        }
+    }
+
+    /// Takes every open rollup, oldest first.
     public mutating func takeAll() -> [RouteMinuteRollup] {
         defer { open = [:] }
         return pending
