@@ -109,8 +109,8 @@ extension SQLiteDiffStore {
 
     /// A route's comparisons since `since`, read from its per-minute rollups, in buckets of
     /// `bucketSeconds` aligned on UTC (one bucket from `since` when nil or not a
-    /// ``TimelineWidth``). Rollups are per minute, so buckets are at least a minute wide, and a
-    /// window that starts inside a minute counts that whole minute.
+    /// ``TimelineWidth``, whose finest is a minute), and a window that starts inside a minute
+    /// counts that whole minute.
     ///
     /// A mismatch whose every body difference is learned noise or accepted counts as a match
     /// (``RollupEvidence``), judged with the noise and accepted differences known now: the
@@ -120,16 +120,14 @@ extension SQLiteDiffStore {
         let probes = try await noiseProbes(route: routeID)
         let accepted = try await acceptedDifferences(routeID: routeID)
         let rollups = try await self.rollups(routeID: routeID, from: since)
-        // Ten-second buckets would need finer rollups; a minute is the finest there is.
-        let width = bucketSeconds.map { $0 < TimelineWidth.minute.rawValue && TimelineWidth(seconds: $0) != nil ? TimelineWidth.minute.rawValue : $0 }
-        return try RouteBreakdown(
+        return RouteBreakdown(
             rollups: rollups,
             noise: noise,
             noiseProbes: probes,
             accepted: accepted,
             serviceUpstream: serviceUpstream,
             since: since,
-            bucketSeconds: width
+            bucketSeconds: bucketSeconds
         )
     }
 

@@ -1,9 +1,9 @@
 import Foundation
 
-/// Timeline widths that are prefixes of `2026-11-22T17:56:03.120Z`.
+/// Timeline widths that are prefixes of `2026-11-22T17:56:03.120Z`. A minute is the finest:
+/// the evidence is kept per minute.
 public enum TimelineWidth: Int, CaseIterable, Sendable {
-    /// 10 seconds, a minute, 10 minutes, an hour, a day: the raw value is the width in seconds.
-    case tenSeconds = 10
+    /// A minute, 10 minutes, an hour, a day: the raw value is the width in seconds.
     case minute = 60
     case tenMinutes = 600
     case hour = 3600
@@ -15,7 +15,6 @@ public enum TimelineWidth: Int, CaseIterable, Sendable {
 
     var prefixLength: Int {
         switch self {
-        case .tenSeconds: 18
         case .minute: 16
         case .tenMinutes: 15
         case .hour: 13

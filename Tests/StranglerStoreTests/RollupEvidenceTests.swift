@@ -37,8 +37,8 @@ struct RollupEvidenceTests {
         noise: Set<String> = [],
         accepted: [String] = [],
         service: String? = "svc"
-    ) throws -> RouteEvidence {
-        try RollupEvidence.breakdown(
+    ) -> RouteEvidence {
+        RollupEvidence.breakdown(
             of: RollupFixtures.rollups(records),
             excuses: DifferenceExcuses(noise: noise, accepted: accepted.map(PointerPattern.init)),
             serviceUpstream: service,
@@ -55,9 +55,9 @@ struct RollupEvidenceTests {
             Self.mismatch([(.changed, "/items/3/name")]),
             Self.mismatch([(.changed, "/price"), (.changed, "/servedAt")]),
         ]
-        let before = try Self.evidence(records)
+        let before = Self.evidence(records)
         #expect(before.mismatches == 4 && before.bodyMismatches == 4)
-        let after = try Self.evidence(records, noise: ["/servedAt"], accepted: ["/items/*/name"])
+        let after = Self.evidence(records, noise: ["/servedAt"], accepted: ["/items/*/name"])
         #expect(after.samples == 4)
         #expect(after.noiseOnly == 1)
         #expect(after.acceptedOnly == 2, "noise and an accepted difference together count as accepted")
@@ -72,7 +72,7 @@ struct RollupEvidenceTests {
             Self.mismatch(statuses: (nil, 404), [(.changed, "/servedAt")]),
             Self.mismatch([(.status, "")]),
         ]
-        let evidence = try Self.evidence(records, noise: ["/servedAt"])
+        let evidence = Self.evidence(records, noise: ["/servedAt"])
         #expect(evidence.mismatches == 3)
         #expect(evidence.statusMismatches == 2)
         #expect(evidence.headerMismatches == 1)
@@ -82,7 +82,7 @@ struct RollupEvidenceTests {
 
     @Test("a mismatch stored without differences counts as a sample only")
     func mismatchWithoutDifferences() throws {
-        let evidence = try Self.evidence([Self.mismatch(statuses: (200, 500), [])])
+        let evidence = Self.evidence([Self.mismatch(statuses: (200, 500), [])])
         #expect(evidence.samples == 1)
         #expect(evidence.mismatches == 0 && evidence.noiseOnly == 0 && evidence.acceptedOnly == 0 && evidence.statusMismatches == 0)
     }
@@ -93,11 +93,11 @@ struct RollupEvidenceTests {
             Self.mismatch(upstreams: ("legacy", "svc"), milliseconds: (10, 20), []),
             Self.mismatch(upstreams: ("svc", "legacy"), milliseconds: (30, 40), []),
         ]
-        let evidence = try Self.evidence(records)
+        let evidence = Self.evidence(records)
         // Service: 20 (candidate is svc) and 30 (candidate is not, so the primary's); legacy: 10 and 40.
         #expect(evidence.serviceP50 == 20 && evidence.serviceP99 == 30)
         #expect(evidence.legacyP50 == 10 && evidence.legacyP99 == 40)
-        let unnamed = try Self.evidence(records, service: nil)
+        let unnamed = Self.evidence(records, service: nil)
         #expect(unnamed.serviceP50 == 10 && unnamed.serviceP99 == 30, "without a service, the primary's latency is the service's, as in SQL")
     }
 
@@ -105,13 +105,13 @@ struct RollupEvidenceTests {
     func buckets() throws {
         let records = (0..<30).map { Self.mismatch(at: Double($0) * 40, milliseconds: (Double($0), 1), [(.changed, "/a")]) }
         let rollups = RollupFixtures.rollups(records)
-        let perMinute = try RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 60)
+        let perMinute = RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 60)
         #expect(perMinute.buckets.count == 20)
         #expect(perMinute.buckets.map(\.samples).reduce(0, +) == 30)
         #expect(perMinute.buckets.first?.legacyMeanMs == 0.5, "records 0 and 1 fall in the first minute")
-        let perTen = try RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 600)
+        let perTen = RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 600)
         #expect(perTen.buckets.map(\.start) == [Self.start, Self.start.addingTimeInterval(600)])
-        let later = try RollupEvidence.breakdown(
+        let later = RollupEvidence.breakdown(
             of: rollups,
             excuses: .init(),
             serviceUpstream: "svc",
@@ -120,8 +120,11 @@ struct RollupEvidenceTests {
         )
         #expect(later.buckets.count == 1 && later.buckets[0].start == Self.start.addingTimeInterval(600))
         #expect(later.buckets[0].samples == 15, "comparisons from the window's start on")
-        #expect(throws: RollupEvidence.Failure.bucketsFinerThanRollups(seconds: 10)) {
-            try RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 10)
-        }
+        // Rollups are per minute, so nothing finer is a timeline width: 10 seconds reads as one
+        // bucket from the window's start, as any width that is not one does.
+        #expect(TimelineWidth(rawValue: 10) == nil)
+        #expect(TimelineWidth.fitting(60) == .minute, "a young route's chart is drawn in minutes")
+        let tenSeconds = RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 10)
+        #expect(tenSeconds.buckets.count == 1 && tenSeconds.buckets[0].start == Self.start)
     }
 }

@@ -81,7 +81,7 @@ struct RollupParityTests {
                         since: since,
                         bucketSeconds: width
                     )
-                    let fromRollups = try RouteBreakdown(
+                    let fromRollups = RouteBreakdown(
                         rollups: rollups,
                         noise: noise,
                         noiseProbes: probes,

@@ -32,13 +32,6 @@ public struct RollupBreakdown: Sendable {
 
 /// Evidence from rollups.
 public enum RollupEvidence {
-    /// Why a window cannot be read from rollups.
-    public enum Failure: Error, Equatable {
-        /// Buckets narrower than a minute: rollups do not know when in its minute a comparison
-        /// was made.
-        case bucketsFinerThanRollups(seconds: Int)
-    }
-
     /// A route's figures since `since`, from its rollups (any instances, any order).
     ///
     /// The per-row semantics, kept here exactly:
@@ -54,8 +47,8 @@ public enum RollupEvidence {
     ///   `serviceUpstream`, otherwise the primary's is; the other is legacy's. Bucket means are
     ///   over the bucket's samples that have one.
     /// - Buckets: `bucketSeconds` of a ``TimelineWidth`` gives buckets aligned on UTC like the
-    ///   stored timestamps' prefixes (10 seconds fails: rollups are per minute); any other value
-    ///   or nil gives one bucket that starts at `since`. Buckets without samples are left out.
+    ///   stored timestamps' prefixes (a minute at the finest, as rollups are); any other value or
+    ///   nil gives one bucket that starts at `since`. Buckets without samples are left out.
     /// - Skipped and uncomparable counts cover the whole window, samples or not.
     ///
     /// A rollup counts when its minute ends after `since`: a window that starts inside a minute
@@ -66,9 +59,8 @@ public enum RollupEvidence {
         serviceUpstream: String?,
         since: Date,
         bucketSeconds: Int?
-    ) throws(Failure) -> RollupBreakdown {
+    ) -> RollupBreakdown {
         let width = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }
-        if let width, width.rawValue < 60 { throw .bucketsFinerThanRollups(seconds: width.rawValue) }
         let service = Array((serviceUpstream ?? "").utf8)
         var result = RollupBreakdown(
             pointers: [],
@@ -185,9 +177,9 @@ extension RouteBreakdown {
         serviceUpstream: String?,
         since: Date,
         bucketSeconds: Int?
-    ) throws(RollupEvidence.Failure) {
+    ) {
         let excuses = DifferenceExcuses(noiseCounts: noise, acceptedPatterns: accepted.map(\.pointer))
-        let read = try RollupEvidence.breakdown(
+        let read = RollupEvidence.breakdown(
             of: rollups,
             excuses: excuses,
             serviceUpstream: serviceUpstream,
