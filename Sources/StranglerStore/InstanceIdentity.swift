@@ -17,7 +17,7 @@ public struct InstanceIdentity: Sendable, Equatable, CustomStringConvertible {
 
     /// An identity from a name given by an operator, checked.
     public init(id: String) throws(InstanceIdentityError) {
-        guard Self.isValid(id) else { throw .invalid(id: id, source: "the given instance id") }
+        guard Self.isValid(id) else { throw .invalid(id: id, file: nil) }
         self.id = id
     }
 
@@ -40,7 +40,7 @@ public struct InstanceIdentity: Sendable, Equatable, CustomStringConvertible {
                 throw .unreadable(file: file, underlying: "\(error)")
             }
             let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard isValid(id) else { throw .invalid(id: id, source: file) }
+            guard isValid(id) else { throw .invalid(id: id, file: file) }
             return InstanceIdentity(checked: id)
         }
         let identity = InstanceIdentity(checked: made(hostName: hostName))
@@ -74,8 +74,9 @@ public struct InstanceIdentity: Sendable, Equatable, CustomStringConvertible {
 
 /// Why an instance name could not be had.
 public enum InstanceIdentityError: Error, Equatable, CustomStringConvertible {
-    /// The name is empty, too long or has characters other than letters, digits, `.`, `_`, `-`.
-    case invalid(id: String, source: String)
+    /// The name is empty, too long or has characters other than letters, digits, `.`, `_`, `-`;
+    /// `file` is the file it was read from, nil when it was given (`--instance-id`).
+    case invalid(id: String, file: String?)
     /// The file exists but could not be read.
     case unreadable(file: String, underlying: String)
     /// The file did not exist and could not be written.
@@ -83,11 +84,11 @@ public enum InstanceIdentityError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalid(let id, let source) where source == "the given instance id":
+        case .invalid(let id, nil):
             return "instance id \"\(id)\" is not valid: use 1 to 64 letters, digits, '.', '_' or '-', or leave it out to have one made"
-        case .invalid(let id, let source):
+        case .invalid(let id, let file?):
             return
-                "instance id \"\(id)\" from \(source) is not valid: use 1 to 64 letters, digits, '.', '_' or '-' (delete the file to have a new id made)"
+                "instance id \"\(id)\" from \(file) is not valid: use 1 to 64 letters, digits, '.', '_' or '-' (delete the file to have a new id made)"
         case .unreadable(let file, let underlying):
             return "cannot read the instance id file \(file): \(underlying); check its permissions"
         case .unwritable(let file, let underlying):

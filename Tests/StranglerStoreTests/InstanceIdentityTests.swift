@@ -43,10 +43,10 @@ struct InstanceIdentityTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let file = directory + "/store.sqlite.instance"
         try "has spaces in it\n".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(throws: InstanceIdentityError.invalid(id: "has spaces in it", source: file)) {
+        #expect(throws: InstanceIdentityError.invalid(id: "has spaces in it", file: file)) {
             try InstanceIdentity.load(from: file)
         }
-        let message = InstanceIdentityError.invalid(id: "has spaces in it", source: file).description
+        let message = InstanceIdentityError.invalid(id: "has spaces in it", file: file).description
         #expect(message.contains(file) && message.contains("delete the file"))
         #expect(throws: InstanceIdentityError.self) { try InstanceIdentity(id: String(repeating: "a", count: 65)) }
         #expect(try InstanceIdentity(id: "proxy-a").id == "proxy-a")
