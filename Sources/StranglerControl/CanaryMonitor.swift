@@ -26,14 +26,23 @@ public actor CanaryMonitor: Service {
         /// Service answers (or comparisons) needed in the window before a rate is judged, so
         /// that one early failure is not a 100% error rate.
         public var minRequests: Int = 20
+        /// The instance the traffic is recorded under: the recorder's (``InstanceIdentity``).
+        public var instanceID: String = "local"
 
         /// Creates a configuration; the defaults judge each canary over the last minute, sampled
         /// every second, and write traffic to the store every 10 s.
-        public init(tick: Duration = .seconds(1), flushEvery: Duration = .seconds(10), window: Duration = .seconds(60), minRequests: Int = 20) {
+        public init(
+            tick: Duration = .seconds(1),
+            flushEvery: Duration = .seconds(10),
+            window: Duration = .seconds(60),
+            minRequests: Int = 20,
+            instanceID: String = "local"
+        ) {
             self.tick = tick
             self.flushEvery = flushEvery
             self.window = window
             self.minRequests = minRequests
+            self.instanceID = instanceID
         }
     }
 
@@ -174,7 +183,7 @@ public actor CanaryMonitor: Service {
         guard !pending.isEmpty else { return }
         let items = Array(pending.values)
         do {
-            try await store.recordTraffic(items)
+            try await store.recordTraffic(items, instanceID: configuration.instanceID)
             pending.removeAll()
         } catch {
             // Kept for the next flush: the counts are small and a full disk may clear.

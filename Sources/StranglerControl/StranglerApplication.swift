@@ -65,7 +65,12 @@ public struct StranglerApplication: Sendable {
             worker: worker,
             logger: logger,
             controllerConfiguration: controllerConfiguration,
-            monitorConfiguration: monitorConfiguration,
+            monitorConfiguration: {
+                // Traffic counts under the instance the recorder writes its rollups under.
+                var monitor = monitorConfiguration
+                monitor.instanceID = recorder.instanceID
+                return monitor
+            }(),
             transform: transform
         )
         self.admin = try admin(server, control.controller, quietLogger ?? logger)

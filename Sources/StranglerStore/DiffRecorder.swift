@@ -70,7 +70,8 @@ public final class DiffRecorder: Service, Sendable {
     private let rollupInterval: Duration
 
     /// How long evidence is kept (README.md, "`strangler serve`": `--retention-days`,
-    /// `--rollup-retention-days`, `--retention-rows`). Retention is by time; applied at start
+    /// `--rollup-retention-days`, `--minute-rollup-retention-days`, `--retention-rows`).
+    /// Retention is by time; applied at start
     /// and then hourly.
     public struct Retention: Sendable {
         /// Example rows older than this many days are deleted (`--retention-days`); nil keeps
@@ -80,15 +81,21 @@ public final class DiffRecorder: Service, Sendable {
         /// limit. A safety net: sampling keeps the rows few, so when it fires it is logged as an
         /// error and counted, because the examples then cover less time than `maxAgeDays`.
         public var maxRows: Int?
-        /// Rollups of minutes older than this many days are deleted (`--rollup-retention-days`);
-        /// nil keeps them however old. Windows reaching past it report the gap.
+        /// Rollups (hours and minutes) older than this many days are deleted
+        /// (`--rollup-retention-days`); nil keeps them however old. Windows reaching past it
+        /// report the gap.
         public var rollupDays: Int?
+        /// Minute rollups older than this many days are deleted
+        /// (`--minute-rollup-retention-days`); their hours stay, so older windows read whole
+        /// hours. nil keeps them as long as the hours.
+        public var minuteRollupDays: Int?
 
         /// A policy from the limits; the default prunes nothing.
-        public init(maxAgeDays: Int? = nil, maxRows: Int? = nil, rollupDays: Int? = nil) {
+        public init(maxAgeDays: Int? = nil, maxRows: Int? = nil, rollupDays: Int? = nil, minuteRollupDays: Int? = nil) {
             self.maxAgeDays = maxAgeDays
             self.maxRows = maxRows
             self.rollupDays = rollupDays
+            self.minuteRollupDays = minuteRollupDays
         }
     }
 
@@ -132,6 +139,9 @@ public final class DiffRecorder: Service, Sendable {
         self.logger = logger
     }
 
+    /// The instance this recorder's rollups are kept under.
+    public var instanceID: String { rollups.withLockedValue { $0.open.instanceID } }
+
     /// Prunes by the retention policy: examples and rollups by age, then examples beyond the
     /// row cap. Failures are logged, never fatal.
     public func applyRetention() async {
@@ -143,6 +153,10 @@ public final class DiffRecorder: Service, Sendable {
             }
             if let days = retention.rollupDays {
                 let deleted = try await store.pruneRollups(before: now.addingTimeInterval(-Double(days) * 86_400))
+                if deleted > 0 { logger.info("retention pruned rollup hours", metadata: ["deleted": "\(deleted)", "days": "\(days)"]) }
+            }
+            if let days = retention.minuteRollupDays {
+                let deleted = try await store.pruneMinuteRollups(before: now.addingTimeInterval(-Double(days) * 86_400))
                 if deleted > 0 { logger.info("retention pruned rollup minutes", metadata: ["deleted": "\(deleted)", "days": "\(days)"]) }
             }
             if let rows = retention.maxRows {

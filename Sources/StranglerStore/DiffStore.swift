@@ -11,9 +11,13 @@ public protocol ComparisonWriter: Sendable {
     /// Deletes comparisons recorded before `cutoff`, then the oldest beyond `maxRows`.
     /// Returns how many comparisons were deleted.
     func prune(recordedBefore cutoff: Date?, maxRows: Int?) async throws -> Int
-    /// Deletes rollups of minutes before `cutoff`, and remembers that evidence before it is
-    /// gone, so windows reaching further report the gap. Returns how many minutes' rows went.
+    /// Deletes rollups (minutes and hours) before `cutoff`'s hour, and remembers that evidence
+    /// before it is gone, so windows reaching further report the gap. Returns how many hours'
+    /// rows went.
     func pruneRollups(before cutoff: Date) async throws -> Int
+    /// Deletes minute rollups before `cutoff`'s hour; the hours keep their counts, and windows
+    /// reaching further read whole hours there. Returns how many minutes' rows went.
+    func pruneMinuteRollups(before cutoff: Date) async throws -> Int
     /// Moves everything written into the store's main file, so that the files a graceful stop
     /// leaves behind are the store's real size (SQLite's write-ahead log is emptied). Called
     /// once the last write is done; a store without such a log does nothing.
@@ -129,8 +133,9 @@ extension RouteHistoryStore {
 /// Which side served each route's clients, per interval: the rule that a route stops being served
 /// by legacy before it is retired reads it.
 public protocol TrafficStore: Sendable {
-    /// Adds requests served to the route's counters for the minute of `at`.
-    func recordTraffic(_ samples: [RouteTraffic], at: Date) async throws
+    /// Adds requests served to the routes' rollups for the minute of `at`, under the instance
+    /// that served them.
+    func recordTraffic(_ samples: [RouteTraffic], at: Date, instanceID: String) async throws
     /// A route's served-by counts since `since`.
     func traffic(routeID: String, since: Date) async throws -> RouteTraffic
     /// The last minute in which legacy served the route, if any was recorded.
@@ -139,8 +144,8 @@ public protocol TrafficStore: Sendable {
 
 extension TrafficStore {
     /// Adds the served-by counts of one interval, recorded now.
-    public func recordTraffic(_ samples: [RouteTraffic]) async throws {
-        try await recordTraffic(samples, at: Date())
+    public func recordTraffic(_ samples: [RouteTraffic], instanceID: String) async throws {
+        try await recordTraffic(samples, at: Date(), instanceID: instanceID)
     }
 }
 

@@ -82,6 +82,8 @@ enum SQLiteFile {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
+            // The store's own SQL functions, on every connection: migrations use them too.
+            configuration.prepareDatabase { db in db.add(function: LatencyMergeAggregate.function) }
             return try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw .storeUnavailable(path: path, underlying: "\(error)")

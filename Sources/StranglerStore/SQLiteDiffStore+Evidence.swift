@@ -107,10 +107,12 @@ extension SQLiteDiffStore {
         try await breakdown(routeID: routeID, serviceUpstream: serviceUpstream, since: since, bucketSeconds: nil).evidence
     }
 
-    /// A route's comparisons since `since`, read from its per-minute rollups, in buckets of
+    /// A route's comparisons since `since`, read from its rollups, in buckets of
     /// `bucketSeconds` aligned on UTC (one bucket from `since` when nil or not a
-    /// ``TimelineWidth``, whose finest is a minute), and a window that starts inside a minute
-    /// counts that whole minute.
+    /// ``TimelineWidth``, whose finest is a minute). Whole hours are read from the hour
+    /// rollups and the rest from minutes (``RollupReadPlan``): a window that starts inside a
+    /// minute counts that whole minute, and one that starts before the minutes still kept counts
+    /// its whole first hour.
     ///
     /// A mismatch whose every body difference is learned noise or accepted counts as a match
     /// (``RollupEvidence``), judged with the noise and accepted differences known now: the
@@ -119,7 +121,8 @@ extension SQLiteDiffStore {
         let noise = try await self.noise(route: routeID)
         let probes = try await noiseProbes(route: routeID)
         let accepted = try await acceptedDifferences(routeID: routeID)
-        let rollups = try await self.rollups(routeID: routeID, from: since)
+        let width = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }
+        let rollups = try await windowRollups(routeID: routeID, since: since, bucketSeconds: width?.rawValue)
         return RouteBreakdown(
             rollups: rollups,
             noise: noise,

@@ -57,20 +57,28 @@ public struct TimelineBucket: Sendable, Hashable, Codable {
 }
 
 extension SQLiteDiffStore {
-    /// Route ids with comparisons since `since`, from the rollups: one index seek per route the
-    /// store has ever compared.
+    /// Route ids with comparisons since `since`, from the rollups of the window
+    /// (``RollupReadPlan``): one index seek per route the store has ever compared and level read.
     public func routeIDs(since: Date) async throws -> [String] {
         try await pool.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT r.route_id FROM route_first_compared r
-                    WHERE EXISTS (SELECT 1 FROM rollups u WHERE u.route_id = r.route_id AND u.minute >= ?1 AND u.matches + u.mismatches > 0)
-                        OR EXISTS (SELECT 1 FROM rollup_reasons u WHERE u.route_id = r.route_id AND u.minute >= ?1)
-                    ORDER BY r.route_id
-                    """,
-                arguments: [Self.format(RouteMinuteRollup.minute(of: since))]
-            )
+            var ids = Set<String>()
+            for part in try Self.plan(db, since: since, bucketSeconds: nil).parts {
+                let (from, to) = Self.bounds(part)
+                let p = part.level.tablePrefix
+                ids.formUnion(
+                    try String.fetchAll(
+                        db,
+                        sql: """
+                            SELECT r.route_id FROM route_first_compared r
+                            WHERE EXISTS (SELECT 1 FROM \(p)rollups u
+                                    WHERE u.route_id = r.route_id AND u.minute >= ?1 AND u.minute < ?2 AND u.matches + u.mismatches > 0)
+                                OR EXISTS (SELECT 1 FROM \(p)rollup_reasons u WHERE u.route_id = r.route_id AND u.minute >= ?1 AND u.minute < ?2)
+                            """,
+                        arguments: [from, to]
+                    )
+                )
+            }
+            return ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         }
     }
 
@@ -108,20 +116,29 @@ extension SQLiteDiffStore {
         }
     }
 
-    /// When the route's first comparison since `since` was recorded, if any, to the minute
-    /// (rollups know the minute): the start of its minute, or `since` if that is later.
+    /// When the route's first comparison since `since` was recorded, if any, to the period its
+    /// rollup knows: the start of its minute (or of its hour, before the minutes still kept), or
+    /// `since` if that is later.
     public func firstComparison(routeID: String, since: Date) async throws -> Date? {
-        let from = Self.format(RouteMinuteRollup.minute(of: since))
-        let first = try await pool.read { db in
-            try String.fetchOne(
-                db,
-                sql: """
-                    SELECT MIN(first) FROM (
-                        SELECT MIN(minute) AS first FROM rollups WHERE route_id = ?1 AND minute >= ?2 AND matches + mismatches > 0
-                        UNION ALL SELECT MIN(minute) FROM rollup_reasons WHERE route_id = ?1 AND minute >= ?2)
-                    """,
-                arguments: [routeID, from]
-            ).flatMap(Self.parse)
+        let first = try await pool.read { db -> Date? in
+            // Parts are oldest first: the first with a comparison has the earliest.
+            for part in try Self.plan(db, since: since, bucketSeconds: nil).parts {
+                let (from, to) = Self.bounds(part)
+                let p = part.level.tablePrefix
+                if let first = try String.fetchOne(
+                    db,
+                    sql: """
+                        SELECT MIN(first) FROM (
+                            SELECT MIN(minute) AS first FROM \(p)rollups
+                                WHERE route_id = ?1 AND minute >= ?2 AND minute < ?3 AND matches + mismatches > 0
+                            UNION ALL SELECT MIN(minute) FROM \(p)rollup_reasons WHERE route_id = ?1 AND minute >= ?2 AND minute < ?3)
+                        """,
+                    arguments: [routeID, from, to]
+                ) {
+                    return Self.parse(first)
+                }
+            }
+            return nil
         }
         return first.map { max($0, since) }
     }
@@ -132,11 +149,17 @@ extension SQLiteDiffStore {
     public func coveredCount(routeID: String, since: Date, pattern: String) async throws -> Int {
         let pattern = PointerPattern(pattern)
         let counts = try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT pointer, SUM(count) AS n FROM rollup_pointers WHERE route_id = ? AND minute >= ? GROUP BY pointer",
-                arguments: [routeID, Self.format(RouteMinuteRollup.minute(of: since))]
-            )
+            try Self.plan(db, since: since, bucketSeconds: nil).parts.flatMap { part in
+                let (from, to) = Self.bounds(part)
+                return try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT pointer, SUM(count) AS n FROM \(part.level.tablePrefix)rollup_pointers
+                        WHERE route_id = ? AND minute >= ? AND minute < ? GROUP BY pointer
+                        """,
+                    arguments: [routeID, from, to]
+                )
+            }
         }
         return counts.filter { pattern.covers(pointer: $0["pointer"]) }.reduce(0) { $0 + ($1["n"] as Int) }
     }

@@ -2,19 +2,33 @@ import Foundation
 import GRDB
 import StranglerCore
 
-/// Rollups in SQLite: written by adding to what a minute already holds, read back per route and
-/// window. Five tables hold one rollup (migrations/0005_rollups.sql): the counts, the reasons,
-/// the pointers, the mismatch signatures and the latencies.
+/// Rollups in SQLite: written by adding to what a minute and its hour already hold, read back
+/// per route and window. Five tables hold one level of rollups (migrations/0005_rollups.sql for
+/// minutes, 0006_hour_rollups.sql for hours): the counts, the reasons, the pointers, the
+/// mismatch signatures and the latencies.
 extension SQLiteDiffStore {
-    /// Adds one rollup to the minute it names, inside the caller's transaction: counts add,
-    /// first and last sightings widen, and latency histograms merge. Writing the same open
-    /// minute again with only what arrived since (as the recorder does every few seconds) is
-    /// therefore exact.
+    /// Adds one rollup to the minute it names and to that minute's hour, inside the caller's
+    /// transaction: counts add, first and last sightings widen, and latency histograms merge.
+    /// Writing the same open minute again with only what arrived since (as the recorder does
+    /// every few seconds) is therefore exact, and the two levels always agree.
     static func add(_ rollup: RouteMinuteRollup, _ db: Database) throws {
-        let key: [any DatabaseValueConvertible] = [rollup.key.routeID, format(rollup.key.minute), rollup.key.instanceID]
+        for level in RollupLevel.allCases { try add(rollup, at: level, db) }
+        if rollup.samples > 0 || !rollup.uncomparable.isEmpty || !rollup.skipped.isEmpty {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO route_first_compared (route_id, first_compared) VALUES (?, ?)
+                    ON CONFLICT (route_id) DO UPDATE SET first_compared = min(first_compared, excluded.first_compared)
+                    """
+            ).execute(arguments: [rollup.key.routeID, format(rollup.key.minute)])
+        }
+    }
+
+    private static func add(_ rollup: RouteMinuteRollup, at level: RollupLevel, _ db: Database) throws {
+        let p = level.tablePrefix
+        let key: [any DatabaseValueConvertible] = [rollup.key.routeID, format(level.start(of: rollup.key.minute)), rollup.key.instanceID]
         try db.cachedStatement(
             sql: """
-                INSERT INTO rollups (route_id, minute, instance_id, matches, mismatches, status_mismatches, header_mismatches,
+                INSERT INTO \(p)rollups (route_id, minute, instance_id, matches, mismatches, status_mismatches, header_mismatches,
                     body_mismatches, legacy_served, service_served, service_errors, dropped)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (route_id, minute, instance_id) DO UPDATE SET
@@ -35,7 +49,7 @@ extension SQLiteDiffStore {
         )
         let reason = try db.cachedStatement(
             sql: """
-                INSERT INTO rollup_reasons (route_id, minute, instance_id, outcome, reason, count) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO \(p)rollup_reasons (route_id, minute, instance_id, outcome, reason, count) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (route_id, minute, instance_id, outcome, reason) DO UPDATE SET count = count + excluded.count
                 """
         )
@@ -44,7 +58,7 @@ extension SQLiteDiffStore {
         }
         let pointer = try db.cachedStatement(
             sql: """
-                INSERT INTO rollup_pointers (route_id, minute, instance_id, pointer, kind, count, first_seen, last_seen)
+                INSERT INTO \(p)rollup_pointers (route_id, minute, instance_id, pointer, kind, count, first_seen, last_seen)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (route_id, minute, instance_id, pointer, kind) DO UPDATE SET count = count + excluded.count,
                     first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)
@@ -59,57 +73,78 @@ extension SQLiteDiffStore {
         }
         let signature = try db.cachedStatement(
             sql: """
-                INSERT INTO rollup_signatures (route_id, minute, instance_id, signature, count) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO \(p)rollup_signatures (route_id, minute, instance_id, signature, count) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (route_id, minute, instance_id, signature) DO UPDATE SET count = count + excluded.count
                 """
         )
         for (what, count) in rollup.signatures {
             try signature.execute(arguments: StatementArguments(key + [what.canonicalText, count]))
         }
-        // Histograms merge in Swift: the minute's stored pair is read, merged and written back
+        // Histograms merge in Swift: the period's stored pair is read, merged and written back
         // (one writer per store file, inside the write transaction).
         for (pair, latency) in rollup.latency {
             let pairKey = key + [pair.primary, pair.candidate]
             var merged = latency
             if let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT primary_histogram, candidate_histogram FROM rollup_latencies
-                    WHERE route_id = ? AND minute = ? AND instance_id = ? AND primary_upstream = ? AND candidate_upstream = ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT primary_histogram, candidate_histogram FROM \(p)rollup_latencies
+                        WHERE route_id = ? AND minute = ? AND instance_id = ? AND primary_upstream = ? AND candidate_upstream = ?
+                        """
+                ),
                 arguments: StatementArguments(pairKey)
             ) {
                 // A stored histogram that can't be read (damaged, or a format from a newer
                 // version) is replaced by the new one rather than failing every later write:
-                // that minute loses its earlier latencies, and its counts stay exact.
+                // that period loses its earlier latencies, and its counts stay exact.
                 if let stored = try? LatencyDistribution(serialized: row["primary_histogram"] as Data) { merged.primary.merge(stored) }
                 if let stored = try? LatencyDistribution(serialized: row["candidate_histogram"] as Data) { merged.candidate.merge(stored) }
             }
             try db.cachedStatement(
                 sql: """
-                    INSERT OR REPLACE INTO rollup_latencies (route_id, minute, instance_id, primary_upstream, candidate_upstream,
+                    INSERT OR REPLACE INTO \(p)rollup_latencies (route_id, minute, instance_id, primary_upstream, candidate_upstream,
                         primary_histogram, candidate_histogram) VALUES (?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: StatementArguments(pairKey + [Data(merged.primary.serialized()), Data(merged.candidate.serialized())]))
         }
-        if rollup.samples > 0 || !rollup.uncomparable.isEmpty || !rollup.skipped.isEmpty {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO route_first_compared (route_id, first_compared) VALUES (?, ?)
-                    ON CONFLICT (route_id) DO UPDATE SET first_compared = min(first_compared, excluded.first_compared)
-                    """
-            ).execute(arguments: [rollup.key.routeID, format(rollup.key.minute)])
+    }
+
+    /// A route's rollups at one level for the periods from `from`'s period up to (not
+    /// including) `to`, every instance's, oldest first. An hour's rollup carries its first
+    /// minute as its key's `minute`.
+    public func rollups(routeID: String, level: RollupLevel = .minute, from: Date, to: Date? = nil) async throws -> [RouteMinuteRollup] {
+        try await pool.read { db in try Self.rollups(db, routeID: routeID, level: level, from: from, to: to) }
+    }
+
+    /// A route's rollups for the window from `since` to now, each stretch from the level
+    /// ``RollupReadPlan`` picks: what every reader of evidence sums.
+    /// - Parameter bucketSeconds: the finest buckets the caller draws; nil for one bucket.
+    public func windowRollups(routeID: String, since: Date, bucketSeconds: Int?) async throws -> [RouteMinuteRollup] {
+        try await pool.read { db in
+            try Self.plan(db, since: since, bucketSeconds: bucketSeconds).parts.flatMap { part in
+                try Self.rollups(db, routeID: routeID, level: part.level, from: part.from, to: part.to)
+            }
         }
     }
 
-    /// A route's rollups for the minutes from `from`'s minute up to (not including) `to`, every
-    /// instance's, oldest first.
-    public func rollups(routeID: String, from: Date, to: Date? = nil) async throws -> [RouteMinuteRollup] {
-        try await pool.read { db in try Self.rollups(db, routeID: routeID, from: from, to: to) }
+    /// The read plan for a window from `since`, given what minute retention still keeps.
+    static func plan(_ db: Database, since: Date, bucketSeconds: Int?) throws -> RollupReadPlan {
+        RollupReadPlan(since: since, minutesKeptFrom: try fact(db, "minute_rollups_retained_from"), bucketSeconds: bucketSeconds)
     }
 
-    static func rollups(_ db: Database, routeID: String, from: Date, to: Date?) throws -> [RouteMinuteRollup] {
-        let start = format(RouteMinuteRollup.minute(of: from))
+    /// A time kept in `store_facts`.
+    static func fact(_ db: Database, _ name: String) throws -> Date? {
+        try String.fetchOne(db, sql: "SELECT value FROM store_facts WHERE name = ?", arguments: [name]).flatMap { parse($0) }
+    }
+
+    /// A plan part's bounds as the stored text compares them; no end is the far future.
+    static func bounds(_ part: RollupReadPlan.Part) -> (from: String, to: String) {
+        (format(part.from), part.to.map(format) ?? "9999-12-31T23:59:59.999Z")
+    }
+
+    static func rollups(_ db: Database, routeID: String, level: RollupLevel, from: Date, to: Date?) throws -> [RouteMinuteRollup] {
+        let p = level.tablePrefix
+        let start = format(level.start(of: from))
         // No end: the far future, in the same fixed-width text.
         let end = to.map(format) ?? "9999-12-31T23:59:59.999Z"
         let range: StatementArguments = [routeID, start, end]
@@ -119,7 +154,7 @@ extension SQLiteDiffStore {
         }
         for row in try Row.fetchAll(
             db,
-            sql: "SELECT * FROM rollups WHERE route_id = ? AND minute >= ? AND minute < ?",
+            sql: "SELECT * FROM \(p)rollups WHERE route_id = ? AND minute >= ? AND minute < ?",
             arguments: range
         ) {
             var rollup = RouteMinuteRollup(key: key(row))
@@ -136,7 +171,7 @@ extension SQLiteDiffStore {
         }
         for row in try Row.fetchAll(
             db,
-            sql: "SELECT minute, instance_id, outcome, reason, count FROM rollup_reasons WHERE route_id = ? AND minute >= ? AND minute < ?",
+            sql: "SELECT minute, instance_id, outcome, reason, count FROM \(p)rollup_reasons WHERE route_id = ? AND minute >= ? AND minute < ?",
             arguments: range
         ) {
             let key = key(row)
@@ -150,7 +185,7 @@ extension SQLiteDiffStore {
         for row in try Row.fetchAll(
             db,
             sql: """
-                SELECT minute, instance_id, pointer, kind, count, first_seen, last_seen FROM rollup_pointers
+                SELECT minute, instance_id, pointer, kind, count, first_seen, last_seen FROM \(p)rollup_pointers
                 WHERE route_id = ? AND minute >= ? AND minute < ?
                 """,
             arguments: range
@@ -166,7 +201,7 @@ extension SQLiteDiffStore {
         }
         for row in try Row.fetchAll(
             db,
-            sql: "SELECT minute, instance_id, signature, count FROM rollup_signatures WHERE route_id = ? AND minute >= ? AND minute < ?",
+            sql: "SELECT minute, instance_id, signature, count FROM \(p)rollup_signatures WHERE route_id = ? AND minute >= ? AND minute < ?",
             arguments: range
         ) {
             guard let signature = MismatchSignature(canonicalText: row["signature"]) else {
@@ -179,7 +214,7 @@ extension SQLiteDiffStore {
             db,
             sql: """
                 SELECT minute, instance_id, primary_upstream, candidate_upstream, primary_histogram, candidate_histogram
-                FROM rollup_latencies WHERE route_id = ? AND minute >= ? AND minute < ?
+                FROM \(p)rollup_latencies WHERE route_id = ? AND minute >= ? AND minute < ?
                 """,
             arguments: range
         ) {
@@ -201,65 +236,105 @@ extension SQLiteDiffStore {
         try await pool.read { db in
             let filter = route == nil ? "" : " WHERE route_id = ?"
             let arguments: StatementArguments = route.map { [$0] } ?? []
-            let compared = try Int.fetchOne(db, sql: "SELECT SUM(matches + mismatches) FROM rollups" + filter, arguments: arguments) ?? 0
-            let other = try Int.fetchOne(db, sql: "SELECT SUM(count) FROM rollup_reasons" + filter, arguments: arguments) ?? 0
+            // The hours: they hold every minute's counts, and are kept longer.
+            let compared = try Int.fetchOne(db, sql: "SELECT SUM(matches + mismatches) FROM hour_rollups" + filter, arguments: arguments) ?? 0
+            let other = try Int.fetchOne(db, sql: "SELECT SUM(count) FROM hour_rollup_reasons" + filter, arguments: arguments) ?? 0
             return compared + other
         }
     }
 
-    /// Deletes every rollup table's rows of minutes before `cutoff`'s minute, and records the
-    /// cutoff as `rollups_retained_from` (it only moves forward). Returns the rollup rows deleted.
+    /// Deletes both levels' rollups before `cutoff`'s hour, and records that hour as
+    /// `rollups_retained_from` (it only moves forward): hours are the unit evidence is kept in
+    /// for long. Returns the hour rollup rows deleted.
     public func pruneRollups(before cutoff: Date) async throws -> Int {
-        let minute = Self.format(RouteMinuteRollup.minute(of: cutoff))
+        let hour = RollupLevel.hour.start(of: cutoff)
         return try await pool.write { db in
-            var deleted = 0
+            try Self.pruneRollups(db, levels: RollupLevel.allCases, before: hour, fact: "rollups_retained_from")
+        }
+    }
+
+    /// Deletes minute rollups before `cutoff`'s hour, and records that hour as
+    /// `minute_rollups_retained_from`: older windows read whole hours from then on
+    /// (``RollupReadPlan``). Returns the minute rollup rows deleted.
+    public func pruneMinuteRollups(before cutoff: Date) async throws -> Int {
+        let hour = RollupLevel.hour.start(of: cutoff)
+        return try await pool.write { db in
+            try Self.pruneRollups(db, levels: [.minute], before: hour, fact: "minute_rollups_retained_from")
+        }
+    }
+
+    private static func pruneRollups(_ db: Database, levels: [RollupLevel], before hour: Date, fact: String) throws -> Int {
+        let text = format(hour)
+        var deleted = 0
+        for level in levels {
             // Route by route, so each delete is a range of the primary key (route_id, minute, ...)
-            // rather than a scan of the whole table.
-            for table in ["rollups", "rollup_reasons", "rollup_pointers", "rollup_signatures", "rollup_latencies"] {
+            // rather than a scan of the whole table. The route ids come from the level's counts
+            // table (every rollup writes a row there, traffic of routes never compared too), one
+            // index seek per route rather than a scan for DISTINCT.
+            let routes = """
+                WITH RECURSIVE ids(id) AS (
+                    SELECT MIN(route_id) FROM \(level.tablePrefix)rollups
+                    UNION ALL SELECT (SELECT MIN(route_id) FROM \(level.tablePrefix)rollups WHERE route_id > ids.id) FROM ids WHERE ids.id IS NOT NULL)
+                SELECT id FROM ids WHERE id IS NOT NULL
+                """
+            for table in ["rollup_reasons", "rollup_pointers", "rollup_signatures", "rollup_latencies", "rollups"] {
                 try db.execute(
-                    sql: "DELETE FROM \(table) WHERE route_id IN (SELECT route_id FROM route_first_compared) AND minute < ?",
-                    arguments: [minute]
+                    sql: "DELETE FROM \(level.tablePrefix + table) WHERE route_id IN (\(routes)) AND minute < ?",
+                    arguments: [text]
                 )
-                if table == "rollups" { deleted = db.changesCount }
+                if table == "rollups" { deleted += db.changesCount }
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO store_facts (name, value) VALUES ('rollups_retained_from', ?)
-                    ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)
-                    """,
-                arguments: [minute]
-            )
-            return deleted
         }
+        try db.execute(
+            sql: "INSERT INTO store_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+            arguments: [fact, text]
+        )
+        return deleted
     }
 
-    /// How much of the window the route's evidence covers (``EvidenceCoverage``).
+    /// How much of the window the route's evidence covers (``EvidenceCoverage``). Drops are
+    /// found per minute where minutes are kept, and per hour before that.
     public func coverage(routeID: String, from: Date, to: Date) async throws -> EvidenceCoverage {
-        let first = try await firstCompared(routeID: routeID)
-        let retained = try await rollupsRetainedFrom()
-        let dropped = try await pool.read { db in
-            try String.fetchAll(
-                db,
-                sql: "SELECT minute FROM rollups WHERE route_id = ? AND minute >= ? AND minute < ? AND dropped > 0",
-                arguments: [routeID, Self.format(RouteMinuteRollup.minute(of: from)), Self.format(to)]
-            ).compactMap { Self.parse($0) }
+        try await pool.read { db in
+            let minutesFrom = try Self.fact(db, "minute_rollups_retained_from")
+            let split = max(RollupLevel.minute.start(of: from), minutesFrom ?? from)
+            func dropped(_ level: RollupLevel, _ start: Date, _ end: Date) throws -> [Date] {
+                guard start < end else { return [] }
+                return try String.fetchAll(
+                    db,
+                    sql: "SELECT DISTINCT minute FROM \(level.tablePrefix)rollups WHERE route_id = ? AND minute >= ? AND minute < ? AND dropped > 0",
+                    arguments: [routeID, Self.format(level.start(of: start)), Self.format(end)]
+                ).compactMap { Self.parse($0) }
+            }
+            return EvidenceCoverage(
+                from: from,
+                to: to,
+                firstCompared: try Self.firstCompared(db, routeID: routeID),
+                retainedFrom: try Self.fact(db, "rollups_retained_from"),
+                droppedMinutes: try dropped(.minute, split, to),
+                droppedHours: try dropped(.hour, from, min(split, to))
+            )
         }
-        return EvidenceCoverage(from: from, to: to, firstCompared: first, retainedFrom: retained, droppedMinutes: dropped)
     }
 
-    /// The oldest minute retention still keeps rollups for; nil when none was ever pruned.
+    /// The oldest hour retention still keeps rollups for; nil when none was ever pruned.
     public func rollupsRetainedFrom() async throws -> Date? {
-        try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM store_facts WHERE name = 'rollups_retained_from'").flatMap { Self.parse($0) }
-        }
+        try await pool.read { db in try Self.fact(db, "rollups_retained_from") }
+    }
+
+    /// The oldest hour retention still keeps minute rollups for; nil when none was ever pruned.
+    public func minuteRollupsRetainedFrom() async throws -> Date? {
+        try await pool.read { db in try Self.fact(db, "minute_rollups_retained_from") }
     }
 
     /// When a route was first compared, kept even after retention removed that minute.
     public func firstCompared(routeID: String) async throws -> Date? {
-        try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT first_compared FROM route_first_compared WHERE route_id = ?", arguments: [routeID])
-                .flatMap { Self.parse($0) }
-        }
+        try await pool.read { db in try Self.firstCompared(db, routeID: routeID) }
+    }
+
+    static func firstCompared(_ db: Database, routeID: String) throws -> Date? {
+        try String.fetchOne(db, sql: "SELECT first_compared FROM route_first_compared WHERE route_id = ?", arguments: [routeID])
+            .flatMap { parse($0) }
     }
 }
 

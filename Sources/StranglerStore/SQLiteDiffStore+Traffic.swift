@@ -2,53 +2,59 @@ import Foundation
 import GRDB
 import StranglerCore
 
+/// Requests served by each side, kept in the rollups (`legacy_served`, `service_served`,
+/// `service_errors`) beside the comparisons, per minute and hour and per instance.
 extension SQLiteDiffStore {
-    /// Adds requests served to the route's counters for the minute of `at`.
-    public func recordTraffic(_ samples: [RouteTraffic], at: Date = Date()) async throws {
-        let samples = samples.filter { $0.legacy + $0.service + $0.serviceErrors > 0 }
-        guard !samples.isEmpty else { return }
-        let minute = String(Self.format(at).prefix(16))  // 2026-11-22T15:54
-        try await pool.write { db in
-            let statement = try db.cachedStatement(
-                sql: """
-                    INSERT INTO route_traffic (route_id, minute, legacy, service, service_errors) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (route_id, minute) DO UPDATE SET legacy = legacy + excluded.legacy,
-                        service = service + excluded.service, service_errors = service_errors + excluded.service_errors
-                    """
-            )
-            for sample in samples {
-                try statement.execute(arguments: [sample.routeID, minute, sample.legacy, sample.service, sample.serviceErrors])
-            }
-        }
+    /// Adds requests served to the routes' rollups for the minute of `at`, under `instanceID`.
+    public func recordTraffic(_ samples: [RouteTraffic], at: Date, instanceID: String) async throws {
+        var rollups = RollupAccumulator(instanceID: instanceID)
+        for sample in samples { rollups.addTraffic(sample, at: at) }
+        guard !rollups.isEmpty else { return }
+        try await addRollups(rollups.takeAll())
     }
 
-    /// The last minute in which legacy served the route, if any was recorded.
+    /// The last minute in which legacy served the route, if any was recorded. Where only the
+    /// hour is still kept, its last minute: the latest legacy could have served, so a route is
+    /// never called quiet too early.
     public func lastLegacyTraffic(routeID: String) async throws -> Date? {
         try await pool.read { db in
             guard
-                let minute = try String.fetchOne(
+                let hour = try String.fetchOne(
                     db,
-                    sql: "SELECT MAX(minute) FROM route_traffic WHERE route_id = ? AND legacy > 0",
+                    sql: "SELECT MAX(minute) FROM hour_rollups WHERE route_id = ? AND legacy_served > 0",
                     arguments: [routeID]
                 )
             else { return nil }
-            return Self.parse(minute + ":00.000Z")
+            if let minute = try String.fetchOne(
+                db,
+                sql: "SELECT MAX(minute) FROM rollups WHERE route_id = ? AND minute >= ? AND legacy_served > 0",
+                arguments: [routeID, hour]
+            ) {
+                return Self.parse(minute)
+            }
+            return Self.parse(hour).map { $0.addingTimeInterval(Double(RollupLevel.hour.seconds - RollupLevel.minute.seconds)) }
         }
     }
 
-    /// Requests the route served since `since`, by side.
+    /// Requests the route served since `since`'s minute, by side, read as the window's
+    /// evidence is (``RollupReadPlan``).
     public func traffic(routeID: String, since: Date) async throws -> RouteTraffic {
-        let from = String(Self.format(since).prefix(16))
-        return try await pool.read { db in
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT COALESCE(SUM(legacy), 0) AS legacy, COALESCE(SUM(service), 0) AS service,
-                        COALESCE(SUM(service_errors), 0) AS errors FROM route_traffic WHERE route_id = ? AND minute >= ?
-                    """,
-                arguments: [routeID, from]
-            )
-            return RouteTraffic(routeID: routeID, legacy: row?["legacy"] ?? 0, service: row?["service"] ?? 0, serviceErrors: row?["errors"] ?? 0)
+        try await pool.read { db in
+            var traffic = RouteTraffic(routeID: routeID)
+            for part in try Self.plan(db, since: since, bucketSeconds: nil).parts {
+                let (from, to) = Self.bounds(part)
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COALESCE(SUM(legacy_served), 0) AS legacy, COALESCE(SUM(service_served), 0) AS service,
+                            COALESCE(SUM(service_errors), 0) AS errors FROM \(part.level.tablePrefix)rollups
+                        WHERE route_id = ? AND minute >= ? AND minute < ?
+                        """,
+                    arguments: [routeID, from, to]
+                )
+                traffic.add(legacy: row?["legacy"] ?? 0, service: row?["service"] ?? 0, serviceErrors: row?["errors"] ?? 0)
+            }
+            return traffic
         }
     }
 }

@@ -26,8 +26,16 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Delete example comparisons (the sampled detail rows) older than this many days.")
     var retentionDays = 14
 
-    @Option(help: "Delete per-minute rollups (the evidence gates and reports read) older than this many days.")
+    @Option(help: "Delete rollups (the evidence gates and reports read, per hour and per minute) older than this many days.")
     var rollupRetentionDays = 400
+
+    @Option(
+        help: """
+            Delete per-minute rollups older than this many days; their hours stay. Windows that start earlier count their \
+            first hour whole, and timelines there are drawn in hours.
+            """
+    )
+    var minuteRollupRetentionDays = 8
 
     @Option(help: "A safety net: keep at most this many example rows. Reaching it is logged as an error.")
     var retentionRows = 1_000_000
@@ -44,11 +52,17 @@ struct StoreOptions: ParsableArguments {
     mutating func validate() throws {
         let limits: [(String, Int, Int)] = [
             ("--retention-days", retentionDays, 1), ("--rollup-retention-days", rollupRetentionDays, 1),
+            ("--minute-rollup-retention-days", minuteRollupRetentionDays, 1),
             ("--retention-rows", retentionRows, 1), ("--examples-per-pointer", examplesPerPointer, 0),
             ("--example-status-cap", exampleStatusCap, 0), ("--example-reservoir", exampleReservoir, 0),
         ]
         for (name, value, minimum) in limits where value < minimum {
             throw ValidationError("\(name) must be at least \(minimum), got \(value)")
+        }
+        if rollupRetentionDays < minuteRollupRetentionDays {
+            throw ValidationError(
+                "--minute-rollup-retention-days (\(minuteRollupRetentionDays)) is longer than --rollup-retention-days (\(rollupRetentionDays)): minutes are kept no longer than their hours"
+            )
         }
         if rollupRetentionDays < retentionDays {
             throw ValidationError(
@@ -79,7 +93,12 @@ struct StoreOptions: ParsableArguments {
             ?? InstanceIdentity.load(from: InstanceIdentity.file(besideSQLiteStore: path))
         let recorder = DiffRecorder(
             store: store,
-            retention: .init(maxAgeDays: retentionDays, maxRows: retentionRows, rollupDays: rollupRetentionDays),
+            retention: .init(
+                maxAgeDays: retentionDays,
+                maxRows: retentionRows,
+                rollupDays: rollupRetentionDays,
+                minuteRollupDays: minuteRollupRetentionDays
+            ),
             instanceID: instance.id,
             examples: .init(firstPerPointer: examplesPerPointer, statusCap: exampleStatusCap, reservoirSize: exampleReservoir),
             logger: logger

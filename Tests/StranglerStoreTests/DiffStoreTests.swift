@@ -79,7 +79,7 @@ struct DiffStoreTests {
         #expect(try await store.differences(requestID: "new0").isEmpty)
     }
 
-    @Test("rollup retention deletes whole minutes by age and remembers how far back evidence reaches; examples and rollups age apart")
+    @Test("rollup retention deletes whole hours by age and remembers how far back evidence reaches; examples and rollups age apart")
     func rollupRetention() async throws {
         let store = try Self.store()
         let old = Date().addingTimeInterval(-500 * 86_400)
@@ -100,7 +100,10 @@ struct DiffStoreTests {
         }
         #expect(pointers == 0, "every rollup table is pruned, not only the counts")
         let retainedFrom = try #require(try await store.rollupsRetainedFrom())
-        #expect(abs(retainedFrom.timeIntervalSinceNow + 400 * 86_400) < 120)
+        // Rollups are kept by the hour: the cutoff is the start of the hour 400 days ago.
+        #expect(RollupLevel.hour.start(of: retainedFrom) == retainedFrom)
+        #expect(retainedFrom <= Date().addingTimeInterval(-400 * 86_400) && retainedFrom.timeIntervalSinceNow + 400 * 86_400 > -3720)
+        #expect(try await store.comparisonsCounted() == 20, "the hour 500 days ago is gone from the hours too")
         #expect(try await store.firstCompared(routeID: "inventory-read")! < retainedFrom, "when the route was first compared outlives its minutes")
         #expect(try await store.comparisonCount() == 20, "examples older than 14 days went too")
     }

@@ -111,8 +111,9 @@ struct RollupEvidenceTests {
         #expect(perMinute.buckets.first?.legacyMeanMs == 0.5, "records 0 and 1 fall in the first minute")
         let perTen = RollupEvidence.breakdown(of: rollups, excuses: .init(), serviceUpstream: "svc", since: Self.start, bucketSeconds: 600)
         #expect(perTen.buckets.map(\.start) == [Self.start, Self.start.addingTimeInterval(600)])
+        // The window's rollups, as the store's reader picks them (``RollupReadPlan``).
         let later = RollupEvidence.breakdown(
-            of: rollups,
+            of: rollups.filter { $0.key.minute >= Self.start.addingTimeInterval(600) },
             excuses: .init(),
             serviceUpstream: "svc",
             since: Self.start.addingTimeInterval(600),

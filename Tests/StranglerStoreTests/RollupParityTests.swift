@@ -81,8 +81,9 @@ struct RollupParityTests {
                         since: since,
                         bucketSeconds: width
                     )
+                    // The window's minutes, as the store's reader picks them.
                     let fromRollups = RouteBreakdown(
-                        rollups: rollups,
+                        rollups: rollups.filter { $0.key.minute.addingTimeInterval(60) > since },
                         noise: noise,
                         noiseProbes: probes,
                         accepted: accepted,

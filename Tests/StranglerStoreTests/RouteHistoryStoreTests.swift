@@ -114,18 +114,30 @@ struct RouteHistoryStoreTests {
         #expect(try await store.coveredCount(routeID: "inv", since: since, pattern: "/items/*/name") == 10)
     }
 
-    @Test("traffic adds up per minute; the last legacy minute is found")
+    @Test("traffic adds up per minute across instances; the last legacy minute is found, and its hour once minutes are pruned")
     func traffic() async throws {
         let store = try DiffStoreTests.store()
         let now = Date()
-        try await store.recordTraffic([RouteTraffic(routeID: "inv", legacy: 3, service: 1)], at: now.addingTimeInterval(-7200))
-        try await store.recordTraffic([RouteTraffic(routeID: "inv", service: 5, serviceErrors: 2)], at: now)
-        try await store.recordTraffic([RouteTraffic(routeID: "inv", service: 5)], at: now)
+        let earlier = now.addingTimeInterval(-7200)
+        try await store.recordTraffic([RouteTraffic(routeID: "inv", legacy: 3, service: 1)], at: earlier, instanceID: "a")
+        try await store.recordTraffic([RouteTraffic(routeID: "inv", service: 5, serviceErrors: 2)], at: now, instanceID: "a")
+        try await store.recordTraffic([RouteTraffic(routeID: "inv", service: 5)], at: now, instanceID: "b")
         let last = try #require(try await store.lastLegacyTraffic(routeID: "inv"))
-        #expect(abs(last.timeIntervalSince(now.addingTimeInterval(-7200))) < 61)
+        #expect(last == RollupLevel.minute.start(of: earlier))
         let recent = try await store.traffic(routeID: "inv", since: now.addingTimeInterval(-600))
         #expect(recent == RouteTraffic(routeID: "inv", legacy: 0, service: 10, serviceErrors: 2))
         #expect(try await store.lastLegacyTraffic(routeID: "none") == nil)
+        // Traffic is not a comparison: the route has no evidence to report.
+        #expect(try await store.routeIDs(since: earlier.addingTimeInterval(-60)).isEmpty)
+
+        // Minutes before this hour go; the hours keep the counts, and the last legacy minute can
+        // only be placed in its hour, so the latest minute of it is given (never too early).
+        _ = try await store.pruneMinuteRollups(before: now)
+        #expect(try await store.rollups(routeID: "inv", from: earlier.addingTimeInterval(-3600), to: RollupLevel.hour.start(of: now)).isEmpty)
+        let hourly = try #require(try await store.lastLegacyTraffic(routeID: "inv"))
+        #expect(hourly == RollupLevel.hour.start(of: earlier).addingTimeInterval(3540))
+        let all = try await store.traffic(routeID: "inv", since: earlier)
+        #expect(all == RouteTraffic(routeID: "inv", legacy: 3, service: 11, serviceErrors: 2))
     }
 
     @Test("changes and table contents are kept and read back newest first; taken-back rows are gone")

@@ -7,7 +7,7 @@ import Foundation
 /// hours of a 24-hour window is complete if nothing is missing from those two hours. Within that
 /// span, minutes older than what retention still keeps are a `retention` gap, and minutes in
 /// which the recorder dropped comparisons are `dropped` gaps (a minute with drops has partial
-/// counts, so the whole minute is the gap).
+/// counts, so the whole minute is the gap; where only hours are kept, the whole hour).
 public struct EvidenceCoverage: Codable, Sendable, Equatable {
     /// Why part of the window has no evidence.
     public enum GapReason: String, Codable, Sendable, Equatable {
@@ -58,7 +58,16 @@ public struct EvidenceCoverage: Codable, Sendable, Equatable {
     ///   - retainedFrom: the oldest minute retention still keeps; nil when nothing was deleted.
     ///   - droppedMinutes: starts of the minutes in which the recorder dropped comparisons of the
     ///     route, in any order.
-    public init(from: Date, to: Date, firstCompared: Date?, retainedFrom: Date?, droppedMinutes: some Sequence<Date>) {
+    ///   - droppedHours: starts of the hours with drops, where only hour rollups are kept (the
+    ///     whole hour is then the gap), in any order.
+    public init(
+        from: Date,
+        to: Date,
+        firstCompared: Date?,
+        retainedFrom: Date?,
+        droppedMinutes: some Sequence<Date>,
+        droppedHours: some Sequence<Date> = [Date]()
+    ) {
         let to = max(from, to)
         self.from = from
         self.to = to
@@ -70,9 +79,12 @@ public struct EvidenceCoverage: Codable, Sendable, Equatable {
             coveredFrom = min(retainedFrom, to)
             gaps.append(Gap(from: required, to: coveredFrom, reason: .retention))
         }
-        for minute in Set(droppedMinutes.map(RouteMinuteRollup.minute(of:))).sorted() {
-            let start = max(minute, coveredFrom)
-            let end = min(minute.addingTimeInterval(60), to)
+        let spans =
+            Set(droppedMinutes.map { RollupLevel.minute.start(of: $0) }).map { ($0, RollupLevel.minute) }
+            + Set(droppedHours.map { RollupLevel.hour.start(of: $0) }).map { ($0, RollupLevel.hour) }
+        for (period, level) in spans.sorted(by: { $0.0 < $1.0 }) {
+            let start = max(period, coveredFrom)
+            let end = min(period.addingTimeInterval(Double(level.seconds)), to)
             guard start < end else { continue }
             if let last = gaps.last, last.reason == .dropped, last.to >= start {
                 gaps[gaps.count - 1].to = max(last.to, end)

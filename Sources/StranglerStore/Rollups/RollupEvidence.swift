@@ -1,7 +1,7 @@
 import Foundation
 import StranglerCore
 
-/// A route's figures over a window, read from its minute rollups: the same numbers
+/// A route's figures over a window, read from its rollups: the same numbers
 /// ``SQLiteDiffStore/breakdown(routeID:serviceUpstream:since:bucketSeconds:)`` computes from
 /// the per-comparison rows.
 public struct RollupBreakdown: Sendable {
@@ -32,7 +32,8 @@ public struct RollupBreakdown: Sendable {
 
 /// Evidence from rollups.
 public enum RollupEvidence {
-    /// A route's figures since `since`, from its rollups (any instances, any order).
+    /// A route's figures since `since`, from its window's rollups (any levels, instances and
+    /// order).
     ///
     /// The per-row semantics, kept here exactly:
     /// - A sample is a match or a stored mismatch. A mismatch counts as `mismatches` when its
@@ -51,8 +52,9 @@ public enum RollupEvidence {
     ///   nil gives one bucket that starts at `since`. Buckets without samples are left out.
     /// - Skipped and uncomparable counts cover the whole window, samples or not.
     ///
-    /// A rollup counts when its minute ends after `since`: a window that starts inside a minute
-    /// counts that whole minute, where the per-row store counts only its part from `since`.
+    /// Every rollup given counts: the reader picks the window's (``RollupReadPlan``), so a window
+    /// that starts inside a minute counts that whole minute, where the per-row store counts only
+    /// its part from `since`.
     public static func breakdown(
         of rollups: some Sequence<RouteMinuteRollup>,
         excuses: DifferenceExcuses,
@@ -74,7 +76,7 @@ public enum RollupEvidence {
         var pointers: [String: (kinds: Set<String>, tally: RouteMinuteRollup.PointerTally)] = [:]
         // Each signature is judged once, however many minutes it occurs in.
         var judged: [MismatchSignature: Judgement] = [:]
-        for rollup in rollups where rollup.key.minute.addingTimeInterval(60) > since {
+        for rollup in rollups {
             result.skipped.merge(rollup.skipped, uniquingKeysWith: +)
             result.uncomparable += rollup.uncomparable.values.reduce(0, +)
             for (key, tally) in rollup.pointers {
