@@ -161,6 +161,7 @@ let package = Package(
                 "StranglerCore",
                 "StranglerStore",
                 "StranglerReport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -35,6 +35,9 @@ public final class DiffRecorder: Service, Sendable {
         public var rollupWriteFailures = 0
         /// Example rows deleted because the row cap (`maxRows`) was reached, not their age.
         public var rowCapDeletions = 0
+        /// Comparisons counted but turned into drops before they could be written: the store
+        /// was away so long that more than `maxUnwrittenMinutes` route-minutes waited.
+        public var droppedUnwritten = 0
 
         /// All zero: what a reader that has seen nothing yet compares against.
         public init() {}
@@ -68,6 +71,7 @@ public final class DiffRecorder: Service, Sendable {
     private let retention: Retention
     private let rollups: NIOLockedValueBox<Rollups>
     private let rollupInterval: Duration
+    private let maxUnwrittenMinutes: Int
 
     /// How long evidence is kept (README.md, "`strangler serve`": `--retention-days`,
     /// `--rollup-retention-days`, `--minute-rollup-retention-days`, `--retention-rows`).
@@ -116,6 +120,10 @@ public final class DiffRecorder: Service, Sendable {
     ///   - rollupInterval: how often rollups are written; the dashboard and gates see a
     ///     comparison at most this long (plus `interval`) after it was made. Zero writes them
     ///     with every round.
+    ///   - maxUnwrittenMinutes: route-minutes with comparisons kept in memory while the store
+    ///     fails; beyond it the oldest turn into drops (``RollupAccumulator/shed(keeping:)``).
+    ///     The default, 5,000, is about 3.5 days of one busy route or an hour and a half of 50,
+    ///     at up to a few tens of KB each (mostly latency histograms).
     public init(
         store: any DiffStore,
         capacity: Int = 10_000,
@@ -124,6 +132,7 @@ public final class DiffRecorder: Service, Sendable {
         retention: Retention = Retention(),
         instanceID: String = "local",
         rollupInterval: Duration = .seconds(2),
+        maxUnwrittenMinutes: Int = 5_000,
         examples: ExampleSampler<SystemRandomNumberGenerator>.Configuration = .init(),
         logger: Logger
     ) {
@@ -131,6 +140,7 @@ public final class DiffRecorder: Service, Sendable {
             Rollups(open: RollupAccumulator(instanceID: instanceID), examples: ExampleSampler(configuration: examples))
         )
         self.rollupInterval = rollupInterval
+        self.maxUnwrittenMinutes = maxUnwrittenMinutes
         self.store = store
         self.capacity = capacity
         self.batchSize = batchSize
@@ -360,9 +370,25 @@ public final class DiffRecorder: Service, Sendable {
                 state.lastFailureLog = now
                 return true
             }
-            let waiting = rollups.withLockedValue { rollups in
+            let limit = maxUnwrittenMinutes
+            let (waiting, shed) = rollups.withLockedValue { rollups in
                 rollups.open.restore(pending)
-                return rollups.open.count
+                let shed = rollups.open.shed(keeping: limit)
+                return (rollups.open.count, shed)
+            }
+            if shed > 0 {
+                let total = state.withLockedValue { state -> Int in
+                    state.statistics.droppedUnwritten += shed
+                    return state.statistics.droppedUnwritten
+                }
+                // Logged the first time evidence is given up rather than delayed, then with the
+                // failure's own log at most once a minute.
+                if log || total == shed {
+                    logger.error(
+                        "diff store away too long: the oldest unwritten minutes keep only their traffic, and their comparisons count as dropped (coverage shows the gaps)",
+                        metadata: ["dropped_comparisons": "\(total)", "minutes_kept": "\(limit)", "error": "\(error)"]
+                    )
+                }
             }
             if log {
                 logger.error(

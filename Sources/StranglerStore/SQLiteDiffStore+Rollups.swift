@@ -13,7 +13,9 @@ extension SQLiteDiffStore {
     /// every few seconds) is therefore exact, and the two levels always agree.
     static func add(_ rollup: RouteMinuteRollup, _ db: Database) throws {
         for level in RollupLevel.allCases { try add(rollup, at: level, db) }
-        if rollup.samples > 0 || !rollup.uncomparable.isEmpty || !rollup.skipped.isEmpty {
+        // Dropped comparisons were comparisons too: the route's evidence starts with them, so a
+        // window's coverage shows their minutes as gaps.
+        if rollup.samples > 0 || !rollup.uncomparable.isEmpty || !rollup.skipped.isEmpty || rollup.dropped > 0 {
             try db.cachedStatement(
                 sql: """
                     INSERT INTO route_first_compared (route_id, first_compared) VALUES (?, ?)

@@ -220,6 +220,30 @@ struct DiffStoreTests {
         #expect(rollups.reduce(0) { $0 + $1.samples + $1.uncomparable.values.reduce(0, +) + $1.skipped.values.reduce(0, +) } == 4)
     }
 
+    @Test("a store away too long: the oldest unwritten minutes beyond the limit turn into drops, so memory stays bounded and coverage shows the gap")
+    func unwrittenMinutesAreBounded() async throws {
+        let store = try Self.store()
+        let recorder = DiffRecorder(store: store, rollupInterval: .zero, maxUnwrittenMinutes: 2, logger: Self.logger)
+        try await store.pool.write { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        let now = Date()
+        // Four minutes of comparisons (two each) and one of traffic only, while writes fail.
+        for minutesAgo in [40, 30, 20, 10] {
+            let at = now.addingTimeInterval(-Double(minutesAgo) * 60)
+            recorder.submit(Self.record("m\(minutesAgo)a", at: at))
+            recorder.submit(Self.record("m\(minutesAgo)b", at: at))
+            await recorder.flush()
+        }
+        #expect(recorder.statistics.droppedUnwritten == 4, "the two oldest minutes' comparisons")
+        try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+        await recorder.flush()
+        let rollups = try await store.rollups(routeID: "inventory-read", from: now.addingTimeInterval(-3600))
+        #expect(rollups.map(\.samples) == [0, 0, 2, 2])
+        #expect(rollups.map(\.dropped) == [2, 2, 0, 0])
+        let coverage = try await store.coverage(routeID: "inventory-read", from: now.addingTimeInterval(-3600), to: now)
+        #expect(coverage.gaps.map(\.reason) == [.dropped, .dropped])
+        #expect(coverage.gaps.first?.from == RollupLevel.minute.start(of: now.addingTimeInterval(-2400)))
+    }
+
     @Test("every comparison is counted in its minute's rollup, and a full queue's drops are counted there too")
     func rollupsCountEverything() async throws {
         let store = try Self.store()

@@ -145,4 +145,26 @@ struct RouteMinuteRollupTests {
             #expect(rollup.samples + rollup.skipped.values.reduce(0, +) + rollup.uncomparable.values.reduce(0, +) == inMinute.count)
         }
     }
+
+    @Test("shedding turns the oldest minutes with comparisons into drops, keeps their traffic, and leaves the newest whole")
+    func shedding() {
+        var accumulator = RollupAccumulator(instanceID: "i-7")
+        let records = (0..<60).map { RollupFixtures.record(seed: UInt64($0), minutes: 3) }
+        for record in records { accumulator.add(record) }
+        accumulator.addTraffic(RouteTraffic(routeID: RollupFixtures.route, legacy: 5), at: Self.start)
+        accumulator.addTraffic(RouteTraffic(routeID: "traffic-only", legacy: 9), at: Self.start)
+        let before = accumulator.pending
+        #expect(accumulator.shed(keeping: 3) == 0, "three minutes with comparisons fit")
+        #expect(accumulator.pending == before)
+
+        let shed = accumulator.shed(keeping: 1)
+        let after = accumulator.pending.filter { $0.key.routeID == RollupFixtures.route }
+        let firstTwo = records.filter { $0.recordedAt < Self.start.addingTimeInterval(120) }.count
+        #expect(shed == firstTwo, "every comparison of the two oldest minutes")
+        #expect(after.map(\.holdsComparisons) == [false, false, true])
+        #expect(after.map(\.dropped) == [before[0].samples + before[0].skipped.values.reduce(0, +) + before[0].uncomparable.values.reduce(0, +), shed - after[0].dropped, 0])
+        #expect(after[0].legacyServed == 5, "traffic counts are kept")
+        #expect(after[2] == before.filter { $0.key.routeID == RollupFixtures.route }[2])
+        #expect(accumulator.pending.first { $0.key.routeID == "traffic-only" }?.legacyServed == 9)
+    }
 }

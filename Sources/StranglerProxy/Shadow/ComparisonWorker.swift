@@ -65,7 +65,7 @@ public final class ComparisonWorker: Service, ShadowSink {
             // an example row.
             let records: [(String, KeyPath<DiffRecorder.Statistics, Int>)] = [
                 ("counted", \.counted), ("stored", \.recorded), ("dropped_queue_full", \.droppedQueueFull),
-                ("dropped_store_error", \.droppedStoreError),
+                ("dropped_store_error", \.droppedStoreError), ("dropped_unwritten", \.droppedUnwritten),
             ]
             for (result, path) in records {
                 metrics.addToCounter(

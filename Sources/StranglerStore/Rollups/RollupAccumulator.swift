@@ -77,6 +77,20 @@ public struct RollupAccumulator: Sendable {
         }
     }
 
+    /// Keeps at most `limit` route-minutes with comparisons in them: the oldest beyond it have
+    /// their comparisons turned into drops (``RouteMinuteRollup/dropComparisons()``), so memory
+    /// stays bounded while the store is away and those minutes read as gaps, not as quiet.
+    /// Returns the comparisons turned into drops.
+    public mutating func shed(keeping limit: Int) -> Int {
+        let heavy = open.filter { $0.value.holdsComparisons }.map(\.key)
+        guard heavy.count > limit else { return 0 }
+        var dropped = 0
+        for key in heavy.sorted(by: { $0.minute < $1.minute }).prefix(heavy.count - limit) {
+            dropped += open[key]!.dropComparisons()
+        }
+        return dropped
+    }
+
     /// Takes every open rollup, oldest first.
     public mutating func takeAll() -> [RouteMinuteRollup] {
         defer { open = [:] }

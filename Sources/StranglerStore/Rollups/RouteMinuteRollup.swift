@@ -223,6 +223,25 @@ public struct RouteMinuteRollup: Sendable, Equatable {
         dropped &+= count
     }
 
+    /// Whether it counts any comparison (not only traffic or drops): what makes a rollup large.
+    public var holdsComparisons: Bool {
+        samples > 0 || !uncomparable.isEmpty || !skipped.isEmpty || !pointers.isEmpty || !signatures.isEmpty || !latency.isEmpty
+    }
+
+    /// Turns every comparison counted here into a drop, keeping only the traffic counts: what the
+    /// recorder does to its oldest unwritten minutes when the store has been away so long that
+    /// keeping them whole would take too much memory. The minute then reads as missing evidence
+    /// (a coverage gap) rather than as fewer comparisons. Returns the comparisons turned into drops.
+    @discardableResult
+    public mutating func dropComparisons() -> Int {
+        let count = samples + uncomparable.values.reduce(0, +) + skipped.values.reduce(0, +)
+        var kept = RouteMinuteRollup(key: key)
+        kept.addTraffic(legacy: legacyServed, service: serviceServed, serviceErrors: serviceErrors)
+        kept.addDropped(dropped &+ count)
+        self = kept
+        return count
+    }
+
     /// Adds another rollup of the same route, minute and instance (two flushes of one minute,
     /// say). Exact, commutative and associative.
     public mutating func merge(_ other: RouteMinuteRollup) {
