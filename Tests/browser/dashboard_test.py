@@ -6,7 +6,8 @@ then:
   1. runs `strangler report` in all four formats and checks each shows real differences;
   2. opens the dashboard at the admin listener's `/`, checks the routes table, waits for a
      refresh without a page reload, clicks a route and checks the top differences and the
-     examples side by side; saves a screenshot;
+     examples side by side, and each route's evidence coverage in the table and the detail;
+     saves a screenshot;
   3. opens the HTML report from disk and checks its inline SVG charts drew lines; saves a
      screenshot.
 Artifacts (screenshots, reports, demo log) go to --artifacts. Exits 1 with the reason on failure.
@@ -118,6 +119,25 @@ def main():
         check(cells[5].endswith("%"), f"inventory-read shows a live match rate: {cells[5]}")
         check(cells[6] in ("holds", "fails"), f"inventory-read shows its gate status: {cells[6]}")
 
+        # Evidence coverage: the demo's routes are new, so what they have covers all of their time.
+        headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#routes thead th")]
+        check("coverage" in headers, f"the routes table has a coverage column: {headers}")
+        column = headers.index("coverage")
+        live = get_json(admin + "/api/report?route=inventory-read&examples=0")["routes"][0]["coverage"]
+        check(live["complete"] and not live["gaps"], f"the API reports inventory-read's coverage complete: {live}")
+        # Read in one go: the table is rebuilt on every refresh.
+        shown = driver.execute_script(
+            "const out = {};"
+            "for (const row of document.querySelectorAll('#routes tbody tr')) {"
+            "  const span = row.children[arguments[0]] && row.children[arguments[0]].querySelector('span');"
+            "  out[row.dataset.route] = span ? [span.textContent, span.className, span.title] : null; }"
+            "return out;", column)
+        for route_id in ("inventory-read", "order-read", "tracking-by-order"):
+            check(shown.get(route_id) is not None, f"{route_id} has a coverage cell: {shown.get(route_id)!r}")
+            label, classes, title = shown[route_id]
+            check(label == "complete" and "warn" not in classes, f"{route_id} shows its coverage as complete, quietly: {label!r} ({classes!r})")
+            check(title.startswith("evidence covers "), f"{route_id}'s coverage tooltip states the span: {title!r}")
+
         # Refreshes without reloading the page: a marker set now survives the next refresh.
         driver.execute_script("window.__stillThisPage = true;")
         before = int(driver.find_element(By.ID, "updated").get_attribute("data-refreshes"))
@@ -139,6 +159,15 @@ def main():
         service = first.find_element(By.CSS_SELECTOR, "td.service code").text
         check(legacy and service and first.find_element(By.CSS_SELECTOR, "td.legacy").location["x"] < first.find_element(By.CSS_SELECTOR, "td.service").location["x"],
               f"legacy and service values side by side: {legacy!r} | {service!r}")
+        # The detail states the coverage in the gate's words, with no gaps to list.
+        wait.until(lambda d: d.find_element(By.ID, "detail-coverage").text)
+        line, gate_check, gaps = driver.execute_script(
+            "const gate = [...document.querySelectorAll('#detail-gate li')].map((li) => li.textContent).find((t) => t.includes(' coverage: '));"
+            "return [document.getElementById('detail-coverage').textContent, gate || '', document.querySelectorAll('#detail-coverage-gaps li').length];")
+        check(line.startswith("Coverage complete: evidence covers "), f"the detail states the route's coverage: {line!r}")
+        phrase = gate_check.split(" coverage: ", 1)[-1].rsplit(" (gate ", 1)[0]
+        check(phrase.startswith("evidence covers ") and phrase in line, f"the coverage line matches the gate's coverage check: {line!r} vs {gate_check!r}")
+        check(gaps == 0, f"a complete route lists no gaps ({gaps})")
         check("selected" in driver.find_element(By.CSS_SELECTOR, "#routes tbody tr[data-route='inventory-read']").get_attribute("class"), "the clicked route is highlighted")
         driver.save_screenshot(os.path.join(args.artifacts, "dashboard.png"))
         print(f"screenshot: {os.path.join(args.artifacts, 'dashboard.png')}")

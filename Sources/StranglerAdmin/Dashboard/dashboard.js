@@ -9,6 +9,44 @@ const text = (value) => (value === null || value === undefined ? "∅" : String(
 const percent = (value) => (value === null || value === undefined ? "–" : (value * 100).toFixed(value >= 0.1 || value === 0 ? 1 : 2) + "%");
 const time = (iso) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "") : "–");
 
+// A length as the CLI states it (EvidenceCoverage.duration): hours and minutes, seconds only under
+// a minute, rounded down so coverage is never overstated: 83520 s is "23h12m", 86400 s "24h".
+function duration(seconds) {
+  const whole = Math.max(0, Math.floor(seconds));
+  if (whole < 60) return whole + "s";
+  const hours = Math.floor(whole / 3600), minutes = Math.floor((whole % 3600) / 60);
+  if (hours === 0) return minutes + "m";
+  return minutes === 0 ? hours + "h" : hours + "h" + minutes + "m";
+}
+
+// The CLI's and the gate's phrase: "evidence covers 23h12m of 24h (48m dropped)".
+function coverageSummary(coverage) {
+  const missing = (reason) => coverage.gaps.filter((gap) => gap.reason === reason)
+    .reduce((sum, gap) => sum + (Date.parse(gap.to) - Date.parse(gap.from)) / 1000, 0);
+  const parts = [];
+  if (missing("retention") > 0) parts.push(duration(missing("retention")) + " before retention");
+  if (missing("dropped") > 0) parts.push(duration(missing("dropped")) + " dropped");
+  return "evidence covers " + duration(coverage.coveredSeconds) + " of " + duration(coverage.windowSeconds) +
+    (parts.length ? " (" + parts.join(", ") + ")" : "");
+}
+
+const gapReasons = { retention: "removed by retention", dropped: "the recorder dropped comparisons" };
+const gapText = (gap) => time(gap.from) + " – " + time(gap.to) + ": " + (gapReasons[gap.reason] || gap.reason);
+
+// The routes table's coverage cell: a quiet "complete", or "23h12m of 24h" as a warning with the
+// gaps in its tooltip.
+function coverageBadge(coverage) {
+  const span = document.createElement("span");
+  if (!coverage) {
+    span.textContent = "–";
+    return span;
+  }
+  span.className = coverage.complete ? "muted" : "warn";
+  span.textContent = coverage.complete ? "complete" : duration(coverage.coveredSeconds) + " of " + duration(coverage.windowSeconds);
+  span.title = [coverageSummary(coverage)].concat(coverage.gaps.map(gapText)).join("\n");
+  return span;
+}
+
 function cell(content, className) {
   const td = document.createElement("td");
   if (className) td.className = className;
@@ -58,7 +96,7 @@ async function refreshRoutes() {
       const gate = document.createElement("span");
       gate.className = route.gate.holds ? "ok" : "bad";
       gate.textContent = route.gate.holds ? "holds" : "fails";
-      row.append(cell(gate));
+      row.append(cell(gate), cell(coverageBadge(route.coverage)));
       row.addEventListener("click", () => select(route.id));
       tbody.appendChild(row);
     }
@@ -103,6 +141,32 @@ async function refreshDetail() {
       item.className = check.passed ? "ok" : "bad";
       item.textContent = (check.passed ? "✓ " : "✗ ") + check.name + ": " + check.actual + " (gate " + check.limit + ")";
       gate.appendChild(item);
+    }
+    const coverage = route.coverage;
+    const coverageLine = $("#detail-coverage");
+    const gaps = $("#detail-coverage-gaps");
+    gaps.replaceChildren();
+    if (coverage) {
+      // Only the time since the route's first comparison has to be covered.
+      const sinceFirst = !coverage.complete || coverage.coveredSeconds >= coverage.windowSeconds ? ""
+        : coverage.coveredSeconds > 0 ? ", all of it since the route's first comparison" : ", the route has no comparisons yet";
+      coverageLine.className = coverage.complete ? "muted" : "warn";
+      coverageLine.textContent = "Coverage " + (coverage.complete ? "complete: " : "incomplete: ") + coverageSummary(coverage) + sinceFirst +
+        (coverage.gaps.length ? "; " + coverage.gaps.length + (coverage.gaps.length === 1 ? " gap" : " gaps") + ":" : "");
+      for (const gap of coverage.gaps.slice(0, 10)) {
+        const item = document.createElement("li");
+        item.textContent = gapText(gap);
+        gaps.appendChild(item);
+      }
+      if (coverage.gaps.length > 10) {
+        const more = document.createElement("li");
+        more.className = "muted";
+        more.textContent = "… and " + (coverage.gaps.length - 10) + " more";
+        gaps.appendChild(more);
+      }
+    } else {
+      coverageLine.className = "muted";
+      coverageLine.textContent = "Coverage: not reported";
     }
     const differences = $("#differences tbody");
     differences.replaceChildren();
