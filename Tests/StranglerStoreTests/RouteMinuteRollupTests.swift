@@ -162,7 +162,11 @@ struct RouteMinuteRollupTests {
         let firstTwo = records.filter { $0.recordedAt < Self.start.addingTimeInterval(120) }.count
         #expect(shed == firstTwo, "every comparison of the two oldest minutes")
         #expect(after.map(\.holdsComparisons) == [false, false, true])
-        #expect(after.map(\.dropped) == [before[0].samples + before[0].skipped.values.reduce(0, +) + before[0].uncomparable.values.reduce(0, +), shed - after[0].dropped, 0])
+        #expect(
+            after.map(\.dropped) == [
+                before[0].samples + before[0].skipped.values.reduce(0, +) + before[0].uncomparable.values.reduce(0, +), shed - after[0].dropped, 0,
+            ]
+        )
         #expect(after[0].legacyServed == 5, "traffic counts are kept")
         #expect(after[2] == before.filter { $0.key.routeID == RollupFixtures.route }[2])
         #expect(accumulator.pending.first { $0.key.routeID == "traffic-only" }?.legacyServed == 9)
