@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The shared store of several instances.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -49,12 +51,13 @@ let package = Package(
         // The kernel's custom scheduling slices (Linux's sched_setattr has no Swift-callable
         // wrapper): event loops preempt background work as soon as they wake.
         .target(name: "CStranglerScheduling"),
-        // Diff store: migrations runner over SQLite.
+        // Diff store: migrations runner, the embedded SQLite store and the shared PostgreSQL one.
         .target(
             name: "StranglerStore",
             dependencies: [
                 "StranglerCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 // SQLite's C API, for binding the per-comparison insert directly (DirectBinding).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
