@@ -276,6 +276,8 @@ let package = Package(
             dependencies: [
                 "StranglerStore",
                 "StranglerCore",
+                // PostgresCluster: the tests' own PostgreSQL server.
+                "StranglerTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for binding the per-comparison insert directly (DirectBinding).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
