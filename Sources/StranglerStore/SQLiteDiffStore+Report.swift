@@ -121,11 +121,9 @@ extension SQLiteDiffStore {
     /// `since` if that is later.
     public func firstComparison(routeID: String, since: Date) async throws -> Date? {
         let first = try await pool.read { db -> Date? in
-            // Parts are oldest first: the first with a comparison has the earliest.
-            for part in try Self.plan(db, since: since, bucketSeconds: nil).parts {
-                let (from, to) = Self.bounds(part)
-                let p = part.level.tablePrefix
-                if let first = try String.fetchOne(
+            func first(_ level: RollupLevel, from: String, to: String) throws -> Date? {
+                let p = level.tablePrefix
+                return try String.fetchOne(
                     db,
                     sql: """
                         SELECT MIN(first) FROM (
@@ -134,9 +132,16 @@ extension SQLiteDiffStore {
                             UNION ALL SELECT MIN(minute) FROM \(p)rollup_reasons WHERE route_id = ?1 AND minute >= ?2 AND minute < ?3)
                         """,
                     arguments: [routeID, from, to]
-                ) {
-                    return Self.parse(first)
-                }
+                ).flatMap { Self.parse($0) }
+            }
+            // Parts are oldest first: the first with a comparison has the earliest. An hour is
+            // narrowed to its minute where minutes are still kept.
+            for part in try Self.plan(db, since: since, bucketSeconds: nil).parts {
+                let (from, to) = Self.bounds(part)
+                guard let found = try first(part.level, from: from, to: to) else { continue }
+                guard part.level == .hour else { return found }
+                let end = Self.format(found.addingTimeInterval(Double(RollupLevel.hour.seconds)))
+                return try first(.minute, from: Self.format(found), to: end) ?? found
             }
             return nil
         }

@@ -101,7 +101,7 @@ struct Demo: AsyncParsableCommand {
         }
         let pipeline: StoreOptions.Pipeline
         do {
-            pipeline = try storeOptions.makePipeline(
+            pipeline = try await storeOptions.makePipeline(
                 routes: routes,
                 defaultStore: URL(fileURLWithPath: dataDir).appendingPathComponent("strangler.sqlite").path,
                 metrics: metrics,

@@ -50,7 +50,7 @@ struct Diffs: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (store, table) = try source.open()
+            let (store, table) = try await source.open()
             if let table, !table.routes.contains(where: { $0.id == route }) {
                 printError(
                     "no route \"\(TerminalText.escape(route))\" in \(TerminalText.escape(source.routes)); known: \(TerminalText.escape(table.routes.map(\.id).joined(separator: ", ")))"
@@ -86,7 +86,7 @@ struct Diffs: AsyncParsableCommand {
         @OptionGroup var source: ReportSource
 
         func run() async throws {
-            let (store, _) = try source.open()
+            let (store, _) = try await source.open()
             let items = try await store.acceptedDifferences(routeID: route, includeInactive: all)
             guard !items.isEmpty else {
                 print("no accepted differences")
@@ -118,7 +118,7 @@ struct Diffs: AsyncParsableCommand {
         @OptionGroup var source: ReportSource
 
         func run() async throws {
-            let (store, _) = try source.open()
+            let (store, _) = try await source.open()
             guard try await store.revokeAccepted(id: id, by: owner ?? OperatingUser.name) else {
                 printError("no active accepted difference #\(id); see `strangler diffs list --all`")
                 throw ExitCode(1)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import StranglerAdmin
 import StranglerControl
 import StranglerCore
@@ -51,7 +52,7 @@ struct ReportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (store, table) = try source.open()
+        let (store, table) = try await source.open()
         let start = ContinuousClock.now
         let report: Report
         do {
@@ -99,15 +100,17 @@ struct ReportSource: ParsableArguments {
     var migrations: String?
 
     /// Opens the store (which must exist) and reads the table if the file is there.
-    func open() throws -> (SQLiteDiffStore, RouteTable?) {
+    func open() async throws -> (any DiffStore, RouteTable?) {
         let path = StoreLocation.path(explicit: store, routes: routes)
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard PostgresStoreURL.isPostgres(path) || FileManager.default.fileExists(atPath: path) else {
             printError("no diff store at \(path); pass --store PATH (or set STRANGLER_STORE), or run the proxy first")
             throw ExitCode(1)
         }
-        let opened: SQLiteDiffStore
+        let opened: any DiffStore
         do {
-            opened = try StoreLocation.open(path: path, migrations: migrations)
+            var logger = Logger(label: "strangler.store")
+            logger.logLevel = .error
+            opened = try await StoreLocation.open(path: path, migrations: migrations, logger: logger)
         } catch {
             printError("cannot open the diff store \(path): \(error)")
             throw ExitCode(1)

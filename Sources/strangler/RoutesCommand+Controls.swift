@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import StranglerAdmin
 import StranglerControl
 import StranglerCore
@@ -37,7 +38,7 @@ struct ControlOptions: ParsableArguments {
         try rules.validate()
     }
 
-    func makeControls() throws -> any RouteControls {
+    func makeControls() async throws -> any RouteControls {
         let environment = ProcessInfo.processInfo.environment
         if let admin = admin ?? environment["STRANGLER_ADMIN_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
             var token: String?
@@ -51,7 +52,9 @@ struct ControlOptions: ParsableArguments {
         }
         let path = StoreLocation.path(explicit: store, routes: routes)
         do {
-            let opened = try StoreLocation.open(path: path, migrations: migrations)
+            var logger = Logger(label: "strangler.store")
+            logger.logLevel = .error
+            let opened = try await StoreLocation.open(path: path, migrations: migrations, logger: logger)
             return LocalRouteControls(
                 controller: RouteController(routesPath: routes, store: opened, configuration: rules.configuration),
                 actor: actor ?? OperatingUser.name
@@ -70,7 +73,7 @@ struct ControlOptions: ParsableArguments {
     /// Runs `body` with the controls; a refusal or failure prints why (with the gate's figures)
     /// and exits 1.
     func run<T>(_ body: (any RouteControls) async throws(ControlFailure) -> T) async throws -> T {
-        let controls = try makeControls()
+        let controls = try await makeControls()
         do {
             let result = try await body(controls)
             await controls.close()

@@ -64,7 +64,7 @@ struct Serve: AsyncParsableCommand {
         let access = try adminOptions.access()
         let pipeline: StoreOptions.Pipeline
         do {
-            pipeline = try storeOptions.makePipeline(routes: routes, metrics: metrics, logger: logger)
+            pipeline = try await storeOptions.makePipeline(routes: routes, metrics: metrics, logger: logger)
         } catch {
             printError("cannot open the diff store: \(error)")
             throw ExitCode(1)
@@ -89,6 +89,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await application.run(logger: logger)
+        await StoreLocation.close(pipeline.store)
     }
 }
 

@@ -8,7 +8,12 @@ import StranglerStore
 
 /// `--store`, `--migrations` and retention, shared by `serve` and `demo`.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "The SQLite diff store (default: $STRANGLER_STORE, else strangler.sqlite beside the routes file). Migrations are applied on start.")
+    @Option(
+        help: """
+            The diff store: a SQLite file, or a postgres://USER@HOST:PORT/DB URL shared by several instances (default: \
+            $STRANGLER_STORE, else strangler.sqlite beside the routes file). Migrations are applied on start.
+            """
+    )
     var store: String?
 
     @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the one beside the executable's checkout).")
@@ -78,19 +83,25 @@ struct StoreOptions: ParsableArguments {
 
     /// The opened store with the recorder and the comparison worker that feed it.
     struct Pipeline {
-        var store: SQLiteDiffStore
+        var store: any DiffStore
         var recorder: DiffRecorder
         var worker: ComparisonWorker
         var path: String
     }
 
     /// Opens the store (applying migrations) and builds the recorder and comparison worker.
-    func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) throws -> Pipeline {
+    func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) async throws -> Pipeline {
         let path = store ?? defaultStore ?? storePath(routes: routes)
-        let store = try openStore(path: path)
+        let store = try await StoreLocation.open(path: path, migrations: migrations, logger: logger)
+        // A shared store has no file of this instance's to keep its name beside: it is kept beside
+        // the routes file instead.
+        let identityFile =
+            PostgresStoreURL.isPostgres(path)
+            ? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.instance").path
+            : InstanceIdentity.file(besideSQLiteStore: path)
         let instance =
             try instanceID.map { id throws(InstanceIdentityError) in try InstanceIdentity(id: id) }
-            ?? InstanceIdentity.load(from: InstanceIdentity.file(besideSQLiteStore: path))
+            ?? InstanceIdentity.load(from: identityFile)
         let recorder = DiffRecorder(
             store: store,
             retention: .init(
@@ -103,18 +114,34 @@ struct StoreOptions: ParsableArguments {
             examples: .init(firstPerPointer: examplesPerPointer, statusCap: exampleStatusCap, reservoirSize: exampleReservoir),
             logger: logger
         )
-        return Pipeline(store: store, recorder: recorder, worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger), path: path)
-    }
-
-    /// Opens the store at `path`, applying pending migrations.
-    func openStore(path: String) throws -> SQLiteDiffStore {
-        try StoreLocation.open(path: path, migrations: migrations)
+        let location = (store as? PostgresDiffStore)?.location ?? path
+        return Pipeline(
+            store: store,
+            recorder: recorder,
+            worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger),
+            path: location
+        )
     }
 }
 
 /// Where the diff store is, for every command: `--store`, else `$STRANGLER_STORE`, else
-/// `strangler.sqlite` beside the routes file; and opening it with the migrations applied.
+/// `strangler.sqlite` beside the routes file; and opening it with the migrations applied. A
+/// `postgres://` (or `postgresql://`) location is the shared PostgreSQL store, with the
+/// migrations of `migrations/postgres/`.
 enum StoreLocation {
+    /// Opens the store at `path`, a SQLite file or a PostgreSQL URL, applying pending migrations.
+    static func open(path: String, migrations: String?, logger: Logger) async throws -> any DiffStore {
+        guard PostgresStoreURL.isPostgres(path) else { return try open(path: path, migrations: migrations) }
+        let url = try PostgresStoreURL(path)
+        let directory = try MigrationsLocator.find(explicit: migrations)
+        return try await PostgresDiffStore.open(url: url, migrations: try PostgresMigrationRunner.load(directory: directory), logger: logger)
+    }
+
+    /// Lets a PostgreSQL store's connections go; nothing for a SQLite file.
+    static func close(_ store: any DiffStore) async {
+        if let store = store as? PostgresDiffStore { await store.close() }
+    }
+
     static func path(explicit: String?, routes: String) -> String {
         explicit ?? ProcessInfo.processInfo.environment["STRANGLER_STORE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent("strangler.sqlite").path
@@ -124,6 +151,9 @@ enum StoreLocation {
     /// has its comparison rows folded into rollups then, once, whichever command opens it
     /// first, with progress on standard error for a large store.
     static func open(path: String, migrations: String?) throws -> SQLiteDiffStore {
+        guard !PostgresStoreURL.isPostgres(path) else {
+            throw ValidationError("\(path): this command reads a SQLite store file")
+        }
         let directory = try MigrationsLocator.find(explicit: migrations)
         let store = try SQLiteDiffStore(path: path, migrations: try Migration.load(directory: directory))
         let started = ContinuousClock.now

@@ -1,0 +1,422 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import StranglerCore
+
+/// Rollups in PostgreSQL: the same two levels as the SQLite store (``RollupLevel``), each
+/// written per table with one `INSERT … SELECT FROM UNNEST … ON CONFLICT DO UPDATE` that adds to
+/// what the periods hold.
+extension PostgresDiffStore {
+    /// Adds rollups to their minutes and hours inside the caller's transaction.
+    static func add(_ rollups: [RouteMinuteRollup], _ connection: PostgresConnection, _ logger: Logger) async throws {
+        guard !rollups.isEmpty else { return }
+        for level in RollupLevel.allCases {
+            // One row per period in each statement: ON CONFLICT can't touch a row twice, and
+            // several minutes of a batch fall in one hour.
+            var periods: [RouteMinuteRollup.Key: RouteMinuteRollup] = [:]
+            for rollup in rollups {
+                var key = rollup.key
+                key.minute = level.start(of: key.minute)
+                var moved = rollup
+                moved.key = key
+                if periods[key] == nil { periods[key] = moved } else { periods[key]!.merge(moved) }
+            }
+            try await add(Array(periods.values), level: level, connection, logger)
+        }
+        let compared = rollups.filter { $0.samples > 0 || !$0.uncomparable.isEmpty || !$0.skipped.isEmpty || $0.dropped > 0 }
+        if !compared.isEmpty {
+            var first: [String: Date] = [:]
+            for rollup in compared { first[rollup.key.routeID] = min(first[rollup.key.routeID] ?? rollup.key.minute, rollup.key.minute) }
+            let routes = Array(first.keys)
+            try await connection.query(
+                """
+                INSERT INTO route_first_compared (route_id, first_compared)
+                SELECT * FROM UNNEST(\(routes), \(routes.map { StoredTimestamp.format(first[$0]!) }))
+                ON CONFLICT (route_id) DO UPDATE SET first_compared = LEAST(route_first_compared.first_compared, excluded.first_compared)
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    private static func add(_ rollups: [RouteMinuteRollup], level: RollupLevel, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        let p = level.tablePrefix
+        let routes = rollups.map(\.key.routeID)
+        let minutes = rollups.map { StoredTimestamp.format($0.key.minute) }
+        let instances = rollups.map(\.key.instanceID)
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: p)rollups AS t (route_id, minute, instance_id, matches, mismatches, status_mismatches, header_mismatches,
+                body_mismatches, legacy_served, service_served, service_errors, dropped)
+            SELECT * FROM UNNEST(\(routes), \(minutes), \(instances), \(rollups.map(\.matches)), \(rollups.map(\.mismatches)),
+                \(rollups.map(\.statusMismatches)), \(rollups.map(\.headerMismatches)), \(rollups.map(\.bodyMismatches)),
+                \(rollups.map(\.legacyServed)), \(rollups.map(\.serviceServed)), \(rollups.map(\.serviceErrors)), \(rollups.map(\.dropped)))
+            ON CONFLICT (route_id, minute, instance_id) DO UPDATE SET
+                matches = t.matches + excluded.matches, mismatches = t.mismatches + excluded.mismatches,
+                status_mismatches = t.status_mismatches + excluded.status_mismatches,
+                header_mismatches = t.header_mismatches + excluded.header_mismatches,
+                body_mismatches = t.body_mismatches + excluded.body_mismatches,
+                legacy_served = t.legacy_served + excluded.legacy_served, service_served = t.service_served + excluded.service_served,
+                service_errors = t.service_errors + excluded.service_errors, dropped = t.dropped + excluded.dropped
+            """,
+            logger: logger
+        )
+        var reasons: (route: [String], minute: [String], instance: [String], outcome: [String], reason: [String], count: [Int]) =
+            ([], [], [], [], [], [])
+        var pointers:
+            (route: [String], minute: [String], instance: [String], pointer: [String], kind: [String], count: [Int], first: [String], last: [String]) =
+                ([], [], [], [], [], [], [], [])
+        var signatures: (route: [String], minute: [String], instance: [String], signature: [String], count: [Int]) = ([], [], [], [], [])
+        for (index, rollup) in rollups.enumerated() {
+            for (outcome, counts) in [("uncomparable", rollup.uncomparable), ("skipped", rollup.skipped)] {
+                for (reason, count) in counts {
+                    reasons.route.append(routes[index])
+                    reasons.minute.append(minutes[index])
+                    reasons.instance.append(instances[index])
+                    reasons.outcome.append(outcome)
+                    reasons.reason.append(reason)
+                    reasons.count.append(count)
+                }
+            }
+            for (key, tally) in rollup.pointers {
+                pointers.route.append(routes[index])
+                pointers.minute.append(minutes[index])
+                pointers.instance.append(instances[index])
+                pointers.pointer.append(key.pointer)
+                pointers.kind.append(key.kind.rawValue)
+                pointers.count.append(tally.count)
+                pointers.first.append(StoredTimestamp.format(tally.firstSeen))
+                pointers.last.append(StoredTimestamp.format(tally.lastSeen))
+            }
+            for (signature, count) in rollup.signatures {
+                signatures.route.append(routes[index])
+                signatures.minute.append(minutes[index])
+                signatures.instance.append(instances[index])
+                signatures.signature.append(signature.canonicalText)
+                signatures.count.append(count)
+            }
+        }
+        if !reasons.route.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: p)rollup_reasons AS t (route_id, minute, instance_id, outcome, reason, count)
+                SELECT * FROM UNNEST(\(reasons.route), \(reasons.minute), \(reasons.instance), \(reasons.outcome), \(reasons.reason), \(reasons.count))
+                ON CONFLICT (route_id, minute, instance_id, outcome, reason) DO UPDATE SET count = t.count + excluded.count
+                """,
+                logger: logger
+            )
+        }
+        if !pointers.route.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: p)rollup_pointers AS t (route_id, minute, instance_id, pointer, kind, count, first_seen, last_seen)
+                SELECT * FROM UNNEST(\(pointers.route), \(pointers.minute), \(pointers.instance), \(pointers.pointer), \(pointers.kind),
+                    \(pointers.count), \(pointers.first), \(pointers.last))
+                ON CONFLICT (route_id, minute, instance_id, pointer, kind) DO UPDATE SET count = t.count + excluded.count,
+                    first_seen = LEAST(t.first_seen, excluded.first_seen), last_seen = GREATEST(t.last_seen, excluded.last_seen)
+                """,
+                logger: logger
+            )
+        }
+        if !signatures.route.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: p)rollup_signatures AS t (route_id, minute, instance_id, signature, count)
+                SELECT * FROM UNNEST(\(signatures.route), \(signatures.minute), \(signatures.instance), \(signatures.signature), \(signatures.count))
+                ON CONFLICT (route_id, minute, instance_id, signature) DO UPDATE SET count = t.count + excluded.count
+                """,
+                logger: logger
+            )
+        }
+        try await addLatencies(rollups, level: level, connection, logger)
+    }
+
+    /// Histograms merge in Swift: the stored ones of the periods written are read and locked,
+    /// merged with the new, and written back, in the caller's transaction. Each instance writes
+    /// only its own rows, so the locks never wait on another instance.
+    private static func addLatencies(
+        _ rollups: [RouteMinuteRollup],
+        level: RollupLevel,
+        _ connection: PostgresConnection,
+        _ logger: Logger
+    ) async throws {
+        struct PairKey: Hashable {
+            var rollup: RouteMinuteRollup.Key
+            var pair: RouteMinuteRollup.UpstreamPair
+        }
+        var merged: [PairKey: RouteMinuteRollup.PairLatency] = [:]
+        for rollup in rollups {
+            for (pair, latency) in rollup.latency { merged[PairKey(rollup: rollup.key, pair: pair)] = latency }
+        }
+        guard !merged.isEmpty else { return }
+        let p = level.tablePrefix
+        let keys = Array(merged.keys)
+        let stored = try await connection.query(
+            """
+            SELECT t.route_id, t.minute, t.instance_id, t.primary_upstream, t.candidate_upstream, t.primary_histogram, t.candidate_histogram
+            FROM \(unescaped: p)rollup_latencies t
+            JOIN UNNEST(\(keys.map(\.rollup.routeID)), \(keys.map { StoredTimestamp.format($0.rollup.minute) }), \(keys.map(\.rollup.instanceID)),
+                \(keys.map(\.pair.primary)), \(keys.map(\.pair.candidate))) AS k(route_id, minute, instance_id, primary_upstream, candidate_upstream)
+                USING (route_id, minute, instance_id, primary_upstream, candidate_upstream)
+            FOR UPDATE OF t
+            """,
+            logger: logger
+        )
+        for try await (route, minute, instance, primary, candidate, primaryBlob, candidateBlob) in stored.decode(
+            (String, String, String, String, String, ByteBuffer, ByteBuffer).self
+        ) {
+            guard let date = StoredTimestamp.parse(minute) else { continue }
+            let key = PairKey(
+                rollup: RouteMinuteRollup.Key(routeID: route, minute: date, instanceID: instance),
+                pair: RouteMinuteRollup.UpstreamPair(primary: primary, candidate: candidate)
+            )
+            // A stored histogram that can't be read is replaced, as the SQLite store does: the
+            // period loses its earlier latencies, and its counts stay exact.
+            if let old = try? LatencyDistribution(serialized: primaryBlob.readableBytesView) { merged[key]?.primary.merge(old) }
+            if let old = try? LatencyDistribution(serialized: candidateBlob.readableBytesView) { merged[key]?.candidate.merge(old) }
+        }
+        let pairs = Array(merged)
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: p)rollup_latencies AS t (route_id, minute, instance_id, primary_upstream, candidate_upstream,
+                primary_histogram, candidate_histogram)
+            SELECT * FROM UNNEST(\(pairs.map(\.key.rollup.routeID)), \(pairs.map { StoredTimestamp.format($0.key.rollup.minute) }),
+                \(pairs.map(\.key.rollup.instanceID)), \(pairs.map(\.key.pair.primary)), \(pairs.map(\.key.pair.candidate)),
+                \(pairs.map { ByteBuffer(bytes: $0.value.primary.serialized()) }), \(pairs.map { ByteBuffer(bytes: $0.value.candidate.serialized()) }))
+            ON CONFLICT (route_id, minute, instance_id, primary_upstream, candidate_upstream) DO UPDATE SET
+                primary_histogram = excluded.primary_histogram, candidate_histogram = excluded.candidate_histogram
+            """,
+            logger: logger
+        )
+    }
+
+    // MARK: Reading
+
+    /// A route's rollups at one level for the periods from `from`'s period up to (not
+    /// including) `to`, every instance's, oldest first.
+    public func rollups(routeID: String, level: RollupLevel = .minute, from: Date, to: Date? = nil) async throws -> [RouteMinuteRollup] {
+        let p = level.tablePrefix
+        let start = StoredTimestamp.format(level.start(of: from))
+        let end = to.map(StoredTimestamp.format) ?? "9999-12-31T23:59:59.999Z"
+        var byKey: [RouteMinuteRollup.Key: RouteMinuteRollup] = [:]
+        func key(_ minute: String, _ instance: String) -> RouteMinuteRollup.Key {
+            RouteMinuteRollup.Key(routeID: routeID, minute: StoredTimestamp.parse(minute) ?? from, instanceID: instance)
+        }
+        let counts = try await read(
+            """
+            SELECT minute, instance_id, matches, mismatches, status_mismatches, header_mismatches, body_mismatches, legacy_served,
+                service_served, service_errors, dropped
+            FROM \(unescaped: p)rollups WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
+            """,
+            as: (String, String, Int, Int, Int, Int, Int, Int, Int, Int, Int).self
+        ) { minute, instance, matches, mismatches, status, header, body, legacy, service, errors, dropped in
+            var rollup = RouteMinuteRollup(key: key(minute, instance))
+            rollup.matches = matches
+            rollup.mismatches = mismatches
+            rollup.statusMismatches = status
+            rollup.headerMismatches = header
+            rollup.bodyMismatches = body
+            rollup.legacyServed = legacy
+            rollup.serviceServed = service
+            rollup.serviceErrors = errors
+            rollup.dropped = dropped
+            return rollup
+        }
+        for rollup in counts { byKey[rollup.key] = rollup }
+        for (key, outcome, reason, count) in try await read(
+            """
+            SELECT minute, instance_id, outcome, reason, count FROM \(unescaped: p)rollup_reasons
+            WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
+            """,
+            as: (String, String, String, String, Int).self,
+            { (key($0, $1), $2, $3, $4) }
+        ) {
+            if outcome == "skipped" {
+                byKey[key, default: RouteMinuteRollup(key: key)].skipped[reason, default: 0] += count
+            } else {
+                byKey[key, default: RouteMinuteRollup(key: key)].uncomparable[reason, default: 0] += count
+            }
+        }
+        for (key, pointer, kind, tally) in try await read(
+            """
+            SELECT minute, instance_id, pointer, kind, count, first_seen, last_seen FROM \(unescaped: p)rollup_pointers
+            WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
+            """,
+            as: (String, String, String, String, Int, String, String).self,
+            { minute, instance, pointer, kind, count, first, last in
+                let key = key(minute, instance)
+                let tally = RouteMinuteRollup.PointerTally(
+                    count: count,
+                    firstSeen: StoredTimestamp.parse(first) ?? key.minute,
+                    lastSeen: StoredTimestamp.parse(last) ?? key.minute
+                )
+                return (key, pointer, DifferenceKind(rawValue: kind), tally)
+            }
+        ) {
+            guard let kind else { continue }
+            byKey[key, default: RouteMinuteRollup(key: key)].pointers[.init(pointer: pointer, kind: kind)] = tally
+        }
+        for (key, text, count) in try await read(
+            """
+            SELECT minute, instance_id, signature, count FROM \(unescaped: p)rollup_signatures
+            WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
+            """,
+            as: (String, String, String, Int).self,
+            { (key($0, $1), $2, $3) }
+        ) {
+            guard let signature = MismatchSignature(canonicalText: text) else {
+                throw RollupStorageError.unreadableSignature(routeID: routeID, text: text)
+            }
+            byKey[key, default: RouteMinuteRollup(key: key)].signatures[signature, default: 0] += count
+        }
+        for (key, pair, latency) in try await read(
+            """
+            SELECT minute, instance_id, primary_upstream, candidate_upstream, primary_histogram, candidate_histogram
+            FROM \(unescaped: p)rollup_latencies WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
+            """,
+            as: (String, String, String, String, ByteBuffer, ByteBuffer).self,
+            { minute, instance, primary, candidate, primaryBlob, candidateBlob in
+                var latency = RouteMinuteRollup.PairLatency()
+                latency.primary = try LatencyDistribution(serialized: primaryBlob.readableBytesView)
+                latency.candidate = try LatencyDistribution(serialized: candidateBlob.readableBytesView)
+                return (key(minute, instance), RouteMinuteRollup.UpstreamPair(primary: primary, candidate: candidate), latency)
+            }
+        ) {
+            byKey[key, default: RouteMinuteRollup(key: key)].latency[pair] = latency
+        }
+        return byKey.values.sorted { ($0.key.minute, $0.key.instanceID) < ($1.key.minute, $1.key.instanceID) }
+    }
+
+    /// A route's rollups for the window from `since` to now, each stretch from the level
+    /// ``RollupReadPlan`` picks.
+    public func windowRollups(routeID: String, since: Date, bucketSeconds: Int?) async throws -> [RouteMinuteRollup] {
+        var result: [RouteMinuteRollup] = []
+        for part in try await plan(since: since, bucketSeconds: bucketSeconds).parts {
+            result += try await rollups(routeID: routeID, level: part.level, from: part.from, to: part.to)
+        }
+        return result
+    }
+
+    /// The read plan for a window from `since`, given what minute retention still keeps.
+    func plan(since: Date, bucketSeconds: Int?) async throws -> RollupReadPlan {
+        RollupReadPlan(since: since, minutesKeptFrom: try await fact("minute_rollups_retained_from"), bucketSeconds: bucketSeconds)
+    }
+
+    /// A time kept in `store_facts`.
+    func fact(_ name: String) async throws -> Date? {
+        try await read("SELECT value FROM store_facts WHERE name = \(name)", as: (String.self)) { $0 }.first.flatMap(StoredTimestamp.parse)
+    }
+
+    /// A plan part's bounds as the stored text compares them; no end is the far future.
+    static func bounds(_ part: RollupReadPlan.Part) -> (from: String, to: String) {
+        (StoredTimestamp.format(part.from), part.to.map(StoredTimestamp.format) ?? "9999-12-31T23:59:59.999Z")
+    }
+
+    /// Comparisons counted in the rollups, of one route or of all.
+    public func comparisonsCounted(route: String? = nil) async throws -> Int {
+        let compared: PostgresQuery =
+            if let route {
+                "SELECT COALESCE(SUM(matches + mismatches), 0)::BIGINT FROM hour_rollups WHERE route_id = \(route)"
+            } else {
+                "SELECT COALESCE(SUM(matches + mismatches), 0)::BIGINT FROM hour_rollups"
+            }
+        let other: PostgresQuery =
+            if let route {
+                "SELECT COALESCE(SUM(count), 0)::BIGINT FROM hour_rollup_reasons WHERE route_id = \(route)"
+            } else {
+                "SELECT COALESCE(SUM(count), 0)::BIGINT FROM hour_rollup_reasons"
+            }
+        let first = try await read(compared, as: (Int.self)) { $0 }.first ?? 0
+        return try await first + (read(other, as: (Int.self)) { $0 }.first ?? 0)
+    }
+
+    // MARK: Retention and coverage
+
+    /// Deletes both levels' rollups before `cutoff`'s hour, and records that hour as
+    /// `rollups_retained_from`. Returns the hour rollup rows deleted.
+    public func pruneRollups(before cutoff: Date) async throws -> Int {
+        try await pruneRollups(levels: RollupLevel.allCases, before: RollupLevel.hour.start(of: cutoff), fact: "rollups_retained_from")
+    }
+
+    /// Deletes minute rollups before `cutoff`'s hour, and records that hour as
+    /// `minute_rollups_retained_from`. Returns the minute rollup rows deleted.
+    public func pruneMinuteRollups(before cutoff: Date) async throws -> Int {
+        try await pruneRollups(levels: [.minute], before: RollupLevel.hour.start(of: cutoff), fact: "minute_rollups_retained_from")
+    }
+
+    private func pruneRollups(levels: [RollupLevel], before hour: Date, fact: String) async throws -> Int {
+        let text = StoredTimestamp.format(hour)
+        return try await transaction { connection in
+            var deleted = 0
+            for level in levels {
+                // Route by route, so each delete is a range of the primary key (route_id, minute,
+                // ...); the route ids come from one index seek per route (a loose index scan).
+                let p = level.tablePrefix
+                for table in ["rollup_reasons", "rollup_pointers", "rollup_signatures", "rollup_latencies", "rollups"] {
+                    let rows = try await connection.query(
+                        """
+                        WITH RECURSIVE ids(id) AS (
+                            SELECT MIN(route_id) FROM \(unescaped: p)rollups
+                            UNION ALL SELECT (SELECT MIN(route_id) FROM \(unescaped: p)rollups WHERE route_id > ids.id) FROM ids WHERE ids.id IS NOT NULL),
+                        gone AS (DELETE FROM \(unescaped: p + table) WHERE route_id IN (SELECT id FROM ids WHERE id IS NOT NULL)
+                            AND minute < \(text) RETURNING 1)
+                        SELECT COUNT(*) FROM gone
+                        """,
+                        logger: self.logger
+                    )
+                    for try await count in rows.decode(Int.self) where table == "rollups" { deleted += count }
+                }
+            }
+            try await connection.query(
+                """
+                INSERT INTO store_facts (name, value) VALUES (\(fact), \(text))
+                ON CONFLICT (name) DO UPDATE SET value = GREATEST(store_facts.value, excluded.value)
+                """,
+                logger: self.logger
+            )
+            return deleted
+        }
+    }
+
+    /// How much of the window the route's evidence covers (``EvidenceCoverage``).
+    public func coverage(routeID: String, from: Date, to: Date) async throws -> EvidenceCoverage {
+        let minutesFrom = try await fact("minute_rollups_retained_from")
+        let split = max(RollupLevel.minute.start(of: from), minutesFrom ?? from)
+        func dropped(_ level: RollupLevel, _ start: Date, _ end: Date) async throws -> [Date] {
+            guard start < end else { return [] }
+            return try await read(
+                """
+                SELECT DISTINCT minute FROM \(unescaped: level.tablePrefix)rollups
+                WHERE route_id = \(routeID) AND minute >= \(StoredTimestamp.format(level.start(of: start))) AND minute < \(StoredTimestamp.format(end))
+                    AND dropped > 0
+                """,
+                as: (String.self)
+            ) { $0 }.compactMap(StoredTimestamp.parse)
+        }
+        return EvidenceCoverage(
+            from: from,
+            to: to,
+            firstCompared: try await firstCompared(routeID: routeID),
+            retainedFrom: try await fact("rollups_retained_from"),
+            droppedMinutes: try await dropped(.minute, split, to),
+            droppedHours: try await dropped(.hour, from, min(split, to))
+        )
+    }
+
+    /// The oldest hour retention still keeps rollups for; nil when none was ever pruned.
+    public func rollupsRetainedFrom() async throws -> Date? {
+        try await fact("rollups_retained_from")
+    }
+
+    /// The oldest hour retention still keeps minute rollups for; nil when none was ever pruned.
+    public func minuteRollupsRetainedFrom() async throws -> Date? {
+        try await fact("minute_rollups_retained_from")
+    }
+
+    /// When a route was first compared, kept even after retention removed that minute.
+    public func firstCompared(routeID: String) async throws -> Date? {
+        try await read("SELECT first_compared FROM route_first_compared WHERE route_id = \(routeID)", as: (String.self)) { $0 }
+            .first.flatMap(StoredTimestamp.parse)
+    }
+}
