@@ -103,7 +103,7 @@ struct ReportSource: ParsableArguments {
     func open() async throws -> (any DiffStore, RouteTable?) {
         let path = StoreLocation.path(explicit: store, routes: routes)
         guard PostgresStoreURL.isPostgres(path) || FileManager.default.fileExists(atPath: path) else {
-            printError("no diff store at \(path); pass --store PATH (or set STRANGLER_STORE), or run the proxy first")
+            printError("no diff store at \(StoreLocation.shown(path)); pass --store PATH (or set STRANGLER_STORE), or run the proxy first")
             throw ExitCode(1)
         }
         let opened: any DiffStore
@@ -112,7 +112,7 @@ struct ReportSource: ParsableArguments {
             logger.logLevel = .error
             opened = try await StoreLocation.open(path: path, migrations: migrations, logger: logger)
         } catch {
-            printError("cannot open the diff store \(path): \(error)")
+            printError("cannot open the diff store \(StoreLocation.shown(path)): \(error)")
             throw ExitCode(1)
         }
         var table: RouteTable?

@@ -60,7 +60,7 @@ struct ControlOptions: ParsableArguments {
                 actor: actor ?? OperatingUser.name
             )
         } catch {
-            printError("cannot open the diff store \(path): \(error)")
+            printError("cannot open the diff store \(StoreLocation.shown(path)): \(error)")
             throw ExitCode(1)
         }
     }

@@ -23,7 +23,8 @@ struct StoreOptions: ParsableArguments {
         name: .customLong("instance-id"),
         help: """
             This instance's name in the rollups it writes (letters, digits, '.', '_', '-'). By default one is made from the \
-            host name once and kept in STORE.instance, so a restart continues its rows.
+            host name once and kept in STORE.instance (strangler.instance beside the routes file for a postgres:// store), so \
+            a restart continues its rows. Instances sharing a postgres:// store and a routes folder each need their own.
             """
     )
     var instanceID: String?
@@ -36,11 +37,14 @@ struct StoreOptions: ParsableArguments {
 
     @Option(
         help: """
-            Delete per-minute rollups older than this many days; their hours stay. Windows that start earlier count their \
-            first hour whole, and timelines there are drawn in hours.
+            Delete per-minute rollups older than this many days (default 8, at most --rollup-retention-days); their hours \
+            stay. Windows that start earlier count their first hour whole, and timelines there are drawn in hours.
             """
     )
-    var minuteRollupRetentionDays = 8
+    var minuteRollupRetentionDays: Int?
+
+    /// Minutes are kept 8 days unless told otherwise, and never longer than the hours.
+    var minuteRetentionDays: Int { minuteRollupRetentionDays ?? min(8, rollupRetentionDays) }
 
     @Option(help: "A safety net: keep at most this many example rows. Reaching it is logged as an error.")
     var retentionRows = 1_000_000
@@ -57,14 +61,14 @@ struct StoreOptions: ParsableArguments {
     mutating func validate() throws {
         let limits: [(String, Int, Int)] = [
             ("--retention-days", retentionDays, 1), ("--rollup-retention-days", rollupRetentionDays, 1),
-            ("--minute-rollup-retention-days", minuteRollupRetentionDays, 1),
+            ("--minute-rollup-retention-days", minuteRetentionDays, 1),
             ("--retention-rows", retentionRows, 1), ("--examples-per-pointer", examplesPerPointer, 0),
             ("--example-status-cap", exampleStatusCap, 0), ("--example-reservoir", exampleReservoir, 0),
         ]
         for (name, value, minimum) in limits where value < minimum {
             throw ValidationError("\(name) must be at least \(minimum), got \(value)")
         }
-        if rollupRetentionDays < minuteRollupRetentionDays {
+        if let minuteRollupRetentionDays, rollupRetentionDays < minuteRollupRetentionDays {
             throw ValidationError(
                 "--minute-rollup-retention-days (\(minuteRollupRetentionDays)) is longer than --rollup-retention-days (\(rollupRetentionDays)): minutes are kept no longer than their hours"
             )
@@ -108,7 +112,7 @@ struct StoreOptions: ParsableArguments {
                 maxAgeDays: retentionDays,
                 maxRows: retentionRows,
                 rollupDays: rollupRetentionDays,
-                minuteRollupDays: minuteRollupRetentionDays
+                minuteRollupDays: minuteRetentionDays
             ),
             instanceID: instance.id,
             examples: .init(firstPerPointer: examplesPerPointer, statusCap: exampleStatusCap, reservoirSize: exampleReservoir),
@@ -138,6 +142,12 @@ enum StoreLocation {
     }
 
     /// Lets a PostgreSQL store's connections go; nothing for a SQLite file.
+    /// `path` as messages show it: a PostgreSQL URL without its password.
+    static func shown(_ path: String) -> String {
+        guard PostgresStoreURL.isPostgres(path) else { return path }
+        return (try? PostgresStoreURL(path).description) ?? "the postgres:// store URL"
+    }
+
     static func close(_ store: any DiffStore) async {
         if let store = store as? PostgresDiffStore { await store.close() }
     }

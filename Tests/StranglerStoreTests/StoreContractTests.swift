@@ -305,13 +305,66 @@ struct PostgresMigrationTests {
             CREATE TABLE a (x TEXT DEFAULT 'semi;colon');
             /* block; comment */ INSERT INTO a VALUES ('it''s; fine');
             CREATE FUNCTION f() RETURNS INT AS $body$ SELECT 1; $body$ LANGUAGE sql;;
+            SELECT 1/*x*/FROM t
             """
         #expect(
             SQLScript.statements(script) == [
                 "CREATE TABLE a (x TEXT DEFAULT 'semi;colon')",
                 "INSERT INTO a VALUES ('it''s; fine')",
                 "CREATE FUNCTION f() RETURNS INT AS $body$ SELECT 1; $body$ LANGUAGE sql",
+                "SELECT 1 FROM t",
             ]
         )
+    }
+}
+
+/// The database goes away while the proxy records: nothing waits long, nothing is counted twice,
+/// and recording resumes on its own.
+@Suite("PostgreSQL outages")
+struct PostgresOutageTests {
+    @Test(
+        "writes fail within the store's timeout while the database is down; the recorder drops rows, keeps its counts, and writes them once it is back"
+    )
+    func recorderRidesOutAnOutage() async throws {
+        // Its own cluster: stopping the shared one would fail other tests.
+        let cluster = try PostgresCluster()
+        defer { cluster.tearDown() }
+        let url = try PostgresStoreURL(try cluster.makeDatabase().absoluteString)
+        let store = try await PostgresDiffStore.open(
+            url: url,
+            migrations: try PostgresMigrationRunner.load(directory: DiffStoreTests.migrations),
+            logger: StoreKind.logger,
+            operationTimeout: .seconds(2)
+        )
+        let recorder = DiffRecorder(store: store, rollupInterval: .zero, logger: StoreKind.logger)
+        recorder.submit(DiffStoreTests.kept("before"))
+        await recorder.flush()
+        #expect(recorder.statistics.recorded == 1)
+
+        try cluster.stop()
+        recorder.submit(DiffStoreTests.kept("lost"))
+        recorder.submit(DiffStoreTests.record("counted"))
+        await recorder.flush()
+        #expect(recorder.statistics.droppedStoreError == 1, "the example row is dropped and counted (a match keeps no row)")
+        #expect(recorder.statistics.rollupWriteFailures >= 1)
+        do {
+            _ = try await store.comparisonCount()
+            Issue.record("a read answered while the database was down")
+        } catch let error as PostgresStoreError {
+            #expect(error.description.contains(url.description) && !error.description.contains("password"), "\(error)")
+        }
+
+        try cluster.start()
+        // The pool reconnects on demand; its first use may still meet a connection the stop cut.
+        var attempts = 0
+        while recorder.statistics.recorded < 2, attempts < 10 {
+            recorder.submit(DiffStoreTests.kept("after\(attempts)"))
+            await recorder.flush()
+            attempts += 1
+        }
+        #expect(recorder.statistics.recorded >= 2, "recording resumed")
+        #expect(try await store.comparisonsCounted() == 3 + attempts, "every comparison counted once, those of the outage included")
+        #expect(try await store.differences(requestID: "before").count == 1)
+        await store.close()
     }
 }

@@ -22,22 +22,32 @@ extension PostgresDiffStore {
                 moved.key = key
                 if periods[key] == nil { periods[key] = moved } else { periods[key]!.merge(moved) }
             }
-            try await add(Array(periods.values), level: level, connection, logger)
+            // In key order: two writers touching the same rows (the recorder and the traffic
+            // writer of one instance) then lock them in the same order and can't deadlock.
+            try await add(periods.values.sorted(by: Self.keyOrder), level: level, connection, logger)
         }
         let compared = rollups.filter { $0.samples > 0 || !$0.uncomparable.isEmpty || !$0.skipped.isEmpty || $0.dropped > 0 }
         if !compared.isEmpty {
             var first: [String: Date] = [:]
             for rollup in compared { first[rollup.key.routeID] = min(first[rollup.key.routeID] ?? rollup.key.minute, rollup.key.minute) }
-            let routes = Array(first.keys)
+            // Shared by every instance: sorted, so concurrent writers lock the rows in one order,
+            // and updated only when earlier, so a route's row is rarely written at all.
+            let routes = first.keys.sorted()
             try await connection.query(
                 """
-                INSERT INTO route_first_compared (route_id, first_compared)
+                INSERT INTO route_first_compared AS t (route_id, first_compared)
                 SELECT * FROM UNNEST(\(routes), \(routes.map { StoredTimestamp.format(first[$0]!) }))
-                ON CONFLICT (route_id) DO UPDATE SET first_compared = LEAST(route_first_compared.first_compared, excluded.first_compared)
+                ON CONFLICT (route_id) DO UPDATE SET first_compared = excluded.first_compared
+                    WHERE t.first_compared > excluded.first_compared
                 """,
                 logger: logger
             )
         }
+    }
+
+    /// Route, then period, then instance: the order rows are written (and locked) in.
+    static func keyOrder(_ a: RouteMinuteRollup, _ b: RouteMinuteRollup) -> Bool {
+        (a.key.routeID, a.key.minute, a.key.instanceID) < (b.key.routeID, b.key.minute, b.key.instanceID)
     }
 
     private static func add(_ rollups: [RouteMinuteRollup], level: RollupLevel, _ connection: PostgresConnection, _ logger: Logger) async throws {
@@ -151,7 +161,25 @@ extension PostgresDiffStore {
         }
         guard !merged.isEmpty else { return }
         let p = level.tablePrefix
-        let keys = Array(merged.keys)
+        let keys = merged.keys.sorted {
+            ($0.rollup.routeID, $0.rollup.minute, $0.rollup.instanceID, $0.pair.primary, $0.pair.candidate)
+                < ($1.rollup.routeID, $1.rollup.minute, $1.rollup.instanceID, $1.pair.primary, $1.pair.candidate)
+        }
+        // Rows that don't exist yet are made empty first, so the read below can lock every row it
+        // merges into: two writers of one key (two instances given the same name) then merge in
+        // turn instead of the later overwriting the earlier.
+        let empty = ByteBuffer(bytes: LatencyDistribution().serialized())
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: p)rollup_latencies (route_id, minute, instance_id, primary_upstream, candidate_upstream,
+                primary_histogram, candidate_histogram)
+            SELECT route_id, minute, instance_id, primary_upstream, candidate_upstream, \(empty), \(empty)
+            FROM UNNEST(\(keys.map(\.rollup.routeID)), \(keys.map { StoredTimestamp.format($0.rollup.minute) }), \(keys.map(\.rollup.instanceID)),
+                \(keys.map(\.pair.primary)), \(keys.map(\.pair.candidate))) AS k(route_id, minute, instance_id, primary_upstream, candidate_upstream)
+            ON CONFLICT DO NOTHING
+            """,
+            logger: logger
+        )
         let stored = try await connection.query(
             """
             SELECT t.route_id, t.minute, t.instance_id, t.primary_upstream, t.candidate_upstream, t.primary_histogram, t.candidate_histogram
@@ -176,16 +204,16 @@ extension PostgresDiffStore {
             if let old = try? LatencyDistribution(serialized: primaryBlob.readableBytesView) { merged[key]?.primary.merge(old) }
             if let old = try? LatencyDistribution(serialized: candidateBlob.readableBytesView) { merged[key]?.candidate.merge(old) }
         }
-        let pairs = Array(merged)
+        let pairs = keys.map { ($0, merged[$0]!) }
         try await connection.query(
             """
-            INSERT INTO \(unescaped: p)rollup_latencies AS t (route_id, minute, instance_id, primary_upstream, candidate_upstream,
-                primary_histogram, candidate_histogram)
-            SELECT * FROM UNNEST(\(pairs.map(\.key.rollup.routeID)), \(pairs.map { StoredTimestamp.format($0.key.rollup.minute) }),
-                \(pairs.map(\.key.rollup.instanceID)), \(pairs.map(\.key.pair.primary)), \(pairs.map(\.key.pair.candidate)),
-                \(pairs.map { ByteBuffer(bytes: $0.value.primary.serialized()) }), \(pairs.map { ByteBuffer(bytes: $0.value.candidate.serialized()) }))
-            ON CONFLICT (route_id, minute, instance_id, primary_upstream, candidate_upstream) DO UPDATE SET
-                primary_histogram = excluded.primary_histogram, candidate_histogram = excluded.candidate_histogram
+            UPDATE \(unescaped: p)rollup_latencies AS t SET primary_histogram = k.primary_histogram, candidate_histogram = k.candidate_histogram
+            FROM UNNEST(\(pairs.map(\.0.rollup.routeID)), \(pairs.map { StoredTimestamp.format($0.0.rollup.minute) }),
+                \(pairs.map(\.0.rollup.instanceID)), \(pairs.map(\.0.pair.primary)), \(pairs.map(\.0.pair.candidate)),
+                \(pairs.map { ByteBuffer(bytes: $0.1.primary.serialized()) }), \(pairs.map { ByteBuffer(bytes: $0.1.candidate.serialized()) }))
+                AS k(route_id, minute, instance_id, primary_upstream, candidate_upstream, primary_histogram, candidate_histogram)
+            WHERE t.route_id = k.route_id AND t.minute = k.minute AND t.instance_id = k.instance_id
+                AND t.primary_upstream = k.primary_upstream AND t.candidate_upstream = k.candidate_upstream
             """,
             logger: logger
         )
@@ -196,6 +224,19 @@ extension PostgresDiffStore {
     /// A route's rollups at one level for the periods from `from`'s period up to (not
     /// including) `to`, every instance's, oldest first.
     public func rollups(routeID: String, level: RollupLevel = .minute, from: Date, to: Date? = nil) async throws -> [RouteMinuteRollup] {
+        try await snapshot { [logger] connection in
+            try await Self.rollups(connection, routeID: routeID, level: level, from: from, to: to, logger: logger)
+        }
+    }
+
+    static func rollups(
+        _ connection: PostgresConnection,
+        routeID: String,
+        level: RollupLevel,
+        from: Date,
+        to: Date?,
+        logger: Logger
+    ) async throws -> [RouteMinuteRollup] {
         let p = level.tablePrefix
         let start = StoredTimestamp.format(level.start(of: from))
         let end = to.map(StoredTimestamp.format) ?? "9999-12-31T23:59:59.999Z"
@@ -203,99 +244,117 @@ extension PostgresDiffStore {
         func key(_ minute: String, _ instance: String) -> RouteMinuteRollup.Key {
             RouteMinuteRollup.Key(routeID: routeID, minute: StoredTimestamp.parse(minute) ?? from, instanceID: instance)
         }
-        let counts = try await read(
+        for row in try await fetch(
+            connection,
             """
             SELECT minute, instance_id, matches, mismatches, status_mismatches, header_mismatches, body_mismatches, legacy_served,
                 service_served, service_errors, dropped
             FROM \(unescaped: p)rollups WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
             """,
-            as: (String, String, Int, Int, Int, Int, Int, Int, Int, Int, Int).self
-        ) { minute, instance, matches, mismatches, status, header, body, legacy, service, errors, dropped in
-            var rollup = RouteMinuteRollup(key: key(minute, instance))
-            rollup.matches = matches
-            rollup.mismatches = mismatches
-            rollup.statusMismatches = status
-            rollup.headerMismatches = header
-            rollup.bodyMismatches = body
-            rollup.legacyServed = legacy
-            rollup.serviceServed = service
-            rollup.serviceErrors = errors
-            rollup.dropped = dropped
-            return rollup
+            as: (String, String, Int, Int, Int, Int, Int, Int, Int, Int, Int).self,
+            logger: logger,
+            { ($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) }
+        ) {
+            var rollup = RouteMinuteRollup(key: key(row.0, row.1))
+            rollup.matches = row.2
+            rollup.mismatches = row.3
+            rollup.statusMismatches = row.4
+            rollup.headerMismatches = row.5
+            rollup.bodyMismatches = row.6
+            rollup.legacyServed = row.7
+            rollup.serviceServed = row.8
+            rollup.serviceErrors = row.9
+            rollup.dropped = row.10
+            byKey[rollup.key] = rollup
         }
-        for rollup in counts { byKey[rollup.key] = rollup }
-        for (key, outcome, reason, count) in try await read(
+        for (minute, instance, outcome, reason, count) in try await fetch(
+            connection,
             """
             SELECT minute, instance_id, outcome, reason, count FROM \(unescaped: p)rollup_reasons
             WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
             """,
             as: (String, String, String, String, Int).self,
-            { (key($0, $1), $2, $3, $4) }
+            logger: logger,
+            { ($0, $1, $2, $3, $4) }
         ) {
+            let key = key(minute, instance)
             if outcome == "skipped" {
                 byKey[key, default: RouteMinuteRollup(key: key)].skipped[reason, default: 0] += count
             } else {
                 byKey[key, default: RouteMinuteRollup(key: key)].uncomparable[reason, default: 0] += count
             }
         }
-        for (key, pointer, kind, tally) in try await read(
+        for (minute, instance, pointer, kind, count, first, last) in try await fetch(
+            connection,
             """
             SELECT minute, instance_id, pointer, kind, count, first_seen, last_seen FROM \(unescaped: p)rollup_pointers
             WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
             """,
             as: (String, String, String, String, Int, String, String).self,
-            { minute, instance, pointer, kind, count, first, last in
-                let key = key(minute, instance)
-                let tally = RouteMinuteRollup.PointerTally(
-                    count: count,
-                    firstSeen: StoredTimestamp.parse(first) ?? key.minute,
-                    lastSeen: StoredTimestamp.parse(last) ?? key.minute
-                )
-                return (key, pointer, DifferenceKind(rawValue: kind), tally)
-            }
+            logger: logger,
+            { ($0, $1, $2, $3, $4, $5, $6) }
         ) {
-            guard let kind else { continue }
+            guard let kind = DifferenceKind(rawValue: kind) else { continue }
+            let key = key(minute, instance)
+            let tally = RouteMinuteRollup.PointerTally(
+                count: count,
+                firstSeen: StoredTimestamp.parse(first) ?? key.minute,
+                lastSeen: StoredTimestamp.parse(last) ?? key.minute
+            )
             byKey[key, default: RouteMinuteRollup(key: key)].pointers[.init(pointer: pointer, kind: kind)] = tally
         }
-        for (key, text, count) in try await read(
+        for (minute, instance, text, count) in try await fetch(
+            connection,
             """
             SELECT minute, instance_id, signature, count FROM \(unescaped: p)rollup_signatures
             WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
             """,
             as: (String, String, String, Int).self,
-            { (key($0, $1), $2, $3) }
+            logger: logger,
+            { ($0, $1, $2, $3) }
         ) {
             guard let signature = MismatchSignature(canonicalText: text) else {
                 throw RollupStorageError.unreadableSignature(routeID: routeID, text: text)
             }
+            let key = key(minute, instance)
             byKey[key, default: RouteMinuteRollup(key: key)].signatures[signature, default: 0] += count
         }
-        for (key, pair, latency) in try await read(
+        for (minute, instance, primary, candidate, primaryBlob, candidateBlob) in try await fetch(
+            connection,
             """
             SELECT minute, instance_id, primary_upstream, candidate_upstream, primary_histogram, candidate_histogram
             FROM \(unescaped: p)rollup_latencies WHERE route_id = \(routeID) AND minute >= \(start) AND minute < \(end)
             """,
             as: (String, String, String, String, ByteBuffer, ByteBuffer).self,
-            { minute, instance, primary, candidate, primaryBlob, candidateBlob in
-                var latency = RouteMinuteRollup.PairLatency()
-                latency.primary = try LatencyDistribution(serialized: primaryBlob.readableBytesView)
-                latency.candidate = try LatencyDistribution(serialized: candidateBlob.readableBytesView)
-                return (key(minute, instance), RouteMinuteRollup.UpstreamPair(primary: primary, candidate: candidate), latency)
-            }
+            logger: logger,
+            { ($0, $1, $2, $3, $4, $5) }
         ) {
-            byKey[key, default: RouteMinuteRollup(key: key)].latency[pair] = latency
+            var latency = RouteMinuteRollup.PairLatency()
+            latency.primary = try LatencyDistribution(serialized: primaryBlob.readableBytesView)
+            latency.candidate = try LatencyDistribution(serialized: candidateBlob.readableBytesView)
+            let key = key(minute, instance)
+            byKey[key, default: RouteMinuteRollup(key: key)].latency[.init(primary: primary, candidate: candidate)] = latency
         }
         return byKey.values.sorted { ($0.key.minute, $0.key.instanceID) < ($1.key.minute, $1.key.instanceID) }
     }
 
     /// A route's rollups for the window from `since` to now, each stretch from the level
-    /// ``RollupReadPlan`` picks.
+    /// ``RollupReadPlan`` picks, all from one snapshot.
     public func windowRollups(routeID: String, since: Date, bucketSeconds: Int?) async throws -> [RouteMinuteRollup] {
-        var result: [RouteMinuteRollup] = []
-        for part in try await plan(since: since, bucketSeconds: bucketSeconds).parts {
-            result += try await rollups(routeID: routeID, level: part.level, from: part.from, to: part.to)
+        try await snapshot { [logger] connection in
+            let minutesKept = try await Self.fetch(
+                connection,
+                "SELECT value FROM store_facts WHERE name = 'minute_rollups_retained_from'",
+                as: (String.self),
+                logger: logger,
+                { $0 }
+            ).first.flatMap(StoredTimestamp.parse)
+            var result: [RouteMinuteRollup] = []
+            for part in RollupReadPlan(since: since, minutesKeptFrom: minutesKept, bucketSeconds: bucketSeconds).parts {
+                result += try await Self.rollups(connection, routeID: routeID, level: part.level, from: part.from, to: part.to, logger: logger)
+            }
+            return result
         }
-        return result
     }
 
     /// The read plan for a window from `since`, given what minute retention still keeps.
@@ -313,22 +372,16 @@ extension PostgresDiffStore {
         (StoredTimestamp.format(part.from), part.to.map(StoredTimestamp.format) ?? "9999-12-31T23:59:59.999Z")
     }
 
-    /// Comparisons counted in the rollups, of one route or of all.
+    /// Comparisons counted in the rollups, of one route or of all (the hours hold every
+    /// minute's counts, and are kept longer).
     public func comparisonsCounted(route: String? = nil) async throws -> Int {
-        let compared: PostgresQuery =
-            if let route {
-                "SELECT COALESCE(SUM(matches + mismatches), 0)::BIGINT FROM hour_rollups WHERE route_id = \(route)"
-            } else {
-                "SELECT COALESCE(SUM(matches + mismatches), 0)::BIGINT FROM hour_rollups"
-            }
-        let other: PostgresQuery =
-            if let route {
-                "SELECT COALESCE(SUM(count), 0)::BIGINT FROM hour_rollup_reasons WHERE route_id = \(route)"
-            } else {
-                "SELECT COALESCE(SUM(count), 0)::BIGINT FROM hour_rollup_reasons"
-            }
-        let first = try await read(compared, as: (Int.self)) { $0 }.first ?? 0
-        return try await first + (read(other, as: (Int.self)) { $0 }.first ?? 0)
+        try await read(
+            """
+            SELECT (SELECT COALESCE(SUM(matches + mismatches), 0) FROM hour_rollups WHERE \(route)::TEXT IS NULL OR route_id = \(route))::BIGINT
+                + (SELECT COALESCE(SUM(count), 0) FROM hour_rollup_reasons WHERE \(route)::TEXT IS NULL OR route_id = \(route))::BIGINT
+            """,
+            as: (Int.self)
+        ) { $0 }.first ?? 0
     }
 
     // MARK: Retention and coverage

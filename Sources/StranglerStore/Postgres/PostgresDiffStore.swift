@@ -10,22 +10,35 @@ import StranglerCore
 ///
 /// Writes are batched: the rows of a recorder batch go in one `INSERT … SELECT FROM UNNEST`
 /// per table, and rollups merge with `INSERT … ON CONFLICT DO UPDATE`, adding to what each
-/// instance's minute and hour already hold. Instances never write one another's rows (rollups
-/// are keyed by instance), so their transactions don't wait on each other.
+/// instance's minute and hour already hold. Instances write their own rollup rows (rollups are
+/// keyed by instance); the few rows they share (learned noise, when a route was first compared)
+/// are written in sorted order, so concurrent transactions can wait on each other but never
+/// deadlock.
 public final class PostgresDiffStore: DiffStore {
     /// The connection pool. Nothing outside the store module uses it but its tests.
     public let client: PostgresClient
     /// Where the store is, without its password.
     public let url: PostgresStoreURL
     let logger: Logger
+    /// The longest one store operation (a transaction, a read) may take, waiting for a
+    /// connection included; PostgresNIO's pool would otherwise hold a request while it retries
+    /// an unreachable server, and the recorder's writes behind it.
+    let operationTimeout: Duration
     private let running: Task<Void, Never>
 
     public var location: String { url.description }
 
     /// Connects, applies pending migrations and returns the store; the pool keeps running until
     /// ``close()``.
-    public static func open(url: PostgresStoreURL, migrations: [Migration], logger: Logger) async throws -> PostgresDiffStore {
-        let store = PostgresDiffStore(url: url, logger: logger)
+    /// - Parameter operationTimeout: the longest one operation may take before it fails with
+    ///   ``PostgresStoreError`` (the recorder then keeps its counts and retries).
+    public static func open(
+        url: PostgresStoreURL,
+        migrations: [Migration],
+        logger: Logger,
+        operationTimeout: Duration = .seconds(5)
+    ) async throws -> PostgresDiffStore {
+        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: operationTimeout)
         do {
             _ = try await PostgresMigrationRunner(migrations: migrations).migrate(store.client, location: url.description, logger: logger)
         } catch {
@@ -37,7 +50,7 @@ public final class PostgresDiffStore: DiffStore {
 
     /// Connects, applies pending migrations and disconnects: `strangler migrate`.
     public static func migrate(url: PostgresStoreURL, migrations: [Migration], logger: Logger) async throws -> MigrationRunner.Outcome {
-        let store = PostgresDiffStore(url: url, logger: logger)
+        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: .seconds(60))
         do {
             let outcome = try await PostgresMigrationRunner(migrations: migrations).migrate(store.client, location: url.description, logger: logger)
             await store.close()
@@ -48,9 +61,10 @@ public final class PostgresDiffStore: DiffStore {
         }
     }
 
-    private init(url: PostgresStoreURL, logger: Logger) {
+    private init(url: PostgresStoreURL, logger: Logger, operationTimeout: Duration) {
         self.url = url
         self.logger = logger
+        self.operationTimeout = operationTimeout
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
         self.client = client
         running = Task { await client.run() }
@@ -78,26 +92,30 @@ public final class PostgresDiffStore: DiffStore {
     }
 
     /// Runs `body` in a transaction, with PostgreSQL's own words in the error if it fails.
-    func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch {
-            throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error))
+    func transaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await bounded { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 
-    /// Runs one read query and collects what `row` makes of each row.
-    func read<each Column: PostgresDecodable, Value>(
-        _ query: PostgresQuery,
-        as types: (repeat each Column).Type,
-        _ row: (repeat each Column) throws -> Value
-    ) async throws -> [Value] {
+    /// Runs `operation` for at most ``operationTimeout``; a failure carries PostgreSQL's words.
+    /// On timeout the operation is cancelled (a transaction cut short rolls back, as PostgreSQL
+    /// drops a connection's open transaction).
+    func bounded<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        let timeout = operationTimeout
         do {
-            var values: [Value] = []
-            for try await columns in try await client.query(query, logger: logger).decode(types) {
-                values.append(try row(repeat each columns))
+            return try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask { try await operation() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else {
+                    throw PostgresStoreError(location: location, cause: "no answer within \(timeout); is the database up and reachable?")
+                }
+                return result
             }
-            return values
         } catch let error as PostgresStoreError {
             throw error
         } catch {
@@ -105,12 +123,60 @@ public final class PostgresDiffStore: DiffStore {
         }
     }
 
+    /// Runs one read query and collects what `row` makes of each row.
+    func read<each Column: PostgresDecodable, Value: Sendable>(
+        _ query: PostgresQuery,
+        as types: (repeat each Column).Type,
+        _ row: @escaping @Sendable (repeat each Column) throws -> Value
+    ) async throws -> [Value] {
+        try await bounded { [client, logger] in
+            var values: [Value] = []
+            for try await columns in try await client.query(query, logger: logger).decode(types) {
+                values.append(try row(repeat each columns))
+            }
+            return values
+        }
+    }
+
+    /// Runs `body` on one connection inside a read-only REPEATABLE READ transaction: every query
+    /// of a reading sees the same snapshot, as the SQLite store's readers do, so a write that
+    /// commits between two of them can't make a bucket count mismatches its samples don't have.
+    func snapshot<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await bounded { [client, logger] in
+            try await client.withConnection { connection in
+                try await connection.query("START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+                do {
+                    let result = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// One query's rows on `connection`, each made into a value by `row`.
+    static func fetch<each Column: PostgresDecodable, Value>(
+        _ connection: PostgresConnection,
+        _ query: PostgresQuery,
+        as types: (repeat each Column).Type,
+        logger: Logger,
+        _ row: (repeat each Column) throws -> Value
+    ) async throws -> [Value] {
+        var values: [Value] = []
+        for try await columns in try await connection.query(query, logger: logger).decode(types) {
+            values.append(try row(repeat each columns))
+        }
+        return values
+    }
+
     /// Runs one statement outside an explicit transaction.
     func execute(_ query: PostgresQuery) async throws {
-        do {
+        try await bounded { [client, logger] in
             try await client.query(query, logger: logger)
-        } catch {
-            throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error))
+            return ()
         }
     }
 
@@ -245,7 +311,9 @@ public final class PostgresDiffStore: DiffStore {
             byRoute[probe.routeID] = tally
         }
         let pointer = SQLiteDiffStore.probesPointer
-        for (route, tally) in byRoute {
+        // Noise rows are shared by every instance: routes and pointers in sorted order, so
+        // concurrent writers lock them in one order.
+        for (route, tally) in byRoute.sorted(by: { $0.key < $1.key }) {
             try await connection.query(
                 """
                 INSERT INTO noise (route_id, pointer, observations, noisy, first_seen, last_seen)
@@ -256,7 +324,7 @@ public final class PostgresDiffStore: DiffStore {
                 logger: logger
             )
             if !tally.noisy.isEmpty {
-                let pointers = Array(tally.noisy.keys)
+                let pointers = tally.noisy.keys.sorted()
                 try await connection.query(
                     """
                     INSERT INTO noise (route_id, pointer, observations, noisy, first_seen, last_seen)

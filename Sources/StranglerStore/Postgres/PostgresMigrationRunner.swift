@@ -33,15 +33,16 @@ public struct PostgresMigrationRunner: Sendable {
         do {
             return try await client.withConnection { connection in
                 try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+                let result: Result<MigrationRunner.Outcome, any Error>
                 do {
-                    let outcome = try await migrate(connection, logger: logger)
-                    try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
-                    return outcome
+                    result = .success(try await migrate(connection, logger: logger))
                 } catch {
-                    // The lock is the session's: a failed run must let the others through.
-                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
-                    throw error
+                    result = .failure(error)
                 }
+                // The lock is the session's: released whatever happened, so the others get through.
+                // A failed release is not the migrations' failure (the connection closing frees it).
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+                return try result.get()
             }
         } catch let error as MigrationError {
             throw error

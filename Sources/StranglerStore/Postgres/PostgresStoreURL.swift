@@ -69,9 +69,13 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
             database: database,
             tls: mode
         )
-        // A query waits at most this long for a connection; PostgresNIO's default is a minute,
-        // which would hold a write (and the recorder behind it) far past any use.
+        // A TCP connect gives up after this; how long a query waits for a connection is bounded
+        // by the store itself (PostgresDiffStore's operation timeout), as PostgresNIO's pool
+        // would hold it while it retries an unreachable server.
         configuration.options.connectTimeout = .seconds(5)
+        // The server's own backstop for a statement the store stopped waiting for, on a
+        // connection it can no longer reach.
+        configuration.options.additionalStartupParameters = [("statement_timeout", "60s")]
         return configuration
     }
 

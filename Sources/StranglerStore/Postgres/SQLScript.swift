@@ -28,6 +28,8 @@ enum SQLScript {
                 index += 2
                 while index + 1 < characters.count, !(characters[index] == "*" && characters[index + 1] == "/") { index += 1 }
                 index += 2
+                // A comment separates tokens as a space does.
+                current.append(" ")
                 continue
             case "'", "\"":
                 // A quoted literal or identifier; a doubled quote stays inside it.
