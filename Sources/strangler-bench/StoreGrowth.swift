@@ -11,11 +11,16 @@ import StranglerStore
 ///
 /// `mix` is `identical` (every answer the same) or `realistic`: 95% identical, 5% mismatches
 /// with 1–3 differences among a dozen pointers, one in ten of those with a differing status.
-func runStoreGrowthBenchmark(comparisons: Int, rate: Int, mix: String, migrations directory: String) async throws {
+///
+/// With `store` a `postgres://` URL the recorder writes to that (empty) database instead; the
+/// size is then the database's (`pg_database_size`), and the server's CPU is reported too.
+func runStoreGrowthBenchmark(comparisons: Int, rate: Int, mix: String, store location: String?, migrations directory: String) async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-bench-growth-\(getpid())")
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = folder.appendingPathComponent("diffs.sqlite").path
-    let store = try SQLiteDiffStore(path: path, migrations: Migration.load(directory: directory))
+    let store = try await benchStore(location, sqlite: path, migrations: directory)
+    let postgres = store as? PostgresDiffStore
+    let emptySize = try await postgres?.databaseSize() ?? 0
     var logger = Logger(label: "bench")
     logger.logLevel = .warning
     let recorder = DiffRecorder(store: store, capacity: 50_000, instanceID: "bench", logger: logger)
@@ -54,12 +59,16 @@ func runStoreGrowthBenchmark(comparisons: Int, rate: Int, mix: String, migration
             differences: differences
         )
     }
-    func bytes() -> Int {
-        ["", "-wal", "-shm"].reduce(0) { total, suffix in
+    func bytes() async throws -> Int {
+        // A database starts with PostgreSQL's own catalogs: only what the store added counts.
+        if let postgres { return try await postgres.databaseSize() - emptySize }
+        return ["", "-wal", "-shm"].reduce(0) { total, suffix in
             total + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
         }
     }
-    print("store-growth: \(comparisons) comparisons (\(mix)) at \(rate)/s of record time, through the recorder into \(path)")
+    print("store-growth: \(comparisons) comparisons (\(mix)) at \(rate)/s of record time, through the recorder into \(store.location)")
+    let serverBefore = postgresServerCPUSeconds()
+    let wallStart = ContinuousClock.now
     let chunk = 10_000
     var submitted = 0
     var recorderCPU = 0.0
@@ -76,26 +85,32 @@ func runStoreGrowthBenchmark(comparisons: Int, rate: Int, mix: String, migration
             await recorder.flush()
             await recorder.checkpoint()
             recorderCPU += processCPUSeconds() - cpu
+            let size = try await bytes()
             print(
                 String(
                     format: "  after %8d: %9d bytes (%.2f MB per million), %d example rows",
                     submitted,
-                    bytes(),
-                    Double(bytes()) / 1e6 * 1e6 / Double(submitted),
-                    try await store.comparisonCount()
+                    size,
+                    Double(size) / 1e6 * 1e6 / Double(submitted),
+                    try await benchComparisonCount(store)
                 )
             )
             quarter += 1
         }
     }
     let statistics = recorder.statistics
+    let wall = ContinuousClock.now - wallStart
+    let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
     print(
         String(
-            format: "  recorder CPU %.2f us per comparison (queue, rollups, sampling, writes); counted %d, dropped %d, rows written %d",
+            format: "  recorder CPU %.2f us per comparison (queue, rollups, sampling, writes)%@; %.0f comparisons a second; counted %d, dropped %d, rows written %d",
             recorderCPU * 1e6 / Double(comparisons),
+            postgres == nil ? "" : String(format: ", PostgreSQL server %.2f us", (postgresServerCPUSeconds() - serverBefore) * 1e6 / Double(comparisons)),
+            Double(comparisons) / seconds,
             statistics.counted,
             statistics.droppedQueueFull + statistics.droppedStoreError,
             statistics.recorded
         )
     )
+    await postgres?.close()
 }

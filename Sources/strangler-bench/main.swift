@@ -9,8 +9,9 @@ import StranglerCore
 //   strangler-bench canary [--lookups 1000000]
 //   strangler-bench compare [--comparisons 20000]                         (the comparator on two JSON bodies)
 //   strangler-bench relay [--listen-port 18007] [--upstream-port 18001]   (a server: see Relay.swift)
-//   strangler-bench record [--rows 200000] [--migrations migrations]      (the diff store: see Record.swift)
-//   strangler-bench store-growth [--comparisons 1000000] [--rate 5000] [--mix identical|realistic] [--migrations migrations]
+//   strangler-bench record [--rows 200000] [--store postgres://...] [--migrations migrations]   (the diff store: see Record.swift)
+//   strangler-bench store-growth [--comparisons 1000000] [--rate 5000] [--mix identical|realistic] [--store postgres://...]
+//                                [--migrations migrations]
 //                                                                          (store size and recorder CPU: see StoreGrowth.swift)
 //   strangler-bench report-time [--days 30] [--routes 5] [--rate 5000]     (report and gate time over rollups: see ReportTime.swift)
 
@@ -202,7 +203,8 @@ case "compare":
 case "record":
     let arguments = CommandLine.arguments
     let migrations = arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil } ?? "migrations"
-    try await runRecordBenchmark(rows: argument("--rows", default: 200_000), migrations: migrations)
+    let store = arguments.firstIndex(of: "--store").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+    try await runRecordBenchmark(rows: argument("--rows", default: 200_000), store: store, migrations: migrations)
 case "store-growth":
     let arguments = CommandLine.arguments
     func text(_ name: String, _ fallback: String) -> String {
@@ -212,6 +214,7 @@ case "store-growth":
         comparisons: argument("--comparisons", default: 1_000_000),
         rate: argument("--rate", default: 5000),
         mix: text("--mix", "identical"),
+        store: arguments.firstIndex(of: "--store").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil },
         migrations: text("--migrations", "migrations")
     )
 case "report-time":
@@ -228,7 +231,7 @@ case "relay":
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] | report-time [--days N] [--routes N] [--rate R] | relay [--listen-port P] [--upstream-port P]\n"
+            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--store URL] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] [--store URL] | report-time [--days N] [--routes N] [--rate R] | relay [--listen-port P] [--upstream-port P]\n"
                 .utf8
         )
     )

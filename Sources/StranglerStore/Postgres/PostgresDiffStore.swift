@@ -39,6 +39,9 @@ public final class PostgresDiffStore: DiffStore {
         operationTimeout: Duration = .seconds(5)
     ) async throws -> PostgresDiffStore {
         let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: operationTimeout)
+        // Lets the pool's run task start before the first lease, which PostgresNIO would
+        // otherwise warn about (harmlessly) at every start.
+        await Task.yield()
         do {
             _ = try await PostgresMigrationRunner(migrations: migrations).migrate(store.client, location: url.description, logger: logger)
         } catch {
@@ -51,6 +54,7 @@ public final class PostgresDiffStore: DiffStore {
     /// Connects, applies pending migrations and disconnects: `strangler migrate`.
     public static func migrate(url: PostgresStoreURL, migrations: [Migration], logger: Logger) async throws -> MigrationRunner.Outcome {
         let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: .seconds(60))
+        await Task.yield()
         do {
             let outcome = try await PostgresMigrationRunner(migrations: migrations).migrate(store.client, location: url.description, logger: logger)
             await store.close()
@@ -371,6 +375,11 @@ public final class PostgresDiffStore: DiffStore {
             }
             return deleted
         }
+    }
+
+    /// The database's size on disk in bytes (`pg_database_size`), for the store-growth bench.
+    public func databaseSize() async throws -> Int {
+        try await read("SELECT pg_database_size(current_database())", as: (Int.self)) { $0 }.first ?? 0
     }
 
     /// Number of stored example comparisons, optionally for one route.
