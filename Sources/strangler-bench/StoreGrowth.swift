@@ -101,11 +101,13 @@ func runStoreGrowthBenchmark(comparisons: Int, rate: Int, mix: String, store loc
     let statistics = recorder.statistics
     let wall = ContinuousClock.now - wallStart
     let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+    let serverCPU = (postgresServerCPUSeconds() - serverBefore) * 1e6 / Double(comparisons)
     print(
         String(
-            format: "  recorder CPU %.2f us per comparison (queue, rollups, sampling, writes)%@; %.0f comparisons a second; counted %d, dropped %d, rows written %d",
+            format: "  recorder CPU %.2f us per comparison (queue, rollups, sampling, writes)%@; "
+                + "%.0f comparisons a second; counted %d, dropped %d, rows written %d",
             recorderCPU * 1e6 / Double(comparisons),
-            postgres == nil ? "" : String(format: ", PostgreSQL server %.2f us", (postgresServerCPUSeconds() - serverBefore) * 1e6 / Double(comparisons)),
+            postgres == nil ? "" : String(format: ", PostgreSQL server %.2f us", serverCPU),
             Double(comparisons) / seconds,
             statistics.counted,
             statistics.droppedQueueFull + statistics.droppedStoreError,
