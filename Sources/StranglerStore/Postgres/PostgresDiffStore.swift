@@ -87,11 +87,33 @@ public final class PostgresDiffStore: DiffStore {
     // MARK: Writing
 
     /// Writes comparison rows and rollup increments in one transaction: all of it or none of it.
+    ///
+    /// A write whose outcome the store did not see (it timed out, or the connection broke after
+    /// COMMIT went out) is checked before it is reported as failed: the transaction recorded a
+    /// token, and claiming that token waits for the transaction to end. Found, the write
+    /// committed and succeeds; claimed, it did not, and the caller retries its counts without
+    /// counting anything twice. Only when the check can't reach the database either is a
+    /// committed write reported as failed.
     public func write(_ batch: ArraySlice<ComparisonRecord>, rollups: [RouteMinuteRollup]) async throws {
         guard !batch.isEmpty || !rollups.isEmpty else { return }
-        try await transaction { connection in
-            try await Self.add(rollups, connection, self.logger)
-            try await Self.insert(batch, connection, self.logger)
+        let token = UUID().uuidString
+        let now = StoredTimestamp.format(Date())
+        do {
+            try await transaction { connection in
+                try await connection.query("INSERT INTO store_writes (token, written_at) VALUES (\(token), \(now))", logger: self.logger)
+                try await Self.add(rollups, connection, self.logger)
+                try await Self.insert(batch, connection, self.logger)
+            }
+        } catch {
+            let claimed = try? await read(
+                "INSERT INTO store_writes (token, written_at) VALUES (\(token), \(now)) ON CONFLICT DO NOTHING RETURNING 1",
+                as: (Int.self)
+            ) { $0 }
+            if claimed?.isEmpty == true {
+                logger.notice("a store write reported failed had committed; counted once", metadata: ["error": "\(error)"])
+                return
+            }
+            throw error
         }
     }
 
@@ -363,6 +385,10 @@ public final class PostgresDiffStore: DiffStore {
                 )
                 for try await count in rows.decode(Int.self) { deleted += count }
             }
+            try await connection.query(
+                "DELETE FROM store_writes WHERE written_at < \(StoredTimestamp.format(Date().addingTimeInterval(-86_400)))",
+                logger: self.logger
+            )
             if let maxRows {
                 let rows = try await connection.query(
                     """
