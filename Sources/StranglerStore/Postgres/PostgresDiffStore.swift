@@ -38,6 +38,7 @@ public final class PostgresDiffStore: DiffStore {
         logger: Logger,
         operationTimeout: Duration = .seconds(5)
     ) async throws -> PostgresDiffStore {
+        try await checkReachable(url, logger: logger, timeout: operationTimeout)
         let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: operationTimeout)
         // Lets the pool's run task start before the first lease, which PostgresNIO would
         // otherwise warn about (harmlessly) at every start.
@@ -51,8 +52,39 @@ public final class PostgresDiffStore: DiffStore {
         return store
     }
 
+    /// Opens and closes one connection, so that a server that refuses (a wrong password, a
+    /// missing database) or can't be reached says so in its own words at start, rather than
+    /// after the pool's retries as a timeout.
+    static func checkReachable(_ url: PostgresStoreURL, logger: Logger, timeout: Duration) async throws {
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+                    try await connection.close()
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return false
+                }
+                defer { group.cancelAll() }
+                guard try await group.next() == true else {
+                    throw PostgresStoreError(location: url.description, cause: "no answer within \(timeout); is the database up and reachable?")
+                }
+            }
+        } catch let error as PostgresStoreError {
+            throw error
+        } catch {
+            throw PostgresStoreError(
+                location: url.description,
+                cause: PostgresErrorText.describe(error) + "; check the URL's host, port, user, password and database"
+            )
+        }
+    }
+
     /// Connects, applies pending migrations and disconnects: `strangler migrate`.
     public static func migrate(url: PostgresStoreURL, migrations: [Migration], logger: Logger) async throws -> MigrationRunner.Outcome {
+        try await checkReachable(url, logger: logger, timeout: .seconds(10))
         let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: .seconds(60))
         await Task.yield()
         do {

@@ -110,7 +110,8 @@ enum PostgresErrorText {
                 let detail = error.serverInfo?[.detail].map { " (\($0))" } ?? ""
                 return message + detail
             }
-            return "\(error.code)"
+            // A connection that failed carries the network's reason (refused, unreachable).
+            return error.underlying.map { "\(error.code): \($0)" } ?? "\(error.code)"
         }
         return "\(error)"
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import PostgresNIO
 
 /// A `postgres://` (or `postgresql://`) store URL: where the shared store is, and how to log in.
@@ -51,6 +52,27 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL without its password, for messages and logs.
     public var description: String {
         "postgres://\(username)@\(host):\(port)/\(database)"
+    }
+
+    /// One connection's configuration: the store's first contact, which reports the server's own
+    /// refusal (a wrong password, a missing database) where the pool would only time out.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let mode: PostgresConnection.Configuration.TLS =
+            switch tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        var configuration = PostgresConnection.Configuration(
+            host: host,
+            port: port,
+            username: username,
+            password: password,
+            database: database,
+            tls: mode
+        )
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
     }
 
     /// The client configuration PostgresNIO connects with.
