@@ -142,6 +142,17 @@ public protocol TrafficStore: Sendable {
     func lastLegacyTraffic(routeID: String) async throws -> Date?
 }
 
+extension TrafficStore where Self: ComparisonWriter {
+    /// Adds requests served to the routes' rollups for the minute of `at`, under `instanceID`:
+    /// traffic is counted in the rollups as comparisons are, so every store writes it alike.
+    public func recordTraffic(_ samples: [RouteTraffic], at: Date, instanceID: String) async throws {
+        var rollups = RollupAccumulator(instanceID: instanceID)
+        for sample in samples { rollups.addTraffic(sample, at: at) }
+        guard !rollups.isEmpty else { return }
+        try await addRollups(rollups.takeAll())
+    }
+}
+
 extension TrafficStore {
     /// Adds the served-by counts of one interval, recorded now.
     public func recordTraffic(_ samples: [RouteTraffic], instanceID: String) async throws {

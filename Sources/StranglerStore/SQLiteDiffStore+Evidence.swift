@@ -107,31 +107,10 @@ extension SQLiteDiffStore {
         try await breakdown(routeID: routeID, serviceUpstream: serviceUpstream, since: since, bucketSeconds: nil).evidence
     }
 
-    /// A route's comparisons since `since`, read from its rollups, in buckets of
-    /// `bucketSeconds` aligned on UTC (one bucket from `since` when nil or not a
-    /// ``TimelineWidth``, whose finest is a minute). Whole hours are read from the hour
-    /// rollups and the rest from minutes (``RollupReadPlan``): a window that starts inside a
-    /// minute counts that whole minute, and one that starts before the minutes still kept counts
-    /// its whole first hour.
-    ///
-    /// A mismatch whose every body difference is learned noise or accepted counts as a match
-    /// (``RollupEvidence``), judged with the noise and accepted differences known now: the
-    /// rollups count mismatches by the set of pointers they differed in, so this is exact.
+    /// A route's comparisons since `since`, from its rollups
+    /// (``RollupEvidenceSource/rollupBreakdown(routeID:serviceUpstream:since:bucketSeconds:)``).
     public func breakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
-        let noise = try await self.noise(route: routeID)
-        let probes = try await noiseProbes(route: routeID)
-        let accepted = try await acceptedDifferences(routeID: routeID)
-        let width = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }
-        let rollups = try await windowRollups(routeID: routeID, since: since, bucketSeconds: width?.rawValue)
-        return RouteBreakdown(
-            rollups: rollups,
-            noise: noise,
-            noiseProbes: probes,
-            accepted: accepted,
-            serviceUpstream: serviceUpstream,
-            since: since,
-            bucketSeconds: bucketSeconds
-        )
+        try await rollupBreakdown(routeID: routeID, serviceUpstream: serviceUpstream, since: since, bucketSeconds: bucketSeconds)
     }
 
     /// The same breakdown computed from the stored comparison rows, as it was before rollups:
@@ -321,3 +300,5 @@ extension SQLiteDiffStore {
         return LatencyHistogram(buckets: buckets, total: buckets.reduce(0) { $0 + $1.count })
     }
 }
+
+extension SQLiteDiffStore: RollupEvidenceSource {}

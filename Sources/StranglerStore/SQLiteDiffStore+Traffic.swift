@@ -3,16 +3,9 @@ import GRDB
 import StranglerCore
 
 /// Requests served by each side, kept in the rollups (`legacy_served`, `service_served`,
-/// `service_errors`) beside the comparisons, per minute and hour and per instance.
+/// `service_errors`) beside the comparisons, per minute and hour and per instance; they are
+/// written as rollups (``TrafficStore/recordTraffic(_:at:instanceID:)``).
 extension SQLiteDiffStore {
-    /// Adds requests served to the routes' rollups for the minute of `at`, under `instanceID`.
-    public func recordTraffic(_ samples: [RouteTraffic], at: Date, instanceID: String) async throws {
-        var rollups = RollupAccumulator(instanceID: instanceID)
-        for sample in samples { rollups.addTraffic(sample, at: at) }
-        guard !rollups.isEmpty else { return }
-        try await addRollups(rollups.takeAll())
-    }
-
     /// The last minute in which legacy served the route, if any was recorded. Where only the
     /// hour is still kept, its last minute: the latest legacy could have served, so a route is
     /// never called quiet too early.

@@ -304,23 +304,9 @@ struct PostgresMigrationTests {
         let stranger = await refusal("postgres://nobody_here@127.0.0.1:\(cluster.port)/postgres")
         #expect(stranger.contains("nobody_here"), "the server's refusal names the role: \(stranger)")
         // A port that was free a moment ago: nothing listens there.
-        let closed = await refusal("postgres://\(cluster.superuser)@127.0.0.1:\(try Self.closedPort())/strangler")
+        let closed = await refusal("postgres://\(cluster.superuser)@127.0.0.1:\(try PostgresCluster.freeLoopbackPort())/strangler")
         #expect(closed.lowercased().contains("refused") || closed.contains("no answer within"), "\(closed)")
         #expect(closed.contains("127.0.0.1") && !closed.contains("opened"))
-    }
-
-    /// A loopback port nothing listens on: bound, then released.
-    static func closedPort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     @Test("store URLs: both schemes, defaults, a password kept out of messages, and errors naming the missing part")

@@ -359,7 +359,8 @@ package final class PostgresCluster: @unchecked Sendable {
         text.split(separator: "\n", omittingEmptySubsequences: false).suffix(count).joined(separator: "\n")
     }
 
-    private static func freeLoopbackPort() throws -> Int {
+    /// A loopback port nothing listens on now: bound to port 0, read back, and released.
+    package static func freeLoopbackPort() throws -> Int {
         #if canImport(Glibc)
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else

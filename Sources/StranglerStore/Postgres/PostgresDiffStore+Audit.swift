@@ -164,13 +164,6 @@ extension PostgresDiffStore {
 
     // MARK: Traffic
 
-    public func recordTraffic(_ samples: [RouteTraffic], at: Date, instanceID: String) async throws {
-        var rollups = RollupAccumulator(instanceID: instanceID)
-        for sample in samples { rollups.addTraffic(sample, at: at) }
-        guard !rollups.isEmpty else { return }
-        try await addRollups(rollups.takeAll())
-    }
-
     public func lastLegacyTraffic(routeID: String) async throws -> Date? {
         guard
             let hour = try await read(

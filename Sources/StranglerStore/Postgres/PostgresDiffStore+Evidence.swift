@@ -11,16 +11,7 @@ extension PostgresDiffStore {
     }
 
     public func breakdown(routeID: String, serviceUpstream: String?, since: Date, bucketSeconds: Int?) async throws -> RouteBreakdown {
-        let width = bucketSeconds.flatMap { TimelineWidth(seconds: $0) }
-        return RouteBreakdown(
-            rollups: try await windowRollups(routeID: routeID, since: since, bucketSeconds: width?.rawValue),
-            noise: try await noise(route: routeID),
-            noiseProbes: try await noiseProbes(route: routeID),
-            accepted: try await acceptedDifferences(routeID: routeID, includeInactive: false),
-            serviceUpstream: serviceUpstream,
-            since: since,
-            bucketSeconds: bucketSeconds
-        )
+        try await rollupBreakdown(routeID: routeID, serviceUpstream: serviceUpstream, since: since, bucketSeconds: bucketSeconds)
     }
 
     /// A route's learned noise: pointer → probes in which legacy differed from itself there.
@@ -157,3 +148,5 @@ extension PostgresDiffStore {
         }
     }
 }
+
+extension PostgresDiffStore: RollupEvidenceSource {}

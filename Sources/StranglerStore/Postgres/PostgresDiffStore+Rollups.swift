@@ -342,13 +342,7 @@ extension PostgresDiffStore {
     /// ``RollupReadPlan`` picks, all from one snapshot.
     public func windowRollups(routeID: String, since: Date, bucketSeconds: Int?) async throws -> [RouteMinuteRollup] {
         try await snapshot { [logger] connection in
-            let minutesKept = try await Self.fetch(
-                connection,
-                "SELECT value FROM store_facts WHERE name = 'minute_rollups_retained_from'",
-                as: (String.self),
-                logger: logger,
-                { $0 }
-            ).first.flatMap(StoredTimestamp.parse)
+            let minutesKept = try await Self.fact(connection, "minute_rollups_retained_from", logger: logger)
             var result: [RouteMinuteRollup] = []
             for part in RollupReadPlan(since: since, minutesKeptFrom: minutesKept, bucketSeconds: bucketSeconds).parts {
                 result += try await Self.rollups(connection, routeID: routeID, level: part.level, from: part.from, to: part.to, logger: logger)
@@ -364,7 +358,12 @@ extension PostgresDiffStore {
 
     /// A time kept in `store_facts`.
     func fact(_ name: String) async throws -> Date? {
-        try await read("SELECT value FROM store_facts WHERE name = \(name)", as: (String.self)) { $0 }.first.flatMap(StoredTimestamp.parse)
+        try await snapshot { [logger] connection in try await Self.fact(connection, name, logger: logger) }
+    }
+
+    static func fact(_ connection: PostgresConnection, _ name: String, logger: Logger) async throws -> Date? {
+        try await fetch(connection, "SELECT value FROM store_facts WHERE name = \(name)", as: (String.self), logger: logger) { $0 }
+            .first.flatMap(StoredTimestamp.parse)
     }
 
     /// A plan part's bounds as the stored text compares them; no end is the far future.

@@ -56,29 +56,9 @@ public final class PostgresDiffStore: DiffStore {
     /// missing database) or can't be reached says so in its own words at start, rather than
     /// after the pool's retries as a timeout.
     static func checkReachable(_ url: PostgresStoreURL, logger: Logger, timeout: Duration) async throws {
-        do {
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
-                    try await connection.close()
-                    return true
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return false
-                }
-                defer { group.cancelAll() }
-                guard try await group.next() == true else {
-                    throw PostgresStoreError(location: url.description, cause: "no answer within \(timeout); is the database up and reachable?")
-                }
-            }
-        } catch let error as PostgresStoreError {
-            throw error
-        } catch {
-            throw PostgresStoreError(
-                location: url.description,
-                cause: PostgresErrorText.describe(error) + "; check the URL's host, port, user, password and database"
-            )
+        try await withTimeout(timeout, location: url.description, hint: "check the URL's host, port, user, password and database") {
+            let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+            try await connection.close()
         }
     }
 
@@ -160,7 +140,18 @@ public final class PostgresDiffStore: DiffStore {
     /// On timeout the operation is cancelled (a transaction cut short rolls back, as PostgreSQL
     /// drops a connection's open transaction).
     func bounded<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
-        let timeout = operationTimeout
+        try await Self.withTimeout(operationTimeout, location: location, operation)
+    }
+
+    /// Runs `operation` for at most `timeout`, and turns any failure into a
+    /// ``PostgresStoreError`` naming the store, with `hint` after a failure that is not the
+    /// timeout.
+    static func withTimeout<Result: Sendable>(
+        _ timeout: Duration,
+        location: String,
+        hint: String? = nil,
+        _ operation: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
         do {
             return try await withThrowingTaskGroup(of: Result?.self) { group in
                 group.addTask { try await operation() }
@@ -177,7 +168,7 @@ public final class PostgresDiffStore: DiffStore {
         } catch let error as PostgresStoreError {
             throw error
         } catch {
-            throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error))
+            throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error) + (hint.map { "; \($0)" } ?? ""))
         }
     }
 
