@@ -358,7 +358,9 @@ extension PostgresDiffStore {
 
     /// A time kept in `store_facts`.
     func fact(_ name: String) async throws -> Date? {
-        try await snapshot { [logger] connection in try await Self.fact(connection, name, logger: logger) }
+        try await bounded { [client, logger] in
+            try await client.withConnection { connection in try await Self.fact(connection, name, logger: logger) }
+        }
     }
 
     static func fact(_ connection: PostgresConnection, _ name: String, logger: Logger) async throws -> Date? {
