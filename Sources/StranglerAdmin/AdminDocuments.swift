@@ -266,6 +266,9 @@ public struct ErrorDocument: Codable, Sendable {
     public var gate: VerdictDocument?
     /// The evidence the gate judged, when a gate refused.
     public var evidence: RouteEvidence?
+    /// The route table's current version, when a change was refused with `version_conflict`
+    /// for being made against another.
+    public var currentVersion: String?
 }
 
 /// The last rejected reload: when, which content, and what is wrong with it.

@@ -100,9 +100,22 @@ public struct AdminWriteRequest: Codable, Sendable, Equatable {
     /// For ``AdminEndpoint/rollback``: the table version (or a prefix of it); the last change's
     /// version before when absent.
     public var to: String?
+    /// The table version the change is made against (also taken from an `If-Match` header):
+    /// if the table is another version by the time the change commits, it is refused with
+    /// 409 `version_conflict` and the current version, and nothing changes.
+    public var expectedVersion: String?
 
     /// A body with the given members.
-    public init(mode: String? = nil, percent: Double? = nil, reason: String? = nil, force: Bool? = nil, actor: String? = nil, to: String? = nil) {
+    public init(
+        mode: String? = nil,
+        percent: Double? = nil,
+        reason: String? = nil,
+        force: Bool? = nil,
+        actor: String? = nil,
+        to: String? = nil,
+        expectedVersion: String? = nil
+    ) {
+        self.expectedVersion = expectedVersion
         self.mode = mode
         self.percent = percent
         self.reason = reason

@@ -37,17 +37,23 @@ extension RouteOperationError: HTTPResponseError {
         switch code.base {
         case .unknownRoute, .unknownVersion: .notFound
         case .invalidTable: .unprocessableContent
-        case .gateRefused, .legacyStillServing, .noStep, .nothingToRollBack: .conflict
+        case .gateRefused, .legacyStillServing, .noStep, .nothingToRollBack, .versionConflict: .conflict
         case .forceNeedsReason, .badLimit: .badRequest
         case .fileFailed: .internalServerError
-        case .storeFailed, .busy: .serviceUnavailable
+        case .storeFailed, .busy, .noTable: .serviceUnavailable
         }
     }
 
     /// The error as an ``ErrorDocument``.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         AdminAPI.jsonResponse(
-            ErrorDocument(error: name, message: message, gate: verdict.map(VerdictDocument.init), evidence: evidence),
+            ErrorDocument(
+                error: name,
+                message: message,
+                gate: verdict.map(VerdictDocument.init),
+                evidence: evidence,
+                currentVersion: currentVersion
+            ),
             status: status
         )
     }

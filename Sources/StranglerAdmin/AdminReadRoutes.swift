@@ -65,7 +65,7 @@ enum AdminReadRoutes {
             )
         }
         let routes = request.uri.queryParameters.getAll("route").map { String($0) }
-        var builder = ReportBuilder(store: controller.store, table: try? controller.document().table, routesFile: controller.routesPath)
+        var builder = ReportBuilder(store: controller.store, table: try? await controller.document().table, routesFile: controller.routesPath)
         builder.examplesPerPointer = min(10, max(0, request.uri.queryParameters.get("examples").flatMap { Int($0) } ?? 3))
         do {
             let report = try await builder.build(since: since, routeIDs: routes.isEmpty ? nil : routes)

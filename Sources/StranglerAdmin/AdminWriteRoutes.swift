@@ -21,21 +21,25 @@ enum AdminWriteRoutes {
                     throw AdminAPIError("bad_request", "unknown mode \"\(text)\"; one of \(modeList)", status: .badRequest)
                 }
                 return AdminAPI.jsonResponse(
-                    OperationDocument(try await controller.change(routeID: id, .set(mode, percent: body.percent), by: requester))
+                    OperationDocument(
+                        try await controller.change(routeID: id, .set(mode, percent: body.percent), by: requester, expecting: body.expectedVersion)
+                    )
                 )
             }
         }
         for (endpoint, operation) in [(AdminEndpoint.promote, RouteController.Operation.promote), (.demote, .demote)] {
             routes.on(endpoint) { request, context in
                 let id = context.parameters.get("id") ?? ""
-                return try await write(request, context, controller: controller) { _, requester, controller in
-                    AdminAPI.jsonResponse(OperationDocument(try await controller.change(routeID: id, operation, by: requester)))
+                return try await write(request, context, controller: controller) { body, requester, controller in
+                    AdminAPI.jsonResponse(
+                        OperationDocument(try await controller.change(routeID: id, operation, by: requester, expecting: body.expectedVersion))
+                    )
                 }
             }
         }
         routes.on(.rollback) { request, context in
             try await write(request, context, controller: controller) { body, requester, controller in
-                AdminAPI.jsonResponse(OperationDocument(try await controller.rollback(to: body.to, by: requester)))
+                AdminAPI.jsonResponse(OperationDocument(try await controller.rollback(to: body.to, by: requester, expecting: body.expectedVersion)))
             }
         }
         return routes
@@ -52,11 +56,19 @@ enum AdminWriteRoutes {
         perform: (AdminWriteRequest, RouteController.Requester, RouteController) async throws -> Response
     ) async throws -> Response {
         guard let controller else { throw AdminAPIError.noController }
-        let body: AdminWriteRequest
+        var body: AdminWriteRequest
         do {
             body = try await readBody(request)
         } catch let failure {
             throw AdminAPIError("bad_request", failure.message, status: .badRequest)
+        }
+        if let match = request.headers[.ifMatch] {
+            // An entity tag is quoted; the version is the tag.
+            let tag = match.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if let given = body.expectedVersion, given != tag {
+                throw AdminAPIError("bad_request", "If-Match (\(tag)) and \"expectedVersion\" (\(given)) disagree", status: .badRequest)
+            }
+            body.expectedVersion = tag
         }
         if let refusal = refusePlainText(body) {
             throw AdminAPIError("bad_request", refusal, status: .badRequest)

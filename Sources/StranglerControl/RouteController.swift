@@ -7,9 +7,11 @@ import StranglerStore
 /// promotion gates and the audit trail (README.md, "Operating a migration").
 ///
 /// The CLI, the admin API and the proxy's auto-demote all go through this one type, so the same
-/// rules hold everywhere. An operation locks the routes file, validates the edited table, stores
-/// the audit rows and the new table's content, then atomically replaces the file. A running
-/// proxy picks the file up through hot reload (and at once when it made the change itself).
+/// rules hold everywhere. The table lives where its ``RouteTableAuthority`` keeps it: in the
+/// routes file (an operation locks the file, validates the edited table, stores the audit rows
+/// and the new table's content, then atomically replaces the file; a running proxy picks it up
+/// through hot reload), or in the shared PostgreSQL store (the operation commits by
+/// compare-and-set on the table's version, and every instance applies the new table).
 public struct RouteController: Sendable {
     /// Windows and defaults of the rules.
     public struct Configuration: Sendable {
@@ -58,8 +60,10 @@ public struct RouteController: Sendable {
         }
     }
 
-    /// The routes file.
-    public let routesPath: String
+    /// Where the table lives.
+    public let authority: any RouteTableAuthority
+    /// How messages name the table: the routes file's path, or the store holding it.
+    public var routesPath: String { authority.name }
     /// Where the evidence is read and the audit rows and table contents are written.
     public let store: any DiffStore
     /// The windows and defaults the rules use.
@@ -86,8 +90,29 @@ public struct RouteController: Sendable {
         pendingTraffic: @escaping @Sendable () async -> Void = {},
         changed: @escaping @Sendable (RouteChange.Source) -> Void = { _ in }
     ) {
+        self.init(
+            authority: FileRouteAuthority(path: routesPath, store: store),
+            store: store,
+            configuration: configuration,
+            beforeChange: beforeChange,
+            afterWrite: afterWrite,
+            pendingTraffic: pendingTraffic,
+            changed: changed
+        )
+    }
+
+    /// A controller of the table `authority` holds; the hooks are as for a routes file.
+    public init(
+        authority: any RouteTableAuthority,
+        store: any DiffStore,
+        configuration: Configuration = .init(),
+        beforeChange: @escaping @Sendable () async -> Void = {},
+        afterWrite: @escaping @Sendable () async -> Void = {},
+        pendingTraffic: @escaping @Sendable () async -> Void = {},
+        changed: @escaping @Sendable (RouteChange.Source) -> Void = { _ in }
+    ) {
         self.changed = changed
-        self.routesPath = routesPath
+        self.authority = authority
         self.store = store
         self.configuration = configuration
         self.beforeChange = beforeChange
@@ -97,9 +122,32 @@ public struct RouteController: Sendable {
 
     // MARK: - Reading
 
-    /// The route table as the file has it now.
-    public func document() throws(RouteOperationError) -> RouteTableDocument {
-        try document(from: RouteFile(path: routesPath).read())
+    /// The route table as its authority has it now.
+    public func document() async throws(RouteOperationError) -> RouteTableDocument {
+        try document(from: try await currentContent())
+    }
+
+    /// The table's bytes; a shared store that holds none yet is an error that says how to load one.
+    func currentContent() async throws(RouteOperationError) -> Data {
+        guard let data = try await authority.read() else {
+            throw RouteOperationError(
+                .noTable,
+                "\(routesPath) holds no route table yet; load one with `strangler routes import routes.json --store URL`"
+            )
+        }
+        return data
+    }
+
+    /// The current table's bytes, as its authority holds them (`strangler routes export`).
+    public func currentTable() async throws(RouteOperationError) -> Data {
+        try await currentContent()
+    }
+
+    /// Refuses a change when the caller expects another version than the current one.
+    func check(_ data: Data, expecting expected: String?) throws(RouteOperationError) {
+        guard let expected else { return }
+        let current = ContentHash.hex(of: data)
+        guard current == expected else { throw RouteOperationError.conflict(current: current, expected: expected, in: routesPath) }
     }
 
     private func document(from data: Data) throws(RouteOperationError) -> RouteTableDocument {
@@ -112,7 +160,7 @@ public struct RouteController: Sendable {
 
     /// A route with its evidence, the verdict of its gate and its recent legacy traffic.
     public func inspect(routeID: String) async throws(RouteOperationError) -> RouteInspection {
-        let document = try document()
+        let document = try await document()
         guard let route = document.table.routes.first(where: { $0.id == routeID }) else {
             throw unknownRoute(routeID, in: document)
         }
@@ -121,7 +169,7 @@ public struct RouteController: Sendable {
 
     /// Every route of the file with its evidence, in file order.
     public func inspectAll() async throws(RouteOperationError) -> [RouteInspection] {
-        let document = try document()
+        let document = try await document()
         // One pass over the file for every route's JSON; a search per route grew with the square
         // of the table.
         let json = document.routeJSONByID
@@ -177,16 +225,20 @@ public struct RouteController: Sendable {
     // MARK: - Changing
 
     /// Applies `operation` to one route, with the gates, and records it.
+    /// - Parameter expected: the table version the caller saw; a change to any other version
+    ///   is refused with ``RouteOperationError/Code-swift.struct/versionConflict``.
     public func change(
         routeID: String,
         _ operation: Operation,
-        by requester: Requester
+        by requester: Requester,
+        expecting expected: String? = nil
     ) async throws(RouteOperationError) -> RouteOperationResult {
         if requester.force, requester.reason == nil {
             throw RouteOperationError(.forceNeedsReason, "a forced change needs a reason: an override is recorded with why it was made")
         }
         return try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
-            let data = try RouteFile(path: routesPath).read()
+            let data = try await currentContent()
+            try check(data, expecting: expected)
             let current = try document(from: data)
             guard let route = current.table.routes.first(where: { $0.id == routeID }) else {
                 throw unknownRoute(routeID, in: current)
@@ -248,9 +300,14 @@ public struct RouteController: Sendable {
 
     /// Restores an earlier table: `version` (or a unique prefix of it), else the one before the
     /// most recent change. Every route that differs is recorded.
-    public func rollback(to version: String? = nil, by requester: Requester) async throws(RouteOperationError) -> RouteOperationResult {
+    public func rollback(
+        to version: String? = nil,
+        by requester: Requester,
+        expecting expected: String? = nil
+    ) async throws(RouteOperationError) -> RouteOperationResult {
         try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
-            let data = try RouteFile(path: routesPath).read()
+            let data = try await currentContent()
+            try check(data, expecting: expected)
             let currentVersion = ContentHash.hex(of: data)
             let current = try? RouteTableDocument(data: data)
             let target = try await fromStore("the audit trail") { () async throws -> String in
@@ -340,47 +397,26 @@ public struct RouteController: Sendable {
         }
     }
 
-    private func locked<T>(_ body: () async throws(RouteOperationError) -> T) async throws(RouteOperationError) -> T {
-        do {
-            return try await RouteFile(path: routesPath).withLock {
-                await beforeChange()
-                return try await body()
-            }
-        } catch let error as RouteOperationError {
-            throw error
-        } catch {
-            throw RouteOperationError(.fileFailed, "\(error)")
+    func locked<T: Sendable>(_ body: () async throws(RouteOperationError) -> T) async throws(RouteOperationError) -> T {
+        try await authority.exclusively { () async throws(RouteOperationError) -> T in
+            await beforeChange()
+            return try await body()
         }
     }
 
-    /// Stages the file, stores the audit rows with both tables' content, then renames the file
-    /// into place. If the rename fails the rows are taken back, so the trail never claims a
-    /// change that did not happen.
-    private func write(_ content: Data, replacing old: Data, changes: [RouteChange]) async throws(RouteOperationError) -> [RouteChange] {
-        let file = RouteFile(path: routesPath)
-        let staged = try file.stage(content)
-        var ids: [Int64]
-        do {
-            try await store.saveTable(version: ContentHash.hex(of: old), content: old)
-            ids = try await store.recordChanges(changes, tableContent: content)
-        } catch {
-            staged.discard()
-            throw RouteOperationError(
-                .storeFailed,
-                "cannot record the change in \(store.location): \(error); \(routesPath) is unchanged, as every change must be audited"
-            )
-        }
-        do {
-            try staged.commit()
-        } catch {
-            try? await store.deleteChanges(ids: ids)
-            throw error
-        }
+    /// Commits the new table with its audit rows through the authority, then lets the proxy
+    /// apply it. - Returns: the changes with their ids.
+    func write(
+        _ content: Data,
+        replacing old: Data?,
+        changes: [RouteChange],
+        fileVersion: String? = nil
+    ) async throws(RouteOperationError) -> [RouteChange] {
+        let ids = try await authority.commit(content, replacing: old, changes: changes, fileVersion: fileVersion)
         await afterWrite()
         if let source = changes.first?.source { changed(source) }
         var stored = changes
-        for index in stored.indices { stored[index].id = ids[index] }
-        ids.removeAll()
+        for index in stored.indices where index < ids.count { stored[index].id = ids[index] }
         return stored
     }
 

@@ -23,6 +23,8 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
             case storeFailed = "store_failed"
             case busy = "busy"
             case badLimit = "bad_limit"
+            case versionConflict = "version_conflict"
+            case noTable = "no_table"
         }
 
         package let base: Base
@@ -54,6 +56,11 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
         public static let busy = Code(base: .busy)
         /// A history page's size is outside what one page holds.
         public static let badLimit = Code(base: .badLimit)
+        /// The table changed since the change was made against it (another change committed
+        /// first, or the caller's expected version is not the current one).
+        public static let versionConflict = Code(base: .versionConflict)
+        /// The shared store holds no route table yet.
+        public static let noTable = Code(base: .noTable)
     }
 
     /// What kind of refusal or failure this is.
@@ -64,12 +71,25 @@ public struct RouteOperationError: Error, Sendable, CustomStringConvertible {
     public let verdict: GateVerdict?
     /// The evidence the gate was judged on, when a gate refused.
     public let evidence: RouteEvidence?
+    /// The table's current version, when a change was refused for being made against another.
+    public let currentVersion: String?
 
-    init(_ code: Code, _ message: String, verdict: GateVerdict? = nil, evidence: RouteEvidence? = nil) {
+    init(_ code: Code, _ message: String, verdict: GateVerdict? = nil, evidence: RouteEvidence? = nil, currentVersion: String? = nil) {
         self.code = code
         self.message = message
         self.verdict = verdict
         self.evidence = evidence
+        self.currentVersion = currentVersion
+    }
+
+    /// A change made against a version of the table that is no longer current.
+    static func conflict(current: String?, expected: String? = nil, in name: String) -> RouteOperationError {
+        RouteOperationError(
+            .versionConflict,
+            (expected.map { "\(name) is not version \($0)" } ?? "\(name) changed while this change was made")
+                + "; it is now version \(current ?? "none"). Read it again and retry if the change still makes sense",
+            currentVersion: current
+        )
     }
 
     /// A stable machine name (`gate_refused`, `unknown_route`...), as in admin API errors.

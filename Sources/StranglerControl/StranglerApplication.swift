@@ -38,6 +38,7 @@ public struct StranglerApplication: Sendable {
         configuration: ProxyConfiguration,
         table: RouteTable,
         routesPath: String,
+        shared: ControlPlane.Shared? = nil,
         store: any DiffStore,
         recorder: DiffRecorder,
         worker: ComparisonWorker,
@@ -53,7 +54,7 @@ public struct StranglerApplication: Sendable {
         let server = ProxyServer(
             configuration: configuration,
             table: table,
-            source: routesPath,
+            source: shared.map { "the route table in \($0.store.location)" } ?? routesPath,
             logger: logger,
             metrics: metrics,
             shadowSink: worker
@@ -61,6 +62,7 @@ public struct StranglerApplication: Sendable {
         let control = ControlPlane(
             server: server,
             routesPath: routesPath,
+            shared: shared,
             store: store,
             worker: worker,
             logger: logger,
@@ -89,7 +91,7 @@ public struct StranglerApplication: Sendable {
     public func run(before: [any Service] = [], after: [any Service] = [], logger: Logger) async throws {
         await control.recordStartingTable()
         let services: [any Service] =
-            [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin, control.monitor, control.watcher]
+            [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin] + control.services
             + after
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -95,7 +95,9 @@ struct LocalRouteControls: RouteControls {
         }
     }
 
-    func close() async {}
+    func close() async {
+        await StoreLocation.close(controller.store)
+    }
 }
 
 /// Acts through a running proxy's admin API, with AsyncHTTPClient.

@@ -9,7 +9,7 @@ import StranglerStore
 
 /// Where `strangler routes` acts: the file and store, or a running proxy's admin API.
 struct ControlOptions: ParsableArguments {
-    @Option(help: "The route table to change.")
+    @Option(help: "The route table to change (with a postgres:// store the table lives in the database, and this is not read).")
     var routes = "routes.json"
 
     @Option(help: "The diff store with the evidence and the audit trail (default: $STRANGLER_STORE, else strangler.sqlite beside the routes file).")
@@ -50,15 +50,21 @@ struct ControlOptions: ParsableArguments {
             }
             return RemoteRouteControls(base: admin, token: token, actor: actor)
         }
+        return LocalRouteControls(controller: try await makeController(), actor: actor ?? OperatingUser.name)
+    }
+
+    /// A controller of the table where it lives: the routes file with a SQLite store, the shared
+    /// table with a PostgreSQL one (`--routes` is then not read).
+    func makeController() async throws -> RouteController {
         let path = StoreLocation.path(explicit: store, routes: routes)
         do {
             var logger = Logger(label: "strangler.store")
             logger.logLevel = .error
             let opened = try await StoreLocation.open(path: path, migrations: migrations, logger: logger)
-            return LocalRouteControls(
-                controller: RouteController(routesPath: routes, store: opened, configuration: rules.configuration),
-                actor: actor ?? OperatingUser.name
-            )
+            if let shared = opened as? PostgresDiffStore {
+                return RouteController(authority: SharedRouteAuthority(store: shared), store: shared, configuration: rules.configuration)
+            }
+            return RouteController(routesPath: routes, store: opened, configuration: rules.configuration)
         } catch {
             printError("cannot open the diff store \(StoreLocation.shown(path)): \(error)")
             throw ExitCode(1)

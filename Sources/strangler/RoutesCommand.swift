@@ -15,6 +15,9 @@ struct Routes: AsyncParsableCommand {
             renamed) in a stable layout, so git diffs stay one line. A running proxy picks them up
             by hot reload. Every change is recorded in the diff store's audit trail. With
             --admin URL the same commands act through a running proxy's admin API instead.
+            With a postgres:// store the table lives in the database: changes commit there by
+            compare-and-set, every instance applies them within a second, and `import` and
+            `export` move it to and from files.
 
             Examples:
               strangler routes list
@@ -23,8 +26,12 @@ struct Routes: AsyncParsableCommand {
               strangler routes rollback
               strangler routes history inventory-read
               strangler routes list --admin http://127.0.0.1:8081 --token-file ~/.strangler-token
+              strangler routes import routes.json --store postgres://strangler@db:5432/strangler
+              strangler routes export --store postgres://strangler@db:5432/strangler > routes.json
             """,
-        subcommands: [List.self, Show.self, Set.self, Promote.self, Demote.self, Rollback.self, History.self, Validate.self]
+        subcommands: [
+            List.self, Show.self, Set.self, Promote.self, Demote.self, Rollback.self, History.self, Validate.self, Import.self, Export.self,
+        ]
     )
 
     /// `strangler routes validate [PATH]`

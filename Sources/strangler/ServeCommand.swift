@@ -25,6 +25,8 @@ struct Serve: AsyncParsableCommand {
               strangler serve --event-loop-slice default          # keep the kernel's scheduling slice
               strangler serve --client-header-timeout 10s --keepalive-timeout 30s --max-client-connections 20000
               kill -HUP $(pidof strangler)                      # force a reload
+              strangler serve --store postgres://strangler@db:5432/strangler --instance-id proxy-a
+              strangler serve --store postgres://strangler@db:5432/strangler --routes routes.json   # git stays the source
               strangler serve --admin-listen 0.0.0.0:8081 --admin-token-file /etc/strangler/tokens
 
             Route changes made through `strangler routes`, the admin API, by hand in the file or
@@ -32,8 +34,33 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The route table.")
-    var routes = "routes.json"
+    @Option(
+        help: ArgumentHelp(
+            "The route table file (default: routes.json; with a postgres:// store, none: the database's table is served).",
+            discussion: """
+                With a postgres:// store and --routes, the file is pushed into the database's table whenever it \
+                changes (validated, audited as a file change, by compare-and-set), and every instance serves the \
+                database's table.
+                """
+        )
+    )
+    var routes: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With a postgres:// store: how often the database's table version is read, besides its change notifications.",
+            valueName: "duration"
+        )
+    )
+    var routePollInterval = DurationArgument(.seconds(2), text: "2s")
+
+    @Option(
+        help: """
+            With a postgres:// store: where the last table served is kept, so a restart while the database is away still \
+            serves (default: strangler-routes.snapshot.json beside the routes file, or in the working folder).
+            """
+    )
+    var routeSnapshot: String?
 
     @Option(help: "Address the proxy listens on.")
     var listen = HostPort(host: "127.0.0.1", port: 8080)
@@ -49,32 +76,59 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         try proxyOptions.validate()
         try adminOptions.validate()
+        guard routePollInterval.amount >= .milliseconds(100) else {
+            throw ValidationError("--route-poll-interval must be at least 100ms, got \(routePollInterval.text)")
+        }
     }
 
     func run() async throws {
         let logger = logging.makeLogger(label: "strangler")
-        let table: RouteTable
-        do {
-            table = try RouteTableLoader.load(path: routes)
-        } catch {
-            printError("\(routes) is not a valid route table:\n" + error.terminalLines.joined(separator: "\n"))
-            throw ExitCode(1)
+        let routesFile = routes ?? "routes.json"
+        let sharedStore = PostgresStoreURL.isPostgres(storeOptions.storePath(routes: routesFile))
+        var table: RouteTable?
+        if !sharedStore {
+            do {
+                table = try RouteTableLoader.load(path: routesFile)
+            } catch {
+                printError("\(routesFile) is not a valid route table:\n" + error.terminalLines.joined(separator: "\n"))
+                throw ExitCode(1)
+            }
         }
         let metrics = ProxyMetrics()
         let access = try adminOptions.access()
         let pipeline: StoreOptions.Pipeline
         do {
-            pipeline = try await storeOptions.makePipeline(routes: routes, metrics: metrics, logger: logger)
+            pipeline = try await storeOptions.makePipeline(routes: routesFile, metrics: metrics, logger: logger)
         } catch {
             printError("cannot open the diff store: \(error)")
             throw ExitCode(1)
         }
+        var shared: ControlPlane.Shared?
+        if let store = pipeline.store as? PostgresDiffStore {
+            let snapshot = routeSnapshot ?? Self.besideRoutes(routesFile, "strangler-routes.snapshot.json")
+            do {
+                let start = try await SharedRouteStart.load(store: store, routesFile: routes, snapshotPath: snapshot, logger: logger)
+                logger.info("serving the shared route table", metadata: ["from": "\(start.origin)", "version": "\(start.table.version)"])
+                table = start.table
+            } catch {
+                printError(error.description)
+                await StoreLocation.close(store)
+                throw ExitCode(1)
+            }
+            shared = ControlPlane.Shared(
+                store: store,
+                routesFile: routes,
+                follower: .init(snapshotPath: snapshot, pollInterval: .nanoseconds(routePollInterval.amount.nanoseconds))
+            )
+        }
+        guard let table else { throw ExitCode(1) }
         let application: StranglerApplication
         do {
             application = try StranglerApplication(
                 configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
                 table: table,
-                routesPath: routes,
+                routesPath: routesFile,
+                shared: shared,
                 store: pipeline.store,
                 recorder: pipeline.recorder,
                 worker: pipeline.worker,
@@ -90,6 +144,11 @@ struct Serve: AsyncParsableCommand {
         }
         try await application.run(logger: logger)
         await StoreLocation.close(pipeline.store)
+    }
+
+    /// A file in the routes file's folder.
+    static func besideRoutes(_ routes: String, _ name: String) -> String {
+        URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent(name).path
     }
 }
 

@@ -16,7 +16,7 @@ struct AuditTrailRevertTests {
     func revertsWhileRunning() async throws {
         try await ControlledProxy.run(routes: Self.route) { proxy in
             let shadowFile = try Data(contentsOf: URL(fileURLWithPath: proxy.routesPath))
-            let watcher = proxy.control.watcher
+            let watcher = proxy.control.watcher!
             for cycle in 1...3 {
                 let demote = try await proxy.admin("POST", "/api/routes/rev/demote", body: ["reason": "cycle \(cycle)"])
                 #expect(demote.status == 200, "\(String(decoding: demote.data, as: UTF8.self))")

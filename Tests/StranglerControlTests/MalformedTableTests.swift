@@ -55,7 +55,7 @@ struct MalformedTableTests {
             // The watcher is not stuck: a valid edit still goes live.
             let legacyTable = Data(fixture.cases.route(#"{"id": "good", "path": "/good/**", "mode": "legacy"}"#).utf8)
             try fixture.replaceFile(with: legacyTable)
-            await proxy.control.watcher.reloadIfChanged(force: false)
+            await proxy.control.watcher!.reloadIfChanged(force: false)
             #expect(proxy.server.state.status.table.version == ContentHash.hex(of: legacyTable))
             #expect(try await proxy.servedBy("/good/after") == "legacy")
         }
@@ -76,7 +76,7 @@ struct MalformedTableFixture {
         cases = MalformedTableCases(legacyURL: "http://127.0.0.1:\(proxy.legacy.port)", serviceURL: "http://127.0.0.1:\(proxy.service.port)")
         good = Data(cases.good.utf8)
         try replaceFile(with: good)
-        await proxy.control.watcher.reloadIfChanged(force: false)
+        await proxy.control.watcher!.reloadIfChanged(force: false)
         try #require(proxy.server.state.status.table.version == goodVersion, "the good table must go live")
         try #require(try await proxy.servedBy("/good/start") == "service")
     }
@@ -95,7 +95,7 @@ struct MalformedTableFixture {
     func check(_ item: MalformedTable, probe: String) async throws -> [String: Any]? {
         try replaceFile(with: item.bytes)
         // The polling watcher may get there first; then this finds the content already rejected.
-        let applied = await proxy.control.watcher.reloadIfChanged(force: false)
+        let applied = await proxy.control.watcher!.reloadIfChanged(force: false)
         #expect(!applied, "\(item.name): the table went live")
 
         let answer = try await proxy.admin("GET", "/api/routes")
@@ -125,7 +125,7 @@ struct MalformedTableFixture {
             // The validator let this one through: put the good table back so the next case starts
             // from it (the failure is already recorded above).
             try replaceFile(with: good)
-            await proxy.control.watcher.reloadIfChanged(force: false)
+            await proxy.control.watcher!.reloadIfChanged(force: false)
         }
         return current ? failure : nil
     }

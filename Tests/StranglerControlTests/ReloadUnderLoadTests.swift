@@ -147,7 +147,7 @@ struct ReloadUnderLoadTests {
         try texts[0].write(toFile: routesPath, atomically: true, encoding: .utf8)
         try await ServeRun.run(routesPath: routesPath, store: store) { proxy in
             let traffic = TrafficLoop(port: proxy.port, target: "/area1/r1/echo", connections: 1, pause: .milliseconds(20))
-            let watcher = proxy.control.watcher
+            let watcher = proxy.control.watcher!
             for (text, mode) in zip(texts.dropFirst(), [RouteMode.service, .legacy]) {
                 try text.write(toFile: routesPath, atomically: true, encoding: .utf8)
                 // Returns once the file's content is live (a poll may have started the reload).

@@ -97,7 +97,7 @@ package struct ControlledProxy {
         ) { port in adminPort.withLockedValue { $0 = port } }
         await control.recordStartingTable()
         let group = ServiceGroup(
-            services: [recorder, worker, ProxyService(server: server), admin, control.monitor, control.watcher],
+            services: [recorder, worker, ProxyService(server: server), admin, control.monitor, control.watcher!],
             logger: logger
         )
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -131,7 +131,7 @@ package struct ServeRun {
         await control.recordStartingTable()
         let started = PendingValue<Void>()
         let group = ServiceGroup(
-            services: [ProxyService(server: server) { _ in started.fulfill(()) }, control.watcher],
+            services: [ProxyService(server: server) { _ in started.fulfill(()) }, control.watcher!],
             logger: logger
         )
         try await withThrowingTaskGroup(of: Void.self) { tasks in

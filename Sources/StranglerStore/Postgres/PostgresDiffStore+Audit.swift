@@ -65,31 +65,36 @@ extension PostgresDiffStore {
             if let tableContent, let version = changes.last?.tableVersionAfter {
                 try await Self.saveTable(connection, version: version, content: tableContent, self.logger)
             }
-            guard !changes.isEmpty else { return [] }
-            // WITH ORDINALITY and ORDER BY keep the ids in the changes' order.
-            let rows = try await connection.query(
-                """
-                INSERT INTO route_changes (changed_at, actor, source, route_id, reason, before_json, after_json, table_version_before,
-                    table_version_after)
-                SELECT changed_at, actor, source, NULLIF(route_id, ''), CASE WHEN has_reason THEN reason END,
-                    CASE WHEN has_before THEN before_json END, CASE WHEN has_after THEN after_json END,
-                    CASE WHEN has_version_before THEN table_version_before END, table_version_after
-                FROM UNNEST(\(changes.map { StoredTimestamp.format($0.changedAt) }), \(changes.map(\.actor)), \(changes.map(\.source.rawValue)),
-                    \(changes.map { $0.routeID ?? "" }), \(changes.map { $0.reason ?? "" }), \(changes.map { $0.reason != nil }),
-                    \(changes.map { $0.before ?? "" }), \(changes.map { $0.before != nil }), \(changes.map { $0.after ?? "" }),
-                    \(changes.map { $0.after != nil }), \(changes.map { $0.tableVersionBefore ?? "" }), \(changes.map { $0.tableVersionBefore != nil }),
-                    \(changes.map(\.tableVersionAfter)))
-                    WITH ORDINALITY AS r(changed_at, actor, source, route_id, reason, has_reason, before_json, has_before, after_json, has_after,
-                        table_version_before, has_version_before, table_version_after, n)
-                ORDER BY n
-                RETURNING id
-                """,
-                logger: self.logger
-            )
-            var ids: [Int64] = []
-            for try await id in rows.decode(Int64.self) { ids.append(id) }
-            return ids.sorted()
+            return try await Self.insertChanges(changes, connection, self.logger)
         }
+    }
+
+    /// Inserts audit rows on `connection`, in one statement; returns their ids in order.
+    static func insertChanges(_ changes: [RouteChange], _ connection: PostgresConnection, _ logger: Logger) async throws -> [Int64] {
+        guard !changes.isEmpty else { return [] }
+        // WITH ORDINALITY and ORDER BY keep the ids in the changes' order.
+        let rows = try await connection.query(
+            """
+            INSERT INTO route_changes (changed_at, actor, source, route_id, reason, before_json, after_json, table_version_before,
+                table_version_after)
+            SELECT changed_at, actor, source, NULLIF(route_id, ''), CASE WHEN has_reason THEN reason END,
+                CASE WHEN has_before THEN before_json END, CASE WHEN has_after THEN after_json END,
+                CASE WHEN has_version_before THEN table_version_before END, table_version_after
+            FROM UNNEST(\(changes.map { StoredTimestamp.format($0.changedAt) }), \(changes.map(\.actor)), \(changes.map(\.source.rawValue)),
+                \(changes.map { $0.routeID ?? "" }), \(changes.map { $0.reason ?? "" }), \(changes.map { $0.reason != nil }),
+                \(changes.map { $0.before ?? "" }), \(changes.map { $0.before != nil }), \(changes.map { $0.after ?? "" }),
+                \(changes.map { $0.after != nil }), \(changes.map { $0.tableVersionBefore ?? "" }), \(changes.map { $0.tableVersionBefore != nil }),
+                \(changes.map(\.tableVersionAfter)))
+                WITH ORDINALITY AS r(changed_at, actor, source, route_id, reason, has_reason, before_json, has_before, after_json, has_after,
+                    table_version_before, has_version_before, table_version_after, n)
+            ORDER BY n
+            RETURNING id
+            """,
+            logger: logger
+        )
+        var ids: [Int64] = []
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        return ids.sorted()
     }
 
     public func deleteChanges(ids: [Int64]) async throws {
@@ -101,7 +106,7 @@ extension PostgresDiffStore {
         try await transaction { connection in try await Self.saveTable(connection, version: version, content: content, self.logger) }
     }
 
-    private static func saveTable(_ connection: PostgresConnection, version: String, content: Data, _ logger: Logger) async throws {
+    static func saveTable(_ connection: PostgresConnection, version: String, content: Data, _ logger: Logger) async throws {
         try await connection.query(
             """
             INSERT INTO route_tables (version, content, first_seen)
