@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import StranglerCore
@@ -14,7 +15,21 @@ import StranglerCore
 /// keyed by instance); the few rows they share (learned noise, when a route was first compared)
 /// are written in sorted order, so concurrent transactions can wait on each other but never
 /// deadlock.
-public final class PostgresDiffStore: DiffStore {
+public final class PostgresDiffStore: DiffStore, StoreHealthReporting {
+    /// What ``open(url:migrations:logger:operationTimeout:whenUnreachable:)`` does when the
+    /// database can't be reached at all (no connection, or no answer in time).
+    public enum WhenUnreachable: Sendable, Equatable {
+        /// The open fails: `strangler migrate`, reports, and a proxy that must not start without
+        /// its store.
+        case fail
+        /// The open returns a store that owes its migrations: every operation fails at once until
+        /// the database answers, and the first one after that migrates first. A proxy restarted
+        /// during an outage starts and serves from its last known route table. A server that
+        /// answers with a refusal (a wrong password, a missing database) still fails the open:
+        /// that is a configuration to fix, not an outage to wait out.
+        case connectLater
+    }
+
     /// The connection pool. Nothing outside the store module uses it but its tests.
     public let client: PostgresClient
     /// Where the store is, without its password.
@@ -25,21 +40,45 @@ public final class PostgresDiffStore: DiffStore {
     /// an unreachable server, and the recorder's writes behind it.
     let operationTimeout: Duration
     private let running: Task<Void, Never>
+    /// The migrations the store applies before its first operation when it was opened without
+    /// reaching the database; unused once ``schema`` says they ran.
+    private let migrations: [Migration]
+    /// Whether those migrations have run, and the attempt under way if not.
+    private let schema: SchemaGate
+    /// What ``health`` answers, from every bounded operation's outcome.
+    private let healthTracker: StoreHealthTracker
 
     public var location: String { url.description }
 
+    /// Whether the database answers: ``StoreHealth/State/ok``, ``StoreHealth/State/unreachable``
+    /// after an operation found no answer, or ``StoreHealth/State/notYetReached`` for a store
+    /// opened with ``WhenUnreachable/connectLater`` that has not reached its database since. A
+    /// query the server refused (a constraint, a bad statement) leaves it as it is: the server
+    /// answered.
+    public var health: StoreHealth { healthTracker.health }
+
     /// Connects, applies pending migrations and returns the store; the pool keeps running until
     /// ``close()``.
-    /// - Parameter operationTimeout: the longest one operation may take before it fails with
-    ///   ``PostgresStoreError`` (the recorder then keeps its counts and retries).
+    /// - Parameters:
+    ///   - operationTimeout: the longest one operation may take before it fails with
+    ///     ``PostgresStoreError`` (the recorder then keeps its counts and retries).
+    ///   - whenUnreachable: whether a database that can't be reached fails the open (the
+    ///     default) or yields a store that connects and migrates later.
+    /// - Throws: ``PostgresStoreError`` with the server's or the network's words, or
+    ///   ``MigrationError``; with ``WhenUnreachable/connectLater``, only when the server answered.
     public static func open(
         url: PostgresStoreURL,
         migrations: [Migration],
         logger: Logger,
-        operationTimeout: Duration = .seconds(5)
+        operationTimeout: Duration = .seconds(5),
+        whenUnreachable: WhenUnreachable = .fail
     ) async throws -> PostgresDiffStore {
-        try await checkReachable(url, logger: logger, timeout: operationTimeout)
-        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: operationTimeout)
+        do {
+            try await checkReachable(url, logger: logger, timeout: operationTimeout)
+        } catch let error as PostgresStoreError where error.isOutage && whenUnreachable == .connectLater {
+            return await owing(migrations, url: url, logger: logger, operationTimeout: operationTimeout, reason: error.cause)
+        }
+        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: operationTimeout, migrations: [], migrated: true)
         // Lets the pool's run task start before the first lease, which PostgresNIO would
         // otherwise warn about (harmlessly) at every start.
         await Task.yield()
@@ -47,8 +86,27 @@ public final class PostgresDiffStore: DiffStore {
             _ = try await PostgresMigrationRunner(migrations: migrations).migrate(store.client, location: url.description, logger: logger)
         } catch {
             await store.close()
+            // The server went away between the check and the migrations: an outage too.
+            if whenUnreachable == .connectLater, isOutage(error) {
+                return await owing(migrations, url: url, logger: logger, operationTimeout: operationTimeout, reason: "\(error)")
+            }
             throw error
         }
+        return store
+    }
+
+    /// A store whose database was not reached at open, and that migrates before its first
+    /// operation.
+    private static func owing(
+        _ migrations: [Migration],
+        url: PostgresStoreURL,
+        logger: Logger,
+        operationTimeout: Duration,
+        reason: String
+    ) async -> PostgresDiffStore {
+        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: operationTimeout, migrations: migrations, migrated: false)
+        store.healthTracker.notReachedAtOpen(reason)
+        await Task.yield()
         return store
     }
 
@@ -57,7 +115,11 @@ public final class PostgresDiffStore: DiffStore {
     /// after the pool's retries as a timeout.
     static func checkReachable(_ url: PostgresStoreURL, logger: Logger, timeout: Duration) async throws {
         try await withTimeout(timeout, location: url.description, hint: "check the URL's host, port, user, password and database") {
-            let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+            var configuration = try url.connectionConfiguration()
+            // Connecting can't be cancelled: a shorter timeout must be the connect's own too, or
+            // a host that drops packets would hold the caller for the configured connect timeout.
+            configuration.options.connectTimeout = min(configuration.options.connectTimeout, TimeAmount(timeout))
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             try await connection.close()
         }
     }
@@ -65,7 +127,7 @@ public final class PostgresDiffStore: DiffStore {
     /// Connects, applies pending migrations and disconnects: `strangler migrate`.
     public static func migrate(url: PostgresStoreURL, migrations: [Migration], logger: Logger) async throws -> MigrationRunner.Outcome {
         try await checkReachable(url, logger: logger, timeout: .seconds(10))
-        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: .seconds(60))
+        let store = PostgresDiffStore(url: url, logger: logger, operationTimeout: .seconds(60), migrations: [], migrated: true)
         await Task.yield()
         do {
             let outcome = try await PostgresMigrationRunner(migrations: migrations).migrate(store.client, location: url.description, logger: logger)
@@ -77,10 +139,13 @@ public final class PostgresDiffStore: DiffStore {
         }
     }
 
-    private init(url: PostgresStoreURL, logger: Logger, operationTimeout: Duration) {
+    private init(url: PostgresStoreURL, logger: Logger, operationTimeout: Duration, migrations: [Migration], migrated: Bool) {
         self.url = url
         self.logger = logger
         self.operationTimeout = operationTimeout
+        self.migrations = migrations
+        schema = SchemaGate(migrated: migrated)
+        healthTracker = StoreHealthTracker(location: url.description, logger: logger)
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
         self.client = client
         running = Task { await client.run() }
@@ -94,6 +159,28 @@ public final class PostgresDiffStore: DiffStore {
 
     deinit {
         running.cancel()
+    }
+
+    /// Reaches the database on a connection of its own, then applies the migrations the store
+    /// owes, within one ``operationTimeout``. The direct connection comes first because it fails
+    /// at once when the server refuses connections, where a lease from the pool would wait the
+    /// whole timeout while the pool retries; and it carries the server's own refusal.
+    private func applyOwedMigrations() async throws {
+        let started = ContinuousClock.now
+        do {
+            try await Self.withTimeout(operationTimeout, location: location) { [url, client, logger, migrations, operationTimeout] in
+                try await Self.checkReachable(url, logger: logger, timeout: operationTimeout)
+                _ = try await PostgresMigrationRunner(migrations: migrations).migrate(client, location: url.description, logger: logger)
+            }
+        } catch let error as PostgresStoreError {
+            healthTracker.failed(error.cause, outage: error.isOutage, startedAt: started)
+            let cause =
+                error.isOutage
+                ? "the database has not been reached since the store opened: \(error.cause). Nothing is read or written until it answers; the first operation then applies the migrations"
+                : "the store is not ready: \(error.cause)"
+            throw PostgresStoreError(location: location, cause: cause, isOutage: error.isOutage)
+        }
+        healthTracker.answered(startedAt: started)
     }
 
     // MARK: Writing
@@ -139,8 +226,24 @@ public final class PostgresDiffStore: DiffStore {
     /// Runs `operation` for at most ``operationTimeout``; a failure carries PostgreSQL's words.
     /// On timeout the operation is cancelled (a transaction cut short rolls back, as PostgreSQL
     /// drops a connection's open transaction).
+    ///
+    /// A store that owes its migrations applies them first (each attempt within its own
+    /// ``operationTimeout``). The outcome updates ``health``: an answer makes it ok, no answer
+    /// (see ``PostgresStoreError/isOutage``) unreachable, and a refusal of the query itself
+    /// leaves it as it is.
     func bounded<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
-        try await Self.withTimeout(operationTimeout, location: location, operation)
+        // Owed migrations report their own outcome to the health (once per attempt, not once per
+        // operation waiting on it).
+        try await schema.ensureMigrated { [self] in try await applyOwedMigrations() }
+        let started = ContinuousClock.now
+        do {
+            let result = try await Self.withTimeout(operationTimeout, location: location, operation)
+            healthTracker.answered(startedAt: started)
+            return result
+        } catch let error as PostgresStoreError where error.isOutage {
+            healthTracker.failed(error.cause, outage: true, startedAt: started)
+            throw error
+        }
     }
 
     /// Runs `operation` for at most `timeout`, and turns any failure into a
@@ -161,14 +264,22 @@ public final class PostgresDiffStore: DiffStore {
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let result = first else {
-                    throw PostgresStoreError(location: location, cause: "no answer within \(timeout); is the database up and reachable?")
+                    throw PostgresStoreError(
+                        location: location,
+                        cause: "no answer within \(timeout); is the database up and reachable?",
+                        isOutage: true
+                    )
                 }
                 return result
             }
         } catch let error as PostgresStoreError {
             throw error
         } catch {
-            throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error) + (hint.map { "; \($0)" } ?? ""))
+            throw PostgresStoreError(
+                location: location,
+                cause: PostgresErrorText.describe(error) + (hint.map { "; \($0)" } ?? ""),
+                isOutage: isOutage(error)
+            )
         }
     }
 
@@ -443,8 +554,104 @@ public final class PostgresDiffStore: DiffStore {
 public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
     public var location: String
     public var cause: String
+    /// Whether the database could not be reached (no connection, a connection that broke, a
+    /// server shutting down or starting up, no answer in time) rather than answered with a
+    /// refusal: an outage to wait out, where a refusal is the operation's or the configuration's
+    /// own fault.
+    public var isOutage: Bool = false
 
     public var description: String {
         "the store at \(location) failed: \(cause)"
+    }
+}
+
+extension PostgresDiffStore {
+    /// Whether `error` means the database was not reached or stopped answering, rather than that
+    /// it refused: the store's health changes on the first kind only (a unique violation is not
+    /// an outage), and a store opened with ``WhenUnreachable/connectLater`` waits out the first
+    /// kind only (a wrong password is not an outage either).
+    static func isOutage(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PostgresStoreError:
+            return error.isOutage
+        case let error as PostgresTransactionError:
+            guard let inner = error.closureError ?? error.beginError ?? error.commitError else { return false }
+            return isOutage(inner)
+        case let error as PSQLError:
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+                return true
+            case .server:
+                // The server answered, but only to say it can't serve now: class 08 (connection
+                // exception), shutting down (57P01, 57P02), starting up (57P03), or out of
+                // connection slots (53300).
+                guard let state = error.serverInfo?[.sqlState] else { return false }
+                return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state)
+            default:
+                return false
+            }
+        case let error as MigrationError:
+            // The runner's word for a connection it could not get or keep.
+            if case .storeUnavailable = error { return true }
+            return false
+        case is IOError, is ChannelError:
+            return true
+        default:
+            // The pool's own refusal once it has failed to connect for a while (it keeps retrying
+            // in the background); its type is in a module this one does not import.
+            return "\(error)".contains("connectionCreationCircuitBreakerTripped")
+        }
+    }
+}
+
+/// Whether a store's migrations have run, and the one attempt under way if they haven't.
+///
+/// A store opened before its database could be reached owes its migrations, and no query may run
+/// before them: the tables might not exist yet. Many operations can arrive at once (the recorder,
+/// the admin API, the route table follower), and the migrations must run once, not once per
+/// operation: an operation that finds an attempt under way waits for that one, and a failed
+/// attempt is forgotten, so that the next operation tries again. The attempt is a task of its own
+/// rather than the first caller's work, so that callers arriving later share it whatever becomes
+/// of the first; it is bounded by the store's operation timeout, so waiting on it is bounded too.
+/// Once migrated, the check is one lock, without a suspension.
+final class SchemaGate: Sendable {
+    private enum State: Sendable {
+        case migrated
+        case owed
+        case attempting(Task<Void, any Error>)
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    init(migrated: Bool) {
+        state = NIOLockedValueBox(migrated ? .migrated : .owed)
+    }
+
+    /// Returns once the migrations have run: at once when they have, else after `attempt` (or
+    /// the attempt already under way) succeeds; throws that attempt's error when it fails.
+    func ensureMigrated(by attempt: @escaping @Sendable () async throws -> Void) async throws {
+        let pending: Task<Void, any Error>? = state.withLockedValue { state in
+            switch state {
+            case .migrated:
+                return nil
+            case .attempting(let task):
+                return task
+            case .owed:
+                // The task settles the state itself (after this lock is released), so the state
+                // is right however many callers wait on it, and even if none is left.
+                let task = Task {
+                    do {
+                        try await attempt()
+                        self.state.withLockedValue { $0 = .migrated }
+                    } catch {
+                        self.state.withLockedValue { $0 = .owed }
+                        throw error
+                    }
+                }
+                state = .attempting(task)
+                return task
+            }
+        }
+        try await pending?.value
     }
 }
