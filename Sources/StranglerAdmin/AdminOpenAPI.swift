@@ -130,10 +130,11 @@ enum AdminOpenAPI {
               "Error": {
                 "type": "object", "additionalProperties": false, "required": ["error", "message"],
                 "properties": {
-                  "error": { "type": "string", "description": "Stable name: unauthorized, forbidden, unknown_route, gate_refused, legacy_still_serving, force_needs_reason, no_step, nothing_to_roll_back, unknown_version, invalid_table, bad_request, file_failed, store_failed, busy, bad_limit, unavailable." },
+                  "error": { "type": "string", "description": "Stable name: unauthorized, forbidden, unknown_route, gate_refused, legacy_still_serving, force_needs_reason, no_step, nothing_to_roll_back, unknown_version, invalid_table, bad_request, file_failed, store_failed, busy, bad_limit, version_conflict, no_table, unavailable." },
                   "message": { "type": "string", "description": "What is wrong and what to do." },
                   "gate": { "$ref": "#/components/schemas/Verdict" },
-                  "evidence": { "$ref": "#/components/schemas/Evidence" }
+                  "evidence": { "$ref": "#/components/schemas/Evidence" },
+                  "currentVersion": { "type": "string", "description": "With version_conflict: the table's current version." }
                 }
               },
               "Status": {
@@ -414,7 +415,8 @@ enum AdminOpenAPI {
                 "properties": {
                   "reason": { "type": "string" },
                   "force": { "type": "boolean", "description": "Override a refusing gate or the legacy-traffic rule; needs a reason." },
-                  "actor": { "type": "string", "description": "Who asks; recorded beside the token's name." }
+                  "actor": { "type": "string", "description": "Who asks; recorded beside the token's name." },
+                  "expectedVersion": { "type": "string", "description": "The table version the change is made against (or send If-Match); another current version is a 409 version_conflict." }
                 }
               },
               "ModeRequest": {
@@ -422,14 +424,15 @@ enum AdminOpenAPI {
                 "properties": {
                   "mode": { "type": "string", "enum": ["legacy", "shadow", "canary", "service", "retired"] },
                   "percent": { "type": "number", "description": "The canary share, 0-100 (mode canary only)." },
-                  "reason": { "type": "string" }, "force": { "type": "boolean" }, "actor": { "type": "string" }
+                  "reason": { "type": "string" }, "force": { "type": "boolean" }, "actor": { "type": "string" },
+                  "expectedVersion": { "type": "string" }
                 }
               },
               "RollbackRequest": {
                 "type": "object",
                 "properties": {
                   "to": { "type": "string", "description": "A table version (or unique prefix); default: the one before the latest change." },
-                  "reason": { "type": "string" }, "actor": { "type": "string" }
+                  "reason": { "type": "string" }, "actor": { "type": "string" }, "expectedVersion": { "type": "string" }
                 }
               }
             },
@@ -437,7 +440,7 @@ enum AdminOpenAPI {
               "Unauthorized": { "description": "No bearer token.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "Forbidden": { "description": "A token this proxy does not accept.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "NotFound": { "description": "No such route or table version.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-              "Conflict": { "description": "Refused: a gate, the legacy-traffic rule, or no step left. The gate's figures are included.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+              "Conflict": { "description": "Refused: a gate, the legacy-traffic rule, no step left, or the table is no longer the version the change was made against (version_conflict, with currentVersion). The gate's figures are included.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "BadRequest": { "description": "The body is not valid, or force came without a reason.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "Unprocessable": { "description": "The edited table would not validate.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "Operation": { "description": "What changed, with the audit rows.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Operation" } } } }

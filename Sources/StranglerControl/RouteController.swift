@@ -132,7 +132,7 @@ public struct RouteController: Sendable {
         guard let data = try await authority.read() else {
             throw RouteOperationError(
                 .noTable,
-                "\(routesPath) holds no route table yet; load one with `strangler routes import routes.json --store URL`"
+                "\(routesPath) is empty: no table was imported yet; load one with `strangler routes import routes.json --store URL`"
             )
         }
         return data

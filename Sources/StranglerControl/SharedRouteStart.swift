@@ -17,6 +17,11 @@ public struct SharedRouteStart: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         /// What is wrong and what to do.
         public var description: String
+
+        /// A failure saying `description`.
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// Finds the table to start with:

@@ -53,7 +53,7 @@ struct Diffs: AsyncParsableCommand {
             let (store, table) = try await source.open()
             if let table, !table.routes.contains(where: { $0.id == route }) {
                 printError(
-                    "no route \"\(TerminalText.escape(route))\" in \(TerminalText.escape(source.routes)); known: \(TerminalText.escape(table.routes.map(\.id).joined(separator: ", ")))"
+                    "no route \"\(TerminalText.escape(route))\" in \(TerminalText.escape(store is PostgresDiffStore ? "the shared route table" : source.routes)); known: \(TerminalText.escape(table.routes.map(\.id).joined(separator: ", ")))"
                 )
                 throw ExitCode(1)
             }

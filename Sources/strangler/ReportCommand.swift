@@ -93,7 +93,9 @@ struct ReportSource: ParsableArguments {
     @Option(help: "The diff store (default: $STRANGLER_STORE, else strangler.sqlite beside the routes file).")
     var store: String?
 
-    @Option(help: "The route table, for modes and gates (optional: without it routes show as unknown).")
+    @Option(
+        help: "The route table, for modes and gates (optional: without it routes show as unknown; with a postgres:// store, the database's table is read instead)."
+    )
     var routes = "routes.json"
 
     @Option(help: "The folder of numbered .sql migrations (default: ./migrations, or the checkout's).")
@@ -116,7 +118,14 @@ struct ReportSource: ParsableArguments {
             throw ExitCode(1)
         }
         var table: RouteTable?
-        if FileManager.default.fileExists(atPath: routes) {
+        if let shared = opened as? PostgresDiffStore {
+            // The shared store holds the table every instance serves; the file is not read.
+            do {
+                table = try await shared.routeTable().map { try RouteTable.parse($0.content) }
+            } catch {
+                printError("warning: cannot read the route table in \(shared.location), so modes and gates are unknown: \(error)")
+            }
+        } else if FileManager.default.fileExists(atPath: routes) {
             do {
                 table = try RouteTableLoader.load(path: routes)
             } catch {

@@ -41,6 +41,35 @@ struct AdminAPITests {
         }
     }
 
+    @Test("a write made against another table version is refused with 409 and the current version; If-Match and expectedVersion name it")
+    func expectedVersion() async throws {
+        try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
+            let live = proxy.server.state.status.table.version
+            let stale = try await proxy.admin("POST", "/api/routes/walk/promote", body: ["reason": "r", "expectedVersion": "0123456789abcdef"])
+            #expect(stale.status == 409)
+            let document = stale.json as? [String: Any]
+            #expect(document?["error"] as? String == "version_conflict")
+            #expect(document?["currentVersion"] as? String == live)
+            #expect(proxy.liveMode("walk") == .legacy, "nothing changed")
+            #expect(try await proxy.store.changes().isEmpty)
+
+            let tagged = try await proxy.admin("POST", "/api/routes/walk/mode", body: ["mode": "shadow"], headers: ["If-Match": #""00""#])
+            #expect(tagged.status == 409)
+            let disagree = try await proxy.admin(
+                "POST",
+                "/api/routes/walk/mode",
+                body: ["mode": "shadow", "expectedVersion": live],
+                headers: ["If-Match": #""00""#]
+            )
+            #expect(disagree.status == 400)
+
+            let current = try await proxy.admin("POST", "/api/routes/walk/mode", body: ["mode": "shadow"], headers: ["If-Match": "\"\(live)\""])
+            #expect(current.status == 200)
+            #expect((current.json as? [String: Any])?["tableVersionBefore"] as? String == live)
+            #expect(proxy.liveMode("walk") == .shadow)
+        }
+    }
+
     @Test("an admin connection that sends nothing, or stops part-way through a head, is closed after the idle timeout")
     func idleAdminConnectionsClosed() async throws {
         try await ControlledProxy.run(routes: "[]", adminIdleTimeout: .milliseconds(300)) { proxy in

@@ -25,7 +25,7 @@ struct SharedStoreCommandTests {
         var run = try RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(
-            run.stdout.contains("applied 0001_store.sql") && run.stdout.contains("schema up to date (2 migrations, 2 applied now)"),
+            run.stdout.contains("applied 0001_store.sql") && run.stdout.contains("schema up to date (3 migrations, 3 applied now)"),
             "\(run.stdout)"
         )
         run = try RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
@@ -47,7 +47,14 @@ struct SharedStoreCommandTests {
             servicePort: 10,
             routes: #"[{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service", "gate": {"minSamples": 10}}]"#
         ).write(to: URL(fileURLWithPath: routes))
-        let common = ["--routes", routes, "--store", url, "--migrations", migrations]
+        let common = ["--store", url, "--migrations", migrations]
+        // The table lives in the database: until one is imported, there is none.
+        run = try RoutesCommandTests.strangler(["routes", "show", "inv"] + common)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("no table was imported yet; load one with `strangler routes import routes.json --store URL`"), "\(run.stderr)")
+        run = try RoutesCommandTests.strangler(["routes", "import", routes, "--reason", "first table"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("changed: inv"), "\(run.stdout)")
 
         run = try RoutesCommandTests.strangler(["routes", "show", "inv"] + common)
         #expect(run.status == 0, "\(run.stderr)")
@@ -63,6 +70,14 @@ struct SharedStoreCommandTests {
         #expect(run.stdout.contains("ok   minSamples: 11 (gate ≥ 10)"), "\(run.stdout)")
         let changes = try await store.changes(routeID: "inv", limit: 5)
         #expect(changes.first?.actor == "jane" && changes.first?.reason == "both proxies agree", "the audit trail is the database's")
+        #expect(changes.last?.reason == "first table" && changes.last?.source == .cli, "the import is audited route by route")
+        // The promotion changed the database's table, not the file it was imported from.
+        let exported = try RoutesCommandTests.strangler(["routes", "export"] + common)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let table = try RouteTable.parse(Data(exported.stdout.utf8))
+        #expect(table.routes.first?.mode == .canary, "\(exported.stdout)")
+        #expect(try RouteTable.parse(Data(contentsOf: URL(fileURLWithPath: routes))).routes.first?.mode == .shadow)
+        #expect(exported.stderr.contains("table version \(table.version)"), "\(exported.stderr)")
 
         run = try RoutesCommandTests.strangler(["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita"] + common)
         #expect(run.status == 0, "\(run.stderr)")

@@ -135,12 +135,14 @@ package struct ControlledProxy {
         _ method: String,
         _ path: String,
         token: String? = ControlledProxy.token.secret,
-        body: [String: Any]? = nil
+        body: [String: Any]? = nil,
+        headers extra: [String: String] = [:]
     ) async throws
         -> (status: Int, json: Any?, headers: [String: String], data: Data)
     {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(adminPort)\(path)")!)
         request.httpMethod = method
+        for (name, value) in extra { request.setValue(value, forHTTPHeaderField: name) }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
