@@ -14,6 +14,10 @@ import StranglerCore
 //                                [--migrations migrations]
 //                                                                          (store size and recorder CPU: see StoreGrowth.swift)
 //   strangler-bench report-time [--days 30] [--routes 5] [--rate 5000]     (report and gate time over rollups: see ReportTime.swift)
+//   strangler-bench propagation --admin-a URL --admin-b URL --token SECRET --route ID [--flips 100] [--modes legacy,shadow]
+//                               [--poll-ms 1] [--pause-ms 100] [--warmup 2]
+//                                                                          (a route change through one instance until another serves it:
+//                                                                           see Propagation.swift; bench/route-propagation runs it)
 
 func argument(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -226,12 +230,44 @@ case "report-time":
         migrations: arguments.firstIndex(of: "--migrations").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
             ?? "migrations"
     )
+case "propagation":
+    let arguments = CommandLine.arguments
+    func text(_ name: String) -> String? {
+        arguments.firstIndex(of: name).flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+    }
+    guard let adminA = text("--admin-a"), let adminB = text("--admin-b"), let token = text("--token"), let route = text("--route") else {
+        FileHandle.standardError.write(
+            Data(
+                "usage: strangler-bench propagation --admin-a URL --admin-b URL --token SECRET --route ID [--flips 100] [--modes legacy,shadow]\n"
+                    .utf8
+            )
+        )
+        exit(2)
+    }
+    var options = PropagationOptions(adminA: adminA, adminB: adminB, token: token, route: route)
+    options.flips = argument("--flips", default: 100)
+    options.warmup = argument("--warmup", default: 2)
+    options.pollInterval = .milliseconds(argument("--poll-ms", default: 1))
+    options.pause = .milliseconds(argument("--pause-ms", default: 100))
+    if let modes = text("--modes")?.split(separator: ",").map(String.init) {
+        guard modes.count == 2, modes[0] != modes[1] else {
+            FileHandle.standardError.write(Data("--modes takes two different modes, like legacy,shadow\n".utf8))
+            exit(2)
+        }
+        options.modes = (modes[0], modes[1])
+    }
+    do {
+        try runPropagationBenchmark(options)
+    } catch {
+        FileHandle.standardError.write(Data("propagation: \(error)\n".utf8))
+        exit(1)
+    }
 case "relay":
     try runRelay(listenPort: argument("--listen-port", default: 18007), upstreamPort: argument("--upstream-port", default: 18001))
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--store URL] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] [--store URL] | report-time [--days N] [--routes N] [--rate R] | relay [--listen-port P] [--upstream-port P]\n"
+            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--store URL] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] [--store URL] | report-time [--days N] [--routes N] [--rate R] | propagation --admin-a URL --admin-b URL --token SECRET --route ID [--flips N] | relay [--listen-port P] [--upstream-port P]\n"
                 .utf8
         )
     )
