@@ -7,9 +7,10 @@ import ServiceLifecycle
 
 /// `strangler demo --traffic`: a steady, realistic mix of requests through the proxy, so the diff
 /// store fills with comparisons within a minute. It prints a progress line every 10 seconds.
+/// With several proxies (`demo --postgres`) the requests take turns among them.
 struct DemoTraffic: Service {
-    /// The proxy's base URL, read when traffic starts (the port may have been 0).
-    let proxyURL: @Sendable () -> String
+    /// The proxies' base URLs, read when traffic starts (a port may have been 0).
+    let proxyURLs: @Sendable () -> [String]
     let requestsPerSecond: Int
     let logger: Logger
 
@@ -42,16 +43,18 @@ struct DemoTraffic: Service {
         let pause = Duration.milliseconds(1000 / max(1, requestsPerSecond))
         // Give the listeners a moment to bind before the first request.
         try? await Task.sleep(for: .seconds(1))
-        let base = proxyURL()
+        let bases = proxyURLs()
         await cancelWhenGracefulShutdown {
             var random = SystemRandomNumberGenerator()
             var sent = 0
+            var byProxy = [Int](repeating: 0, count: bases.count)
             var byClass: [Int: Int] = [:]
             var failures = 0
             var lastReport = ContinuousClock.now
             while !Task.isCancelled {
                 let call = Self.nextCall(&random)
-                var request = HTTPClientRequest(url: base + call.path)
+                let proxy = sent % max(1, bases.count)
+                var request = HTTPClientRequest(url: bases[proxy] + call.path)
                 request.method = call.method
                 if let body = call.body {
                     request.headers.add(name: "content-type", value: "application/json")
@@ -67,10 +70,12 @@ struct DemoTraffic: Service {
                     failures += 1
                 }
                 sent += 1
+                byProxy[proxy] += 1
                 if ContinuousClock.now - lastReport >= .seconds(10) {
                     lastReport = .now
                     let classes = byClass.keys.sorted().map { "\($0)xx: \(byClass[$0]!)" }.joined(separator: ", ")
-                    print("traffic: \(sent) requests (\(classes)\(failures > 0 ? ", failed: \(failures)" : ""))")
+                    let split = bases.count > 1 ? "; " + zip(bases, byProxy).map { "\($0): \($1)" }.joined(separator: ", ") : ""
+                    print("traffic: \(sent) requests (\(classes)\(failures > 0 ? ", failed: \(failures)" : "")\(split))")
                     fflush(nil)
                 }
                 try? await Task.sleep(for: pause)
