@@ -57,12 +57,17 @@ public enum AdminAPI {
         try access.checkBinding(host: host)
         let router = Router(context: AdminRequestContext.self)
         // Open to anyone who can reach the listener: health, metrics and this API's description.
+        // The store's state is said beside the proxy's, never instead of it: the proxy serves
+        // through a database outage, so readiness must not fail with the database.
+        let storeHealth: @Sendable () -> StoreHealthDocument? = {
+            (controller?.store as? any StoreHealthReporting).map { StoreHealthDocument($0.health) }
+        }
         router.on(.health) { _, _ in
-            jsonResponse(["status": "ok"])
+            jsonResponse(HealthDocument(status: "ok", store: storeHealth()))
         }
         router.on(.ready) { _, _ in
             let ready = server.localPort != nil
-            return jsonResponse(["status": ready ? "ready" : "starting"], status: ready ? .ok : .serviceUnavailable)
+            return jsonResponse(HealthDocument(status: ready ? "ready" : "starting", store: storeHealth()), status: ready ? .ok : .serviceUnavailable)
         }
         router.on(.metrics) { _, _ in
             Response(

@@ -271,6 +271,28 @@ public struct ErrorDocument: Codable, Sendable {
     public var currentVersion: String?
 }
 
+/// `GET /healthz` and `GET /readyz`: the proxy's own state, and the store's beside it.
+public struct HealthDocument: Codable, Sendable {
+    /// `ok` (health), `ready` or `starting` (readiness): the proxy's own state only.
+    public var status: String
+    /// Whether the diff store answers; absent when the listener has no store.
+    public var store: StoreHealthDocument?
+}
+
+/// The store's state as the health endpoints show it. The cause of a failure is in the log,
+/// not here: these endpoints need no token.
+public struct StoreHealthDocument: Codable, Sendable {
+    /// `ok`, `unreachable`, or `notYetReached` (opened while its database was away).
+    public var state: String
+    /// Since when.
+    public var since: Date
+
+    init(_ health: StoreHealth) {
+        state = health.state.rawValue
+        since = health.since
+    }
+}
+
 /// The last rejected reload: when, which content, and what is wrong with it.
 public struct ReloadErrorDocument: Codable, Sendable {
     /// One problem with the rejected table.

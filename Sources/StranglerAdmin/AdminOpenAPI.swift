@@ -139,7 +139,17 @@ enum AdminOpenAPI {
               },
               "Status": {
                 "type": "object", "additionalProperties": false, "required": ["status"],
-                "properties": { "status": { "type": "string", "enum": ["ok", "ready", "starting"] } }
+                "properties": {
+                  "status": { "type": "string", "enum": ["ok", "ready", "starting"], "description": "The proxy's own state; a store outage does not change it." },
+                  "store": {
+                    "type": "object", "additionalProperties": false, "required": ["state", "since"],
+                    "description": "Whether the diff store answers (its cause, when it does not, is in the log).",
+                    "properties": {
+                      "state": { "type": "string", "enum": ["ok", "unreachable", "notYetReached"] },
+                      "since": { "type": "string", "format": "date-time" }
+                    }
+                  }
+                }
               },
               "GateSettings": {
                 "type": "object", "additionalProperties": false,

@@ -96,7 +96,9 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store (applying migrations) and builds the recorder and comparison worker.
     func makePipeline(routes: String, defaultStore: String? = nil, metrics: ProxyMetrics, logger: Logger) async throws -> Pipeline {
         let path = store ?? defaultStore ?? storePath(routes: routes)
-        let store = try await StoreLocation.open(path: path, migrations: migrations, logger: logger)
+        // A proxy starts while its shared database is away: it serves its last table and records
+        // once the database answers. A refused login or a missing database still stops it.
+        let store = try await StoreLocation.open(path: path, migrations: migrations, logger: logger, whenUnreachable: .connectLater)
         // A shared store has no file of this instance's to keep its name beside: it is kept beside
         // the routes file instead.
         let identityFile =
@@ -134,11 +136,23 @@ struct StoreOptions: ParsableArguments {
 /// migrations of `migrations/postgres/`.
 enum StoreLocation {
     /// Opens the store at `path`, a SQLite file or a PostgreSQL URL, applying pending migrations.
-    static func open(path: String, migrations: String?, logger: Logger) async throws -> any DiffStore {
+    /// - Parameter whenUnreachable: for a PostgreSQL store whose server does not answer: fail
+    ///   (commands), or open and connect later (a proxy, which must start and serve anyway).
+    static func open(
+        path: String,
+        migrations: String?,
+        logger: Logger,
+        whenUnreachable: PostgresDiffStore.WhenUnreachable = .fail
+    ) async throws -> any DiffStore {
         guard PostgresStoreURL.isPostgres(path) else { return try open(path: path, migrations: migrations) }
         let url = try PostgresStoreURL(path)
         let directory = try MigrationsLocator.find(explicit: migrations)
-        return try await PostgresDiffStore.open(url: url, migrations: try PostgresMigrationRunner.load(directory: directory), logger: logger)
+        return try await PostgresDiffStore.open(
+            url: url,
+            migrations: try PostgresMigrationRunner.load(directory: directory),
+            logger: logger,
+            whenUnreachable: whenUnreachable
+        )
     }
 
     /// Lets a PostgreSQL store's connections go; nothing for a SQLite file.

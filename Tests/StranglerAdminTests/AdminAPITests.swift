@@ -35,6 +35,10 @@ struct AdminAPITests {
             for open in ["/healthz", "/metrics", "/openapi.json"] {
                 #expect(try await proxy.admin("GET", open, token: nil).status == 200, "\(open)")
             }
+            // The store's state is said beside the proxy's.
+            let ready = try await proxy.admin("GET", "/readyz", token: nil).json as? [String: Any]
+            #expect(ready?["status"] as? String == "ready")
+            #expect((ready?["store"] as? [String: Any])?["state"] as? String == "ok")
             let ok = try await proxy.admin("POST", "/api/routes/walk/promote", body: ["reason": "token works"])
             #expect(ok.status == 200)
             #expect(proxy.liveMode("walk") == .shadow)
