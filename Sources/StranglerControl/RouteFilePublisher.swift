@@ -33,22 +33,31 @@ public struct RouteFilePublisher: Service {
         self.logger = logger
     }
 
-    /// Pushes the file now if it is valid and not pushed before.
-    /// - Returns: whether the shared table holds what the file says, or the file was pushed
-    ///   before (false when the file is invalid or the store could not take it: try again).
+    /// What a push came to.
+    public enum Outcome: Sendable {
+        /// The file was pushed, or was pushed before, or the table already holds it.
+        case done
+        /// The file is unreadable or invalid: logged; pushing it again changes nothing.
+        case refused
+        /// The store could not take it (away, or a concurrent change won): try again.
+        case failed(String)
+    }
+
+    /// Pushes the file now if it is valid and not pushed before. A failure to reach the store
+    /// is returned, not logged: the caller logs it once, not once per attempt.
     @discardableResult
-    public func publish() async -> Bool {
+    public func publish() async -> Outcome {
         let data: Data
         do throws(RouteTableError) {
             data = try RouteTableLoader.read(path: path)
         } catch {
             logger.error("cannot read the routes file to push it into the shared store", metadata: ["path": "\(path)", "error": "\(error)"])
-            return false
+            return .refused
         }
         let version = ContentHash.hex(of: data)
         do {
             let head = try await store.routeTableHead()
-            if head?.fileVersion == version || head?.version == version { return true }
+            if head?.fileVersion == version || head?.version == version { return .done }
             let result = try await controller.importTable(
                 data,
                 by: .init(actor: "file", source: .file, reason: "\(path) changed"),
@@ -59,13 +68,12 @@ public struct RouteFilePublisher: Service {
                 "routes file pushed into the shared store",
                 metadata: ["path": "\(path)", "version": "\(version)", "summary": "\(result.summary)"]
             )
-            return true
+            return .done
         } catch let error as RouteOperationError where error.code == .invalidTable {
             logger.error("routes file not pushed: it does not validate; the shared table stays", metadata: ["path": "\(path)", "error": "\(error)"])
-            return true
+            return .refused
         } catch {
-            logger.warning("routes file not pushed yet; will retry", metadata: ["path": "\(path)", "error": "\(error)"])
-            return false
+            return .failed("\(error)")
         }
     }
 
@@ -75,13 +83,27 @@ public struct RouteFilePublisher: Service {
         await cancelWhenGracefulShutdown {
             var lastStamp: FileStamp?
             var pending = true
+            var failing = false
             while !Task.isCancelled {
                 let stamp = FileStamp(path: path)
                 if stamp != lastStamp {
                     lastStamp = stamp
                     pending = true
                 }
-                if pending { pending = !(await publish()) }
+                if pending {
+                    switch await publish() {
+                    case .done, .refused:
+                        pending = false
+                        if failing { logger.notice("routes file push works again", metadata: ["path": "\(path)"]) }
+                        failing = false
+                    case .failed(let error):
+                        // Logged when pushes start failing, not at every retry.
+                        if !failing {
+                            logger.warning("routes file not pushed yet; retrying", metadata: ["path": "\(path)", "error": "\(error)"])
+                        }
+                        failing = true
+                    }
+                }
                 do { try await Task.sleep(for: interval) } catch { return }
             }
         }

@@ -49,8 +49,16 @@ public struct SharedRouteStart: Sendable {
             let controller = RouteController(authority: SharedRouteAuthority(store: store), store: store)
             let publisher = RouteFilePublisher(path: routesFile, store: store, controller: controller, logger: logger)
             // A concurrent start of another instance may win the first push; the second try
-            // sees its result.
-            for _ in 0..<3 where await !publisher.publish() {}
+            // sees its result. A store that can't be reached is retried by the running
+            // publisher; the start goes on with what can be read.
+            var outcome = await publisher.publish()
+            for _ in 0..<2 {
+                guard case .failed = outcome else { break }
+                outcome = await publisher.publish()
+            }
+            if case .failed(let error) = outcome {
+                logger.warning("routes file not pushed into the shared store yet; retrying while serving", metadata: ["error": "\(error)"])
+            }
         }
         let stored: (head: SharedRouteTableHead, content: Data)?
         do {
