@@ -14,12 +14,37 @@ import StranglerStore
 /// per canary route. When a canary's service error rate or mismatch rate over the window breaks
 /// the route's gate, it moves the route back to `shadow` through the ``RouteController``, which
 /// records why in the audit trail; and it says so loudly in the log.
+///
+/// Several instances sharing one store judge together (``Configuration/Judging/sharedStore(_:)``):
+/// each records its traffic, every 2 s so that the others see it soon, and only the leader
+/// judges, from what every instance recorded in the store. One instance's window would see
+/// only its share of a canary's answers, and every instance would demote the same route.
 public actor CanaryMonitor: Service {
     /// How the monitor samples and judges.
     public struct Configuration: Sendable {
+        /// Where a canary's window is counted, and who judges it.
+        public enum Judging: Sendable {
+            /// This instance judges what it served and compared itself, counted in memory per
+            /// tick: a sliding window of exactly ``Configuration/window``. For an instance with
+            /// a store of its own.
+            case local
+            /// The leader judges every instance's answers and comparisons, read from the shared
+            /// store after each flush; the others only record theirs and never demote.
+            ///
+            /// The store keeps counts per minute, so the window is rounded out to whole minutes:
+            /// it starts at the beginning of the minute ``Configuration/window`` ago (a 60 s
+            /// window covers 60 to 120 s, as the minute goes), and the demotion's reason names
+            /// the seconds it covered. A route this monitor saw become canary is judged from the
+            /// start of the minute it did; one that was canary when the monitor started, over
+            /// the whole window. So a canary promoted again within the minute of its demotion
+            /// can be judged on that minute's failures again.
+            case sharedStore(any Leadership)
+        }
+
         /// How often traffic is taken from the event loops.
         public var tick: Duration = .seconds(1)
-        /// How often counted traffic is written to the store.
+        /// How often counted traffic is written to the store (and, judging from a shared
+        /// store, how often the leader judges).
         public var flushEvery: Duration = .seconds(10)
         /// The sliding window a canary is judged over.
         public var window: Duration = .seconds(60)
@@ -28,21 +53,29 @@ public actor CanaryMonitor: Service {
         public var minRequests: Int = 20
         /// The instance the traffic is recorded under: the recorder's (``InstanceIdentity``).
         public var instanceID: String = "local"
+        /// Where canaries are judged from, and by whom.
+        public var judging: Judging = .local
 
         /// Creates a configuration; the defaults judge each canary over the last minute, sampled
-        /// every second, and write traffic to the store every 10 s.
+        /// every second, and write traffic to the store every 10 s (every 2 s when judging from
+        /// a shared store, so that the leader sees every instance's traffic soon).
         public init(
             tick: Duration = .seconds(1),
-            flushEvery: Duration = .seconds(10),
+            flushEvery: Duration? = nil,
             window: Duration = .seconds(60),
             minRequests: Int = 20,
-            instanceID: String = "local"
+            instanceID: String = "local",
+            judging: Judging = .local
         ) {
             self.tick = tick
-            self.flushEvery = flushEvery
+            switch judging {
+            case .local: self.flushEvery = flushEvery ?? .seconds(10)
+            case .sharedStore: self.flushEvery = flushEvery ?? .seconds(2)
+            }
             self.window = window
             self.minRequests = minRequests
             self.instanceID = instanceID
+            self.judging = judging
         }
     }
 
@@ -62,12 +95,20 @@ public actor CanaryMonitor: Service {
     /// Counts collected by ``flushNow()`` between ticks, which the next tick judges with its own.
     private var carried: [String: CanaryCounts] = [:]
     private var lastFlush = ContinuousClock.now
+    /// Judging from a shared store: the canaries seen at the last look (nil before the first),
+    /// and when each one this monitor saw become canary did.
+    private var canaries: Set<String>?
+    private var canaryStarts: [String: Date] = [:]
+    /// Judging from a shared store: whether the last reads failed, so a store that stays away
+    /// is logged once, not every round.
+    private var storeJudgingFails = false
     /// Auto-demotions done, for tests and the log.
     public private(set) var demotions: [String] = []
 
-    /// Creates the monitor and, when there is a worker, subscribes to its comparisons (matches
-    /// and mismatches only; a mismatch that learned noise or accepted differences excuse
-    /// entirely is counted as compared, not mismatched).
+    /// Creates the monitor and, when there is a worker and it judges locally, subscribes to its
+    /// comparisons (matches and mismatches only; a mismatch that learned noise or accepted
+    /// differences excuse entirely is counted as compared, not mismatched). Judging from a
+    /// shared store, it reads the comparisons every instance's recorder wrote instead.
     /// - Parameters:
     ///   - server: The proxy whose event loops count the traffic and whose live table says which
     ///     routes are canaries.
@@ -89,6 +130,7 @@ public actor CanaryMonitor: Service {
         self.controller = controller
         self.configuration = configuration
         self.logger = logger
+        guard case .local = configuration.judging else { return }
         worker?.observe { [comparisons, excuses] record in
             guard record.outcome == .match || record.outcome == .mismatch else { return }
             let excused = excuses.withLockedValue { $0[record.routeID] }
@@ -115,13 +157,20 @@ public actor CanaryMonitor: Service {
     /// Takes what the loops counted, writes it to the store, and returns once it is there.
     /// The route controller calls this before it checks legacy traffic for a retirement.
     public func flushNow() async {
-        // What this collects is the canaries' evidence too: the next tick judges it.
-        for (route, counts) in await collect() { carried[route, default: CanaryCounts()] = carried[route, default: CanaryCounts()] + counts }
+        let collected = await collect()
+        if case .local = configuration.judging {
+            // What this collects is the canaries' evidence too: the next tick judges it.
+            for (route, counts) in collected { carried[route, default: CanaryCounts()] = carried[route, default: CanaryCounts()] + counts }
+        }
         await writePending()
     }
 
     /// One round: collect, judge the canaries, and write the traffic when it is time.
     func tick() async {
+        if case .sharedStore(let leadership) = configuration.judging {
+            await tickShared(leadership)
+            return
+        }
         if ContinuousClock.now - lastExcuseRefresh >= .seconds(5) { await refreshExcuses() }
         var window = await collect()
         for (route, counts) in carried { window[route, default: CanaryCounts()] = window[route, default: CanaryCounts()] + counts }
@@ -220,6 +269,89 @@ public actor CanaryMonitor: Service {
         )
     }
 
+    // MARK: Judging from a shared store
+
+    /// One round judging from a shared store: the loops' counts are taken every tick, and
+    /// written every ``Configuration/flushEvery``; right after its own are written, the leader
+    /// judges every canary from what all instances wrote.
+    private func tickShared(_ leadership: any Leadership) async {
+        // Only the traffic matters here: the comparisons the store has, every instance's.
+        _ = await collect()
+        noteCanaries(in: server.state.status.table, at: Date())
+        guard ContinuousClock.now - lastFlush >= configuration.flushEvery else { return }
+        await writePending()
+        if leadership.isLeader { await judgeFromStore(leadership) }
+    }
+
+    /// Notes when routes became canary, so that a canary's window does not reach back into
+    /// the time it was shadow, or into the failures it was demoted for. Every instance notes it,
+    /// leader or not, so that one becoming leader knows too.
+    private func noteCanaries(in table: RouteTable, at now: Date) {
+        let current = Set(table.routes.lazy.filter { $0.mode == .canary }.map(\.id))
+        // Routes already canary at the first look may have been for long: their whole window counts.
+        if let seen = canaries {
+            for id in current.subtracting(seen) { canaryStarts[id] = now }
+        }
+        canaryStarts = canaryStarts.filter { current.contains($0.key) }
+        canaries = current
+    }
+
+    /// Judges every canary on every instance's answers and comparisons in the store, and
+    /// demotes those that break their gate, while this instance is still the leader.
+    private func judgeFromStore(_ leadership: any Leadership) async {
+        let now = Date()
+        for route in server.state.status.table.routes where route.mode == .canary {
+            let since = Self.sharedWindowStart(now: now, window: configuration.window, canarySince: canaryStarts[route.id])
+            let window: CanaryCounts
+            do {
+                window = Self.counts(
+                    traffic: try await store.traffic(routeID: route.id, since: since),
+                    evidence: try await store.evidence(routeID: route.id, serviceUpstream: route.service, since: since)
+                )
+            } catch {
+                if !storeJudgingFails {
+                    storeJudgingFails = true
+                    logger.error(
+                        "cannot read canary evidence from the shared store; canaries are not judged until it answers",
+                        metadata: ["store": "\(store.location)", "error": "\(error)"]
+                    )
+                }
+                return
+            }
+            guard let reason = breach(of: route, in: window, windowSeconds: Int(now.timeIntervalSince(since).rounded())) else { continue }
+            // The reads take time: leadership may have moved meanwhile, and only the leader demotes.
+            guard leadership.isLeader else { return }
+            await demote(route, reason: reason)
+        }
+        if storeJudgingFails {
+            storeJudgingFails = false
+            logger.notice("canaries are judged from the shared store again", metadata: ["store": "\(store.location)"])
+        }
+    }
+
+    /// Where a canary's window in the shared store starts: `window` before `now`, or when the
+    /// route became canary if that is later, rounded down to its minute, because the store
+    /// counts by the minute (``Configuration/Judging/sharedStore(_:)``).
+    static func sharedWindowStart(now: Date, window: Duration, canarySince: Date?) -> Date {
+        let start = now.addingTimeInterval(-(window / .seconds(1)))
+        return RollupLevel.minute.start(of: max(start, canarySince ?? start))
+    }
+
+    /// A canary's window from the store, counted as the local window counts it: the service's
+    /// answers and failures, and comparisons made (matches and mismatches) with those noise and
+    /// accepted differences do not excuse as mismatches.
+    static func counts(traffic: RouteTraffic, evidence: RouteEvidence) -> CanaryCounts {
+        CanaryCounts(service: traffic.service, serviceErrors: traffic.serviceErrors, compared: evidence.samples, mismatched: evidence.mismatches)
+    }
+
+    /// Why a window read from the shared store breaks the route's gate, or nil; the reason
+    /// names the seconds the window really covered.
+    func breach(of route: Route, in window: CanaryCounts, windowSeconds: Int) -> String? {
+        CanaryBreach.reason(gate: route.gate, window: window, minRequests: configuration.minRequests, windowSeconds: windowSeconds)
+    }
+
+    // MARK: Demoting
+
     private func demote(_ route: Route, reason: String) async {
         logger.critical(
             "AUTO-DEMOTE: canary \(route.id) is moving back to shadow: \(reason)",
@@ -232,6 +364,14 @@ public actor CanaryMonitor: Service {
                 by: .init(actor: "auto-demote", source: .auto, reason: reason)
             )
             windows[route.id] = nil
+            guard result.changed else {
+                // Someone, or a leader a moment ago, demoted it first: nothing was done here.
+                logger.notice("AUTO-DEMOTE not needed: \(result.summary)", metadata: ["route": "\(route.id)"])
+                return
+            }
+            // Should the live table still show it canary at the next look, or it be promoted
+            // again before then, its window starts now, not before these failures.
+            if case .sharedStore = configuration.judging { canaryStarts[route.id] = Date() }
             demotions.append(route.id)
             server.metrics.recordAutoDemote(route: route.id)
             logger.critical(

@@ -12,6 +12,9 @@ import ServiceLifecycle
 /// written with the next ones. The recorder keeps going and the proxy keeps serving. Rollups
 /// reach the store every `rollupInterval` (2 s unless told otherwise). On graceful shutdown
 /// everything already queued is written, rollups included, before `run` returns.
+///
+/// Retention is a cluster duty: with a store shared by several instances, only the leader
+/// (``Leadership``) prunes it; every instance writes its own comparisons.
 public final class DiffRecorder: Service, Sendable {
     /// Counters, for `/metrics` and tests.
     public struct Statistics: Sendable, Equatable {
@@ -69,14 +72,15 @@ public final class DiffRecorder: Service, Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let retention: Retention
+    private let leadership: any Leadership
     private let rollups: NIOLockedValueBox<Rollups>
     private let rollupInterval: Duration
     private let maxUnwrittenMinutes: Int
 
     /// How long evidence is kept (README.md, "`strangler serve`": `--retention-days`,
     /// `--rollup-retention-days`, `--minute-rollup-retention-days`, `--retention-rows`).
-    /// Retention is by time; applied at start
-    /// and then hourly.
+    /// Retention is by time; applied at start and then hourly, by the leader only when the store
+    /// is shared (``Leadership``).
     public struct Retention: Sendable {
         /// Example rows older than this many days are deleted (`--retention-days`); nil keeps
         /// them however old.
@@ -114,6 +118,9 @@ public final class DiffRecorder: Service, Sendable {
     ///   - batchSize: most records per transaction.
     ///   - interval: how often the queue is written.
     ///   - retention: what to prune, in the background.
+    ///   - leadership: whether this instance prunes now: with a store shared by several
+    ///     instances, only the leader does (``PostgresLeadership``). The default, for a store of
+    ///     its own, always does.
     ///   - instanceID: the name this instance's rollups are kept under (``InstanceIdentity``).
     ///   - examples: how many comparisons keep their row as an example (``ExampleSampler``); the
     ///     rest are only counted in the rollups.
@@ -130,6 +137,7 @@ public final class DiffRecorder: Service, Sendable {
         batchSize: Int = DiffRecorder.defaultBatchSize,
         interval: Duration = .milliseconds(200),
         retention: Retention = Retention(),
+        leadership: any Leadership = SingleInstanceLeadership(),
         instanceID: String = "local",
         rollupInterval: Duration = .seconds(2),
         maxUnwrittenMinutes: Int = 5_000,
@@ -146,6 +154,7 @@ public final class DiffRecorder: Service, Sendable {
         self.batchSize = batchSize
         self.interval = interval
         self.retention = retention
+        self.leadership = leadership
         self.logger = logger
     }
 
@@ -153,7 +162,8 @@ public final class DiffRecorder: Service, Sendable {
     public var instanceID: String { rollups.withLockedValue { $0.open.instanceID } }
 
     /// Prunes by the retention policy: examples and rollups by age, then examples beyond the
-    /// row cap. Failures are logged, never fatal.
+    /// row cap. Failures are logged, never fatal. Called directly, it prunes whether or not
+    /// this instance is the leader; ``run()`` calls it only on the leader.
     public func applyRetention() async {
         let now = Date()
         do {
@@ -231,15 +241,20 @@ public final class DiffRecorder: Service, Sendable {
     /// Runs the recorder as a service: prunes by the retention policy, then writes the queue every
     /// `interval` and prunes again hourly. On graceful shutdown it writes everything queued,
     /// checkpoints the store (``checkpoint()``), and then returns.
+    ///
+    /// Only the leader prunes. An instance that becomes leader prunes at its next round if it
+    /// has not pruned in the last hour, so the cluster's retention does not wait an hour after
+    /// the leader changed.
     public func run() async throws {
         let interval = self.interval
-        await applyRetention()
+        let pruned = leadership.isLeader
+        if pruned { await applyRetention() }
         await cancelWhenGracefulShutdown {
-            var lastRetention = ContinuousClock.now
+            var lastRetention: ContinuousClock.Instant? = pruned ? .now : nil
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { break }
                 await self.drainQueued()
-                if ContinuousClock.now - lastRetention > .seconds(3600) {
+                if self.leadership.isLeader, lastRetention.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
                     lastRetention = .now
                     await self.applyRetention()
                 }
