@@ -21,6 +21,7 @@ public struct StranglerApplication: Sendable {
     private let recorder: DiffRecorder
     private let worker: ComparisonWorker
     private let admin: any Service
+    private let leadership: PostgresLeadership?
     private let onProxyStarted: @Sendable (Int) -> Void
 
     /// Builds the admin listener once the data plane and the controller exist. The control
@@ -30,6 +31,8 @@ public struct StranglerApplication: Sendable {
 
     /// Builds every part; nothing listens until ``run(before:after:logger:)``.
     /// - Parameters:
+    ///   - leadership: with a shared store, the election of the instance that runs the cluster's
+    ///     duties (it joins the service group, and the canary monitor judges from the store).
     ///   - transform: applied to every table before it goes live (the demo moves ports with it);
     ///     pure computation only (it runs in ``BackgroundWork``).
     ///   - logger: for the proxy and the control plane; `quietLogger` for the admin listener.
@@ -40,6 +43,7 @@ public struct StranglerApplication: Sendable {
         routesPath: String,
         shared: ControlPlane.Shared? = nil,
         store: any DiffStore,
+        leadership: PostgresLeadership? = nil,
         recorder: DiffRecorder,
         worker: ComparisonWorker,
         metrics: ProxyMetrics,
@@ -71,6 +75,9 @@ public struct StranglerApplication: Sendable {
                 // Traffic counts under the instance the recorder writes its rollups under.
                 var monitor = monitorConfiguration
                 monitor.instanceID = recorder.instanceID
+                // With a shared store the leader alone judges canaries, from every instance's
+                // answers in the store, and only it demotes.
+                if let leadership { monitor.judging = .sharedStore(leadership) }
                 return monitor
             }(),
             transform: transform
@@ -80,6 +87,7 @@ public struct StranglerApplication: Sendable {
         self.control = control
         self.recorder = recorder
         self.worker = worker
+        self.leadership = leadership
         self.onProxyStarted = onProxyStarted
     }
 
@@ -90,8 +98,10 @@ public struct StranglerApplication: Sendable {
     ///   - after: services to stop first (a demo's traffic).
     public func run(before: [any Service] = [], after: [any Service] = [], logger: Logger) async throws {
         await control.recordStartingTable()
+        // The election starts first and stops last: the recorder and the monitor, which ask it
+        // whether this instance leads, stop before it.
         let services: [any Service] =
-            [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin] + control.services
+            (leadership.map { [$0] } ?? []) + [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin] + control.services
             + after
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

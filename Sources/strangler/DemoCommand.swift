@@ -329,6 +329,7 @@ struct Demo: AsyncParsableCommand {
                         routesPath: routes,
                         shared: ControlPlane.Shared(store: stores[index], routesFile: nil, follower: .init(snapshotPath: snapshot)),
                         store: pipeline.store,
+                        leadership: pipeline.leadership,
                         recorder: pipeline.recorder,
                         worker: pipeline.worker,
                         metrics: metrics[index],

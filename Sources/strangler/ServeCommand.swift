@@ -130,6 +130,7 @@ struct Serve: AsyncParsableCommand {
                 routesPath: routesFile,
                 shared: shared,
                 store: pipeline.store,
+                leadership: pipeline.leadership,
                 recorder: pipeline.recorder,
                 worker: pipeline.worker,
                 metrics: metrics,

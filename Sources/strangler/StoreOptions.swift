@@ -91,6 +91,9 @@ struct StoreOptions: ParsableArguments {
         var recorder: DiffRecorder
         var worker: ComparisonWorker
         var path: String
+        /// With a shared store: who of the instances runs the cluster's duties (retention,
+        /// auto-demote); nil with SQLite, where this instance is alone.
+        var leadership: PostgresLeadership?
     }
 
     /// Opens the store (applying migrations) and builds the recorder and comparison worker.
@@ -108,6 +111,7 @@ struct StoreOptions: ParsableArguments {
         let instance =
             try instanceID.map { id throws(InstanceIdentityError) in try InstanceIdentity(id: id) }
             ?? InstanceIdentity.load(from: identityFile)
+        let leadership = (store as? PostgresDiffStore).map { PostgresLeadership(url: $0.url, instance: instance.id, logger: logger) }
         let recorder = DiffRecorder(
             store: store,
             retention: .init(
@@ -116,6 +120,7 @@ struct StoreOptions: ParsableArguments {
                 rollupDays: rollupRetentionDays,
                 minuteRollupDays: minuteRetentionDays
             ),
+            leadership: leadership ?? SingleInstanceLeadership(),
             instanceID: instance.id,
             examples: .init(firstPerPointer: examplesPerPointer, statusCap: exampleStatusCap, reservoirSize: exampleReservoir),
             logger: logger
@@ -125,7 +130,8 @@ struct StoreOptions: ParsableArguments {
             store: store,
             recorder: recorder,
             worker: ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger),
-            path: location
+            path: location,
+            leadership: leadership
         )
     }
 }
