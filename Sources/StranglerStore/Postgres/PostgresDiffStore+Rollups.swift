@@ -388,24 +388,73 @@ extension PostgresDiffStore {
     // MARK: Retention and coverage
 
     /// Deletes both levels' rollups before `cutoff`'s hour, and records that hour as
-    /// `rollups_retained_from`. Returns the hour rollup rows deleted.
+    /// `rollups_retained_from`. Returns the rollup rows deleted, minutes' and hours'. Minutes go
+    /// as ``pruneMinuteRollups(before:)`` says; hours by DELETE.
     public func pruneRollups(before cutoff: Date) async throws -> Int {
         try await pruneRollups(levels: RollupLevel.allCases, before: RollupLevel.hour.start(of: cutoff), fact: "rollups_retained_from")
     }
 
     /// Deletes minute rollups before `cutoff`'s hour, and records that hour as
     /// `minute_rollups_retained_from`. Returns the minute rollup rows deleted.
+    ///
+    /// The minute tables are partitioned by UTC day (``MinuteRollupPartitions``): the days that
+    /// end at or before the cutoff are dropped whole, their rows counted exactly first (a
+    /// `COUNT(*)` of the day's `rollups` partition); only the boundary day's earlier hours and
+    /// the DEFAULT partition's rows are deleted row by row. Each run first makes the coming days'
+    /// partitions (``keepMinutePartitions(now:)``).
     public func pruneMinuteRollups(before cutoff: Date) async throws -> Int {
         try await pruneRollups(levels: [.minute], before: RollupLevel.hour.start(of: cutoff), fact: "minute_rollups_retained_from")
     }
 
     private func pruneRollups(levels: [RollupLevel], before hour: Date, fact: String) async throws -> Int {
         let text = StoredTimestamp.format(hour)
-        return try await transaction { connection in
+        var droppable: [MinuteRollupPartitions.Day] = []
+        if levels.contains(.minute) {
+            await keepMinutePartitions(now: Date())
+            droppable = try await bounded { [client, logger] in
+                try await client.withConnection { connection in try await Self.minutePartitions(connection, logger: logger) }
+            }.droppable(before: hour)
+        }
+        return try await transaction { [droppable] connection in
             var deleted = 0
+            if !droppable.isEmpty {
+                // Dropping a partition locks its table whole: taken only on the runs that drop
+                // something (about one a day), in the writers' order, and the same transaction's
+                // deletes below are the boundary day's few hours.
+                try await Self.lockForPartitionChanges(connection, logger: self.logger)
+                let partitions = try await Self.minutePartitions(connection, logger: self.logger)
+                let days = partitions.droppable(before: hour)
+                for day in days {
+                    let name = MinuteRollupPartitions.name(of: "rollups", day: day)
+                    if partitions.existing["rollups"]?.contains(day) == true {
+                        deleted +=
+                            try await Self.fetch(
+                                connection,
+                                "SELECT COUNT(*) FROM \(unescaped: name)",
+                                as: (Int.self),
+                                logger: self.logger
+                            ) { $0 }.first ?? 0
+                    }
+                    for table in MinuteRollupPartitions.tables where partitions.existing[table]?.contains(day) == true {
+                        try await connection.query(
+                            "DROP TABLE IF EXISTS \(unescaped: MinuteRollupPartitions.name(of: table, day: day))",
+                            logger: self.logger
+                        )
+                    }
+                }
+                if !days.isEmpty {
+                    self.logger.info(
+                        "retention dropped minute rollup partitions",
+                        metadata: ["days": "\(days.map(\.description).joined(separator: ", "))", "rows": "\(deleted)"]
+                    )
+                }
+            }
             for level in levels {
                 // Route by route, so each delete is a range of the primary key (route_id, minute,
                 // ...); the route ids come from one index seek per route (a loose index scan).
+                // For minutes, PostgreSQL prunes the partitions the range can't reach: the
+                // delete reads the boundary day's partition and the DEFAULT one. Hours (60 times
+                // fewer rows) are not partitioned, and are deleted.
                 let p = level.tablePrefix
                 for table in ["rollup_reasons", "rollup_pointers", "rollup_signatures", "rollup_latencies", "rollups"] {
                     let rows = try await connection.query(
@@ -431,6 +480,123 @@ extension PostgresDiffStore {
             )
             return deleted
         }
+    }
+
+    // MARK: Minute partitions
+
+    /// The advisory lock partition changes hold for their transaction, so two instances'
+    /// upkeep and retention take turns (migrations hold ``PostgresMigrationRunner/lockKey``).
+    static let partitionLockKey: Int64 = 0x5374_7261_6E67_6C02  // "Strangl" and 2
+
+    /// Makes today's and the next days' minute partitions (``MinuteRollupPartitions/missing(now:)``),
+    /// at open and at every retention run. A failure is logged, not thrown: writes for a day
+    /// without its partition go to the DEFAULT partition, and the next run moves them.
+    func keepMinutePartitions(now: Date) async {
+        do {
+            let created = try await bounded { [client, logger] in
+                try await Self.createMinutePartitions(client, now: now, logger: logger)
+            }
+            if !created.isEmpty { logger.info("created minute rollup partitions", metadata: ["partitions": "\(created.joined(separator: ", "))"]) }
+        } catch {
+            logger.warning(
+                "could not create the minute rollup partitions; writes go to the DEFAULT partition until the next try",
+                metadata: ["error": "\(error)"]
+            )
+        }
+    }
+
+    /// Creates the missing partitions and returns their names. The catalog is read first
+    /// without locks; only when something is missing does a transaction take the locks and read
+    /// it again (another instance may have made them meanwhile). Rows the DEFAULT partition
+    /// holds for a new day, which PostgreSQL would refuse the partition for, move into it in
+    /// the same transaction.
+    static func createMinutePartitions(_ client: PostgresClient, now: Date, logger: Logger) async throws -> [String] {
+        let planned = try await client.withConnection { connection in try await minutePartitions(connection, logger: logger) }
+        guard !planned.missing(now: now).isEmpty else { return [] }
+        return try await client.withTransaction(logger: logger) { connection in
+            try await lockForPartitionChanges(connection, logger: logger)
+            var created: [String] = []
+            for (table, day) in try await minutePartitions(connection, logger: logger).missing(now: now) {
+                let (from, to) = day.bounds
+                let name = MinuteRollupPartitions.name(of: table, day: day)
+                let fallback = MinuteRollupPartitions.defaultName(of: table)
+                let create: PostgresQuery = """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: name) PARTITION OF \(unescaped: table)
+                    FOR VALUES FROM ('\(unescaped: from)') TO ('\(unescaped: to)')
+                    """
+                let held =
+                    try await fetch(
+                        connection,
+                        "SELECT EXISTS (SELECT 1 FROM \(unescaped: fallback) WHERE minute >= \(from) AND minute < \(to))",
+                        as: (Bool.self),
+                        logger: logger
+                    ) { $0 }.first ?? false
+                if held {
+                    try await connection.query(
+                        "CREATE TEMPORARY TABLE strangler_moved_rows (LIKE \(unescaped: table)) ON COMMIT DROP",
+                        logger: logger
+                    )
+                    try await connection.query(
+                        """
+                        WITH moved AS (DELETE FROM \(unescaped: fallback) WHERE minute >= \(from) AND minute < \(to) RETURNING *)
+                        INSERT INTO strangler_moved_rows SELECT * FROM moved
+                        """,
+                        logger: logger
+                    )
+                    try await connection.query(create, logger: logger)
+                    let moved =
+                        try await fetch(
+                            connection,
+                            "WITH back AS (INSERT INTO \(unescaped: table) SELECT * FROM strangler_moved_rows RETURNING 1) SELECT COUNT(*) FROM back",
+                            as: (Int.self),
+                            logger: logger
+                        ) { $0 }.first ?? 0
+                    try await connection.query("DROP TABLE strangler_moved_rows", logger: logger)
+                    logger.notice(
+                        "moved rows from the DEFAULT partition into their new day partition",
+                        metadata: ["partition": "\(name)", "rows": "\(moved)"]
+                    )
+                } else {
+                    try await connection.query(create, logger: logger)
+                }
+                created.append(name)
+            }
+            return created
+        }
+    }
+
+    /// Takes what partition changes need, in the transaction of `connection`: the store's
+    /// partition advisory lock, then the partitioned tables themselves in the order writers
+    /// lock them (creating or dropping a partition locks its table whole). Waits at most two
+    /// seconds for them: writers queue behind a waiting table lock, and the change can wait for
+    /// the next run instead.
+    static func lockForPartitionChanges(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SET LOCAL lock_timeout = '2s'", logger: logger)
+        try await connection.query("SELECT pg_advisory_xact_lock(\(partitionLockKey))", logger: logger)
+        try await connection.query(
+            "LOCK TABLE \(unescaped: MinuteRollupPartitions.tables.joined(separator: ", ")) IN ACCESS EXCLUSIVE MODE",
+            logger: logger
+        )
+    }
+
+    /// The minute tables' partitions as the catalog lists them now; no entry for a table that
+    /// is not partitioned.
+    static func minutePartitions(_ connection: PostgresConnection, logger: Logger) async throws -> MinuteRollupPartitions {
+        var children: [String: [String]] = [:]
+        for (parent, child) in try await fetch(
+            connection,
+            """
+            SELECT p.relname::TEXT, c.relname::TEXT FROM pg_class p
+                LEFT JOIN pg_inherits i ON i.inhparent = p.oid LEFT JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE p.relkind = 'p' AND p.oid IN (SELECT to_regclass(t)::OID FROM UNNEST(\(MinuteRollupPartitions.tables)) AS t)
+            """,
+            as: (String, String?).self,
+            logger: logger,
+            { ($0, $1) }
+        ) {
+            children[parent, default: []] += child.map { [$0] } ?? []
+        }
+        return MinuteRollupPartitions(children: children)
     }
 
     /// How much of the window the route's evidence covers (``EvidenceCoverage``).

@@ -92,6 +92,8 @@ public final class PostgresDiffStore: DiffStore, StoreHealthReporting {
             }
             throw error
         }
+        // Today's and the coming days' minute rollup partitions; retention keeps them coming.
+        await store.keepMinutePartitions(now: Date())
         return store
     }
 
