@@ -62,9 +62,7 @@ enum AdminWriteRoutes {
         } catch let failure {
             throw AdminAPIError("bad_request", failure.message, status: .badRequest)
         }
-        if let match = request.headers[.ifMatch] {
-            // An entity tag is quoted; the version is the tag.
-            let tag = match.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        if let match = request.headers[.ifMatch], let tag = try ifMatchVersion(match) {
             if let given = body.expectedVersion, given != tag {
                 throw AdminAPIError("bad_request", "If-Match (\(tag)) and \"expectedVersion\" (\(given)) disagree", status: .badRequest)
             }
@@ -80,6 +78,22 @@ enum AdminWriteRoutes {
             force: body.force ?? false
         )
         return try await perform(body, requester, controller)
+    }
+
+    /// The table version an `If-Match` header names (RFC 9110): one strong entity tag, the
+    /// version in quotes; `*` names none (any current table). Weak tags and lists are refused:
+    /// a table version is compared strongly, and one change is made against one version.
+    static func ifMatchVersion(_ header: String) throws -> String? {
+        let value = header.trimmingCharacters(in: .whitespaces)
+        if value == "*" { return nil }
+        guard value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\""), !value.dropFirst().dropLast().contains("\"") else {
+            throw AdminAPIError(
+                "bad_request",
+                "If-Match must be one strong entity tag: the table version in quotes, like \"3f1c2a9e0b7d4c61\" (or *); got \(TerminalText.escape(value))",
+                status: .badRequest
+            )
+        }
+        return String(value.dropFirst().dropLast())
     }
 
     /// The actor recorded for an admin write: the token's name, and who the caller says they

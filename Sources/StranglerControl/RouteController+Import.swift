@@ -27,7 +27,10 @@ extension RouteController {
         }
         return try await locked { () async throws(RouteOperationError) -> RouteOperationResult in
             let old = try await authority.read()
-            if let old { try check(old, expecting: expected) }
+            if let expected {
+                guard let old else { throw RouteOperationError.conflict(current: nil, expected: expected, in: routesPath) }
+                try check(old, expecting: expected)
+            }
             let before = old.map { ContentHash.hex(of: $0) }
             let after = ContentHash.hex(of: content)
             guard old != content else {

@@ -57,7 +57,11 @@ public struct RouteFilePublisher: Service {
         let version = ContentHash.hex(of: data)
         do {
             let head = try await store.routeTableHead()
-            if head?.fileVersion == version || head?.version == version { return .done }
+            if head?.fileVersion == version { return .done }
+            if head?.version == version {
+                try await store.recordFileVersion(version)
+                return .done
+            }
             let result = try await controller.importTable(
                 data,
                 by: .init(actor: "file", source: .file, reason: "\(path) changed"),

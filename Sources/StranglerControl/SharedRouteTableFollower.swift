@@ -5,6 +5,7 @@ import ServiceLifecycle
 import StranglerCore
 import StranglerProxy
 import StranglerStore
+import UnixSignals
 
 /// Keeps this instance serving the route table of the shared PostgreSQL store.
 ///
@@ -92,10 +93,18 @@ public final class SharedRouteTableFollower: Service, Sendable {
         state.withLockedValue { $0.applied }
     }
 
-    /// Listens and polls until graceful shutdown.
+    /// Listens and polls until graceful shutdown; SIGHUP reads the store at once, as it reloads
+    /// a routes file without a shared store.
     public func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in signals {
+                        self.logger.info("SIGHUP: reading the shared route table", metadata: ["store": "\(self.store.location)"])
+                        await self.refresh()
+                    }
+                }
                 group.addTask { await self.listen() }
                 group.addTask {
                     while !Task.isCancelled {

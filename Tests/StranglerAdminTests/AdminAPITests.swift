@@ -42,6 +42,11 @@ struct AdminAPITests {
             let ok = try await proxy.admin("POST", "/api/routes/walk/promote", body: ["reason": "token works"])
             #expect(ok.status == 200)
             #expect(proxy.liveMode("walk") == .shadow)
+
+            // `*` names no version: any current table.
+            let any = try await proxy.admin("POST", "/api/routes/walk/mode", body: ["mode": "legacy"], headers: ["If-Match": "*"])
+            #expect(any.status == 200)
+            #expect(proxy.liveMode("walk") == .legacy)
         }
     }
 
@@ -66,6 +71,12 @@ struct AdminAPITests {
                 headers: ["If-Match": #""00""#]
             )
             #expect(disagree.status == 400)
+            for malformed in [#"W/"\#(live)""#, #""a", "b""#, "unquoted"] {
+                let refused = try await proxy.admin("POST", "/api/routes/walk/mode", body: ["mode": "shadow"], headers: ["If-Match": malformed])
+                #expect(refused.status == 400, "\(malformed)")
+                #expect((refused.json as? [String: Any])?["error"] as? String == "bad_request")
+            }
+            #expect(proxy.liveMode("walk") == .legacy, "nothing changed")
 
             let current = try await proxy.admin("POST", "/api/routes/walk/mode", body: ["mode": "shadow"], headers: ["If-Match": "\"\(live)\""])
             #expect(current.status == 200)

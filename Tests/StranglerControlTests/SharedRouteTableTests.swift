@@ -201,6 +201,33 @@ struct SharedRouteTableTests {
         await store.close()
     }
 
+    @Test("a file imported by hand and then served with --routes counts as pushed: a restart with it does not undo a later flip; an import expecting a version into an empty store is refused")
+    func importedFileCountsAsPushed() async throws {
+        let store = try await Self.openStore()
+        defer { Task { await store.close() } }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("shared-imported-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let routes = folder.appendingPathComponent("routes.json").path
+        let file = try Self.table(["inv": "legacy"])
+        try file.write(to: URL(fileURLWithPath: routes))
+        let snapshot = folder.appendingPathComponent("snapshot.json").path
+        let controller = RouteController(authority: SharedRouteAuthority(store: store), store: store)
+
+        do {
+            _ = try await controller.importTable(file, by: Self.ops, expecting: "0123456789abcdef")
+            Issue.record("an expected version can't match an empty store")
+        } catch {
+            #expect(error.code == .versionConflict && error.currentVersion == nil)
+        }
+        _ = try await controller.importTable(file, by: Self.ops)
+        _ = try await SharedRouteStart.load(store: store, routesFile: routes, snapshotPath: snapshot, logger: Self.logger)
+        #expect(try await store.routeTableHead()?.fileVersion == ContentHash.hex(of: file))
+        _ = try await controller.change(routeID: "inv", .set(.shadow, percent: nil), by: Self.ops)
+        let start = try await SharedRouteStart.load(store: store, routesFile: routes, snapshotPath: snapshot, logger: Self.logger)
+        #expect(start.table.routes.first?.mode == .shadow, "the flip made after the file was served stays")
+        await store.close()
+    }
+
     @Test("a start against a store that can't be read serves the snapshot; with neither it refuses, saying what to do")
     func startWithoutTheStore() async throws {
         let store = try await Self.openStore()

@@ -45,11 +45,15 @@ public struct SharedRouteAuthority: RouteTableAuthority {
             ).changeIDs
         } catch let conflict as SharedRouteTableConflict {
             throw RouteOperationError.conflict(current: conflict.current?.version, in: name)
-        } catch {
+        } catch let error as PostgresStoreError where error.isOutage {
+            // The commit may have been sent before the database went away: say so, rather than
+            // claim nothing changed.
             throw RouteOperationError(
                 .storeFailed,
-                "cannot commit the change to \(name): \(error); nothing was changed (if the database went away after the commit, `strangler routes history` shows whether it landed)"
+                "cannot commit the change to \(name): \(error); if the database went away after the commit was sent it may have landed: `strangler routes history` shows whether it did"
             )
+        } catch {
+            throw RouteOperationError(.storeFailed, "cannot commit the change to \(name): \(error); nothing was changed")
         }
     }
 }

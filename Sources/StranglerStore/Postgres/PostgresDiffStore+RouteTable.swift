@@ -76,6 +76,14 @@ extension PostgresDiffStore {
         }.first
     }
 
+    /// Records that the routes file whose hash is `fileVersion` was pushed, when the live table
+    /// already is that file's content (imported by hand, or pushed by another instance before
+    /// file versions were kept): a later start with the same file then does not push it over
+    /// changes made since.
+    public func recordFileVersion(_ fileVersion: String) async throws {
+        try await execute("UPDATE route_table_head SET file_version = \(fileVersion) WHERE version = \(fileVersion)")
+    }
+
     /// Makes `content` the live table if the live one is still `expected` (nil: no table yet),
     /// with its audit rows and a NOTIFY to every instance, in one transaction: all of it or none.
     /// - Parameter fileVersion: the hash of the routes file this content came from, when an
@@ -164,6 +172,9 @@ extension PostgresDiffStore {
     /// listening has begun (a commit made before is found then) and after every notification,
     /// until the task is cancelled (it returns) or the connection fails (it throws
     /// ``PostgresStoreError``).
+    /// How often the listening connection is checked.
+    static var listenCheckInterval: Duration { .seconds(5) }
+
     public func listenForRouteTableChanges(_ changed: @escaping @Sendable () async -> Void) async throws {
         let connection: PostgresConnection
         do {
@@ -172,9 +183,26 @@ extension PostgresDiffStore {
             throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error))
         }
         do {
-            try await connection.listen(on: Self.routeTableChannel) { notifications in
-                await changed()
-                for try await _ in notifications { await changed() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await connection.listen(on: Self.routeTableChannel) { notifications in
+                        await changed()
+                        for try await _ in notifications { await changed() }
+                    }
+                }
+                // A connection cut without a reset (a partition, a failover) would wait for
+                // notifications forever: a bounded query every few seconds finds it dead.
+                group.addTask { [location, logger] in
+                    while true {
+                        try await Task.sleep(for: Self.listenCheckInterval)
+                        try await Self.withTimeout(Self.listenCheckInterval, location: location) {
+                            try await connection.query("SELECT 1", logger: logger)
+                            return ()
+                        }
+                    }
+                }
+                defer { group.cancelAll() }
+                try await group.next()
             }
         } catch {
             try? await connection.close()
