@@ -76,8 +76,10 @@ extension RouteController {
             return RouteOperationResult(
                 changed: true,
                 summary: "imported table \(after) into \(routesPath)"
-                    + (routes.isEmpty ? "" : "; changed: " + routes.prefix(20).joined(separator: ", ")
-                        + (routes.count > 20 ? " and \(routes.count - 20) more" : "")),
+                    + (routes.isEmpty
+                        ? ""
+                        : "; changed: " + routes.prefix(20).joined(separator: ", ")
+                            + (routes.count > 20 ? " and \(routes.count - 20) more" : "")),
                 tableVersionBefore: before ?? "none",
                 tableVersionAfter: after,
                 changes: stored

@@ -78,12 +78,14 @@ public struct SharedRouteStart: Sendable {
                 }
             }
             throw Failure(
-                description: "cannot read the route table from \(store.location) (\(error)), and there is no snapshot at \(snapshotPath) to start with; start the database, or pass --routes FILE"
+                description:
+                    "cannot read the route table from \(store.location) (\(error)), and there is no snapshot at \(snapshotPath) to start with; start the database, or pass --routes FILE"
             )
         }
         guard let stored else {
             throw Failure(
-                description: "\(store.location) holds no route table yet; load one with `strangler routes import routes.json --store URL`, or start with --routes routes.json"
+                description:
+                    "\(store.location) holds no route table yet; load one with `strangler routes import routes.json --store URL`, or start with --routes routes.json"
             )
         }
         do throws(RouteTableError) {

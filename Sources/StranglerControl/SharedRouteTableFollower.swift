@@ -209,10 +209,12 @@ public final class SharedRouteTableFollower: Service, Sendable {
     }
 
     private func storeAnswered() {
-        guard let since = state.withLockedValue({ state -> ContinuousClock.Instant? in
-            defer { state.storeFailingSince = nil }
-            return state.storeFailingSince
-        }) else { return }
+        guard
+            let since = state.withLockedValue({ state -> ContinuousClock.Instant? in
+                defer { state.storeFailingSince = nil }
+                return state.storeFailingSince
+            })
+        else { return }
         logger.notice("the shared route table can be read again", metadata: ["unreadable_for": "\(ContinuousClock.now - since)"])
     }
 

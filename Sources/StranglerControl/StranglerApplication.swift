@@ -101,7 +101,8 @@ public struct StranglerApplication: Sendable {
         // The election starts first and stops last: the recorder and the monitor, which ask it
         // whether this instance leads, stop before it.
         let services: [any Service] =
-            (leadership.map { [$0] } ?? []) + [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin] + control.services
+            (leadership.map { [$0] } ?? []) + [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin]
+            + control.services
             + after
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -94,7 +94,8 @@ struct ReportSource: ParsableArguments {
     var store: String?
 
     @Option(
-        help: "The route table, for modes and gates (optional: without it routes show as unknown; with a postgres:// store, the database's table is read instead)."
+        help:
+            "The route table, for modes and gates (optional: without it routes show as unknown; with a postgres:// store, the database's table is read instead)."
     )
     var routes = "routes.json"
 

@@ -158,7 +158,9 @@ struct SharedRouteTableTests {
         await store.close()
     }
 
-    @Test("with a routes file, each new valid content is pushed once, audited as a file change; an invalid file is not pushed; a restart does not push the same file over a later flip")
+    @Test(
+        "with a routes file, each new valid content is pushed once, audited as a file change; an invalid file is not pushed; a restart does not push the same file over a later flip"
+    )
     func filePublishing() async throws {
         let store = try await Self.openStore()
         defer { Task { await store.close() } }
@@ -201,7 +203,9 @@ struct SharedRouteTableTests {
         await store.close()
     }
 
-    @Test("a file imported by hand and then served with --routes counts as pushed: a restart with it does not undo a later flip; an import expecting a version into an empty store is refused")
+    @Test(
+        "a file imported by hand and then served with --routes counts as pushed: a restart with it does not undo a later flip; an import expecting a version into an empty store is refused"
+    )
     func importedFileCountsAsPushed() async throws {
         let store = try await Self.openStore()
         defer { Task { await store.close() } }

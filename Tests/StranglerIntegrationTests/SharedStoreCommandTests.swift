@@ -25,7 +25,7 @@ struct SharedStoreCommandTests {
         var run = try RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(
-            run.stdout.contains("applied 0001_store.sql") && run.stdout.contains("schema up to date (3 migrations, 3 applied now)"),
+            run.stdout.contains("applied 0001_store.sql") && run.stdout.contains("schema up to date (4 migrations, 4 applied now)"),
             "\(run.stdout)"
         )
         run = try RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])

@@ -36,7 +36,12 @@ public struct FileRouteAuthority: RouteTableAuthority {
     /// Stages the file, stores the audit rows with both tables' content, then renames the file
     /// into place. If the rename fails the rows are taken back, so the trail never claims a
     /// change that did not happen. The lock held by ``exclusively(_:)`` makes `old` current.
-    public func commit(_ content: Data, replacing old: Data?, changes: [RouteChange], fileVersion: String?) async throws(RouteOperationError)
+    public func commit(
+        _ content: Data,
+        replacing old: Data?,
+        changes: [RouteChange],
+        fileVersion: String?
+    ) async throws(RouteOperationError)
         -> [Int64]
     {
         let file = RouteFile(path: path)

@@ -33,7 +33,12 @@ public struct SharedRouteAuthority: RouteTableAuthority {
         try await body()
     }
 
-    public func commit(_ content: Data, replacing old: Data?, changes: [RouteChange], fileVersion: String?) async throws(RouteOperationError)
+    public func commit(
+        _ content: Data,
+        replacing old: Data?,
+        changes: [RouteChange],
+        fileVersion: String?
+    ) async throws(RouteOperationError)
         -> [Int64]
     {
         do {

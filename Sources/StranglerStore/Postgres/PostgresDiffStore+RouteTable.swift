@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import PostgresNIO
 import StranglerCore
 
@@ -147,12 +148,14 @@ extension PostgresDiffStore {
                 logger: self.logger
             ) { $0 }
             guard !written.isEmpty else {
-                return .conflict(try await Self.fetch(
-                    connection,
-                    "SELECT revision, version, changed_at, file_version FROM route_table_head",
-                    as: (Int64, String, String, String?).self,
-                    logger: self.logger
-                ) { SharedRouteTableHead(revision: $0, version: $1, changedAt: StoredTimestamp.parse($2) ?? now, fileVersion: $3) }.first)
+                return .conflict(
+                    try await Self.fetch(
+                        connection,
+                        "SELECT revision, version, changed_at, file_version FROM route_table_head",
+                        as: (Int64, String, String, String?).self,
+                        logger: self.logger
+                    ) { SharedRouteTableHead(revision: $0, version: $1, changedAt: StoredTimestamp.parse($2) ?? now, fileVersion: $3) }.first
+                )
             }
             let ids = try await Self.insertChanges(changes, connection, self.logger)
             // Delivered when the transaction commits, and only then.
@@ -166,7 +169,6 @@ extension PostgresDiffStore {
     }
 }
 
-
 extension PostgresDiffStore {
     /// Listens for route table commits on a connection of its own: calls `changed` once
     /// listening has begun (a commit made before is found then) and after every notification,
@@ -178,38 +180,60 @@ extension PostgresDiffStore {
     public func listenForRouteTableChanges(_ changed: @escaping @Sendable () async -> Void) async throws {
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 1, logger: logger)
+            // Bounded, and not awaited past its time or past cancellation: a connection that
+            // comes late is closed at once.
+            let configuration = try url.connectionConfiguration()
+            connection = try await FirstOutcome.of(
+                timeout: operationTimeout,
+                { [logger] in try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger) },
+                abandon: { _ in },
+                discard: { $0.closeInBackground() }
+            )
         } catch {
             throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error))
         }
+        // The listening and the checks run in tasks of their own, and whichever ends first (the
+        // notifications, a failed check, or cancellation) ends both by closing the connection:
+        // nothing here awaits a query that might never answer.
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await connection.listen(on: Self.routeTableChannel) { notifications in
-                        await changed()
-                        for try await _ in notifications { await changed() }
-                    }
-                }
-                // A connection cut without a reset (a partition, a failover) would wait for
-                // notifications forever: a bounded query every few seconds finds it dead.
-                group.addTask { [location, logger] in
-                    while true {
-                        try await Task.sleep(for: Self.listenCheckInterval)
-                        try await Self.withTimeout(Self.listenCheckInterval, location: location) {
-                            try await connection.query("SELECT 1", logger: logger)
-                            return ()
+            try await FirstOutcome.of(
+                timeout: .seconds(366 * 86_400),
+                { [logger] in
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            try await connection.listen(on: Self.routeTableChannel) { notifications in
+                                await changed()
+                                for try await _ in notifications { await changed() }
+                            }
                         }
+                        // A connection cut without a reset (a partition, a failover) would wait
+                        // for notifications for ever: a bounded query every few seconds finds it
+                        // dead.
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: Self.listenCheckInterval)
+                                try await FirstOutcome.of(
+                                    timeout: Self.listenCheckInterval,
+                                    {
+                                        try await connection.query("SELECT 1", logger: logger)
+                                        return ()
+                                    },
+                                    abandon: { _ in connection.closeInBackground() }
+                                )
+                            }
+                        }
+                        defer { group.cancelAll() }
+                        try await group.next()
                     }
-                }
-                defer { group.cancelAll() }
-                try await group.next()
-            }
+                },
+                abandon: { _ in connection.closeInBackground() }
+            )
         } catch {
-            try? await connection.close()
+            connection.closeInBackground()
             if Task.isCancelled { return }
             throw PostgresStoreError(location: location, cause: PostgresErrorText.describe(error))
         }
-        try? await connection.close()
+        connection.closeInBackground()
         if !Task.isCancelled {
             throw PostgresStoreError(location: location, cause: "the server ended the notifications")
         }

@@ -63,12 +63,6 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
         var waiters: [Int: (leader: Bool, continuation: CheckedContinuation<Void, Never>)] = [:]
     }
 
-    /// A failure of the election's own making: a check that got no answer in time.
-    struct TimedOut: Error, CustomStringConvertible {
-        var timeout: Duration
-        var description: String { "no answer within \(timeout)" }
-    }
-
     /// Creates the election; nothing connects until ``run()``.
     /// - Parameters:
     ///   - url: The shared store's database: the instances sharing it compete for its lock.
@@ -147,7 +141,7 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
                 // session steps back before trying again, so that one whose session is healthy
                 // takes over rather than the one that failed.
                 led = false
-                if let connection { try? await connection.close() }
+                connection?.closeInBackground()
                 connection = nil
                 do { try await Task.sleep(for: stepBack) } catch { break }
                 continue
@@ -194,7 +188,7 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
                 // taken whose answer was lost): closing the connection is what frees it.
                 let lost = giveUpLeadership(because: "the database connection failed: \(Self.reason(error))") || led
                 led = false
-                if let connection { try? await connection.close() }
+                connection?.closeInBackground()
                 connection = nil
                 if !unreachable {
                     unreachable = true
@@ -207,10 +201,12 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
                 retry = min(retry * 2, longestRetry)
             }
         }
-        // Leadership ends before the lock is freed: another instance may take it at once.
+        // Leadership ends before the lock is freed: another instance may take it at once. The
+        // close is not awaited: the server frees the lock when the session ends, and shutdown
+        // must not wait on a connection that may not answer.
         state.withLockedValue { $0.stopping = true }
         giveUpLeadership(because: "shutting down")
-        if let connection { try? await connection.close() }
+        connection?.closeInBackground()
     }
 
     /// A connection of its own, named for `pg_stat_activity`, whose closing ends leadership at
@@ -219,9 +215,13 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
         var configuration = try url.connectionConfiguration()
         configuration.options.additionalStartupParameters.append(("application_name", "strangler leader election (\(instance))"))
         let logger = logger
-        let connection = try await PostgresDiffStore.withTimeout(checkTimeout, location: url.description) { [configuration] in
-            try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-        }
+        // A connection that comes after its time, or after shutdown began, is closed at once.
+        let connection = try await FirstOutcome.of(
+            timeout: checkTimeout,
+            { [configuration] in try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger) },
+            abandon: { _ in },
+            discard: { $0.closeInBackground() }
+        )
         let generation = state.withLockedValue { state -> Int in
             state.generation += 1
             state.connectionOpen = true
@@ -236,28 +236,20 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
     /// Runs one query on `connection` for at most ``checkTimeout``. PostgresNIO's queries do not
     /// stop when their task is cancelled, so a query past its time, or interrupted by shutdown,
     /// is ended by closing the connection, which fails it.
+    ///
+    /// The election never waits for the query itself once its time is up: the query runs in a
+    /// task of its own, and this returns at the first of its answer, the timeout, or
+    /// cancellation. A query whose connection closed under it but that never completes (the
+    /// election can't prove every path of the client library fails it) then can't hold the
+    /// election, or a graceful shutdown, for ever.
     private func bounded<Result: Sendable>(
         _ connection: PostgresConnection,
         _ operation: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
-        let timeout = checkTimeout
-        return try await withTaskCancellationHandler {
-            try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask { try await operation() }
-                group.addTask {
-                    // Cancelled when the query answered first: the connection stays open.
-                    do { try await Task.sleep(for: timeout) } catch { return nil }
-                    connection.close().whenComplete { _ in }
-                    throw TimedOut(timeout: timeout)
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let result = first else { throw TimedOut(timeout: timeout) }
-                return result
-            }
-        } onCancel: { [state] in
+        try await FirstOutcome.of(timeout: checkTimeout, operation) { [state] cancelled in
             // Cancelled is shutting down: the connection's close is not a lost leadership.
-            state.withLockedValue { $0.stopping = true }
-            connection.close().whenComplete { _ in }
+            if cancelled { state.withLockedValue { $0.stopping = true } }
+            connection.closeInBackground()
         }
     }
 
