@@ -36,11 +36,11 @@ struct ReloadUnderLoadTests {
 
             // The newer edit does not wait for the older one's validation.
             let newer = try Self.write(proxy, mode: "legacy", to: path)
-            #expect(try await finishes(within: .seconds(30)) { await watcher.reloadIfChanged(force: false) })
+            #expect(try await finishes(within: .seconds(120)) { await watcher.reloadIfChanged(force: false) })
             #expect(proxy.server.state.status.table.version == newer)
 
             hold.releaseValidation(of: older)
-            #expect(try await finishes(within: .seconds(30)) { await olderReload.value } == false)
+            #expect(try await finishes(within: .seconds(120)) { await olderReload.value } == false)
             let status = proxy.server.state.status
             #expect(status.table.version == newer)
             #expect(status.loads == 2, "only the newer edit went live after the first load")
@@ -70,13 +70,13 @@ struct ReloadUnderLoadTests {
             await hold.validationReached(version)
 
             await group.triggerGracefulShutdown()
-            try await finishes(within: .seconds(30)) { try await running.value }
+            try await finishes(within: .seconds(120)) { try await running.value }
             #expect(proxy.server.state.status.loads == 1, "the service returned before the held table went live")
 
             hold.releaseValidation(of: version)
             // The released validation goes live by itself. This look either joins it and waits,
             // or, if the machine let the validation finish first, finds it live already.
-            _ = try await finishes(within: .seconds(30)) { await watcher.reloadIfChanged(force: false) }
+            _ = try await finishes(within: .seconds(120)) { await watcher.reloadIfChanged(force: false) }
             #expect(proxy.server.state.status.table.version == version)
             #expect(try await Self.served(proxy) == "service")
         }
@@ -111,11 +111,11 @@ struct ReloadUnderLoadTests {
             #expect(proxy.server.state.status.table.version == edited, "a table goes live before its audit")
 
             await group.triggerGracefulShutdown()
-            try await finishes(within: .seconds(30)) { try await running.value }
+            try await finishes(within: .seconds(120)) { try await running.value }
             #expect(try await store.changes().isEmpty, "the service returned before the held audit was recorded")
 
             hold.releaseAudit(of: edited)
-            try await finishes(within: .seconds(30)) { await watcher.auditsSettled() }
+            try await finishes(within: .seconds(120)) { await watcher.auditsSettled() }
             let change = try #require(try await store.changes().first)
             #expect(change.source == .file && change.tableVersionBefore == start && change.tableVersionAfter == edited)
             #expect(change.modes.before == "legacy" && change.modes.after == "service")

@@ -84,7 +84,7 @@ struct ClientBoundsTests {
             let bytes = reader.received
             let parts = try #require(PacedReader.split(bytes))
             #expect(bytes.count - parts.headLength < size, "a closed connection can't have delivered the whole body")
-            for _ in 0..<1000 where proxy.legacy.closedConnections == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<6000 where proxy.legacy.closedConnections == 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(proxy.legacy.closedConnections == 1, "the upstream call was closed too")
         }
     }
