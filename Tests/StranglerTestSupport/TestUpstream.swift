@@ -65,7 +65,9 @@ package final class TestUpstream: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let upstream = box.withLockedValue { $0 }!
+                    // A stray connection to a reused port can arrive before the bind has returned
+                    // and `self` is set: it is refused, not a crash of the whole test process.
+                    guard let upstream = box.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
                     try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream))
                 }
