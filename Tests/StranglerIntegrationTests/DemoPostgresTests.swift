@@ -140,11 +140,11 @@ struct DemoPostgresTests {
     }
 
     @Test("--postgres refuses a URL that is not postgres:// and a --store beside it")
-    func refusesBadOptions() throws {
-        var run = try RoutesCommandTests.strangler(["demo", "--postgres", "demo.sqlite"])
+    func refusesBadOptions() async throws {
+        var run = try await RoutesCommandTests.strangler(["demo", "--postgres", "demo.sqlite"])
         #expect(run.status == 64, "\(run.stderr)")
         #expect(run.stderr.contains("--postgres takes a postgres://"), "\(run.stderr)")
-        run = try RoutesCommandTests.strangler(["demo", "--postgres", "postgres://u@127.0.0.1/db", "--store", "x.sqlite"])
+        run = try await RoutesCommandTests.strangler(["demo", "--postgres", "postgres://u@127.0.0.1/db", "--store", "x.sqlite"])
         #expect(run.stderr.contains("drop --store"), "\(run.stderr)")
     }
 }

@@ -19,7 +19,14 @@ struct RoutesCommandTests {
         var stderr: String
     }
 
-    static func strangler(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    /// Runs the built executable and waits for it on a thread of its own: a test that calls a
+    /// proxy in this process through the CLI must not hold one of the concurrency pool's few
+    /// threads while that proxy needs them to answer.
+    static func strangler(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        try await offPool { try stranglerBlocking(arguments, environment: environment) }
+    }
+
+    private static func stranglerBlocking(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let binary = root.appendingPathComponent(".build/debug/strangler")
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")
         let process = Process()
@@ -63,7 +70,7 @@ struct RoutesCommandTests {
         // Rows as an older version recorded them: no rollups, no example reason.
         try await store.insert((0..<7).map { RouteHistoryFixtures.match("old\($0)") })
         for _ in 0..<2 {
-            let run = try Self.strangler(["routes", "show", "inv"] + common)
+            let run = try await Self.strangler(["routes", "show", "inv"] + common)
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout.contains("  samples            7"), "\(run.stdout)")
         }
@@ -76,7 +83,7 @@ struct RoutesCommandTests {
         let original = try Data(contentsOf: URL(fileURLWithPath: routes))
         try await store.insertCounted((0..<4).map { RouteHistoryFixtures.match("m\($0)") })
 
-        var run = try Self.strangler(["routes", "promote", "inv"] + common)
+        var run = try await Self.strangler(["routes", "promote", "inv"] + common)
         #expect(run.status == 1)
         #expect(run.stderr.contains("refused: inv shadow → canary needs its gate to hold"))
         #expect(run.stderr.contains("FAIL minSamples: 4 (gate ≥ 10)"))
@@ -84,34 +91,34 @@ struct RoutesCommandTests {
         #expect(run.stderr.contains("To override: --force --reason TEXT"), "the CLI, not the controller, names its flags")
         #expect(try Data(contentsOf: URL(fileURLWithPath: routes)) == original)
 
-        run = try Self.strangler(["routes", "promote", "inv", "--force"] + common)
+        run = try await Self.strangler(["routes", "promote", "inv", "--force"] + common)
         #expect(run.status == 64, "a usage error")
         #expect(run.stderr.contains("--force needs --reason TEXT"))
-        run = try Self.strangler(["routes", "set", "inv", "--mode", "shadow", "--percent", "5"] + common)
+        run = try await Self.strangler(["routes", "set", "inv", "--mode", "shadow", "--percent", "5"] + common)
         #expect(run.status == 64, "a usage error")
         #expect(run.stderr.contains("--percent applies to --mode canary only"))
 
-        run = try Self.strangler(["routes", "promote", "inv", "--force", "--reason", "signed off by J. Doe", "--actor", "jane"] + common)
+        run = try await Self.strangler(["routes", "promote", "inv", "--force", "--reason", "signed off by J. Doe", "--actor", "jane"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("inv: shadow → canary 5% (forced)"))
         #expect(run.stdout.contains("FAIL minSamples: 4 (gate ≥ 10)"))
         #expect(try RouteTableDocument(data: Data(contentsOf: URL(fileURLWithPath: routes))).table.routes[0].mode == .canary)
 
-        run = try Self.strangler(["routes", "history"] + common)
+        run = try await Self.strangler(["routes", "history"] + common)
         #expect(run.status == 0)
         #expect(run.stdout.contains("jane"))
         #expect(run.stdout.contains("shadow → canary 5%"))
         #expect(run.stdout.contains("FORCED past gate (minSamples 4 vs ≥ 10"))
 
-        run = try Self.strangler(["routes", "list"] + common)
+        run = try await Self.strangler(["routes", "list"] + common)
         #expect(run.status == 0)
         #expect(run.stdout.contains("canary 5%"))
 
-        run = try Self.strangler(["routes", "rollback", "--reason", "too early"] + common)
+        run = try await Self.strangler(["routes", "rollback", "--reason", "too early"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: routes)) == original)
 
-        run = try Self.strangler(["routes", "set", "inv", "--mode", "canary", "--percent", "150"] + common)
+        run = try await Self.strangler(["routes", "set", "inv", "--mode", "canary", "--percent", "150"] + common)
         #expect(run.status == 64, "a usage error; got \(run.status)")
         #expect(run.stderr.contains("--percent must be between 0 and 100"))
     }
@@ -136,22 +143,22 @@ struct RoutesCommandTests {
         )
         let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
 
-        var run = try Self.strangler(["diffs", "accept", "inv", "available", "--reason", "x"] + common)
+        var run = try await Self.strangler(["diffs", "accept", "inv", "available", "--reason", "x"] + common)
         #expect(run.status != 0)
         #expect(run.stderr.contains("is not a JSON pointer"))
-        run = try Self.strangler(["diffs", "accept", "nope", "/available", "--reason", "x"] + common)
+        run = try await Self.strangler(["diffs", "accept", "nope", "/available", "--reason", "x"] + common)
         #expect(run.status == 1)
         #expect(run.stderr.contains("no route \"nope\""))
 
-        run = try Self.strangler(
+        run = try await Self.strangler(
             ["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita", "--until", "2099-01-01"] + common
         )
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("accepted #1: inv /available — covers 4 differences"))
-        run = try Self.strangler(["diffs", "list"] + common)
+        run = try await Self.strangler(["diffs", "list"] + common)
         #expect(run.stdout.contains("rita") && run.stdout.contains("active") && run.stdout.contains("new field"))
 
-        run = try Self.strangler(["report", "--format", "json"] + common)
+        run = try await Self.strangler(["report", "--format", "json"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         let route = try #require((report?["routes"] as? [[String: Any]])?.first)
@@ -160,14 +167,14 @@ struct RoutesCommandTests {
         #expect(((route["accepted"] as? [[String: Any]])?.first?["owner"]) as? String == "rita")
         #expect((route["topDifferences"] as? [Any])?.isEmpty == true)
 
-        run = try Self.strangler(["diffs", "revoke", "1", "--owner", "sam"] + common)
+        run = try await Self.strangler(["diffs", "revoke", "1", "--owner", "sam"] + common)
         #expect(run.status == 0)
-        run = try Self.strangler(["diffs", "revoke", "1"] + common)
+        run = try await Self.strangler(["diffs", "revoke", "1"] + common)
         #expect(run.status == 1)
-        run = try Self.strangler(["report", "--format", "markdown"] + common)
+        run = try await Self.strangler(["report", "--format", "markdown"] + common)
         #expect(run.stdout.contains("| inv | shadow | 4 | 0.0% |"))
         let html = folder.appendingPathComponent("report.html").path
-        run = try Self.strangler(["report", "--format", "html", "--output", html] + common)
+        run = try await Self.strangler(["report", "--format", "html", "--output", html] + common)
         #expect(run.status == 0)
         #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<svg"))
     }
@@ -176,18 +183,18 @@ struct RoutesCommandTests {
     func throughAdmin() async throws {
         try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
             let admin = ["--admin", "http://127.0.0.1:\(proxy.adminPort)"]
-            var run = try Self.strangler(["routes", "promote", "walk"] + admin)
+            var run = try await Self.strangler(["routes", "promote", "walk"] + admin)
             #expect(run.status == 1)
             #expect(run.stderr.contains("pass --token-file FILE or set STRANGLER_ADMIN_TOKEN"))
 
             let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("token-\(UUID().uuidString)").path
             try "ops-bot:\(ControlledProxy.token.secret)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-            run = try Self.strangler(["routes", "promote", "walk", "--reason", "via admin", "--token-file", tokenFile] + admin)
+            run = try await Self.strangler(["routes", "promote", "walk", "--reason", "via admin", "--token-file", tokenFile] + admin)
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout.contains("walk: legacy → shadow"))
             #expect(proxy.liveMode("walk") == .shadow)
 
-            run = try Self.strangler(["routes", "show", "walk"] + admin, environment: ["STRANGLER_ADMIN_TOKEN": ControlledProxy.token.secret])
+            run = try await Self.strangler(["routes", "show", "walk"] + admin, environment: ["STRANGLER_ADMIN_TOKEN": ControlledProxy.token.secret])
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout.contains("mode        shadow"))
             #expect(run.stdout.contains("ops-bot"))

@@ -19,7 +19,7 @@ struct SharedLeaderLiveTests {
     func leaderHandover() async throws {
         let store = try PostgresCluster.shared().makeDatabase().absoluteString
         try await SharedRouteTableLiveTests.withUpstreams { legacy, service in
-            try SharedRouteTableLiveTests.importTable(
+            try await SharedRouteTableLiveTests.importTable(
                 try SharedRouteTableLiveTests.tableFile(Self.canaryInventory, legacy: legacy.port, service: service.port),
                 into: store
             )

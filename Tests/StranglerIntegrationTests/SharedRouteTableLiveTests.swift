@@ -33,8 +33,8 @@ struct SharedRouteTableLiveTests {
     }
 
     /// `strangler routes import FILE --store STORE`.
-    static func importTable(_ file: URL, into store: String) throws {
-        let run = try RoutesCommandTests.strangler(["routes", "import", file.path, "--store", store, "--migrations", ServeProcess.migrations])
+    static func importTable(_ file: URL, into store: String) async throws {
+        let run = try await RoutesCommandTests.strangler(["routes", "import", file.path, "--store", store, "--migrations", ServeProcess.migrations])
         try #require(run.status == 0, "routes import failed: \(run.stderr)")
     }
 
@@ -85,7 +85,7 @@ struct SharedRouteTableLiveTests {
     func flipReachesOtherInstance() async throws {
         let store = try PostgresCluster.shared().makeDatabase().absoluteString
         try await Self.withUpstreams { legacy, service in
-            try Self.importTable(try Self.tableFile(Self.inventory, legacy: legacy.port, service: service.port), into: store)
+            try await Self.importTable(try Self.tableFile(Self.inventory, legacy: legacy.port, service: service.port), into: store)
             let a = try ServeProcess.start(name: "flip-a", store: store)
             defer { a.stop() }
             // B polls less often than the test waits: only the notification can bring the flip in time.
@@ -134,7 +134,7 @@ struct SharedRouteTableLiveTests {
             [{"id": "r1", "path": "/r1/**", "mode": "legacy", "service": "service"},
              {"id": "r2", "path": "/r2/**", "mode": "legacy", "service": "service"}]
             """
-        try Self.importTable(try Self.tableFile(routes, legacy: 9, service: 10), into: store)
+        try await Self.importTable(try Self.tableFile(routes, legacy: 9, service: 10), into: store)
         let a = try ServeProcess.start(name: "cas-a", store: store)
         defer { a.stop() }
         let b = try ServeProcess.start(name: "cas-b", store: store)
@@ -170,7 +170,7 @@ struct SharedRouteTableLiveTests {
             losers.append(lost[0].0)
         }
 
-        let history = try RoutesCommandTests.strangler(["routes", "history", "--store", store, "--migrations", ServeProcess.migrations])
+        let history = try await RoutesCommandTests.strangler(["routes", "history", "--store", store, "--migrations", ServeProcess.migrations])
         #expect(history.status == 0, "\(history.stderr)")
         for reason in winners { #expect(history.stdout.contains(reason), "\(reason) missing from\n\(history.stdout)") }
         for reason in losers { #expect(!history.stdout.contains(reason), "\(reason) recorded although refused\n\(history.stdout)") }
@@ -184,7 +184,7 @@ struct SharedRouteTableLiveTests {
     func gateOnOneInstanceCountsAnother() async throws {
         let store = try PostgresCluster.shared().makeDatabase().absoluteString
         try await Self.withUpstreams { legacy, service in
-            try Self.importTable(try Self.tableFile(Self.shadowedInventory, legacy: legacy.port, service: service.port), into: store)
+            try await Self.importTable(try Self.tableFile(Self.shadowedInventory, legacy: legacy.port, service: service.port), into: store)
             let a = try ServeProcess.start(name: "gate-a", store: store)
             defer { a.stop() }
             let b = try ServeProcess.start(name: "gate-b", store: store)
@@ -213,7 +213,7 @@ struct SharedRouteTableLiveTests {
             #expect(try await b.metric(Self.countedMetric) == 20)
 
             // The CLI through A's admin API says the same.
-            let show = try RoutesCommandTests.strangler(
+            let show = try await RoutesCommandTests.strangler(
                 ["routes", "show", "inv", "--admin", "http://127.0.0.1:\(a.adminPort)"],
                 environment: ["STRANGLER_ADMIN_TOKEN": "\(ServeProcess.token.name):\(ServeProcess.token.secret)"]
             )
@@ -232,7 +232,7 @@ struct SharedRouteTableLiveTests {
         defer { cluster.tearDown() }
         let store = try cluster.makeDatabase().absoluteString
         try await Self.withUpstreams { legacy, service in
-            try Self.importTable(try Self.tableFile(Self.shadowedInventory, legacy: legacy.port, service: service.port), into: store)
+            try await Self.importTable(try Self.tableFile(Self.shadowedInventory, legacy: legacy.port, service: service.port), into: store)
             let a = try ServeProcess.start(name: "outage-a", store: store)
             defer { a.stop() }
             try await a.waitUntilListening()
@@ -290,7 +290,7 @@ struct SharedRouteTableLiveTests {
         let store = try cluster.makeDatabase().absoluteString
         try await Self.withUpstreams { legacy, service in
             let table = try Self.tableFile(Self.inventory, legacy: legacy.port, service: service.port)
-            try Self.importTable(table, into: store)
+            try await Self.importTable(table, into: store)
             let version = ContentHash.hex(of: try Data(contentsOf: table))
             let folder = try ServeProcess.makeDirectory("snapshot-a")
             let snapshot = folder.appendingPathComponent("strangler-routes.snapshot.json")
@@ -319,7 +319,7 @@ struct SharedRouteTableLiveTests {
                 legacy: legacy.port,
                 service: service.port
             )
-            try Self.importTable(next, into: store)
+            try await Self.importTable(next, into: store)
             let nextVersion = ContentHash.hex(of: try Data(contentsOf: next))
             let followed = try await pollUntil(timeout: .seconds(60)) { try await a.liveModes().version == nextVersion }
             #expect(followed, "\(a.logTail)")

@@ -22,13 +22,13 @@ struct SharedStoreCommandTests {
     func commandsSeeEveryInstance() async throws {
         let url = try PostgresCluster.shared().makeDatabase().absoluteString
         let migrations = RoutesCommandTests.root.appendingPathComponent("migrations").path
-        var run = try RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
+        var run = try await RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(
             run.stdout.contains("applied 0001_store.sql") && run.stdout.contains("schema up to date (4 migrations, 4 applied now)"),
             "\(run.stdout)"
         )
-        run = try RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
+        run = try await RoutesCommandTests.strangler(["migrate", "--store", url, "--migrations", migrations])
         #expect(run.stdout.contains("0 applied now"), "\(run.stdout)")
 
         let store = try await PostgresDiffStore.open(
@@ -49,45 +49,45 @@ struct SharedStoreCommandTests {
         ).write(to: URL(fileURLWithPath: routes))
         let common = ["--store", url, "--migrations", migrations]
         // The table lives in the database: until one is imported, there is none.
-        run = try RoutesCommandTests.strangler(["routes", "show", "inv"] + common)
+        run = try await RoutesCommandTests.strangler(["routes", "show", "inv"] + common)
         #expect(run.status == 1)
         #expect(run.stderr.contains("no table was imported yet; load one with `strangler routes import routes.json --store URL`"), "\(run.stderr)")
-        run = try RoutesCommandTests.strangler(["routes", "import", routes, "--reason", "first table"] + common)
+        run = try await RoutesCommandTests.strangler(["routes", "import", routes, "--reason", "first table"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("changed: inv"), "\(run.stdout)")
 
-        run = try RoutesCommandTests.strangler(["routes", "show", "inv"] + common)
+        run = try await RoutesCommandTests.strangler(["routes", "show", "inv"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("  samples            11"), "\(run.stdout)")
-        run = try RoutesCommandTests.strangler(["report", "--format", "json"] + common)
+        run = try await RoutesCommandTests.strangler(["report", "--format", "json"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         let routeReport = (report?["routes"] as? [[String: Any]])?.first { $0["id"] as? String == "inv" }
         #expect(routeReport?["samples"] as? Int == 11)
 
-        run = try RoutesCommandTests.strangler(["routes", "promote", "inv", "--reason", "both proxies agree", "--actor", "jane"] + common)
+        run = try await RoutesCommandTests.strangler(["routes", "promote", "inv", "--reason", "both proxies agree", "--actor", "jane"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("ok   minSamples: 11 (gate ≥ 10)"), "\(run.stdout)")
         let changes = try await store.changes(routeID: "inv", limit: 5)
         #expect(changes.first?.actor == "jane" && changes.first?.reason == "both proxies agree", "the audit trail is the database's")
         #expect(changes.last?.reason == "first table" && changes.last?.source == .cli, "the import is audited route by route")
         // The promotion changed the database's table, not the file it was imported from.
-        let exported = try RoutesCommandTests.strangler(["routes", "export"] + common)
+        let exported = try await RoutesCommandTests.strangler(["routes", "export"] + common)
         #expect(exported.status == 0, "\(exported.stderr)")
         let table = try RouteTable.parse(Data(exported.stdout.utf8))
         #expect(table.routes.first?.mode == .canary, "\(exported.stdout)")
         #expect(try RouteTable.parse(Data(contentsOf: URL(fileURLWithPath: routes))).routes.first?.mode == .shadow)
         #expect(exported.stderr.contains("table version \(table.version)"), "\(exported.stderr)")
 
-        run = try RoutesCommandTests.strangler(["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita"] + common)
+        run = try await RoutesCommandTests.strangler(["diffs", "accept", "inv", "/available", "--reason", "new field", "--owner", "rita"] + common)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try await store.acceptedDifferences().map(\.pointer) == ["/available"])
         await store.close()
     }
 
     @Test("a store URL with a missing part is refused before anything starts, naming the part and the form to use")
-    func badURL() throws {
-        let run = try RoutesCommandTests.strangler(["migrate", "--store", "postgres://127.0.0.1/strangler"])
+    func badURL() async throws {
+        let run = try await RoutesCommandTests.strangler(["migrate", "--store", "postgres://127.0.0.1/strangler"])
         #expect(run.status == 1)
         #expect(run.stderr.contains("has no user; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"), "\(run.stderr)")
     }

@@ -59,7 +59,7 @@ struct TerminalEscapingTests {
         let common = ["--routes", routes, "--store", store.path, "--migrations", RoutesCommandTests.root.appendingPathComponent("migrations").path]
 
         for command in [["routes", "history"], ["routes", "history", "inv"], ["routes", "show", "inv"]] {
-            let run = try RoutesCommandTests.strangler(command + common)
+            let run = try await RoutesCommandTests.strangler(command + common)
             #expect(run.status == 0, "\(command): \(run.stderr)")
             #expect(Self.rawControls(in: run.stdout).isEmpty, "\(command) printed \(Self.rawControls(in: run.stdout))")
             #expect(run.stdout.contains(#"mallory\u{1B}]0;pwned\u{7}"#), "\(command): \(run.stdout)")
@@ -69,14 +69,14 @@ struct TerminalEscapingTests {
     }
 
     @Test("routes validate quotes a table's content escaped")
-    func validateEscapesProblems() throws {
+    func validateEscapesProblems() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("escape-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let routes = folder.appendingPathComponent("routes.json").path
         // JSON's \u001b is a real ESC in the key once parsed; the problem names that key.
         let json = #"{"upstreams": {"legacy": {"url": "http://127.0.0.1:9"}}, "defaultUpstream": "legacy", "routes": [], "x\u001b[2J\u0085y": 1}"#
         try Data(json.utf8).write(to: URL(fileURLWithPath: routes))
-        let run = try RoutesCommandTests.strangler(["routes", "validate", routes])
+        let run = try await RoutesCommandTests.strangler(["routes", "validate", routes])
         #expect(run.status == 1)
         #expect(Self.rawControls(in: run.stdout).isEmpty, "printed \(Self.rawControls(in: run.stdout))")
         // The validator quotes the key as a JSON string (ESC as \u001b); the terminal escaping
