@@ -47,7 +47,7 @@ struct DemoPostgresTests {
             let handle = try FileHandle(forWritingTo: output)
             process.standardOutput = handle
             process.standardError = handle
-            try process.run()
+            try ProcessLaunch.run(process)
         }
 
         deinit {

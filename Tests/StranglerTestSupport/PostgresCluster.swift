@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -341,7 +342,7 @@ package final class PostgresCluster: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = output
         do {
-            try process.run()
+            try ProcessLaunch.run(process)
         } catch {
             throw PostgresClusterError(description: "could not run \(command.joined(separator: " ")): \(error)")
         }
@@ -491,5 +492,17 @@ private struct PostgresPrograms {
     /// "9.6" before "15" before "16": numeric parts, compared in order.
     private static func version(_ name: String) -> [Int] {
         name.split(separator: ".").map { Int($0) ?? -1 }
+    }
+}
+
+/// Starts test processes one at a time. Foundation's `Process.run()` on Linux reads
+/// `/proc/self/fd` to close inherited descriptors, and has crashed in that read while other
+/// threads of the test process started processes too; starting them one at a time avoids it.
+package enum ProcessLaunch {
+    private static let lock = NIOLock()
+
+    /// Runs `process`, holding the launch lock for the start only.
+    package static func run(_ process: Process) throws {
+        try lock.withLock { try process.run() }
     }
 }

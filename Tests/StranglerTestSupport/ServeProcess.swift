@@ -102,7 +102,7 @@ package final class ServeProcess: Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try ProcessLaunch.run(process)
         return ServeProcess(name: name, directory: directory, logFile: logFile, process: process)
     }
 
