@@ -248,7 +248,9 @@ struct SharedRouteTableLiveTests {
                 try cluster.stop()
                 let servedAtStop = legacy.requests.count
                 // The recorder's writes fail, and it keeps their counts for the next write.
-                let failing = await pollUntil {
+                // Generous deadlines: a write fails only after the store's 5 s timeout, and a loaded
+                // machine stretches that; these guard against a hang, they measure nothing.
+                let failing = await pollUntil(timeout: .seconds(120)) {
                     (try? await a.metric("strangler_diff_rollup_write_failures_total")) ?? 0 > 0
                 }
                 #expect(failing, "no failed store write counted while the database was stopped\n\(a.logTail)")
@@ -269,7 +271,8 @@ struct SharedRouteTableLiveTests {
 
             // Every comparison A counted reaches the database once it is back: none was lost.
             var last = (counted: 0.0, samples: 0)
-            let caughtUp = await pollUntil(timeout: .seconds(90)) {
+            // The pool reconnects with a backoff of up to a minute after a long outage.
+            let caughtUp = await pollUntil(timeout: .seconds(240)) {
                 let counted = (try? await a.metric(Self.countedMetric)) ?? 0
                 let samples = await Self.samples("inv", on: a) ?? 0
                 last = (counted, samples)
