@@ -44,8 +44,18 @@ public actor CanaryMonitor: Service {
         /// How often traffic is taken from the event loops.
         public var tick: Duration = .seconds(1)
         /// How often counted traffic is written to the store (and, judging from a shared
-        /// store, how often the leader judges).
-        public var flushEvery: Duration = .seconds(10)
+        /// store, how often the leader judges): unless set, 10 s judging locally and 2 s from a
+        /// shared store, so that the leader sees every instance's traffic soon. Follows
+        /// ``judging`` when that is set later.
+        public var flushEvery: Duration {
+            get {
+                if let chosenFlushEvery { return chosenFlushEvery }
+                if case .local = judging { return .seconds(10) }
+                return .seconds(2)
+            }
+            set { chosenFlushEvery = newValue }
+        }
+        private var chosenFlushEvery: Duration?
         /// The sliding window a canary is judged over.
         public var window: Duration = .seconds(60)
         /// Service answers (or comparisons) needed in the window before a rate is judged, so
@@ -68,10 +78,7 @@ public actor CanaryMonitor: Service {
             judging: Judging = .local
         ) {
             self.tick = tick
-            switch judging {
-            case .local: self.flushEvery = flushEvery ?? .seconds(10)
-            case .sharedStore: self.flushEvery = flushEvery ?? .seconds(2)
-            }
+            self.chosenFlushEvery = flushEvery
             self.window = window
             self.minRequests = minRequests
             self.instanceID = instanceID

@@ -42,35 +42,18 @@ extension RouteController {
                     changes: []
                 )
             }
-            let current = old.flatMap { try? RouteTableDocument(data: $0) }
-            let reason = requester.reason ?? "imported"
-            var changes = RouteTableDocument.differences(from: current, to: imported).map {
-                RouteChange(
-                    actor: requester.actor,
-                    source: requester.source,
-                    routeID: $0.routeID,
-                    reason: reason,
-                    before: $0.before,
-                    after: $0.after,
-                    tableVersionBefore: before,
-                    tableVersionAfter: after
-                )
-            }
-            if changes.isEmpty {
-                // Only layout or settings outside the routes differ; one row explains the version.
-                changes = [
-                    RouteChange(
-                        actor: requester.actor,
-                        source: requester.source,
-                        routeID: nil,
-                        reason: reason,
-                        before: nil,
-                        after: nil,
-                        tableVersionBefore: before,
-                        tableVersionAfter: after
-                    )
-                ]
-            }
+            // The raw comparison the file audit uses: a large table's routes are not parsed twice.
+            let differences =
+                old.map { RouteTableDocument.differences(from: $0, to: content) }
+                ?? RouteTableDocument.differences(from: nil as RouteTableDocument?, to: imported)
+            let changes = RouteChange.rows(
+                for: differences,
+                actor: requester.actor,
+                source: requester.source,
+                reason: requester.reason ?? "imported",
+                from: before,
+                to: after
+            )
             let stored = try await write(content, replacing: old, changes: changes, fileVersion: fileVersion)
             let routes = changes.compactMap(\.routeID)
             return RouteOperationResult(

@@ -345,33 +345,14 @@ public struct RouteController: Sendable {
                 throw RouteOperationError(.invalidTable, "table version \(target) no longer validates:\n\(error)")
             }
             let reason = "rollback to \(target)" + (requester.reason.map { ": \($0)" } ?? "")
-            var changes = RouteTableDocument.differences(from: current, to: restored).map {
-                RouteChange(
-                    actor: requester.actor,
-                    source: requester.source,
-                    routeID: $0.routeID,
-                    reason: reason,
-                    before: $0.before,
-                    after: $0.after,
-                    tableVersionBefore: currentVersion,
-                    tableVersionAfter: target
-                )
-            }
-            if changes.isEmpty {
-                // Only layout differs; still one row, so the trail explains the new version.
-                changes = [
-                    RouteChange(
-                        actor: requester.actor,
-                        source: requester.source,
-                        routeID: nil,
-                        reason: reason,
-                        before: nil,
-                        after: nil,
-                        tableVersionBefore: currentVersion,
-                        tableVersionAfter: target
-                    )
-                ]
-            }
+            let changes = RouteChange.rows(
+                for: RouteTableDocument.differences(from: current, to: restored),
+                actor: requester.actor,
+                source: requester.source,
+                reason: reason,
+                from: currentVersion,
+                to: target
+            )
             let stored = try await write(content, replacing: data, changes: changes)
             let routes = changes.compactMap(\.routeID)
             return RouteOperationResult(

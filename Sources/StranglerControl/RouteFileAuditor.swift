@@ -71,32 +71,14 @@ public struct RouteFileAuditor: Sendable {
     /// differs, or one for the whole table when only the layout changed.
     static func fileChanges(from previousData: Data, _ previousVersion: String, to data: Data, _ version: String) -> [RouteChange] {
         // Both sides validated when they went live; comparing them as JSON is all the diff needs.
-        let differences = RouteTableDocument.differences(from: previousData, to: data)
-        guard !differences.isEmpty else {
-            return [
-                RouteChange(
-                    actor: "file",
-                    source: .file,
-                    routeID: nil,
-                    reason: "the file's layout changed outside strangler",
-                    before: nil,
-                    after: nil,
-                    tableVersionBefore: previousVersion,
-                    tableVersionAfter: version
-                )
-            ]
-        }
-        return differences.map {
-            RouteChange(
-                actor: "file",
-                source: .file,
-                routeID: $0.routeID,
-                reason: "the file changed outside strangler",
-                before: $0.before,
-                after: $0.after,
-                tableVersionBefore: previousVersion,
-                tableVersionAfter: version
-            )
-        }
+        RouteChange.rows(
+            for: RouteTableDocument.differences(from: previousData, to: data),
+            actor: "file",
+            source: .file,
+            reason: "the file changed outside strangler",
+            tableReason: "the file's layout changed outside strangler",
+            from: previousVersion,
+            to: version
+        )
     }
 }

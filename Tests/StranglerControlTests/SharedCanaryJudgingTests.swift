@@ -33,6 +33,20 @@ struct SharedCanaryJudgingTests {
           "gate": {"maxErrorRate": 0.05}}]
         """
 
+    @Test(
+        "traffic is flushed every 10 s judging locally and every 2 s from a shared store, also when judging is set after init; a chosen interval stays"
+    )
+    func flushIntervalFollowsJudging() {
+        var configuration = CanaryMonitor.Configuration()
+        #expect(configuration.flushEvery == .seconds(10))
+        configuration.judging = .sharedStore(FixedLeadership(isLeader: false))
+        #expect(configuration.flushEvery == .seconds(2))
+        #expect(CanaryMonitor.Configuration(judging: .sharedStore(FixedLeadership(isLeader: true))).flushEvery == .seconds(2))
+        configuration.flushEvery = .milliseconds(500)
+        configuration.judging = .local
+        #expect(configuration.flushEvery == .milliseconds(500))
+    }
+
     @Test("the shared window starts at the minute `window` ago, or at the minute the route became canary if later")
     func windowStart() throws {
         let now = try #require(ISO8601DateFormatter().date(from: "2025-03-04T12:03:30Z"))
@@ -164,7 +178,7 @@ struct SharedCanaryJudgingTests {
         let running = Task { try await elections.run() }
         defer { running.cancel() }
 
-        let leader = try await eventuallyLeader(of: [a, b])
+        let leader = try await firstLeader(of: [a, b])
         let follower = leader === a ? b : a
         try await store.recordTraffic([RouteTraffic(routeID: "risky", service: 40, serviceErrors: 10)], instanceID: follower.instance)
 
@@ -256,25 +270,4 @@ private struct SharedInstance {
         try ControlledProxy.routesFile(legacyPort: 9, servicePort: 9, routes: routes).write(to: URL(fileURLWithPath: routesPath))
         await server.apply(try RouteTableLoader.load(path: routesPath))
     }
-}
-
-/// The first of `elections` to lead, waiting a generous 30 s at most.
-private func eventuallyLeader(of elections: [PostgresLeadership]) async throws -> PostgresLeadership {
-    let led = await withTaskGroup(of: Bool.self) { group in
-        for election in elections {
-            group.addTask {
-                await election.waitUntil(leader: true)
-                return true
-            }
-        }
-        group.addTask {
-            try? await Task.sleep(for: .seconds(30))
-            return false
-        }
-        let first = await group.next() ?? false
-        group.cancelAll()
-        return first
-    }
-    try #require(led, "no instance led within 30 s")
-    return try #require(elections.first { $0.isLeader })
 }

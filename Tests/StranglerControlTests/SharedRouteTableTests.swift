@@ -320,22 +320,9 @@ struct FollowingInstance {
             logger: logger
         )
         let started = PendingValue<Void>()
-        let group = ServiceGroup(
-            services: [ProxyService(server: server) { _ in started.fulfill(()) }] + control.services,
-            logger: logger
-        )
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await started.value()
-                try await body(FollowingInstance(server: server, control: control, snapshot: snapshot))
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await whileRunning([ProxyService(server: server) { _ in started.fulfill(()) }] + control.services, logger: logger) {
+            try await started.value()
+            try await body(FollowingInstance(server: server, control: control, snapshot: snapshot))
         }
     }
 }

@@ -28,7 +28,7 @@ struct DemoPostgresTests {
             self.ports = ports
             output = dataDirectory.appendingPathComponent("demo-\(UUID().uuidString.prefix(8)).log")
             try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: output.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
             let root = RoutesCommandTests.root
             let binary = root.appendingPathComponent(".build/debug/strangler")
             try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import StranglerTestSupport
 import Testing
 
 @testable import StranglerStore
@@ -27,31 +28,15 @@ struct LeaderRetentionTests {
     static func recording(leadership: (any Leadership)?, _ body: (SQLiteDiffStore) async throws -> Void) async throws {
         let store = try DiffStoreTests.store()
         try await store.insertCounted((0..<12).map { DiffStoreTests.kept("k\($0)") })
-        let recorder =
-            if let leadership {
-                DiffRecorder(
-                    store: store,
-                    interval: .milliseconds(20),
-                    retention: .init(maxRows: 10),
-                    leadership: leadership,
-                    logger: DiffStoreTests.logger
-                )
-            } else {
-                DiffRecorder(store: store, interval: .milliseconds(20), retention: .init(maxRows: 10), logger: DiffStoreTests.logger)
-            }
-        let group = ServiceGroup(services: [recorder], logger: DiffStoreTests.logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await body(store)
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
+        // Without a leadership, the recorder's default: this instance alone, always the leader.
+        let recorder = DiffRecorder(
+            store: store,
+            interval: .milliseconds(20),
+            retention: .init(maxRows: 10),
+            leadership: leadership ?? SingleInstanceLeadership(),
+            logger: DiffStoreTests.logger
+        )
+        try await whileRunning([recorder], logger: DiffStoreTests.logger) { try await body(store) }
     }
 
     /// Waits, a generous 30 s at most, until the store holds `rows` example rows.

@@ -18,24 +18,23 @@ struct PostgresClusterTests {
         #expect(first.host == "127.0.0.1")
         #expect(first.port == cluster.port)
 
-        let serverSide = try psql(
+        let serverSide = try cluster.psql(
             first,
-            using: cluster,
             "SELECT current_database(), inet_server_addr(), current_setting('port'), current_setting('fsync')"
         )
         #expect(serverSide.status == 0, "\(serverSide.output)")
         #expect(serverSide.output == "\(first.lastPathComponent)|127.0.0.1|\(cluster.port)|off")
 
-        let created = try psql(first, using: cluster, "CREATE TABLE widgets (id integer); INSERT INTO widgets VALUES (7)")
+        let created = try cluster.psql(first, "CREATE TABLE widgets (id integer); INSERT INTO widgets VALUES (7)")
         #expect(created.status == 0, "\(created.output)")
-        let inFirst = try psql(first, using: cluster, "SELECT id FROM widgets")
+        let inFirst = try cluster.psql(first, "SELECT id FROM widgets")
         #expect(inFirst.status == 0, "\(inFirst.output)")
         #expect(inFirst.output == "7")
 
-        let listed = try psql(second, using: cluster, "SELECT count(*) FROM pg_tables WHERE tablename = 'widgets'")
+        let listed = try cluster.psql(second, "SELECT count(*) FROM pg_tables WHERE tablename = 'widgets'")
         #expect(listed.status == 0, "\(listed.output)")
         #expect(listed.output == "0", "a table made in one database is absent from another")
-        let inSecond = try psql(second, using: cluster, "SELECT id FROM widgets")
+        let inSecond = try cluster.psql(second, "SELECT id FROM widgets")
         #expect(inSecond.status != 0)
         #expect(inSecond.output.contains("relation \"widgets\" does not exist"), "\(inSecond.output)")
     }
@@ -46,7 +45,7 @@ struct PostgresClusterTests {
         let name = "named_\(UUID().uuidString.prefix(8).lowercased())"
         let database = try cluster.makeDatabase(name: name)
         #expect(database.lastPathComponent == name)
-        let current = try psql(database, using: cluster, "SELECT current_database()")
+        let current = try cluster.psql(database, "SELECT current_database()")
         #expect(current.status == 0, "\(current.output)")
         #expect(current.output == name)
         #expect(throws: PostgresClusterError.self) { try cluster.makeDatabase(name: "drop\"table") }
@@ -59,49 +58,25 @@ struct PostgresClusterTests {
         let cluster = try PostgresCluster()
         defer { cluster.tearDown() }
         let database = try cluster.makeDatabase()
-        let created = try psql(database, using: cluster, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('before the stop')")
+        let created = try cluster.psql(database, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('before the stop')")
         #expect(created.status == 0, "\(created.output)")
 
         try cluster.stop()
         #expect(!cluster.isRunning)
-        let whileStopped = try psql(database, using: cluster, "SELECT note FROM kept")
+        let whileStopped = try cluster.psql(database, "SELECT note FROM kept")
         #expect(whileStopped.status != 0)
         #expect(whileStopped.output.contains("Connection refused"), "\(whileStopped.output)")
 
         try cluster.start()
         #expect(cluster.isRunning)
-        let afterStart = try psql(database, using: cluster, "SELECT note FROM kept")
+        let afterStart = try cluster.psql(database, "SELECT note FROM kept")
         #expect(afterStart.status == 0, "\(afterStart.output)")
         #expect(afterStart.output == "before the stop")
 
         cluster.tearDown()
         #expect(!FileManager.default.fileExists(atPath: cluster.directory.path))
-        let afterTearDown = try psql(database, using: cluster, "SELECT 1")
+        let afterTearDown = try cluster.psql(database, "SELECT 1")
         #expect(afterTearDown.status != 0)
         #expect(throws: PostgresClusterError.self) { try cluster.start() }
     }
-}
-
-/// Runs `sql` with `cluster`'s `psql` against the URL's host, port, user and database.
-///
-/// - Returns: psql's exit status, and its output (errors included) without the trailing newline.
-private func psql(_ database: URL, using cluster: PostgresCluster, _ sql: String) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: cluster.psqlPath)
-    process.arguments = [
-        "-X", "-v", "ON_ERROR_STOP=1",
-        "-h", database.host ?? "", "-p", String(database.port ?? 0), "-U", database.user ?? "", "-d", database.lastPathComponent,
-        "-Atc", sql,
-    ]
-    // A developer's PGHOST or PGPASSWORD must not change what is tested.
-    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try ProcessLaunch.run(process)
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: output, as: UTF8.self)
-    return (process.terminationStatus, text.hasSuffix("\n") ? String(text.dropLast()) : text)
 }

@@ -170,72 +170,28 @@ struct PostgresLeadershipTests {
 
 /// Runs the elections in one service group while `body` runs, then shuts them down gracefully.
 private func running(_ elections: [PostgresLeadership], _ body: () async throws -> Void) async throws {
-    let group = ServiceGroup(services: elections, logger: PostgresLeadershipTests.logger)
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        do {
-            try await body()
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-    }
+    try await whileRunning(elections, logger: PostgresLeadershipTests.logger, body)
 }
 
-/// The first of `elections` to lead.
-private func firstLeader(of elections: [PostgresLeadership]) async throws -> PostgresLeadership {
-    try await eventually("one instance leads") {
-        await withTaskGroup(of: Void.self) { group in
-            for election in elections { group.addTask { await election.waitUntil(leader: true) } }
-            await group.next()
-            group.cancelAll()
-        }
+/// Waits for `condition` to return, for a generous 30 s (``finishes(within:_:)``); past that
+/// the test fails, saying what it waited for, rather than hangs.
+private func eventually(
+    _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @escaping @Sendable () async -> Void
+) async throws {
+    do {
+        try await finishes(within: .seconds(30), sourceLocation: sourceLocation) { await condition() }
+    } catch {
+        Issue.record("\(what): not within 30 s", sourceLocation: sourceLocation)
+        throw error
     }
-    return try #require(elections.first { $0.isLeader })
-}
-
-/// Waits for `condition` to return, for a generous 30 s; past that the test fails rather than
-/// hangs.
-private func eventually(_ what: String, _ condition: @escaping @Sendable () async -> Void) async throws {
-    let happened = await withTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            await condition()
-            return true
-        }
-        group.addTask {
-            try? await Task.sleep(for: .seconds(30))
-            return false
-        }
-        let first = await group.next() ?? false
-        group.cancelAll()
-        return first
-    }
-    try #require(happened, "\(what): not within 30 s")
 }
 
 /// Runs `sql` with the cluster's `psql` on the URL's database (a third session, beside the
-/// elections') and returns its output without the trailing newline.
+/// elections') and returns its output; a failure fails the test.
 private func psql(_ database: URL, _ sql: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try PostgresCluster.shared().psqlPath)
-    process.arguments = [
-        "-X", "-v", "ON_ERROR_STOP=1",
-        "-h", database.host ?? "", "-p", String(database.port ?? 0), "-U", database.user ?? "", "-d", database.lastPathComponent,
-        "-Atc", sql,
-    ]
-    // A developer's PGHOST or PGPASSWORD must not change what is tested.
-    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try ProcessLaunch.run(process)
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: output, as: UTF8.self)
-    try #require(process.terminationStatus == 0, "psql failed: \(text)")
-    return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    let (status, output) = try PostgresCluster.shared().psql(database, sql)
+    try #require(status == 0, "psql failed: \(output)")
+    return output
 }

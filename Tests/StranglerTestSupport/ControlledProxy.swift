@@ -96,13 +96,8 @@ package struct ControlledProxy {
             logger: logger
         ) { port in adminPort.withLockedValue { $0 = port } }
         await control.recordStartingTable()
-        let group = ServiceGroup(
-            services: [recorder, worker, ProxyService(server: server), admin, control.monitor, control.watcher!],
-            logger: logger
-        )
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
+        do {
+            try await whileRunning([recorder, worker, ProxyService(server: server), admin] + control.services, logger: logger) {
                 for _ in 0..<500 where server.localPort == nil || adminPort.withLockedValue({ $0 }) == nil {
                     try await Task.sleep(for: .milliseconds(10))
                 }
@@ -116,15 +111,11 @@ package struct ControlledProxy {
                     adminPort: try #require(adminPort.withLockedValue { $0 })
                 )
                 try await body(fixture)
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                await legacy.stop()
-                await service.stop()
-                throw error
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        } catch {
+            await legacy.stop()
+            await service.stop()
+            throw error
         }
         await legacy.stop()
         await service.stop()

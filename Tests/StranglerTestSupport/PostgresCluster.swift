@@ -495,6 +495,32 @@ private struct PostgresPrograms {
     }
 }
 
+extension PostgresCluster {
+    /// Runs `sql` with this cluster's `psql` against the URL's host, port, user and database.
+    ///
+    /// - Returns: psql's exit status, and its output (errors included) without the trailing newline.
+    package func psql(_ database: URL, _ sql: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: psqlPath)
+        process.arguments = [
+            "-X", "-v", "ON_ERROR_STOP=1",
+            "-h", database.host ?? "", "-p", String(database.port ?? 0), "-U", database.user ?? "", "-d", database.lastPathComponent,
+            "-Atc", sql,
+        ]
+        // A developer's PGHOST or PGPASSWORD must not change what is tested.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try ProcessLaunch.run(process)
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: output, as: UTF8.self)
+        return (process.terminationStatus, text.hasSuffix("\n") ? String(text.dropLast()) : text)
+    }
+}
+
 /// Starts test processes one at a time. Foundation's `Process.run()` on Linux reads
 /// `/proc/self/fd` to close inherited descriptors, and has crashed in that read while other
 /// threads of the test process started processes too; starting them one at a time avoids it.

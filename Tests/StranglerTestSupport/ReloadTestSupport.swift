@@ -130,22 +130,9 @@ package struct ServeRun {
         let control = ControlPlane(server: server, routesPath: routesPath, store: store, worker: nil, logger: logger)
         await control.recordStartingTable()
         let started = PendingValue<Void>()
-        let group = ServiceGroup(
-            services: [ProxyService(server: server) { _ in started.fulfill(()) }, control.watcher!],
-            logger: logger
-        )
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await started.value()
-                try await body(ServeRun(server: server, control: control, store: store))
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await whileRunning([ProxyService(server: server) { _ in started.fulfill(()) }] + control.services, logger: logger) {
+            try await started.value()
+            try await body(ServeRun(server: server, control: control, store: store))
         }
     }
 

@@ -33,17 +33,8 @@ package struct ShadowPipeline {
         let metrics = ProxyMetrics()
         let worker = ComparisonWorker(recorder: recorder, metrics: metrics, logger: logger)
         // Order matters: shutdown runs in reverse, so the worker drains into a live recorder.
-        let group = ServiceGroup(services: [recorder, worker], logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await body(ShadowPipeline(store: store, recorder: recorder, worker: worker, metrics: metrics))
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await whileRunning([recorder, worker], logger: logger) {
+            try await body(ShadowPipeline(store: store, recorder: recorder, worker: worker, metrics: metrics))
         }
     }
 

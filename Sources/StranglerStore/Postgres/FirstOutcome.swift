@@ -15,12 +15,12 @@ enum FirstOutcome {
         var description: String { "no answer within \(timeout)" }
     }
 
-    /// The first of `operation`'s outcome, a ``TimedOut`` after `timeout`, or a
+    /// The first of `operation`'s outcome, a ``TimedOut`` after `timeout` (never, when nil), or a
     /// `CancellationError` when the caller is cancelled; `abandon` runs (with whether it was a
     /// cancellation) when the operation lost, to make it end, and `discard` gets a value the
     /// operation made after it lost. The operation's task is not awaited.
     static func of<Result: Sendable>(
-        timeout: Duration,
+        timeout: Duration?,
         _ operation: @escaping @Sendable () async throws -> Result,
         abandon: @escaping @Sendable (_ cancelled: Bool) -> Void,
         discard: @escaping @Sendable (Result) -> Void = { _ in }
@@ -43,7 +43,7 @@ enum FirstOutcome {
             continuation?.resume(with: result)
             return true
         }
-        let work = Task {
+        Task {
             do {
                 let value = try await operation()
                 // A value that comes after the caller stopped waiting is nobody's: `discard`
@@ -53,14 +53,13 @@ enum FirstOutcome {
                 _ = settle(.failure(error))
             }
         }
-        let timer = Task {
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            if settle(.failure(TimedOut(timeout: timeout))) { abandon(false) }
+        let timer = timeout.map { timeout in
+            Task {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                if settle(.failure(TimedOut(timeout: timeout))) { abandon(false) }
+            }
         }
-        defer {
-            timer.cancel()
-            _ = work
-        }
+        defer { timer?.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
                 let early = outcome.withLockedValue { state -> Swift.Result<Result, any Error>? in

@@ -24,6 +24,18 @@ public struct SharedRouteTableHead: Sendable, Hashable {
     }
 }
 
+extension SharedRouteTableHead {
+    /// A head from its row: `revision, version, changed_at, file_version`.
+    init(row revision: Int64, _ version: String, _ changedAt: String, _ fileVersion: String?) {
+        self.init(
+            revision: revision,
+            version: version,
+            changedAt: StoredTimestamp.parse(changedAt) ?? Date(timeIntervalSince1970: 0),
+            fileVersion: fileVersion
+        )
+    }
+}
+
 /// A change made against a table version that is no longer live: another change committed
 /// first. Nothing was written.
 public struct SharedRouteTableConflict: Error, Sendable, CustomStringConvertible {
@@ -45,15 +57,9 @@ extension PostgresDiffStore {
     public func routeTableHead() async throws -> SharedRouteTableHead? {
         try await read(
             "SELECT revision, version, changed_at, file_version FROM route_table_head",
-            as: (Int64, String, String, String?).self
-        ) { revision, version, changedAt, fileVersion in
-            SharedRouteTableHead(
-                revision: revision,
-                version: version,
-                changedAt: StoredTimestamp.parse(changedAt) ?? Date(timeIntervalSince1970: 0),
-                fileVersion: fileVersion
-            )
-        }.first
+            as: (Int64, String, String, String?).self,
+            SharedRouteTableHead.init(row:_:_:_:)
+        ).first
     }
 
     /// The live table's head and content, read together; nil when no table was ever imported.
@@ -65,15 +71,7 @@ extension PostgresDiffStore {
             """,
             as: (Int64, String, String, String?, String).self
         ) { revision, version, changedAt, fileVersion, content in
-            (
-                SharedRouteTableHead(
-                    revision: revision,
-                    version: version,
-                    changedAt: StoredTimestamp.parse(changedAt) ?? Date(timeIntervalSince1970: 0),
-                    fileVersion: fileVersion
-                ),
-                Data(content.utf8)
-            )
+            (SharedRouteTableHead(row: revision, version, changedAt, fileVersion), Data(content.utf8))
         }.first
     }
 
@@ -113,15 +111,9 @@ extension PostgresDiffStore {
                 connection,
                 "SELECT revision, version, changed_at, file_version FROM route_table_head FOR UPDATE",
                 as: (Int64, String, String, String?).self,
-                logger: self.logger
-            ) { revision, version, changedAt, fileVersion in
-                SharedRouteTableHead(
-                    revision: revision,
-                    version: version,
-                    changedAt: StoredTimestamp.parse(changedAt) ?? now,
-                    fileVersion: fileVersion
-                )
-            }.first
+                logger: self.logger,
+                SharedRouteTableHead.init(row:_:_:_:)
+            ).first
             guard current?.version == expected else { return .conflict(current) }
             // Kept first: the head refers to it. A version kept without going live is harmless
             // (the kept versions are what rollback chooses from).
@@ -153,8 +145,9 @@ extension PostgresDiffStore {
                         connection,
                         "SELECT revision, version, changed_at, file_version FROM route_table_head",
                         as: (Int64, String, String, String?).self,
-                        logger: self.logger
-                    ) { SharedRouteTableHead(revision: $0, version: $1, changedAt: StoredTimestamp.parse($2) ?? now, fileVersion: $3) }.first
+                        logger: self.logger,
+                        SharedRouteTableHead.init(row:_:_:_:)
+                    ).first
                 )
             }
             let ids = try await Self.insertChanges(changes, connection, self.logger)
@@ -197,7 +190,8 @@ extension PostgresDiffStore {
         // nothing here awaits a query that might never answer.
         do {
             try await FirstOutcome.of(
-                timeout: .seconds(366 * 86_400),
+                // No deadline: listening lasts until it fails or the caller is cancelled.
+                timeout: nil,
                 { [logger] in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
