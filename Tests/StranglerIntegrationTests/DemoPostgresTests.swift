@@ -14,7 +14,7 @@ import Darwin
 struct DemoPostgresTests {
     /// A running `strangler demo --postgres`, with its ports and output.
     final class RunningDemo {
-        let process = Process()
+        let process: ChildProcess
         let output: URL
         let ports: [String: Int]
 
@@ -32,8 +32,7 @@ struct DemoPostgresTests {
             let root = RoutesCommandTests.root
             let binary = root.appendingPathComponent(".build/debug/strangler")
             try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")
-            process.executableURL = binary
-            process.arguments =
+            let arguments =
                 [
                     "demo", "--postgres", database, "--data-dir", dataDirectory.path,
                     "--routes", root.appendingPathComponent("routes.json").path,
@@ -43,15 +42,11 @@ struct DemoPostgresTests {
             var environment = ProcessInfo.processInfo.environment
             environment["STRANGLER_ADMIN_TOKEN"] = nil
             environment["STRANGLER_STORE"] = nil
-            process.environment = environment
-            let handle = try FileHandle(forWritingTo: output)
-            process.standardOutput = handle
-            process.standardError = handle
-            try ProcessLaunch.run(process)
+            process = try ChildProcess.spawn(binary.path, arguments, environment: environment, output: .file(output.path))
         }
 
         deinit {
-            if process.isRunning { process.terminate() }
+            process.send(SIGTERM)
         }
 
         var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
@@ -71,14 +66,13 @@ struct DemoPostgresTests {
 
         /// Stops the demo as Ctrl-C does and returns its exit status.
         func stop() async throws -> Int32 {
-            process.interrupt()
+            process.send(SIGINT)
             for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
             if process.isRunning {
-                process.terminate()
+                process.send(SIGTERM)
                 Issue.record("the demo did not stop on SIGINT:\n\(text)")
             }
-            process.waitUntilExit()
-            return process.terminationStatus
+            return process.waitUntilExit()
         }
     }
 

@@ -29,25 +29,14 @@ struct RoutesCommandTests {
     private static func stranglerBlocking(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let binary = root.appendingPathComponent(".build/debug/strangler")
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["STRANGLER_ADMIN_TOKEN"] = nil
         env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try ProcessLaunch.run(process)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let run = try ChildProcess.run(binary.path, arguments, environment: env)
         return Run(
-            status: process.terminationStatus,
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self)
+            status: run.status,
+            stdout: String(decoding: run.output, as: UTF8.self),
+            stderr: String(decoding: run.errors, as: UTF8.self)
         )
     }
 

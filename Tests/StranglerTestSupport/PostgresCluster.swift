@@ -298,9 +298,6 @@ package final class PostgresCluster: @unchecked Sendable {
         if asServerOwner, let serverOwner {
             command = [serverOwner.runuser, "-u", serverOwner.name, "--"] + command
         }
-        if FileManager.default.isExecutableFile(atPath: "/bin/bash") {
-            command = ["/bin/bash", "-c", Self.closeInheritedDescriptors, "bash"] + command
-        }
         let (status, output) = try Self.runProcess(command, in: directory)
         guard status == 0 else {
             var message = "PostgreSQL test cluster: \(doing) failed.\nCommand: \(command.joined(separator: " "))\nExit status: \(status)\n"
@@ -314,41 +311,17 @@ package final class PostgresCluster: @unchecked Sendable {
         return output
     }
 
-    /// Closes every descriptor above standard error, then runs its arguments. Foundation's `Process`
-    /// on Linux learns that a child exited when a socket the child inherited closes; `pg_ctl start`
-    /// leaves the server running with that socket, and `waitUntilExit()` would never return.
-    /// (bash, not dash: dash cannot name descriptors above 9.)
-    private static let closeInheritedDescriptors = """
-        if [ -d /proc/$$/fd ]; then for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; fi; exec "$@"
-        """
-
     /// Runs `command` with the `PG*` variables removed from its environment, so a developer's
     /// `PGHOST` or `PGDATABASE` cannot point the tests elsewhere.
     static func runProcess(_ command: [String], in directory: URL?) throws -> (status: Int32, output: String) {
-        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-pg-out-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: outputFile.path, contents: nil) else {
-            throw PostgresClusterError(description: "could not create \(outputFile.path) for a command's output")
-        }
-        defer { try? FileManager.default.removeItem(at: outputFile) }
-        let output = try FileHandle(forWritingTo: outputFile)
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
             .merging(["PGCONNECT_TIMEOUT": "10"]) { $1 }
-        if let directory { process.currentDirectoryURL = directory }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
         do {
-            try ProcessLaunch.run(process)
+            let run = try ChildProcess.run(command[0], Array(command.dropFirst()), environment: environment, directory: directory?.path, mergeErrors: true)
+            return (run.status, String(decoding: run.output, as: UTF8.self))
         } catch {
             throw PostgresClusterError(description: "could not run \(command.joined(separator: " ")): \(error)")
         }
-        process.waitUntilExit()
-        let text = (try? Data(contentsOf: outputFile)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return (process.terminationStatus, text)
     }
 
     private static func tail(of file: URL, from offset: Int) -> String {
@@ -500,35 +473,15 @@ extension PostgresCluster {
     ///
     /// - Returns: psql's exit status, and its output (errors included) without the trailing newline.
     package func psql(_ database: URL, _ sql: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: psqlPath)
-        process.arguments = [
+        let arguments = [
             "-X", "-v", "ON_ERROR_STOP=1",
             "-h", database.host ?? "", "-p", String(database.port ?? 0), "-U", database.user ?? "", "-d", database.lastPathComponent,
             "-Atc", sql,
         ]
         // A developer's PGHOST or PGPASSWORD must not change what is tested.
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: output, as: UTF8.self)
-        return (process.terminationStatus, text.hasSuffix("\n") ? String(text.dropLast()) : text)
-    }
-}
-
-/// Starts test processes one at a time. Foundation's `Process.run()` on Linux reads
-/// `/proc/self/fd` to close inherited descriptors, and has crashed in that read while other
-/// threads of the test process started processes too; starting them one at a time avoids it.
-package enum ProcessLaunch {
-    private static let lock = NIOLock()
-
-    /// Runs `process`, holding the launch lock for the start only.
-    package static func run(_ process: Process) throws {
-        try lock.withLock { try process.run() }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        let run = try ChildProcess.run(psqlPath, arguments, environment: environment, mergeErrors: true)
+        let text = String(decoding: run.output, as: UTF8.self)
+        return (run.status, text.hasSuffix("\n") ? String(text.dropLast()) : text)
     }
 }

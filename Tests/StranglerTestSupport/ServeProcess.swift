@@ -36,7 +36,7 @@ package final class ServeProcess: Sendable {
     package let directory: URL
     /// Its standard error: the log and any refusal to start.
     package let logFile: URL
-    private let process: Process
+    private let process: ChildProcess
     private let ports = NIOLockedValueBox<(proxy: Int?, admin: Int?)>((nil, nil))
 
     /// The proxy's port; 0 before ``waitUntilListening(timeout:)`` returned.
@@ -44,11 +44,11 @@ package final class ServeProcess: Sendable {
     /// The admin listener's port; 0 before ``waitUntilListening(timeout:)`` returned.
     package var adminPort: Int { ports.withLockedValue { $0.admin } ?? 0 }
     /// The process id.
-    package var pid: Int32 { process.processIdentifier }
+    package var pid: Int32 { process.pid }
     /// Whether the process still runs.
     package var isRunning: Bool { process.isRunning }
 
-    private init(name: String, directory: URL, logFile: URL, process: Process) {
+    private init(name: String, directory: URL, logFile: URL, process: ChildProcess) {
         self.name = name
         self.directory = directory
         self.logFile = logFile
@@ -85,11 +85,7 @@ package final class ServeProcess: Sendable {
         guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
             throw ServeProcessError("cannot create \(logFile.path)")
         }
-        let log = try FileHandle(forWritingTo: logFile)
-        defer { try? log.close() }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments =
+        let arguments =
             [
                 "serve", "--store", store, "--instance-id", name, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                 "--migrations", migrations, "--threads", "1", "--no-access-log",
@@ -97,12 +93,7 @@ package final class ServeProcess: Sendable {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STRANGLER_") && !$0.key.hasPrefix("PG") }
         env["STRANGLER_ADMIN_TOKEN"] = "\(token.name):\(token.secret)"
         env.merge(environment) { $1 }
-        process.environment = env
-        process.currentDirectoryURL = directory
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try ProcessLaunch.run(process)
+        let process = try ChildProcess.spawn(binary.path, arguments, environment: env, directory: directory.path, output: .file(logFile.path))
         return ServeProcess(name: name, directory: directory, logFile: logFile, process: process)
     }
 
@@ -131,7 +122,7 @@ package final class ServeProcess: Sendable {
                 return
             }
             if !process.isRunning {
-                throw ServeProcessError("\(name) exited with status \(process.terminationStatus) before listening\n\(logTail)")
+                throw ServeProcessError("\(name) exited with status \(process.terminationStatus ?? -1) before listening\n\(logTail)")
             }
             if ContinuousClock.now > deadline {
                 throw ServeProcessError("\(name) was not listening after \(timeout)\n\(logTail)")
@@ -151,11 +142,11 @@ package final class ServeProcess: Sendable {
     /// Waits for the process to exit by itself and returns its status.
     package func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
+        while true {
+            if let status = process.terminationStatus { return status }
             if ContinuousClock.now > deadline { throw ServeProcessError("\(name) still runs after \(timeout)\n\(logTail)") }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return process.terminationStatus
     }
 
     /// Waits until the log contains `text`; returns whether it did within `timeout`.
@@ -174,20 +165,17 @@ package final class ServeProcess: Sendable {
     @discardableResult
     package func stop(grace: Duration = .seconds(20)) -> Int32 {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            process.send(SIGTERM)
             let deadline = ContinuousClock.now + grace
             while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-            }
+            process.send(SIGKILL)
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        return process.waitUntilExit()
     }
 
     /// Kills the process at once (SIGKILL): a crash, with no graceful shutdown.
     package func crash() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.send(SIGKILL)
         process.waitUntilExit()
     }
 
