@@ -30,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // TLS to PostgreSQL, to https upstreams, and on the proxy and admin listeners.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // Certificates made in-process: the demo's local CA and the tests' certificates.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -89,7 +93,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -134,6 +137,17 @@ let package = Package(
             // The dashboard: plain HTML, CSS and JS, served by the admin listener as they are.
             resources: [.copy("Dashboard")]
         ),
+        // A local certificate authority: a CA, server and client certificates made in-process
+        // as PEM files and NIOSSL values, for `strangler demo --tls` and the TLS tests.
+        .target(
+            name: "StranglerTLS",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The demo legacy OMS monolith and the extracted services.
         .target(
             name: "DemoOMS",
@@ -155,6 +169,7 @@ let package = Package(
                 "StranglerStore",
                 "StranglerReport",
                 "DemoOMS",
+                "StranglerTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -196,6 +211,7 @@ let package = Package(
                 "StranglerProxy",
                 "StranglerControl",
                 "StranglerAdmin",
+                "StranglerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -217,6 +233,7 @@ let package = Package(
                 "StranglerStore",
                 "StranglerCore",
                 "StranglerTestSupport",
+                "StranglerTLS",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -254,6 +271,7 @@ let package = Package(
                 "StranglerControl",
                 "StranglerAdmin",
                 "StranglerTestSupport",
+                "StranglerTLS",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -274,6 +292,7 @@ let package = Package(
                 "StranglerAdmin",
                 "StranglerTestSupport",
                 "DemoOMS",
+                "StranglerTLS",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

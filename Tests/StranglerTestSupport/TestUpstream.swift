@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import StranglerAdmin
 import StranglerControl
 import StranglerProxy
@@ -31,6 +32,9 @@ package final class TestUpstream: Sendable {
         package var uri: String
         package var headers: [(String, String)]
         package var body: [UInt8]
+        /// The common name of the certificate the client presented over TLS; nil without TLS
+        /// or without a client certificate.
+        package var clientCertificateCommonName: String? = nil
     }
 
     package let name: String
@@ -56,7 +60,10 @@ package final class TestUpstream: Sendable {
     package var acceptedConnections: Int { state.withLockedValue { $0.accepted } }
     package var closedConnections: Int { state.withLockedValue { $0.closed } }
 
-    package init(name: String) async throws {
+    /// Starts the upstream on a free loopback port.
+    /// - Parameter tls: when set, the upstream speaks TLS with this context (see
+    ///   ``TLSFixtures/serverContext(_:requireClientCertificate:)``); plain HTTP when nil.
+    package init(name: String, tls: NIOSSLContext? = nil) async throws {
         self.name = name
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
@@ -68,6 +75,9 @@ package final class TestUpstream: Sendable {
                     // A stray connection to a reused port can arrive before the bind has returned
                     // and `self` is set: it is refused, not a crash of the whole test process.
                     guard let upstream = box.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
                     try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream))
                 }
@@ -188,11 +198,18 @@ package final class TestUpstreamHandler: ChannelInboundHandler {
                 method: head.method.rawValue,
                 uri: head.uri,
                 headers: head.headers.map { ($0.name, $0.value) },
-                body: body
+                body: body,
+                clientCertificateCommonName: clientCertificateCommonName(context: context)
             )
             upstream.record(seen)
             respond(to: seen, context: context)
         }
+    }
+
+    /// The common name of the client's certificate, read from the TLS handler when there is one.
+    private func clientCertificateCommonName(context: ChannelHandlerContext) -> String? {
+        guard let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() else { return nil }
+        return certificate.subjectName.first { $0.type == .commonName }?.value
     }
 
     private func write(_ text: String, context: ChannelHandlerContext) {
