@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
 import StranglerControl
@@ -22,15 +23,27 @@ public enum AdminAPI {
     ///     access allows it.
     ///   - port: the port (0 for any free one).
     ///   - access: who may use the API.
+    ///   - tls: serve HTTPS with this certificate (give the same reloader to the
+    ///     ``StranglerApplication``, which reloads it); nil for plain HTTP.
     ///   - onRunning: called with the bound port once the listener is up.
     public static func listener(
         host: String,
         port: Int,
         access: AdminAccess,
+        tls: ListenerTLSReloader? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> StranglerApplication.AdminFactory {
         { server, controller, logger in
-            try makeApplication(server: server, controller: controller, access: access, host: host, port: port, logger: logger, onRunning: onRunning)
+            try makeApplication(
+                server: server,
+                controller: controller,
+                access: access,
+                host: host,
+                port: port,
+                tls: tls,
+                logger: logger,
+                onRunning: onRunning
+            )
         }
     }
 
@@ -43,7 +56,10 @@ public enum AdminAPI {
     ///   - port: port to bind; 0 picks a free one, reported through `onRunning`.
     ///   - idleTimeout: a connection that sends nothing for this long is closed, so silent or
     ///     abandoned connections can't pile up on the admin listener.
-    /// - Throws: ``AdminAccessError`` for a non-loopback host without a token.
+    ///   - tls: serve HTTPS with this certificate, and require client certificates if it has a
+    ///     client CA; nil for plain HTTP.
+    /// - Throws: ``AdminAccessError`` for a non-loopback host without a token;
+    ///   ``ListenerTLSError`` for an unusable certificate, key or client CA.
     public static func makeApplication(
         server: ProxyServer,
         controller: RouteController? = nil,
@@ -51,10 +67,20 @@ public enum AdminAPI {
         host: String,
         port: Int,
         idleTimeout: TimeAmount = .seconds(60),
+        tls: ListenerTLSReloader? = nil,
         logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try access.checkBinding(host: host)
+        if tls == nil, !access.tokens.isEmpty, !AdminAccess.isLoopback(host) {
+            logger.warning(
+                "the admin listener serves plain HTTP off loopback: its tokens travel in clear to anyone on the path",
+                metadata: [
+                    "address": "\(host):\(port)", "fix": "pass --admin-tls-cert FILE --admin-tls-key FILE, or keep --admin-listen on 127.0.0.1",
+                ]
+            )
+        }
+        let tlsConfiguration = try tls.map(AdminTLS.configuration)
         let router = Router(context: AdminRequestContext.self)
         // Open to anyone who can reach the listener: health, metrics and this API's description.
         // The store's state is said beside the proxy's, never instead of it: the proxy serves
@@ -94,7 +120,8 @@ public enum AdminAPI {
 
         return Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            server: try tlsConfiguration.map { try .tls(.http1(configuration: .init(idleTimeout: idleTimeout)), tlsConfiguration: $0) }
+                ?? .http1(configuration: .init(idleTimeout: idleTimeout)),
             configuration: .init(address: .hostname(host, port: port), serverName: "strangler-admin"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger

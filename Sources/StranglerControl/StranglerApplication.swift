@@ -3,6 +3,7 @@ import ServiceLifecycle
 import StranglerCore
 import StranglerProxy
 import StranglerStore
+import UnixSignals
 
 /// A whole running StranglerFig as one service group: the comparison pipeline, the data plane,
 /// the admin listener and the control plane, started in the one order that works and stopped
@@ -23,6 +24,8 @@ public struct StranglerApplication: Sendable {
     private let admin: any Service
     private let leadership: PostgresLeadership?
     private let onProxyStarted: @Sendable (Int) -> Void
+    /// The TLS listeners' certificates: the proxy's and the admin listener's.
+    private let certificates: [ListenerTLSReloader]
 
     /// Builds the admin listener once the data plane and the controller exist. The control
     /// module cannot name the admin API (it sits above this module), so the caller supplies it:
@@ -36,6 +39,8 @@ public struct StranglerApplication: Sendable {
     ///   - transform: applied to every table before it goes live (the demo moves ports with it);
     ///     pure computation only (it runs in ``BackgroundWork``).
     ///   - logger: for the proxy and the control plane; `quietLogger` for the admin listener.
+    ///   - adminTLS: the admin listener's certificate, when it serves TLS: reloaded with the
+    ///     proxy's, when its files change and on SIGHUP.
     /// - Throws: what `admin` throws (an admin address its access does not allow).
     public init(
         configuration: ProxyConfiguration,
@@ -53,6 +58,7 @@ public struct StranglerApplication: Sendable {
         transform: @escaping @Sendable (RouteTable) -> RouteTable = { $0 },
         logger: Logger,
         quietLogger: Logger? = nil,
+        adminTLS: ListenerTLSReloader? = nil,
         onProxyStarted: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws {
         let server = ProxyServer(
@@ -89,6 +95,7 @@ public struct StranglerApplication: Sendable {
         self.worker = worker
         self.leadership = leadership
         self.onProxyStarted = onProxyStarted
+        self.certificates = [server.tls, adminTLS].compactMap { $0 }
     }
 
     /// Records the starting table in the audit trail, then runs every service until SIGTERM or
@@ -103,10 +110,36 @@ public struct StranglerApplication: Sendable {
         let services: [any Service] =
             (leadership.map { [$0] } ?? []) + [recorder, worker] + before + [ProxyService(server: server, onStarted: onProxyStarted), admin]
             + control.services
+            + (certificates.isEmpty ? [] : [CertificateReloads(reloaders: certificates)])
             + after
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
+    }
+}
+
+/// Reloads the TLS listeners' certificates when their files change and on SIGHUP, the signal
+/// that also reloads the route table: an operator who renewed a certificate and edited the
+/// routes sends one signal. Stops before the listeners do.
+private struct CertificateReloads: Service {
+    let reloaders: [ListenerTLSReloader]
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        let reloaders = self.reloaders
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in signals {
+                        // Each logs what became of it.
+                        for reloader in reloaders { reloader.reload(reason: "SIGHUP") }
+                    }
+                }
+                for reloader in reloaders {
+                    group.addTask { await reloader.watch() }
+                }
+            }
+        }
     }
 }

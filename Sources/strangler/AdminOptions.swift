@@ -68,3 +68,54 @@ struct RouteRuleOptions: ParsableArguments {
         )
     }
 }
+
+/// `--admin-tls-cert`, `--admin-tls-key`, `--admin-tls-client-ca`: HTTPS on the admin listener
+/// (serve only).
+struct AdminTLSOptions: ParsableArguments {
+    @Option(
+        name: .customLong("admin-tls-cert"),
+        help: ArgumentHelp(
+            "Serve the admin API over HTTPS with this PEM certificate chain (leaf first); needs --admin-tls-key.",
+            discussion: "Reloaded when the file changes and on SIGHUP; open connections keep the certificate they started with.",
+            valueName: "file"
+        )
+    )
+    var certificate: String?
+
+    @Option(name: .customLong("admin-tls-key"), help: ArgumentHelp("The admin certificate's private key (unencrypted PEM).", valueName: "file"))
+    var key: String?
+
+    @Option(
+        name: .customLong("admin-tls-client-ca"),
+        help: ArgumentHelp(
+            "Require admin clients to present a certificate signed by this CA (PEM); read at start.",
+            valueName: "file"
+        )
+    )
+    var clientCA: String?
+
+    func validate() throws {
+        switch (certificate, key) {
+        case (.some, nil): throw ValidationError("--admin-tls-cert needs --admin-tls-key: the certificate's private key")
+        case (nil, .some): throw ValidationError("--admin-tls-key needs --admin-tls-cert: the certificate the key belongs to")
+        case (nil, nil) where clientCA != nil:
+            throw ValidationError("--admin-tls-client-ca needs --admin-tls-cert and --admin-tls-key: client certificates are checked over TLS")
+        default: break
+        }
+    }
+
+    /// The admin listener's TLS, if asked for.
+    var tls: ListenerTLS? {
+        guard let certificate, let key else { return nil }
+        return ListenerTLS(certificateFile: certificate, keyFile: key, clientCAFile: clientCA)
+    }
+
+    /// The flag that names `file`.
+    static func flag(_ file: ListenerTLSError.File) -> String {
+        switch file {
+        case .certificate: "--admin-tls-cert"
+        case .key: "--admin-tls-key"
+        case .clientCA: "--admin-tls-client-ca"
+        }
+    }
+}

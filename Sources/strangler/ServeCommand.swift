@@ -28,6 +28,12 @@ struct Serve: AsyncParsableCommand {
               strangler serve --store postgres://strangler@db:5432/strangler --instance-id proxy-a
               strangler serve --store postgres://strangler@db:5432/strangler --routes routes.json   # git stays the source
               strangler serve --admin-listen 0.0.0.0:8081 --admin-token-file /etc/strangler/tokens
+              strangler serve --listen 0.0.0.0:8443 --tls-cert fullchain.pem --tls-key privkey.pem
+              strangler serve --admin-tls-cert admin.pem --admin-tls-key admin.key \\
+                --admin-tls-client-ca operators-ca.pem     # admin clients need a certificate
+
+            TLS certificates are reloaded without a restart when their files change (checked \
+            every 2 s) and on SIGHUP; a certificate that fails to load is logged, and the one in use stays.
 
             Route changes made through `strangler routes`, the admin API, by hand in the file or
             by a canary's auto-demote are recorded in the diff store's audit trail.
@@ -69,13 +75,17 @@ struct Serve: AsyncParsableCommand {
     var adminListen = HostPort(host: "127.0.0.1", port: 8081)
 
     @OptionGroup var proxyOptions: ProxyOptions
+    @OptionGroup var tlsOptions: ListenerTLSOptions
     @OptionGroup var adminOptions: AdminOptions
+    @OptionGroup var adminTLSOptions: AdminTLSOptions
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         try proxyOptions.validate()
+        try tlsOptions.validate()
         try adminOptions.validate()
+        try adminTLSOptions.validate()
         guard routePollInterval.amount >= .milliseconds(100) else {
             throw ValidationError("--route-poll-interval must be at least 100ms, got \(routePollInterval.text)")
         }
@@ -83,6 +93,26 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "strangler")
+        let metrics = ProxyMetrics()
+        // Certificates are checked before anything opens: a bad file stops serve with the flag
+        // that named it, not as a listener failing to start after the store did.
+        var configuration = proxyOptions.configuration(listen: listen, accessLog: logging.accessLog)
+        configuration.tls = tlsOptions.tls
+        let adminTLS = adminTLSOptions.tls.map { ListenerTLSReloader(tls: $0, listener: "admin", logger: logger, metrics: metrics) }
+        do {
+            if let tls = configuration.tls {
+                _ = try ListenerCertificate(loading: tls)
+            }
+        } catch {
+            printError(Self.message(error, listener: "proxy", flag: ListenerTLSOptions.flag))
+            throw ExitCode(1)
+        }
+        do {
+            try adminTLS?.load()
+        } catch {
+            printError(Self.message(error, listener: "admin", flag: AdminTLSOptions.flag))
+            throw ExitCode(1)
+        }
         let routesFile = routes ?? "routes.json"
         let sharedStore = PostgresStoreURL.isPostgres(storeOptions.storePath(routes: routesFile))
         var table: RouteTable?
@@ -94,7 +124,6 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let metrics = ProxyMetrics()
         let access = try adminOptions.access()
         let pipeline: StoreOptions.Pipeline
         do {
@@ -125,7 +154,7 @@ struct Serve: AsyncParsableCommand {
         let application: StranglerApplication
         do {
             application = try StranglerApplication(
-                configuration: proxyOptions.configuration(listen: listen, accessLog: logging.accessLog),
+                configuration: configuration,
                 table: table,
                 routesPath: routesFile,
                 shared: shared,
@@ -134,10 +163,11 @@ struct Serve: AsyncParsableCommand {
                 recorder: pipeline.recorder,
                 worker: pipeline.worker,
                 metrics: metrics,
-                admin: AdminAPI.listener(host: adminListen.host, port: adminListen.port, access: access),
+                admin: AdminAPI.listener(host: adminListen.host, port: adminListen.port, access: access, tls: adminTLS),
                 controllerConfiguration: adminOptions.rules.configuration,
                 monitorConfiguration: adminOptions.monitorConfiguration,
-                logger: logger
+                logger: logger,
+                adminTLS: adminTLS
             )
         } catch {
             printError("\(error)")
@@ -147,9 +177,57 @@ struct Serve: AsyncParsableCommand {
         await StoreLocation.close(pipeline.store)
     }
 
+    /// Why a listener can't serve TLS, with the flag that named the file and what to do.
+    static func message(_ error: ListenerTLSError, listener: String, flag: (ListenerTLSError.File) -> String) -> String {
+        "cannot serve TLS on the \(listener) listener: \(flag(error.file)) \(error.path) \(error.reason).\n"
+            + "To fix: \(error.remedy)."
+    }
+
     /// A file in the routes file's folder.
     static func besideRoutes(_ routes: String, _ name: String) -> String {
         URL(fileURLWithPath: routes).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}
+
+/// `--tls-cert`, `--tls-key`: HTTPS on the proxy listener (serve only).
+struct ListenerTLSOptions: ParsableArguments {
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "Serve the proxy over HTTPS with this PEM certificate chain (leaf first); needs --tls-key.",
+            discussion: """
+                TLS 1.2 or later, ALPN http/1.1; upstreams get X-Forwarded-Proto: https. The files are \
+                reloaded when they change and on SIGHUP; open connections keep the certificate they started with.
+                """,
+            valueName: "file"
+        )
+    )
+    var certificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's private key (unencrypted PEM).", valueName: "file"))
+    var key: String?
+
+    func validate() throws {
+        switch (certificate, key) {
+        case (.some, nil): throw ValidationError("--tls-cert needs --tls-key: the certificate's private key")
+        case (nil, .some): throw ValidationError("--tls-key needs --tls-cert: the certificate the key belongs to")
+        default: break
+        }
+    }
+
+    /// The proxy listener's TLS, if asked for.
+    var tls: ListenerTLS? {
+        guard let certificate, let key else { return nil }
+        return ListenerTLS(certificateFile: certificate, keyFile: key)
+    }
+
+    /// The flag that names `file`.
+    static func flag(_ file: ListenerTLSError.File) -> String {
+        switch file {
+        case .certificate: "--tls-cert"
+        case .key: "--tls-key"
+        case .clientCA: "--tls-client-ca"
+        }
     }
 }
 

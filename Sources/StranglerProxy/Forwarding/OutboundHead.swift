@@ -23,6 +23,7 @@ struct OutboundHead {
     ///   - clientAddress: the peer's address, appended to `X-Forwarded-For`.
     ///   - clientTrusted: the peer is a trusted proxy: its forwarding headers are extended
     ///     rather than replaced.
+    ///   - overTLS: the request came over TLS: `X-Forwarded-Proto` says `https`.
     ///   - buffer: an empty buffer to write into, reused from an earlier exchange so that a
     ///     head costs no allocation.
     ///   - requestIDs: generates the id when the client sent none (or an invalid one).
@@ -30,6 +31,7 @@ struct OutboundHead {
         from head: ClientRequestHead,
         clientAddress: String,
         clientTrusted: Bool,
+        overTLS: Bool = false,
         buffer: consuming ByteBuffer,
         requestIDs: inout RequestIDGenerator
     ) -> OutboundHead {
@@ -121,7 +123,7 @@ struct OutboundHead {
             out.writeStaticString(", ")
         }
         out.writeString(clientAddress)
-        if !trustedProto { out.writeStaticString("\r\nX-Forwarded-Proto: http") }
+        if !trustedProto { out.writeStaticString(overTLS ? "\r\nX-Forwarded-Proto: https" : "\r\nX-Forwarded-Proto: http") }
         out.writeStaticString("\r\nX-Request-Id: ")
         out.writeRequestID(requestID)
         out.writeStaticString("\r\n")

@@ -33,6 +33,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     var context: ChannelHandlerContext?
     private var clientAddress = "unknown"
     private var clientTrusted = false
+    /// The connection came through the TLS listener: upstreams get `X-Forwarded-Proto: https`.
+    private let overTLS: Bool
 
     /// The exchange's upstream side: attempts, connection, response progress, what a failure
     /// may still do. Every decision about them is made there; this handler carries them out.
@@ -77,9 +79,12 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// When the last read between exchanges began: the next head's bounds count from it.
     private var readTime = NIODeadline.now()
 
-    /// - Parameter holdsConnectionPlace: the connection took a place in the server's count
-    ///   (``ClientConnectionCount``), which the handler gives back when the connection closes.
-    init(loop: LoopContext, holdsConnectionPlace: Bool = false) {
+    /// - Parameters:
+    ///   - holdsConnectionPlace: the connection took a place in the server's count
+    ///     (``ClientConnectionCount``), which the handler gives back when the connection closes.
+    ///   - overTLS: a TLS handler before this one decrypts the connection.
+    init(loop: LoopContext, holdsConnectionPlace: Bool = false, overTLS: Bool = false) {
+        self.overTLS = overTLS
         self.clientSide = ClientConnectionStateMachine(
             holdsPlace: holdsConnectionPlace,
             discardBudget: loop.configuration.lingerMaxBytes
@@ -310,6 +315,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             from: head,
             clientAddress: clientAddress,
             clientTrusted: clientTrusted,
+            overTLS: overTLS,
             buffer: spareRequestHead.take(capacity: head.bytes.readableBytes + 160 + clientAddress.utf8.count),
             requestIDs: &loop.requestIDs
         )

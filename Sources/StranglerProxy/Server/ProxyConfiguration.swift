@@ -68,6 +68,9 @@ public struct ProxyConfiguration: Sendable {
     /// The scheduling slice each event loop asks the kernel for (``EventLoopSlice``), or nil to
     /// keep the kernel's default.
     public var eventLoopSlice: TimeAmount?
+    /// Serve TLS with this certificate, reloaded when its files change; nil for plain HTTP.
+    /// Upstreams see `X-Forwarded-Proto: https` for requests that came over it.
+    public var tls: ListenerTLS?
 
     /// Creates a configuration; every setting has a default suited to one host serving its
     /// cores (127.0.0.1:8080, one event loop per core, 32 KiB heads, 10 MiB bodies, nginx-like
@@ -94,7 +97,8 @@ public struct ProxyConfiguration: Sendable {
         lingerMaxBytes: Int = 64 * 1024 * 1024,
         maxClientConnections: Int = 10_000,
         ambiguousPaths: AmbiguousPathPolicy = .reject,
-        eventLoopSlice: TimeAmount? = EventLoopSlice.standard
+        eventLoopSlice: TimeAmount? = EventLoopSlice.standard,
+        tls: ListenerTLS? = nil
     ) {
         self.host = host
         self.port = port
@@ -118,5 +122,6 @@ public struct ProxyConfiguration: Sendable {
         self.maxClientConnections = maxClientConnections
         self.ambiguousPaths = ambiguousPaths
         self.eventLoopSlice = eventLoopSlice
+        self.tls = tls
     }
 }

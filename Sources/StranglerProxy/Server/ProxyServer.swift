@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import StranglerCore
 
 /// The forwarding listener: a SwiftNIO HTTP/1.1 server whose connections forward to upstream
@@ -22,6 +23,9 @@ public final class ProxyServer: Sendable {
     public let state: RouteTableState
     /// Metrics, shared with the admin API.
     public let metrics: ProxyMetrics
+    /// The listener's certificate, when it serves TLS (``ProxyConfiguration/tls``): reload it
+    /// with ``ListenerTLSReloader/reload(reason:)`` or ``ListenerTLSReloader/poll()``.
+    public let tls: ListenerTLSReloader?
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>]
@@ -51,6 +55,7 @@ public final class ProxyServer: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.state = RouteTableState(table: table, source: source)
+        self.tls = configuration.tls.map { ListenerTLSReloader(tls: $0, listener: "proxy", logger: logger, metrics: metrics) }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         var cap = configuration.maxClientConnections
         if let descriptors = FileDescriptorLimit.raiseSoftLimit() {
@@ -88,8 +93,11 @@ public final class ProxyServer: Sendable {
         self.loops = loops
     }
 
-    /// Binds the listener. Throws if the address is taken or invalid.
+    /// Reads the TLS files, if any, then binds the listener.
+    /// - Throws: ``ListenerTLSError`` for an unusable certificate or key; what NIO throws when the
+    ///   address is taken or invalid.
     public func start() async throws {
+        try tls?.load()
         // Each loop opens its upstream pools (they schedule their sweeps there) and, as its own
         // thread, asks for its scheduling slice: a scheduling attribute belongs to a thread.
         var slices: [EventLoopSlice.Outcome] = []
@@ -107,6 +115,7 @@ public final class ProxyServer: Sendable {
         let configuration = self.configuration
         let clientCount = self.clientCount
         let metrics = self.metrics
+        let tls = self.tls
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -136,8 +145,15 @@ public final class ProxyServer: Sendable {
                     // orders pipelined requests and answers malformed ones itself. NIO's
                     // pipelining handler stops reading while each response is pending, which
                     // costs two epoll_ctl calls per request.
+                    //
+                    // With TLS, NIOSSL sits in front and ProxyHandler sees plaintext. The context
+                    // is read once here: the connection keeps it for its life, and a reload only
+                    // changes what later connections get.
                     do {
-                        try sync.addHandler(ProxyHandler(loop: loop.value, holdsConnectionPlace: true))
+                        if let tls {
+                            try sync.addHandler(NIOSSLServerHandler(context: tls.current.context))
+                        }
+                        try sync.addHandler(ProxyHandler(loop: loop.value, holdsConnectionPlace: true, overTLS: tls != nil))
                     } catch {
                         clientCount.closed()
                         throw error
@@ -159,6 +175,7 @@ public final class ProxyServer: Sendable {
             metadata: [
                 "address": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
                 "threads": "\(configuration.threads)", "routes_version": "\(state.status.table.version)",
+                "tls": "\(tls.map { "on, certificate \($0.tls.certificateFile)" } ?? "off")",
             ]
         )
     }
