@@ -13,6 +13,26 @@ public enum RouteTableLoader {
         try RouteTable.parse(try read(path: path))
     }
 
+    /// Loads `path` for a proxy to serve: ``load(path:)``, and then the certificate files of
+    /// its `https` upstreams must exist and parse (relative paths are read from the file's
+    /// folder). Each broken file is a problem at its JSON path (`upstreams.legacy.caFile`).
+    public static func loadForServing(path: String) throws(RouteTableError) -> RouteTable {
+        let table = try load(path: path)
+        try checkUpstreamFiles(table, relativeTo: directory(of: path))
+        return table
+    }
+
+    /// Refuses `table` when a certificate file of its `https` upstreams is missing or broken.
+    public static func checkUpstreamFiles(_ table: RouteTable, relativeTo directory: String) throws(RouteTableError) {
+        let problems = UpstreamTLSContexts(for: table, relativeTo: directory).problems
+        if !problems.isEmpty { throw RouteTableError(problems: problems) }
+    }
+
+    /// The folder relative certificate paths of the table in `path` are read from.
+    public static func directory(of path: String) -> String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().path
+    }
+
     /// The file's bytes, or a ``RouteTableError`` at `$` saying why they can't be read.
     public static func read(path: String) throws(RouteTableError) -> Data {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)

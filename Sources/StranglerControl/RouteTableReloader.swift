@@ -188,7 +188,7 @@ final class RouteTableReloader: Sendable {
                         if kept.map({ $0.generation < work.generation }) ?? true { kept = (work.generation, next) }
                     }
                 }
-                return (.success(server.prepare(transform(validation.table))), validation.validatedRoutes)
+                return (.success(try server.prepare(transform(validation.table))), validation.validatedRoutes)
             } catch {
                 return (.failure(error), 0)
             }

@@ -27,7 +27,12 @@ struct RouteTableValidator {
     static let maxMethods = 32
 
     static let topKeys: Set<String> = ["upstreams", "defaultUpstream", "routes"]
-    static let upstreamKeys: Set<String> = ["url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs"]
+    static let upstreamKeys: Set<String> = [
+        "url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs",
+        "caFile", "serverName", "clientCertFile", "clientKeyFile", "insecureSkipVerify",
+    ]
+    /// The upstream keys that only an `https://` upstream may have.
+    static let upstreamTLSKeys = ["caFile", "serverName", "clientCertFile", "clientKeyFile", "insecureSkipVerify"]
     static let routeKeys: Set<String> = [
         "id", "description", "methods", "path", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
     ]
@@ -106,6 +111,7 @@ struct RouteTableValidator {
                 indexed.append((index, route))
             }
             checkAmbiguity(indexed)
+            checkUnverifiedShadowTargets(upstreams: upstreams, defaultUpstream: defaultUpstream, routes: indexed)
         case nil: problem("routes", "missing; use [] for a table that sends everything to defaultUpstream")
         case let other?: problem("routes", "must be an array of route objects; found \(other.kindName)")
         }
@@ -136,11 +142,80 @@ struct RouteTableValidator {
         }
         guard case .success(let url) = parsed else { return nil }
         var upstream = Upstream(name: name, url: urlText, host: url.host, port: url.port, basePath: url.basePath)
+        if url.isTLS {
+            upstream.tls = validateTLS(fields, at: path)
+        } else {
+            for key in Self.upstreamTLSKeys where fields[key] != nil {
+                problem("\(path).\(key)", "applies to https upstreams only; this upstream's url is http://")
+            }
+        }
         if let value = positiveInt(fields, "connectTimeoutMs", at: path) { upstream.connectTimeoutMs = value }
         if let value = positiveInt(fields, "timeoutMs", at: path) { upstream.timeoutMs = value }
         if let value = positiveInt(fields, "maxConnectionsPerLoop", at: path) { upstream.maxConnectionsPerLoop = value }
         if let value = positiveInt(fields, "idleTimeoutMs", at: path) { upstream.idleTimeoutMs = value }
         return upstream
+    }
+
+    /// The TLS settings of an `https://` upstream. Whether the files exist and parse is checked
+    /// where they are read (the proxy resolves relative paths against the route table's folder).
+    private mutating func validateTLS(_ fields: [String: JSONValue], at path: String) -> UpstreamTLS {
+        var tls = UpstreamTLS()
+        tls.caFile = optionalString(fields, "caFile", at: path)
+        tls.clientCertFile = optionalString(fields, "clientCertFile", at: path)
+        tls.clientKeyFile = optionalString(fields, "clientKeyFile", at: path)
+        tls.insecureSkipVerify = optionalBool(fields, "insecureSkipVerify", at: path) ?? false
+        if let name = optionalString(fields, "serverName", at: path, maxLength: 253) {
+            if UpstreamTLS.isIPAddress(name) {
+                problem(
+                    "\(path).serverName",
+                    "\(Self.shown(name)) is an IP address, which SNI cannot carry; leave serverName out to verify the certificate's IP addresses"
+                )
+            } else if !name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy(Self.isHostLabel) {
+                problem("\(path).serverName", "\(Self.shown(name)) is not a host name (letters, digits and \"-\" in dot-separated labels)")
+            } else {
+                tls.serverName = name
+            }
+        }
+        switch (tls.clientCertFile, tls.clientKeyFile) {
+        case (_?, nil): problem("\(path).clientKeyFile", "missing; clientCertFile needs the private key that goes with it")
+        case (nil, _?): problem("\(path).clientCertFile", "missing; clientKeyFile needs the certificate that goes with it")
+        default: break
+        }
+        if tls.insecureSkipVerify, tls.caFile != nil {
+            problem("\(path).caFile", "has no effect with insecureSkipVerify, which trusts any certificate; remove one of them")
+        }
+        return tls
+    }
+
+    /// Refuses `insecureSkipVerify` on an upstream that only ever gets shadow copies: copies of
+    /// live requests would go to a peer nobody verified, and nobody would notice, since no
+    /// client sees a shadow's answer. Skipping verification is for an upstream whose callers
+    /// see what it does.
+    private mutating func checkUnverifiedShadowTargets(upstreams: [String: Upstream], defaultUpstream: String, routes: [(index: Int, route: Route)]) {
+        for (name, upstream) in upstreams where upstream.tls?.insecureSkipVerify == true && name != defaultUpstream {
+            var live = false
+            var shadowedBy: Int?
+            for (index, route) in routes {
+                if route.primaryUpstream == name || (route.mode == .canary && route.service == name)
+                    || (route.fallsBackToLegacy && route.legacy == name)
+                {
+                    live = true
+                    break
+                }
+                if route.service == name, shadowedBy == nil { shadowedBy = index }
+            }
+            if !live, let index = shadowedBy {
+                problem(
+                    Self.join(Self.join("upstreams", name), "insecureSkipVerify"),
+                    "routes[\(index)] sends this upstream only shadow copies of live requests, which must not go to an unverified peer; add its CA with caFile instead"
+                )
+            }
+        }
+    }
+
+    private static func isHostLabel(_ label: Substring) -> Bool {
+        !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
+            && label.unicodeScalars.allSatisfy { CharacterSetASCII.isAlnum($0) || $0 == "-" }
     }
 
     // MARK: - Routes
@@ -518,9 +593,14 @@ struct RouteTableValidator {
         return nil
     }
 
-    private mutating func optionalString(_ fields: [String: JSONValue], _ key: String, at path: String) -> String? {
+    private mutating func optionalString(
+        _ fields: [String: JSONValue],
+        _ key: String,
+        at path: String,
+        maxLength: Int = maxTextLength
+    ) -> String? {
         guard fields[key] != nil else { return nil }
-        return requireString(fields, key, at: path)
+        return requireString(fields, key, at: path, maxLength: maxLength)
     }
 
     private mutating func optionalBool(_ fields: [String: JSONValue], _ key: String, at path: String) -> Bool? {

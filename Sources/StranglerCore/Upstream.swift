@@ -20,6 +20,8 @@ public struct Upstream: Sendable, Hashable {
     public var maxConnectionsPerLoop: Int
     /// How long an idle pooled connection is kept before it is closed.
     public var idleTimeoutMs: Int
+    /// TLS settings of an `https://` upstream; nil for `http://`.
+    public var tls: UpstreamTLS?
 
     /// Default connect timeout when `routes.json` does not set one.
     public static let defaultConnectTimeoutMs = 1_000
@@ -41,7 +43,8 @@ public struct Upstream: Sendable, Hashable {
         connectTimeoutMs: Int = Upstream.defaultConnectTimeoutMs,
         timeoutMs: Int = Upstream.defaultTimeoutMs,
         maxConnectionsPerLoop: Int = Upstream.defaultMaxConnectionsPerLoop,
-        idleTimeoutMs: Int = Upstream.defaultIdleTimeoutMs
+        idleTimeoutMs: Int = Upstream.defaultIdleTimeoutMs,
+        tls: UpstreamTLS? = nil
     ) {
         self.name = name
         self.url = url
@@ -52,7 +55,11 @@ public struct Upstream: Sendable, Hashable {
         self.timeoutMs = timeoutMs
         self.maxConnectionsPerLoop = maxConnectionsPerLoop
         self.idleTimeoutMs = idleTimeoutMs
+        self.tls = tls
     }
+
+    /// Whether the proxy speaks TLS to this upstream (an `https://` URL).
+    public var isTLS: Bool { tls != nil }
 
     /// `host:port`: used in error messages, and as `Host` when the client sent none.
     public var authority: String {

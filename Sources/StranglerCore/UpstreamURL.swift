@@ -7,6 +7,8 @@ struct UpstreamURL {
     var host: String
     var port: Int
     var basePath: String
+    /// `https`: the proxy speaks TLS to it.
+    var isTLS: Bool
 
     enum Parsed {
         case success(UpstreamURL)
@@ -19,12 +21,10 @@ struct UpstreamURL {
         if let reason = unsafeCharacter(in: text) { return .failure(reason) }
         guard let schemeEnd = text.range(of: "://") else { return nil }
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "http" else {
-            if scheme == "https" {
-                return .failure("https upstreams are not supported yet; put a TLS-terminating sidecar in front or use http on a private network")
-            }
-            return .failure("unsupported scheme \"\(scheme.prefix(16))\"; use http://")
+        guard scheme == "http" || scheme == "https" else {
+            return .failure("unsupported scheme \"\(scheme.prefix(16))\"; use http:// or https://")
         }
+        let isTLS = scheme == "https"
         var rest = text[schemeEnd.upperBound...]
         var basePath = ""
         if let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
@@ -37,7 +37,7 @@ struct UpstreamURL {
         while basePath.hasSuffix("/") { basePath.removeLast() }
         if rest.contains("@") { return .failure("must not contain credentials (\"user@\"); upstreams get the client's own headers") }
         var host = String(rest)
-        var port = 80
+        var port = isTLS ? 443 : 80
         if host.hasPrefix("[") {
             guard let close = host.firstIndex(of: "]") else { return .failure("an IPv6 address needs its closing \"]\", as in http://[::1]:9000") }
             let after = host[host.index(after: close)...]
@@ -67,7 +67,7 @@ struct UpstreamURL {
                 return .failure("host \"\(host.prefix(64))\" may use only letters, digits, \"-\", \".\" and \"_\"; an IPv6 address goes in brackets")
             }
         }
-        return .success(UpstreamURL(host: host, port: port, basePath: basePath))
+        return .success(UpstreamURL(host: host, port: port, basePath: basePath, isTLS: isTLS))
     }
 
     /// Why `text` can't be a URL in a request line: a control character, a space or a non-ASCII

@@ -136,7 +136,7 @@ struct HotReloadTests {
                 }
                 group.addTask {
                     for flip in 0..<40 {
-                        await proxy.server.apply(tables[flip % 2 == 0 ? 1 : 0])
+                        try await proxy.server.apply(tables[flip % 2 == 0 ? 1 : 0])
                         try await Task.sleep(for: .milliseconds(5))
                     }
                 }

@@ -268,6 +268,6 @@ private struct SharedInstance {
     /// Rewrites the routes file and puts it live, as a hot reload would.
     func setRoutes(_ routes: String) async throws {
         try ControlledProxy.routesFile(legacyPort: 9, servicePort: 9, routes: routes).write(to: URL(fileURLWithPath: routesPath))
-        await server.apply(try RouteTableLoader.load(path: routesPath))
+        try await server.apply(try RouteTableLoader.load(path: routesPath))
     }
 }

@@ -20,6 +20,7 @@ struct ProxyHandlerShellTests {
             eventLoop: eventLoop,
             configuration: ProxyConfiguration(port: 0, threads: 1, maxBodyBytes: maxBodyBytes, accessLog: false),
             table: table,
+            tls: UpstreamTLSContexts(),
             logger: Logger(label: "test.shell"),
             metrics: ProxyMetrics(),
             shadowSink: nil,

@@ -19,6 +19,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case badRequest
         case requestTimeout
         case methodNotAllowed
+        case upstreamTLS(UpstreamTLSFailure.Cause)
     }
 
     private let code: Code
@@ -53,10 +54,16 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The request is well-formed, but the proxy does not serve its method (CONNECT).
     public static func methodNotAllowed(_ detail: String) -> ProxyError { .init(.methodNotAllowed, detail) }
 
+    /// TLS to the upstream failed: its certificate, its name, or the handshake. Nothing of the
+    /// request was sent.
+    public static func upstreamTLS(_ failure: UpstreamTLSFailure, upstream: Upstream) -> ProxyError {
+        .init(.upstreamTLS(failure.cause), "upstream \"\(upstream.name)\" (\(upstream.authority)): TLS \(failure)")
+    }
+
     /// The status the client gets.
     public var status: HTTPResponseStatus {
         switch code {
-        case .connectFailed, .upstreamClosed, .invalidResponse: .badGateway
+        case .connectFailed, .upstreamClosed, .invalidResponse, .upstreamTLS: .badGateway
         case .connectTimeout, .upstreamTimeout: .gatewayTimeout
         case .poolExhausted: .serviceUnavailable
         case .bodyTooLarge: .payloadTooLarge
@@ -81,13 +88,24 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .badRequest: "bad_request"
         case .requestTimeout: "client_timeout"
         case .methodNotAllowed: "method_not_allowed"
+        case .upstreamTLS: "upstream_tls"
         }
+    }
+
+    /// The `error` label of `strangler_upstream_errors_total`: ``name``, except that a TLS
+    /// failure is labelled by its cause (`tls_hostname_mismatch`, `tls_certificate_expired`, …).
+    public var metricKind: String {
+        if case .upstreamTLS(let cause) = code { return cause.rawValue }
+        return name
     }
 
     /// Whether the failure happened before the upstream saw any of the request, so a retry
     /// elsewhere can't duplicate an effect.
     var isConnectFailure: Bool {
-        code == .connectFailed || code == .connectTimeout || code == .poolExhausted
+        switch code {
+        case .connectFailed, .connectTimeout, .poolExhausted, .upstreamTLS: true
+        default: false
+        }
     }
 
     /// The upstream's response was not valid HTTP/1.1 (or went on past its end): a finding

@@ -73,7 +73,7 @@ extension ProxyHandler {
     /// The attempt failed before any of its response reached the client, with `error`; the
     /// machine said what follows: a replay on legacy, or the error as the answer.
     private func attemptFailed(_ error: ProxyError, then end: ExchangeStateMachine.AttemptEnd, context: ChannelHandlerContext) {
-        countFailedAttempt(kind: error.name)
+        countFailedAttempt(kind: error.metricKind)
         switch end {
         case .fallBack(let attempt, let closing):
             replayOnLegacy(attempt: attempt, closing: closing, reason: error.description, context: context)
@@ -142,7 +142,7 @@ extension ProxyHandler {
             break
         case .abortClient(let closing):
             closing?.close()
-            loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: error.name)
+            loop.metrics.recordUpstreamError(upstream: record.upstreamName, kind: error.metricKind)
             abortClient(outcome: .upstreamTimeoutMidBody)
         case .answerError(let closing):
             // A timed-out request may have had effects upstream: the machine never replays it.

@@ -12,6 +12,8 @@ final class LoopContext {
     let logger: Logger
     var metrics: LoopMetrics
     private(set) var table: RouteTable
+    /// The TLS contexts of the table's `https` upstreams, shared by every loop.
+    private var tls: UpstreamTLSContexts
     /// `table.routes`, each in a shared box: an exchange holds its route by reference.
     private(set) var routes: [RouteEntry] = []
     private var pools: [String: UpstreamPool] = [:]
@@ -41,6 +43,7 @@ final class LoopContext {
         eventLoop: EventLoop,
         configuration: ProxyConfiguration,
         table: RouteTable,
+        tls: UpstreamTLSContexts,
         logger: Logger,
         metrics: ProxyMetrics,
         shadowSink: ShadowSink?,
@@ -57,10 +60,11 @@ final class LoopContext {
         self.logger = logger
         self.metrics = LoopMetrics(metrics: metrics)
         self.table = table
+        self.tls = tls
         self.deadlines = UpstreamDeadlines(eventLoop: eventLoop)
         // Built off its loop, before the loop runs anything: the pools, which schedule on the
         // loop, wait for ``openPools()``.
-        let installation = Installation(table)
+        let installation = Installation(table, tls: tls)
         self.routes = installation.routes
         _ = traffic.install(installation.traffic)
     }
@@ -72,8 +76,9 @@ final class LoopContext {
     /// - Returns: what was installed before, for the caller to release off the loop.
     func install(_ installation: Installation) -> Installation {
         eventLoop.assertInEventLoop()
-        let replaced = Installation(table: table, routes: routes, traffic: traffic.install(installation.traffic))
+        let replaced = Installation(table: table, tls: tls, routes: routes, traffic: traffic.install(installation.traffic))
         table = installation.table
+        tls = installation.tls
         routes = installation.routes
         recentPools = (nil, nil)
         for (name, pool) in pools where installation.table.upstreams[name] != pool.upstream {
@@ -89,7 +94,7 @@ final class LoopContext {
     func openPools() {
         eventLoop.assertInEventLoop()
         for (name, upstream) in table.upstreams where pools[name] == nil {
-            pools[name] = UpstreamPool(upstream: upstream, eventLoop: eventLoop)
+            pools[name] = UpstreamPool(upstream: upstream, eventLoop: eventLoop, tls: tls.context(for: name))
         }
     }
 
@@ -99,17 +104,20 @@ final class LoopContext {
     /// connections, and releasing the old ones there did again.
     struct Installation: Sendable {
         let table: RouteTable
+        /// The TLS contexts of `table`'s `https` upstreams.
+        let tls: UpstreamTLSContexts
         /// `table.routes`, boxed for one loop.
         let routes: [RouteEntry]
         /// Zeroed request counters for `table.routes`.
         let traffic: LoopTraffic.Counters
 
-        init(_ table: RouteTable) {
-            self.init(table: table, routes: table.routes.map(RouteEntry.init), traffic: LoopTraffic.Counters(table))
+        init(_ table: RouteTable, tls: UpstreamTLSContexts) {
+            self.init(table: table, tls: tls, routes: table.routes.map(RouteEntry.init), traffic: LoopTraffic.Counters(table))
         }
 
-        init(table: RouteTable, routes: [RouteEntry], traffic: LoopTraffic.Counters) {
+        init(table: RouteTable, tls: UpstreamTLSContexts, routes: [RouteEntry], traffic: LoopTraffic.Counters) {
             self.table = table
+            self.tls = tls
             self.routes = routes
             self.traffic = traffic
         }

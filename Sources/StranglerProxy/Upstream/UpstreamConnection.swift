@@ -1,5 +1,7 @@
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import NIOTLS
 import StranglerCore
 
 /// Receives one upstream exchange's response. The proxy handler of the client connection that
@@ -48,6 +50,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var parser = UpstreamResponseParser()
     /// Whether the current request's body goes in chunked framing.
     private var requestChunked = false
+    /// Set while a TLS handshake is under way: called once, with nil when it completes or with
+    /// the error that ended it. The pool hands the connection out only after it.
+    private var handshakeWaiter: ((Error?) -> Void)?
 
     var channel: Channel? { context?.channel }
 
@@ -69,8 +74,35 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         parser.expectResponse(bodyless: bodyless)
     }
 
+    /// Calls `waiter` once the TLS handshake has completed (nil) or failed (the error).
+    func awaitHandshake(_ waiter: @escaping (Error?) -> Void) {
+        handshakeWaiter = waiter
+    }
+
+    /// Ends the wait for the handshake with `error`, and the connection with it.
+    func abandonHandshake(_ error: Error) {
+        guard handshakeWaiter != nil else { return }
+        finishHandshake(error)
+        isActive = false
+        context?.close(promise: nil)
+    }
+
+    private func finishHandshake(_ error: Error?) {
+        guard let waiter = handshakeWaiter else { return }
+        handshakeWaiter = nil
+        waiter(error)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if handshakeWaiter != nil, let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            finishHandshake(nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         isActive = false
+        finishHandshake(NIOSSLError.uncleanShutdown)
         pool?.connectionClosed(self)
         pool = nil
         if delegate != nil {
@@ -158,6 +190,20 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if handshakeWaiter != nil {
+            finishHandshake(error)
+        } else if let tls = error as? NIOSSLError, case .uncleanShutdown = tls {
+            // A TLS upstream that closes without close_notify, as many servers do after a
+            // response: the close that follows ends the exchange as it does over plain TCP
+            // (a framed body cut short still fails there).
+            return
+        } else if error is BoringSSLError, let upstream = pool?.upstream {
+            // With TLS 1.3 the server judges the client's certificate after the client's side of
+            // the handshake is done, so a refusal arrives as an alert on the first read: it is
+            // still a TLS failure, and the upstream's application never saw the request.
+            fail(ProxyError.upstreamTLS(UpstreamTLSFailure.classify(error, expectedName: nil), upstream: upstream), context: context)
+            return
+        }
         fail(error, context: context)
     }
 

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import StranglerCore
 
 /// The keep-alive connections to one upstream that belong to one event loop.
@@ -21,16 +22,34 @@ final class UpstreamPool {
     private(set) var isRetired = false
     private let maxWaiters = 4096
     private var sweepTask: Scheduled<Void>?
+    /// An `https` upstream's TLS context, or why it could not be built (every connect then
+    /// fails closed with it); nil for plain http.
+    private let tls: Result<NIOSSLContext, UpstreamTLSFailure>?
+    /// The name sent as SNI and verified against the certificate; nil for an IP literal host.
+    private let serverHostname: String?
+    /// The last named cause of a failed verification, reused for a while instead of connecting
+    /// again to look at the chain after every failure.
+    private var lastDiagnosis: (at: NIODeadline, failure: UpstreamTLSFailure)?
+    /// How long a diagnosis is reused.
+    static let diagnosisInterval = TimeAmount.seconds(10)
 
-    init(upstream: Upstream, eventLoop: EventLoop) {
+    init(upstream: Upstream, eventLoop: EventLoop, tls: Result<NIOSSLContext, UpstreamTLSFailure>? = nil) {
         self.upstream = upstream
         self.eventLoop = eventLoop
+        self.tls = tls
+        let serverHostname = upstream.tls?.serverHostname(for: upstream.host)
+        self.serverHostname = serverHostname
+        let context = try? tls?.get()
         self.bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(upstream.connectTimeoutMs)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // An https upstream: TLS below, then the same single handler as plain http.
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverHostname))
+                    }
                     // One handler: UpstreamConnection writes requests as bytes and reads the
                     // responses itself, so no `HTTPHeaders` are built either way.
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
@@ -74,6 +93,11 @@ final class UpstreamPool {
     }
 
     private func connect(_ callback: @escaping (UpstreamConnection?, ProxyError?) -> Void) {
+        if case .failure(let failure)? = tls {
+            // Settings that could not be loaded: fail closed, never fall back to plain TCP.
+            callback(nil, .upstreamTLS(failure, upstream: upstream))
+            return
+        }
         total += 1
         let upstream = self.upstream
         bootstrap.connect(host: upstream.host, port: upstream.port).assumeIsolated().whenComplete { result in
@@ -86,12 +110,56 @@ final class UpstreamPool {
                     return
                 }
                 connection.pool = self
-                callback(connection, nil)
+                if self.tls == nil {
+                    callback(connection, nil)
+                } else {
+                    self.awaitHandshake(of: connection, callback)
+                }
             case .failure(let error):
                 self.total -= 1
                 callback(nil, Self.describe(error, upstream: upstream))
                 self.serveWaiter()
             }
+        }
+    }
+
+    /// Hands `connection` to `callback` once its TLS handshake has completed, or the failure,
+    /// named, once it has not. The handshake is bounded by the connect timeout as well.
+    private func awaitHandshake(of connection: UpstreamConnection, _ callback: @escaping (UpstreamConnection?, ProxyError?) -> Void) {
+        let upstream = self.upstream
+        let timeout = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(upstream.connectTimeoutMs))) {
+            connection.abandonHandshake(
+                ProxyError.connectTimeout(
+                    "upstream \"\(upstream.name)\" (\(upstream.authority)) did not finish the TLS handshake within \(upstream.connectTimeoutMs) ms"
+                )
+            )
+        }
+        connection.awaitHandshake { error in
+            timeout.cancel()
+            guard let error else {
+                callback(connection, nil)
+                return
+            }
+            // The connection closes; `connectionClosed` gives its place back.
+            if let proxyError = error as? ProxyError {
+                callback(nil, proxyError)
+                return
+            }
+            let failure = UpstreamTLSFailure.classify(error, expectedName: self.serverHostname)
+            guard failure.needsDiagnosis else {
+                callback(nil, .upstreamTLS(failure, upstream: upstream))
+                return
+            }
+            if let last = self.lastDiagnosis, last.at + Self.diagnosisInterval > .now() {
+                callback(nil, .upstreamTLS(last.failure, upstream: upstream))
+                return
+            }
+            UpstreamTLSDiagnosis.diagnose(failure, upstream: upstream, serverHostname: self.serverHostname, on: self.eventLoop)
+                .assumeIsolated()
+                .whenSuccess { named in
+                    self.lastDiagnosis = (.now(), named)
+                    callback(nil, .upstreamTLS(named, upstream: upstream))
+                }
         }
     }
 
