@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -39,22 +40,37 @@ public final class ProxyServer: Sendable {
     }
     /// Client connections open over all loops, against the cap.
     private let clientCount: ClientConnectionCount
+    /// Where relative certificate paths of `https` upstreams are read from.
+    private let upstreamFilesDirectory: String
+    /// The live table's upstream TLS contexts; a reload reuses those of unchanged upstreams.
+    private let upstreamTLS: NIOLockedValueBox<UpstreamTLSContexts>
 
     /// Creates the server and its event loops; nothing is bound until ``start()``.
-    /// - Parameter shadowSink: where shadow comparisons go; without one, shadow routes are
-    ///   served by legacy and not compared.
+    /// - Parameters:
+    ///   - shadowSink: where shadow comparisons go; without one, shadow routes are served by
+    ///     legacy and not compared.
+    ///   - upstreamFilesDirectory: where relative certificate paths of `https` upstreams are
+    ///     read from (the route table file's folder); the working directory when nil. An
+    ///     upstream whose files cannot be loaded fails its requests closed (`upstream_tls`);
+    ///     check them first with ``RouteTableLoader``'s serving load.
     public init(
         configuration: ProxyConfiguration,
         table: RouteTable,
         source: String? = nil,
         logger: Logger,
         metrics: ProxyMetrics = ProxyMetrics(),
-        shadowSink: ShadowSink? = nil
+        shadowSink: ShadowSink? = nil,
+        upstreamFilesDirectory: String? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
         self.state = RouteTableState(table: table, source: source)
+        let directory = upstreamFilesDirectory ?? FileManager.default.currentDirectoryPath
+        self.upstreamFilesDirectory = directory
+        let upstreamTLS = UpstreamTLSContexts(for: table, relativeTo: directory)
+        self.upstreamTLS = NIOLockedValueBox(upstreamTLS)
+        Self.warn(about: upstreamTLS, logger)
         self.tls = configuration.tls.map { ListenerTLSReloader(tls: $0, listener: "proxy", logger: logger, metrics: metrics) }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         var cap = configuration.maxClientConnections
@@ -83,6 +99,7 @@ public final class ProxyServer: Sendable {
                 eventLoop: eventLoop,
                 configuration: configuration,
                 table: table,
+                tls: upstreamTLS,
                 logger: logger,
                 metrics: metrics,
                 shadowSink: shadowSink,
@@ -190,20 +207,28 @@ public final class ProxyServer: Sendable {
     public struct PreparedTable: Sendable {
         /// The table that goes live when this is applied.
         public let table: RouteTable
+        fileprivate let tls: UpstreamTLSContexts
         fileprivate let installations: [ObjectIdentifier: LoopContext.Installation]
     }
 
     /// Builds what each event loop needs for `table`: work that grows with the table, done by
     /// the caller (the reloader does it on its idle-priority thread), so that no event loop and
-    /// no concurrency-pool thread spends it.
-    public func prepare(_ table: RouteTable) -> PreparedTable {
-        PreparedTable(table: table, installations: loops.mapValues { _ in LoopContext.Installation(table) })
+    /// no concurrency-pool thread spends it. That includes reading the certificate files of
+    /// new or changed `https` upstreams.
+    /// - Throws: a ``RouteTableError`` naming each certificate file that is missing or broken,
+    ///   at its JSON path: such a table is refused, and the live one stays.
+    public func prepare(_ table: RouteTable) throws(RouteTableError) -> PreparedTable {
+        let tls = UpstreamTLSContexts(for: table, relativeTo: upstreamFilesDirectory, reusing: upstreamTLS.withLockedValue { $0 })
+        let problems = tls.problems
+        if !problems.isEmpty { throw RouteTableError(problems: problems) }
+        return PreparedTable(table: table, tls: tls, installations: loops.mapValues { _ in LoopContext.Installation(table, tls: tls) })
     }
 
     /// Makes `table` the live table on every event loop and returns once all of them have it.
     /// Requests already routed finish with the route and connection they have.
-    public func apply(_ table: RouteTable) async {
-        await apply(prepare(table))
+    /// - Throws: what ``prepare(_:)`` throws; the live table then stays.
+    public func apply(_ table: RouteTable) async throws(RouteTableError) {
+        await apply(try prepare(table))
     }
 
     /// Makes a prepared table live on every event loop and returns once all of them have it.
@@ -219,10 +244,22 @@ public final class ProxyServer: Sendable {
             }.get()
         }
         let previous = state.recordLoaded(prepared.table)
+        upstreamTLS.withLockedValue { $0 = prepared.tls }
+        Self.warn(about: prepared.tls, logger)
         metrics.reloadsOK.increment()
         let garbage = NIOLockedValueBox<(RouteTable, [LoopContext.Installation])?>((previous, replaced.withLockedValue { $0 }))
         replaced.withLockedValue { $0 = [] }
         BackgroundWork.start(named: "routes-release") { _ = garbage.withLockedValue { $0.take() } }
+    }
+
+    /// The loud warning for every upstream that skips certificate verification, at each load.
+    private static func warn(about tls: UpstreamTLSContexts, _ logger: Logger) {
+        for name in tls.unverifiedUpstreams {
+            logger.warning(
+                "TLS certificate verification is OFF for this upstream: anyone on the path can read and change its traffic",
+                metadata: ["upstream": "\(name)", "setting": "insecureSkipVerify", "fix": "set caFile to the upstream's CA and remove insecureSkipVerify"]
+            )
+        }
     }
 
     private static func log(_ slices: [EventLoopSlice.Outcome], requested: TimeAmount?, _ logger: Logger) {
