@@ -51,6 +51,23 @@ public struct UpstreamDocument: Codable, Sendable {
     public var maxConnectionsPerLoop: Int
     /// How long an idle pooled connection is kept.
     public var idleTimeoutMs: Int
+    /// TLS to an `https` upstream; nil for plain http.
+    public var tls: TLS?
+
+    /// How the proxy speaks TLS to an upstream.
+    public struct TLS: Codable, Sendable {
+        /// Whether the certificate and host name are verified (false with `insecureSkipVerify`).
+        public var verify: Bool
+        /// The name sent as SNI and verified; nil for an IP literal host (verified against the
+        /// certificate's IP addresses).
+        public var serverName: String?
+        /// The private CA trusted besides the system's roots, as written in the table.
+        public var caFile: String?
+        /// The client certificate presented (mutual TLS), as written in the table.
+        public var clientCertFile: String?
+        /// Set when verification is off: what that exposes, for anyone reading the table.
+        public var warning: String?
+    }
 
     /// The document for `upstream`.
     public init(_ upstream: Upstream) {
@@ -60,6 +77,16 @@ public struct UpstreamDocument: Codable, Sendable {
         timeoutMs = upstream.timeoutMs
         maxConnectionsPerLoop = upstream.maxConnectionsPerLoop
         idleTimeoutMs = upstream.idleTimeoutMs
+        tls = upstream.tls.map { tls in
+            TLS(
+                verify: !tls.insecureSkipVerify,
+                serverName: tls.serverHostname(for: upstream.host),
+                caFile: tls.caFile,
+                clientCertFile: tls.clientCertFile,
+                warning: tls.insecureSkipVerify
+                    ? "certificate verification is off (insecureSkipVerify): anyone on the path can read and change this upstream's traffic" : nil
+            )
+        }
     }
 }
 

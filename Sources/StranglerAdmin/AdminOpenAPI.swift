@@ -182,7 +182,15 @@ enum AdminOpenAPI {
                 "required": ["name", "url", "connectTimeoutMs", "timeoutMs", "maxConnectionsPerLoop", "idleTimeoutMs"],
                 "properties": {
                   "name": { "type": "string" }, "url": { "type": "string" }, "connectTimeoutMs": { "type": "integer" },
-                  "timeoutMs": { "type": "integer" }, "maxConnectionsPerLoop": { "type": "integer" }, "idleTimeoutMs": { "type": "integer" }
+                  "timeoutMs": { "type": "integer" }, "maxConnectionsPerLoop": { "type": "integer" }, "idleTimeoutMs": { "type": "integer" },
+                  "tls": {
+                    "type": "object", "additionalProperties": false, "required": ["verify"],
+                    "description": "TLS to an https upstream; absent for http.",
+                    "properties": {
+                      "verify": { "type": "boolean" }, "serverName": { "type": "string" }, "caFile": { "type": "string" },
+                      "clientCertFile": { "type": "string" }, "warning": { "type": "string" }
+                    }
+                  }
                 }
               },
               "LiveTable": {

@@ -42,7 +42,7 @@ public struct SharedRouteStart: Sendable {
         if let routesFile {
             // Validated before anything is pushed: a broken file stops the start, as without a store.
             do throws(RouteTableError) {
-                _ = try RouteTableLoader.load(path: routesFile)
+                _ = try RouteTableLoader.loadForServing(path: routesFile)
             } catch {
                 throw Failure(description: "\(routesFile) is not a valid route table:\n" + error.problems.map(\.description).joined(separator: "\n"))
             }
@@ -90,6 +90,12 @@ public struct SharedRouteStart: Sendable {
         }
         do throws(RouteTableError) {
             let table = try RouteTable.parse(stored.content)
+            // The certificate files it names must exist here too (beside the routes file, or
+            // the working directory): every instance reads its own copies.
+            try RouteTableLoader.checkUpstreamFiles(
+                table,
+                relativeTo: routesFile.map(RouteTableLoader.directory(of:)) ?? FileManager.default.currentDirectoryPath
+            )
             return SharedRouteStart(table: table, revision: stored.head.revision, origin: "\(store.location) revision \(stored.head.revision)")
         } catch {
             throw Failure(

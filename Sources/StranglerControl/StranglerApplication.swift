@@ -67,7 +67,9 @@ public struct StranglerApplication: Sendable {
             source: shared.map { "the route table in \($0.store.location)" } ?? routesPath,
             logger: logger,
             metrics: metrics,
-            shadowSink: worker
+            shadowSink: worker,
+            // Relative certificate paths of https upstreams are read beside the routes file.
+            upstreamFilesDirectory: RouteTableLoader.directory(of: routesPath)
         )
         let control = ControlPlane(
             server: server,

@@ -53,7 +53,8 @@ struct Routes: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                let table = try RouteTableLoader.load(path: path)
+                // As serve reads it: the certificate files of https upstreams must exist and parse.
+                let table = try RouteTableLoader.loadForServing(path: path)
                 print(
                     "ok: \(TerminalText.escape(path)) (version \(table.version)): \(table.upstreams.count) upstreams, \(table.routes.count) routes, unmatched requests go to \"\(TerminalText.escape(table.defaultUpstream))\""
                 )

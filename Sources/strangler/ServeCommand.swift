@@ -118,7 +118,7 @@ struct Serve: AsyncParsableCommand {
         var table: RouteTable?
         if !sharedStore {
             do {
-                table = try RouteTableLoader.load(path: routesFile)
+                table = try RouteTableLoader.loadForServing(path: routesFile)
             } catch {
                 printError("\(routesFile) is not a valid route table:\n" + error.terminalLines.joined(separator: "\n"))
                 throw ExitCode(1)
