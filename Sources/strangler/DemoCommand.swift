@@ -25,6 +25,8 @@ struct Demo: AsyncParsableCommand {
               strangler demo --port 18080 --admin-port 18081 --legacy-port 19000 --orders-port 19103
               strangler demo --data-dir /tmp/oms       # keep the demo database elsewhere
               strangler demo --traffic                 # and drive requests, so comparisons pile up
+              strangler demo --tls                     # https, with a local CA; then:
+              curl --cacert demo-data/demo-ca.pem https://localhost:8080/orders/ORD-100001
               strangler demo --postgres postgres://strangler@127.0.0.1/demo --traffic
                                                  # two proxies, one database
 
@@ -35,6 +37,14 @@ struct Demo: AsyncParsableCommand {
             as its first table; after that the database's table is served and
             routes.json is not watched. Flip a route through demo-a's admin
             API, and demo-b serves it within a second.
+
+            With --tls the proxy listens for https (both proxies with --postgres),
+            with a certificate for localhost, 127.0.0.1 and ::1 (and --host)
+            signed by a local CA. Both are made in the data folder on the first
+            run and reused after, so trust demo-ca.pem once (curl --cacert, or
+            a browser's certificate settings). The CA's own key is not kept: it
+            signs the demo's certificate and nothing else. The admin API and
+            the upstreams stay plain http.
             """
     )
 
@@ -63,6 +73,9 @@ struct Demo: AsyncParsableCommand {
 
     @Option(help: "Requests per second for --traffic.")
     var trafficRate = 20
+
+    @Flag(help: "Serve the proxy over https, with a certificate from a local CA made in the data folder (demo-ca.pem).")
+    var tls = false
 
     @Option(
         help: ArgumentHelp(
@@ -109,6 +122,14 @@ struct Demo: AsyncParsableCommand {
             database = try OMSDatabase(path: URL(fileURLWithPath: dataDir).appendingPathComponent("oms.sqlite").path)
         } catch {
             printError("cannot open the demo database in \(dataDir): \(error)")
+            throw ExitCode(1)
+        }
+
+        let demoTLS: DemoTLS?
+        do {
+            demoTLS = tls ? try DemoTLS.prepare(dataDirectory: dataDir, host: host) : nil
+        } catch {
+            printError(error.description)
             throw ExitCode(1)
         }
 
@@ -174,6 +195,7 @@ struct Demo: AsyncParsableCommand {
         if let postgres {
             try await runShared(
                 postgres: postgres,
+                tls: demoTLS,
                 transform: transform,
                 access: access,
                 tokenFile: tokenShown,
@@ -199,12 +221,14 @@ struct Demo: AsyncParsableCommand {
         }
         let storePath = pipeline.path
         let banner = StartupBanner(expected: 6) { ports in
-            Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath, tokenFile: tokenShown)
+            Demo.printBanner(host: host, ports: ports, routes: routes, store: storePath, tokenFile: tokenShown, tls: demoTLS)
         }
+        var configuration = proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog)
+        configuration.tls = demoTLS?.listener
         let application: StranglerApplication
         do {
             application = try StranglerApplication(
-                configuration: proxyOptions.configuration(listen: HostPort(host: host, port: port), accessLog: logging.accessLog),
+                configuration: configuration,
                 table: table,
                 routesPath: routes,
                 store: pipeline.store,
@@ -227,8 +251,9 @@ struct Demo: AsyncParsableCommand {
             traffic
             ? [
                 DemoTraffic(
-                    proxyURLs: { [port] in ["http://\(host):\(server.localPort ?? port)"] },
+                    proxyURLs: { [port] in [DemoTLS.trafficURL(host: host, port: server.localPort ?? port, tls: demoTLS != nil)] },
                     requestsPerSecond: trafficRate,
+                    tls: demoTLS?.clientConfiguration,
                     logger: quiet
                 )
             ] : []
@@ -244,6 +269,7 @@ struct Demo: AsyncParsableCommand {
     /// are shared.
     private func runShared(
         postgres: String,
+        tls: DemoTLS?,
         transform: @escaping @Sendable (RouteTable) -> RouteTable,
         access: AdminAccess,
         tokenFile: String,
@@ -300,7 +326,8 @@ struct Demo: AsyncParsableCommand {
                 store: location,
                 routes: routes,
                 imported: fromFile,
-                tokenFile: tokenFile
+                tokenFile: tokenFile,
+                tls: tls
             )
         }
         let upstreamServices = upstreams(banner)
@@ -318,13 +345,12 @@ struct Demo: AsyncParsableCommand {
             var instanceLogger = logger
             instanceLogger[metadataKey: "instance"] = "\(instance.id)"
             let pipeline = pipelines[index]
+            var configuration = proxyOptions.configuration(listen: HostPort(host: host, port: instance.port), accessLog: logging.accessLog)
+            configuration.tls = tls?.listener
             do {
                 applications.append(
                     try StranglerApplication(
-                        configuration: proxyOptions.configuration(
-                            listen: HostPort(host: host, port: instance.port),
-                            accessLog: logging.accessLog
-                        ),
+                        configuration: configuration,
                         table: transform(start.table),
                         routesPath: routes,
                         shared: ControlPlane.Shared(store: stores[index], routesFile: nil, follower: .init(snapshotPath: snapshot)),
@@ -356,8 +382,9 @@ struct Demo: AsyncParsableCommand {
             traffic
             ? [
                 DemoTraffic(
-                    proxyURLs: { zip(servers, instances).map { "http://\(host):\($0.localPort ?? $1.port)" } },
+                    proxyURLs: { zip(servers, instances).map { DemoTLS.trafficURL(host: host, port: $0.localPort ?? $1.port, tls: tls != nil) } },
                     requestsPerSecond: trafficRate,
+                    tls: tls?.clientConfiguration,
                     logger: quiet
                 )
             ] : []
@@ -425,9 +452,11 @@ struct Demo: AsyncParsableCommand {
         store: String,
         routes: String,
         imported: String?,
-        tokenFile: String
+        tokenFile: String,
+        tls: DemoTLS? = nil
     ) {
-        let proxy = { (id: String) in "http://\(host):\(ports["proxy \(id)"] ?? 0)" }
+        let proxy = { (id: String) in DemoTLS.bannerURL(host: host, port: ports["proxy \(id)"] ?? 0, tls: tls != nil) }
+        let curl = tls?.curl ?? "curl"
         let admin = { (id: String) in "http://\(host):\(ports["admin \(id)"] ?? 0)" }
         let a = instances[0]
         let b = instances[1]
@@ -444,16 +473,16 @@ struct Demo: AsyncParsableCommand {
               \(b) proxy  \(pad(proxy(b)))admin \(admin(b))
               shared store  \(store)   (the route table and the diff store)
               route table   \(table)
-              admin token   \(tokenFile)   (writes: Authorization: Bearer <the part after "demo:">)
+              admin token   \(tokenFile)   (writes: Authorization: Bearer <the part after "demo:">)\(tls.map { "\n  local CA      \($0.caLine)" } ?? "")
               legacy OMS    http://\(host):\(ports["legacy"] ?? 0)
               inventory     http://\(host):\(ports["inventory"] ?? 0)   tracking http://\(host):\(ports["tracking"] ?? 0)   orders http://\(host):\(ports["orders"] ?? 0)
 
-            Try: flip a route through \(a)'s admin API and watch \(b) serve it.
-              curl -si \(proxy(b))/tracking/UP900007919 | grep -i x-strangler-upstream      # tracking (the service)
+            Try: flip a route through \(a)'s admin API and watch \(b) serve it.\(tls.map { "\n  \($0.curl) \(proxy(a))/orders/ORD-100001" } ?? "")
+              \(curl) -si \(proxy(b))/tracking/UP900007919 | grep -i x-strangler-upstream      # tracking (the service)
               TOKEN=$(cut -d: -f2- \(tokenFile))
               curl -s -X POST \(admin(a))/api/routes/tracking-by-number/mode \\
                 -H "Authorization: Bearer $TOKEN" -d '{"mode": "legacy", "reason": "trying the shared table"}'
-              curl -si \(proxy(b))/tracking/UP900007919 | grep -i x-strangler-upstream      # legacy, within a second
+              \(curl) -si \(proxy(b))/tracking/UP900007919 | grep -i x-strangler-upstream      # legacy, within a second
               curl -s \(admin(b))\(AdminEndpoint.routes.template) | grep -m1 '"version"'      # the table version \(a) answered
               curl -s -X POST \(admin(a))\(AdminEndpoint.rollback.template) -H "Authorization: Bearer $TOKEN" -d '{"reason": "undo"}'
             The controls work on the database from anywhere (gates count both instances' comparisons):
@@ -480,8 +509,8 @@ struct Demo: AsyncParsableCommand {
         return try AdminAccess.load(file: path, environment: [:])
     }
 
-    static func printBanner(host: String, ports: [String: Int], routes: String, store: String, tokenFile: String) {
-        let proxy = "http://\(host):\(ports["proxy"] ?? 0)"
+    static func printBanner(host: String, ports: [String: Int], routes: String, store: String, tokenFile: String, tls: DemoTLS? = nil) {
+        let proxy = DemoTLS.bannerURL(host: host, port: ports["proxy"] ?? 0, tls: tls != nil)
         let admin = "http://\(host):\(ports["admin"] ?? 0)"
         print(
             """
@@ -490,7 +519,7 @@ struct Demo: AsyncParsableCommand {
 
               proxy       \(proxy)        ← clients call this
               admin       \(admin)        (GET \(AdminEndpoint.routes.template), \(AdminEndpoint.stats.template), \(AdminEndpoint.changes.template), \(AdminEndpoint.metrics.template), \(AdminEndpoint.openAPI.template))
-              admin token \(tokenFile)   (writes: Authorization: Bearer <the part after "demo:">)
+              admin token \(tokenFile)   (writes: Authorization: Bearer <the part after "demo:">)\(tls.map { "\n  local CA    \($0.caLine)" } ?? "")
               legacy OMS  http://\(host):\(ports["legacy"] ?? 0)
               inventory   http://\(host):\(ports["inventory"] ?? 0)   (extracted service)
               tracking    http://\(host):\(ports["tracking"] ?? 0)   (extracted service)
@@ -498,8 +527,8 @@ struct Demo: AsyncParsableCommand {
               diff store  \(store)   (shadow comparisons)
 
             Try:
-              curl -s \(proxy)/orders/ORD-100001
-              curl -si \(proxy)/inventory/SKU-1001 | grep -i -e x-strangler-upstream -e totalOnHand
+              \(tls.map { "\($0.curl) " } ?? "curl -s ")\(proxy)/orders/ORD-100001
+              \(tls?.curl ?? "curl") -si \(proxy)/inventory/SKU-1001 | grep -i -e x-strangler-upstream -e totalOnHand
               curl -s \(admin)/api/routes
 
             Move a route: set "mode": "service" on inventory-read in \(routes) and save;

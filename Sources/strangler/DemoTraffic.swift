@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ServiceLifecycle
 
 /// `strangler demo --traffic`: a steady, realistic mix of requests through the proxy, so the diff
@@ -12,6 +13,8 @@ struct DemoTraffic: Service {
     /// The proxies' base URLs, read when traffic starts (a port may have been 0).
     let proxyURLs: @Sendable () -> [String]
     let requestsPerSecond: Int
+    /// How the requests trust an https proxy (`demo --tls`: the demo's CA); nil for http.
+    var tls: TLSConfiguration? = nil
     let logger: Logger
 
     /// One request of the mix.
@@ -39,7 +42,9 @@ struct DemoTraffic: Service {
     }
 
     func run() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.tlsConfiguration = tls
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let pause = Duration.milliseconds(1000 / max(1, requestsPerSecond))
         // Give the listeners a moment to bind before the first request.
         try? await Task.sleep(for: .seconds(1))
