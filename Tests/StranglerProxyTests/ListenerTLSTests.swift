@@ -155,8 +155,10 @@ struct ListenerTLSTests {
         try await Self.withTLSProxy(configure: { $0.maxBodyBytes = 1000 }) { proxy in
             let connection = try await Self.connect(proxy.port)
             // The body is refused from its declared length; the client goes on sending part of it.
+            // Its sends may find the connection closed: the proxy's close_notify, once the answer
+            // is out, makes NIOSSL's client end the connection.
             try await connection.send("POST /echo HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 200000\r\n\r\n")
-            try await connection.send(String(repeating: "y", count: 64 * 1024))
+            try? await connection.send(String(repeating: "y", count: 64 * 1024))
             let response = try await connection.readResponse()
             #expect(response.status == 413)
             #expect(response.header("Connection")?.lowercased() == "close")
