@@ -184,7 +184,7 @@ struct MalformedTableCases {
         let at = "upstreams.service.url"
         return [
             MalformedTable("an ftp URL", serviceURL("ftp://127.0.0.1:9"), at: at, says: ["scheme"]),
-            MalformedTable("an https URL (not supported yet)", serviceURL("https://127.0.0.1:9"), at: at),
+            MalformedTable("a ws URL", serviceURL("ws://127.0.0.1:9"), at: at, says: ["http:// or https://"]),
             MalformedTable("port 0", serviceURL("http://127.0.0.1:0"), at: at, says: ["port"]),
             MalformedTable("port 70000", serviceURL("http://127.0.0.1:70000"), at: at, says: ["port"]),
             MalformedTable("port abc", serviceURL("http://127.0.0.1:abc"), at: at, says: ["port"]),

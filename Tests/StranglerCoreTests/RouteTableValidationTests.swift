@@ -112,17 +112,17 @@ struct RouteTableValidationTests {
              {"id": "k", "path": "/k", "mode": "legacy", "compare": {"ignore": ["updatedAt"]}, "gate": {"minSamples": -1}}]
             """,
             upstreams:
-                #""upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "inventory": {"url": "https://inv.internal"}, "bad": {"url": "not a url"}}, "defaultUpstream": "legacy""#
+                #""upstreams": {"legacy": {"url": "http://127.0.0.1:9000"}, "inventory": {"url": "https://inv.internal", "serverName": "10.0.0.1"}, "bad": {"url": "not a url"}}, "defaultUpstream": "legacy""#
         )
         let paths = Set(found.map(\.path))
         for expected in [
-            "upstreams.inventory.url", "upstreams.bad.url", "routes[0].path", "routes[1].path", "routes[2].mode", "routes[3].service",
+            "upstreams.inventory.serverName", "upstreams.bad.url", "routes[0].path", "routes[1].path", "routes[2].mode", "routes[3].service",
             "routes[4].id", "routes[5].canary", "routes[6].canary.percent", "routes[6].canary.stickyKey", "routes[7].shadow.sampleRate",
             "routes[7].shadow.writes", "routes[8].service", "routes[9].compare.ignore[0]", "routes[9].gate.minSamples",
         ] {
             #expect(paths.contains(expected), "expected a problem at \(expected); got \(found)")
         }
-        #expect(found.first { $0.path == "upstreams.inventory.url" }?.message.contains("https") == true)
+        #expect(found.first { $0.path == "upstreams.inventory.serverName" }?.message.contains("IP address") == true)
     }
 
     @Test("a canary sticky header with an underscore is refused: the proxy drops such request headers")
