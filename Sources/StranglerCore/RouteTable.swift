@@ -136,7 +136,7 @@ extension RouteTable {
             guard var upstream = upstreams[name] else { continue }
             upstream.host = address.host
             upstream.port = address.port
-            upstream.url = "http://\(address.host):\(address.port)\(upstream.basePath)"
+            upstream.url = "\(upstream.isTLS ? "https" : "http")://\(upstream.authority)\(upstream.basePath)"
             upstreams[name] = upstream
         }
         return try! RouteTable(upstreams: upstreams, defaultUpstream: defaultUpstream, routes: routes, version: version)

@@ -192,19 +192,29 @@ struct RouteTableValidator {
     /// client sees a shadow's answer. Skipping verification is for an upstream whose callers
     /// see what it does.
     private mutating func checkUnverifiedShadowTargets(upstreams: [String: Upstream], defaultUpstream: String, routes: [(index: Int, route: Route)]) {
-        for (name, upstream) in upstreams where upstream.tls?.insecureSkipVerify == true && name != defaultUpstream {
-            var live = false
-            var shadowedBy: Int?
-            for (index, route) in routes {
-                if route.primaryUpstream == name || (route.mode == .canary && route.service == name)
-                    || (route.fallsBackToLegacy && route.legacy == name)
-                {
-                    live = true
-                    break
-                }
-                if route.service == name, shadowedBy == nil { shadowedBy = index }
+        let unverified = Set(upstreams.filter { $0.value.tls?.insecureSkipVerify == true }.keys).subtracting([defaultUpstream])
+        guard !unverified.isEmpty else { return }
+        // Who serves clients and who only gets copies, by the rules the proxy routes with.
+        var live: Set<String> = []
+        var shadowedBy: [String: Int] = [:]
+        for (index, route) in routes {
+            live.insert(route.primaryUpstream)
+            var copies: [String] = []
+            switch route.mode {
+            case .legacy, .retired: break
+            case .shadow: copies = route.service.map { [$0] } ?? []
+            case .canary:
+                // Either side may serve a request, so both are live.
+                if let service = route.service { live.insert(service) }
+                live.insert(route.legacy)
+            case .service:
+                if route.fallsBackToLegacy { live.insert(route.legacy) }
+                if route.shadow != nil { copies = [route.legacy] }
             }
-            if !live, let index = shadowedBy {
+            for name in copies where shadowedBy[name] == nil { shadowedBy[name] = index }
+        }
+        for name in unverified.sorted() where !live.contains(name) {
+            if let index = shadowedBy[name] {
                 problem(
                     Self.join(Self.join("upstreams", name), "insecureSkipVerify"),
                     "routes[\(index)] sends this upstream only shadow copies of live requests, which must not go to an unverified peer; add its CA with caFile instead"

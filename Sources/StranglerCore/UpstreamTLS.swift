@@ -50,6 +50,8 @@ public struct UpstreamTLS: Sendable, Hashable {
     /// Whether `text` is an IPv4 or IPv6 literal (an IPv6 host is kept without its brackets).
     public static func isIPAddress(_ text: String) -> Bool {
         if text.contains(":") { return true }
+        // "10.0.0.7." is still an address to a resolver, and SNI must not carry it.
+        let text = text.hasSuffix(".") ? String(text.dropLast()) : text
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { part in !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && UInt8(part) != nil }
     }

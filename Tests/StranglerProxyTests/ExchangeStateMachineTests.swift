@@ -553,7 +553,7 @@ struct ExchangeStateMachineTests {
         let loop = group.next()
         let resumed = try await loop.submit {
             let upstream = Upstream(name: "svc", url: "http://127.0.0.1:9", host: "127.0.0.1", port: 9, basePath: "")
-            let pool = UpstreamPool(upstream: upstream, eventLoop: loop)
+            let pool = UpstreamPool(upstream: upstream, eventLoop: loop, tls: nil)
             defer { pool.retire() }
             let pooled = UpstreamConnection()
             let closed = UpstreamConnection()

@@ -2,9 +2,43 @@ import Foundation
 import Logging
 import NIOSSL
 import StranglerCore
-import StranglerProxy
 import StranglerTestSupport
 import Testing
+
+@testable import StranglerProxy
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listener whose connections the kernel completes and nobody reads: a TLS client's hello
+/// gets no answer, as from an upstream that accepts and then hangs.
+final class SilentListener {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        guard bound == 0, listen(descriptor, 64) == 0 else {
+            close(descriptor)
+            throw POSIXError(.EADDRINUSE)
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+}
 
 /// `https://` upstreams against real TLS servers (NIOSSL) with certificates made for the test:
 /// verified by default, failing closed with named causes, mutual TLS, and every mode.
@@ -132,7 +166,7 @@ struct UpstreamTLSTests {
         }
     }
 
-    @Test("an untrusted CA, a hostname mismatch and an expired certificate each fail closed with 502 upstream_tls and their cause")
+    @Test("an untrusted CA, a hostname mismatch (by name, and by IP address) and an expired certificate each fail closed with 502 upstream_tls and their cause")
     func namedFailures() async throws {
         let untrusted = try await Self.tlsUpstream("untrusted", \.untrusted)
         let wrongHost = try await Self.tlsUpstream("wrong", \.wrongHost)
@@ -148,10 +182,12 @@ struct UpstreamTLSTests {
             upstreams: [
                 "legacy": #"{"url": "https://127.0.0.1:\#(untrusted.port)", "caFile": "ca.pem"}"#,
                 "wrong": #"{"url": "https://127.0.0.1:\#(wrongHost.port)", "caFile": "ca.pem", "serverName": "localhost"}"#,
+                "wrongip": #"{"url": "https://127.0.0.1:\#(wrongHost.port)", "caFile": "ca.pem"}"#,
                 "expired": #"{"url": "https://127.0.0.1:\#(expired.port)", "caFile": "ca.pem"}"#,
             ],
             routes: """
                 [{"id": "w", "path": "/wrong/**", "mode": "service", "service": "wrong"},
+                 {"id": "wi", "path": "/wrongip/**", "mode": "service", "service": "wrongip"},
                  {"id": "e", "path": "/expired/**", "mode": "service", "service": "expired"}]
                 """
         )
@@ -159,6 +195,7 @@ struct UpstreamTLSTests {
             for (path, upstream, cause, kind) in [
                 ("/any", "legacy", "untrusted issuer", "tls_untrusted_issuer"),
                 ("/wrong/x", "wrong", "hostname mismatch", "tls_hostname_mismatch"),
+                ("/wrongip/x", "wrongip", "not valid for the upstream's IP address", "tls_hostname_mismatch"),
                 ("/expired/x", "expired", "certificate expired", "tls_certificate_expired"),
             ] {
                 let response = try await RawConnection.get(port: setup.port, path)
@@ -226,6 +263,63 @@ struct UpstreamTLSTests {
             #expect(untrusted.requests.isEmpty)
         }
         await setup.stop()
+    }
+
+    @Test("an upstream that accepts and never answers the handshake gives 504 within the connect timeout")
+    func handshakeTimeout() async throws {
+        let silent = try SilentListener()
+        let setup = try await Setup.start(upstreams: ["legacy": #"{"url": "https://127.0.0.1:\#(silent.port)", "connectTimeoutMs": 300}"#])
+        do {
+            let response = try await RawConnection.get(port: setup.port, "/orders/1")
+            #expect(response.status == 504, "\(response.text)")
+            #expect(response.json()["error"] as? String == "upstream_connect_timeout", "\(response.text)")
+            #expect((response.json()["message"] as? String ?? "").contains("TLS handshake"), "\(response.text)")
+        }
+        await setup.stop()
+        withExtendedLifetime(silent) {}
+    }
+
+    @Test("a CA file replaced under the same path is read again at the next reload: the pool uses the new context")
+    func rotatedCAFile() async throws {
+        let upstream = try await Self.tlsUpstream("legacy", \.server)
+        defer { Task { await upstream.stop() } }
+        let setup = try await Setup.start(upstreams: ["legacy": #"{"url": "https://127.0.0.1:\#(upstream.port)", "caFile": "ca.pem"}"#])
+        do {
+            #expect(try await RawConnection.get(port: setup.port, "/echo").status == 200)
+            // The file now holds another CA (written beside and renamed, as deploy tools do).
+            let caFile = setup.directory.appendingPathComponent("ca.pem")
+            let staged = setup.directory.appendingPathComponent("ca.pem.new")
+            try Data(TLSFixtures.shared.otherCA.certificatePEM.utf8).write(to: staged)
+            #expect(rename(staged.path, caFile.path) == 0)
+            try await setup.server.apply(setup.server.state.status.table)
+            let refused = try await RawConnection.get(port: setup.port, "/echo")
+            #expect(refused.status == 502, "the rotated CA does not trust the upstream: \(refused.text)")
+            #expect(refused.json()["error"] as? String == "upstream_tls")
+        }
+        await setup.stop()
+    }
+
+    @Test("a body framed by the close comes through whole over TLS when the upstream closes with close_notify")
+    func closeDelimitedBody() async throws {
+        let upstream = try await Self.tlsUpstream("legacy", \.server)
+        defer { Task { await upstream.stop() } }
+        let setup = try await Setup.start(upstreams: ["legacy": #"{"url": "https://127.0.0.1:\#(upstream.port)", "caFile": "ca.pem"}"#])
+        do {
+            let response = try await RawConnection.get(port: setup.port, "/nolength")
+            #expect(response.status == 200, "\(response.text)")
+            #expect(response.body == Array("until-close body".utf8))
+        }
+        await setup.stop()
+    }
+
+    @Test("a TLS failure during the handshake is a connect failure; one after it (the request may be out) is not")
+    func connectFailureOnlyBeforeTheRequest() {
+        let upstream = Upstream(name: "svc", url: "https://127.0.0.1:9443", host: "127.0.0.1", port: 9443, tls: UpstreamTLS())
+        let failure = UpstreamTLSFailure(.handshake, "the upstream sent the alert \"certificate required\"")
+        #expect(ProxyError.upstreamTLS(failure, upstream: upstream).isConnectFailure)
+        let late = ProxyError.upstreamTLS(failure, upstream: upstream, afterHandshake: true)
+        #expect(!late.isConnectFailure)
+        #expect(late.name == "upstream_tls" && late.metricKind == "tls_handshake")
     }
 
     @Test("insecureSkipVerify talks to an untrusted upstream, and the table says so")
@@ -324,5 +418,12 @@ struct UpstreamTLSSettingsTests {
         let shadowOnly = Self.problems(upstreams, routes: #"[{"id": "r", "path": "/r/**", "mode": "shadow", "service": "svc"}]"#)
         #expect(shadowOnly.contains { $0.hasPrefix("upstreams.svc.insecureSkipVerify") && $0.contains("routes[0]") }, "\(shadowOnly)")
         #expect(Self.problems(upstreams, routes: #"[{"id": "r", "path": "/r/**", "mode": "canary", "service": "svc", "canary": {"percent": 5}}]"#).isEmpty)
+        #expect(Self.problems(upstreams, routes: #"[{"id": "r", "path": "/r/**", "mode": "legacy", "service": "svc"}]"#).isEmpty, "a legacy route sends nothing to its service")
+        // In service mode with shadow, legacy gets the copies (a reverse shadow).
+        let reverse = #"{"legacy": {"url": "http://127.0.0.1:9000"}, "old": {"url": "https://127.0.0.1:9443", "insecureSkipVerify": true}, "svc": {"url": "http://127.0.0.1:9001"}}"#
+        let copiesOnly = Self.problems(reverse, routes: #"[{"id": "r", "path": "/r/**", "mode": "service", "legacy": "old", "service": "svc", "shadow": {}}]"#)
+        #expect(copiesOnly.contains { $0.hasPrefix("upstreams.old.insecureSkipVerify") }, "\(copiesOnly)")
+        #expect(Self.problems(reverse, routes: #"[{"id": "r", "path": "/r/**", "mode": "service", "legacy": "old", "service": "svc", "shadow": {}, "fallback": true}]"#).isEmpty)
+        #expect(UpstreamTLS.isIPAddress("10.0.0.7."))
     }
 }

@@ -19,7 +19,8 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case badRequest
         case requestTimeout
         case methodNotAllowed
-        case upstreamTLS(UpstreamTLSFailure.Cause)
+        /// `sent`: the failure came after the handshake, once the request may have gone out.
+        case upstreamTLS(UpstreamTLSFailure.Cause, sent: Bool)
     }
 
     private let code: Code
@@ -54,10 +55,12 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The request is well-formed, but the proxy does not serve its method (CONNECT).
     public static func methodNotAllowed(_ detail: String) -> ProxyError { .init(.methodNotAllowed, detail) }
 
-    /// TLS to the upstream failed: its certificate, its name, or the handshake. Nothing of the
-    /// request was sent.
-    public static func upstreamTLS(_ failure: UpstreamTLSFailure, upstream: Upstream) -> ProxyError {
-        .init(.upstreamTLS(failure.cause), "upstream \"\(upstream.name)\" (\(upstream.authority)): TLS \(failure)")
+    /// TLS to the upstream failed: its certificate, its name, or the handshake.
+    /// - Parameter afterHandshake: the failure came once the handshake had completed (a TLS 1.3
+    ///   server refusing the client's certificate, an alert mid-exchange): the request may have
+    ///   been sent, so it is not a connect failure and only a replayable request goes again.
+    public static func upstreamTLS(_ failure: UpstreamTLSFailure, upstream: Upstream, afterHandshake: Bool = false) -> ProxyError {
+        .init(.upstreamTLS(failure.cause, sent: afterHandshake), "upstream \"\(upstream.name)\" (\(upstream.authority)): TLS \(failure)")
     }
 
     /// The status the client gets.
@@ -95,7 +98,7 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The `error` label of `strangler_upstream_errors_total`: ``name``, except that a TLS
     /// failure is labelled by its cause (`tls_hostname_mismatch`, `tls_certificate_expired`, …).
     public var metricKind: String {
-        if case .upstreamTLS(let cause) = code { return cause.rawValue }
+        if case .upstreamTLS(let cause, _) = code { return cause.rawValue }
         return name
     }
 
@@ -103,7 +106,8 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// elsewhere can't duplicate an effect.
     var isConnectFailure: Bool {
         switch code {
-        case .connectFailed, .connectTimeout, .poolExhausted, .upstreamTLS: true
+        case .connectFailed, .connectTimeout, .poolExhausted: true
+        case .upstreamTLS(_, let sent): !sent
         default: false
         }
     }

@@ -81,7 +81,12 @@ final class LoopContext {
         tls = installation.tls
         routes = installation.routes
         recentPools = (nil, nil)
-        for (name, pool) in pools where installation.table.upstreams[name] != pool.upstream {
+        // A pool goes when its upstream changed or vanished, or when its TLS context was rebuilt
+        // (a certificate file changed under the same settings).
+        for (name, pool) in pools
+        where installation.table.upstreams[name] != pool.upstream
+            || installation.tls.context(for: name).flatMap({ try? $0.get() }) !== pool.tlsContext
+        {
             pool.retire()
             pools[name] = nil
         }

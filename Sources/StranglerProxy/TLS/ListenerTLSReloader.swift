@@ -26,6 +26,9 @@ public final class ListenerTLSReloader: Sendable {
     private let logger: Logger
     private let metrics: ProxyMetrics
     private let state = NIOLockedValueBox(State())
+    /// Held for a whole reload (read, then install): the poll and SIGHUP run on different tasks,
+    /// and an older read installed after a newer one would put the old certificate back.
+    private let reloading = NIOLock()
 
     private struct State {
         var certificate: ListenerCertificate?
@@ -44,7 +47,7 @@ public final class ListenerTLSReloader: Sendable {
     /// - Throws: ``ListenerTLSError`` naming the file at fault: the listener must not start.
     public func load() throws(ListenerTLSError) {
         guard state.withLockedValue({ $0.certificate == nil }) else { return }
-        let stamp = ListenerTLSFileStamp(paths: tls.watchedFiles)
+        let stamp = TLSFileStamp(paths: tls.watchedFiles)
         let certificate = try ListenerCertificate(loading: tls)
         state.withLockedValue { state in
             state.certificate = certificate
@@ -66,7 +69,7 @@ public final class ListenerTLSReloader: Sendable {
     /// Looks at the files and reloads them if they changed and have settled (see
     /// ``ListenerTLSWatch``). Called every ``ListenerTLS/pollInterval``.
     public func poll() {
-        let stamp = ListenerTLSFileStamp(paths: tls.watchedFiles)
+        let stamp = TLSFileStamp(paths: tls.watchedFiles)
         let decision = state.withLockedValue { $0.watch?.polled(stamp) ?? .keep }
         if decision == .reload { reload(stamp, reason: "the files changed") }
     }
@@ -75,7 +78,7 @@ public final class ListenerTLSReloader: Sendable {
     /// - Returns: whether a new certificate is in use.
     @discardableResult
     public func reload(reason: String) -> Bool {
-        let stamp = ListenerTLSFileStamp(paths: tls.watchedFiles)
+        let stamp = TLSFileStamp(paths: tls.watchedFiles)
         guard state.withLockedValue({ $0.watch?.forced() }) == .reload else { return false }
         return reload(stamp, reason: reason)
     }
@@ -88,8 +91,15 @@ public final class ListenerTLSReloader: Sendable {
         }
     }
 
-    /// Loads the files, seen as `stamp` just before, and puts the result in force.
-    private func reload(_ stamp: ListenerTLSFileStamp, reason: String) -> Bool {
+    /// Loads the files and puts the result in force, one reload at a time. The files are
+    /// looked at again under the lock: what is installed is recorded as what was read.
+    private func reload(_ seen: TLSFileStamp, reason: String) -> Bool {
+        reloading.withLock {
+            reloadHoldingLock(TLSFileStamp(paths: tls.watchedFiles), reason: reason)
+        }
+    }
+
+    private func reloadHoldingLock(_ stamp: TLSFileStamp, reason: String) -> Bool {
         let certificate: ListenerCertificate
         do {
             certificate = try ListenerCertificate(loading: tls)

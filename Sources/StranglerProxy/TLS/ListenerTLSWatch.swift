@@ -16,19 +16,19 @@ struct ListenerTLSWatch: Sendable {
     }
 
     /// The files as they were when the live certificate was read from them.
-    private(set) var live: ListenerTLSFileStamp
+    private(set) var live: TLSFileStamp
     /// A change seen on the last poll, acted on if the next poll sees the same.
-    private var settling: ListenerTLSFileStamp?
+    private var settling: TLSFileStamp?
     /// Files that failed to load: not read again by the poll until they change.
-    private var failed: ListenerTLSFileStamp?
+    private var failed: TLSFileStamp?
 
     /// - Parameter live: the files as they were when the starting certificate was read.
-    init(live: ListenerTLSFileStamp) {
+    init(live: TLSFileStamp) {
         self.live = live
     }
 
     /// The poll saw the files as `stamp`.
-    mutating func polled(_ stamp: ListenerTLSFileStamp) -> Decision {
+    mutating func polled(_ stamp: TLSFileStamp) -> Decision {
         if stamp == live || stamp == failed {
             // Unchanged, changed back, or still the files that failed.
             settling = nil
@@ -49,14 +49,14 @@ struct ListenerTLSWatch: Sendable {
     }
 
     /// The files, as they were just before the load, gave a new certificate.
-    mutating func loaded(_ stamp: ListenerTLSFileStamp) {
+    mutating func loaded(_ stamp: TLSFileStamp) {
         live = stamp
         failed = nil
     }
 
     /// The files, as they were just before the load, failed to give a certificate: the live one
     /// stays.
-    mutating func loadFailed(_ stamp: ListenerTLSFileStamp) {
+    mutating func loadFailed(_ stamp: TLSFileStamp) {
         failed = stamp
     }
 }

@@ -53,6 +53,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Set while a TLS handshake is under way: called once, with nil when it completes or with
     /// the error that ended it. The pool hands the connection out only after it.
     private var handshakeWaiter: ((Error?) -> Void)?
+    /// The TLS peer closed without close_notify: the close ends framed messages as over TCP, but
+    /// cannot prove a body framed by the close complete.
+    private var closedWithoutNotify = false
 
     var channel: Channel? { context?.channel }
 
@@ -111,11 +114,17 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             let started = parser.hasStartedMessage
             do {
                 if let event = try parser.connectionClosed() {
-                    dispatch(event)
-                    context.fireChannelInactive()
-                    return
+                    guard closedWithoutNotify else {
+                        dispatch(event)
+                        context.fireChannelInactive()
+                        return
+                    }
+                    // Over TLS, close_notify is what proves a body framed by the close complete;
+                    // without it a forged or lost FIN would pass a cut body off as whole.
+                    failure = "the upstream's TLS connection ended without close_notify in the middle of a body framed by the close"
+                } else {
+                    failure = "the upstream closed the connection"
                 }
-                failure = "the upstream closed the connection"
             } catch {
                 failure =
                     started
@@ -194,14 +203,18 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             finishHandshake(error)
         } else if let tls = error as? NIOSSLError, case .uncleanShutdown = tls {
             // A TLS upstream that closes without close_notify, as many servers do after a
-            // response: the close that follows ends the exchange as it does over plain TCP
-            // (a framed body cut short still fails there).
+            // response: the close that follows ends the exchange as it does over plain TCP (a
+            // framed body cut short still fails there, and so does a body framed by the close).
+            closedWithoutNotify = true
             return
         } else if error is BoringSSLError, let upstream = pool?.upstream {
             // With TLS 1.3 the server judges the client's certificate after the client's side of
             // the handshake is done, so a refusal arrives as an alert on the first read: it is
             // still a TLS failure, and the upstream's application never saw the request.
-            fail(ProxyError.upstreamTLS(UpstreamTLSFailure.classify(error, expectedName: nil), upstream: upstream), context: context)
+            fail(
+                ProxyError.upstreamTLS(UpstreamTLSFailure.classify(error, expectedName: nil), upstream: upstream, afterHandshake: true),
+                context: context
+            )
             return
         }
         fail(error, context: context)

@@ -30,13 +30,25 @@ final class UpstreamPool {
     /// The last named cause of a failed verification, reused for a while instead of connecting
     /// again to look at the chain after every failure.
     private var lastDiagnosis: (at: NIODeadline, failure: UpstreamTLSFailure)?
+    /// Requests waiting for the diagnosis in flight; nil when none is: failures that come
+    /// together share one look at the chain.
+    private var diagnosisWaiters: [(UpstreamTLSFailure) -> Void]?
+    /// The TLS context this pool's connections use, to tell a reload that changed it.
+    var tlsContext: NIOSSLContext? { try? tls?.get() }
     /// How long a diagnosis is reused.
     static let diagnosisInterval = TimeAmount.seconds(10)
 
-    init(upstream: Upstream, eventLoop: EventLoop, tls: Result<NIOSSLContext, UpstreamTLSFailure>? = nil) {
+    /// - Parameter tls: an `https` upstream's context, or why there is none. Required for an
+    ///   `https` upstream: without it every connect fails closed, never in plain TCP.
+    init(upstream: Upstream, eventLoop: EventLoop, tls: Result<NIOSSLContext, UpstreamTLSFailure>?) {
         self.upstream = upstream
         self.eventLoop = eventLoop
-        self.tls = tls
+        if upstream.isTLS, tls == nil {
+            self.tls = .failure(UpstreamTLSFailure(.configuration, "no TLS context was built for this https upstream"))
+        } else {
+            self.tls = tls
+        }
+        let tls = self.tls
         let serverHostname = upstream.tls?.serverHostname(for: upstream.host)
         self.serverHostname = serverHostname
         let context = try? tls?.get()
@@ -154,11 +166,20 @@ final class UpstreamPool {
                 callback(nil, .upstreamTLS(last.failure, upstream: upstream))
                 return
             }
+            let answer: (UpstreamTLSFailure) -> Void = { callback(nil, .upstreamTLS($0, upstream: upstream)) }
+            if self.diagnosisWaiters != nil {
+                self.diagnosisWaiters?.append(answer)
+                return
+            }
+            self.diagnosisWaiters = [answer]
+            // Always completes (it recovers to `failure`, and is bounded by the connect timeout).
             UpstreamTLSDiagnosis.diagnose(failure, upstream: upstream, serverHostname: self.serverHostname, on: self.eventLoop)
                 .assumeIsolated()
                 .whenSuccess { named in
                     self.lastDiagnosis = (.now(), named)
-                    callback(nil, .upstreamTLS(named, upstream: upstream))
+                    let waiters = self.diagnosisWaiters ?? []
+                    self.diagnosisWaiters = nil
+                    for waiter in waiters { waiter(named) }
                 }
         }
     }

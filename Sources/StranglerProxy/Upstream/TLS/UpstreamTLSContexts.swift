@@ -12,6 +12,9 @@ public struct UpstreamTLSContexts: Sendable {
     private struct Entry: Sendable {
         var upstream: Upstream
         var directory: String
+        /// The files as they were when read: a file replaced under the same path (a rotated
+        /// client certificate or CA) is read again at the next reload.
+        var stamp: TLSFileStamp
         var context: Result<NIOSSLContext, UpstreamTLSFailure>
         var problems: [RouteTableError.Problem]
     }
@@ -22,12 +25,16 @@ public struct UpstreamTLSContexts: Sendable {
     public init() {}
 
     /// The contexts for `table`'s `https` upstreams; relative file paths resolve against
-    /// `directory` (the route table file's folder). Entries of `previous` whose upstream and
-    /// folder are unchanged are reused as they are.
+    /// `directory` (the route table file's folder). Entries of `previous` built from the same
+    /// upstream, folder and files (inode, size, time) are reused as they are; a failed one is
+    /// always tried again.
     public init(for table: RouteTable, relativeTo directory: String, reusing previous: UpstreamTLSContexts? = nil) {
         for (name, upstream) in table.upstreams {
             guard let tls = upstream.tls else { continue }
-            if let kept = previous?.entries[name], kept.upstream == upstream, kept.directory == directory {
+            let stamp = TLSFileStamp(paths: tls.files.map { Self.resolve($0.path, relativeTo: directory) })
+            if let kept = previous?.entries[name], kept.upstream == upstream, kept.directory == directory, kept.stamp == stamp,
+                case .success = kept.context
+            {
                 entries[name] = kept
                 continue
             }
@@ -38,7 +45,7 @@ public struct UpstreamTLSContexts: Sendable {
             } catch {
                 context = .failure(error)
             }
-            entries[name] = Entry(upstream: upstream, directory: directory, context: context, problems: problems)
+            entries[name] = Entry(upstream: upstream, directory: directory, stamp: stamp, context: context, problems: problems)
         }
     }
 

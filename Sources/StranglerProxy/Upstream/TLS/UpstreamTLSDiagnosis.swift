@@ -17,11 +17,16 @@ enum UpstreamTLSDiagnosis {
     private static let inspecting: NIOSSLContext? = {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = .noHostnameVerification
+        // No roots to load (the callback decides, and fails every handshake): built on first
+        // use, which is on an event loop, it must not parse the system's CA bundle there.
+        configuration.trustRoots = .certificates([])
         return try? NIOSSLContext(configuration: configuration)
     }()
 
     /// The cause of `failure` for `upstream`: expired or not yet valid when a certificate's
-    /// dates say so, otherwise `failure` as it was.
+    /// dates say so, otherwise `failure` as it was. Bounded by the upstream's connect timeout
+    /// as a whole (connect and handshake): an upstream that accepts and then says nothing gives
+    /// `failure` back in time.
     static func diagnose(
         _ failure: UpstreamTLSFailure,
         upstream: Upstream,
@@ -31,15 +36,21 @@ enum UpstreamTLSDiagnosis {
         guard let inspecting else { return eventLoop.makeSucceededFuture(failure) }
         let promise = eventLoop.makePromise(of: [NIOSSLCertificate].self)
         let done = NIOLockedValueBox(false)
+        let connected = NIOLockedValueBox<Channel?>(nil)
         let complete: @Sendable (Result<[NIOSSLCertificate], Error>) -> Void = { result in
-            // The callback and the close can both report; the first one counts.
+            // The callback, the close and the deadline can all report; the first one counts.
             let first = done.withLockedValue { was in
                 defer { was = true }
                 return !was
             }
             guard first else { return }
+            connected.withLockedValue { $0 }?.close(promise: nil)
             promise.completeWith(result)
         }
+        let deadline = eventLoop.scheduleTask(in: .milliseconds(Int64(upstream.connectTimeoutMs))) {
+            complete(.failure(ChannelError.connectTimeout(.milliseconds(Int64(upstream.connectTimeoutMs)))))
+        }
+        promise.futureResult.whenComplete { _ in deadline.cancel() }
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(upstream.connectTimeoutMs)))
             .channelInitializer { channel in
@@ -55,6 +66,9 @@ enum UpstreamTLSDiagnosis {
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
+                    connected.withLockedValue { $0 = channel }
+                    // Reported already (the deadline passed while connecting): close it now.
+                    if done.withLockedValue({ $0 }) { channel.close(promise: nil) }
                     channel.closeFuture.whenComplete { _ in complete(.failure(ChannelError.ioOnClosedChannel)) }
                 case .failure(let error):
                     complete(.failure(error))

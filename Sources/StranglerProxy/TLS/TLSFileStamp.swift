@@ -6,14 +6,15 @@ import Musl
 import Darwin
 #endif
 
-/// What identifies one state of a listener's certificate and key files cheaply, without reading
-/// them: for each, whether it exists, its inode, size and modification time.
+/// What identifies one state of certificate and key files cheaply (a listener's, an https
+/// upstream's), without reading them: for each, whether it exists, its inode, size and
+/// modification time.
 ///
 /// `stat` follows symbolic links on purpose: Kubernetes mounts a secret as links through a
 /// `..data` link that it swaps on update, so the link itself never changes while the file it
 /// reaches does. Comparing the inode as well as the time catches a file replaced by rename
 /// within the time's resolution (certbot and most deploy tools write a new file and rename it).
-struct ListenerTLSFileStamp: Equatable, Sendable {
+struct TLSFileStamp: Equatable, Sendable {
     /// One file's state; all zero when it is missing.
     struct File: Equatable, Sendable {
         var exists: Bool
