@@ -253,6 +253,25 @@ struct ListenerTLSTests {
         }
     }
 
+    @Test("a client that refuses the certificate fails the handshake, and the listener counts it")
+    func refusedHandshakeIsCounted() async throws {
+        let fixtures = TLSFixtures.shared
+        try await Self.withTLSProxy { proxy in
+            var distrustful = TLSConfiguration.makeClientConfiguration()
+            distrustful.trustRoots = .certificates([fixtures.otherCA.certificate])
+            await #expect(throws: (any Error).self) {
+                try await TLSClientConnection.connect(port: proxy.port, context: NIOSSLContext(configuration: distrustful))
+            }
+            let sample = #"strangler_tls_handshake_failures_total{listener="proxy"} 1"#
+            // The server learns of the refusal from the client's alert, after the client gave up.
+            for _ in 0..<200 where !proxy.harness.server.metrics.render().contains(sample) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(proxy.harness.server.metrics.render().contains(sample))
+            #expect(try await Self.serial(proxy.port) == fixtures.server.certificate.serialNumber, "the listener still serves")
+        }
+    }
+
     @Test("a bad certificate file stops the listener from starting, naming the file")
     func badFileAtStart() async throws {
         let fixtures = TLSFixtures.shared

@@ -2,6 +2,7 @@ import Atomics
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import StranglerCore
 
 /// Forwards the requests of one client connection to upstreams, streaming in both directions.
@@ -155,6 +156,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if overTLS, let tls = error as? NIOSSLError, case .handshakeFailed = tls {
+            // A client that does not trust the certificate, or speaks no common version: the
+            // listener's side of a rotation gone wrong shows here first.
+            loop.metrics.metrics.addToCounter("strangler_tls_handshake_failures_total", labels: [("listener", "proxy")], 1)
+        }
         closeClient(context: context)
     }
 
