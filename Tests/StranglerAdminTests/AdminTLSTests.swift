@@ -61,13 +61,11 @@ struct AdminTLSTests {
             await connection.close()
 
             // curl, as an operator calls it.
-            let curl = try #require(AdminCurl.executable, "curl is not on PATH")
             let url = "https://localhost:\(port)/healthz"
             let ca = fixtures.ca.certificateFile.path
-            let refused = try await AdminCurl.run(curl, ["--cacert", ca, "--write-out", "%{http_code}", "--output", "/dev/null", url])
+            let refused = try await Curl.run(["--cacert", ca, "--write-out", "%{http_code}", "--output", "/dev/null", url])
             #expect(refused.status != 0)
-            let accepted = try await AdminCurl.run(
-                curl,
+            let accepted = try await Curl.run(
                 ["--cacert", ca, "--cert", fixtures.client.certificateFile.path, "--key", fixtures.client.keyFile.path]
                     + ["--write-out", "%{http_code}", "--output", "/dev/null", url]
             )
@@ -181,20 +179,5 @@ private final class RecordingLogHandler: LogHandler, Sendable {
 
     func log(event: LogEvent) {
         recorded.withLockedValue { $0.append("\(event.message)") }
-    }
-}
-
-/// curl, run off the concurrency pool.
-private enum AdminCurl {
-    static var executable: String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/curl" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    static func run(_ curl: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
-        let run = try await offPool {
-            try ChildProcess.run(curl, ["--silent", "--show-error", "--noproxy", "*", "--max-time", "60"] + arguments, environment: [:])
-        }
-        return (run.status, String(decoding: run.output, as: UTF8.self), String(decoding: run.errors, as: UTF8.self))
     }
 }

@@ -2,78 +2,18 @@ import Foundation
 import StranglerTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `strangler demo --postgres URL`, the built executable: two proxy instances sharing one
 /// database in the tests' own PostgreSQL cluster.
 @Suite("strangler demo --postgres")
 struct DemoPostgresTests {
-    /// A running `strangler demo --postgres`, with its ports and output.
-    final class RunningDemo {
-        let process: ChildProcess
-        let output: URL
-        let ports: [String: Int]
-
-        init(database: String, dataDirectory: URL) throws {
-            var ports: [String: Int] = [:]
-            for name in ["port", "admin-port", "port-b", "admin-port-b", "legacy-port", "inventory-port", "tracking-port", "orders-port"] {
-                var port = try PostgresCluster.freeLoopbackPort()
-                while ports.values.contains(port) { port = try PostgresCluster.freeLoopbackPort() }
-                ports[name] = port
-            }
-            self.ports = ports
-            output = dataDirectory.appendingPathComponent("demo-\(UUID().uuidString.prefix(8)).log")
-            try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            let root = RoutesCommandTests.root
-            let binary = root.appendingPathComponent(".build/debug/strangler")
-            try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")
-            let arguments =
-                [
-                    "demo", "--postgres", database, "--data-dir", dataDirectory.path,
-                    "--routes", root.appendingPathComponent("routes.json").path,
-                    "--migrations", root.appendingPathComponent("migrations").path,
-                    "--threads", "1", "--no-access-log",
-                ] + ports.sorted { $0.key < $1.key }.flatMap { ["--\($0.key)", String($0.value)] }
-            var environment = ProcessInfo.processInfo.environment
-            environment["STRANGLER_ADMIN_TOKEN"] = nil
-            environment["STRANGLER_STORE"] = nil
-            process = try ChildProcess.spawn(binary.path, arguments, environment: environment, output: .file(output.path))
-        }
-
-        deinit {
-            process.send(SIGTERM)
-        }
-
-        var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
-
-        /// The live table of the admin listener on `port`, once it answers.
-        func liveTable(adminPort: Int) async throws -> [String: Any] {
-            for _ in 0..<600 {
-                try #require(process.isRunning, "the demo exited early:\n\(text)")
-                if let response = try? await RawConnection.get(port: adminPort, "/api/routes"), response.status == 200 {
-                    return response.json()
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            Issue.record("the admin listener on \(adminPort) did not answer:\n\(text)")
-            throw CancellationError()
-        }
-
-        /// Stops the demo as Ctrl-C does and returns its exit status.
-        func stop() async throws -> Int32 {
-            process.send(SIGINT)
-            for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-            if process.isRunning {
-                process.send(SIGTERM)
-                Issue.record("the demo did not stop on SIGINT:\n\(text)")
-            }
-            return process.waitUntilExit()
-        }
+    /// Starts `strangler demo --postgres DATABASE`: two proxies (`port`, `port-b`) with their
+    /// admin listeners (`admin-port`, `admin-port-b`).
+    static func demo(database: String, dataDirectory: URL) throws -> DemoProcess {
+        try DemoProcess(
+            arguments: ["--postgres", database],
+            portFlags: ["port", "admin-port", "port-b", "admin-port-b", "legacy-port", "inventory-port", "tracking-port", "orders-port"],
+            dataDirectory: dataDirectory
+        )
     }
 
     @Test("two instances share the database's table: a flip through A's admin API is served by B; a restart keeps the table")
@@ -82,7 +22,7 @@ struct DemoPostgresTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("demo-postgres-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let demo = try RunningDemo(database: database, dataDirectory: directory)
+        let demo = try Self.demo(database: database, dataDirectory: directory)
         let adminA = demo.ports["admin-port"]!
         let adminB = demo.ports["admin-port-b"]!
         let tableA = try await demo.liveTable(adminPort: adminA)
@@ -126,7 +66,7 @@ struct DemoPostgresTests {
         #expect(demo.text.contains("demo stopped"))
 
         // A second demo on the same database serves the table there, not routes.json again.
-        let again = try RunningDemo(database: database, dataDirectory: directory)
+        let again = try Self.demo(database: database, dataDirectory: directory)
         #expect(try await again.liveTable(adminPort: again.ports["admin-port"]!)["version"] as? String == flipped)
         #expect(try await again.liveTable(adminPort: again.ports["admin-port-b"]!)["version"] as? String == flipped)
         #expect(again.text.contains("the one already in the database"), "\(again.text)")
@@ -140,5 +80,20 @@ struct DemoPostgresTests {
         #expect(run.stderr.contains("--postgres takes a postgres://"), "\(run.stderr)")
         run = try await RoutesCommandTests.strangler(["demo", "--postgres", "postgres://u@127.0.0.1/db", "--store", "x.sqlite"])
         #expect(run.stderr.contains("drop --store"), "\(run.stderr)")
+    }
+}
+
+extension DemoProcess {
+    /// The live table of the admin listener on `port`, once it answers.
+    func liveTable(adminPort: Int) async throws -> [String: Any] {
+        for _ in 0..<600 {
+            try #require(isRunning, "the demo exited early:\n\(text)")
+            if let response = try? await RawConnection.get(port: adminPort, "/api/routes"), response.status == 200 {
+                return response.json()
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the admin listener on \(adminPort) did not answer:\n\(text)")
+        throw CancellationError()
     }
 }

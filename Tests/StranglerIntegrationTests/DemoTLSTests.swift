@@ -2,95 +2,26 @@ import Foundation
 import StranglerTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `strangler demo --tls`, the built executable: the proxy over https with a certificate from
 /// the local CA the demo makes in its data folder, checked by curl as a second TLS stack.
 @Suite("strangler demo --tls")
 struct DemoTLSTests {
-    /// A running `strangler demo --tls`, with its ports and output.
-    final class RunningDemo {
-        let process: ChildProcess
-        let output: URL
-        let ports: [String: Int]
-
-        init(dataDirectory: URL, extra: [String] = []) throws {
-            var ports: [String: Int] = [:]
-            for name in ["port", "admin-port", "legacy-port", "inventory-port", "tracking-port", "orders-port"] {
-                var port = try PostgresCluster.freeLoopbackPort()
-                while ports.values.contains(port) { port = try PostgresCluster.freeLoopbackPort() }
-                ports[name] = port
-            }
-            self.ports = ports
-            output = dataDirectory.appendingPathComponent("demo-\(UUID().uuidString.prefix(8)).log")
-            try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            let root = RoutesCommandTests.root
-            let binary = root.appendingPathComponent(".build/debug/strangler")
-            try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the package first (swift build --build-tests)")
-            let arguments =
-                [
-                    "demo", "--tls", "--data-dir", dataDirectory.path,
-                    "--routes", root.appendingPathComponent("routes.json").path,
-                    "--migrations", root.appendingPathComponent("migrations").path,
-                    "--threads", "1", "--no-access-log",
-                ] + extra + ports.sorted { $0.key < $1.key }.flatMap { ["--\($0.key)", String($0.value)] }
-            var environment = ProcessInfo.processInfo.environment
-            environment["STRANGLER_ADMIN_TOKEN"] = nil
-            environment["STRANGLER_STORE"] = nil
-            process = try ChildProcess.spawn(binary.path, arguments, environment: environment, output: .file(output.path))
-        }
-
-        deinit {
-            process.send(SIGTERM)
-        }
-
-        var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
-
-        /// Waits until the output has a line containing `needle`, and returns that line.
-        func line(containing needle: String, within seconds: Int = 60) async throws -> String {
-            for _ in 0..<(seconds * 10) {
-                try #require(process.isRunning, "the demo exited early:\n\(text)")
-                if let line = text.split(separator: "\n").first(where: { $0.contains(needle) }) { return String(line) }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            Issue.record("the demo printed no line with \"\(needle)\" within \(seconds) s:\n\(text)")
-            throw CancellationError()
-        }
-
-        /// Stops the demo as Ctrl-C does and returns its exit status.
-        func stop() async throws -> Int32 {
-            process.send(SIGINT)
-            for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-            if process.isRunning {
-                process.send(SIGTERM)
-                Issue.record("the demo did not stop on SIGINT:\n\(text)")
-            }
-            return process.waitUntilExit()
-        }
+    /// Starts `strangler demo --tls` with `extra` arguments.
+    static func demo(dataDirectory: URL, extra: [String] = []) throws -> DemoProcess {
+        try DemoProcess(
+            arguments: ["--tls"] + extra,
+            portFlags: ["port", "admin-port", "legacy-port", "inventory-port", "tracking-port", "orders-port"],
+            dataDirectory: dataDirectory
+        )
     }
 
-    /// curl's exit status, the body and the status code it got.
+    /// curl's exit status, the body (with anything curl printed on standard error) and the
+    /// status code it got, read from `-w "\n%{http_code}"`.
     static func curl(_ arguments: [String]) async throws -> (status: Int32, body: String, code: String) {
-        let executable = try #require(
-            ["/usr/bin/curl", "/bin/curl", "/usr/local/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) },
-            "curl is needed (.ci/setup installs it)"
-        )
-        let run = try await offPool {
-            try ChildProcess.run(
-                executable,
-                ["-sS", "--max-time", "10", "-w", "\n%{http_code}"] + arguments,
-                environment: ["PATH": "/usr/bin:/bin"]
-            )
-        }
-        let text = String(decoding: run.output, as: UTF8.self)
-        var lines = text.components(separatedBy: "\n")
+        let run = try await Curl.run(["-w", "\n%{http_code}"] + arguments, maxTime: 10)
+        var lines = run.output.components(separatedBy: "\n")
         let code = lines.popLast() ?? ""
-        return (run.status, lines.joined(separator: "\n") + String(decoding: run.errors, as: UTF8.self), code)
+        return (run.status, lines.joined(separator: "\n") + run.errors, code)
     }
 
     @Test("curl --cacert demo-ca.pem gets an order over https; the demo's traffic uses https; a restart reuses the CA")
@@ -99,7 +30,7 @@ struct DemoTLSTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let ca = directory.appendingPathComponent("demo-ca.pem").path
 
-        let demo = try RunningDemo(dataDirectory: directory, extra: ["--traffic", "--traffic-rate", "20"])
+        let demo = try Self.demo(dataDirectory: directory, extra: ["--traffic", "--traffic-rate", "20"])
         let port = demo.ports["port"]!
         let url = "https://localhost:\(port)/orders/ORD-100001"
         let tryLine = try await demo.line(containing: "curl --cacert")
@@ -129,7 +60,7 @@ struct DemoTLSTests {
 
         // The next run serves the same certificate: a trust set up once keeps working.
         let caBefore = try Data(contentsOf: URL(fileURLWithPath: ca))
-        let again = try RunningDemo(dataDirectory: directory)
+        let again = try Self.demo(dataDirectory: directory)
         let againURL = "https://localhost:\(again.ports["port"]!)/orders/ORD-100001"
         _ = try await again.line(containing: "curl --cacert \(ca) \(againURL)")
         #expect(again.text.contains("reused from an earlier run"), "\(again.text)")

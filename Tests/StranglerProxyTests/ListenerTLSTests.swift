@@ -69,15 +69,13 @@ struct ListenerTLSTests {
 
     @Test("curl with --cacert: status and body byte for byte, keep-alive reuse, and the upstream sees X-Forwarded-Proto: https")
     func curlThroughTheListener() async throws {
-        let curl = try #require(ListenerCurl.executable, "curl is not on PATH")
         try await Self.withTLSProxy { proxy in
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: output) }
             let count = 300_000
             let url = "https://localhost:\(proxy.port)/big?bytes=\(count)"
             // Two transfers in one run: curl reuses the connection for the second.
-            let run = try await ListenerCurl.run(
-                curl,
+            let run = try await Curl.run(
                 ["--cacert", TLSFixtures.shared.ca.certificateFile.path, "--write-out", "%{http_code} %{num_connects} %{http_version}\\n"]
                     + ["--output", output.path + ".1", url, "--output", output.path + ".2", url]
             )
@@ -350,21 +348,5 @@ private final class KeepAliveLoop: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         return false
-    }
-}
-
-/// curl, run off the concurrency pool.
-enum ListenerCurl {
-    static var executable: String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/curl" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    static func run(_ curl: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
-        // No proxy from the environment: the request must reach the loopback listener.
-        let run = try await offPool {
-            try ChildProcess.run(curl, ["--silent", "--show-error", "--noproxy", "*", "--max-time", "60"] + arguments, environment: [:])
-        }
-        return (run.status, String(decoding: run.output, as: UTF8.self), String(decoding: run.errors, as: UTF8.self))
     }
 }

@@ -90,12 +90,11 @@ struct TLSFixturesTests {
     func curlTrustsTheTestCA() async throws {
         let fixtures = try TLSFixtures()
         defer { fixtures.remove() }
-        let curl = try #require(TLSProbe.executable("curl"), "curl is not on PATH")
         let upstream = try await TestUpstream(name: "tls", tls: fixtures.serverContext(fixtures.server))
-        let byName = try TLSProbe.curl(curl, "https://localhost:\(upstream.port)/echo", caFile: fixtures.ca.certificateFile)
-        let byAddress = try TLSProbe.curl(curl, "https://127.0.0.1:\(upstream.port)/echo", caFile: fixtures.ca.certificateFile)
+        let byName = try await Curl.run(["--cacert", fixtures.ca.certificateFile.path, "https://localhost:\(upstream.port)/echo"])
+        let byAddress = try await Curl.run(["--cacert", fixtures.ca.certificateFile.path, "https://127.0.0.1:\(upstream.port)/echo"])
         // curl's exit status 60: the peer's certificate could not be verified.
-        let untrustedCA = try TLSProbe.curl(curl, "https://localhost:\(upstream.port)/echo", caFile: fixtures.otherCA.certificateFile)
+        let untrustedCA = try await Curl.run(["--cacert", fixtures.otherCA.certificateFile.path, "https://localhost:\(upstream.port)/echo"])
         await upstream.stop()
         #expect(byName.status == 0, "\(byName.errors)")
         #expect(byName.output.contains("\"upstream\":\"tls\""))
@@ -152,7 +151,7 @@ struct TLSFixturesTests {
     }
 }
 
-/// A one-request HTTPS client on NIO, and curl.
+/// A one-request HTTPS client on NIO, and where to find a tool on PATH.
 enum TLSProbe {
     struct Response: Sendable {
         var status: Int
@@ -198,17 +197,6 @@ enum TLSProbe {
     static func executable(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    /// Runs curl for `url`, trusting `caFile` only.
-    static func curl(_ curl: String, _ url: String, caFile: URL) throws -> (status: Int32, output: String, errors: String) {
-        // No proxy from the environment: the request must reach the loopback upstream.
-        let run = try ChildProcess.run(
-            curl,
-            ["--silent", "--show-error", "--noproxy", "*", "--max-time", "60", "--cacert", caFile.path, url],
-            environment: [:]
-        )
-        return (run.status, String(decoding: run.output, as: UTF8.self), String(decoding: run.errors, as: UTF8.self))
     }
 }
 
