@@ -24,19 +24,6 @@ struct ServeTLSTests {
         return directory
     }
 
-    private static func curl(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
-        let curl = try #require(
-            (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/curl" }.first {
-                FileManager.default.isExecutableFile(atPath: $0)
-            },
-            "curl is not on PATH"
-        )
-        let run = try await offPool {
-            try ChildProcess.run(curl, ["--silent", "--show-error", "--noproxy", "*", "--max-time", "60"] + arguments, environment: [:])
-        }
-        return (run.status, String(decoding: run.output, as: UTF8.self), String(decoding: run.errors, as: UTF8.self))
-    }
-
     @Test("both listeners over TLS; SIGHUP rotates the proxy's certificate for new connections and reloads the routes too")
     func servesAndRotates() async throws {
         let fixtures = TLSFixtures.shared
@@ -59,11 +46,11 @@ struct ServeTLSTests {
         try await serve.waitUntilListening()
         let ca = fixtures.ca.certificateFile.path
 
-        let proxied = try await Self.curl(["--cacert", ca, "--write-out", "\n%{http_code}", "https://localhost:\(serve.port)/echo"])
+        let proxied = try await Curl.run(["--cacert", ca, "--write-out", "\n%{http_code}", "https://localhost:\(serve.port)/echo"])
         #expect(proxied.status == 0, "\(proxied.errors)\n\(serve.logTail)")
         #expect(proxied.output.hasSuffix("\n200"))
         #expect(upstream.requests.last?.header("X-Forwarded-Proto") == "https")
-        let health = try await Self.curl([
+        let health = try await Curl.run([
             "--cacert", ca, "--write-out", "%{http_code}", "--output", "/dev/null", "https://localhost:\(serve.adminPort)/healthz",
         ])
         #expect(health.output == "200", "\(health.errors)")
