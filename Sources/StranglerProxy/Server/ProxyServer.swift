@@ -257,7 +257,10 @@ public final class ProxyServer: Sendable {
         for name in tls.unverifiedUpstreams {
             logger.warning(
                 "TLS certificate verification is OFF for this upstream: anyone on the path can read and change its traffic",
-                metadata: ["upstream": "\(name)", "setting": "insecureSkipVerify", "fix": "set caFile to the upstream's CA and remove insecureSkipVerify"]
+                metadata: [
+                    "upstream": "\(name)", "setting": "insecureSkipVerify",
+                    "fix": "set caFile to the upstream's CA and remove insecureSkipVerify",
+                ]
             )
         }
     }
