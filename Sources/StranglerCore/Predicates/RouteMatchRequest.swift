@@ -1,0 +1,152 @@
+/// What ``RouteMatch`` reads of a request: its host, its headers and its query, as the bytes the
+/// client sent. The data plane's parsed head provides it without making strings, so checking a
+/// route's predicates allocates nothing.
+public protocol RouteMatchRequest {
+    /// Calls `body` with the bytes of the host the request names (its `Host` header, or the
+    /// authority of an absolute-form target), port included; nil when it names none.
+    func withHost<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result
+    /// Calls `body` with each value of the header `name` (given in lower case), in order, until
+    /// `body` returns true; returns whether it did.
+    func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool
+    /// Calls `body` with the target's query, after "?" and before any "#"; nil without one.
+    func withQuery<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result
+}
+
+extension RouteMatch {
+    /// Whether `request` satisfies every predicate.
+    public func matches(_ request: some RouteMatchRequest) -> Bool {
+        if let host, !request.withHost({ $0.map { host.matches(host: $0) } ?? false }) { return false }
+        for condition in headers where !Self.holds(condition.value, { body in request.firstHeaderValue(named: condition.name, where: body) }) {
+            return false
+        }
+        if !query.isEmpty {
+            let holds = request.withQuery { raw -> Bool in
+                query.allSatisfy { condition in
+                    Self.holds(condition.value) { body in
+                        guard let raw else { return false }
+                        return RequestKeyValues.firstQueryValue(in: raw, named: condition.name, where: body)
+                    }
+                }
+            }
+            if !holds { return false }
+        }
+        for condition in cookies {
+            let holds = Self.holds(condition.value) { body in
+                request.firstHeaderValue(named: "cookie") { header in
+                    RequestKeyValues.firstCookieValue(in: header, named: condition.name, where: body)
+                }
+            }
+            if !holds { return false }
+        }
+        return true
+    }
+
+    /// Evaluates `condition` over the values `firstValue` walks.
+    private static func holds(
+        _ condition: ValueCondition,
+        _ firstValue: ((UnsafeRawBufferPointer) -> Bool) -> Bool
+    ) -> Bool {
+        switch condition {
+        case .present: return firstValue { _ in true }
+        case .absent: return !firstValue { _ in true }
+        case .oneOf(let expected):
+            return firstValue { value in expected.contains { RequestKeyValues.equal(value, $0) } }
+        }
+    }
+}
+
+/// Reading query parameters and cookies out of raw bytes, without copying them.
+public enum RequestKeyValues {
+    /// Calls `body` with each value of query parameter `name`, percent-decoded into a small
+    /// stack buffer for the comparison, until `body` returns true. Names compare after decoding.
+    public static func firstQueryValue(in query: UnsafeRawBufferPointer, named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var start = 0
+        while start <= query.count {
+            let end = query[start...].firstIndex(of: UInt8(ascii: "&")) ?? query.count
+            let pair = UnsafeRawBufferPointer(rebasing: query[start..<end])
+            let equals = pair.firstIndex(of: UInt8(ascii: "="))
+            let key = UnsafeRawBufferPointer(rebasing: pair[..<(equals ?? pair.count)])
+            if decodedEquals(key, name) {
+                let value = UnsafeRawBufferPointer(rebasing: pair[(equals.map { $0 + 1 } ?? pair.count)...])
+                if withDecoded(value, body) { return true }
+            }
+            start = end + 1
+        }
+        return false
+    }
+
+    /// Calls `body` with the value of each cookie `name` in one `Cookie` header value
+    /// (`a=1; b=2`), until `body` returns true.
+    public static func firstCookieValue(in header: UnsafeRawBufferPointer, named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var start = 0
+        while start < header.count {
+            let end = header[start...].firstIndex(of: UInt8(ascii: ";")) ?? header.count
+            var pairStart = start
+            while pairStart < end, header[pairStart] == UInt8(ascii: " ") || header[pairStart] == UInt8(ascii: "\t") { pairStart += 1 }
+            let pair = UnsafeRawBufferPointer(rebasing: header[pairStart..<end])
+            if let equals = pair.firstIndex(of: UInt8(ascii: "=")), equal(UnsafeRawBufferPointer(rebasing: pair[..<equals]), name) {
+                var value = UnsafeRawBufferPointer(rebasing: pair[(equals + 1)...])
+                // A quoted cookie value (RFC 6265 allows DQUOTE around it) compares without them.
+                if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
+                    value = UnsafeRawBufferPointer(rebasing: value.dropFirst().dropLast())
+                }
+                if body(value) { return true }
+            }
+            start = end + 1
+        }
+        return false
+    }
+
+    /// Whether `bytes` are `text`'s UTF-8, exactly.
+    public static func equal(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
+        bytes.elementsEqual(text.utf8)
+    }
+
+    /// Whether `raw`, percent-decoded, is `text`'s UTF-8.
+    static func decodedEquals(_ raw: UnsafeRawBufferPointer, _ text: String) -> Bool {
+        var expected = text.utf8.makeIterator()
+        var index = 0
+        while index < raw.count {
+            var byte = raw[index]
+            if byte == UInt8(ascii: "%"), index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) {
+                byte = high << 4 | low
+                index += 3
+            } else {
+                index += 1
+            }
+            guard expected.next() == byte else { return false }
+        }
+        return expected.next() == nil
+    }
+
+    /// Calls `body` with `raw` percent-decoded: as it is when it holds no escape, else decoded
+    /// into a stack buffer (values longer than it are decoded into a heap copy, rarely).
+    private static func withDecoded(_ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        guard raw.contains(UInt8(ascii: "%")) else { return body(raw) }
+        return withUnsafeTemporaryAllocation(byteCount: raw.count, alignment: 1) { buffer in
+            var count = 0
+            var index = 0
+            while index < raw.count {
+                var byte = raw[index]
+                if byte == UInt8(ascii: "%"), index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) {
+                    byte = high << 4 | low
+                    index += 3
+                } else {
+                    index += 1
+                }
+                buffer[count] = byte
+                count += 1
+            }
+            return body(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    private static func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

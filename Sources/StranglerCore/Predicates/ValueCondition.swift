@@ -1,0 +1,45 @@
+/// What a route's `match` asks of one header, query parameter or cookie.
+///
+/// `"X-Channel": "web"` and `"tenant": ["t-17", "t-42"]` are ``oneOf(_:)``;
+/// `{"present": true}` is ``present`` and `{"present": false}` is ``absent``. Values compare
+/// exactly, byte for byte (query values after percent-decoding); a key that repeats matches when
+/// any of its values does.
+public enum ValueCondition: Sendable, Hashable {
+    /// The key is there with one of these values.
+    case oneOf([String])
+    /// The key is there, with any value.
+    case present
+    /// The key is not there.
+    case absent
+
+    /// Whether every request this condition accepts, `other` accepts too.
+    public func implies(_ other: ValueCondition) -> Bool {
+        switch (self, other) {
+        case (.absent, .absent), (.present, .present), (.oneOf, .present): true
+        case (.oneOf(let mine), .oneOf(let theirs)): Set(mine).isSubset(of: Set(theirs))
+        default: false
+        }
+    }
+
+    /// Whether one request can satisfy both conditions on the same key.
+    public func overlaps(_ other: ValueCondition) -> Bool {
+        switch (self, other) {
+        case (.absent, .absent), (.present, .present), (.present, .oneOf), (.oneOf, .present): true
+        case (.absent, _), (_, .absent): false
+        case (.oneOf(let mine), .oneOf(let theirs)): !Set(mine).isDisjoint(with: Set(theirs))
+        }
+    }
+
+    /// Whether a key with `values` (every occurrence in the request, in order) satisfies it.
+    public func accepts<Values: Sequence>(_ values: Values) -> Bool where Values.Element: Sequence<UInt8> {
+        switch self {
+        case .absent:
+            return values.first { _ in true } == nil
+        case .present:
+            return values.first { _ in true } != nil
+        case .oneOf(let expected):
+            for value in values where expected.contains(where: { $0.utf8.elementsEqual(value) }) { return true }
+            return false
+        }
+    }
+}
