@@ -104,40 +104,41 @@ public enum RequestKeyValues {
 
     /// Whether `raw`, percent-decoded, is `text`'s UTF-8.
     static func decodedEquals(_ raw: UnsafeRawBufferPointer, _ text: String) -> Bool {
-        var expected = text.utf8.makeIterator()
-        var index = 0
-        while index < raw.count {
-            var byte = raw[index]
-            if byte == UInt8(ascii: "%"), index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) {
-                byte = high << 4 | low
-                index += 3
-            } else {
-                index += 1
-            }
-            guard expected.next() == byte else { return false }
-        }
-        return expected.next() == nil
+        PercentDecoded(raw).elementsEqual(text.utf8)
     }
 
     /// Calls `body` with `raw` percent-decoded: as it is when it holds no escape, else decoded
-    /// into a stack buffer (values longer than it are decoded into a heap copy, rarely).
+    /// into a temporary buffer (on the stack when it is small).
     private static func withDecoded(_ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
         guard raw.contains(UInt8(ascii: "%")) else { return body(raw) }
         return withUnsafeTemporaryAllocation(byteCount: raw.count, alignment: 1) { buffer in
             var count = 0
-            var index = 0
-            while index < raw.count {
-                var byte = raw[index]
-                if byte == UInt8(ascii: "%"), index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) {
-                    byte = high << 4 | low
-                    index += 3
-                } else {
-                    index += 1
-                }
+            for byte in PercentDecoded(raw) {
                 buffer[count] = byte
                 count += 1
             }
             return body(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    /// The bytes of `raw` with each `%XX` escape decoded; a `%` without two hex digits stays.
+    private struct PercentDecoded: Sequence, IteratorProtocol {
+        let raw: UnsafeRawBufferPointer
+        var index = 0
+
+        init(_ raw: UnsafeRawBufferPointer) {
+            self.raw = raw
+        }
+
+        mutating func next() -> UInt8? {
+            guard index < raw.count else { return nil }
+            let byte = raw[index]
+            if byte == UInt8(ascii: "%"), index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) {
+                index += 3
+                return high << 4 | low
+            }
+            index += 1
+            return byte
         }
     }
 
