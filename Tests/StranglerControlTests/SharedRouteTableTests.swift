@@ -26,7 +26,8 @@ struct SharedRouteTableTests {
         try await PostgresDiffStore.open(
             url: try PostgresStoreURL(try PostgresCluster.shared().makeDatabase().absoluteString),
             migrations: try PostgresMigrationRunner.load(directory: migrations),
-            logger: logger
+            logger: logger,
+            operationTimeout: PostgresCluster.operationTimeout
         )
     }
 

@@ -34,7 +34,8 @@ struct SharedStoreCommandTests {
         let store = try await PostgresDiffStore.open(
             url: try PostgresStoreURL(url),
             migrations: try PostgresMigrationRunner.load(directory: migrations),
-            logger: Self.logger
+            logger: Self.logger,
+            operationTimeout: PostgresCluster.operationTimeout
         )
         // Proxy A recorded 4 comparisons and proxy B 7: the gate (10 samples) holds only on both.
         try await store.insertCounted((0..<4).map { RouteHistoryFixtures.match("a\($0)") }, instanceID: "proxy-a")

@@ -80,7 +80,8 @@ struct PostgresPartitionTests {
         return try await PostgresDiffStore.open(
             url: try PostgresStoreURL(url),
             migrations: migrations.filter { version == nil || $0.version <= version! },
-            logger: logger
+            logger: logger,
+            operationTimeout: PostgresCluster.operationTimeout
         )
     }
 

@@ -43,7 +43,8 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return try await PostgresDiffStore.open(
                 url: try PostgresStoreURL(url),
                 migrations: try PostgresMigrationRunner.load(directory: DiffStoreTests.migrations),
-                logger: Self.logger
+                logger: Self.logger,
+                operationTimeout: PostgresCluster.operationTimeout
             )
         }
     }
@@ -244,7 +245,9 @@ struct PostgresMigrationTests {
         let migrations = try Self.migrations()
         let stores = try await withThrowingTaskGroup(of: PostgresDiffStore.self) { group in
             for _ in 0..<4 {
-                group.addTask { try await PostgresDiffStore.open(url: url, migrations: migrations, logger: StoreKind.logger) }
+                group.addTask {
+                    try await PostgresDiffStore.open(url: url, migrations: migrations, logger: StoreKind.logger, operationTimeout: PostgresCluster.operationTimeout)
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -263,7 +266,7 @@ struct PostgresMigrationTests {
     func editedAndNew() async throws {
         let url = try PostgresStoreURL(try PostgresCluster.shared().makeDatabase().absoluteString)
         var migrations = try Self.migrations()
-        let store = try await PostgresDiffStore.open(url: url, migrations: migrations, logger: StoreKind.logger)
+        let store = try await PostgresDiffStore.open(url: url, migrations: migrations, logger: StoreKind.logger, operationTimeout: PostgresCluster.operationTimeout)
         let added = Migration(version: 9000, name: "9000_extra.sql", sql: "CREATE TABLE extra (id INT); INSERT INTO extra VALUES (1); -- done;")
         let outcome = try await PostgresMigrationRunner(migrations: migrations + [added]).migrate(
             store.client,
@@ -292,7 +295,12 @@ struct PostgresMigrationTests {
         let migrations = try Self.migrations()
         func refusal(_ url: String) async -> String {
             do {
-                let store = try await PostgresDiffStore.open(url: try PostgresStoreURL(url), migrations: migrations, logger: StoreKind.logger)
+                let store = try await PostgresDiffStore.open(
+                    url: try PostgresStoreURL(url),
+                    migrations: migrations,
+                    logger: StoreKind.logger,
+                    operationTimeout: PostgresCluster.operationTimeout
+                )
                 await store.close()
                 return "opened"
             } catch {

@@ -333,6 +333,11 @@ package final class PostgresCluster: @unchecked Sendable {
         text.split(separator: "\n", omittingEmptySubsequences: false).suffix(count).joined(separator: "\n")
     }
 
+    /// The bound on one store operation for stores the tests open in-process: the product's
+    /// 5 s is for a serving proxy that must not wait; on a test machine with both cores busy
+    /// an answer can take longer, and that is not what these tests are about.
+    package static let operationTimeout: Duration = .seconds(60)
+
     /// A loopback port nothing listens on now: bound to port 0, read back, and released.
     package static func freeLoopbackPort() throws -> Int {
         #if canImport(Glibc)

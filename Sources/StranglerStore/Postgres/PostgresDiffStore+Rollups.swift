@@ -567,12 +567,16 @@ extension PostgresDiffStore {
 
     /// Takes what partition changes need, in the transaction of `connection`: the store's
     /// partition advisory lock, then the partitioned tables themselves in the order writers
-    /// lock them (creating or dropping a partition locks its table whole). Waits at most two
-    /// seconds for them: writers queue behind a waiting table lock, and the change can wait for
-    /// the next run instead.
+    /// lock them (creating or dropping a partition locks its table whole).
+    ///
+    /// The advisory lock only queues partition makers (instances starting together), so it is
+    /// waited for up to 60 seconds. The tables are waited for at most two seconds: writers
+    /// queue behind a waiting table lock, and the change can wait for the next run instead.
     static func lockForPartitionChanges(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SET LOCAL lock_timeout = '60s'", logger: logger)
+        // Read to its end: the lock's wait, and a timeout, come with the row, not before it.
+        for try await _ in try await connection.query("SELECT pg_advisory_xact_lock(\(partitionLockKey))", logger: logger) {}
         try await connection.query("SET LOCAL lock_timeout = '2s'", logger: logger)
-        try await connection.query("SELECT pg_advisory_xact_lock(\(partitionLockKey))", logger: logger)
         try await connection.query(
             "LOCK TABLE \(unescaped: MinuteRollupPartitions.tables.joined(separator: ", ")) IN ACCESS EXCLUSIVE MODE",
             logger: logger
