@@ -106,17 +106,3 @@ public struct RouteTableWatcher: Service {
         await reloader.auditsSettled()
     }
 }
-
-/// What identifies one state of a file cheaply: modification time, size and inode.
-struct FileStamp: Equatable {
-    var modified: Date?
-    var size: Int?
-    var inode: Int?
-
-    init(path: String) {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        modified = attributes?[.modificationDate] as? Date
-        size = (attributes?[.size] as? NSNumber)?.intValue
-        inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
-    }
-}

@@ -8,9 +8,9 @@ import Darwin
 
 /// The network-order bytes of an IP address literal, as an IP subject alternative name holds
 /// them: 4 for IPv4, 16 for IPv6.
-enum IPAddressBytes {
+public enum IPAddressBytes {
     /// The bytes of `text` (`127.0.0.1`, `::1`), or nil when it is not an address literal.
-    static func parse(_ text: String) -> [UInt8]? {
+    public static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             return withUnsafeBytes(of: &v4) { Array($0) }

@@ -5,12 +5,6 @@ import StranglerTLS
 import SwiftASN1
 import X509
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `strangler demo --tls`: a local certificate authority and the proxy's certificate, kept in
 /// the demo's data folder.
 ///
@@ -43,7 +37,7 @@ struct DemoTLS {
         var dns = ["localhost"]
         var ip = ["127.0.0.1", "::1"]
         if !isWildcard(host) {
-            if IPAddress.bytes(host) != nil {
+            if IPAddressBytes.parse(host) != nil {
                 if !ip.contains(host) { ip.append(host) }
             } else if !dns.contains(host.lowercased()) {
                 dns.append(host.lowercased())
@@ -142,21 +136,10 @@ struct DemoTLS {
             default: break
             }
         }
-        guard names.dns.allSatisfy(dns.contains), names.ip.allSatisfy({ IPAddress.bytes($0).map(ip.contains) ?? false }) else {
+        guard names.dns.allSatisfy(dns.contains), names.ip.allSatisfy({ IPAddressBytes.parse($0).map(ip.contains) ?? false }) else {
             return nil
         }
         return server.notValidAfter
-    }
-}
-
-/// The network-order bytes of an IP address literal.
-private enum IPAddress {
-    static func bytes(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import NIOSSL
+import StranglerCore
 import StranglerTestSupport
 import Testing
 
@@ -9,9 +10,9 @@ import Testing
 /// says about bad ones.
 @Suite("Listener TLS: reload decisions and file checks")
 struct ListenerTLSWatchTests {
-    private static func stamp(_ inode: UInt64) -> TLSFileStamp {
-        let file = TLSFileStamp.File(exists: true, device: 1, inode: inode, size: 100, modifiedSeconds: 1, modifiedNanoseconds: 0)
-        return TLSFileStamp(files: [file, file])
+    private static func stamp(_ inode: UInt64) -> FileStamp {
+        let file = FileStamp.File(exists: true, device: 1, inode: inode, size: 100, modifiedSeconds: 1, modifiedNanoseconds: 0)
+        return FileStamp(files: [file, file])
     }
 
     @Test("a change is reloaded once two polls in a row see it, and only once")
@@ -63,18 +64,18 @@ struct ListenerTLSWatchTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("cert.pem")
-        let missing = TLSFileStamp(paths: [file.path])
+        let missing = FileStamp(paths: [file.path])
         #expect(missing.files == [.missing])
         try Data("one".utf8).write(to: file)
-        let first = TLSFileStamp(paths: [file.path])
+        let first = FileStamp(paths: [file.path])
         #expect(first != missing)
-        #expect(TLSFileStamp(paths: [file.path]) == first)
+        #expect(FileStamp(paths: [file.path]) == first)
         // Same size, written within the same instant as far as a coarse clock knows: the new
         // inode still tells.
         let next = directory.appendingPathComponent("cert.pem.new")
         try Data("two".utf8).write(to: next)
         try renameFile(next, over: file)
-        #expect(TLSFileStamp(paths: [file.path]) != first)
+        #expect(FileStamp(paths: [file.path]) != first)
     }
 
     @Test("good files load with TLS 1.2 at least and ALPN http/1.1")

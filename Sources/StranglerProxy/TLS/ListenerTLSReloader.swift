@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOSSL
+import StranglerCore
 
 /// Holds the certificate a TLS listener accepts new connections with, and replaces it when the
 /// files change or on request (SIGHUP), without touching open connections.
@@ -47,7 +48,7 @@ public final class ListenerTLSReloader: Sendable {
     /// - Throws: ``ListenerTLSError`` naming the file at fault: the listener must not start.
     public func load() throws(ListenerTLSError) {
         guard state.withLockedValue({ $0.certificate == nil }) else { return }
-        let stamp = TLSFileStamp(paths: tls.watchedFiles)
+        let stamp = FileStamp(paths: tls.watchedFiles)
         let certificate = try ListenerCertificate(loading: tls)
         state.withLockedValue { state in
             state.certificate = certificate
@@ -69,7 +70,7 @@ public final class ListenerTLSReloader: Sendable {
     /// Looks at the files and reloads them if they changed and have settled (see
     /// ``ListenerTLSWatch``). Called every ``ListenerTLS/pollInterval``.
     public func poll() {
-        let stamp = TLSFileStamp(paths: tls.watchedFiles)
+        let stamp = FileStamp(paths: tls.watchedFiles)
         let decision = state.withLockedValue { $0.watch?.polled(stamp) ?? .keep }
         if decision == .reload { reload(stamp, reason: "the files changed") }
     }
@@ -78,7 +79,7 @@ public final class ListenerTLSReloader: Sendable {
     /// - Returns: whether a new certificate is in use.
     @discardableResult
     public func reload(reason: String) -> Bool {
-        let stamp = TLSFileStamp(paths: tls.watchedFiles)
+        let stamp = FileStamp(paths: tls.watchedFiles)
         guard state.withLockedValue({ $0.watch?.forced() }) == .reload else { return false }
         return reload(stamp, reason: reason)
     }
@@ -93,13 +94,13 @@ public final class ListenerTLSReloader: Sendable {
 
     /// Loads the files and puts the result in force, one reload at a time. The files are
     /// looked at again under the lock: what is installed is recorded as what was read.
-    private func reload(_ seen: TLSFileStamp, reason: String) -> Bool {
+    private func reload(_ seen: FileStamp, reason: String) -> Bool {
         reloading.withLock {
-            reloadHoldingLock(TLSFileStamp(paths: tls.watchedFiles), reason: reason)
+            reloadHoldingLock(FileStamp(paths: tls.watchedFiles), reason: reason)
         }
     }
 
-    private func reloadHoldingLock(_ stamp: TLSFileStamp, reason: String) -> Bool {
+    private func reloadHoldingLock(_ stamp: FileStamp, reason: String) -> Bool {
         let certificate: ListenerCertificate
         do {
             certificate = try ListenerCertificate(loading: tls)

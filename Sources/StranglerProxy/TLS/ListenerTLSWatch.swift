@@ -1,3 +1,5 @@
+import StranglerCore
+
 /// Decides, from what the poll and SIGHUP see of a listener's certificate and key files, when
 /// to read them again, and whether a load's outcome is news. Pure: no files, no clock.
 ///
@@ -16,19 +18,19 @@ struct ListenerTLSWatch: Sendable {
     }
 
     /// The files as they were when the live certificate was read from them.
-    private(set) var live: TLSFileStamp
+    private(set) var live: FileStamp
     /// A change seen on the last poll, acted on if the next poll sees the same.
-    private var settling: TLSFileStamp?
+    private var settling: FileStamp?
     /// Files that failed to load: not read again by the poll until they change.
-    private var failed: TLSFileStamp?
+    private var failed: FileStamp?
 
     /// - Parameter live: the files as they were when the starting certificate was read.
-    init(live: TLSFileStamp) {
+    init(live: FileStamp) {
         self.live = live
     }
 
     /// The poll saw the files as `stamp`.
-    mutating func polled(_ stamp: TLSFileStamp) -> Decision {
+    mutating func polled(_ stamp: FileStamp) -> Decision {
         if stamp == live || stamp == failed {
             // Unchanged, changed back, or still the files that failed.
             settling = nil
@@ -49,14 +51,14 @@ struct ListenerTLSWatch: Sendable {
     }
 
     /// The files, as they were just before the load, gave a new certificate.
-    mutating func loaded(_ stamp: TLSFileStamp) {
+    mutating func loaded(_ stamp: FileStamp) {
         live = stamp
         failed = nil
     }
 
     /// The files, as they were just before the load, failed to give a certificate: the live one
     /// stays.
-    mutating func loadFailed(_ stamp: TLSFileStamp) {
+    mutating func loadFailed(_ stamp: FileStamp) {
         failed = stamp
     }
 }

@@ -14,7 +14,7 @@ public struct UpstreamTLSContexts: Sendable {
         var directory: String
         /// The files as they were when read: a file replaced under the same path (a rotated
         /// client certificate or CA) is read again at the next reload.
-        var stamp: TLSFileStamp
+        var stamp: FileStamp
         var context: Result<NIOSSLContext, UpstreamTLSFailure>
         var problems: [RouteTableError.Problem]
     }
@@ -31,7 +31,7 @@ public struct UpstreamTLSContexts: Sendable {
     public init(for table: RouteTable, relativeTo directory: String, reusing previous: UpstreamTLSContexts? = nil) {
         for (name, upstream) in table.upstreams {
             guard let tls = upstream.tls else { continue }
-            let stamp = TLSFileStamp(paths: tls.files.map { Self.resolve($0.path, relativeTo: directory) })
+            let stamp = FileStamp(paths: tls.files.map { Self.resolve($0.path, relativeTo: directory) })
             if let kept = previous?.entries[name], kept.upstream == upstream, kept.directory == directory, kept.stamp == stamp,
                 case .success = kept.context
             {
