@@ -180,9 +180,11 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
                 }
                 retry = interval
                 try await Task.sleep(for: interval)
-            } catch is CancellationError {
-                break
             } catch {
+                // Only a cancelled task ends the election. A CancellationError from below
+                // (a bounded query or a pool's connect giving up) while this task runs is a
+                // failed round: returning here would end the service, and with it the whole
+                // instance's service group.
                 if Task.isCancelled { break }
                 // The lock may still be held by this session (a check that timed out, a lock
                 // taken whose answer was lost): closing the connection is what frees it.
