@@ -22,10 +22,8 @@ struct UpstreamTLSNginxTests {
             let fixtures = TLSFixtures.shared
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-tls-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            port = try PostgresCluster.freeLoopbackPort()
-            var mutual = try PostgresCluster.freeLoopbackPort()
-            while mutual == port { mutual = try PostgresCluster.freeLoopbackPort() }
-            mutualPort = mutual
+            port = try LoopbackPorts.reserve()
+            mutualPort = try LoopbackPorts.reserve()
             let saw = #"'{"sni":"$ssl_server_name","protocol":"$ssl_protocol","uri":"$request_uri","client":"$ssl_client_s_dn"}'"#
             let dir = directory.path
             let config = """

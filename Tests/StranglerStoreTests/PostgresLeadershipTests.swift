@@ -125,7 +125,7 @@ struct PostgresLeadershipTests {
     @Test("an instance that cannot reach the database never leads, and still stops when asked")
     func unreachable() async throws {
         let cluster = try PostgresCluster.shared()
-        let port = try PostgresCluster.freeLoopbackPort()
+        let port = try LoopbackPorts.reserve()
         let url = try #require(URL(string: "postgres://\(cluster.superuser)@127.0.0.1:\(port)/nowhere"))
         let election = try Self.election(url, "lonely")
         let group = ServiceGroup(services: [election], logger: Self.logger)

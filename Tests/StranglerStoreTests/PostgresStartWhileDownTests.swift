@@ -97,7 +97,7 @@ struct PostgresStartWhileDownTests {
         #expect(stranger.isOutage == false)
 
         // Where nothing listens, the same open returns a store that waits for its database.
-        let port = try PostgresCluster.freeLoopbackPort()
+        let port = try LoopbackPorts.reserve()
         let waiting = try await PostgresDiffStore.open(
             url: try PostgresStoreURL("postgres://\(cluster.superuser)@127.0.0.1:\(port)/strangler"),
             migrations: migrations,

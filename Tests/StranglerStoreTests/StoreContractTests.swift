@@ -312,7 +312,7 @@ struct PostgresMigrationTests {
         let stranger = await refusal("postgres://nobody_here@127.0.0.1:\(cluster.port)/postgres")
         #expect(stranger.contains("nobody_here"), "the server's refusal names the role: \(stranger)")
         // A port that was free a moment ago: nothing listens there.
-        let closed = await refusal("postgres://\(cluster.superuser)@127.0.0.1:\(try PostgresCluster.freeLoopbackPort())/strangler")
+        let closed = await refusal("postgres://\(cluster.superuser)@127.0.0.1:\(try LoopbackPorts.reserve())/strangler")
         #expect(closed.lowercased().contains("refused") || closed.contains("no answer within"), "\(closed)")
         #expect(closed.contains("127.0.0.1") && !closed.contains("opened"))
     }

@@ -11,7 +11,8 @@ import Darwin
 /// loopback ports chosen here, a data folder, and its output in a log file there.
 ///
 /// The demo prints its addresses before it serves and takes every port as a flag, so the ports
-/// are picked in advance (distinct free ones) and a test reads them from ``ports``. The routes
+/// are picked in advance with ``LoopbackPorts`` (outside the range port-0 listeners draw from,
+/// so no other test takes one first) and a test reads them from ``ports``. The routes
 /// and migrations are the checkout's, with one event loop and no access log; the test's
 /// `STRANGLER_ADMIN_TOKEN` and `STRANGLER_STORE` are dropped, so the demo makes its own token
 /// and store as it does for a user. Stop it with ``stop()``, which checks that Ctrl-C ends it;
@@ -30,9 +31,7 @@ package final class DemoProcess: Sendable {
     package init(arguments: [String], portFlags: [String], dataDirectory: URL) throws {
         var ports: [String: Int] = [:]
         for name in portFlags {
-            var port = try PostgresCluster.freeLoopbackPort()
-            while ports.values.contains(port) { port = try PostgresCluster.freeLoopbackPort() }
-            ports[name] = port
+            ports[name] = try LoopbackPorts.reserve()
         }
         self.ports = ports
         output = dataDirectory.appendingPathComponent("demo-\(UUID().uuidString.prefix(8)).log")

@@ -228,12 +228,12 @@ package final class PostgresCluster: @unchecked Sendable {
         try handle.write(contentsOf: Data(include.utf8))
     }
 
-    /// Picks a free port by binding port 0 and closing it. Another process may take it before the
-    /// server binds it, so a bind failure is retried on a new port.
+    /// Picks a port with ``LoopbackPorts``; another program may still take it before the server
+    /// binds it, so a bind failure is retried on a new port.
     private func startOnFreePort() throws {
         var lastError: PostgresClusterError?
         for _ in 0..<5 {
-            port = try Self.freeLoopbackPort()
+            port = try LoopbackPorts.reserve()
             do {
                 try startServer()
                 running = true
@@ -337,32 +337,6 @@ package final class PostgresCluster: @unchecked Sendable {
     /// 5 s is for a serving proxy that must not wait; on a test machine with both cores busy
     /// an answer can take longer, and that is not what these tests are about.
     package static let operationTimeout: Duration = .seconds(60)
-
-    /// A loopback port nothing listens on now: bound to port 0, read back, and released.
-    package static func freeLoopbackPort() throws -> Int {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw PostgresClusterError(description: "could not open a socket to find a free port (errno \(errno))") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard bound == 0, named == 0 else {
-            throw PostgresClusterError(description: "could not bind 127.0.0.1:0 to find a free port (errno \(errno))")
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
 
 /// Why a ``PostgresCluster`` could not be made, started, stopped or given a database: the command,
