@@ -6,6 +6,9 @@ public struct Route: Sendable, Hashable {
     public var methods: [String]
     /// The path template: literal segments, `{name}` for one segment, trailing `/**` for any rest.
     public var path: PathTemplate
+    /// Predicates on the host, headers, query and cookies (`match`); empty for a route that
+    /// takes every request on its path.
+    public var match: RouteMatch
     /// The lifecycle stage of the route.
     public var mode: RouteMode
     /// The upstream that plays "legacy" for this route (the table's `defaultUpstream` unless set).
@@ -29,6 +32,7 @@ public struct Route: Sendable, Hashable {
         id: String,
         methods: [String] = [],
         path: PathTemplate,
+        match: RouteMatch = RouteMatch(),
         mode: RouteMode,
         legacy: String,
         service: String? = nil,
@@ -41,6 +45,7 @@ public struct Route: Sendable, Hashable {
         self.id = id
         self.methods = methods
         self.path = path
+        self.match = match
         self.mode = mode
         self.legacy = legacy
         self.service = service

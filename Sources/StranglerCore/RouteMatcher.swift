@@ -5,21 +5,24 @@
 /// which beats a trailing `/**`. The search backtracks, so `/orders/export` prefers
 /// `/orders/export` over `/orders/{id}`, and a request that only fits `/orders/**` still finds it.
 /// A route that lists `GET` but not `HEAD` also takes `HEAD` requests.
+///
+/// Routes with predicates (`match`) sit beside the plain routes of their path, in a list per
+/// method ordered by ``RouteMatch/precedence``: the first whose predicates hold takes the
+/// request, and when none does, the search goes on as if the path had not matched there (the
+/// next most specific route, then none). A node without predicated routes holds a route index
+/// and never looks at the request.
 public struct RouteMatcher: Sendable {
+    /// The routes one node takes for a path, by method. A slot is a route index (a route
+    /// without predicates, taken as soon as its method matches), or the bitwise complement of
+    /// an index into ``RouteMatcher/lists`` (candidates in precedence order).
     private struct Entries: Sendable {
         /// A route lists a handful of methods: a scan of small strings beats hashing.
-        var byMethod: [(method: String, index: Int)] = []
+        var byMethod: [(method: String, slot: Int)] = []
         var anyMethod: Int?
 
         subscript(method: String) -> Int? {
-            for entry in byMethod where entry.method == method { return entry.index }
+            for entry in byMethod where entry.method == method { return entry.slot }
             return nil
-        }
-
-        func lookup(_ method: String) -> Int? {
-            if let index = self[method] { return index }
-            if method == "HEAD", let index = self["GET"] { return index }
-            return anyMethod
         }
     }
 
@@ -49,14 +52,23 @@ public struct RouteMatcher: Sendable {
     private var edges: [Edge] = []
     /// The bytes of every literal segment, end to end.
     private var names: [UInt8] = []
+    /// Candidate lists: `candidates[lists[n]]` are route indices in precedence order.
+    private var lists: [Range<Int>] = []
+    private var candidates: [Int] = []
+    /// Each route's predicates, by route index, read only for candidate lists.
+    private let predicates: [RouteMatch]
     private let routes: [Route]
 
-    /// Builds the trie. Routes must already be free of ambiguity (``RouteTable/parse(_:)`` checks).
+    /// Builds the trie. Routes must already be free of ambiguity (``RouteTable/parse(_:)`` checks);
+    /// two routes without predicates that take one method on one path throw.
     public init(routes: [Route]) throws {
         self.routes = routes
+        predicates = routes.map(\.match)
         // Built with a dictionary per node, then flattened into `edges` and `names`, so a
         // lookup compares bytes in two flat arrays and retains nothing.
         var literals: [[String: Int]] = [[:]]
+        var exactRoutes: [[Int]] = [[]]
+        var restRoutes: [[Int]] = [[]]
         for (index, route) in routes.enumerated() {
             var node = 0
             for segment in route.path.segments {
@@ -67,6 +79,8 @@ public struct RouteMatcher: Sendable {
                     } else {
                         nodes.append(Node())
                         literals.append([:])
+                        exactRoutes.append([])
+                        restRoutes.append([])
                         literals[node][text] = nodes.count - 1
                         node = nodes.count - 1
                     }
@@ -76,32 +90,18 @@ public struct RouteMatcher: Sendable {
                     } else {
                         nodes.append(Node())
                         literals.append([:])
+                        exactRoutes.append([])
+                        restRoutes.append([])
                         nodes[node].param = nodes.count - 1
                         node = nodes.count - 1
                     }
                 }
             }
-            var entries = (route.path.catchAll ? nodes[node].rest : nodes[node].exact) ?? Entries()
-            if route.methods.isEmpty {
-                if let existing = entries.anyMethod {
-                    throw RouteTableError(problems: [
-                        .init(path: "routes", message: "routes \"\(routes[existing].id)\" and \"\(route.id)\" are ambiguous")
-                    ])
-                }
-                entries.anyMethod = index
-            } else {
-                for method in route.methods {
-                    if let existing = entries[method] {
-                        throw RouteTableError(problems: [
-                            .init(path: "routes", message: "routes \"\(routes[existing].id)\" and \"\(route.id)\" are ambiguous for \(method)")
-                        ])
-                    }
-                    entries.byMethod.append((method, index))
-                }
-            }
-            if route.path.catchAll { nodes[node].rest = entries } else { nodes[node].exact = entries }
+            if route.path.catchAll { restRoutes[node].append(index) } else { exactRoutes[node].append(index) }
         }
         for node in nodes.indices {
+            nodes[node].exact = try entries(exactRoutes[node])
+            nodes[node].rest = try entries(restRoutes[node])
             var nodeEdges: [Edge] = []
             for (text, child) in literals[node] {
                 let bytes = Array(text.utf8)
@@ -115,30 +115,94 @@ public struct RouteMatcher: Sendable {
         }
     }
 
+    /// The entries of the routes (indices in table order) that end at one node the same way.
+    private mutating func entries(_ indices: [Int]) throws -> Entries? {
+        guard !indices.isEmpty else { return nil }
+        var methods: [String] = []
+        for index in indices {
+            for method in routes[index].methods where !methods.contains(method) { methods.append(method) }
+        }
+        var entries = Entries()
+        for method in methods {
+            let takers = indices.filter { routes[$0].methods.isEmpty || routes[$0].methods.contains(method) }
+            entries.byMethod.append((method, try slot(takers, method: method)))
+        }
+        let anyMethod = indices.filter { routes[$0].methods.isEmpty }
+        if !anyMethod.isEmpty { entries.anyMethod = try slot(anyMethod, method: nil) }
+        return entries
+    }
+
+    /// One route without predicates as itself; otherwise a candidate list in precedence order.
+    private mutating func slot(_ takers: [Int], method: String?) throws -> Int {
+        let plain = takers.filter { routes[$0].match.isEmpty }
+        if plain.count > 1 {
+            let names = "routes \"\(routes[plain[0]].id)\" and \"\(routes[plain[1]].id)\" are ambiguous"
+            throw RouteTableError(problems: [.init(path: "routes", message: method.map { "\(names) for \($0)" } ?? names)])
+        }
+        if takers.count == 1, plain.count == 1 { return takers[0] }
+        let ordered = takers.sorted { left, right in
+            let (first, second) = (routes[left].match.precedence, routes[right].match.precedence)
+            return first != second ? first > second : left < right
+        }
+        lists.append(candidates.count..<(candidates.count + ordered.count))
+        candidates.append(contentsOf: ordered)
+        return ~(lists.count - 1)
+    }
+
     /// The route at `index` in the table the matcher was built from.
     func route(at index: Int) -> Route { routes[index] }
 
-    /// The most specific route for `method` and the request target `uri` (path and query).
+    /// Whether some route has predicates, so that matching reads the request's host, headers
+    /// or query.
+    public var hasPredicates: Bool { !lists.isEmpty }
+
+    /// The most specific route for `method` and the request target `uri` (path and query),
+    /// for a request with no host and no headers: a route whose predicates need one is passed
+    /// over.
     public func match(method: String, uri: String) -> Route? {
         matchIndex(method: method, uri: uri).map { routes[$0] }
     }
 
     /// Like ``match(method:uri:)`` but returns the route's index in the table.
     public func matchIndex(method: String, uri: String) -> Int? {
-        var uri = uri
-        return uri.withUTF8 { matchIndex(method: method, target: UnsafeRawBufferPointer($0)) }
+        matchIndex(method: method, uri: uri, request: RequestDetails(target: uri))
     }
 
-    /// Like ``matchIndex(method:uri:)``, for a request target as the client sent its bytes.
-    /// Segments compare byte for byte: a request target is ASCII, percent-encoded.
-    public func matchIndex(method: String, target: UnsafeRawBufferPointer) -> Int? {
+    /// The most specific route for `method` and the request target `uri` whose predicates
+    /// `request` satisfies, by index in the table.
+    public func matchIndex(method: String, uri: String, request: some RouteMatchRequest) -> Int? {
+        var uri = uri
+        return uri.withUTF8 { matchIndex(method: method, target: UnsafeRawBufferPointer($0), request: request) }
+    }
+
+    /// Like ``matchIndex(method:uri:request:)``, for a request target as the client sent its
+    /// bytes. Segments compare byte for byte: a request target is ASCII, percent-encoded.
+    public func matchIndex(method: String, target: UnsafeRawBufferPointer, request: some RouteMatchRequest) -> Int? {
         var end = 0
         while end < target.count, target[end] != UInt8(ascii: "?"), target[end] != UInt8(ascii: "#") { end += 1 }
         guard end > 0, target[0] == UInt8(ascii: "/") else { return nil }
+        // Buffers, not the arrays: a copy of the matcher in the walk would retain each array.
         return nodes.withUnsafeBufferPointer { nodes in
             edges.withUnsafeBufferPointer { edges in
                 names.withUnsafeBufferPointer { names in
-                    Walk(nodes: nodes, edges: edges, names: names, path: target, end: end, method: method).search(node: 0, from: 1)
+                    lists.withUnsafeBufferPointer { lists in
+                        candidates.withUnsafeBufferPointer { candidates in
+                            predicates.withUnsafeBufferPointer { predicates in
+                                Walk(
+                                    nodes: nodes,
+                                    edges: edges,
+                                    names: names,
+                                    lists: lists,
+                                    candidates: candidates,
+                                    predicates: predicates,
+                                    request: request,
+                                    path: target,
+                                    end: end,
+                                    method: method
+                                ).search(node: 0, from: 1)
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -154,21 +218,42 @@ public struct RouteMatcher: Sendable {
     }
 
     /// One lookup's walk down the trie, over the flattened arrays.
-    private struct Walk {
+    private struct Walk<Request: RouteMatchRequest> {
         let nodes: UnsafeBufferPointer<Node>
         let edges: UnsafeBufferPointer<Edge>
         let names: UnsafeBufferPointer<UInt8>
+        let lists: UnsafeBufferPointer<Range<Int>>
+        let candidates: UnsafeBufferPointer<Int>
+        let predicates: UnsafeBufferPointer<RouteMatch>
+        let request: Request
         let path: UnsafeRawBufferPointer
         /// Where the path ends (before any query).
         let end: Int
         let method: String
 
+        /// The route `entries` give the request: its method's slot, then for `HEAD` the `GET`
+        /// slot, then the slot for every method, each taken when a candidate's predicates hold.
+        func lookup(_ entries: Entries?) -> Int? {
+            guard let entries else { return nil }
+            if let slot = entries[method], let found = take(slot) { return found }
+            if method == "HEAD", let slot = entries["GET"], let found = take(slot) { return found }
+            return entries.anyMethod.flatMap(take)
+        }
+
+        private func take(_ slot: Int) -> Int? {
+            guard slot < 0 else { return slot }
+            for candidate in candidates[lists[~slot]] where predicates[candidate].isEmpty || predicates[candidate].matches(request) {
+                return candidate
+            }
+            return nil
+        }
+
         /// `start` is where the path continues after a "/" separator (`end` for a trailing
         /// slash or the root); nil once the path is used up.
         func search(node index: Int, from start: Int?) -> Int? {
             guard let start else {
-                if let found = nodes[index].exact?.lookup(method) { return found }
-                return nodes[index].rest?.lookup(method)
+                if let found = lookup(nodes[index].exact) { return found }
+                return lookup(nodes[index].rest)
             }
             // The root path "/" has no segments: it is the end of the path, not an empty segment.
             if index == 0, start == end {
@@ -183,7 +268,7 @@ public struct RouteMatcher: Sendable {
             if slash > start, let child = nodes[index].param, let found = search(node: child, from: next) {
                 return found
             }
-            return nodes[index].rest?.lookup(method)
+            return lookup(nodes[index].rest)
         }
 
         /// The child of `node` whose literal is the path's bytes in `segment`.

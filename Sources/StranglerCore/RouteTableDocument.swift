@@ -116,7 +116,7 @@ public struct RouteTableDocument: Sendable {
 
     /// Member order of a route (and of its `canary`) in the documented schema.
     static let schemaOrder = [
-        "id", "description", "methods", "path", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
+        "id", "description", "methods", "path", "match", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
         "percent", "stickyKey",
     ]
 

@@ -34,7 +34,7 @@ struct RouteTableValidator {
     /// The upstream keys that only an `https://` upstream may have.
     static let upstreamTLSKeys = ["caFile", "serverName", "clientCertFile", "clientKeyFile", "insecureSkipVerify"]
     static let routeKeys: Set<String> = [
-        "id", "description", "methods", "path", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
+        "id", "description", "methods", "path", "match", "mode", "legacy", "service", "fallback", "shadow", "canary", "compare", "gate",
     ]
     static let shadowKeys: Set<String> = ["sampleRate", "writes", "timeoutMs"]
     static let canaryKeys: Set<String> = ["percent", "stickyKey"]
@@ -283,6 +283,13 @@ struct RouteTableValidator {
         case let other?: problem("\(path).methods", "must be an array such as [\"GET\", \"HEAD\"]; found \(other.kindName)")
         }
 
+        var match = RouteMatch()
+        if let json = fields["match"] {
+            let parsed = RouteMatch.parse(json, at: "\(path).match")
+            for found in parsed.problems { problem(found.path, found.message) }
+            if let predicates = parsed.match { match = predicates }
+        }
+
         var mode = RouteMode.legacy
         switch fields["mode"] {
         case .string(let text)?:
@@ -325,6 +332,7 @@ struct RouteTableValidator {
             id: id,
             methods: methods,
             path: template,
+            match: match,
             mode: mode,
             legacy: legacy,
             service: service,
@@ -456,12 +464,15 @@ struct RouteTableValidator {
     // MARK: - Ambiguity
 
     /// Two routes with the same template shape and a shared method would match the same requests
-    /// with equal specificity: nothing could decide between them.
+    /// with equal specificity: nothing could decide between them, unless their predicates do.
     ///
-    /// Each route is checked against the routes of its shape that came before it, through the
-    /// first route to claim each method there, so the check is linear in the table. A route
-    /// that clashes is reported once, with the first route it clashes with: a table of 2,000
-    /// copies of one route has 1,999 problems, not 1,999,000 pairs.
+    /// Routes without `match` are checked against the routes of their shape that came before
+    /// them, through the first route to claim each method there, so the check is linear in the
+    /// table. A route that clashes is reported once, with the first route it clashes with: a
+    /// table of 2,000 copies of one route has 1,999 problems, not 1,999,000 pairs.
+    ///
+    /// A route with predicates wins over one without, so it is only checked against the other
+    /// routes with predicates of its shape (``checkPredicateAmbiguity(_:)``).
     private mutating func checkAmbiguity(_ routes: [(index: Int, route: Route)]) {
         /// The first route (by position in `routes`) of one shape, and the first per method.
         struct Claims {
@@ -474,8 +485,13 @@ struct RouteTableValidator {
         var byShape: [String: Int] = [:]
         byShape.reserveCapacity(routes.count)
         var claimsByShape: [Claims] = []
+        var predicated: [Int] = []
         for position in routes.indices {
             let route = routes[position].route
+            guard route.match.isEmpty else {
+                predicated.append(position)
+                continue
+            }
             let shape = route.path.shape
             guard let slot = byShape[shape] else {
                 var claims = Claims(first: position)
@@ -496,20 +512,14 @@ struct RouteTableValidator {
             if let clash {
                 let index = routes[position].index
                 let (otherIndex, other) = routes[clash]
-                let overlap: [String]
-                switch (route.methods.isEmpty, other.methods.isEmpty) {
-                case (true, true): overlap = ["every method"]
-                case (true, false): overlap = other.methods
-                case (false, true): overlap = route.methods
-                case (false, false): overlap = route.methods.filter(other.methods.contains)
-                }
                 problem(
                     "routes[\(index)].path",
-                    "\(Self.shown(route.path.description)) is ambiguous with routes[\(otherIndex)] (\(Self.shown(other.id)): \(Self.shown(other.path.description))) for \(overlap.joined(separator: ", ")); make one more specific or split the methods"
+                    "\(Self.shown(route.path.description)) is ambiguous with routes[\(otherIndex)] (\(Self.shown(other.id)): \(Self.shown(other.path.description))) for \(Self.sharedMethods(route, other)); make one more specific or split the methods"
                 )
             }
             claim(&claimsByShape[slot], position, route)
         }
+        if !predicated.isEmpty { checkPredicateAmbiguity(predicated.map { routes[$0] }) }
 
         func claim(_ claims: inout Claims, _ position: Int, _ route: Route) {
             if route.methods.isEmpty {
@@ -518,6 +528,56 @@ struct RouteTableValidator {
             for method in route.methods where claims.byMethod[method] == nil {
                 claims.byMethod[method] = position
             }
+        }
+    }
+
+    /// Among routes with predicates of one shape, sharing a method: one whose predicates are a
+    /// strict superset of the other's wins; otherwise, when one request could satisfy both, they
+    /// are ambiguous. Each route is compared with the earlier ones of its shape, so the cost is
+    /// quadratic in the predicated routes that share one path shape (a table with a route per
+    /// tenant on one path), and linear in the rest of the table.
+    private mutating func checkPredicateAmbiguity(_ routes: [(index: Int, route: Route)]) {
+        var byShape: [String: [Int]] = [:]
+        for position in routes.indices { byShape[routes[position].route.path.shape, default: []].append(position) }
+        var clashes: [(position: Int, other: Int)] = []
+        for positions in byShape.values where positions.count > 1 {
+            for (offset, position) in positions.enumerated() {
+                let route = routes[position].route
+                let clash = positions[..<offset].first { earlier in
+                    let other = routes[earlier].route
+                    return Self.shareMethod(route, other) && route.match.overlaps(other.match)
+                        && !route.match.isStrictlyMoreSpecific(than: other.match) && !other.match.isStrictlyMoreSpecific(than: route.match)
+                }
+                if let clash { clashes.append((position, clash)) }
+            }
+        }
+        // In table order, whatever order the shapes were visited in.
+        for (position, clash) in clashes.sorted(by: { $0.position < $1.position }) {
+            let (index, route) = routes[position]
+            let (otherIndex, other) = routes[clash]
+            let how =
+                route.match == other.match
+                ? "have the same predicates"
+                : "have predicates one request can satisfy together, and neither's contain the other's"
+            problem(
+                "routes[\(index)].match",
+                "routes[\(index)] (\(Self.shown(route.id))) and routes[\(otherIndex)] (\(Self.shown(other.id))) take \(Self.shown(route.path.description)) for \(Self.sharedMethods(route, other)) and \(how), so nothing decides between them; add the other's predicates to one, or make a predicate exclude the other (a different value, or {\"present\": false})"
+            )
+        }
+    }
+
+    /// Whether two routes take a method in common (no `methods` takes every one).
+    private static func shareMethod(_ route: Route, _ other: Route) -> Bool {
+        route.methods.isEmpty || other.methods.isEmpty || route.methods.contains(where: other.methods.contains)
+    }
+
+    /// The methods two routes share, for a message: "GET, HEAD" or "every method".
+    private static func sharedMethods(_ route: Route, _ other: Route) -> String {
+        switch (route.methods.isEmpty, other.methods.isEmpty) {
+        case (true, true): "every method"
+        case (true, false): other.methods.joined(separator: ", ")
+        case (false, true): route.methods.joined(separator: ", ")
+        case (false, false): route.methods.filter(other.methods.contains).joined(separator: ", ")
         }
     }
 

@@ -32,15 +32,21 @@ public struct TargetRouter: Sendable {
         self.policy = policy
     }
 
-    /// The index in `matcher`'s table of the route for `target`, matched on its normal path;
-    /// nil when no route matches. Throws when the target must be refused with 400.
+    /// The index in `matcher`'s table of the route for `target`, matched on its normal path
+    /// and on route predicates `request` satisfies; nil when no route matches. Throws when the
+    /// target must be refused with 400.
     ///
     /// An already-normal origin-form target, the usual one, costs one scan before the match and
     /// allocates nothing.
-    public mutating func matchIndex(in matcher: RouteMatcher, method: String, target: UnsafeRawBufferPointer) throws(PathRefusal) -> Int? {
+    public mutating func matchIndex(
+        in matcher: RouteMatcher,
+        method: String,
+        target: UnsafeRawBufferPointer,
+        request: some RouteMatchRequest
+    ) throws(PathRefusal) -> Int? {
         if PathNormalizer.isNormal(target) {
             last = .target(0..<target.count)
-            return matcher.matchIndex(method: method, target: target)
+            return matcher.matchIndex(method: method, target: target, request: request)
         }
         last = .nothing
         guard let range = try RequestTarget.path(in: target, method: method) else { return nil }
@@ -48,7 +54,7 @@ public struct TargetRouter: Sendable {
         if !path.isEmpty, PathNormalizer.isNormal(path) {
             // An absolute-form target with a normal path.
             last = .target(range)
-            return matcher.matchIndex(method: method, target: path)
+            return matcher.matchIndex(method: method, target: path, request: request)
         }
         let found: PathAmbiguity
         do throws(PathRefusal) {
@@ -70,13 +76,13 @@ public struct TargetRouter: Sendable {
             case .reject:
                 throw Self.ambiguous(found)
             case .forwardWhenRoutesAgree:
-                let index = try agreedIndex(in: matcher, method: method, path: path, found: found)
+                let index = try agreedIndex(in: matcher, method: method, path: path, found: found, request: request)
                 last = .normalized
                 return index
             }
         }
         last = .normalized
-        return matchNormalized(in: matcher, method: method)
+        return matchNormalized(in: matcher, method: method, request: request)
     }
 
     /// The route every reading of `path`'s ambiguous kinds picks, or a refusal when two differ
@@ -86,7 +92,8 @@ public struct TargetRouter: Sendable {
         in matcher: RouteMatcher,
         method: String,
         path: UnsafeRawBufferPointer,
-        found: PathAmbiguity
+        found: PathAmbiguity,
+        request: some RouteMatchRequest
     ) throws(PathRefusal) -> Int? {
         var agreed: Int??
         // Every subset of `found`, from `found` itself down to the empty set.
@@ -97,7 +104,7 @@ public struct TargetRouter: Sendable {
             } catch {
                 throw Self.oneReadingRefused(found, error)
             }
-            let index = matchNormalized(in: matcher, method: method)
+            let index = matchNormalized(in: matcher, method: method, request: request)
             if let first = agreed, first != index {
                 throw PathRefusal(
                     .readingsDisagree(found),
@@ -120,8 +127,8 @@ public struct TargetRouter: Sendable {
         PathRefusal(.readingsDisagree(found), "the request path has \(found), and one way of reading it is refused: \(refusal.message)")
     }
 
-    private func matchNormalized(in matcher: RouteMatcher, method: String) -> Int? {
-        normalizer.path.withUnsafeBytes { matcher.matchIndex(method: method, target: $0) }
+    private func matchNormalized(in matcher: RouteMatcher, method: String, request: some RouteMatchRequest) -> Int? {
+        normalizer.path.withUnsafeBytes { matcher.matchIndex(method: method, target: $0, request: request) }
     }
 
     private func name(_ index: Int?, _ matcher: RouteMatcher) -> String {

@@ -125,6 +125,8 @@ case "target":
     }
     func run(_ name: String, _ set: (bytes: [UInt8], ranges: [Range<Int>]), router: Bool) {
         var targetRouter = TargetRouter()
+        // These tables have no predicates: the request's host and headers are never read.
+        let details = RequestDetails(target: "/")
         let result = set.bytes.withUnsafeBytes { raw in
             measure(operations: lookups) {
                 var found = 0
@@ -132,8 +134,8 @@ case "target":
                     let target = UnsafeRawBufferPointer(rebasing: raw[set.ranges[index & 4095]])
                     let route =
                         router
-                        ? try? targetRouter.matchIndex(in: routes.matcher, method: "GET", target: target)
-                        : routes.matcher.matchIndex(method: "GET", target: target)
+                        ? try? targetRouter.matchIndex(in: routes.matcher, method: "GET", target: target, request: details)
+                        : routes.matcher.matchIndex(method: "GET", target: target, request: details)
                     if let route { found &+= route }
                 }
                 return found

@@ -37,7 +37,7 @@ struct TargetRouterTests {
         var outcome = Outcome.unmatched
         Array(target.utf8).withUnsafeBytes { raw in
             do throws(PathRefusal) {
-                if let index = try router.matchIndex(in: table.matcher, method: method, target: raw) {
+                if let index = try router.matchIndex(in: table.matcher, method: method, target: raw, request: RequestDetails(target: target)) {
                     outcome = .route(table.routes[index].id)
                 }
             } catch {
@@ -169,7 +169,7 @@ struct TargetRouterTests {
         var message = ""
         bytes.withUnsafeBytes { raw in
             do throws(PathRefusal) {
-                _ = try router.matchIndex(in: Self.table.matcher, method: "GET", target: raw)
+                _ = try router.matchIndex(in: Self.table.matcher, method: "GET", target: raw, request: RequestDetails(target: "/"))
             } catch {
                 message = error.message
             }

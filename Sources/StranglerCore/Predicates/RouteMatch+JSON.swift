@@ -69,6 +69,16 @@ extension RouteMatch {
                     problems.append(.init(path: at, message: "is not a header name (letters, digits and !#$%&'*+-.^_`|~)"))
                     continue
                 }
+                if name.contains("_") {
+                    problems.append(
+                        .init(
+                            path: at,
+                            message:
+                                "has \"_\"; the proxy drops such headers (some servers read \"_\" as \"-\"), so the predicate could never hold; use \"-\""
+                        )
+                    )
+                    continue
+                }
                 let lower = name.lowercased()
                 if lower == "host" {
                     problems.append(.init(path: at, message: "use \"match.host\" for the host: it ignores the port, case and a trailing dot"))

@@ -48,6 +48,28 @@ public struct RouteMatch: Sendable, Hashable {
     /// No predicate at all: what a route without `match` has.
     public var isEmpty: Bool { host == nil && headers.isEmpty && query.isEmpty && cookies.isEmpty }
 
+    /// Orders the routes of one path and method: greater goes first. Predicates strictly more
+    /// specific than another's (``isStrictlyMoreSpecific(than:)``) always rank higher, so the
+    /// first route whose predicates hold is the most specific one that does.
+    ///
+    /// Keys come first: a route that implies another has a condition on every key the other
+    /// has. Among routes with as many keys, narrower conditions weigh more: a list of fewer
+    /// values beats a longer one and any list beats `present`, and an exact host beats a
+    /// wildcard. Routes that neither imply each other either cannot both hold (validation
+    /// refuses the ones that can), so their order is moot.
+    public var precedence: Int {
+        var keys = headers.count + query.count + cookies.count
+        var narrowness = 0
+        if let host {
+            keys += 1
+            narrowness += host.isWildcard ? 1 : 2
+        }
+        for condition in headers + query + cookies {
+            if case .oneOf(let values) = condition.value { narrowness += 1_000 - values.count }
+        }
+        return (keys << 32) + narrowness
+    }
+
     /// Whether every request these predicates accept, `other`'s accept too: `other` asks for a
     /// subset of what this asks (or the same).
     public func implies(_ other: RouteMatch) -> Bool {

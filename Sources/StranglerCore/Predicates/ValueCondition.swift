@@ -16,7 +16,7 @@ public enum ValueCondition: Sendable, Hashable {
     public func implies(_ other: ValueCondition) -> Bool {
         switch (self, other) {
         case (.absent, .absent), (.present, .present), (.oneOf, .present): true
-        case (.oneOf(let mine), .oneOf(let theirs)): Set(mine).isSubset(of: Set(theirs))
+        case (.oneOf(let mine), .oneOf(let theirs)): mine.allSatisfy(theirs.contains)
         default: false
         }
     }
@@ -26,7 +26,7 @@ public enum ValueCondition: Sendable, Hashable {
         switch (self, other) {
         case (.absent, .absent), (.present, .present), (.present, .oneOf), (.oneOf, .present): true
         case (.absent, _), (_, .absent): false
-        case (.oneOf(let mine), .oneOf(let theirs)): !Set(mine).isDisjoint(with: Set(theirs))
+        case (.oneOf(let mine), .oneOf(let theirs)): mine.contains(where: theirs.contains)
         }
     }
 

@@ -339,7 +339,8 @@ final class ProxyHandler: ChannelDuplexHandler {
                 try targetRouter.matchIndex(
                     in: loop.table.matcher,
                     method: head.method.rawValue,
-                    target: UnsafeRawBufferPointer(rebasing: raw[head.target])
+                    target: UnsafeRawBufferPointer(rebasing: raw[head.target]),
+                    request: head
                 )
             }
         } catch {

@@ -103,6 +103,12 @@ struct ClientRequestHead: ParsedHTTPHead {
         }
     }
 
+    /// The authority of an absolute-form target, as offsets into the head's bytes `raw`; nil
+    /// for the other forms.
+    static func absoluteAuthority(_ raw: UnsafeRawBufferPointer, target: Range<Int>) -> Range<Int>? {
+        RequestLine.absoluteAuthority(raw, target: target)
+    }
+
     /// The request line on its own, so that an HTTP/0.9 request (which has no blank line to end
     /// a head) is refused as soon as its line is in.
     static func checkFirstLine(_ line: UnsafeRawBufferPointer) throws {

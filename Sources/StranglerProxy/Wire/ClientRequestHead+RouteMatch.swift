@@ -1,0 +1,41 @@
+import StranglerCore
+
+/// Route predicates read the parsed head in place: the host, header values and query are
+/// handed over as slices of the bytes the client sent, so checking them makes no strings.
+extension ClientRequestHead: RouteMatchRequest {
+    /// The `Host` header's value, or for an HTTP/1.0 request without one, an absolute-form
+    /// target's authority (the parser makes the two agree when both are there).
+    func withHost<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
+        bytes.withUnsafeReadableBytes { raw in
+            if let field = fields.first(where: { $0.kind == .host }) {
+                return body(UnsafeRawBufferPointer(rebasing: raw[field.value]))
+            }
+            if let authority = Self.absoluteAuthority(raw, target: target) {
+                return body(UnsafeRawBufferPointer(rebasing: raw[authority]))
+            }
+            return body(nil)
+        }
+    }
+
+    /// Each value of header `name`, in order. Names with an underscore are passed over, as
+    /// they are never forwarded (``ProxyHeaderName/underscored``).
+    func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        bytes.withUnsafeReadableBytes { raw in
+            for field in fields
+            where field.kind != .underscored && HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: name) {
+                if body(UnsafeRawBufferPointer(rebasing: raw[field.value])) { return true }
+            }
+            return false
+        }
+    }
+
+    /// The target's query: after its first "?", before any "#".
+    func withQuery<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
+        bytes.withUnsafeReadableBytes { raw in
+            let target = UnsafeRawBufferPointer(rebasing: raw[self.target])
+            guard let mark = target.firstIndex(of: UInt8(ascii: "?")) else { return body(nil) }
+            let end = target[mark...].firstIndex(of: UInt8(ascii: "#")) ?? target.count
+            return body(UnsafeRawBufferPointer(rebasing: target[(mark + 1)..<end]))
+        }
+    }
+}
