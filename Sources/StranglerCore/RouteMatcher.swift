@@ -182,24 +182,25 @@ public struct RouteMatcher: Sendable {
         while end < target.count, target[end] != UInt8(ascii: "?"), target[end] != UInt8(ascii: "#") { end += 1 }
         guard end > 0, target[0] == UInt8(ascii: "/") else { return nil }
         // Buffers, not the arrays: a copy of the matcher in the walk would retain each array.
+        // The walk is not generic (code for an unspecialised generic type would reach its
+        // fields through metadata); the request is only seen through `accepts`, which a table
+        // without predicates never calls.
         return nodes.withUnsafeBufferPointer { nodes in
             edges.withUnsafeBufferPointer { edges in
                 names.withUnsafeBufferPointer { names in
                     lists.withUnsafeBufferPointer { lists in
                         candidates.withUnsafeBufferPointer { candidates in
-                            predicates.withUnsafeBufferPointer { predicates in
-                                Walk(
-                                    nodes: nodes,
-                                    edges: edges,
-                                    names: names,
-                                    lists: lists,
-                                    candidates: candidates,
-                                    predicates: predicates,
-                                    request: request,
-                                    path: target,
-                                    end: end,
-                                    method: method
-                                ).search(node: 0, from: 1)
+                            Walk(
+                                nodes: nodes,
+                                edges: edges,
+                                names: names,
+                                lists: lists,
+                                candidates: candidates,
+                                path: target,
+                                end: end,
+                                method: method
+                            ).search(node: 0, from: 1) { candidate in
+                                predicates[candidate].matches(request)
                             }
                         }
                     }
@@ -218,57 +219,57 @@ public struct RouteMatcher: Sendable {
     }
 
     /// One lookup's walk down the trie, over the flattened arrays.
-    private struct Walk<Request: RouteMatchRequest> {
+    private struct Walk {
         let nodes: UnsafeBufferPointer<Node>
         let edges: UnsafeBufferPointer<Edge>
         let names: UnsafeBufferPointer<UInt8>
         let lists: UnsafeBufferPointer<Range<Int>>
         let candidates: UnsafeBufferPointer<Int>
-        let predicates: UnsafeBufferPointer<RouteMatch>
-        let request: Request
         let path: UnsafeRawBufferPointer
         /// Where the path ends (before any query).
         let end: Int
         let method: String
 
         /// The route `entries` give the request: its method's slot, then for `HEAD` the `GET`
-        /// slot, then the slot for every method, each taken when a candidate's predicates hold.
-        func lookup(_ entries: Entries?) -> Int? {
+        /// slot, then the slot for every method, each taken when a candidate `accepts`.
+        func lookup(_ entries: Entries?, _ accepts: (Int) -> Bool) -> Int? {
             guard let entries else { return nil }
-            if let slot = entries[method], let found = take(slot) { return found }
-            if method == "HEAD", let slot = entries["GET"], let found = take(slot) { return found }
-            return entries.anyMethod.flatMap(take)
+            if let slot = entries[method], let found = take(slot, accepts) { return found }
+            if method == "HEAD", let slot = entries["GET"], let found = take(slot, accepts) { return found }
+            guard let slot = entries.anyMethod else { return nil }
+            return take(slot, accepts)
         }
 
-        private func take(_ slot: Int) -> Int? {
+        /// A route slot's route, or the first candidate of its list whose predicates hold (the
+        /// last one of a list may have none).
+        private func take(_ slot: Int, _ accepts: (Int) -> Bool) -> Int? {
             guard slot < 0 else { return slot }
-            for candidate in candidates[lists[~slot]] where predicates[candidate].isEmpty || predicates[candidate].matches(request) {
-                return candidate
-            }
+            for candidate in candidates[lists[~slot]] where accepts(candidate) { return candidate }
             return nil
         }
 
         /// `start` is where the path continues after a "/" separator (`end` for a trailing
-        /// slash or the root); nil once the path is used up.
-        func search(node index: Int, from start: Int?) -> Int? {
+        /// slash or the root); nil once the path is used up. `accepts` says whether a route's
+        /// predicates hold for the request.
+        func search(node index: Int, from start: Int?, _ accepts: (Int) -> Bool) -> Int? {
             guard let start else {
-                if let found = lookup(nodes[index].exact) { return found }
-                return lookup(nodes[index].rest)
+                if let found = lookup(nodes[index].exact, accepts) { return found }
+                return lookup(nodes[index].rest, accepts)
             }
             // The root path "/" has no segments: it is the end of the path, not an empty segment.
             if index == 0, start == end {
-                return search(node: 0, from: nil)
+                return search(node: 0, from: nil, accepts)
             }
             var slash = start
             while slash < end, path[slash] != UInt8(ascii: "/") { slash += 1 }
             let next: Int? = slash < end ? slash + 1 : nil
-            if let child = literal(node: index, start..<slash), let found = search(node: child, from: next) {
+            if let child = literal(node: index, start..<slash), let found = search(node: child, from: next, accepts) {
                 return found
             }
-            if slash > start, let child = nodes[index].param, let found = search(node: child, from: next) {
+            if slash > start, let child = nodes[index].param, let found = search(node: child, from: next, accepts) {
                 return found
             }
-            return lookup(nodes[index].rest)
+            return lookup(nodes[index].rest, accepts)
         }
 
         /// The child of `node` whose literal is the path's bytes in `segment`.
