@@ -140,12 +140,12 @@ public struct RouteMatcher: Sendable {
             throw RouteTableError(problems: [.init(path: "routes", message: method.map { "\(names) for \($0)" } ?? names)])
         }
         if takers.count == 1, plain.count == 1 { return takers[0] }
-        let ordered = takers.sorted { left, right in
-            let (first, second) = (routes[left].match.precedence, routes[right].match.precedence)
-            return first != second ? first > second : left < right
+        // Highest precedence first; equal ones (which cannot both hold) in table order.
+        let ordered = takers.map { (index: $0, precedence: routes[$0].match.precedence) }.sorted { left, right in
+            left.precedence != right.precedence ? left.precedence > right.precedence : left.index < right.index
         }
         lists.append(candidates.count..<(candidates.count + ordered.count))
-        candidates.append(contentsOf: ordered)
+        candidates.append(contentsOf: ordered.map(\.index))
         return ~(lists.count - 1)
     }
 

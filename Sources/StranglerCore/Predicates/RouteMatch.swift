@@ -64,8 +64,10 @@ public struct RouteMatch: Sendable, Hashable {
             keys += 1
             narrowness += host.isWildcard ? 1 : 2
         }
-        for condition in headers + query + cookies {
-            if case .oneOf(let values) = condition.value { narrowness += 1_000 - values.count }
+        for conditions in [headers, query, cookies] {
+            for condition in conditions {
+                if case .oneOf(let values) = condition.value { narrowness += 1_000 - values.count }
+            }
         }
         return (keys << 32) + narrowness
     }
