@@ -107,6 +107,10 @@ public struct RouteDocument: Codable, Sendable {
     public var methods: [String]
     /// The path template, as `routes.json` spells it.
     public var path: String
+    /// The route's predicates on host, headers, query and cookies, as `routes.json` spells them
+    /// (``RouteMatch/json``: header names in lower case); nil, and left out of the JSON, when the
+    /// route takes every request on its path. ``RouteMatch/init(json:)`` reads it back.
+    public var match: JSONValue?
     /// The lifecycle stage: `legacy`, `shadow`, `canary`, `service` or `retired`.
     public var mode: String
     /// The upstream that plays legacy for the route.
@@ -127,6 +131,7 @@ public struct RouteDocument: Codable, Sendable {
         id = route.id
         methods = route.methods
         path = route.path.description
+        match = route.match.isEmpty ? nil : route.match.json
         mode = route.mode.rawValue
         legacy = route.legacy
         service = route.service

@@ -165,6 +165,7 @@ enum AdminOpenAPI {
                   "id": { "type": "string" },
                   "methods": { "type": "array", "items": { "type": "string" } },
                   "path": { "type": "string" },
+                  "match": { "$ref": "#/components/schemas/RouteMatch" },
                   "mode": { "type": "string", "enum": ["legacy", "shadow", "canary", "service", "retired"] },
                   "legacy": { "type": "string" },
                   "service": { "type": "string" },
@@ -175,6 +176,27 @@ enum AdminOpenAPI {
                     "properties": { "percent": { "type": "number" }, "stickyKey": { "type": "string" } }
                   },
                   "gate": { "$ref": "#/components/schemas/GateSettings" }
+                }
+              },
+              "RouteMatch": {
+                "type": "object", "additionalProperties": false,
+                "description": "The route's predicates, as routes.json spells them with header names in lower case; every one must hold. Absent when the route takes every request on its path. Among routes of equal path specificity a route whose predicates contain another's wins over it, and a route with predicates over one without; a request that fails them falls through to the next most specific route.",
+                "properties": {
+                  "host": { "type": "string", "description": "The Host without port, case or trailing dot: a name, or *. and a domain for any one label under it." },
+                  "headers": { "$ref": "#/components/schemas/ValueConditions" },
+                  "query": { "$ref": "#/components/schemas/ValueConditions" },
+                  "cookies": { "$ref": "#/components/schemas/ValueConditions" }
+                }
+              },
+              "ValueConditions": {
+                "type": "object",
+                "description": "By name: a value, a list meaning any of them (a repeated key matches when any of its values does; query values compare percent-decoded), or {\"present\": true|false}.",
+                "additionalProperties": {
+                  "oneOf": [
+                    { "type": "string" },
+                    { "type": "array", "items": { "type": "string" } },
+                    { "type": "object", "additionalProperties": false, "required": ["present"], "properties": { "present": { "type": "boolean" } } }
+                  ]
                 }
               },
               "Upstream": {

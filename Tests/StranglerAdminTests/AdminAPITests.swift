@@ -257,4 +257,74 @@ struct AdminAPITests {
             #expect(documented == checked, "not exercised: \(documented.subtracting(checked)); undocumented: \(checked.subtracting(documented))")
         }
     }
+
+    static let predicatedRoutes = """
+        [{"id": "walk", "path": "/walk/**", "mode": "legacy", "service": "service", "shadow": {"sampleRate": 1.0}},
+         {"id": "walk-web", "methods": ["GET"], "path": "/walk/**", "mode": "shadow", "service": "service",
+          "match": {"host": "Shop.Example.com.", "headers": {"X-Channel": "web"}, "query": {"tenant": ["t-17", "t-42"]},
+                    "cookies": {"beta": {"present": true}}}}]
+        """
+
+    @Test("/api/routes carries a route's predicates as routes.json spells them, none for a plain route; the answers match the schema")
+    func routesCarryPredicates() async throws {
+        try await ControlledProxy.run(routes: Self.predicatedRoutes) { proxy in
+            let spec = try JSONDocument.parse(try #require(try await proxy.admin("GET", "/openapi.json", token: nil).data))
+            let validator = SchemaValidator(spec: spec)
+
+            let table = try await proxy.admin("GET", "/api/routes")
+            #expect(table.status == 200)
+            let problems = validator.validate(
+                answer: table.data,
+                contentType: table.headers["content-type"] ?? "",
+                method: "GET",
+                path: "/api/routes",
+                status: 200
+            )
+            #expect(problems.isEmpty, "\(problems)")
+            let routes = try #require((table.json as? [String: Any])?["routes"] as? [[String: Any]])
+            #expect(routes.count == 2)
+            #expect(routes[0]["id"] as? String == "walk")
+            #expect(routes[0].keys.contains("match") == false, "a route without predicates has no match member")
+            let match = try #require(routes[1]["match"] as? [String: Any])
+            #expect(match["host"] as? String == "shop.example.com")
+            #expect(match["headers"] as? [String: String] == ["x-channel": "web"], "header names in lower case")
+            #expect((match["query"] as? [String: Any])?["tenant"] as? [String] == ["t-17", "t-42"])
+            #expect((match["cookies"] as? [String: Any])?["beta"] as? [String: Bool] == ["present": true])
+
+            // As the CLI reads it (`routes list --admin`): the same predicates as the live table's.
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            let document = try decoder.decode(LiveTableDocument.self, from: table.data)
+            let live = proxy.server.state.status.table.routes
+            #expect(document.routes[0].match == nil)
+            #expect(RouteMatch(json: try #require(document.routes[1].match)) == live[1].match)
+            #expect(live[1].match.isEmpty == false)
+
+            for (path, template) in [("/api/routes/walk-web", "/api/routes/{id}"), ("/api/routes/walk-web/stats", "/api/routes/{id}/stats")] {
+                let answer = try await proxy.admin("GET", path)
+                #expect(answer.status == 200, "\(path)")
+                let problems = validator.validate(
+                    answer: answer.data,
+                    contentType: answer.headers["content-type"] ?? "",
+                    method: "GET",
+                    path: template,
+                    status: 200
+                )
+                #expect(problems.isEmpty, "\(path): \(problems)")
+                #expect(String(decoding: answer.data, as: UTF8.self).contains(#""x-channel" : "web""#), "\(path)")
+            }
+
+            // The schema describes match closely enough to catch a member it does not have.
+            let wrong = String(decoding: table.data, as: UTF8.self).replacingOccurrences(of: #""host" : "#, with: #""regex" : "#)
+            #expect(wrong != String(decoding: table.data, as: UTF8.self))
+            let refused = validator.validate(
+                answer: Data(wrong.utf8),
+                contentType: "application/json",
+                method: "GET",
+                path: "/api/routes",
+                status: 200
+            )
+            #expect(refused.contains { $0.contains("match") && $0.contains("regex") }, "\(refused)")
+        }
+    }
 }

@@ -2,7 +2,8 @@
 // The routes table refreshes every 5 s and an open route's detail every 10 s, without a reload.
 "use strict";
 
-const state = { token: sessionStorage.getItem("strangler-token") || "", selected: null, refreshes: 0 };
+// `matches` holds each live route's predicates by id, from /api/routes: the report has none.
+const state = { token: sessionStorage.getItem("strangler-token") || "", selected: null, refreshes: 0, matches: {} };
 
 const $ = (selector) => document.querySelector(selector);
 const text = (value) => (value === null || value === undefined ? "∅" : String(value));
@@ -47,6 +48,39 @@ function coverageBadge(coverage) {
   return span;
 }
 
+// A route's predicates on one line, as the CLI's WHEN column writes them (RouteMatch.summary):
+// "host shop.example.com · header x-channel: web · query tenant: t-17|t-42 · cookie beta present".
+// A value or name that isn't plain is quoted, so a space, "|" or "·" in it reads as part of it.
+const plain = /^[A-Za-z0-9\-._~:\/@+=,;!$*%\[\]()]+$/;
+const quoted = (value) => (plain.test(value) ? value : '"' + String(value).replace(/["\\]/g, "\\$&") + '"');
+function conditionText(value) {
+  if (typeof value === "string") return ": " + quoted(value);
+  if (Array.isArray(value)) return ": " + value.map(quoted).join("|");
+  return value && value.present === false ? " absent" : " present";
+}
+function matchText(match) {
+  if (!match) return "";
+  const parts = match.host ? ["host " + match.host] : [];
+  for (const [key, kind] of [["headers", "header"], ["query", "query"], ["cookies", "cookie"]]) {
+    const conditions = match[key] || {};
+    for (const name of Object.keys(conditions).sort()) parts.push(kind + " " + quoted(name) + conditionText(conditions[name]));
+  }
+  return parts.join(" · ");
+}
+
+// The path cell: the path, and the route's predicates under it when it has any.
+function pathCell(path, match) {
+  const td = cell(path || "–");
+  const when = matchText(match);
+  if (when) {
+    const line = document.createElement("div");
+    line.className = "when muted";
+    line.textContent = "when " + when;
+    td.appendChild(line);
+  }
+  return td;
+}
+
 function cell(content, className) {
   const td = document.createElement("td");
   if (className) td.className = className;
@@ -82,7 +116,10 @@ async function api(path) {
 async function refreshRoutes() {
   try {
     const since = $("#window").value;
-    const report = await api("/api/report?since=" + encodeURIComponent(since) + "&examples=0");
+    const [report, table] = await Promise.all([
+      api("/api/report?since=" + encodeURIComponent(since) + "&examples=0"), api("/api/routes"),
+    ]);
+    state.matches = Object.fromEntries(table.routes.map((route) => [route.id, route.match || null]));
     const tbody = $("#routes tbody");
     tbody.replaceChildren();
     for (const route of report.routes) {
@@ -90,7 +127,7 @@ async function refreshRoutes() {
       row.dataset.route = route.id;
       if (route.id === state.selected) row.className = "selected";
       row.append(
-        cell(route.id), cell(badge(route.mode)), cell(route.path || "–"), cell(route.service || "–"),
+        cell(route.id), cell(badge(route.mode)), pathCell(route.path, state.matches[route.id]), cell(route.service || "–"),
         cell(String(route.samples), "n"), cell(percent(route.matchRate), "n"),
       );
       const gate = document.createElement("span");
@@ -129,8 +166,9 @@ async function refreshDetail() {
     $("#detail").hidden = false;
     $("#detail-title").replaceChildren(document.createTextNode(route.id + " "), badge(route.mode));
     const interval = route.matchRateInterval ? " (95% CI " + percent(route.matchRateInterval.low) + "–" + percent(route.matchRateInterval.high) + ")" : "";
+    const when = matchText(state.matches[route.id]);
     $("#detail-facts").textContent =
-      (route.path || "") + (route.service ? " → " + route.service : "") + " · " + route.samples + " samples · match rate " +
+      (route.path || "") + (when ? " when " + when : "") + (route.service ? " → " + route.service : "") + " · " + route.samples + " samples · match rate " +
       percent(route.matchRate) + interval + " · mismatches: status " + route.mismatchesByKind.status + ", header " +
       route.mismatchesByKind.header + ", body " + route.mismatchesByKind.body + " · latency p99 legacy " +
       text(route.latency.legacy.p99) + " ms, service " + text(route.latency.service.p99) + " ms";
