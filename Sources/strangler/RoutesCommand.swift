@@ -19,6 +19,11 @@ struct Routes: AsyncParsableCommand {
             compare-and-set, every instance applies them within a second, and `import` and
             `export` move it to and from files.
 
+            `list`, `show` and `validate` print each route's predicates (its `match`) in the
+            WHEN column or line, as in `header x-channel: web · query tenant: t-17|t-42`;
+            "-" is a route that takes every request on its path. MATCH in `list` is the
+            shadow comparisons' match rate.
+
             Examples:
               strangler routes list
               strangler routes promote inventory-read --reason "gate holds after a week"
@@ -75,11 +80,12 @@ struct Routes: AsyncParsableCommand {
 /// A plain-text table of routes, columns aligned (and escaped, as every ``TextTable`` is).
 enum RouteSummary {
     static func render(_ table: RouteTable) -> String {
-        var rows = [["ID", "METHODS", "PATH", "MODE", "SERVED BY", "SERVICE", "FALLBACK"]]
+        var rows = [["ID", "METHODS", "PATH", "WHEN", "MODE", "SERVED BY", "SERVICE", "FALLBACK"]]
         for route in table.routes {
             rows.append([
                 route.id, route.methods.isEmpty ? "*" : route.methods.joined(separator: ","), route.path.description,
-                route.mode.rawValue, route.primaryUpstream, route.service ?? "-", route.fallback ? "yes" : "no",
+                route.match.isEmpty ? "-" : route.match.summary, route.mode.rawValue, route.primaryUpstream, route.service ?? "-",
+                route.fallback ? "yes" : "no",
             ])
         }
         return TextTable.render(rows)

@@ -12,11 +12,12 @@ import StranglerReport
 /// their cells themselves).
 enum RoutesOutput {
     static func list(_ stats: [RouteStatusDocument]) -> String {
-        var rows = [["ID", "METHODS", "PATH", "MODE", "SERVICE", "MATCH", "SAMPLES", "GATE"]]
+        // WHEN is the route's predicates; MATCH is the shadow comparisons' match rate.
+        var rows = [["ID", "METHODS", "PATH", "WHEN", "MODE", "SERVICE", "MATCH", "SAMPLES", "GATE"]]
         for status in stats {
             let route = status.route
             rows.append([
-                route.id, route.methods.isEmpty ? "*" : route.methods.joined(separator: ","), route.path, mode(route),
+                route.id, route.methods.isEmpty ? "*" : route.methods.joined(separator: ","), route.path, predicates(route) ?? "-", mode(route),
                 route.service ?? "-", status.matchRate.map { PromotionGate.percent($0) } ?? "-", "\(status.evidence.samples)",
                 route.service == nil ? "-" : (status.gate.holds ? "holds" : "fails"),
             ])
@@ -32,6 +33,7 @@ enum RoutesOutput {
         let service = shown(route.service ?? "-")
         var lines = [
             "\(shown(route.id)): \(shown(route.methods.isEmpty ? "*" : route.methods.joined(separator: ","))) \(shown(route.path))",
+            "  when        \(shown(predicates(route) ?? "every request on its path"))",
             "  mode        \(shown(mode(route)))",
             "  served by   \(route.mode == "canary" ? "\(service) for \(percent(route.canary?.percent)), \(shown(route.legacy)) for the rest" : shown(route.servedBy))",
             "  legacy      \(shown(route.legacy))",
@@ -101,6 +103,16 @@ enum RoutesOutput {
         gate.checks.map {
             "\($0.passed ? "ok  " : "FAIL") \(TerminalText.escape($0.name)): \(TerminalText.escape($0.actual)) (gate \(TerminalText.escape($0.limit)))"
         }
+    }
+
+    /// The route's predicates on one line (``RouteMatch/summary``), or nil when it has none. A
+    /// `match` this build can't read (from a newer proxy's admin API) is shown as its JSON.
+    static func predicates(_ route: RouteDocument) -> String? {
+        guard let json = route.match, json != .object([:]), json != .null else { return nil }
+        if let match = RouteMatch(json: json) { return match.summary }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(json)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
     }
 
     private static func mode(_ route: RouteDocument) -> String {

@@ -168,6 +168,71 @@ struct RoutesCommandTests {
         #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<svg"))
     }
 
+    /// Routes of one path shape: a plain one, one for a channel and tenants, and one (for other
+    /// methods, so the two are not ambiguous) whose predicate value holds an ESC and a
+    /// right-to-left override.
+    static let predicatedRoutes = #"""
+        [{"id": "inv", "path": "/inv/**", "mode": "shadow", "service": "service"},
+         {"id": "inv-web", "methods": ["GET"], "path": "/inv/**", "mode": "shadow", "service": "service",
+          "match": {"headers": {"X-Channel": "web"}, "query": {"tenant": ["t-17", "t-42"]}, "cookies": {"beta": {"present": true}}}},
+         {"id": "inv-odd", "methods": ["POST"], "path": "/inv/**", "mode": "legacy", "service": "service",
+          "match": {"host": "*.Example.com", "query": {"q": "a b\u001b[2J\u202E"}}}]
+        """#
+
+    @Test("routes list, show and validate print each route's predicates in WHEN, escaped; MATCH stays the match rate")
+    func predicatesPrinted() async throws {
+        let store = try makeTestStore("predicates")
+        let routes = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("routes.json").path
+        try ControlledProxy.routesFile(legacyPort: 9, servicePort: 10, routes: Self.predicatedRoutes).write(to: URL(fileURLWithPath: routes))
+        let common = ["--routes", routes, "--store", store.path, "--migrations", Self.root.appendingPathComponent("migrations").path]
+        let web = "header x-channel: web · query tenant: t-17|t-42 · cookie beta present"
+        let odd = #"host *.example.com · query q: "a b\u{1B}[2J\u{202E}""#
+
+        var run = try await Self.strangler(["routes", "list"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first)
+        let columns = header.split(separator: " ").map(String.init)
+        #expect(columns == ["ID", "METHODS", "PATH", "WHEN", "MODE", "SERVICE", "MATCH", "SAMPLES", "GATE"], "\(run.stdout)")
+        let whenColumn = try #require(header.range(of: "WHEN")).lowerBound.utf16Offset(in: header)
+        func row(_ id: String) throws -> String { try #require(lines.first { $0.hasPrefix(id + " ") }, "\(id) in \(run.stdout)") }
+        #expect(try row("inv-web").contains("/inv/**  \(web)  shadow"), "\(run.stdout)")
+        #expect(try row("inv-odd").contains(odd), "\(run.stdout)")
+        #expect(try row("inv").utf16.dropFirst(whenColumn).starts(with: "- ".utf16), "a plain route's WHEN is -: \(run.stdout)")
+        #expect(TerminalEscapingTests.rawControls(in: run.stdout).isEmpty, "\(TerminalEscapingTests.rawControls(in: run.stdout))")
+
+        run = try await Self.strangler(["routes", "show", "inv-web"] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("inv-web: GET /inv/**\n  when        \(web)\n  mode        shadow"), "\(run.stdout)")
+        run = try await Self.strangler(["routes", "show", "inv-odd"] + common)
+        #expect(run.stdout.contains("  when        \(odd)\n"), "\(run.stdout)")
+        #expect(TerminalEscapingTests.rawControls(in: run.stdout).isEmpty)
+        run = try await Self.strangler(["routes", "show", "inv"] + common)
+        #expect(run.stdout.contains("  when        every request on its path\n"), "\(run.stdout)")
+
+        run = try await Self.strangler(["routes", "validate", routes])
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(run.stdout.contains("  WHEN  "), "\(run.stdout)")
+        #expect(run.stdout.contains("/inv/**  \(web)  shadow"), "\(run.stdout)")
+        #expect(TerminalEscapingTests.rawControls(in: run.stdout).isEmpty)
+    }
+
+    @Test("routes list and show through the admin API print the predicates the proxy serves with")
+    func predicatesThroughAdmin() async throws {
+        try await ControlledProxy.run(routes: Self.predicatedRoutes) { proxy in
+            let admin = ["--admin", "http://127.0.0.1:\(proxy.adminPort)"]
+            let token = ["STRANGLER_ADMIN_TOKEN": ControlledProxy.token.secret]
+            var run = try await Self.strangler(["routes", "list"] + admin, environment: token)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("header x-channel: web · query tenant: t-17|t-42 · cookie beta present"), "\(run.stdout)")
+            #expect(run.stdout.contains(#"host *.example.com · query q: "a b\u{1B}[2J\u{202E}""#), "\(run.stdout)")
+            #expect(TerminalEscapingTests.rawControls(in: run.stdout).isEmpty)
+            run = try await Self.strangler(["routes", "show", "inv-web"] + admin, environment: token)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("  when        header x-channel: web · query tenant: t-17|t-42 · cookie beta present\n"), "\(run.stdout)")
+        }
+    }
+
     @Test("with --admin the commands act through a running proxy, with the token from --token-file or the environment")
     func throughAdmin() async throws {
         try await ControlledProxy.run(routes: ControlledProxy.walkRoute) { proxy in
