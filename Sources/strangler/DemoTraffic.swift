@@ -22,9 +22,14 @@ struct DemoTraffic: Service {
         var method: HTTPMethod
         var path: String
         var body: String?
+        /// Headers beside the body's content type.
+        var headers: [(name: String, value: String)] = []
     }
 
-    /// The mix: mostly reads of shadowed routes, some tracking, a few order placements.
+    /// The mix: mostly reads of shadowed routes, some tracking, a few order placements. Orders
+    /// come from three sales channels (`X-Channel`): the web shop's are shadowed to the orders
+    /// service (route `order-place-web`), the store's and the mobile app's stay on legacy alone
+    /// (`order-place`).
     static func nextCall(_ random: inout some RandomNumberGenerator) -> Call {
         let roll = Int.random(in: 0..<100, using: &random)
         let sku = "SKU-\(1001 + Int.random(in: 0..<40, using: &random))"
@@ -37,7 +42,13 @@ struct DemoTraffic: Service {
             return Call(method: .GET, path: "/shipping/rates?zip=\(["10001", "94105", "60601"].randomElement(using: &random)!)&weightGrams=1200")
         default:
             let customer = String(format: "CUST-%04d", 1 + Int.random(in: 0..<25, using: &random))
-            return Call(method: .POST, path: "/orders", body: #"{"customerId": "\#(customer)", "items": [{"sku": "\#(sku)", "qty": 1}]}"#)
+            let channel = ["web", "web", "store", "mobile"].randomElement(using: &random)!
+            return Call(
+                method: .POST,
+                path: "/orders",
+                body: #"{"customerId": "\#(customer)", "items": [{"sku": "\#(sku)", "qty": 1}]}"#,
+                headers: [("X-Channel", channel)]
+            )
         }
     }
 
@@ -61,6 +72,7 @@ struct DemoTraffic: Service {
                 let proxy = sent % max(1, bases.count)
                 var request = HTTPClientRequest(url: bases[proxy] + call.path)
                 request.method = call.method
+                for header in call.headers { request.headers.add(name: header.name, value: header.value) }
                 if let body = call.body {
                     request.headers.add(name: "content-type", value: "application/json")
                     request.body = .bytes(ByteBuffer(string: body))

@@ -121,6 +121,13 @@ struct DemoEndToEndTests {
                 #expect(document["loads"] as? Int == 2)
                 let routes = document["routes"] as? [[String: Any]] ?? []
                 #expect(routes.first { $0["id"] as? String == "inventory-read" }?["servedBy"] as? String == "inventory")
+                // The channel-scoped order placement carries its predicate; the catch-all has none.
+                let web = try #require(routes.first { $0["id"] as? String == "order-place-web" })
+                #expect((web["match"] as? [String: Any])?["headers"] as? [String: String] == ["x-channel": "web"])
+                #expect(web["mode"] as? String == "shadow")
+                let others = try #require(routes.first { $0["id"] as? String == "order-place" })
+                #expect(others["match"] == nil)
+                #expect(others["mode"] as? String == "legacy")
                 let metrics = try await RawConnection.get(port: try #require(adminPort.withLockedValue { $0 }), "/metrics")
                 #expect(metrics.text.contains("strangler_requests_total"))
                 #expect(metrics.text.contains("route=\"inventory-read\""))
@@ -132,7 +139,7 @@ struct DemoEndToEndTests {
         }
     }
 
-    @Test("a shadowed POST /orders places one order: legacy commits, the orders service answers a dry run")
+    @Test("a web POST /orders is shadowed by order-place-web: legacy commits, the orders service answers a dry run; a store order stays on legacy")
     func dryRunShadowCreatesNothing() async throws {
         try await Self.withDemoUpstreams { database, _, transform in
             try await ShadowPipeline.run { pipeline in
@@ -159,17 +166,27 @@ struct DemoEndToEndTests {
                 let count = { try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? 0 } }
                 let before = try await count()
                 let body = #"{"customerId": "CUST-0003", "items": [{"sku": "SKU-1004", "qty": 1}]}"#
-                let response = try await RawConnection.exchange(
-                    port: server.localPort!,
-                    "POST /orders HTTP/1.1\r\nHost: x\r\nX-Request-Id: place-1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-                )
-                #expect(response.status == 201)
-                #expect(response.header("x-strangler-upstream") == "legacy")
+                func place(_ requestID: String, channel: String) async throws -> RawConnection.Response {
+                    try await RawConnection.exchange(
+                        port: server.localPort!,
+                        "POST /orders HTTP/1.1\r\nHost: x\r\nX-Request-Id: \(requestID)\r\nX-Channel: \(channel)\r\n"
+                            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                    )
+                }
+                // The store's order first: were it shadowed, its comparison would be queued
+                // ahead of the web order's.
+                let store = try await place("place-store", channel: "store")
+                #expect(store.status == 201)
+                #expect(store.header("x-strangler-upstream") == "legacy")
+                let web = try await place("place-web", channel: "web")
+                #expect(web.status == 201)
+                #expect(web.header("x-strangler-upstream") == "legacy")
                 #expect(try await pipeline.waitForComparisons(1) == 1)
-                let row = try #require(try await pipeline.row(requestID: "place-1"))
-                #expect(row["route_id"] as String == "order-place")
+                let row = try #require(try await pipeline.row(requestID: "place-web"))
+                #expect(row["route_id"] as String == "order-place-web")
                 #expect(row["candidate_status"] as Int? == 201)
-                #expect(try await count() == before + 1)
+                #expect(try await pipeline.row(requestID: "place-store") == nil, "order-place is in legacy mode: nothing to compare")
+                #expect(try await count() == before + 2, "legacy placed both orders; the dry run placed none")
                 await server.shutdown()
             }
         }
