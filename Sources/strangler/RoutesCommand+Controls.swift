@@ -103,8 +103,9 @@ extension Routes {
     /// `strangler routes list`
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List routes with their mode, match rate, samples and whether their gate holds.",
+            abstract: "List routes with their predicates, mode, match rate, samples and whether their gate holds.",
             discussion: """
+                WHEN shows a route's predicates (host, headers, query, cookies) when it has any;
                 MATCH is the share of comparisons in the evidence window that agreed (learned noise
                 excluded); GATE says whether a promotion out of shadow or canary would be allowed.
 
