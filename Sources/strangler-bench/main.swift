@@ -5,6 +5,7 @@ import StranglerCore
 // harness (median of repeated rounds), run from bench/ (bench/micro) in a release build.
 //
 //   strangler-bench match [--routes 10000] [--lookups 1000000]
+//   strangler-bench predicates [--paths 2500] [--lookups 1000000]            (routes with predicates: see Predicates.swift)
 //   strangler-bench target [--routes 100] [--lookups 1000000]                (routing on the normal path)
 //   strangler-bench canary [--lookups 1000000]
 //   strangler-bench compare [--comparisons 20000]                         (the comparator on two JSON bodies)
@@ -96,6 +97,8 @@ case "match":
             result.checksum
         )
     )
+case "predicates":
+    try runPredicatesBenchmark(paths: argument("--paths", default: 2_500), lookups: argument("--lookups", default: 1_000_000))
 case "target":
     // Routing a request target as the proxy does (TargetRouter), against the matcher on the raw
     // bytes: the cost of the one-pass normal-form check, and of normalising unusual targets.
@@ -269,7 +272,7 @@ case "relay":
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: strangler-bench match [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--store URL] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] [--store URL] | report-time [--days N] [--routes N] [--rate R] | propagation --admin-a URL --admin-b URL --token SECRET --route ID [--flips N] | relay [--listen-port P] [--upstream-port P]\n"
+            "usage: strangler-bench match [--routes N] [--lookups N] | predicates [--paths N] [--lookups N] | target [--routes N] [--lookups N] | canary [--lookups N] | compare [--comparisons N] | record [--rows N] [--store URL] [--migrations DIR] | store-growth [--comparisons N] [--rate R] [--mix identical|realistic] [--store URL] | report-time [--days N] [--routes N] [--rate R] | propagation --admin-a URL --admin-b URL --token SECRET --route ID [--flips N] | relay [--listen-port P] [--upstream-port P]\n"
                 .utf8
         )
     )
