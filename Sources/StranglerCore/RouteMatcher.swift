@@ -56,14 +56,14 @@ public struct RouteMatcher: Sendable {
     private var lists: [Range<Int>] = []
     private var candidates: [Int] = []
     /// Each route's predicates, by route index, read only for candidate lists.
-    private let predicates: [RouteMatch]
+    private let predicates: CompiledPredicates
     private let routes: [Route]
 
     /// Builds the trie. Routes must already be free of ambiguity (``RouteTable/parse(_:)`` checks);
     /// two routes without predicates that take one method on one path throw.
     public init(routes: [Route]) throws {
         self.routes = routes
-        predicates = routes.map(\.match)
+        predicates = CompiledPredicates(routes.map(\.match))
         // Built with a dictionary per node, then flattened into `edges` and `names`, so a
         // lookup compares bytes in two flat arrays and retains nothing.
         var literals: [[String: Int]] = [[:]]
@@ -125,24 +125,35 @@ public struct RouteMatcher: Sendable {
         var entries = Entries()
         for method in methods {
             let takers = indices.filter { routes[$0].methods.isEmpty || routes[$0].methods.contains(method) }
-            entries.byMethod.append((method, try slot(takers, method: method)))
+            // A route that lists GET takes HEAD too, after the routes that name HEAD: its
+            // predicates must still rank against theirs, or a plain route would shadow them.
+            let getters = method == "HEAD" ? indices.filter { routes[$0].methods.contains("GET") && !takers.contains($0) } : []
+            entries.byMethod.append((method, try slot(takers, implied: getters, method: method)))
         }
         let anyMethod = indices.filter { routes[$0].methods.isEmpty }
-        if !anyMethod.isEmpty { entries.anyMethod = try slot(anyMethod, method: nil) }
+        if !anyMethod.isEmpty { entries.anyMethod = try slot(anyMethod, implied: [], method: nil) }
         return entries
     }
 
     /// One route without predicates as itself; otherwise a candidate list in precedence order.
-    private mutating func slot(_ takers: [Int], method: String?) throws -> Int {
+    /// `implied` are routes that take the method only through another (GET routes for HEAD):
+    /// they rank after the others at equal precedence.
+    private mutating func slot(_ takers: [Int], implied: [Int], method: String?) throws -> Int {
         let plain = takers.filter { routes[$0].match.isEmpty }
         if plain.count > 1 {
             let names = "routes \"\(routes[plain[0]].id)\" and \"\(routes[plain[1]].id)\" are ambiguous"
             throw RouteTableError(problems: [.init(path: "routes", message: method.map { "\(names) for \($0)" } ?? names)])
         }
-        if takers.count == 1, plain.count == 1 { return takers[0] }
-        // Highest precedence first; equal ones (which cannot both hold) in table order.
-        let ordered = takers.map { (index: $0, precedence: routes[$0].match.precedence) }.sorted { left, right in
-            left.precedence != right.precedence ? left.precedence > right.precedence : left.index < right.index
+        // Without predicates the route that names the method takes every request (a GET route
+        // never gets HEAD beside a HEAD route), and the node costs what it did before predicates.
+        if plain.count == 1, (takers + implied).allSatisfy({ routes[$0].match.isEmpty }) { return plain[0] }
+        // Highest precedence first; then the routes that name the method; equal ones (which
+        // cannot both hold) in table order.
+        let ranked =
+            takers.map { (index: $0, precedence: routes[$0].match.precedence, implied: 0) }
+            + implied.map { (index: $0, precedence: routes[$0].match.precedence, implied: 1) }
+        let ordered = ranked.sorted { left, right in
+            (-left.precedence, left.implied, left.index) < (-right.precedence, right.implied, right.index)
         }
         lists.append(candidates.count..<(candidates.count + ordered.count))
         candidates.append(contentsOf: ordered.map(\.index))
@@ -200,7 +211,7 @@ public struct RouteMatcher: Sendable {
                                 end: end,
                                 method: method
                             ).search(node: 0, from: 1) { candidate in
-                                predicates[candidate].matches(request)
+                                predicates.accepts(route: candidate, request)
                             }
                         }
                     }

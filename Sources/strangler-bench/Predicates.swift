@@ -206,21 +206,21 @@ struct HeadBytes: RouteMatchRequest {
         self.fields = fields
     }
 
-    private static func name(_ bytes: UnsafeRawBufferPointer, is lowercase: String) -> Bool {
-        bytes.count == lowercase.utf8.count
-            && zip(bytes, lowercase.utf8).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
+    private static func name<Name: Collection<UInt8>>(_ bytes: UnsafeRawBufferPointer, is lowercase: Name) -> Bool {
+        bytes.count == lowercase.count
+            && zip(bytes, lowercase).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
     }
 
     func withHost<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
         bytes.withUnsafeBytes { raw in
-            for field in fields where Self.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: "host") {
+            for field in fields where Self.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: "host".utf8) {
                 return body(UnsafeRawBufferPointer(rebasing: raw[field.value]))
             }
             return body(nil)
         }
     }
 
-    func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    func firstHeaderValue(named name: UnsafeRawBufferPointer, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
         bytes.withUnsafeBytes { raw in
             for field in fields where Self.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: name) {
                 if body(UnsafeRawBufferPointer(rebasing: raw[field.value])) { return true }

@@ -14,8 +14,8 @@ struct MatchRequest: RouteMatchRequest {
         return Array(host.utf8).withUnsafeBytes { body($0) }
     }
 
-    func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        for (header, value) in headers where header.lowercased() == name {
+    func firstHeaderValue(named name: UnsafeRawBufferPointer, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        for (header, value) in headers where header.lowercased().utf8.elementsEqual(name) {
             if Array(value.utf8).withUnsafeBytes({ body($0) }) { return true }
         }
         return false

@@ -405,7 +405,7 @@ struct RoutePredicateMatcherTests {
             (#"{"host": 1}"#, "routes[0].match.host", "must be a string"),
             (#"{"headers": {"Host": "shop.example.com"}}"#, "routes[0].match.headers.Host", "match.host"),
             (#"{"headers": {"X-A": "1", "x-a": "2"}}"#, "routes[0].match.headers.x-a", "ignore case"),
-            (#"{"headers": {"X A": "1"}}"#, "routes[0].match.headers.X A", "not a header name"),
+            (#"{"headers": {"X A": "1"}}"#, #"routes[0].match.headers["X A"]"#, "not a header name"),
             (#"{"cookies": {"beta": {"present": "yes"}}}"#, "routes[0].match.cookies.beta", "present"),
             (#"{"cookies": {"beta": {"present": true, "other": 1}}}"#, "routes[0].match.cookies.beta", "present"),
             (#"{"cookies": {"beta": ["1", 2]}}"#, "routes[0].match.cookies.beta[1]", "must be a string"),

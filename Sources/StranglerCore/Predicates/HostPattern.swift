@@ -31,6 +31,12 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a request's `Host` value (its bytes as sent, port included) matches.
     public func matches<Bytes: BidirectionalCollection<UInt8>>(host value: Bytes) -> Bool {
+        Self.matches(host: value, name: name.utf8, wildcard: isWildcard)
+    }
+
+    /// Whether a `Host` value matches the pattern `name` (lower case, no trailing dot), with
+    /// one label before it when `wildcard`: ``matches(host:)`` for the matcher's flat copy.
+    static func matches<Bytes: BidirectionalCollection<UInt8>, Name: Collection<UInt8>>(host value: Bytes, name expected: Name, wildcard: Bool) -> Bool {
         // The port goes: after an IPv6 literal's "]", or after the last ":" of a name.
         var end = value.endIndex
         if value.first == UInt8(ascii: "[") {
@@ -40,15 +46,14 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
         }
         var host = value[value.startIndex..<end]
         if host.last == UInt8(ascii: ".") { host = host.dropLast() }
-        let expected = name.utf8
-        if !isWildcard { return Self.equalIgnoringCase(host, expected) }
+        if !wildcard { return equalIgnoringCase(host, expected) }
         // One label, a dot, then the name.
         guard host.count > expected.count + 1 else { return false }
         let suffixStart = host.index(host.endIndex, offsetBy: -expected.count)
         let dot = host.index(before: suffixStart)
         let label = host[host.startIndex..<dot]
         return host[dot] == UInt8(ascii: ".") && !label.contains(UInt8(ascii: "."))
-            && Self.equalIgnoringCase(host[suffixStart...], expected)
+            && equalIgnoringCase(host[suffixStart...], expected)
     }
 
     /// Whether every host this pattern takes, `other` takes too.

@@ -17,8 +17,8 @@ public struct RequestDetails: RouteMatchRequest, Sendable {
         return host.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 
-    public func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        for header in headers where header.name.lowercased() == name {
+    public func firstHeaderValue(named name: UnsafeRawBufferPointer, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        for header in headers where header.name.lowercased().utf8.elementsEqual(name) {
             var value = header.value
             if value.withUTF8({ body(UnsafeRawBufferPointer($0)) }) { return true }
         }

@@ -17,7 +17,9 @@ extension RouteMatch {
             )
         }
         for key in fields.keys.sorted() where !keys.contains(key) {
-            problems.append(.init(path: "\(path).\(key)", message: "unknown key \"\(key)\"; allowed: cookies, headers, host, query"))
+            problems.append(
+                .init(path: RouteTableValidator.join(path, key), message: "unknown key \(RouteTableValidator.shown(key)); allowed: cookies, headers, host, query")
+            )
         }
         var match = RouteMatch()
         switch fields["host"] {
@@ -29,7 +31,7 @@ extension RouteMatch {
                 problems.append(
                     .init(
                         path: "\(path).host",
-                        message: "\"\(text.prefix(64))\" is not a host name or \"*.\" and a domain, as in \"shop.example.com\" or \"*.example.com\""
+                        message: "\(RouteTableValidator.shown(text)) is not a host name or \"*.\" and a domain, as in \"shop.example.com\" or \"*.example.com\""
                     )
                 )
             }
@@ -62,7 +64,7 @@ extension RouteMatch {
         var result: [Condition] = []
         var seen: Set<String> = []
         for name in entries.keys.sorted() {
-            let at = "\(path).\(name)"
+            let at = RouteTableValidator.join(path, name)
             switch kind {
             case .header:
                 guard !name.isEmpty, name.utf8.count <= 256, name.unicodeScalars.allSatisfy(isTokenCharacter) else {

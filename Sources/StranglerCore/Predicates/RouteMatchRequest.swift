@@ -5,53 +5,18 @@ public protocol RouteMatchRequest {
     /// Calls `body` with the bytes of the host the request names (its `Host` header, or the
     /// authority of an absolute-form target), port included; nil when it names none.
     func withHost<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result
-    /// Calls `body` with each value of the header `name` (given in lower case), in order, until
-    /// `body` returns true; returns whether it did.
-    func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool
+    /// Calls `body` with each value of the header `name` (its bytes, in lower case), in order,
+    /// until `body` returns true; returns whether it did.
+    func firstHeaderValue(named name: UnsafeRawBufferPointer, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool
     /// Calls `body` with the target's query, after "?" and before any "#"; nil without one.
     func withQuery<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result
 }
 
 extension RouteMatch {
-    /// Whether `request` satisfies every predicate.
+    /// Whether `request` satisfies every predicate. The matcher checks its candidates the same
+    /// way, from a flat copy of every route's predicates (``CompiledPredicates``).
     public func matches(_ request: some RouteMatchRequest) -> Bool {
-        if let host, !request.withHost({ $0.map { host.matches(host: $0) } ?? false }) { return false }
-        for condition in headers where !Self.holds(condition.value, { body in request.firstHeaderValue(named: condition.name, where: body) }) {
-            return false
-        }
-        if !query.isEmpty {
-            let holds = request.withQuery { raw -> Bool in
-                query.allSatisfy { condition in
-                    Self.holds(condition.value) { body in
-                        guard let raw else { return false }
-                        return RequestKeyValues.firstQueryValue(in: raw, named: condition.name, where: body)
-                    }
-                }
-            }
-            if !holds { return false }
-        }
-        for condition in cookies {
-            let holds = Self.holds(condition.value) { body in
-                request.firstHeaderValue(named: "cookie") { header in
-                    RequestKeyValues.firstCookieValue(in: header, named: condition.name, where: body)
-                }
-            }
-            if !holds { return false }
-        }
-        return true
-    }
-
-    /// Evaluates `condition` over the values `firstValue` walks.
-    private static func holds(
-        _ condition: ValueCondition,
-        _ firstValue: ((UnsafeRawBufferPointer) -> Bool) -> Bool
-    ) -> Bool {
-        switch condition {
-        case .present: return firstValue { _ in true }
-        case .absent: return !firstValue { _ in true }
-        case .oneOf(let expected):
-            return firstValue { value in expected.contains { RequestKeyValues.equal(value, $0) } }
-        }
+        isEmpty || CompiledPredicates([self]).accepts(route: 0, request)
     }
 }
 
@@ -59,7 +24,11 @@ extension RouteMatch {
 public enum RequestKeyValues {
     /// Calls `body` with each value of query parameter `name`, percent-decoded into a small
     /// stack buffer for the comparison, until `body` returns true. Names compare after decoding.
-    public static func firstQueryValue(in query: UnsafeRawBufferPointer, named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    public static func firstQueryValue(
+        in query: UnsafeRawBufferPointer,
+        named name: UnsafeRawBufferPointer,
+        where body: (UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
         var start = 0
         while start <= query.count {
             let end = query[start...].firstIndex(of: UInt8(ascii: "&")) ?? query.count
@@ -77,14 +46,18 @@ public enum RequestKeyValues {
 
     /// Calls `body` with the value of each cookie `name` in one `Cookie` header value
     /// (`a=1; b=2`), until `body` returns true.
-    public static func firstCookieValue(in header: UnsafeRawBufferPointer, named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    public static func firstCookieValue(
+        in header: UnsafeRawBufferPointer,
+        named name: UnsafeRawBufferPointer,
+        where body: (UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
         var start = 0
         while start < header.count {
             let end = header[start...].firstIndex(of: UInt8(ascii: ";")) ?? header.count
             var pairStart = start
             while pairStart < end, header[pairStart] == UInt8(ascii: " ") || header[pairStart] == UInt8(ascii: "\t") { pairStart += 1 }
             let pair = UnsafeRawBufferPointer(rebasing: header[pairStart..<end])
-            if let equals = pair.firstIndex(of: UInt8(ascii: "=")), equal(UnsafeRawBufferPointer(rebasing: pair[..<equals]), name) {
+            if let equals = pair.firstIndex(of: UInt8(ascii: "=")), UnsafeRawBufferPointer(rebasing: pair[..<equals]).elementsEqual(name) {
                 var value = UnsafeRawBufferPointer(rebasing: pair[(equals + 1)...])
                 // A quoted cookie value (RFC 6265 allows DQUOTE around it) compares without them.
                 if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
@@ -97,14 +70,9 @@ public enum RequestKeyValues {
         return false
     }
 
-    /// Whether `bytes` are `text`'s UTF-8, exactly.
-    public static func equal(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
-        bytes.elementsEqual(text.utf8)
-    }
-
-    /// Whether `raw`, percent-decoded, is `text`'s UTF-8.
-    static func decodedEquals(_ raw: UnsafeRawBufferPointer, _ text: String) -> Bool {
-        PercentDecoded(raw).elementsEqual(text.utf8)
+    /// Whether `raw`, percent-decoded, is `name`.
+    static func decodedEquals(_ raw: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
+        PercentDecoded(raw).elementsEqual(name)
     }
 
     /// Calls `body` with `raw` percent-decoded: as it is when it holds no escape, else decoded

@@ -19,10 +19,10 @@ extension ClientRequestHead: RouteMatchRequest {
 
     /// Each value of header `name`, in order. Names with an underscore are passed over, as
     /// they are never forwarded (``ProxyHeaderName/underscored``).
-    func firstHeaderValue(named name: String, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    func firstHeaderValue(named name: UnsafeRawBufferPointer, where body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
         bytes.withUnsafeReadableBytes { raw in
             for field in fields
-            where field.kind != .underscored && HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), is: name) {
+            where field.kind != .underscored && HTTPHeadSyntax.name(UnsafeRawBufferPointer(rebasing: raw[field.name]), isLowercase: name) {
                 if body(UnsafeRawBufferPointer(rebasing: raw[field.value])) { return true }
             }
             return false

@@ -188,6 +188,12 @@ enum HTTPHeadSyntax {
             && zip(bytes, lowercase.utf8).allSatisfy { lowercased($0) == $1 }
     }
 
+    /// Whether a header name (as sent) is the lower-case name `lowercase`, ignoring ASCII case.
+    static func name(_ bytes: UnsafeRawBufferPointer, isLowercase lowercase: UnsafeRawBufferPointer) -> Bool {
+        bytes.count == lowercase.count
+            && zip(bytes, lowercase).allSatisfy { lowercased($0) == $1 }
+    }
+
     /// The comma-separated tokens of a value, trimmed and lowercased.
     static func tokens(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> [String] {
         String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self).split(separator: ",").map {
