@@ -15,7 +15,7 @@ public struct RouteMatcher: Sendable {
     /// The routes one node takes for a path, by method. A slot is a route index (a route
     /// without predicates, taken as soon as its method matches), or the bitwise complement of
     /// an index into ``RouteMatcher/lists`` (candidates in precedence order).
-    private struct Entries: Sendable {
+    fileprivate struct Entries: Sendable {
         /// A route lists a handful of methods: a scan of small strings beats hashing.
         var byMethod: [(method: String, slot: Int)] = []
         var anyMethod: Int?
@@ -52,18 +52,43 @@ public struct RouteMatcher: Sendable {
     private var edges: [Edge] = []
     /// The bytes of every literal segment, end to end.
     private var names: [UInt8] = []
-    /// Candidate lists: `candidates[lists[n]]` are route indices in precedence order.
-    private var lists: [Range<Int>] = []
-    private var candidates: [Int] = []
-    /// Each route's predicates, by route index, read only for candidate lists.
-    private let predicates: CompiledPredicates
+    /// The candidate lists, nil when no route has predicates: one reference, so that a copy of
+    /// the matcher retains one more object than before predicates, and a plain table none.
+    private let candidateLists: CandidateLists?
     private let routes: [Route]
+
+    /// Candidate lists (`routes[ranges[n]]` are route indices in precedence order) and the
+    /// predicates they are checked with.
+    private final class CandidateLists: Sendable {
+        let ranges: [Range<Int>]
+        let routes: [Int]
+        let predicates: CompiledPredicates
+
+        init(ranges: [Range<Int>], routes: [Int], predicates: CompiledPredicates) {
+            self.ranges = ranges
+            self.routes = routes
+            self.predicates = predicates
+        }
+
+        /// The first route of list `list` whose predicates `request` satisfies.
+        func first(_ list: Int, _ request: some RouteMatchRequest) -> Int? {
+            for candidate in routes[ranges[list]] where predicates.accepts(route: candidate, request) { return candidate }
+            return nil
+        }
+    }
+
+    /// Candidate lists while the trie is built.
+    fileprivate struct ListBuilder {
+        let routes: [Route]
+        var ranges: [Range<Int>] = []
+        var candidates: [Int] = []
+    }
 
     /// Builds the trie. Routes must already be free of ambiguity (``RouteTable/parse(_:)`` checks);
     /// two routes without predicates that take one method on one path throw.
     public init(routes: [Route]) throws {
         self.routes = routes
-        predicates = CompiledPredicates(routes.map(\.match))
+        var builder = ListBuilder(routes: routes)
         // Built with a dictionary per node, then flattened into `edges` and `names`, so a
         // lookup compares bytes in two flat arrays and retains nothing.
         var literals: [[String: Int]] = [[:]]
@@ -100,8 +125,8 @@ public struct RouteMatcher: Sendable {
             if route.path.catchAll { restRoutes[node].append(index) } else { exactRoutes[node].append(index) }
         }
         for node in nodes.indices {
-            nodes[node].exact = try entries(exactRoutes[node])
-            nodes[node].rest = try entries(restRoutes[node])
+            nodes[node].exact = try builder.entries(exactRoutes[node])
+            nodes[node].rest = try builder.entries(restRoutes[node])
             var nodeEdges: [Edge] = []
             for (text, child) in literals[node] {
                 let bytes = Array(text.utf8)
@@ -113,16 +138,22 @@ public struct RouteMatcher: Sendable {
             nodes[node].edgeCount = nodeEdges.count
             edges.append(contentsOf: nodeEdges)
         }
+        candidateLists =
+            builder.ranges.isEmpty
+            ? nil
+            : CandidateLists(ranges: builder.ranges, routes: builder.candidates, predicates: CompiledPredicates(routes.map(\.match)))
     }
+}
 
+extension RouteMatcher.ListBuilder {
     /// The entries of the routes (indices in table order) that end at one node the same way.
-    private mutating func entries(_ indices: [Int]) throws -> Entries? {
+    fileprivate mutating func entries(_ indices: [Int]) throws -> RouteMatcher.Entries? {
         guard !indices.isEmpty else { return nil }
         var methods: [String] = []
         for index in indices {
             for method in routes[index].methods where !methods.contains(method) { methods.append(method) }
         }
-        var entries = Entries()
+        var entries = RouteMatcher.Entries()
         for method in methods {
             let takers = indices.filter { routes[$0].methods.isEmpty || routes[$0].methods.contains(method) }
             // A route that lists GET takes HEAD too, after the routes that name HEAD: its
@@ -155,17 +186,19 @@ public struct RouteMatcher: Sendable {
         let ordered = ranked.sorted { left, right in
             (-left.precedence, left.implied, left.index) < (-right.precedence, right.implied, right.index)
         }
-        lists.append(candidates.count..<(candidates.count + ordered.count))
+        ranges.append(candidates.count..<(candidates.count + ordered.count))
         candidates.append(contentsOf: ordered.map(\.index))
-        return ~(lists.count - 1)
+        return ~(ranges.count - 1)
     }
+}
 
+extension RouteMatcher {
     /// The route at `index` in the table the matcher was built from.
     func route(at index: Int) -> Route { routes[index] }
 
     /// Whether some route has predicates, so that matching reads the request's host, headers
     /// or query.
-    public var hasPredicates: Bool { !lists.isEmpty }
+    public var hasPredicates: Bool { candidateLists != nil }
 
     /// The most specific route for `method` and the request target `uri` (path and query),
     /// for a request with no host and no headers: a route whose predicates need one is passed
@@ -194,26 +227,14 @@ public struct RouteMatcher: Sendable {
         guard end > 0, target[0] == UInt8(ascii: "/") else { return nil }
         // Buffers, not the arrays: a copy of the matcher in the walk would retain each array.
         // The walk is not generic (code for an unspecialised generic type would reach its
-        // fields through metadata); the request is only seen through `accepts`, which a table
-        // without predicates never calls.
+        // fields through metadata); the request is only seen through `candidate`, which a
+        // table without predicates never calls.
+        let candidateLists = candidateLists
         return nodes.withUnsafeBufferPointer { nodes in
             edges.withUnsafeBufferPointer { edges in
                 names.withUnsafeBufferPointer { names in
-                    lists.withUnsafeBufferPointer { lists in
-                        candidates.withUnsafeBufferPointer { candidates in
-                            Walk(
-                                nodes: nodes,
-                                edges: edges,
-                                names: names,
-                                lists: lists,
-                                candidates: candidates,
-                                path: target,
-                                end: end,
-                                method: method
-                            ).search(node: 0, from: 1) { candidate in
-                                predicates.accepts(route: candidate, request)
-                            }
-                        }
+                    Walk(nodes: nodes, edges: edges, names: names, path: target, end: end, method: method).search(node: 0, from: 1) { list in
+                        candidateLists?.first(list, request)
                     }
                 }
             }
@@ -234,16 +255,14 @@ public struct RouteMatcher: Sendable {
         let nodes: UnsafeBufferPointer<Node>
         let edges: UnsafeBufferPointer<Edge>
         let names: UnsafeBufferPointer<UInt8>
-        let lists: UnsafeBufferPointer<Range<Int>>
-        let candidates: UnsafeBufferPointer<Int>
         let path: UnsafeRawBufferPointer
         /// Where the path ends (before any query).
         let end: Int
         let method: String
 
         /// The route `entries` give the request: its method's slot, then for `HEAD` the `GET`
-        /// slot, then the slot for every method, each taken when a candidate `accepts`.
-        func lookup(_ entries: Entries?, _ accepts: (Int) -> Bool) -> Int? {
+        /// slot, then the slot for every method; `candidate` picks from a candidate list.
+        func lookup(_ entries: Entries?, _ accepts: (Int) -> Int?) -> Int? {
             guard let entries else { return nil }
             if let slot = entries[method], let found = take(slot, accepts) { return found }
             if method == "HEAD", let slot = entries["GET"], let found = take(slot, accepts) { return found }
@@ -253,16 +272,14 @@ public struct RouteMatcher: Sendable {
 
         /// A route slot's route, or the first candidate of its list whose predicates hold (the
         /// last one of a list may have none).
-        private func take(_ slot: Int, _ accepts: (Int) -> Bool) -> Int? {
-            guard slot < 0 else { return slot }
-            for candidate in candidates[lists[~slot]] where accepts(candidate) { return candidate }
-            return nil
+        private func take(_ slot: Int, _ candidate: (Int) -> Int?) -> Int? {
+            slot >= 0 ? slot : candidate(~slot)
         }
 
         /// `start` is where the path continues after a "/" separator (`end` for a trailing
-        /// slash or the root); nil once the path is used up. `accepts` says whether a route's
-        /// predicates hold for the request.
-        func search(node index: Int, from start: Int?, _ accepts: (Int) -> Bool) -> Int? {
+        /// slash or the root); nil once the path is used up. `accepts` gives a candidate list's
+        /// first route whose predicates hold for the request.
+        func search(node index: Int, from start: Int?, _ accepts: (Int) -> Int?) -> Int? {
             guard let start else {
                 if let found = lookup(nodes[index].exact, accepts) { return found }
                 return lookup(nodes[index].rest, accepts)

@@ -545,7 +545,7 @@ struct RouteTableValidator {
                 let route = routes[position].route
                 let clash = positions[..<offset].first { earlier in
                     let other = routes[earlier].route
-                    return Self.shareMethod(route, other) && route.match.overlaps(other.match)
+                    return Self.shareMethod(route, other, headFromGet: true) && route.match.overlaps(other.match)
                         && !route.match.isStrictlyMoreSpecific(than: other.match) && !other.match.isStrictlyMoreSpecific(than: route.match)
                 }
                 if let clash { clashes.append((position, clash)) }
@@ -556,28 +556,36 @@ struct RouteTableValidator {
             let (index, route) = routes[position]
             let (otherIndex, other) = routes[clash]
             let how =
-                route.match == other.match
+                route.match.implies(other.match) && other.match.implies(route.match)
                 ? "have the same predicates"
                 : "have predicates one request can satisfy together, and neither's contain the other's"
             problem(
                 "routes[\(index)].match",
-                "routes[\(index)] (\(Self.shown(route.id))) and routes[\(otherIndex)] (\(Self.shown(other.id))) take \(Self.shown(route.path.description)) for \(Self.sharedMethods(route, other)) and \(how), so nothing decides between them; add the other's predicates to one, or make a predicate exclude the other (a different value, or {\"present\": false})"
+                "routes[\(index)] (\(Self.shown(route.id))) and routes[\(otherIndex)] (\(Self.shown(other.id))) take \(Self.shown(route.path.description)) for \(Self.sharedMethods(route, other, headFromGet: true)) and \(how), so nothing decides between them; add the other's predicates to one, or make a predicate exclude the other (a different value, or {\"present\": false})"
             )
         }
     }
 
-    /// Whether two routes take a method in common (no `methods` takes every one).
-    private static func shareMethod(_ route: Route, _ other: Route) -> Bool {
-        route.methods.isEmpty || other.methods.isEmpty || route.methods.contains(where: other.methods.contains)
+    /// Whether two routes take a method in common (no `methods` takes every one). With
+    /// `headFromGet`, a route that lists GET takes HEAD too, as the matcher routes it: a GET
+    /// route's predicates rank against a HEAD route's for HEAD requests.
+    private static func shareMethod(_ route: Route, _ other: Route, headFromGet: Bool = false) -> Bool {
+        return route.methods.isEmpty || other.methods.isEmpty || taken(route, headFromGet).contains(where: taken(other, headFromGet).contains)
     }
 
-    /// The methods two routes share, for a message: "GET, HEAD" or "every method".
-    private static func sharedMethods(_ route: Route, _ other: Route) -> String {
+    /// The methods a route lists, with HEAD for one that lists GET when `headFromGet`.
+    private static func taken(_ route: Route, _ headFromGet: Bool) -> [String] {
+        headFromGet && route.methods.contains("GET") && !route.methods.contains("HEAD") ? route.methods + ["HEAD"] : route.methods
+    }
+
+    /// The methods two routes share, for a message: "GET, HEAD" or "every method". With
+    /// `headFromGet`, as in ``shareMethod(_:_:headFromGet:)``.
+    private static func sharedMethods(_ route: Route, _ other: Route, headFromGet: Bool = false) -> String {
         switch (route.methods.isEmpty, other.methods.isEmpty) {
-        case (true, true): "every method"
-        case (true, false): other.methods.joined(separator: ", ")
-        case (false, true): route.methods.joined(separator: ", ")
-        case (false, false): route.methods.filter(other.methods.contains).joined(separator: ", ")
+        case (true, true): return "every method"
+        case (true, false): return other.methods.joined(separator: ", ")
+        case (false, true): return route.methods.joined(separator: ", ")
+        case (false, false): return taken(route, headFromGet).filter(taken(other, headFromGet).contains).joined(separator: ", ")
         }
     }
 

@@ -68,7 +68,7 @@ extension RouteMatch {
             switch kind {
             case .header:
                 guard !name.isEmpty, name.utf8.count <= 256, name.unicodeScalars.allSatisfy(isTokenCharacter) else {
-                    problems.append(.init(path: at, message: "is not a header name (letters, digits and !#$%&'*+-.^_`|~)"))
+                    problems.append(.init(path: at, message: "is not a header name (letters, digits and !#$%&'*+-.^`|~)"))
                     continue
                 }
                 if name.contains("_") {
@@ -124,8 +124,12 @@ extension RouteMatch {
             }
             var values: [String] = []
             for (index, item) in items.enumerated() {
-                guard case .string(let value) = item, value.utf8.count <= 4096 else {
-                    problems.append(.init(path: "\(path)[\(index)]", message: "must be a string of at most 4096 bytes; found \(item.kindName)"))
+                guard case .string(let value) = item else {
+                    problems.append(.init(path: "\(path)[\(index)]", message: "must be a string; found \(item.kindName)"))
+                    continue
+                }
+                guard value.utf8.count <= 4096 else {
+                    problems.append(.init(path: "\(path)[\(index)]", message: "is \(value.utf8.count) bytes long; at most 4096"))
                     continue
                 }
                 if !values.contains(value) { values.append(value) }
