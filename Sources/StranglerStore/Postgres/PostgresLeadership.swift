@@ -131,7 +131,12 @@ public final class PostgresLeadership: Leadership, Service, Sendable {
         var connection: PostgresConnection?
         var retry = interval
         let longestRetry = max(interval, .seconds(10))
-        let stepBack = interval * 3
+        // An instance that lost its session waits out several of the others' rounds, and at
+        // least a check's time, before it tries the lock again: the server frees the lock only
+        // once the old session's backend has ended, and the instance that then asks first gets
+        // it; with a step back of a few short intervals that could still be this one on a
+        // loaded machine, which would keep leadership with the instance that just failed.
+        let stepBack = max(interval * 3, checkTimeout)
         var unreachable = false
         // Whether this instance led at the end of the last round.
         var led = false
