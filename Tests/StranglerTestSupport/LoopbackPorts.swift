@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -12,14 +13,15 @@ import Musl
 /// A port found by binding port 0 and closing it comes from the kernel's ephemeral range, the
 /// same range every other test's port-0 listener and every outgoing connection draws from, so
 /// on a busy machine another test may take it before the server binds it. These ports come from
-/// below that range (20000–31999 on Linux, whose ephemeral range starts at 32768), where only an
+/// below that range (20000 up to its start, read from `/proc/sys/net/ipv4/ip_local_port_range`), where only an
 /// explicit bind lands, and each is handed out once per test process; a port some other program
 /// holds is skipped by trying to bind it first.
 package enum LoopbackPorts {
-    private static let range = 20000..<32000
+    /// From 20000 up to the start of the kernel's ephemeral range (at most 32000).
+    private static let range = 20000..<max(20100, min(32000, ephemeralStart()))
     /// The next port to try; it starts at a place given by the process id, so two test runs on
     /// one machine rarely start on the same ports.
-    private static let next = NIOLockedValueBox(Int(getpid()) % 12000)
+    private static let next = NIOLockedValueBox(Int(getpid()) % range.count)
 
     /// A port on 127.0.0.1 that no listener held when it was tried, and that this process has
     /// not handed out before.
@@ -32,6 +34,13 @@ package enum LoopbackPorts {
             if try isFree(port) { return port }
         }
         throw PostgresClusterError(description: "no free loopback port between \(range.lowerBound) and \(range.upperBound - 1)")
+    }
+
+    /// The first port of `/proc/sys/net/ipv4/ip_local_port_range`; Linux's default, 32768,
+    /// where the file cannot be read.
+    private static func ephemeralStart() -> Int {
+        let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        return text?.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
     }
 
     /// Whether 127.0.0.1:`port` can be bound now.

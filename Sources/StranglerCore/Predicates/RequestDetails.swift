@@ -1,5 +1,5 @@
-/// A request described by strings, for matching outside the data plane: `strangler routes
-/// test`, the admin API and tests. The proxy reads its parsed head's bytes instead.
+/// A request described by strings, for matching outside the data plane (``RouteMatcher/match(method:uri:)``,
+/// tools and tests). The proxy reads its parsed head's bytes instead.
 public struct RequestDetails: RouteMatchRequest, Sendable {
     /// The request target: path, then any query.
     public var target: String
