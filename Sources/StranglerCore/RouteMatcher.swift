@@ -24,6 +24,22 @@ public struct RouteMatcher: Sendable {
             for entry in byMethod where entry.method == method { return entry.slot }
             return nil
         }
+
+        /// The route for `method`: its slot, then for `HEAD` the `GET` slot, then the slot for
+        /// every method; `picker` picks from a candidate list. A method of the entries, called
+        /// on them where they are: a copy would retain `byMethod`.
+        func lookup<Picker: CandidatePicker>(_ method: String, _ picker: Picker) -> Int? {
+            if let slot = self[method], let found = Self.take(slot, picker) { return found }
+            if method == "HEAD", let slot = self["GET"], let found = Self.take(slot, picker) { return found }
+            guard let slot = anyMethod else { return nil }
+            return Self.take(slot, picker)
+        }
+
+        /// A slot's route, or the first candidate of its list whose predicates hold (the last
+        /// one of a list may have none).
+        private static func take<Picker: CandidatePicker>(_ slot: Int, _ picker: Picker) -> Int? {
+            slot >= 0 ? slot : picker.first(~slot)
+        }
     }
 
     private struct Node: Sendable {
@@ -222,23 +238,45 @@ extension RouteMatcher {
     /// Like ``matchIndex(method:uri:request:)``, for a request target as the client sent its
     /// bytes. Segments compare byte for byte: a request target is ASCII, percent-encoded.
     public func matchIndex(method: String, target: UnsafeRawBufferPointer, request: some RouteMatchRequest) -> Int? {
+        // The walk is specialised for each picker here, in this module: a table without
+        // predicates walks exactly as before them, and the request (whose type this module
+        // does not know) is only seen through the closure a candidate list calls.
+        guard let candidateLists else { return walk(target, method: method, picker: NoCandidates()) }
+        return withoutActuallyEscaping(
+            { (list: Int) in candidateLists.first(list, request) },
+            do: { first in walk(target, method: method, picker: ClosurePicker(first: first)) }
+        )
+    }
+
+    private func walk<Picker: CandidatePicker>(_ target: UnsafeRawBufferPointer, method: String, picker: Picker) -> Int? {
         var end = 0
         while end < target.count, target[end] != UInt8(ascii: "?"), target[end] != UInt8(ascii: "#") { end += 1 }
         guard end > 0, target[0] == UInt8(ascii: "/") else { return nil }
         // Buffers, not the arrays: a copy of the matcher in the walk would retain each array.
-        // The walk is not generic (code for an unspecialised generic type would reach its
-        // fields through metadata); the request is only seen through `candidate`, which a
-        // table without predicates never calls.
-        let candidateLists = candidateLists
         return nodes.withUnsafeBufferPointer { nodes in
             edges.withUnsafeBufferPointer { edges in
                 names.withUnsafeBufferPointer { names in
-                    Walk(nodes: nodes, edges: edges, names: names, path: target, end: end, method: method).search(node: 0, from: 1) { list in
-                        candidateLists?.first(list, request)
-                    }
+                    Walk(nodes: nodes, edges: edges, names: names, path: target, end: end, method: method, picker: picker)
+                        .search(node: 0, from: 1)
                 }
             }
         }
+    }
+
+    /// Picks from a candidate list: the first route whose predicates the request satisfies.
+    fileprivate protocol CandidatePicker {
+        func first(_ list: Int) -> Int?
+    }
+
+    /// A table without candidate lists.
+    private struct NoCandidates: CandidatePicker {
+        func first(_ list: Int) -> Int? { nil }
+    }
+
+    private struct ClosurePicker: CandidatePicker {
+        let first: (Int) -> Int?
+
+        func first(_ list: Int) -> Int? { first(list) }
     }
 
     /// FNV-1a over a segment's bytes: cheap for the short segments of a path.
@@ -251,7 +289,7 @@ extension RouteMatcher {
     }
 
     /// One lookup's walk down the trie, over the flattened arrays.
-    private struct Walk {
+    private struct Walk<Picker: CandidatePicker> {
         let nodes: UnsafeBufferPointer<Node>
         let edges: UnsafeBufferPointer<Edge>
         let names: UnsafeBufferPointer<UInt8>
@@ -259,45 +297,29 @@ extension RouteMatcher {
         /// Where the path ends (before any query).
         let end: Int
         let method: String
-
-        /// The route `entries` give the request: its method's slot, then for `HEAD` the `GET`
-        /// slot, then the slot for every method; `candidate` picks from a candidate list.
-        func lookup(_ entries: Entries?, _ accepts: (Int) -> Int?) -> Int? {
-            guard let entries else { return nil }
-            if let slot = entries[method], let found = take(slot, accepts) { return found }
-            if method == "HEAD", let slot = entries["GET"], let found = take(slot, accepts) { return found }
-            guard let slot = entries.anyMethod else { return nil }
-            return take(slot, accepts)
-        }
-
-        /// A route slot's route, or the first candidate of its list whose predicates hold (the
-        /// last one of a list may have none).
-        private func take(_ slot: Int, _ candidate: (Int) -> Int?) -> Int? {
-            slot >= 0 ? slot : candidate(~slot)
-        }
+        let picker: Picker
 
         /// `start` is where the path continues after a "/" separator (`end` for a trailing
-        /// slash or the root); nil once the path is used up. `accepts` gives a candidate list's
-        /// first route whose predicates hold for the request.
-        func search(node index: Int, from start: Int?, _ accepts: (Int) -> Int?) -> Int? {
+        /// slash or the root); nil once the path is used up.
+        func search(node index: Int, from start: Int?) -> Int? {
             guard let start else {
-                if let found = lookup(nodes[index].exact, accepts) { return found }
-                return lookup(nodes[index].rest, accepts)
+                if let found = nodes[index].exact?.lookup(method, picker) { return found }
+                return nodes[index].rest?.lookup(method, picker)
             }
             // The root path "/" has no segments: it is the end of the path, not an empty segment.
             if index == 0, start == end {
-                return search(node: 0, from: nil, accepts)
+                return search(node: 0, from: nil)
             }
             var slash = start
             while slash < end, path[slash] != UInt8(ascii: "/") { slash += 1 }
             let next: Int? = slash < end ? slash + 1 : nil
-            if let child = literal(node: index, start..<slash), let found = search(node: child, from: next, accepts) {
+            if let child = literal(node: index, start..<slash), let found = search(node: child, from: next) {
                 return found
             }
-            if slash > start, let child = nodes[index].param, let found = search(node: child, from: next, accepts) {
+            if slash > start, let child = nodes[index].param, let found = search(node: child, from: next) {
                 return found
             }
-            return lookup(nodes[index].rest, accepts)
+            return nodes[index].rest?.lookup(method, picker)
         }
 
         /// The child of `node` whose literal is the path's bytes in `segment`.

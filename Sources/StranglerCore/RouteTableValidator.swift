@@ -570,7 +570,7 @@ struct RouteTableValidator {
     /// `headFromGet`, a route that lists GET takes HEAD too, as the matcher routes it: a GET
     /// route's predicates rank against a HEAD route's for HEAD requests.
     private static func shareMethod(_ route: Route, _ other: Route, headFromGet: Bool = false) -> Bool {
-        return route.methods.isEmpty || other.methods.isEmpty || taken(route, headFromGet).contains(where: taken(other, headFromGet).contains)
+        route.methods.isEmpty || other.methods.isEmpty || taken(route, headFromGet).contains(where: taken(other, headFromGet).contains)
     }
 
     /// The methods a route lists, with HEAD for one that lists GET when `headFromGet`.

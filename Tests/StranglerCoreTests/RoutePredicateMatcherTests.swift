@@ -172,7 +172,8 @@ struct RoutePredicateMatcherTests {
 
     @Test("a strict superset of predicates wins whatever the table order")
     func strictSupersetWins() throws {
-        let narrow = #"{"id": "web-t17", "mode": "legacy", "path": "/o/{id}", "match": {"headers": {"X-Channel": "web"}, "query": {"tenant": "t-17"}}}"#
+        let narrow =
+            #"{"id": "web-t17", "mode": "legacy", "path": "/o/{id}", "match": {"headers": {"X-Channel": "web"}, "query": {"tenant": "t-17"}}}"#
         let wide = #"{"id": "web", "mode": "legacy", "path": "/o/{id}", "match": {"headers": {"X-Channel": "web"}}}"#
         for routes in ["[\(narrow), \(wide)]", "[\(wide), \(narrow)]"] {
             let table = try Self.table(routes)
@@ -398,8 +399,14 @@ struct RoutePredicateMatcherTests {
 
     @Test("a plain route beside predicated ones is fine, but two plain routes on one shape stay refused")
     func plainRoutes() {
-        #expect(Self.error(#"[{"id": "p", "mode": "legacy", "path": "/a/{x}"}, {"id": "w", "mode": "legacy", "path": "/a/{y}", "match": {"headers": {"X-A": "1"}}}]"#) == nil)
-        let clash = Self.error(#"[{"id": "p", "mode": "legacy", "path": "/a/{x}"}, {"id": "q", "mode": "legacy", "methods": ["GET"], "path": "/a/{y}"}]"#)
+        #expect(
+            Self.error(
+                #"[{"id": "p", "mode": "legacy", "path": "/a/{x}"}, {"id": "w", "mode": "legacy", "path": "/a/{y}", "match": {"headers": {"X-A": "1"}}}]"#
+            ) == nil
+        )
+        let clash = Self.error(
+            #"[{"id": "p", "mode": "legacy", "path": "/a/{x}"}, {"id": "q", "mode": "legacy", "methods": ["GET"], "path": "/a/{y}"}]"#
+        )
         #expect(clash?.problems.map(\.path) == ["routes[1].path"])
     }
 
@@ -506,7 +513,9 @@ struct RoutePredicateMatcherTests {
                 checked += 1
                 if !accepted.contains(found) {
                     disagreements += 1
-                    Issue.record("\(request.method) \(target) \(headers): got \(found.map { specs[$0].id } ?? "nil"), expected one of \(accepted.map { $0.map { specs[$0].id } ?? "nil" }) in \(json)")
+                    Issue.record(
+                        "\(request.method) \(target) \(headers): got \(found.map { specs[$0].id } ?? "nil"), expected one of \(accepted.map { $0.map { specs[$0].id } ?? "nil" }) in \(json)"
+                    )
                 }
                 if let found, !specs[found].predicates.isEmpty { predicatedWins += 1 }
                 if let found, let first = BruteForce.firstFittingGroup(specs, request), !first.contains(found) { fellThrough += 1 }
@@ -652,7 +661,9 @@ private struct RequestSpec {
     var tenant: [String]
     var beta: [String]
 
-    static let paths = ["/orders/1", "/orders/export", "/orders", "/orders/1/items", "/orders/export/items", "/x/export", "/", "/orders/", "/other/thing"]
+    static let paths = [
+        "/orders/1", "/orders/export", "/orders", "/orders/1/items", "/orders/export/items", "/x/export", "/", "/orders/", "/other/thing",
+    ]
 
     static func random(_ random: inout SeededRandom) -> RequestSpec {
         func values(_ pool: [String]) -> [String] {
@@ -735,7 +746,8 @@ private enum BruteForce {
     /// request satisfies both of unless one's accepted requests are a strict subset of the other's.
     static func isValid(_ routes: [RouteSpec]) -> Bool {
         for (i, a) in routes.enumerated() {
-            for b in routes[..<i] where a.shape == b.shape && (a.methods.isEmpty || b.methods.isEmpty || a.methods.contains(where: b.methods.contains)) {
+            for b in routes[..<i]
+            where a.shape == b.shape && (a.methods.isEmpty || b.methods.isEmpty || a.methods.contains(where: b.methods.contains)) {
                 let (sa, sb) = (accepted(a.predicates), accepted(b.predicates))
                 let overlap = zip(sa, sb).contains { $0 && $1 }
                 let strict = (subset(sa, sb) && !subset(sb, sa)) || (subset(sb, sa) && !subset(sa, sb))

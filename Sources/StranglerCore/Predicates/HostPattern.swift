@@ -36,7 +36,11 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a `Host` value matches the pattern `name` (lower case, no trailing dot), with
     /// one label before it when `wildcard`: ``matches(host:)`` for the matcher's flat copy.
-    static func matches<Bytes: BidirectionalCollection<UInt8>, Name: Collection<UInt8>>(host value: Bytes, name expected: Name, wildcard: Bool) -> Bool {
+    static func matches<Bytes: BidirectionalCollection<UInt8>, Name: Collection<UInt8>>(
+        host value: Bytes,
+        name expected: Name,
+        wildcard: Bool
+    ) -> Bool {
         // The port goes: after an IPv6 literal's "]", or after the last ":" of a name.
         var end = value.endIndex
         if value.first == UInt8(ascii: "[") {

@@ -18,7 +18,10 @@ extension RouteMatch {
         }
         for key in fields.keys.sorted() where !keys.contains(key) {
             problems.append(
-                .init(path: RouteTableValidator.join(path, key), message: "unknown key \(RouteTableValidator.shown(key)); allowed: cookies, headers, host, query")
+                .init(
+                    path: RouteTableValidator.join(path, key),
+                    message: "unknown key \(RouteTableValidator.shown(key)); allowed: cookies, headers, host, query"
+                )
             )
         }
         var match = RouteMatch()
@@ -31,7 +34,8 @@ extension RouteMatch {
                 problems.append(
                     .init(
                         path: "\(path).host",
-                        message: "\(RouteTableValidator.shown(text)) is not a host name or \"*.\" and a domain, as in \"shop.example.com\" or \"*.example.com\""
+                        message:
+                            "\(RouteTableValidator.shown(text)) is not a host name or \"*.\" and a domain, as in \"shop.example.com\" or \"*.example.com\""
                     )
                 )
             }
