@@ -230,11 +230,6 @@ struct HeadBytes: RouteMatchRequest {
     }
 
     func withQuery<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
-        bytes.withUnsafeBytes { raw in
-            let target = UnsafeRawBufferPointer(rebasing: raw[self.target])
-            guard let mark = target.firstIndex(of: UInt8(ascii: "?")) else { return body(nil) }
-            let end = target[mark...].firstIndex(of: UInt8(ascii: "#")) ?? target.count
-            return body(UnsafeRawBufferPointer(rebasing: target[(mark + 1)..<end]))
-        }
+        bytes.withUnsafeBytes { raw in body(RequestKeyValues.query(of: UnsafeRawBufferPointer(rebasing: raw[target]))) }
     }
 }

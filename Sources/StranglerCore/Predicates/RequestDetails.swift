@@ -27,11 +27,6 @@ public struct RequestDetails: RouteMatchRequest, Sendable {
 
     public func withQuery<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
         var target = target
-        return target.withUTF8 { bytes in
-            let raw = UnsafeRawBufferPointer(bytes)
-            guard let mark = raw.firstIndex(of: UInt8(ascii: "?")) else { return body(nil) }
-            let end = raw[mark...].firstIndex(of: UInt8(ascii: "#")) ?? raw.count
-            return body(UnsafeRawBufferPointer(rebasing: raw[(mark + 1)..<end]))
-        }
+        return target.withUTF8 { body(RequestKeyValues.query(of: UnsafeRawBufferPointer($0))) }
     }
 }

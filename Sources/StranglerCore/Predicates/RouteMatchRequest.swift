@@ -22,6 +22,13 @@ extension RouteMatch {
 
 /// Reading query parameters and cookies out of raw bytes, without copying them.
 public enum RequestKeyValues {
+    /// The query of a request target: after its first "?", before any "#"; nil without one.
+    public static func query(of target: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard let mark = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        let end = target[mark...].firstIndex(of: UInt8(ascii: "#")) ?? target.count
+        return UnsafeRawBufferPointer(rebasing: target[(mark + 1)..<end])
+    }
+
     /// Calls `body` with each value of query parameter `name`, percent-decoded into a small
     /// stack buffer for the comparison, until `body` returns true. Names compare after decoding.
     public static func firstQueryValue(

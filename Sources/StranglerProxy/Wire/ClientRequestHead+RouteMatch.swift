@@ -31,11 +31,6 @@ extension ClientRequestHead: RouteMatchRequest {
 
     /// The target's query: after its first "?", before any "#".
     func withQuery<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
-        bytes.withUnsafeReadableBytes { raw in
-            let target = UnsafeRawBufferPointer(rebasing: raw[self.target])
-            guard let mark = target.firstIndex(of: UInt8(ascii: "?")) else { return body(nil) }
-            let end = target[mark...].firstIndex(of: UInt8(ascii: "#")) ?? target.count
-            return body(UnsafeRawBufferPointer(rebasing: target[(mark + 1)..<end]))
-        }
+        bytes.withUnsafeReadableBytes { raw in body(RequestKeyValues.query(of: UnsafeRawBufferPointer(rebasing: raw[target]))) }
     }
 }
