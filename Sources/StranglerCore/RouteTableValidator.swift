@@ -541,14 +541,38 @@ struct RouteTableValidator {
         for position in routes.indices { byShape[routes[position].route.path.shape, default: []].append(position) }
         var clashes: [(position: Int, other: Int)] = []
         for positions in byShape.values where positions.count > 1 {
-            for (offset, position) in positions.enumerated() {
+            // Two routes that list values for one key, none in common, cannot both hold. So the
+            // earlier routes of the shape are indexed by each key they list values for, and a
+            // route is paired only with those sharing a value on its most selective such key,
+            // and with those that list none for that key. A route per tenant on one path is then
+            // checked in linear time.
+            var keyed: [Discriminator: (count: Int, byValue: [String: [Int]])] = [:]
+            var keysOf: [Int: [Discriminator: [String]]] = [:]
+            var earlier: [Int] = []
+            for position in positions {
                 let route = routes[position].route
-                let clash = positions[..<offset].first { earlier in
-                    let other = routes[earlier].route
+                let keys = Discriminator.keys(of: route.match)
+                var candidates: [Int]
+                if let best = keys.min(by: { Self.pairings($0, keyed, earlier.count) < Self.pairings($1, keyed, earlier.count) }) {
+                    candidates = best.values.flatMap { keyed[best.key]?.byValue[$0] ?? [] }
+                    if earlier.count > keyed[best.key]?.count ?? 0 {
+                        candidates += earlier.filter { keysOf[$0]?[best.key] == nil }
+                    }
+                } else {
+                    candidates = earlier
+                }
+                let clash = candidates.filter { other in
+                    let other = routes[other].route
                     return Self.shareMethod(route, other, headFromGet: true) && route.match.overlaps(other.match)
                         && !route.match.isStrictlyMoreSpecific(than: other.match) && !other.match.isStrictlyMoreSpecific(than: route.match)
-                }
+                }.min()
                 if let clash { clashes.append((position, clash)) }
+                for (key, values) in keys {
+                    keyed[key, default: (0, [:])].count += 1
+                    for value in values { keyed[key, default: (0, [:])].byValue[value, default: []].append(position) }
+                }
+                keysOf[position] = Dictionary(keys.map { ($0.key, $0.values) }, uniquingKeysWith: { first, _ in first })
+                earlier.append(position)
             }
         }
         // In table order, whatever order the shapes were visited in.
@@ -564,6 +588,36 @@ struct RouteTableValidator {
                 "routes[\(index)] (\(Self.shown(route.id))) and routes[\(otherIndex)] (\(Self.shown(other.id))) take \(Self.shown(route.path.description)) for \(Self.sharedMethods(route, other, headFromGet: true)) and \(how), so nothing decides between them; add the other's predicates to one, or make a predicate exclude the other (a different value, or {\"present\": false})"
             )
         }
+    }
+
+    /// A route's first header, query or cookie condition that lists values: the key the
+    /// ambiguity check indexes its routes by.
+    private struct Discriminator: Hashable {
+        /// 0 for a header, 1 for a query parameter, 2 for a cookie; and the name.
+        var kind: Int
+        var name: String
+
+        /// Each header, query or cookie key the predicates list values for, with the values.
+        static func keys(of match: RouteMatch) -> [(key: Discriminator, values: [String])] {
+            var keys: [(key: Discriminator, values: [String])] = []
+            for (kind, conditions) in [match.headers, match.query, match.cookies].enumerated() {
+                for condition in conditions {
+                    if case .oneOf(let values) = condition.value { keys.append((Discriminator(kind: kind, name: condition.name), values)) }
+                }
+            }
+            return keys
+        }
+    }
+
+    /// How many earlier routes a route would be paired with through `key`: those sharing one of
+    /// its values there, and those listing no values for the key.
+    private static func pairings(
+        _ key: (key: Discriminator, values: [String]),
+        _ keyed: [Discriminator: (count: Int, byValue: [String: [Int]])],
+        _ earlier: Int
+    ) -> Int {
+        let entry = keyed[key.key]
+        return earlier - (entry?.count ?? 0) + key.values.reduce(0) { $0 + (entry?.byValue[$1]?.count ?? 0) }
     }
 
     /// Whether two routes take a method in common (no `methods` takes every one). With

@@ -397,6 +397,30 @@ struct RoutePredicateMatcherTests {
         #expect(Self.routed(table, "/a?t=2", [("X-A", "1")]) == "default")
     }
 
+    @Test("many routes on one path with values for one key: each clash is still found, with the earliest route it clashes with")
+    func manyTenantsOnOnePath() {
+        // 300 tenant routes (each also asking for the web channel), then: a route for the web
+        // channel alone (implied by each of them: fine), one for a tenant's store channel
+        // (disjoint on the channel: fine), one for a tenant already taken (the same predicates
+        // as that route), and one for a cookie alone (overlaps the first tenant route).
+        var routes = (0..<300).map {
+            #"{"id": "t\#($0)", "mode": "legacy", "methods": ["GET"], "path": "/o/{id}", "match": {"query": {"tenant": "t-\#($0)"}, "headers": {"X-Channel": "web"}}}"#
+        }
+        routes.append(#"{"id": "web", "mode": "legacy", "methods": ["GET"], "path": "/o/{x}", "match": {"headers": {"X-Channel": "web"}}}"#)
+        routes.append(
+            #"{"id": "store", "mode": "legacy", "methods": ["GET"], "path": "/o/{x}", "match": {"query": {"tenant": "t-7"}, "headers": {"X-Channel": "store"}}}"#
+        )
+        routes.append(
+            #"{"id": "again", "mode": "legacy", "methods": ["GET"], "path": "/o/{x}", "match": {"headers": {"x-channel": "web"}, "query": {"tenant": "t-150"}}}"#
+        )
+        routes.append(#"{"id": "beta", "mode": "legacy", "methods": ["GET"], "path": "/o/{x}", "match": {"cookies": {"beta": "1"}}}"#)
+        let problems = Self.error("[" + routes.joined(separator: ",") + "]")?.problems ?? []
+        #expect(problems.map(\.path) == ["routes[302].match", "routes[303].match"])
+        #expect(problems.first?.message.contains("routes[150] (\"t150\")") == true, "\(problems)")
+        #expect(problems.first?.message.contains("the same predicates") == true, "\(problems)")
+        #expect(problems.last?.message.contains("routes[0] (\"t0\")") == true, "\(problems)")
+    }
+
     @Test("a plain route beside predicated ones is fine, but two plain routes on one shape stay refused")
     func plainRoutes() {
         #expect(
