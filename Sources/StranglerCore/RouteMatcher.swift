@@ -212,10 +212,6 @@ extension RouteMatcher {
     /// The route at `index` in the table the matcher was built from.
     func route(at index: Int) -> Route { routes[index] }
 
-    /// Whether some route has predicates, so that matching reads the request's host, headers
-    /// or query.
-    public var hasPredicates: Bool { candidateLists != nil }
-
     /// The most specific route for `method` and the request target `uri` (path and query),
     /// for a request with no host and no headers: a route whose predicates need one is passed
     /// over.

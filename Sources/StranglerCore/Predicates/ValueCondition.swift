@@ -29,17 +29,4 @@ public enum ValueCondition: Sendable, Hashable {
         case (.oneOf(let mine), .oneOf(let theirs)): mine.contains(where: theirs.contains)
         }
     }
-
-    /// Whether a key with `values` (every occurrence in the request, in order) satisfies it.
-    public func accepts<Values: Sequence>(_ values: Values) -> Bool where Values.Element: Sequence<UInt8> {
-        switch self {
-        case .absent:
-            return values.first { _ in true } == nil
-        case .present:
-            return values.first { _ in true } != nil
-        case .oneOf(let expected):
-            for value in values where expected.contains(where: { $0.utf8.elementsEqual(value) }) { return true }
-            return false
-        }
-    }
 }
